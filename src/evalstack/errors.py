@@ -1,0 +1,94 @@
+"""User-facing errors.
+
+Every problem a user can fix (a bad config key, a missing column, a malformed dataset line, a rubric
+that does not parse) is raised as an :class:`EvalstackError` subclass whose message is one readable line
+naming the file, the field or line, and the fix. The CLI prints ``error: <message>`` to stderr and exits
+with :attr:`EvalstackError.exit_code`; it never shows a traceback for these.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EvalstackError",
+    "ConfigError",
+    "DataError",
+    "RubricError",
+    "ProviderError",
+    "RunIncomplete",
+    "redact",
+]
+
+import os
+import re
+
+
+class EvalstackError(Exception):
+    """Base class of the errors a user can act on. ``exit_code`` is what the CLI returns."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None):
+        self.where = where
+        self.hint = hint
+        text = message
+        if where:
+            text = f"{where}: {text}"
+        if hint:
+            text = f"{text} ({hint})"
+        super().__init__(redact(text))
+
+
+class ConfigError(EvalstackError):
+    """The YAML config (or a CLI option) is wrong."""
+
+
+class DataError(EvalstackError):
+    """A dataset, replay file, label file or curves file is wrong."""
+
+
+class RubricError(EvalstackError):
+    """A judge rubric file is wrong."""
+
+
+class ProviderError(EvalstackError):
+    """A provider could not serve requests (after retries); what finished is saved."""
+
+    exit_code = 3
+
+
+class RunIncomplete(EvalstackError):
+    """The run finished but some items failed after retries; ``--resume`` retries exactly those."""
+
+    exit_code = 3
+
+
+_KEY_PATTERNS = [
+    re.compile(r"sk-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"(?i)(authorization|api[-_]?key)([\"']?\s*[:=]\s*[\"']?)(bearer\s+)?[^\s\"',}]+"),
+]
+
+
+def _secret_values() -> list[str]:
+    """Values of environment variables that look like credentials (names with KEY, TOKEN, SECRET)."""
+    out = []
+    for name, value in os.environ.items():
+        upper = name.upper()
+        if value and len(value) >= 6 and any(w in upper for w in ("KEY", "TOKEN", "SECRET", "PASSWORD")):
+            out.append(value)
+    return sorted(out, key=len, reverse=True)
+
+
+def redact(text: str) -> str:
+    """Remove API keys and Authorization headers from ``text``.
+
+    Two layers: the literal values of credential-like environment variables, and patterns that look like
+    keys (``sk-...``, ``Authorization: Bearer ...``, ``api_key=...``).
+    """
+    if not text:
+        return text
+    for value in _secret_values():
+        if value in text:
+            text = text.replace(value, "***")
+    text = _KEY_PATTERNS[0].sub("sk-***", text)
+    text = _KEY_PATTERNS[1].sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+    return text
