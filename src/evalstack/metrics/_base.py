@@ -134,6 +134,9 @@ def register_metric(name: str) -> Callable[[type], type]:
 
     def deco(cls: type) -> type:
         cls.name = name
+        build = getattr(cls, "_build_info", None)
+        if build is not None:  # metrics built on BaseMetric derive `info` from their declared options
+            cls.info = build()
         _REGISTRY[name] = cls
         return cls
 

@@ -1,0 +1,383 @@
+"""The YAML config as pydantic models (``extra="forbid"``), with env expansion and path resolution.
+
+`load_config(path)` is the only entry point: it returns a validated :class:`Config` whose relative paths
+are resolved against the config file's folder, or raises a :class:`~evalstack.errors.ConfigError` naming
+the file, the key path (``tasks[1].metrics[0]``), the line and the fix.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Config",
+    "TaskConfig",
+    "DataConfig",
+    "PromptConfig",
+    "LabelParsing",
+    "MetricSpec",
+    "JudgeSpec",
+    "ModelConfig",
+    "OpenAIModel",
+    "AzureSettings",
+    "ReplayModel",
+    "LocalModel",
+    "MockModel",
+    "GateConfig",
+    "GateRule",
+    "CurvesConfig",
+    "load_config",
+    "config_digest",
+]
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ._yaml import expand_env, load_yaml, register_union_tags, validation_error
+from .errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+# ---------------------------------------------------------------- models (providers)
+
+class _ModelBase(_Strict):
+    concurrency: int = Field(8, ge=1, le=1024, description="Requests in flight at once for this endpoint.")
+    repeat: int = Field(1, ge=1, le=100, description="Samples per example (sampling repeats get distinct cache slots).")
+    checkpoint_step: int | None = Field(None, description="Training step of this checkpoint: joins its task scores with the loss curve.")
+
+
+class AzureSettings(_Strict):
+    endpoint: str = Field(description="https://<resource>.openai.azure.com")
+    api_version: str = "2024-10-21"
+    deployment: str = Field(description="The deployment name (used as the model).")
+
+
+class OpenAIModel(_ModelBase):
+    """Any OpenAI-compatible chat-completions endpoint: OpenAI, Azure, vLLM, Ollama, llama.cpp."""
+
+    provider: Literal["openai"]
+    model: str | None = Field(None, description="Model id (or Azure deployment, if `azure` is not given).")
+    base_url: str | None = Field(None, description="Endpoint, e.g. http://localhost:8000/v1 (vLLM); default: $OPENAI_BASE_URL or OpenAI.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Name of the env var holding the key (never the key).")
+    azure: AzureSettings | None = None
+    params: dict[str, Any] = Field(default_factory=dict, description="temperature, max_tokens, seed, top_p, stop, logprobs, top_logprobs...")
+    timeout: float = Field(60.0, gt=0, description="Seconds per request.")
+    max_tries: int = Field(6, ge=1, le=50, description="Tries per request on 429/5xx/timeouts before it counts as failed.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers (not secrets: use api_key_env).")
+    batch: bool = Field(False, description="Use the Batch API (half price, hours of latency).")
+
+    @model_validator(mode="after")
+    def _need_model(self) -> "OpenAIModel":
+        if not self.model and not self.azure:
+            raise ValueError("give `model` (or `azure: {endpoint, deployment}`)")
+        return self
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for bad in ("api_key", "messages", "model", "stream"):
+            if bad in v:
+                raise ValueError(f"params may not set '{bad}'" + (" (name an env var in api_key_env)" if bad == "api_key" else ""))
+        return v
+
+
+class ReplayModel(_ModelBase):
+    """Recorded outputs, keyed by example id (JSONL/CSV/JSON/Parquet with id + output [+ logprobs])."""
+
+    provider: Literal["replay"]
+    path: Path
+    id_column: str = "id"
+    output_column: str = "output"
+    task_column: str | None = Field(None, description="Column naming the task, when one file holds several tasks.")
+    logprobs_column: str | None = Field(None, description="Column with a list of token logprobs.")
+
+
+class LocalModel(_ModelBase):
+    """A Hugging Face transformers checkpoint folder (causal LM), greedy decoding on CPU by default."""
+
+    provider: Literal["local"]
+    path: Path
+    device: str = "cpu"
+    batch_size: int = Field(8, ge=1)
+    max_new_tokens: int = Field(64, ge=1)
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    concurrency: int = Field(1, ge=1, le=1)
+
+
+class MockModel(_ModelBase):
+    """For unit tests only: deterministic outputs with no I/O."""
+
+    provider: Literal["mock"]
+    outputs: dict[str, str] = Field(default_factory=dict, description="example id -> output")
+    default: str = "mock output"
+    fail_ids: list[str] = Field(default_factory=list)
+
+
+ModelConfig = Annotated[Union[OpenAIModel, ReplayModel, LocalModel, MockModel], Field(discriminator="provider")]
+register_union_tags("openai", "replay", "local", "mock")
+
+
+# ---------------------------------------------------------------- tasks
+
+class DataConfig(_Strict):
+    path: Path = Field(description="JSONL, JSON, CSV, Parquet file or a saved HF dataset folder.")
+    id: str | None = Field(None, description="Column with example ids; else a content hash.")
+    format: Literal["jsonl", "json", "csv", "parquet", "hf"] | None = None
+    split: str | None = Field(None, description="Split of a saved DatasetDict.")
+    limit: int | None = Field(None, ge=1, description="First N examples.")
+    sample: int | None = Field(None, ge=1, description="A deterministic random sample of N examples.")
+    seed: int = 0
+
+
+class FewShot(_Strict):
+    user: str
+    assistant: str
+
+
+class PromptConfig(_Strict):
+    system: str | None = None
+    user: str = Field(description="Jinja2 template over the example's columns, e.g. 'Ticket: {{ text }}'.")
+    few_shot: list[FewShot] = Field(default_factory=list)
+
+
+class LabelParsing(_Strict):
+    mode: Literal["exact", "normalized", "first_label", "regex"] = "normalized"
+    aliases: dict[str, str] = Field(default_factory=dict)
+    regex: str | None = None
+    case_sensitive: bool = False
+
+
+class MetricSpec(_Strict):
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class JudgeSpec(_Strict):
+    rubric: str = Field(description="A built-in rubric name or a path to a rubric YAML file.")
+    judge: ModelConfig | None = Field(None, description="Overrides the config's `judge` for this rubric.")
+    threshold: float | None = None
+    strict: bool = False
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    data: DataConfig
+    prompt: PromptConfig
+    target: str | None = Field(None, description="Column with the gold label (classification).")
+    labels: list[str] | None = Field(None, description="Allowed labels; outputs matching none count as invalid.")
+    label_parsing: LabelParsing = Field(default_factory=LabelParsing)
+    reference: str | None = Field(None, description="Column with the reference text (or a list of references).")
+    context: str | None = Field(None, description="Column with source/context text (faithfulness, knowledge-F1).")
+    metrics: list[MetricSpec] = Field(default_factory=list)
+    judges: list[JudgeSpec] = Field(default_factory=list)
+    pairwise: list[JudgeSpec] = Field(default_factory=list, description="Pairwise rubrics: each model vs the baseline.")
+    slice_by: list[str] = Field(default_factory=list, description="Columns to report per-slice metrics and deltas for.")
+    keep_columns: list[str] = Field(default_factory=list, description="Extra columns copied into examples.jsonl.")
+
+    @field_validator("metrics", "judges", "pairwise", mode="before")
+    @classmethod
+    def _short_forms(cls, v: Any, info: Any) -> Any:
+        if not isinstance(v, list):
+            return v
+        out = []
+        for item in v:
+            if isinstance(item, str):
+                out.append({"name": item} if info.field_name == "metrics" else {"rubric": item})
+            elif info.field_name == "metrics" and isinstance(item, dict) and len(item) == 1 and "name" not in item:
+                (name, opts), = item.items()
+                out.append({"name": name, "options": opts if opts is not None else {}})
+            else:
+                out.append(item)
+        return out
+
+    @field_validator("slice_by", "keep_columns", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TaskConfig":
+        if self.labels is not None and not self.target:
+            raise ValueError("`labels` needs `target` (the column with the gold label)")
+        if self.labels is not None and len(set(self.labels)) != len(self.labels):
+            raise ValueError("`labels` has duplicates")
+        return self
+
+
+# ---------------------------------------------------------------- gate, curves
+
+class GateRule(_Strict):
+    """One rule; a rule may set several bounds, each judged separately."""
+
+    metric: str = Field(description="'<task>/<metric key>', e.g. intent/f1_macro.")
+    model: str | None = Field(None, description="Model the rule applies to; default every non-baseline model.")
+    min: float | None = None
+    max: float | None = None
+    max_regression: float | None = Field(None, ge=0, description="Fail if significantly worse than the baseline by more than this.")
+    require_non_inferiority: float | None = Field(None, ge=0, description="Fail unless the delta's CI lower bound is above -margin.")
+    max_unscored: float | None = Field(None, ge=0, description="Max unscored examples: a count (>=1) or a fraction (<1).")
+    max_invalid: float | None = Field(None, ge=0, description="Max invalid (unparseable) labels: a count (>=1) or a fraction (<1).")
+    max_drop: float | None = Field(None, ge=0, description="Forgetting guard: flag a drop (point estimate) bigger than this, e.g. 0.02 for 2 points.")
+
+    @field_validator("metric")
+    @classmethod
+    def _task_slash_metric(cls, v: str) -> str:
+        if "/" not in v:
+            raise ValueError("metric must be '<task>/<metric>', e.g. intent/f1_macro")
+        return v
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> "GateRule":
+        if all(getattr(self, k) is None for k in ("min", "max", "max_regression", "require_non_inferiority",
+                                                   "max_unscored", "max_invalid", "max_drop")):
+            raise ValueError("a rule needs a bound: min, max, max_regression, require_non_inferiority, max_unscored, max_invalid or max_drop")
+        return self
+
+
+class GateConfig(_Strict):
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    holm: bool = Field(False, description="Holm correction across the gated comparisons.")
+    rules: list[GateRule] = Field(default_factory=list)
+
+
+class CurvesConfig(_Strict):
+    path: Path
+    format: Literal["openai", "azure", "hf", "generic", "rft"] | None = None
+    mapping: dict[str, str] = Field(default_factory=dict)
+    hidden_tokens: int | None = Field(None, ge=0)
+    visible_tokens: float | None = Field(None, gt=0)
+    n_epochs: int | None = Field(None, ge=1)
+    label: str | None = None
+
+
+class StatsSettings(_Strict):
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    n_resamples: int = Field(2000, ge=100, le=100_000)
+    seed: int = 0
+
+
+# ---------------------------------------------------------------- the config
+
+class Config(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    baseline: str
+    models: dict[str, ModelConfig]
+    tasks: list[TaskConfig] = Field(min_length=1)
+    judge: ModelConfig | None = None
+    gate: GateConfig | None = None
+    curves: list[CurvesConfig] = Field(default_factory=list)
+    stats: StatsSettings = Field(default_factory=StatsSettings)
+    output: Path | None = Field(None, description="Output folder; default reports/<name> next to the config.")
+    cache: Path | None = Field(None, description="SQLite cache file; default $EVALSTACK_CACHE_DIR/cache.sqlite.")
+    trackers: list[dict[str, Any]] = Field(default_factory=list)
+
+    source: Path | None = Field(None, exclude=True, description="The config file (set by load_config).")
+
+    @field_validator("models")
+    @classmethod
+    def _names(cls, v: dict[str, Any]) -> dict[str, Any]:
+        import re
+
+        if not v:
+            raise ValueError("at least one model is needed")
+        for name in v:
+            if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+                raise ValueError(f"model name '{name}' may use only letters, digits, '_', '-', '.'")
+        return v
+
+    @field_validator("curves", mode="before")
+    @classmethod
+    def _curves_short(cls, v: Any) -> Any:
+        if isinstance(v, (str, dict)):
+            v = [v]
+        return [{"path": x} if isinstance(x, str) else x for x in v] if isinstance(v, list) else v
+
+    @model_validator(mode="after")
+    def _cross(self) -> "Config":
+        if self.baseline not in self.models:
+            raise ValueError(f"at baseline: '{self.baseline}' is not among models ({', '.join(self.models)})")
+        names = [t.name for t in self.tasks]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"at tasks: task names must be unique: {', '.join(sorted(dup))}")
+        needs_judge = any(t.judges or t.pairwise for t in self.tasks)
+        if needs_judge and self.judge is None and any(j.judge is None for t in self.tasks for j in t.judges + t.pairwise):
+            raise ValueError("at tasks: tasks list judges but no `judge:` model is configured (add `judge: {provider: ..., model: ...}`)")
+        if self.gate:
+            for i, rule in enumerate(self.gate.rules):
+                task = rule.metric.split("/", 1)[0]
+                if task not in names:
+                    raise ValueError(f"at gate.rules[{i}].metric: unknown task '{task}' in '{rule.metric}' (tasks: {', '.join(names)})")
+                if rule.model is not None and rule.model not in self.models:
+                    raise ValueError(f"at gate.rules[{i}].model: unknown model '{rule.model}'")
+        return self
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source else Path.cwd()
+
+    def output_dir(self) -> Path:
+        """Where the run folder goes."""
+        return self.output if self.output else self.base_dir / "reports" / self.name
+
+
+def _resolve_paths(cfg: Config, base: Path) -> None:
+    def fix(p: Path | None) -> Path | None:
+        if p is None:
+            return None
+        p = p.expanduser()
+        return p if p.is_absolute() else (base / p)
+
+    for m in list(cfg.models.values()) + ([cfg.judge] if cfg.judge else []):
+        if hasattr(m, "path"):
+            m.path = fix(m.path)
+    for t in cfg.tasks:
+        t.data.path = fix(t.data.path)
+        for j in t.judges + t.pairwise:
+            if j.judge is not None and hasattr(j.judge, "path"):
+                j.judge.path = fix(j.judge.path)
+            if j.rubric.endswith((".yaml", ".yml")) or "/" in j.rubric:
+                j.rubric = str(fix(Path(j.rubric)))
+    for c in cfg.curves:
+        c.path = fix(c.path)
+    cfg.output = fix(cfg.output)
+    cfg.cache = fix(cfg.cache)
+
+
+def config_from_data(data: Any, *, source: Path | None = None, doc: Any = None) -> Config:
+    """Validate already-parsed config data (a dict) into a :class:`Config`."""
+    if not isinstance(data, dict):
+        where = str(source) if source else "config"
+        raise ConfigError("the config must be a YAML mapping (name:, baseline:, models:, tasks: ...)", where=where)
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        if doc is None:
+            from ._yaml import format_loc
+
+            e = exc.errors()[0]
+            raise ConfigError(e.get("msg", "invalid"), where=format_loc(tuple(e.get("loc", ())))) from None
+        raise validation_error(exc, doc, Config) from None
+    cfg.source = source
+    _resolve_paths(cfg, source.parent if source else Path.cwd())
+    return cfg
+
+
+def load_config(path: str | Path) -> Config:
+    """Load, expand ``${ENV}``, validate and resolve a config file."""
+    p = Path(path)
+    doc = load_yaml(p, what="config file")
+    data = expand_env(doc.data, doc)
+    return config_from_data(data, source=p.resolve(), doc=doc)
+
+
+def config_digest(cfg: Config) -> str:
+    """sha256 of the resolved config (no secrets are in it: keys are named by env var only)."""
+    blob = json.dumps(cfg.model_dump(mode="json", exclude={"source"}), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()

@@ -1,0 +1,172 @@
+"""The records of a finished run: what `run.json` holds (contract, versioned by ``schema_version``).
+
+The pipeline builds a :class:`RunResult`; `report/` renders it, `gate` judges it, `compare` merges saved
+ones. Per-example rows (outputs, scores, judge reasons, errors) live beside it in ``examples.jsonl`` as
+:class:`ExampleRow` records, one per example x model.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "MetricSummary",
+    "DeltaSummary",
+    "Usage",
+    "ModelTaskSummary",
+    "SliceSummary",
+    "TaskSummary",
+    "ModelInfo",
+    "GateRuleResult",
+    "GateDecision",
+    "RunResult",
+    "ExampleRow",
+    "ErrorInfo",
+]
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MetricSummary(_Record):
+    """One metric of one model on one task (or slice)."""
+
+    value: float | None = Field(description="Corpus value over scored examples; null if none scored.")
+    ci_low: float | None = Field(None, description="Lower bound of the bootstrap CI.")
+    ci_high: float | None = Field(None, description="Upper bound of the bootstrap CI.")
+    n: int = Field(description="Scored examples.")
+    unscored: int = Field(0, description="Examples that could not be scored (failed generation, judge reply unparseable).")
+    higher_is_better: bool = True
+    corpus_only: bool = Field(False, description="No per-example form (macro F1, BLEU).")
+    details: dict[str, Any] = Field(default_factory=dict, description="Confusion matrix, per-class values, invalid count...")
+
+
+class DeltaSummary(_Record):
+    """``model - baseline`` for one metric, on the examples both scored (paired)."""
+
+    delta: float | None = Field(description="Metric of the model minus metric of the baseline.")
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = Field(None, description="Two-sided p-value of the paired test.")
+    test: str = Field("", description="Name of the paired test: mcnemar_exact, wilcoxon, sign, paired_bootstrap.")
+    n: int = Field(0, description="Examples scored for both models.")
+    wins: int = Field(0, description="Examples where the model scored better than the baseline.")
+    losses: int = 0
+    ties: int = 0
+    verdict: Literal["better", "worse", "no_significant_change", "unknown"] = Field(
+        "unknown", description="Direction-aware reading of the CI: excludes 0 on the good/bad side, or not.")
+
+
+class Usage(_Record):
+    """Token usage and request counts."""
+
+    requests: int = 0
+    cached: int = Field(0, description="Requests answered from the cache.")
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retries: int = Field(0, description="Extra tries after 429/5xx/timeouts.")
+
+
+class ModelTaskSummary(_Record):
+    """One model on one task."""
+
+    n_examples: int
+    failed: int = Field(0, description="Generations that failed after retries (rows with `error` in examples.jsonl).")
+    metrics: dict[str, MetricSummary] = Field(default_factory=dict)
+    usage: Usage = Field(default_factory=Usage)
+    judge_usage: dict[str, Usage] = Field(default_factory=dict, description="Per rubric name.")
+
+
+class SliceSummary(_Record):
+    """Metrics and deltas restricted to examples whose ``column`` equals ``value``."""
+
+    column: str
+    value: str
+    n: int
+    metrics: dict[str, dict[str, MetricSummary]] = Field(default_factory=dict, description="model -> key -> summary")
+    deltas: dict[str, dict[str, DeltaSummary]] = Field(default_factory=dict, description="model -> key -> delta")
+
+
+class TaskSummary(_Record):
+    name: str
+    n_examples: int
+    models: dict[str, ModelTaskSummary] = Field(default_factory=dict)
+    deltas: dict[str, dict[str, DeltaSummary]] = Field(default_factory=dict, description="non-baseline model -> key -> delta")
+    slices: list[SliceSummary] = Field(default_factory=list)
+    pairwise: dict[str, Any] = Field(default_factory=dict, description="Pairwise judge results (win/tie/loss rates with CIs, position bias).")
+
+
+class ModelInfo(_Record):
+    name: str
+    provider: str
+    model: str | None = Field(None, description="Model id, file or folder (never a key).")
+    checkpoint_step: int | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class GateRuleResult(_Record):
+    rule: str = Field(description="Human-readable rule, e.g. 'intent/f1_macro max_regression 0.01'.")
+    metric: str
+    model: str | None = None
+    kind: str = Field(description="min, max, max_regression, require_non_inferiority, max_unscored, max_invalid, max_drop")
+    bound: float | None = None
+    value: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    passed: bool
+    message: str = ""
+
+
+class GateDecision(_Record):
+    passed: bool
+    confidence: float = 0.95
+    holm: bool = False
+    rules: list[GateRuleResult] = Field(default_factory=list)
+
+
+class RunResult(_Record):
+    """Everything `run.json` holds."""
+
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    created_at: str = Field(description="ISO 8601 UTC time the run finished.")
+    evalstack_version: str
+    config_digest: str = Field(description="sha256 of the resolved config (secrets excluded).")
+    baseline: str
+    models: dict[str, ModelInfo]
+    tasks: dict[str, TaskSummary]
+    gate: GateDecision | None = None
+    curves: list[dict[str, Any]] = Field(default_factory=list, description="CurveReport.to_dict() per configured curve.")
+    checkpoints: list[dict[str, Any]] = Field(default_factory=list, description="Checkpoint rows joining valid loss and task scores.")
+    settings: dict[str, Any] = Field(default_factory=dict, description="confidence, n_resamples, seed, limit...")
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds per phase (ignored by determinism checks).")
+
+
+class ErrorInfo(_Record):
+    kind: str = Field(description="rate_limit, server_error, timeout, connection, bad_response, ...")
+    message: str
+    tries: int
+
+
+class ExampleRow(_Record):
+    """One example x model row of examples.jsonl."""
+
+    task: str
+    model: str
+    id: str
+    input: str = Field(description="The rendered prompt (messages joined) shown in reviews.")
+    output: str | None = None
+    reference: Any = None
+    scores: dict[str, float | None] = Field(default_factory=dict, description="Per-example scores by metric key.")
+    judge: dict[str, Any] = Field(default_factory=dict, description="Per rubric: score, reason, method, raw.")
+    fields: dict[str, Any] = Field(default_factory=dict, description="Slice columns and other kept data columns.")
+    error: ErrorInfo | None = None
+    usage: dict[str, int] = Field(default_factory=dict)
+    cached: bool = False
