@@ -63,7 +63,7 @@ class OpenAIModel(_ModelBase):
     provider: Literal["openai"]
     model: str | None = Field(None, description="Model id (or Azure deployment, if `azure` is not given).")
     base_url: str | None = Field(None, description="Endpoint, e.g. http://localhost:8000/v1 (vLLM); default: $OPENAI_BASE_URL or OpenAI.")
-    api_key_env: str = Field("OPENAI_API_KEY", description="Name of the env var holding the key (never the key).")
+    api_key_env: str | None = Field("OPENAI_API_KEY", description="Name of the env var holding the key (never the key); null for keyless local servers (Ollama, vLLM).")
     azure: AzureSettings | None = None
     params: dict[str, Any] = Field(default_factory=dict, description="temperature, max_tokens, seed, top_p, stop, logprobs, top_logprobs...")
     timeout: float = Field(60.0, gt=0, description="Seconds per request.")

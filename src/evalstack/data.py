@@ -1,0 +1,275 @@
+"""Held-out sets: load rows, give each a stable id, render its prompt as chat messages.
+
+Formats: JSONL and JSON are parsed here (so that a malformed line is reported with its line number, which
+`datasets`' Arrow JSON reader cannot do); CSV with the csv module (cells stay text: an id "007" stays "007",
+where type inference would make it 7); Parquet and saved HF dataset folders through `datasets`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Example", "load_examples", "read_rows", "render_messages", "messages_text", "make_env", "check_template"]
+
+import csv
+import hashlib
+import io
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import ConfigError, DataError
+
+_MAX_LINE = 50 * 1024 * 1024
+
+
+@dataclass
+class Example:
+    """One row of a held-out set."""
+
+    id: str
+    """Stable id: the `id` column's value, else a content hash."""
+    row: dict[str, Any] = field(repr=False)
+    """All columns of the row."""
+    line: int | None = None
+    """1-based line (JSONL/CSV) or row number, for error messages."""
+
+
+def _detect_format(path: Path, fmt: str | None) -> str:
+    if fmt:
+        return fmt
+    if path.is_dir():
+        return "hf"
+    suffixes = [s.lower() for s in path.suffixes]
+    for s in reversed(suffixes):
+        if s in (".jsonl", ".ndjson"):
+            return "jsonl"
+        if s == ".json":
+            return "json"
+        if s in (".csv", ".tsv"):
+            return "csv"
+        if s in (".parquet", ".pq"):
+            return "parquet"
+    raise DataError("cannot tell the format from the file name", where=str(path),
+                    hint="use .jsonl, .json, .csv, .parquet, a saved HF dataset folder, or set data.format")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError("file not found", where=str(path), hint="check the path (relative paths start at the config's folder)") from None
+    except OSError as exc:
+        raise DataError(f"cannot read file: {exc.strerror}", where=str(path)) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"not UTF-8 (invalid byte at offset {exc.start})", where=f"{path}:{line}",
+                        hint="convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+
+
+def _rows_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+    text = _read_text(path)
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if len(line) > _MAX_LINE:
+            raise DataError("line longer than 50 MiB", where=f"{path}:{i}")
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"malformed JSON ({exc.msg} at column {exc.colno})", where=f"{path}:{i}",
+                            hint="each line must be one JSON object") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"expected a JSON object, got {type(obj).__name__}", where=f"{path}:{i}")
+        yield i, obj
+
+
+def _rows_json(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+    text = _read_text(path)
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"malformed JSON ({exc.msg})", where=f"{path}:{exc.lineno}",
+                        hint="a .json file must hold a list of objects (or use .jsonl)") from None
+    if isinstance(obj, dict):
+        # {"data": [...]} or {"col": [values...]} (columnar)
+        lists = [v for v in obj.values() if isinstance(v, list)]
+        if len(obj) == 1 and lists and all(isinstance(x, dict) for x in lists[0]):
+            obj = lists[0]
+        elif obj and all(isinstance(v, list) for v in obj.values()) and len({len(v) for v in obj.values()}) == 1:
+            keys = list(obj)
+            obj = [dict(zip(keys, vals)) for vals in zip(*obj.values())]
+        else:
+            raise DataError("expected a list of objects", where=str(path))
+    if not isinstance(obj, list):
+        raise DataError("expected a list of objects", where=str(path))
+    for i, row in enumerate(obj, start=1):
+        if not isinstance(row, dict):
+            raise DataError(f"item {i} is not an object", where=str(path))
+        yield i, row
+
+
+def _rows_csv(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+    text = _read_text(path)
+    delim = "\t" if path.suffix.lower() == ".tsv" else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        raise DataError(f"malformed CSV header: {exc}", where=f"{path}:1") from None
+    header = [h.strip() for h in header]
+    if len(set(header)) != len(header):
+        raise DataError("duplicate column names in the header", where=f"{path}:1")
+    try:
+        for values in reader:
+            line = reader.line_num
+            if not values or all(not v for v in values):
+                continue
+            if len(values) != len(header):
+                raise DataError(f"{len(values)} cells, the header has {len(header)}", where=f"{path}:{line}",
+                                hint="quote cells that contain the delimiter or a newline")
+            yield line, dict(zip(header, values))
+    except csv.Error as exc:
+        raise DataError(f"malformed CSV: {exc}", where=f"{path}:{reader.line_num}") from None
+
+
+def _rows_datasets(path: Path, fmt: str, split: str | None) -> Iterable[tuple[int, dict[str, Any]]]:
+    import datasets  # heavy: only for these formats
+
+    datasets.disable_progress_bars()
+    try:
+        if fmt == "parquet":
+            if not path.exists():
+                raise DataError("file not found", where=str(path))
+            ds = datasets.Dataset.from_parquet(str(path), keep_in_memory=True)
+        else:
+            if not path.exists():
+                raise DataError("folder not found", where=str(path))
+            ds = datasets.load_from_disk(str(path), keep_in_memory=True)
+            if isinstance(ds, datasets.DatasetDict):
+                if split is None:
+                    if len(ds) != 1:
+                        raise DataError(f"the dataset has splits {list(ds)}", where=str(path), hint="set data.split")
+                    split = next(iter(ds))
+                if split not in ds:
+                    raise DataError(f"no split '{split}' (splits: {', '.join(ds)})", where=str(path))
+                ds = ds[split]
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pyarrow/datasets raise many kinds
+        raise DataError(f"cannot read {fmt} data: {type(exc).__name__}: {str(exc)[:200]}", where=str(path)) from None
+    for i, row in enumerate(ds, start=1):
+        yield i, dict(row)
+
+
+def read_rows(path: Path, *, fmt: str | None = None, split: str | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """(line or row number, row) pairs of any supported file, with DataErrors naming file and line."""
+    path = Path(path)
+    kind = _detect_format(path, fmt)
+    reader = {"jsonl": _rows_jsonl, "json": _rows_json, "csv": _rows_csv}.get(kind)
+    return list(reader(path)) if reader else list(_rows_datasets(path, kind, split))
+
+
+def _content_id(row: dict[str, Any]) -> str:
+    blob = json.dumps(row, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def load_examples(path: Path, *, fmt: str | None = None, id_column: str | None = None, split: str | None = None,
+                  limit: int | None = None, sample: int | None = None, seed: int = 0,
+                  required: Iterable[str] = (), where: str = "data") -> list[Example]:
+    """Read a held-out set into :class:`Example` rows with stable, unique ids.
+
+    ``required`` columns must exist in every row (checked before any request is sent). ``sample`` takes a
+    deterministic random subset (same seed, same examples, original order kept); ``limit`` then keeps the
+    first N.
+    """
+    path = Path(path)
+    rows = read_rows(path, fmt=fmt, split=split)
+    if not rows:
+        raise DataError("the dataset is empty", where=str(path), hint="it needs at least one example")
+    required = list(dict.fromkeys(required))
+    examples: list[Example] = []
+    seen: dict[str, int] = {}
+    hash_seen: dict[str, int] = {}
+    for line, row in rows:
+        missing = [c for c in required if c not in row]
+        if missing:
+            cols = ", ".join(sorted(row)) or "none"
+            raise DataError(f"missing column '{missing[0]}' (columns: {cols})", where=f"{path}:{line}",
+                            hint=f"fix the data or the config key that names '{missing[0]}'")
+        if id_column:
+            if id_column not in row:
+                raise DataError(f"missing id column '{id_column}'", where=f"{path}:{line}", hint="set data.id to an existing column or remove it")
+            value = row[id_column]
+            if value is None or (isinstance(value, str) and not value.strip()):
+                raise DataError(f"empty id in column '{id_column}'", where=f"{path}:{line}")
+            ex_id = str(value)
+            if ex_id in seen:
+                raise DataError(f"duplicate id '{ex_id}' (first on line {seen[ex_id]})", where=f"{path}:{line}",
+                                hint="ids must be unique; remove the duplicate row or fix its id")
+        else:
+            h = _content_id(row)
+            k = hash_seen.get(h, 0)
+            hash_seen[h] = k + 1
+            ex_id = h if k == 0 else f"{h}~{k}"  # identical rows get distinct, stable ids
+        seen[ex_id] = line
+        examples.append(Example(id=ex_id, row=row, line=line))
+    if sample is not None and sample < len(examples):
+        idx = sorted(random.Random(seed).sample(range(len(examples)), sample))
+        examples = [examples[i] for i in idx]
+    if limit is not None:
+        examples = examples[:limit]
+    return examples
+
+
+# ---------------------------------------------------------------- prompts
+
+def make_env() -> Any:
+    """The sandboxed Jinja2 environment prompts render in (StrictUndefined: a missing column is an error)."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+def check_template(env: Any, source: str, where: str) -> tuple[Any, set[str]]:
+    """Compile a template; return it and the variables it reads. A syntax error is a ConfigError."""
+    from jinja2 import TemplateSyntaxError, meta
+
+    try:
+        ast = env.parse(source)
+        return env.from_string(source), set(meta.find_undeclared_variables(ast))
+    except TemplateSyntaxError as exc:
+        raise ConfigError(f"bad template: {exc.message} (template line {exc.lineno})", where=where,
+                          hint="Jinja2 syntax: {{ column }}") from None
+
+
+def render_messages(templates: list[tuple[str, Any]], row: dict[str, Any], *, where: str) -> list[dict[str, str]]:
+    """Render (role, compiled template) pairs with the row's columns as variables (values are never templates)."""
+    from jinja2 import TemplateError, UndefinedError
+    from jinja2.exceptions import SecurityError
+
+    out = []
+    for role, tmpl in templates:
+        try:
+            out.append({"role": role, "content": tmpl.render(**row)})
+        except UndefinedError as exc:
+            raise DataError(f"template uses an undefined value: {exc.message}", where=where,
+                            hint="check column names in prompt templates") from None
+        except SecurityError as exc:
+            raise ConfigError(f"template tried an unsafe operation: {exc}", where=where) from None
+        except TemplateError as exc:
+            raise DataError(f"template failed: {exc}", where=where) from None
+    return out
+
+
+def messages_text(messages: list[dict[str, str]]) -> str:
+    """Messages as one readable string (for reviews and reports)."""
+    if len(messages) == 1:
+        return messages[0]["content"]
+    return "\n\n".join(f"[{m['role']}] {m['content']}" for m in messages)

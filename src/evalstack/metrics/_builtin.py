@@ -1,0 +1,4 @@
+"""Imports every built-in metric module so that its ``@register_metric`` classes are registered."""
+
+from . import _classification  # noqa: F401
+from . import _rouge  # noqa: F401

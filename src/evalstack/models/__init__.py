@@ -1,0 +1,29 @@
+"""Model providers (openai-compatible, replay, local HF, mock), the SQLite response cache and the async runner."""
+
+from ._base import (
+    Generation,
+    PermanentError,
+    Provider,
+    Request,
+    TransientError,
+    make_provider,
+    provider_kinds,
+    register_provider,
+)
+from ._cache import Cache, default_cache_path
+from ._runner import Runner, RunStats
+
+__all__ = [
+    "Cache",
+    "Generation",
+    "PermanentError",
+    "Provider",
+    "Request",
+    "RunStats",
+    "Runner",
+    "TransientError",
+    "default_cache_path",
+    "make_provider",
+    "provider_kinds",
+    "register_provider",
+]

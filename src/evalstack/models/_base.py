@@ -1,0 +1,216 @@
+"""The provider contract and its registry.
+
+A provider turns a :class:`Request` (chat messages + output-affecting params) into a :class:`Generation`.
+It raises :class:`TransientError` for what a retry may fix (429, 5xx, timeouts, dropped connections,
+malformed bodies) and :class:`PermanentError` for what it will not (400, 401, 404). Retries, concurrency,
+caching and progress are the runner's job, not the provider's.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Request",
+    "Generation",
+    "Provider",
+    "TransientError",
+    "PermanentError",
+    "register_provider",
+    "make_provider",
+    "provider_kinds",
+]
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+from ..errors import ConfigError
+
+# params that change what the model returns (part of the cache key); anything else (timeouts, headers,
+# concurrency) does not.
+NON_OUTPUT_PARAMS = frozenset({"timeout", "extra_headers", "user", "stream_options", "metadata", "store"})
+
+
+@dataclass(frozen=True)
+class Request:
+    """One chat-completion request of one example (x repeat)."""
+
+    task: str
+    """Task name (replay files may be keyed per task)."""
+    example_id: str
+    """Example id (replay providers look outputs up by it)."""
+    messages: tuple[tuple[str, str], ...]
+    """(role, content) pairs."""
+    params: tuple[tuple[str, Any], ...] = ()
+    """Output-affecting request params, sorted (temperature, max_tokens, seed, response_format...)."""
+    repeat: int = 0
+    """Sampling repeat index: repeats get distinct cache slots."""
+    purpose: str = "generate"
+    """'generate' or 'judge:<rubric>' (not in the cache key: the same prompt gets the same answer)."""
+
+    @staticmethod
+    def make(task: str, example_id: str, messages: list[dict[str, str]], params: dict[str, Any] | None = None,
+             repeat: int = 0, purpose: str = "generate") -> "Request":
+        p = tuple(sorted((k, _freeze(v)) for k, v in (params or {}).items() if k not in NON_OUTPUT_PARAMS))
+        return Request(task, example_id, tuple((m["role"], m["content"]) for m in messages), p, repeat, purpose)
+
+    @property
+    def message_dicts(self) -> list[dict[str, str]]:
+        return [{"role": r, "content": c} for r, c in self.messages]
+
+    @property
+    def param_dict(self) -> dict[str, Any]:
+        return {k: _thaw(v) for k, v in self.params}
+
+
+def _freeze(v: Any) -> Any:
+    """JSON-stable, hashable form of a param value."""
+    return json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v
+
+
+def _thaw(v: Any) -> Any:
+    if isinstance(v, str) and v[:1] in "[{":
+        try:
+            return json.loads(v)
+        except ValueError:
+            return v
+    return v
+
+
+@dataclass
+class Generation:
+    """What came back for one request (or why nothing did)."""
+
+    text: str | None
+    """The output text; None if the request failed."""
+    logprobs: list[float] | None = None
+    """Per-token log-probabilities of the output, where the provider returned them."""
+    top_logprobs: list[dict[str, float]] | None = None
+    """Per output token: {candidate token: logprob}, where requested."""
+    tokens: list[str] | None = None
+    """The output tokens, where known."""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    cached: bool = False
+    tries: int = 1
+    error_kind: str | None = None
+    """Set when failed: rate_limit, server_error, timeout, connection, bad_response, bad_request, auth..."""
+    error_message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.text is not None and self.error_kind is None
+
+    def to_cache(self) -> str:
+        return json.dumps({"text": self.text, "logprobs": self.logprobs, "top_logprobs": self.top_logprobs,
+                           "tokens": self.tokens, "prompt_tokens": self.prompt_tokens,
+                           "completion_tokens": self.completion_tokens, "finish_reason": self.finish_reason},
+                          ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_cache(cls, blob: str) -> "Generation":
+        d = json.loads(blob)
+        return cls(cached=True, tries=0, **d)
+
+
+class TransientError(Exception):
+    """A failure a retry may fix."""
+
+    def __init__(self, kind: str, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.retry_after = retry_after
+
+
+class PermanentError(Exception):
+    """A failure no retry will fix (bad request, auth, not found)."""
+
+    def __init__(self, kind: str, message: str, fatal: bool = False):
+        super().__init__(message)
+        self.kind = kind
+        self.fatal = fatal
+        """True where every other request will fail the same way (bad key, unknown model): stop the run."""
+
+
+class Provider(ABC):
+    """A plug-in model provider. Subclasses register with :func:`register_provider`."""
+
+    kind: ClassVar[str]
+    uses_cache: ClassVar[bool] = True
+    """False for providers whose outputs are already recorded (replay) or free to recompute (mock)."""
+
+    def __init__(self, name: str, cfg: Any):
+        self.name = name
+        self.cfg = cfg
+        self.concurrency: int = getattr(cfg, "concurrency", 1)
+        self.max_tries: int = getattr(cfg, "max_tries", 1)
+        self.batch_size: int = 1
+        """>1: the runner hands lists of requests to :meth:`generate_batch` (local models)."""
+
+    @abstractmethod
+    def identity(self) -> dict[str, Any]:
+        """What identifies this model's outputs in the cache key (kind, endpoint, model; never a key)."""
+
+    def describe(self) -> str:
+        """The model id/file shown in reports."""
+        return str(self.identity().get("model", self.kind))
+
+    def check_ready(self) -> None:
+        """Raise ConfigError/DataError now if the provider cannot work (missing key env var, missing file)."""
+
+    def check_examples(self, task: str, example_ids: list[str]) -> None:
+        """Raise DataError if this provider cannot answer some examples (replay file missing ids)."""
+
+    def default_params(self) -> dict[str, Any]:
+        """Params sent with every request unless the request overrides them."""
+        return dict(getattr(self.cfg, "params", {}) or {})
+
+    async def generate(self, request: Request) -> Generation:
+        """One request. Raise TransientError/PermanentError on failure."""
+        raise NotImplementedError
+
+    async def generate_batch(self, requests: list[Request]) -> list[Generation]:
+        """Several requests at once (only called when batch_size > 1)."""
+        return [await self.generate(r) for r in requests]
+
+    async def aclose(self) -> None:
+        """Release clients and models."""
+
+    def cache_key(self, request: Request) -> str:
+        blob = json.dumps({"provider": self.identity(), "messages": request.messages, "params": request.params,
+                           "repeat": request.repeat}, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+_REGISTRY: dict[str, type[Provider]] = {}
+
+
+def register_provider(kind: str) -> Callable[[type[Provider]], type[Provider]]:
+    """Class decorator: ``provider: <kind>`` in YAML maps to this class."""
+
+    def deco(cls: type[Provider]) -> type[Provider]:
+        cls.kind = kind
+        _REGISTRY[kind] = cls
+        return cls
+
+    return deco
+
+
+def _load_builtins() -> None:
+    from . import _local, _mock, _openai, _replay  # noqa: F401
+
+
+def provider_kinds() -> list[str]:
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+def make_provider(name: str, cfg: Any) -> Provider:
+    """Build the provider for a model config (``cfg.provider`` names its kind)."""
+    _load_builtins()
+    kind = cfg.provider
+    if kind not in _REGISTRY:
+        raise ConfigError(f"unknown provider '{kind}'", where=f"models.{name}", hint=f"known: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[kind](name, cfg)

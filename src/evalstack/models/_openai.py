@@ -1,0 +1,138 @@
+"""Any OpenAI-compatible chat-completions endpoint through the official SDK (AsyncOpenAI / AsyncAzureOpenAI).
+
+One client per provider (connection pooling across requests); the SDK's own retries are off
+(``max_retries=0``) so that the runner counts, paces and reports every retry itself.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlparse
+
+from ..errors import ConfigError, redact
+from ._base import Generation, PermanentError, Provider, Request, TransientError, register_provider
+
+
+def _retry_after(exc: Any) -> float | None:
+    resp = getattr(exc, "response", None)
+    headers = getattr(resp, "headers", None)
+    if not headers:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        val = headers.get(name)
+        if val:
+            try:
+                return max(0.0, float(val) * scale)
+            except ValueError:
+                return None
+    return None
+
+
+@register_provider("openai")
+class OpenAIProvider(Provider):
+    """OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp server: anything that speaks /v1/chat/completions."""
+
+    def __init__(self, name: str, cfg: Any):
+        super().__init__(name, cfg)
+        self._client: Any = None
+        self.base_url = cfg.base_url or os.environ.get("OPENAI_BASE_URL") or None
+        self.model = cfg.azure.deployment if cfg.azure else cfg.model
+
+    def identity(self) -> dict[str, Any]:
+        endpoint = self.cfg.azure.endpoint if self.cfg.azure else (self.base_url or "https://api.openai.com/v1")
+        return {"kind": "openai", "endpoint": endpoint.rstrip("/"), "model": self.model}
+
+    def describe(self) -> str:
+        return str(self.model)
+
+    def _key(self) -> str | None:
+        if self.cfg.api_key_env is None:
+            return None
+        return os.environ.get(self.cfg.api_key_env)
+
+    def check_ready(self) -> None:
+        env = self.cfg.api_key_env
+        if env is not None and not os.environ.get(env):
+            raise ConfigError(f"environment variable {env} is not set", where=f"models.{self.name}.api_key_env",
+                              hint=f"export {env}=... (or set api_key_env: null for a keyless local server)")
+        url = self.cfg.azure.endpoint if self.cfg.azure else self.base_url
+        if url:
+            parsed = urlparse(url)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise ConfigError(f"not an http(s) URL: {url!r}", where=f"models.{self.name}.base_url",
+                                  hint="e.g. http://localhost:8000/v1")
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            import openai
+
+            key = self._key() or "no-key"
+            common = dict(api_key=key, max_retries=0, timeout=self.cfg.timeout, default_headers=self.cfg.headers or None)
+            if self.cfg.azure:
+                self._client = openai.AsyncAzureOpenAI(azure_endpoint=self.cfg.azure.endpoint,
+                                                       api_version=self.cfg.azure.api_version, **common)
+            else:
+                self._client = openai.AsyncOpenAI(base_url=self.base_url, **common)
+        return self._client
+
+    async def generate(self, request: Request) -> Generation:
+        import openai
+
+        client = self._get_client()
+        params = {**self.default_params(), **request.param_dict}
+        try:
+            resp = await client.chat.completions.create(model=self.model, messages=request.message_dicts, **params)
+        except openai.RateLimitError as exc:
+            raise TransientError("rate_limit", _msg(exc), _retry_after(exc)) from None
+        except openai.APITimeoutError as exc:
+            raise TransientError("timeout", _msg(exc)) from None
+        except openai.APIConnectionError as exc:
+            raise TransientError("connection", _msg(exc)) from None
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise PermanentError("auth", f"authentication failed ({exc.status_code}): check the key in "
+                                 f"{self.cfg.api_key_env}", fatal=True) from None
+        except openai.NotFoundError as exc:
+            raise PermanentError("not_found", f"not found (404): {_msg(exc)}; check the model name and base_url",
+                                 fatal=True) from None
+        except openai.APIStatusError as exc:
+            if exc.status_code >= 500 or exc.status_code in (408, 409, 425):
+                raise TransientError("server_error", f"HTTP {exc.status_code}: {_msg(exc)}", _retry_after(exc)) from None
+            raise PermanentError("bad_request", f"HTTP {exc.status_code}: {_msg(exc)}") from None
+        except (openai.APIResponseValidationError, ValueError, KeyError, TypeError) as exc:
+            raise TransientError("bad_response", f"malformed response: {type(exc).__name__}") from None
+        return _to_generation(resp)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            try:
+                await self._client.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+            self._client = None
+
+
+def _msg(exc: Exception) -> str:
+    return redact(str(exc))[:300]
+
+
+def _to_generation(resp: Any) -> Generation:
+    choices = getattr(resp, "choices", None)
+    if not choices:
+        raise TransientError("bad_response", "response has no choices")
+    ch = choices[0]
+    msg = ch.message
+    text = msg.content if msg is not None and msg.content is not None else (getattr(msg, "refusal", None) or "")
+    logprobs = top = tokens = None
+    lp = getattr(ch, "logprobs", None)
+    content = getattr(lp, "content", None) if lp is not None else None
+    if content:
+        tokens = [t.token for t in content]
+        logprobs = [float(t.logprob) for t in content]
+        if any(getattr(t, "top_logprobs", None) for t in content):
+            top = [{c.token: float(c.logprob) for c in (t.top_logprobs or [])} for t in content]
+    usage = getattr(resp, "usage", None)
+    return Generation(text=text, logprobs=logprobs, top_logprobs=top, tokens=tokens,
+                      prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                      completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+                      finish_reason=getattr(ch, "finish_reason", None))

@@ -1,0 +1,87 @@
+"""Recorded outputs: a file of (id, output[, task][, logprobs]) rows answers requests by example id.
+
+Replay serves as a model (outputs recorded earlier, e.g. from a training job's eval step or another
+harness) and as a judge (recorded verdicts), so published studies can be re-scored offline. Nothing is
+sent anywhere and nothing is cached: the file is the cache.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import DataError
+from ._base import Generation, PermanentError, Provider, Request, register_provider
+
+
+@register_provider("replay")
+class ReplayProvider(Provider):
+    uses_cache = False
+
+    def __init__(self, name: str, cfg: Any):
+        super().__init__(name, cfg)
+        self.concurrency = 1024
+        self._table: dict[tuple[str | None, str], tuple[Any, Any]] | None = None
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": "replay", "model": str(self.cfg.path)}
+
+    def describe(self) -> str:
+        return self.cfg.path.name
+
+    def _load(self) -> dict[tuple[str | None, str], tuple[Any, Any]]:
+        if self._table is not None:
+            return self._table
+        from ..data import read_rows
+
+        cfg = self.cfg
+        table: dict[tuple[str | None, str], tuple[Any, Any]] = {}
+        rows = read_rows(cfg.path)
+        if not rows:
+            raise DataError("the replay file is empty", where=str(cfg.path))
+        for line, row in rows:
+            for col in (cfg.id_column, cfg.output_column) + ((cfg.task_column,) if cfg.task_column else ()):
+                if col not in row:
+                    raise DataError(f"missing column '{col}' (columns: {', '.join(sorted(row))})", where=f"{cfg.path}:{line}",
+                                    hint=f"set models.{self.name}.{'id_column' if col == cfg.id_column else 'output_column' if col == cfg.output_column else 'task_column'}")
+            key = (str(row[cfg.task_column]) if cfg.task_column else None, str(row[cfg.id_column]))
+            if key in table:
+                raise DataError(f"duplicate id '{key[1]}'" + (f" for task '{key[0]}'" if key[0] else ""),
+                                where=f"{cfg.path}:{line}", hint="each example needs exactly one recorded output")
+            lp = row.get(cfg.logprobs_column) if cfg.logprobs_column else None
+            if isinstance(lp, str) and lp.strip():
+                try:
+                    lp = json.loads(lp)
+                except ValueError:
+                    raise DataError(f"column '{cfg.logprobs_column}' is not a JSON list", where=f"{cfg.path}:{line}") from None
+            if lp is not None and not (isinstance(lp, list) and all(isinstance(x, (int, float)) for x in lp)):
+                raise DataError(f"column '{cfg.logprobs_column}' must be a list of numbers", where=f"{cfg.path}:{line}")
+            out = row[cfg.output_column]
+            table[key] = (None if out is None else str(out), lp)
+        self._table = table
+        return table
+
+    def check_ready(self) -> None:
+        self._load()
+
+    def _lookup(self, task: str, example_id: str) -> tuple[Any, Any] | None:
+        table = self._load()
+        return table.get((task if self.cfg.task_column else None, example_id))
+
+    def check_examples(self, task: str, example_ids: list[str]) -> None:
+        missing = [i for i in example_ids if self._lookup(task, i) is None]
+        if missing:
+            first = ", ".join(missing[:5])
+            raise DataError(f"no recorded output for {len(missing)} of {len(example_ids)} examples of task '{task}' "
+                            f"(first: {first})", where=str(self.cfg.path),
+                            hint="record outputs for every example id, or limit the task's data to the recorded ids")
+
+    async def generate(self, request: Request) -> Generation:
+        found = self._lookup(request.task, request.example_id)
+        if found is None:
+            raise PermanentError("missing_output", f"no recorded output for id '{request.example_id}'")
+        text, lp = found
+        if text is None:
+            raise PermanentError("recorded_failure", f"the recorded output for id '{request.example_id}' is null")
+        return Generation(text=text, logprobs=[float(x) for x in lp] if lp else None,
+                          completion_tokens=len(lp) if lp else 0)

@@ -1,0 +1,205 @@
+"""The async runner: cache first, then the provider with per-endpoint concurrency and retries.
+
+Per request the overhead is one dict lookup, one sha256 and one SQLite commit; no client is built per
+request (each provider owns one client), nothing is fsynced per sample and no log is rewritten. That keeps
+a 2,000-request run at concurrency 32 within a few percent of a bare ``AsyncOpenAI`` + semaphore loop
+(``bench/bench_runner.py``).
+
+Retries: exponential backoff with full jitter on TransientError (429, 5xx, timeouts, dropped connections,
+malformed bodies), honouring ``retry-after``; ``max_tries`` per request, then the item is a failed
+Generation (stored nowhere, counted in the report, retried by ``--resume``). A PermanentError marked fatal
+(bad key, unknown model) stops the provider's remaining requests at once.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Runner", "RunStats"]
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from ..errors import ProviderError, redact
+from ._base import Generation, PermanentError, Provider, Request, TransientError
+from ._cache import Cache
+
+
+@dataclass
+class RunStats:
+    """Counters per provider name."""
+
+    requests: int = 0
+    cached: int = 0
+    retries: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+
+
+class _Progress:
+    """A rich progress bar per label on a terminal; silent elsewhere (CI logs stay clean)."""
+
+    def __init__(self, enabled: bool):
+        self._p = None
+        if enabled:
+            from rich.console import Console
+
+            console = Console(stderr=True)
+            if console.is_terminal:
+                from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+                                           TimeRemainingColumn)
+
+                self._p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                   TaskProgressColumn(), TextColumn("{task.fields[rate]:>7} req/s"),
+                                   TextColumn("[red]{task.fields[errors]} errors"), TimeRemainingColumn(),
+                                   console=console, transient=False, refresh_per_second=8)
+                self._p.start()
+
+    def add(self, label: str, total: int) -> Any:
+        if self._p is None:
+            return None
+        return self._p.add_task(label, total=total, rate="-", errors=0)
+
+    def advance(self, tid: Any, n: int, errors: int, rate: float) -> None:
+        if self._p is not None and tid is not None:
+            self._p.update(tid, advance=n, errors=errors, rate=f"{rate:.1f}")
+
+    def stop(self) -> None:
+        if self._p is not None:
+            self._p.stop()
+            self._p = None
+
+
+class Runner:
+    """Runs requests through providers, the cache and retries. One per pipeline run."""
+
+    def __init__(self, cache: Cache, *, progress: bool = True, backoff_initial: float = 0.5, backoff_max: float = 30.0,
+                 seed: int | None = None):
+        self.cache = cache
+        self.stats: dict[str, RunStats] = {}
+        self._sems: dict[int, asyncio.Semaphore] = {}
+        self._progress = _Progress(progress)
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._rng = random.Random(seed)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+    def _sem(self, provider: Provider) -> asyncio.Semaphore:
+        key = id(provider)
+        sem = self._sems.get(key)
+        if sem is None:
+            sem = self._sems[key] = asyncio.Semaphore(max(1, provider.concurrency))
+        return sem
+
+    def _wait(self, attempt: int, exc: TransientError) -> float:
+        base = min(self._backoff_max, self._backoff_initial * (2 ** (attempt - 1)))
+        delay = self._rng.uniform(0, base)  # full jitter
+        if exc.retry_after is not None:
+            delay = max(delay, min(float(exc.retry_after), self._backoff_max * 4))
+        return delay
+
+    async def run(self, provider: Provider, requests: Sequence[Request], label: str | None = None) -> list[Generation]:
+        """Generations for ``requests``, in order. Never raises for a single failed item."""
+        st = self.stats.setdefault(provider.name, RunStats())
+        keys = [provider.cache_key(r) for r in requests] if provider.uses_cache else [None] * len(requests)
+        results: list[Generation | None] = [None] * len(requests)
+        if provider.uses_cache and self.cache.enabled:
+            found = self.cache.get_many(k for k in set(keys) if k is not None)
+            for i, k in enumerate(keys):
+                blob = found.get(k) if k is not None else None
+                if blob is not None:
+                    results[i] = Generation.from_cache(blob)
+        # identical requests (same key) are sent once
+        todo: dict[Any, list[int]] = {}
+        for i, r in enumerate(results):
+            if r is None:
+                todo.setdefault(keys[i] if keys[i] is not None else ("#", i), []).append(i)
+        n_cached = len(requests) - sum(len(v) for v in todo.values())
+        st.cached += n_cached
+        tid = self._progress.add(label or provider.name, len(requests))
+        if n_cached:
+            self._progress.advance(tid, n_cached, 0, 0.0)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        done = [0]
+        fatal: list[PermanentError] = []
+
+        def finish(idxs: list[int], gen: Generation) -> None:
+            for j, i in enumerate(idxs):
+                results[i] = gen if j == 0 else Generation(**{**gen.__dict__, "cached": True, "tries": 0})
+            done[0] += len(idxs)
+            if not gen.ok:
+                st.failed += len(idxs)
+            elapsed = loop.time() - t0
+            self._progress.advance(tid, len(idxs), st.failed, done[0] / elapsed if elapsed > 0 else 0.0)
+
+        async def one(key: Any, idxs: list[int]) -> None:
+            req = requests[idxs[0]]
+            gen = await self._with_retries(provider, req, st, fatal)
+            if gen.ok and provider.uses_cache and isinstance(key, str):
+                self.cache.put(key, provider.kind, provider.describe(), gen.to_cache())
+            finish(idxs, gen)
+
+        async def batch(items: list[tuple[Any, list[int]]]) -> None:
+            async with self._sem(provider):
+                gens = await self._batch_call(provider, [requests[idxs[0]] for _, idxs in items], st)
+            rows = []
+            for (key, idxs), gen in zip(items, gens):
+                if gen.ok and provider.uses_cache and isinstance(key, str):
+                    rows.append((key, provider.kind, provider.describe(), gen.to_cache()))
+                finish(idxs, gen)
+            self.cache.put_many(rows)
+
+        items = list(todo.items())
+        if provider.batch_size > 1:
+            chunks = [items[i:i + provider.batch_size] for i in range(0, len(items), provider.batch_size)]
+            await asyncio.gather(*(batch(c) for c in chunks))
+        else:
+            await asyncio.gather(*(one(k, idxs) for k, idxs in items))
+        if fatal:
+            raise ProviderError(f"model '{provider.name}' ({provider.describe()}): {redact(str(fatal[0]))}",
+                                hint="fix the key/model/endpoint; finished requests are cached, rerun with --resume")
+        return [r for r in results if r is not None]
+
+    async def _batch_call(self, provider: Provider, reqs: list[Request], st: RunStats) -> list[Generation]:
+        try:
+            gens = await provider.generate_batch(reqs)
+        except (TransientError, PermanentError) as exc:
+            st.failed += 0
+            return [Generation(text=None, error_kind=exc.kind, error_message=redact(str(exc)), tries=1) for _ in reqs]
+        for g in gens:
+            st.requests += 1
+            st.prompt_tokens += g.prompt_tokens
+            st.completion_tokens += g.completion_tokens
+        return gens
+
+    async def _with_retries(self, provider: Provider, req: Request, st: RunStats, fatal: list[PermanentError]) -> Generation:
+        tries = 0
+        while True:
+            if fatal:
+                return Generation(text=None, error_kind=fatal[0].kind, error_message="not sent: an earlier request failed fatally", tries=tries)
+            tries += 1
+            try:
+                async with self._sem(provider):
+                    st.requests += 1
+                    gen = await provider.generate(req)
+            except TransientError as exc:
+                st.faults[exc.kind] = st.faults.get(exc.kind, 0) + 1
+                if tries >= provider.max_tries:
+                    return Generation(text=None, error_kind=exc.kind, error_message=redact(str(exc))[:500], tries=tries)
+                st.retries += 1
+                await asyncio.sleep(self._wait(tries, exc))
+                continue
+            except PermanentError as exc:
+                st.faults[exc.kind] = st.faults.get(exc.kind, 0) + 1
+                if exc.fatal and not fatal:
+                    fatal.append(exc)
+                return Generation(text=None, error_kind=exc.kind, error_message=redact(str(exc))[:500], tries=tries)
+            gen.tries = tries
+            st.prompt_tokens += gen.prompt_tokens
+            st.completion_tokens += gen.completion_tokens
+            return gen
