@@ -61,6 +61,10 @@ class DeltaSummary(_Record):
     ties: int = 0
     verdict: Literal["better", "worse", "no_significant_change", "unknown"] = Field(
         "unknown", description="Direction-aware reading of the CI: excludes 0 on the good/bad side, or not.")
+    confidence: float | None = Field(None, description="Confidence level of ci_low/ci_high.")
+    quantiles: list[list[float]] | None = Field(
+        None, description="[probability, delta] pairs of the paired-bootstrap distribution (dense in the tails): "
+                          "lets a gate read the CI at any confidence, and Holm p-values, from run.json alone.")
 
 
 class Usage(_Record):
@@ -122,6 +126,7 @@ class GateRuleResult(_Record):
     p_value: float | None = None
     passed: bool
     message: str = ""
+    verdict: str | None = Field(None, description="Comparative rules: better / worse / no_significant_change at the gate's confidence.")
 
 
 class GateDecision(_Record):
