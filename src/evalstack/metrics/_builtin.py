@@ -2,3 +2,4 @@
 
 from . import _classification  # noqa: F401
 from . import _rouge  # noqa: F401
+from . import _sacre  # noqa: F401

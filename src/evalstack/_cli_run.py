@@ -1,0 +1,150 @@
+"""`evalstack run`, `gate`, `review`, `compare`: thin wrappers that parse options and call the pipeline/report."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import ConfigError
+
+
+def _echo_summary(outcome) -> None:  # noqa: ANN001
+    run = outcome.run
+    click.echo(f"wrote {outcome.out_dir}", err=True)
+    for tname, ts in run.tasks.items():
+        for model, d in ts.deltas.items():
+            for key, delta in d.items():
+                if delta.delta is None:
+                    continue
+                click.echo(f"  {tname}/{key}  {model} - {run.baseline}: {delta.delta:+.4f} "
+                           f"[{delta.ci_low:+.4f}, {delta.ci_high:+.4f}] n={delta.n} {delta.verdict}", err=True)
+    if outcome.failed:
+        click.echo(f"{outcome.failed} item(s) failed after retries; finish them with: "
+                   f"evalstack run {' '.join(sys.argv[2:]) if len(sys.argv) > 2 else 'CONFIG'} --resume", err=True)
+    if run.gate is not None:
+        click.echo(f"gate: {'PASSED' if run.gate.passed else 'FAILED'}", err=True)
+        for r in run.gate.rules:
+            if not r.passed:
+                click.echo(f"  FAIL {r.rule}: {r.message}", err=True)
+
+
+@click.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default: the config's `output`).")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N examples of each task.")
+@click.option("--resume", is_flag=True, help="Continue a run that was interrupted (finished requests come from the cache).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
+@click.option("--concurrency", type=click.IntRange(min=1, max=1024), help="Override every API model's concurrency.")
+@click.option("--models", help="Comma-separated model names to run (the baseline is always included).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print run.json's path and the gate decision as JSON.")
+def run(config: Path, out_dir: Path | None, limit: int | None, resume: bool, no_cache: bool, concurrency: int | None,
+        models: str | None, quiet: bool, as_json: bool) -> int:
+    """Run CONFIG: generate, score, compare with the baseline, gate, and write the report folder."""
+    from .config import load_config
+    from .pipeline import run_config
+
+    if resume and no_cache:
+        raise ConfigError("--resume needs the cache; drop --no-cache")
+    cfg = load_config(config)
+    outcome = run_config(cfg, out_dir=out_dir, limit=limit, resume=resume, no_cache=no_cache, concurrency=concurrency,
+                         models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
+                         progress=not quiet)
+    if as_json:
+        click.echo(json.dumps({"out_dir": str(outcome.out_dir), "failed": outcome.failed,
+                               "gate": None if outcome.run.gate is None else outcome.run.gate.passed,
+                               "exit_code": outcome.exit_code}))
+    elif not quiet:
+        _echo_summary(outcome)
+    _step_summary(outcome.out_dir)
+    return outcome.exit_code
+
+
+def _step_summary(out_dir: Path) -> None:
+    """Append report.md to $GITHUB_STEP_SUMMARY when running in GitHub Actions."""
+    import os
+
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    report = out_dir / "report.md"
+    if target and report.exists():
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(report.read_text(encoding="utf-8") + "\n")
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--rules", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Gate rules YAML.")
+@click.option("--json", "as_json", is_flag=True)
+def gate(run_dir: Path, rules: Path, as_json: bool) -> int:
+    """Re-judge a saved run against gate rules (exit 1 if the gate fails)."""
+    from .gate import evaluate_gate, load_gate_rules
+    from .report import read_run
+
+    run_ = read_run(run_dir)
+    decision = evaluate_gate(run_, load_gate_rules(rules))
+    if as_json:
+        click.echo(decision.model_dump_json(indent=2))
+    else:
+        click.echo(f"gate: {'PASSED' if decision.passed else 'FAILED'} (confidence {decision.confidence})")
+        for r in decision.rules:
+            click.echo(f"  {'ok  ' if r.passed else 'FAIL'} {r.rule}: {r.message}")
+    return 0 if decision.passed else 1
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--worst", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--metric", help="Metric key (e.g. rougeL or intent/rougeL).")
+@click.option("--model", help="Model name.")
+@click.option("--regressions", is_flag=True, help="Examples where a model lost most against the baseline.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "jsonl"]), default="table", show_default=True)
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file instead of stdout.")
+def review(run_dir: Path, worst: int, metric: str | None, model: str | None, regressions: bool, fmt: str,
+           out_file: Path | None) -> int:
+    """Lowest-scoring examples (or biggest regressions) of a saved run, for data review."""
+    import csv
+    import io
+
+    from .report import regression_rows, review_rows
+
+    rows = (regression_rows(run_dir, worst=worst, metric=metric) if regressions
+            else review_rows(run_dir, worst=worst, metric=metric, model=model))
+    buf = io.StringIO()
+    if fmt == "jsonl":
+        for r in rows:
+            buf.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+    elif fmt == "csv" or out_file:
+        if rows:
+            w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    else:
+        for r in rows:
+            score = r.get("score", r.get("delta"))
+            click.echo(f"[{r.get('task')}/{r.get('metric')}] {r.get('model', '')} {r.get('id')}  score={score}")
+            click.echo(f"    output: {str(r.get('output', r.get('output_model', '')))[:160]!r}")
+        return 0
+    if out_file:
+        from ._io import atomic_write_text
+
+        atomic_write_text(out_file, buf.getvalue())
+    else:
+        click.echo(buf.getvalue(), nl=False)
+    return 0
+
+
+@click.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--baseline", help="Model name to compare against (default: the first run's baseline).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--intersect", is_flag=True, help="Use the examples common to all runs instead of failing on a mismatch.")
+def compare(runs: tuple[Path, ...], baseline: str | None, out_dir: Path, intersect: bool) -> int:
+    """Delta report from saved runs (checkpoints evaluated on different days), matched on example ids."""
+    from .compare import compare_runs
+
+    outcome = compare_runs(list(runs), out_dir=out_dir, baseline=baseline, intersect=intersect)
+    click.echo(f"wrote {out_dir}", err=True)
+    return outcome

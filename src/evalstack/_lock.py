@@ -1,0 +1,62 @@
+"""One writer per output folder, and a record of unfinished runs.
+
+``OUT/.evalstack.lock`` is held with ``flock`` for the whole run: a second run on the same folder is
+refused at once (the lock dies with its process, even on ``kill -9``, so a stale file never blocks). If
+the file is still there when a new run starts, the previous run did not finish: the new run needs
+``--resume`` (which reuses every cached request) so that a half-finished folder is never silently mixed
+with a fresh run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+
+class RunLock:
+    def __init__(self, out_dir: Path, *, resume: bool):
+        self.path = Path(out_dir) / ".evalstack.lock"
+        self.resume = resume
+        self._fd: int | None = None
+
+    def __enter__(self) -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigError("another evalstack run is writing to this output folder", where=str(self.path.parent),
+                              hint="wait for it, or choose another folder with --out") from None
+        previous = os.read(fd, 4096)
+        if previous.strip() and not self.resume:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise ConfigError("the previous run in this folder did not finish", where=str(self.path.parent),
+                              hint="continue it with --resume (finished requests come from the cache), "
+                                   "or delete the folder to start over")
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "started": time.time()}).encode())
+        os.fsync(fd)
+        self._fd = fd
+        return self
+
+    def finish(self) -> None:
+        """The run wrote everything: the folder is complete."""
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

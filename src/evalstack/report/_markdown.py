@@ -1,0 +1,167 @@
+"""report.md: the verdict first, then per task metrics and deltas; also a GitHub Actions step summary."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ..results import RunResult
+from ._format import one_line
+from ._runinfo import headline_key, model_order
+from ._view import (Cell, Table, checkpoint_table, counts_line, curve_summary_table, deltas_table, diagnoses_table,
+                    dict_rows_table, gate_table, group_rows, metrics_table, regressions_table, slices_table,
+                    usage_tables, verdict)
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
+_EMOJI = {"pass": "✅", "fail": "❌", "none": "ℹ️", "good": "✅", "bad": "❌"}
+
+
+def md_escape(text: str) -> str:
+    """Text safe inside Markdown (and a table cell): HTML characters as entities, Markdown marks escaped."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def md_cell(cell: Cell, *, limit: int = 120) -> str:
+    """One table cell: one line, cut to ``limit`` characters when it holds model/data text."""
+    text = md_escape(one_line(cell.text, limit if cell.long else None))
+    if cell.strong and text:
+        text = f"**{text}**"
+    if cell.badge and cell.tone in _EMOJI:
+        text = f"{_EMOJI[cell.tone]} {text}"
+    return text
+
+
+def md_table(t: Table, *, limit: int = 120) -> str:
+    """A GitHub-flavoured Markdown table (numeric columns right-aligned)."""
+    if not t.headers:
+        return ""
+    numeric = t.numeric or [False] * len(t.headers)
+    lines = ["| " + " | ".join(md_escape(h) for h in t.headers) + " |",
+             "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
+    lines += ["| " + " | ".join(md_cell(c, limit=limit) for c in row) + " |" for row in t.rows]
+    return "\n".join(lines)
+
+
+def _code(text: str) -> str:
+    """Inline code for a name (backticks inside are dropped)."""
+    return f"`{text.replace('`', '')}`"
+
+
+def render_markdown(run: RunResult, run_dir: str | Path | None = None, *,
+                    regressions: list[dict[str, Any]] | None = None, top: int = 5) -> str:
+    """report.md (and a GitHub Actions step summary): the gate verdict first, then per task the metric x
+    model table with CIs, the deltas vs the baseline, per-slice deltas, the checkpoint table, judge token
+    usage, the top regressions and the loss-curve section.
+
+    Top regressions come from ``regressions`` (rows as :func:`regression_rows` returns) or, when
+    ``run_dir`` holds examples.jsonl, are read from it (``top`` per task and model, on the task's headline
+    metric: the first gated per-example metric, else the first per-example metric by name).
+    """
+    if regressions is None and run_dir is not None:
+        regressions = _regressions_from(run_dir, run, top)
+    out: list[str] = [f"# evalstack report: {md_escape(run.name)}", ""]
+    out += _verdict_section(run)
+    out += [_run_line(run), ""]
+    for name in sorted(run.tasks):
+        out += _task_section(run, name)
+    out += _checkpoint_section(run)
+    out += _usage_section(run)
+    if regressions is not None:
+        out += _regressions_section(run, regressions, top)
+    if run.curves:
+        out += ["## Loss curves", "", _curves_markdown(run.curves), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _verdict_section(run: RunResult) -> list[str]:
+    v = verdict(run)
+    out = [f"> {_EMOJI[v.status]} **{md_escape(v.headline)}**", ""]
+    if v.failed:
+        out += ["Failed rules:", ""]
+        out += [f"- {md_escape(r.rule)}{' [' + md_escape(r.model) + ']' if r.model else ''}: {md_escape(one_line(r.message))}"
+                for r in run.gate.rules if not r.passed]
+        out.append("")
+    if run.gate and run.gate.rules:
+        out += [md_table(gate_table(run.gate)), ""]
+    return out
+
+
+def _run_line(run: RunResult) -> str:
+    s = run.settings or {}
+    stats = ", ".join(f"{k} {s[k]}" for k in ("confidence", "n_resamples", "seed", "limit") if k in s)
+    others = [m for m in model_order(run) if m != run.baseline]
+    return (f"Run {md_escape(run.created_at)} · evalstack {md_escape(run.evalstack_version)} · baseline "
+            f"{_code(run.baseline)} · models: {', '.join(_code(m) for m in others) or 'none'}"
+            + (f" · {md_escape(stats)}" if stats else "") + f" · config sha256 {_code(run.config_digest[:12])}")
+
+
+def _task_section(run: RunResult, name: str) -> list[str]:
+    task = run.tasks[name]
+    out = [f"## Task {_code(name)}", "", md_escape(counts_line(run, task)), "", "### Metrics", "",
+           md_table(metrics_table(run, task)), ""]
+    deltas = deltas_table(run, task)
+    if deltas:
+        out += [f"### Deltas vs {_code(run.baseline)} (model − baseline; ▲/▼ is the sign, the verdict says good or bad)",
+                "", md_table(deltas), ""]
+    slices = slices_table(run, task)
+    if slices:
+        out += ["### Per-slice deltas", "", md_table(slices), ""]
+    return out
+
+
+def _checkpoint_section(run: RunResult) -> list[str]:
+    t = checkpoint_table(run)
+    out: list[str] = []
+    if t:
+        out += ["## Checkpoints", "", "Best value per column in bold (direction-aware).", "", md_table(t), ""]
+    if run.checkpoints:
+        out += ["### Checkpoints and the loss curve", "", md_table(dict_rows_table(run.checkpoints)), ""]
+    return out
+
+
+def _usage_section(run: RunResult) -> list[str]:
+    judges, models = usage_tables(run)
+    out = ["## Token usage", ""]
+    if judges:
+        out += ["Per judge (all tasks and models):", "", md_table(judges), ""]
+    out += ["Per model (generation, and the judging of its outputs):", "", md_table(models), ""]
+    return out
+
+
+def _regressions_section(run: RunResult, rows: list[dict[str, Any]], top: int) -> list[str]:
+    out = [f"## Top regressions vs {_code(run.baseline)}", ""]
+    if not rows:
+        return out + ["No example scored worse than the baseline on a per-example metric.", ""]
+    for (task, model), group in group_rows(sorted(rows, key=lambda r: (r["task"], r["model"])), "task", "model"):
+        key = headline_key(run, task, sorted({r["metric"] for r in group}))
+        pick = [r for r in group if r["metric"] == key][:top]
+        out += [f"### {_code(f'{task}/{key}')}: {_code(model)} vs {_code(run.baseline)}", "",
+                md_table(regressions_table(pick), limit=80), ""]
+    out += ["All metrics and more examples: `review/regressions.csv`, `review/lowest.csv`.", ""]
+    return out
+
+
+def _curves_markdown(curves: list[dict[str, Any]]) -> str:
+    """The loss-curve section from ``evalstack.curves.curves_markdown``, or a compact one of our own."""
+    try:
+        from ..curves import curves_markdown  # written with the curves; optional here
+    except ImportError:
+        curves_markdown = None
+    if curves_markdown is not None:
+        return "\n\n".join(curves_markdown(c).strip() for c in curves)
+    parts = [md_table(curve_summary_table(curves))]
+    diag = diagnoses_table(curves)
+    parts.append(md_table(diag, limit=200) if diag else "No diagnosis: the curves look healthy.")
+    return "\n\n".join(parts)
+
+
+def _regressions_from(run_dir: str | Path, run: RunResult, top: int) -> list[dict[str, Any]] | None:
+    from ._review import fill_regression_texts, has_examples, scan_examples
+
+    if not has_examples(run_dir):
+        return None
+    scan = scan_examples(run_dir, run, worst=0)
+    return fill_regression_texts(run_dir, scan.regression_candidates(run.baseline, worst=top))
+

@@ -1,0 +1,314 @@
+"""The report's content as plain tables, built once and rendered by both Markdown and HTML.
+
+Every builder takes records (RunResult parts, review rows) and returns a :class:`Table` of already
+formatted cells, so the two formats cannot disagree on a number, an arrow or a verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..results import GateDecision, RunResult, TaskSummary, Usage
+from ._format import (arrow, as_text, fmt_ci, fmt_int, fmt_num, fmt_p, metric_label, one_line, verdict_tone,
+                      verdict_words)
+from ._runinfo import model_order, task_metric_keys
+
+
+@dataclass
+class Cell:
+    """One formatted table cell: ``tone`` is good/bad/muted (colour in HTML, emoji in Markdown)."""
+
+    text: str
+    strong: bool = False
+    tone: str = ""
+    long: bool = False  # model/data text: wraps in HTML, is cut short in Markdown
+    badge: bool = False  # a verdict: Markdown prefixes an emoji for good/bad
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+    numeric: list[bool] = field(default_factory=list)  # right-align these columns
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+
+def _c(text: Any, **kw: Any) -> Cell:
+    return Cell(text if isinstance(text, str) else as_text(text), **kw)
+
+
+# ---------------------------------------------------------------- verdict and gate
+
+@dataclass
+class Verdict:
+    status: str  # "pass", "fail" or "none"
+    headline: str
+    failed: list[str] = field(default_factory=list)
+
+
+def verdict(run: RunResult) -> Verdict:
+    """The first thing a reader sees: gate passed / failed (which rules) / no gate."""
+    gate = run.gate
+    if gate is None:
+        return Verdict("none", "No gate configured: the run finished; read the deltas below.")
+    failed = [_rule_name(r) for r in gate.rules if not r.passed]
+    n = len(gate.rules)
+    if gate.passed:
+        return Verdict("pass", f"Gate PASSED: all {n} rule{'s' if n != 1 else ''} passed "
+                               f"(confidence {gate.confidence:g}{', Holm-corrected' if gate.holm else ''}).")
+    return Verdict("fail", f"Gate FAILED: {len(failed)} of {n} rule{'s' if n != 1 else ''} failed "
+                           f"(confidence {gate.confidence:g}{', Holm-corrected' if gate.holm else ''}).", failed)
+
+
+def _rule_name(rule: Any) -> str:
+    return f"{rule.rule} [{rule.model}]" if rule.model and rule.model not in rule.rule else rule.rule
+
+
+def gate_table(gate: GateDecision | None) -> Table:
+    """Every gate rule: value, bound, CI, p-value, pass/fail and message."""
+    t = Table(["rule", "model", "value", "bound", "CI", "p", "result", "message"],
+              numeric=[False, False, True, True, True, True, False, False])
+    for r in (gate.rules if gate else []):
+        t.rows.append([_c(r.rule), _c(r.model or "all"), _c(fmt_num(r.value)), _c(fmt_num(r.bound)),
+                       _c(fmt_ci(r.ci_low, r.ci_high)), _c(fmt_p(r.p_value)),
+                       Cell("pass" if r.passed else "FAIL", strong=not r.passed, tone="good" if r.passed else "bad", badge=True),
+                       _c(r.message, long=True)])
+    return t
+
+
+# ---------------------------------------------------------------- per task
+
+def metrics_table(run: RunResult, task: TaskSummary) -> Table:
+    """Metric x model: value, CI, n, unscored (rows grouped by metric, baseline first)."""
+    t = Table(["metric", "model", "value", f"{_conf(run)} CI", "n", "unscored"],
+              numeric=[False, False, True, True, True, True])
+    models = [m for m in model_order(run) if m in task.models]
+    for key in task_metric_keys(run, task.name):
+        for m in models:
+            s = task.models[m].metrics.get(key)
+            if s is None:
+                continue
+            t.rows.append([_c(metric_label(key, s.higher_is_better)), _c(m, strong=m == run.baseline),
+                           _c(fmt_num(s.value)), _c(fmt_ci(s.ci_low, s.ci_high)), _c(fmt_int(s.n)),
+                           _c(fmt_int(s.unscored), tone="bad" if s.unscored else "")])
+    return t
+
+
+def counts_line(run: RunResult, task: TaskSummary) -> str:
+    """Examples per model and failed generations, one line."""
+    parts = []
+    for m in model_order(run):
+        mts = task.models.get(m)
+        if mts is not None:
+            parts.append(f"{m} {fmt_int(mts.n_examples)} ({fmt_int(mts.failed)} failed)")
+    return f"Examples: {fmt_int(task.n_examples)}; per model: " + ", ".join(parts)
+
+
+def _delta_cells(d: Any) -> list[Cell]:
+    tone = verdict_tone(d.verdict)
+    return [_c(f"{arrow(d.delta)} {fmt_num(d.delta, signed=True)}".strip()), _c(fmt_ci(d.ci_low, d.ci_high, signed=True)),
+            _c(fmt_p(d.p_value)), _c(d.test or "n/a"), _c(f"{d.wins}/{d.losses}/{d.ties}"), _c(fmt_int(d.n)),
+            Cell(verdict_words(d.verdict), strong=d.verdict in ("better", "worse"), tone=tone, badge=True)]
+
+
+_DELTA_HEADERS = ["Δ", "CI", "p", "test", "W/L/T", "n", "verdict"]
+_DELTA_NUMERIC = [True, True, True, False, True, True, False]
+
+
+def deltas_table(run: RunResult, task: TaskSummary) -> Table:
+    """Deltas (model - baseline) per metric with CI, test, wins/losses/ties and a plain-words verdict."""
+    t = Table(["metric", "model"] + _DELTA_HEADERS, numeric=[False, False] + _DELTA_NUMERIC)
+    for key in task_metric_keys(run, task.name):
+        for m in model_order(run):
+            d = task.deltas.get(m, {}).get(key)
+            if d is not None:
+                hib = _hib(task, key)
+                t.rows.append([_c(metric_label(key, hib)), _c(m)] + _delta_cells(d))
+    return t
+
+
+def slices_table(run: RunResult, task: TaskSummary) -> Table:
+    """Per-slice value and delta of every model, with n per slice."""
+    t = Table(["slice", "n", "metric", "model", "value"] + _DELTA_HEADERS,
+              numeric=[False, True, False, False, True] + _DELTA_NUMERIC)
+    for s in sorted(task.slices, key=lambda s: (s.column, s.value)):
+        for key in task_metric_keys(run, task.name):
+            for m in model_order(run):
+                d = s.deltas.get(m, {}).get(key)
+                if d is None:
+                    continue
+                v = s.metrics.get(m, {}).get(key)
+                t.rows.append([_c(f"{s.column}={s.value}"), _c(fmt_int(s.n)), _c(metric_label(key, _hib(task, key))),
+                               _c(m), _c(fmt_num(v.value if v else None))] + _delta_cells(d))
+    return t
+
+
+def _hib(task: TaskSummary, key: str) -> bool:
+    for mts in task.models.values():
+        if key in mts.metrics:
+            return mts.metrics[key].higher_is_better
+    return True
+
+
+def _conf(run: RunResult) -> str:
+    c = run.settings.get("confidence") if isinstance(run.settings, dict) else None
+    if c is None and run.gate is not None:
+        c = run.gate.confidence
+    return f"{float(c) * 100:g}%" if isinstance(c, (int, float)) else "95%"
+
+
+# ---------------------------------------------------------------- across tasks
+
+def checkpoint_table(run: RunResult) -> Table:
+    """Rows: models; columns: task/metric values; the best per column (direction-aware) in bold.
+
+    Empty unless there are at least two non-baseline models.
+    """
+    models = model_order(run)
+    if len([m for m in models if m != run.baseline]) < 2:
+        return Table([])
+    cols = [(t, k) for t in sorted(run.tasks) for k in task_metric_keys(run, t)]
+    steps = any(run.models.get(m) and run.models[m].checkpoint_step is not None for m in models)
+    t = Table(["model"] + (["step"] if steps else []) + [f"{tk}/{k}" for tk, k in cols],
+              numeric=[False] + ([True] if steps else []) + [True] * len(cols))
+    best: dict[tuple[str, str], float] = {}
+    for tk, k in cols:
+        found = [s for m in models if (s := _summary(run, tk, m, k)) is not None and s.value is not None]
+        if found:
+            pick = max if found[0].higher_is_better else min
+            best[(tk, k)] = pick(s.value for s in found)
+    for m in models:
+        info = run.models.get(m)
+        row = [_c(m + (" (baseline)" if m == run.baseline else ""))]
+        if steps:
+            row.append(_c(fmt_int(info.checkpoint_step) if info and info.checkpoint_step is not None else ""))
+        for tk, k in cols:
+            s = _summary(run, tk, m, k)
+            v = s.value if s else None
+            row.append(_c(fmt_num(v), strong=v is not None and v == best.get((tk, k))))
+        t.rows.append(row)
+    return t
+
+
+def _summary(run: RunResult, task: str, model: str, key: str) -> Any:
+    mts = run.tasks[task].models.get(model)
+    return mts.metrics.get(key) if mts else None
+
+
+def dict_rows_table(rows: list[dict[str, Any]]) -> Table:
+    """A table of arbitrary dict rows (e.g. run.checkpoints): the union of keys, in first-seen order."""
+    headers: list[str] = []
+    for r in rows:
+        headers += [k for k in r if k not in headers]
+    t = Table(headers, numeric=[all(isinstance(r.get(h), (int, float)) or r.get(h) is None for r in rows) for h in headers])
+    for r in rows:
+        t.rows.append([_c(_fmt_any(r.get(h)), long=isinstance(r.get(h), str)) for h in headers])
+    return t
+
+
+def _fmt_any(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return fmt_int(v)
+    if isinstance(v, float):
+        return fmt_num(v)
+    return one_line(v) if v is not None else ""
+
+
+def usage_tables(run: RunResult) -> tuple[Table, Table]:
+    """Tokens per judge (rubric, summed over tasks and models) and per model (generation + judging it)."""
+    per_judge: dict[str, Usage] = {}
+    per_model: dict[str, tuple[Usage, Usage]] = {}
+    for task in run.tasks.values():
+        for m, mts in task.models.items():
+            gen, judged = per_model.setdefault(m, (Usage(), Usage()))
+            _add(gen, mts.usage)
+            for rubric, u in mts.judge_usage.items():
+                _add(per_judge.setdefault(rubric, Usage()), u)
+                _add(judged, u)
+    jt = Table(["judge", "requests", "cached", "prompt tokens", "completion tokens", "retries"],
+               numeric=[False, True, True, True, True, True])
+    for rubric in sorted(per_judge):
+        u = per_judge[rubric]
+        jt.rows.append([_c(rubric)] + [_c(fmt_int(x)) for x in (u.requests, u.cached, u.prompt_tokens, u.completion_tokens, u.retries)])
+    mt = Table(["model", "requests", "cached", "prompt tokens", "completion tokens", "judge prompt tokens",
+                "judge completion tokens"], numeric=[False] + [True] * 6)
+    for m in model_order(run):
+        if m in per_model:
+            g, j = per_model[m]
+            mt.rows.append([_c(m)] + [_c(fmt_int(x)) for x in (g.requests, g.cached, g.prompt_tokens, g.completion_tokens,
+                                                               j.prompt_tokens, j.completion_tokens)])
+    return jt, mt
+
+
+def _add(acc: Usage, u: Usage) -> None:
+    for f in ("requests", "cached", "prompt_tokens", "completion_tokens", "retries"):
+        setattr(acc, f, getattr(acc, f) + getattr(u, f))
+
+
+# ---------------------------------------------------------------- loss curves
+
+_CURVE_KEYS = ["best_step", "best_valid_loss", "final_valid_loss", "overfit_ratio", "overfit_band", "overfit_warning"]
+
+
+def curve_summary_table(curves: list[dict[str, Any]]) -> Table:
+    """One row per configured curve: best step, best/final valid loss, overfit ratio and band."""
+    rows = []
+    for i, c in enumerate(curves):
+        name = c.get("label") or c.get("source") or c.get("path") or f"curve {i + 1}"
+        rows.append({"curve": as_text(name)} | {k: c.get(k) for k in _CURVE_KEYS})
+    return dict_rows_table(rows)
+
+
+def diagnoses_table(curves: list[dict[str, Any]]) -> Table:
+    """Every diagnosis of every curve: id, evidence, action."""
+    t = Table(["curve", "diagnosis", "evidence", "action"])
+    for i, c in enumerate(curves):
+        name = as_text(c.get("label") or c.get("source") or c.get("path") or f"curve {i + 1}")
+        for d in c.get("diagnoses") or []:
+            if isinstance(d, dict):
+                t.rows.append([_c(name), _c(d.get("id", ""), strong=True), _c(one_line(d.get("evidence")), long=True),
+                               _c(one_line(d.get("action")), long=True)])
+            else:
+                t.rows.append([_c(name), _c(one_line(d)), _c(""), _c("")])
+    return t
+
+
+# ---------------------------------------------------------------- review lists
+
+def lowest_table(rows: list[dict[str, Any]]) -> Table:
+    """Rows of one (task, metric, model) lowest list."""
+    t = Table(["#", "id", "score", "input", "output", "reference", "judge reason"],
+              numeric=[True, False, True, False, False, False, False])
+    for r in rows:
+        t.rows.append([_c(str(r["rank"])), _c(r["id"]), _c(fmt_num(r["score"])), _c(r.get("input"), long=True),
+                       _c(r.get("output"), long=True), _c(r.get("reference"), long=True),
+                       _c(r.get("judge_reason"), long=True)])
+    return t
+
+
+def regressions_table(rows: list[dict[str, Any]]) -> Table:
+    """Rows of one (task, metric, model) regression list, both outputs side by side."""
+    base = rows[0]["baseline"] if rows else "baseline"
+    t = Table(["#", "id", base, "model", "Δ", "input", f"{base} output", "model output"],
+              numeric=[True, False, True, True, True, False, False, False])
+    for r in rows:
+        t.rows.append([_c(str(r["rank"])), _c(r["id"]), _c(fmt_num(r["baseline_score"])), _c(fmt_num(r["model_score"])),
+                       _c(fmt_num(r["delta"], signed=True), tone="bad"), _c(r.get("input"), long=True),
+                       _c(r.get("baseline_output"), long=True), _c(r.get("model_output"), long=True)])
+    return t
+
+
+def group_rows(rows: list[dict[str, Any]], *keys: str) -> list[tuple[tuple, list[dict[str, Any]]]]:
+    """Consecutive rows grouped by ``keys`` (rows come ordered from the review module)."""
+    out: list[tuple[tuple, list[dict[str, Any]]]] = []
+    for r in rows:
+        k = tuple(r[x] for x in keys)
+        if not out or out[-1][0] != k:
+            out.append((k, []))
+        out[-1][1].append(r)
+    return out

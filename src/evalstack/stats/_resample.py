@@ -1,0 +1,76 @@
+"""The bootstrap engine: resampled sums of sufficient statistics, drawn as multinomial count matrices.
+
+A bootstrap resample of n examples is a count vector c (how often each example was drawn, summing to
+n); the resampled statistic of a metric is ``from_stats(c @ suff_stats)``. For B resamples that is a
+count matrix C (B x n) and one matrix product, with no Python loop per resample. Two exact ways to get
+``C @ S`` are used, chosen by cost only (both draw from the same bootstrap distribution):
+
+- **grouped**: rows of S that are identical (one-hot confusion cells, 0/1 correctness, the 2x2 table of
+  a paired binary metric) are collapsed into G distinct rows; the counts of the G groups are then one
+  multinomial draw ``Multinomial(n, group_sizes / n)`` per resample, so C is B x G with G often < 10.
+- **gathered**: when most rows are distinct (ROUGE, BERTScore, judge scores), the resample indices are
+  drawn in chunks of a bounded memory size and each column of S is summed over them.
+
+Several stat arrays (a model and its baseline) are resampled **jointly**: the same draws for all.
+The output is deterministic for a given seed and data.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+_CHUNK_BYTES = 32 << 20
+"""Upper bound of the resample-index block held in memory at once (the gathered path)."""
+
+
+def resampled_sums(stats: Sequence[np.ndarray], *, n_resamples: int, seed: int) -> list[np.ndarray]:
+    """Sum each (n, k_i) array over ``n_resamples`` joint bootstrap resamples of its n rows.
+
+    Returns one (n_resamples, k_i) array per input. All inputs must have the same number of rows n >= 1;
+    row i of every array belongs to example i, and a resample draws the same examples for every array.
+    """
+    arrays = [np.asarray(s, dtype=float).reshape(len(s), -1) for s in stats]
+    n = len(arrays[0])
+    if n == 0 or any(len(a) != n for a in arrays):
+        raise ValueError("resampled_sums needs arrays with the same number (>= 1) of rows")
+    widths = [a.shape[1] for a in arrays]
+    joint = np.concatenate(arrays, axis=1)
+    rng = np.random.default_rng(seed)
+    uniq, counts = np.unique(joint, axis=0, return_counts=True)
+    if _grouped_is_cheaper(n, len(uniq), joint.shape[1]):
+        sums = rng.multinomial(n, counts / counts.sum(), size=n_resamples).astype(float) @ uniq
+    else:
+        sums = _gathered_sums(joint, n_resamples, rng)
+    return np.split(sums, np.cumsum(widths)[:-1], axis=1)
+
+
+def _grouped_is_cheaper(n: int, groups: int, k: int) -> bool:
+    """Cost model measured on numpy 2.x: a binomial draw ~ 70 ns; drawing and gathering ~ (3 + 1.5 k) ns
+    per example and resample."""
+    return groups * 70 <= n * (3 + 1.5 * k)
+
+
+def _gathered_sums(joint: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    n, k = joint.shape
+    cols = [np.ascontiguousarray(joint[:, j]) for j in range(k)]
+    out = np.empty((n_resamples, k))
+    chunk = max(1, _CHUNK_BYTES // (8 * n))
+    for start in range(0, n_resamples, chunk):
+        stop = min(n_resamples, start + chunk)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        for j, col in enumerate(cols):
+            out[start:stop, j] = col[idx].sum(axis=1)
+    return out
+
+
+def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float] | None:
+    """Percentile bootstrap interval (linear interpolation, as numpy/scipy quantiles) of the finite
+    values; None when there are none."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return None
+    tail = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(finite, [tail, 1.0 - tail])
+    return float(lo), float(hi)
