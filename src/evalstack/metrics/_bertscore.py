@@ -40,9 +40,25 @@ def _load(path: str, num_layers: int, device: str):
     from bert_score.utils import get_model, get_tokenizer
 
     tokenizer = get_tokenizer(path, False)
+    _shim_empty_encoding(tokenizer)
     model = get_model(path, num_layers, False)
     model.to(device)
     return tokenizer, model
+
+
+def _shim_empty_encoding(tokenizer) -> None:
+    """bert-score encodes an empty sentence with ``build_inputs_with_special_tokens([])``, which
+    transformers 5 tokenizers no longer have; give this instance the equivalent (special tokens only), so
+    empty outputs get bert-score's documented result (raw P = R = F = 0) instead of an AttributeError."""
+    try:
+        tokenizer.build_inputs_with_special_tokens  # noqa: B018
+    except AttributeError:
+        def build(token_ids, token_ids_1=None):
+            if token_ids or token_ids_1:
+                raise NotImplementedError("only the empty-sentence case is shimmed")
+            return tokenizer("", add_special_tokens=True)["input_ids"]
+
+        object.__setattr__(tokenizer, "build_inputs_with_special_tokens", build)
 
 
 def bertscore(cands: list[str], refs: list[list[str]], *, model: str, num_layers: int, idf: bool = False,

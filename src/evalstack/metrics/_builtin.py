@@ -1,5 +1,17 @@
-"""Imports every built-in metric module so that its ``@register_metric`` classes are registered."""
+"""Imports every built-in metric module so that its ``@register_metric`` classes are registered.
 
-from . import _classification  # noqa: F401
-from . import _rouge  # noqa: F401
-from . import _sacre  # noqa: F401
+Each module imports its heavy libraries (sklearn, sacrebleu, torch, bert_score, evaluate...) only inside
+the functions that compute, so importing this stays fast.
+"""
+
+from . import (  # noqa: F401
+    _bertscore,
+    _classification,
+    _evaluate,
+    _overlap,
+    _perplexity,
+    _rouge,
+    _sacre,
+    _selfbleu,
+    _toxicity,
+)

@@ -231,9 +231,9 @@ def build_confusion(metric: str, predictions: Sequence[str | None], references: 
 _ZERO_DIVISION = {"warn": 0.0, 0: 0.0, 1: 1.0, "nan": float("nan")}
 
 _COMMON = {
-    "labels": Option(None, optional(string_list), "allowed labels; default: the task's labels"),
+    "labels": Option(None, optional(string_list), "allowed labels, default: the task's labels"),
     "label_parsing": Option(None, optional(mapping),
-                            f"mode ({'|'.join(LABEL_MODES)}), aliases, regex, case_sensitive; "
+                            f"mode ({'|'.join(LABEL_MODES)}), aliases, regex, case_sensitive, "
                             "default: the task's label_parsing"),
 }
 _LABEL_PARSING_KEYS = ("mode", "aliases", "regex", "case_sensitive")
@@ -243,7 +243,7 @@ class _ClassificationMetric(BaseMetric):
     """Shared: label options, confusion building, and the one-key result."""
 
     OPTIONS = dict(_COMMON)
-    CORPUS_ONLY = True
+    PER_EXAMPLE = False  # per_example holds correctness 0/1 as a proxy for review lists
 
     def _validate(self) -> None:
         lp = self.opts["label_parsing"]
@@ -263,7 +263,7 @@ class _ClassificationMetric(BaseMetric):
 
     def compute(self, predictions, references=None, **context) -> list[MetricResult]:
         conf = self.confusion(predictions, references, context)
-        return [conf.result(self.name, self.formula, corpus_only=self.CORPUS_ONLY)]
+        return [conf.result(self.name, self.formula, corpus_only=not self.PER_EXAMPLE)]
 
     def formula(self, cm: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -272,7 +272,7 @@ class _ClassificationMetric(BaseMetric):
 @register_metric("accuracy")
 class Accuracy(_ClassificationMetric):
     KEYS = "accuracy"
-    CORPUS_ONLY = False
+    PER_EXAMPLE = True
     DESCRIPTION = "Share of outputs whose extracted label is the reference label (invalid = wrong)."
 
     def formula(self, cm):
@@ -283,7 +283,7 @@ class _Averaged(_ClassificationMetric):
     """Metrics with ``average`` (one key per average) and per-class values in details."""
 
     OPTIONS = dict(_COMMON, average=Option("macro", one_or_more(*AVERAGES), "micro|macro|weighted or a list"),
-                   zero_division=Option("warn", choice("warn", 0, 1, "nan"), "value where undefined; warn = 0"))
+                   zero_division=Option("warn", choice("warn", 0, 1, "nan"), "value where undefined (warn = 0)"))
 
     def compute(self, predictions, references=None, **context) -> list[MetricResult]:
         conf = self.confusion(predictions, references, context)

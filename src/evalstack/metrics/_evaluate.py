@@ -88,6 +88,9 @@ class EvaluateModule(BaseMetric):
                     for r in reference_lists(self.name, references, len(preds))]
         idx = [i for i, p in enumerate(preds) if p is not None and (refs is None or refs[i] is not None)]
         module = load_module(self.opts["path"])
+        if not idx:  # nothing to call the module on: one unscored result
+            key = (self.opts["keys"] or ["evaluate"])[0]
+            return [mean_result(key, [None] * len(preds), higher_is_better=self.opts["higher_is_better"])]
         if self.opts["aggregate"] == "mean":
             return self._per_example(module, preds, refs, idx)
         return self._corpus(module, preds, refs, idx)
@@ -95,7 +98,7 @@ class EvaluateModule(BaseMetric):
     def _per_example(self, module, preds, refs, idx) -> list[MetricResult]:
         rows: dict[int, dict[str, float]] = {i: self._call(module, [preds[i]], None if refs is None else [refs[i]])
                                              for i in idx}
-        keys = list(next(iter(rows.values()))) if rows else list(self.opts["keys"] or [])
+        keys = list(next(iter(rows.values())))
         return [mean_result(k, [rows[i][k] if i in rows else None for i in range(len(preds))],
                             higher_is_better=self.opts["higher_is_better"]) for k in keys]
 
@@ -107,7 +110,7 @@ class EvaluateModule(BaseMetric):
         stats[idx, np.arange(len(idx))] = 1.0
         p_sub = [preds[i] for i in idx]
         r_sub = None if refs is None else [refs[i] for i in idx]
-        value = self._call(module, p_sub, r_sub) if idx else {}
+        value = self._call(module, p_sub, r_sub)
 
         def from_stats_for(key: str):
             def from_stats(summed: np.ndarray) -> np.ndarray:

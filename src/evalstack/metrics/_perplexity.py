@@ -80,7 +80,7 @@ class _LogprobMetric(BaseMetric):
     """Shared: where the logprobs come from, the stats, the result."""
 
     OPTIONS = {
-        "model": Option(None, optional(existing_path("dir")), "local causal LM folder; default: provider logprobs"),
+        "model": Option(None, optional(existing_path("dir")), "local causal LM folder (default: provider logprobs)"),
         "text": Option("prediction", choice("prediction", "reference"), "what the local model scores"),
         "batch_size": Option(8, integer(1), "local model batch size"),
         "device": Option(None, optional(string), "cpu | cuda | mps (default: cuda if available)"),
