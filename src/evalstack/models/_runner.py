@@ -180,11 +180,12 @@ class Runner:
     async def _with_retries(self, provider: Provider, req: Request, st: RunStats, fatal: list[PermanentError]) -> Generation:
         tries = 0
         while True:
-            if fatal:
-                return Generation(text=None, error_kind=fatal[0].kind, error_message="not sent: an earlier request failed fatally", tries=tries)
             tries += 1
             try:
                 async with self._sem(provider):
+                    if fatal:  # checked once a slot is ours: requests queued behind a fatal one are not sent
+                        return Generation(text=None, error_kind=fatal[0].kind, tries=tries - 1,
+                                          error_message="not sent: an earlier request failed fatally")
                     st.requests += 1
                     gen = await provider.generate(req)
             except TransientError as exc:
