@@ -120,6 +120,26 @@ TOPICS = [
 ]
 
 
+PARAPHRASE = [("The agent", "Support"), ("The agent", f"The support agent"), ("confirmed", "verified"),
+              ("issued a refund", "refunded the customer"), ("within five days", "in under a week"),
+              ("shared a workaround", "suggested using another browser"), ("opened a bug ticket", "filed a bug"),
+              ("explained that", "told the customer"), ("unlocked the account", "restored access"),
+              ("apologised for", "said sorry for"), ("arranged", "set up"), ("noted the request for", "logged a request for")]
+
+
+def finetuned_summary(ref: str, agent: str) -> str:
+    """Close to the reference in content, worded its own way (as a real fine-tuned model writes)."""
+    out = ref
+    for a, b in PARAPHRASE:
+        if a in out and rng.random() < 0.5:
+            out = out.replace(a, b, 1)
+    if rng.random() < 0.25:
+        out = out.rstrip(".") + f", and {agent} closed the ticket."
+    if rng.random() < 0.1:
+        out = " ".join(out.split()[: max(6, len(out.split()) * 2 // 3)]) + "."
+    return out
+
+
 def summaries() -> tuple[list[dict], dict[str, str], dict[str, str]]:
     rows, base, ft = [], {}, {}
     for i in range(100):
@@ -138,7 +158,7 @@ def summaries() -> tuple[list[dict], dict[str, str], dict[str, str]]:
             b = f"Summary: The customer contacted support. The agent {agent} helped them. " + rng.choice(["It was resolved.", "They said thanks."])
         if i in (17, 63):
             b += " Honestly this customer was a damn idiot."  # a toxic slip to show the toxicity metric
-        f_ = ref if rng.random() < 0.45 else " ".join(w for j, w in enumerate(words) if rng.random() > 0.12 or j == 0)
+        f_ = finetuned_summary(ref, agent)
         base[ex_id], ft[ex_id] = b, f_
     return rows, base, ft
 

@@ -55,7 +55,11 @@ class RunLock:
         except FileNotFoundError:
             pass
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        from .errors import EvalstackError
+
+        if exc_type is not None and issubclass(exc_type, EvalstackError) and exc.exit_code == 2:
+            self.finish()  # bad input found mid-run: nothing to resume, the user fixes the input and reruns
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)

@@ -100,8 +100,13 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
             ex, val = bad[0]
             raise ConfigError(f"gold label {val!r} is not in `labels` ({len(bad)} rows like this)",
                               where=f"{d.path}:{ex.line}", hint=f"add it to tasks[{index}].labels or fix the data")
-    from .metrics import get_metric
+    from .metrics import extract_labels, get_metric
 
+    if task.labels is not None:
+        try:  # validates aliases/regex against the labels before any request
+            extract_labels([], task.labels, **task.label_parsing.model_dump())
+        except EvalstackError as exc:
+            raise type(exc)(str(exc), where=f"{where}.label_parsing") from None
     for j, spec in enumerate(task.metrics):
         w = f"{where}.metrics[{j}]"
         try:

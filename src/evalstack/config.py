@@ -146,7 +146,7 @@ class PromptConfig(_Strict):
 
 
 class LabelParsing(_Strict):
-    mode: Literal["exact", "normalized", "first_label", "regex"] = "normalized"
+    mode: Literal["exact", "normalized", "first", "regex"] = Field("normalized", description="exact; normalized (case-fold, strip punctuation); first (first allowed label found in the text); regex (capture group)")
     aliases: dict[str, str] = Field(default_factory=dict)
     regex: str | None = None
     case_sensitive: bool = False

@@ -5,6 +5,10 @@ Public API::
     from evalstack.metrics import compute
     r = compute("rouge", predictions, references, types=["rougeL"])
     r.value, r.per_example, r.higher_is_better
+
+Metrics are classes registered by name (``register_metric``); built-in ones derive from
+:class:`BaseMetric`, which validates their declared options. ``extract_labels`` maps free-text outputs
+to class labels; ``RougeScorer`` is the fast drop-in for rouge-score's scorer.
 """
 
 from ._base import (
@@ -16,12 +20,20 @@ from ._base import (
     mean_result,
     register_metric,
 )
+from ._labels import LABEL_MODES, extract_labels
+from ._options import BaseMetric, Option
+from ._rouge import RougeScorer
 
 __all__ = [
+    "BaseMetric",
+    "LABEL_MODES",
     "Metric",
     "MetricInfo",
     "MetricResult",
+    "Option",
+    "RougeScorer",
     "compute",
+    "extract_labels",
     "get_metric",
     "list_metrics",
     "mean_result",

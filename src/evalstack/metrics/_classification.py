@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ._base import MetricResult, register_metric
 from ._labels import LABEL_MODES, extract_labels, normalize_label
 from ._inputs import check_predictions, reference_lists
@@ -195,8 +195,8 @@ class Confusion:
 
 
 def build_confusion(metric: str, predictions: Sequence[str | None], references: Sequence[Any] | None,
-                    labels: Sequence[str] | None, label_parsing: dict[str, Any]) -> Confusion:
-    """Extract predicted labels and check the gold ones; unknown gold labels are a DataError."""
+                    labels: Sequence[str] | None, extract=extract_labels) -> Confusion:
+    """Extract predicted labels (``extract(outputs, labels)``) and check the gold ones (DataError)."""
     preds = check_predictions(metric, predictions)
     refs = reference_lists(metric, references, len(preds))
     gold: list[str | None] = []
@@ -220,7 +220,7 @@ def build_confusion(metric: str, predictions: Sequence[str | None], references: 
             raise DataError(f"metric '{metric}': reference label '{g}' of example {i} is not one of the "
                             f"task's labels", hint=f"labels are: {', '.join(labels)}")
         y_true[i] = j
-    extracted = extract_labels(preds, labels, **label_parsing)
+    extracted = extract(preds, labels)
     y_pred = np.array([len(labels) if e is None else index[e] for e in extracted])
     scored = (y_true >= 0) & np.array([p is not None for p in preds], dtype=bool)
     return Confusion(labels, y_true, np.where(scored, y_pred, -1), scored)
@@ -252,14 +252,27 @@ class _ClassificationMetric(BaseMetric):
             if bad:
                 self.fail("label_parsing", f"unknown key '{bad[0]}'", hint=f"use {', '.join(_LABEL_PARSING_KEYS)}")
         if self.opts["labels"] is not None:  # validate mapping/regex now, not at the end of a run
-            extract_labels([], self.opts["labels"], **(lp or {}))
+            self._extract([], self.opts["labels"], lp or {})
+
+    def _extract(self, outputs, labels, label_parsing: dict[str, Any]) -> list[str | None]:
+        try:
+            return extract_labels(outputs, labels, **label_parsing)
+        except ConfigError as exc:
+            raise ConfigError(f"metric '{self.name}': {exc}") from None
+        except TypeError as exc:  # a label_parsing key with the wrong kind of value
+            raise ConfigError(f"metric '{self.name}': label_parsing: {exc}") from None
 
     def confusion(self, predictions, references, context: dict[str, Any]) -> Confusion:
         """The confusion for these predictions, with option values overriding the task's context."""
         labels = self.opts["labels"] if self.opts["labels"] is not None else context.get("labels")
         lp = self.opts["label_parsing"] if self.opts["label_parsing"] is not None else (
             context.get("label_parsing") or {})
-        return build_confusion(self.name, predictions, references, labels, dict(lp))
+        bad = [k for k in lp if k not in _LABEL_PARSING_KEYS]
+        if bad:
+            raise ConfigError(f"metric '{self.name}': label_parsing: unknown key '{bad[0]}'",
+                              hint=f"use {', '.join(_LABEL_PARSING_KEYS)}")
+        return build_confusion(self.name, predictions, references, labels,
+                               lambda outs, labs: self._extract(outs, labs, dict(lp)))
 
     def compute(self, predictions, references=None, **context) -> list[MetricResult]:
         conf = self.confusion(predictions, references, context)

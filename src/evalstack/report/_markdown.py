@@ -10,7 +10,7 @@ from ..results import RunResult
 from ._format import one_line
 from ._runinfo import headline_key, model_order
 from ._view import (Cell, Table, checkpoint_table, counts_line, curve_summary_table, deltas_table, diagnoses_table,
-                    dict_rows_table, gate_table, group_rows, metrics_table, regressions_table, slices_table,
+                    dict_rows_table, gate_table, metrics_table, regressions_table, slices_table,
                     usage_tables, verdict)
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
@@ -134,11 +134,14 @@ def _regressions_section(run: RunResult, rows: list[dict[str, Any]], top: int) -
     out = [f"## Top regressions vs {_code(run.baseline)}", ""]
     if not rows:
         return out + ["No example scored worse than the baseline on a per-example metric.", ""]
-    for (task, model), group in group_rows(sorted(rows, key=lambda r: (r["task"], r["model"])), "task", "model"):
-        key = headline_key(run, task, sorted({r["metric"] for r in group}))
-        pick = [r for r in group if r["metric"] == key][:top]
-        out += [f"### {_code(f'{task}/{key}')}: {_code(model)} vs {_code(run.baseline)}", "",
-                md_table(regressions_table(pick), limit=80), ""]
+    for task in sorted({r["task"] for r in rows}):
+        mine = [r for r in rows if r["task"] == task]
+        key = headline_key(run, task, sorted({r["metric"] for r in mine}))
+        for m in [m for m in model_order(run) if m != run.baseline and m in run.tasks[task].models]:
+            pick = [r for r in mine if r["model"] == m and r["metric"] == key][:top]
+            out += [f"### {_code(f'{task}/{key}')}: {_code(m)} vs {_code(run.baseline)}", ""]
+            out += [md_table(regressions_table(pick), limit=80) if pick
+                    else f"No example scored worse than {_code(run.baseline)}.", ""]
     out += ["All metrics and more examples: `review/regressions.csv`, `review/lowest.csv`.", ""]
     return out
 

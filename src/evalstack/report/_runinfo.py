@@ -92,11 +92,16 @@ def key_of_score(task: str, key: str) -> str:
 
 
 def headline_key(run: RunResult, task: str, candidates: list[str]) -> str | None:
-    """The metric a short summary leads with: the first gated one among ``candidates``, else the first."""
+    """The metric a short summary of ``task`` leads with, among per-example ``candidates``: a metric gated
+    against the baseline (max_regression, require_non_inferiority, max_drop), else a judge score, else
+    any gated metric, else the first by name."""
     if not candidates:
         return None
-    for rule in (run.gate.rules if run.gate else []):
-        t, k = split_metric(rule.metric)
-        if t == task and k in candidates:
+    gated = [(r.kind, split_metric(r.metric)) for r in (run.gate.rules if run.gate else [])]
+    compared = [k for kind, (t, k) in gated if t == task and kind in ("max_regression", "require_non_inferiority", "max_drop")]
+    judged = [k for k in sorted(candidates) if k.startswith("judge_")]
+    absolute = [k for _, (t, k) in gated if t == task]
+    for k in compared + judged + absolute + sorted(candidates):
+        if k in candidates:
             return k
-    return sorted(candidates)[0]
+    return None

@@ -203,10 +203,14 @@ def dict_rows_table(rows: list[dict[str, Any]]) -> Table:
     headers: list[str] = []
     for r in rows:
         headers += [k for k in r if k not in headers]
-    t = Table(headers, numeric=[all(isinstance(r.get(h), (int, float)) or r.get(h) is None for r in rows) for h in headers])
+    t = Table(headers, numeric=[all(_is_number(r.get(h)) or r.get(h) is None for r in rows) for h in headers])
     for r in rows:
         t.rows.append([_c(_fmt_any(r.get(h)), long=isinstance(r.get(h), str)) for h in headers])
     return t
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _fmt_any(v: Any) -> str:

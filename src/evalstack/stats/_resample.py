@@ -54,13 +54,15 @@ def _grouped_is_cheaper(n: int, groups: int, k: int) -> bool:
 
 def _gathered_sums(joint: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     n, k = joint.shape
-    cols = [np.ascontiguousarray(joint[:, j]) for j in range(k)]
     out = np.empty((n_resamples, k))
+    constant = np.all(joint == joint[0], axis=0)  # e.g. the count column of a mean: its sum is n * value
+    out[:, constant] = n * joint[0, constant]
+    cols = [(j, np.ascontiguousarray(joint[:, j])) for j in np.flatnonzero(~constant)]
     chunk = max(1, _CHUNK_BYTES // (8 * n))
     for start in range(0, n_resamples, chunk):
         stop = min(n_resamples, start + chunk)
         idx = rng.integers(0, n, size=(stop - start, n))
-        for j, col in enumerate(cols):
+        for j, col in cols:
             out[start:stop, j] = col[idx].sum(axis=1)
     return out
 

@@ -16,7 +16,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from evalstack.testing._loopback_chat import Reply, chat_body, default_reply, last_user_text, normalize_reply, sse_body
+from evalstack.testing._loopback_chat import (Reply, chat_body, default_reply, last_user_text, normalize_reply,
+                                              sse_body)
 from evalstack.testing._loopback_faults import Fault, FaultPlan
 from evalstack.testing._loopback_finetune import FineTuning
 from evalstack.testing._loopback_http import Drop, Request, Response, parse_multipart, serve_connection
@@ -290,9 +291,9 @@ class LoopbackApp:
                                                time.monotonic()))
         try:
             self._check_key(req)
-            fault = self._faults.take_queued(req.path)
             if route == "/chat/completions" and req.method == "POST":
-                return await self._chat(req, body, fault, match.group(1) if match else None)
+                return await self._chat(req, body, match.group(1) if match else None)
+            fault = self._faults.take_queued(req.path)
             if fault is not None:
                 return await self._fault(fault)
             with self._lock:
@@ -328,7 +329,7 @@ class LoopbackApp:
             headers["retry-after-ms"] = str(int(round(fault.retry_after * 1000)))
         return _ok(fault.error_body(), fault.status or 500, headers)
 
-    async def _chat(self, req: Request, body: Any, fault: Fault | None, deployment: str | None) -> Response:
+    async def _chat(self, req: Request, body: Any, deployment: str | None) -> Response:
         started = time.perf_counter()
         if body is None:
             raise ApiError(400, "We could not parse the JSON body of your request. (HINT: This likely means "
@@ -339,7 +340,7 @@ class LoopbackApp:
         delay = self.latency_ms + (self.jitter_ms * self._faults.uniform() if self.jitter_ms else 0.0)
         if delay > 0:
             await asyncio.sleep(delay / 1000.0)
-        fault = fault or self._faults.draw_random()
+        fault = self._faults.take_queued(req.path) or self._faults.draw_random()
         if fault is not None:
             return await self._fault(fault)
         try:

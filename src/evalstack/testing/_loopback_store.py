@@ -276,7 +276,7 @@ def _parse_lines(content: bytes, endpoint: str, out: list[dict]) -> list[dict]:
         try:
             item = json.loads(raw)
         except ValueError:
-            error("invalid_json_line", f"This line is not parseable as valid JSON.", number)
+            error("invalid_json_line", "This line is not parseable as valid JSON.", number)
             continue
         if not isinstance(item, dict) or not all(k in item for k in ("custom_id", "method", "url", "body")):
             error("missing_required_parameter",

@@ -1,0 +1,173 @@
+"""Pointwise judging: one score per (example, model) on the rubric's scale.
+
+Scores: points -> the level (or its logprob-weighted mean), pass_fail -> 1/0 (or P(pass)), fraction ->
+flagged items / items (toxicity: toxic opinions / opinions; 0 when there are no opinions). ``strict`` makes
+every score binary: 1 for a perfect answer (top level, pass) and 0 otherwise on higher-is-better rubrics;
+1 for any flagged item and 0 for none on lower-is-better ones. Items without an output, missing a field the
+rubric reads, or whose replies stay unparseable are **unscored** (None), never zero.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PointwiseOutcome", "judge_pointwise", "item_values", "check_fields", "resolve_threshold"]
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from ..errors import ConfigError
+from ..metrics import MetricResult, mean_result
+from ..models import Provider, Runner
+from ._call import Call, CallResult, JudgeSettings, failure_text, run_calls, usage_of
+from ._prompt import JudgeItem, build_messages, reference_text
+from ._rubric import Rubric
+from ._weights import weighted_score
+
+
+@dataclass
+class PointwiseOutcome:
+    """What :func:`judge_pointwise` returns."""
+
+    result: MetricResult
+    """Metric ``judge_<rubric>``: per-example scores aligned with the items (None = unscored)."""
+    rows: dict[str, dict[str, Any]]
+    """Per example id: score, reason, method ('logprob_weighted' | 'plain' | None), raw, error, and extras
+    (verdict, probs, method_note, passed, retried, downgraded, items)."""
+    usage: dict[str, int]
+    """requests (sent), cached, prompt_tokens, completion_tokens, retries: the keys of results.Usage."""
+    unscored: int = 0
+    """Items with no score (no output, missing field, failed request, unparseable reply)."""
+    method_counts: dict[str, int] = field(default_factory=dict)
+    """How many scores each method produced."""
+
+
+def item_values(rubric: Rubric, item: JudgeItem) -> tuple[dict[str, str] | None, str | None]:
+    """The raw field texts the rubric shows for ``item``, or why the item cannot be judged."""
+    if item.output is None:
+        return None, "no output to judge (generation failed)"
+    values: dict[str, str] = {}
+    for f in rubric.fields:
+        if f == "output":
+            values[f] = item.output
+        elif f == "input":
+            values[f] = item.input or ""
+        elif f == "reference":
+            if item.reference is None or (isinstance(item.reference, (list, tuple)) and not item.reference):
+                return None, "no reference for this example"
+            values[f] = reference_text(item.reference)
+        elif f == "context":
+            if item.context is None:
+                return None, "no context for this example"
+            values[f] = str(item.context)
+    return values, None
+
+
+def check_fields(rubric: Rubric, items: Sequence[JudgeItem], task: str) -> None:
+    """A ConfigError when no item has a field the rubric needs (the task does not configure it)."""
+    for f, attr in (("reference", "reference"), ("context", "context")):
+        if f in rubric.fields and items and all(getattr(it, attr) is None for it in items):
+            raise ConfigError(f"rubric '{rubric.name}' reads `{f}` but no example of task '{task}' has one",
+                              where=f"tasks.{task}", hint=f"set the task's `{f}:` to the column that holds it")
+
+
+def resolve_threshold(rubric: Rubric, threshold: float | None, where: str) -> float | None:
+    """The per-example pass mark: the spec's, else the rubric's; checked against the scale."""
+    thr = rubric.threshold if threshold is None else threshold
+    if thr is not None and not rubric.scale.min <= thr <= rubric.scale.max:
+        raise ConfigError(f"threshold {thr} is outside the scale of rubric '{rubric.name}' "
+                          f"({rubric.scale.min:g} to {rubric.scale.max:g})", where=where)
+    return thr
+
+
+def _score(rubric: Rubric, r: CallResult, strict: bool) -> dict[str, Any]:
+    """score, method and details of one parsed reply."""
+    scale, p = rubric.scale, r.parsed
+    assert p is not None and p.ok
+    if scale.type == "fraction":
+        flagged, total = p.value
+        score = (1.0 if flagged else 0.0) if strict else (flagged / total if total else 0.0)
+        return {"score": score, "method": "plain", "verdict": f"{flagged}/{total}", "items": p.items,
+                "method_note": "strict mode: 1 if any item is flagged" if strict else f"{scale.flag} {scale.item}s / {scale.item}s"}
+    plain = scale.values()[str(p.value)]
+    out: dict[str, Any] = {"verdict": p.value}
+    if strict:
+        best = scale.max if rubric.higher_is_better else scale.min
+        out.update(score=1.0 if plain == best else 0.0, method="plain", method_note="strict mode: binary score from the verdict")
+        return out
+    w = weighted_score(r.gen.text or "", r.gen.tokens, r.gen.top_logprobs, p.span, scale.values())
+    if w.score is not None:
+        out.update(score=w.score, method="logprob_weighted", probs=w.probs, prob_mass=w.mass)
+    else:
+        out.update(score=plain, method="plain", method_note=w.note)
+    return out
+
+
+def _passed(score: float, thr: float | None, rubric: Rubric, strict: bool) -> bool | None:
+    if strict:
+        return score == (1.0 if rubric.higher_is_better else 0.0)
+    if thr is None:
+        return None
+    return score >= thr if rubric.higher_is_better else score <= thr
+
+
+async def judge_pointwise(rubric: Rubric, items: Sequence[JudgeItem], *, provider: Provider, runner: Runner,
+                          task: str, spec: Any) -> PointwiseOutcome:
+    """Judge each item's output with ``rubric`` (pointwise and reference rubrics).
+
+    ``spec`` is a :class:`~evalstack.config.JudgeSpec` (threshold, strict, options). Calls go through
+    ``runner`` (cache, concurrency, retries). Returns the metric ``judge_<rubric.name>`` with the rubric's
+    direction, per-example rows (score, reason, method, raw reply, error) and token usage.
+    """
+    if rubric.kind == "pairwise":
+        raise ConfigError(f"rubric '{rubric.name}' is pairwise", where=f"tasks.{task}.judges",
+                          hint="list it under the task's `pairwise:` instead of `judges:`")
+    where = f"tasks.{task}.judges.{rubric.name}"
+    settings = JudgeSettings.from_options(rubric, dict(spec.options or {}), provider, pairwise=False, where=where)
+    thr = resolve_threshold(rubric, spec.threshold, where)
+    strict = bool(spec.strict)
+    check_fields(rubric, items, task)
+
+    rows: dict[str, dict[str, Any]] = {}
+    calls: list[Call] = []
+    called: list[int] = []
+    for i, it in enumerate(items):
+        values, why = item_values(rubric, it)
+        if values is None:
+            rows[it.example_id] = {"score": None, "reason": None, "method": None, "raw": None, "error": why}
+            continue
+        calls.append(Call(it.example_id, build_messages(rubric, values)))
+        called.append(i)
+    results = await run_calls(calls, rubric=rubric, settings=settings, provider=provider, runner=runner, task=task,
+                              pairwise=False, label=f"judge {rubric.name}") if calls else []
+
+    for i, r in zip(called, results):
+        row: dict[str, Any] = {"score": None, "reason": None, "method": None, "raw": r.gen.text, "error": None}
+        if r.retried:
+            row["retried"] = True
+            row["first_error"] = r.first_error
+        if r.downgraded:
+            row["downgraded"] = True
+        if not r.gen.ok:
+            row["error"] = failure_text(r.gen)
+        elif r.parsed is None or not r.parsed.ok:
+            row["error"] = f"unparseable reply: {r.parsed.error if r.parsed else 'no reply'}"
+        else:
+            row["reason"] = r.parsed.reason
+            row.update(_score(rubric, r, strict))
+            row["passed"] = _passed(row["score"], thr, rubric, strict)
+        rows[items[i].example_id] = row
+
+    per_example = [rows[it.example_id]["score"] for it in items]
+    methods: dict[str, int] = {}
+    for row in rows.values():
+        if row["method"]:
+            methods[row["method"]] = methods.get(row["method"], 0) + 1
+    judged = [row for row in rows.values() if row.get("passed") is not None]
+    details = {"rubric": rubric.name, "scale": rubric.scale.type, "scale_min": rubric.scale.min,
+               "scale_max": rubric.scale.max, "methods": methods, "threshold": thr, "strict": strict,
+               "passed": sum(1 for row in judged if row["passed"]), "judged_against_threshold": len(judged),
+               "unparseable": sum(1 for row in rows.values() if (row["error"] or "").startswith("unparseable")),
+               "retried": sum(1 for row in rows.values() if row.get("retried")),
+               "judge_model": provider.describe()}
+    result = mean_result(rubric.key, per_example, higher_is_better=rubric.higher_is_better, details=details)
+    return PointwiseOutcome(result=result, rows=rows, usage=usage_of(results), unscored=result.unscored,
+                            method_counts=methods)

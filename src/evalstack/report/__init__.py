@@ -1,0 +1,39 @@
+"""Reports of a run folder: run.json (versioned, with a JSON Schema), report.md, report.html (self-contained),
+junit.xml, review lists (lowest scores, biggest regressions) and plots.
+
+The pipeline writes ``examples.jsonl`` itself, then calls::
+
+    from evalstack.report import write_reports
+    paths = write_reports(run_dir, run, worst=20)
+
+Saved runs are read back with :func:`read_run` and :func:`iter_examples`; ``evalstack review`` prints
+:func:`review_rows` / :func:`regression_rows`.
+"""
+
+from ._html import CSP, render_html
+from ._junit import render_junit
+from ._markdown import render_markdown
+from ._review import (LOWEST_COLUMNS, REGRESSION_COLUMNS, regression_rows, review_rows, rows_to_csv,
+                      rows_to_jsonl)
+from ._store import SCHEMA_FILE, iter_examples, read_run, run_json_schema, write_run_json, write_run_schema
+from ._write import write_reports
+
+__all__ = [
+    "CSP",
+    "LOWEST_COLUMNS",
+    "REGRESSION_COLUMNS",
+    "SCHEMA_FILE",
+    "iter_examples",
+    "read_run",
+    "regression_rows",
+    "render_html",
+    "render_junit",
+    "render_markdown",
+    "review_rows",
+    "rows_to_csv",
+    "rows_to_jsonl",
+    "run_json_schema",
+    "write_reports",
+    "write_run_json",
+    "write_run_schema",
+]

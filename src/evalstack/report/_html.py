@@ -1,0 +1,104 @@
+"""report.html: one self-contained file (inline CSS, plots as data: URIs, no script, strict CSP).
+
+Rendered with Jinja2 with autoescape on, so every piece of model and data text is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..results import RunResult
+from ._runinfo import model_order
+from ._view import (checkpoint_table, counts_line, curve_summary_table, deltas_table, diagnoses_table,
+                    dict_rows_table, gate_table, group_rows, lowest_table, metrics_table, regressions_table,
+                    slices_table, usage_tables, verdict)
+
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+"""The Content-Security-Policy of report.html (also in the template's meta tag)."""
+
+
+@dataclass
+class _Img:
+    title: str
+    uri: str
+
+
+def _img(plot: Any) -> _Img:
+    return _Img(plot.title, "data:image/png;base64," + base64.b64encode(plot.png).decode("ascii"))
+
+
+def _anchor(name: str, used: set[str]) -> str:
+    base = "task-" + (re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-") or "x")
+    a, i = base, 2
+    while a in used:
+        a, i = f"{base}-{i}", i + 1
+    used.add(a)
+    return a
+
+
+def _environment() -> Any:
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.PackageLoader("evalstack.report", "templates"),
+                              autoescape=True, undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True)
+
+
+def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[dict[str, Any]] | None = None,
+                       regressions: list[dict[str, Any]] | None = None) -> str:
+    """report.html from a run, its plots (:class:`~evalstack.report._plots.Plot`) and review rows.
+
+    ``lowest``/``regressions`` of None mean examples.jsonl was not there (the page says so).
+    """
+    v = verdict(run)
+    by_kind: dict[str, list[Any]] = {}
+    for p in plots:
+        by_kind.setdefault(p.kind, []).append(p)
+    used: set[str] = set()
+    tasks = []
+    for name in sorted(run.tasks):
+        t = run.tasks[name]
+        tasks.append({
+            "name": name, "anchor": _anchor(name, used), "counts": counts_line(run, t),
+            "metrics": metrics_table(run, t), "deltas": deltas_table(run, t), "slices": slices_table(run, t),
+            "confusion": [_img(p) for p in by_kind.get("confusion", []) if p.task == name],
+            "hists": [_img(p) for p in by_kind.get("histogram", []) if p.task == name],
+        })
+    judge_usage, model_usage = usage_tables(run)
+    s = run.settings or {}
+    forest = by_kind.get("forest", [])
+    nav = ([("gate", "Gate")] if run.gate and run.gate.rules else []) + ([("deltas", "Deltas")] if forest else [])
+    nav += [(t["anchor"], f"Task {t['name']}") for t in tasks]
+    checkpoints = checkpoint_table(run)
+    nav += [("checkpoints", "Checkpoints")] if checkpoints or run.checkpoints else []
+    nav += [("usage", "Tokens")] + ([("curves", "Loss curves")] if run.curves else [])
+    nav += [("regressions", "Regressions")] if regressions else []
+    nav += [("lowest", "Lowest scores")] if lowest else []
+    ctx = {
+        "run": run, "verdict": v, "failed_rules": v.failed, "gate": gate_table(run.gate),
+        "others": [m for m in model_order(run) if m != run.baseline] or ["none"],
+        "stats": ", ".join(f"{k} {s[k]}" for k in ("confidence", "n_resamples", "seed", "limit") if k in s),
+        "nav": nav, "forest": _img(forest[0]) if forest else None, "tasks": tasks,
+        "checkpoints": checkpoints, "checkpoint_rows": dict_rows_table(run.checkpoints),
+        "judge_usage": judge_usage, "model_usage": model_usage,
+        "curves": curve_summary_table(run.curves) if run.curves else None,
+        "diagnoses": diagnoses_table(run.curves), "curve_plots": [_img(p) for p in by_kind.get("curve", [])],
+        "examples_note": "" if lowest is not None else "examples.jsonl was not found: no per-example lists.",
+        "regressions": [(f"{t}/{k}: {m} vs {b} ({len(rows)} examples)", regressions_table(rows))
+                        for (t, k, m, b), rows in group_rows(regressions or [], "task", "metric", "model", "baseline")],
+        "lowest": [(f"{t}/{k}: {m} ({len(rows)} lowest{'' if rows[0]['higher_is_better'] else ', lower is better: highest values'})",
+                    lowest_table(rows)) for (t, k, m), rows in group_rows(lowest or [], "task", "metric", "model")],
+    }
+    return _environment().get_template("report.html.j2").render(**ctx)
+
+
+def render_html(run: RunResult, run_dir: str | Path | None = None, *, worst: int = 20) -> str:
+    """report.html for ``run``: with plots, and with review lists when ``run_dir`` holds examples.jsonl."""
+    from ._write import collect
+
+    data = collect(run, run_dir, worst=worst)
+    return render_html_report(run, plots=data.plots, lowest=data.lowest, regressions=data.regressions)

@@ -1,0 +1,193 @@
+"""Report plots as PNG bytes: forest plot of deltas, confusion matrices, score histograms.
+
+matplotlib is imported inside the functions and used through its object API (``Figure`` + Agg canvas),
+never pyplot, so no global backend state is touched and nothing opens a window.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..results import RunResult
+from ._runinfo import model_order, task_metric_keys
+
+_COLORS = {"better": "#1a7f37", "worse": "#cf222e"}
+_GREY = "#6e7781"
+_PALETTE = ["#0969da", "#bf8700", "#8250df", "#1a7f37", "#cf222e", "#57606a", "#e16f24", "#116329"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass
+class Plot:
+    """One figure: ``name`` is the file stem under plots/, ``kind`` the report section it belongs to."""
+
+    name: str
+    title: str
+    kind: str  # forest, confusion, histogram, curve
+    png: bytes
+    task: str = ""
+
+
+def safe_name(*parts: str) -> str:
+    """A file-name-safe stem from parts (task and metric names)."""
+    return "_".join(re.sub(r"[^A-Za-z0-9.\-]+", "-", p).strip("-.") or "x" for p in parts)
+
+
+def _txt(s: Any) -> str:
+    """Plain text for matplotlib: ``$`` would start mathtext."""
+    return str(s).replace("$", r"\$")
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _png(fig: Any) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def forest_plot(run: RunResult) -> Plot | None:
+    """Deltas (model - baseline) with CIs: one panel per task/metric, one row per model, a zero line."""
+    panels = []
+    for task in sorted(run.tasks):
+        t = run.tasks[task]
+        for key in task_metric_keys(run, task):
+            rows = [(m, t.deltas[m][key]) for m in model_order(run) if key in t.deltas.get(m, {})
+                    and t.deltas[m][key].delta is not None]
+            if rows:
+                panels.append((f"{task}/{key}", rows))
+    if not panels:
+        return None
+    heights = [0.35 * len(rows) + 0.55 for _, rows in panels]
+    fig = _figure(7.5, sum(heights) + 0.4)
+    axes = fig.subplots(len(panels), 1, gridspec_kw={"height_ratios": heights}, squeeze=False)[:, 0]
+    for ax, (label, rows) in zip(axes, panels):
+        ys = list(range(len(rows)))[::-1]
+        for y, (model, d) in zip(ys, rows):
+            color = _COLORS.get(d.verdict, _GREY)
+            lo = d.ci_low if d.ci_low is not None else d.delta
+            hi = d.ci_high if d.ci_high is not None else d.delta
+            ax.errorbar([d.delta], [y], xerr=[[d.delta - lo], [hi - d.delta]], fmt="o", color=color,
+                        ecolor=color, capsize=3, markersize=5)
+        ax.axvline(0.0, color="#24292f", linewidth=0.8)
+        ax.set_yticks(ys, [_txt(m) for m, _ in rows])
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        ax.set_title(_txt(label), fontsize=9, loc="left")
+        ax.tick_params(labelsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    axes[-1].set_xlabel(f"delta vs {_txt(run.baseline)} (green: better, red: worse, grey: no significant change)", fontsize=8)
+    return Plot("forest", "Deltas vs the baseline with confidence intervals", "forest", _png(fig))
+
+
+def _confusion_details(details: dict[str, Any]) -> tuple[list[str], list[str], list[list[float]]] | None:
+    cm = details.get("confusion_matrix")
+    labels = details.get("labels")
+    if not isinstance(cm, list) or not cm or not isinstance(labels, list) or len(cm) != len(labels):
+        return None
+    cols = details.get("columns")
+    width = len(cm[0]) if isinstance(cm[0], list) else 0
+    if not isinstance(cols, list) or len(cols) != width:
+        cols = list(labels) + ["invalid"] * (width - len(labels))
+    if any(not isinstance(r, list) or len(r) != width for r in cm):
+        return None
+    return [str(x) for x in labels], [str(x) for x in cols], cm
+
+
+def confusion_plots(run: RunResult) -> list[Plot]:
+    """Per classification task: one confusion matrix per model (rows true label, columns predicted)."""
+    out = []
+    for task in sorted(run.tasks):
+        t = run.tasks[task]
+        mats = []
+        for m in model_order(run):
+            mts = t.models.get(m)
+            found = next((c for s in (mts.metrics.values() if mts else []) if (c := _confusion_details(s.details))), None)
+            if found:
+                mats.append((m, *found))
+        if not mats:
+            continue
+        n = len(mats)
+        size = max(2.6, 0.45 * len(mats[0][2]) + 1.4)
+        ncols = min(n, 3)
+        nrows = math.ceil(n / ncols)
+        fig = _figure(size * ncols, size * nrows)
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        for ax, (m, labels, cols, cm) in zip(axes, mats):
+            vmax = max(max(r) for r in cm) or 1
+            ax.imshow(cm, cmap="Blues", vmin=0, vmax=vmax, aspect="auto")
+            for i, r in enumerate(cm):
+                for j, v in enumerate(r):
+                    ax.text(j, i, f"{v:g}", ha="center", va="center", fontsize=8,
+                            color="white" if v > 0.6 * vmax else "#24292f")
+            ax.set_xticks(range(len(cols)), [_txt(c) for c in cols], rotation=45, ha="right", fontsize=8)
+            ax.set_yticks(range(len(labels)), [_txt(c) for c in labels], fontsize=8)
+            ax.set_title(_txt(m), fontsize=9)
+            ax.set_xlabel("predicted", fontsize=8)
+            ax.set_ylabel("true", fontsize=8)
+        for ax in axes[n:]:
+            ax.set_visible(False)
+        out.append(Plot(safe_name("confusion", task), f"Confusion matrices: {task}", "confusion", _png(fig), task))
+    return out
+
+
+def histogram_plots(run: RunResult, values: dict[tuple[str, str, str], list[float]]) -> list[Plot]:
+    """Per task and per-example metric: the score distribution of each model (shared bins, step lines).
+
+    ``values`` maps (task, model, metric key) to the finite per-example scores.
+    """
+    import numpy as np
+
+    order = {m: i for i, m in enumerate(model_order(run))}
+    groups: dict[tuple[str, str], list[tuple[str, list[float]]]] = {}
+    for (task, model, key), vals in values.items():
+        if vals:
+            groups.setdefault((task, key), []).append((model, vals))
+    out = []
+    for (task, key) in sorted(groups):
+        series = sorted(groups[(task, key)], key=lambda s: (order.get(s[0], len(order)), s[0]))
+        allv = np.concatenate([np.asarray(v, dtype=float) for _, v in series])
+        uniq = np.unique(allv)
+        if len(uniq) <= 11 and np.allclose(uniq, np.round(uniq * 2) / 2):  # a few discrete levels (0/1, 1-5)
+            step = np.min(np.diff(uniq)) if len(uniq) > 1 else 1.0
+            bins = np.concatenate([uniq - step / 2, [uniq[-1] + step / 2]])
+            bins = np.unique(np.round(bins, 9))
+        else:
+            bins = np.histogram_bin_edges(allv, bins=min(30, max(10, int(np.sqrt(allv.size)))))
+        fig = _figure(7.5, 2.8)
+        ax = fig.subplots()
+        for i, (model, vals) in enumerate(series):
+            v = np.asarray(vals, dtype=float)
+            ax.hist(v, bins=bins, histtype="step", linewidth=1.6, color=_PALETTE[i % len(_PALETTE)],
+                    label=_txt(f"{model} (mean {v.mean():.4g}, n={v.size})"))
+        ax.set_title(_txt(f"{task}/{key}: per-example scores"), fontsize=9, loc="left")
+        ax.set_xlabel("score", fontsize=8)
+        ax.set_ylabel("examples", fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.legend(fontsize=7, frameon=False)
+        out.append(Plot(safe_name("hist", task, key), f"Score histogram: {task}/{key}", "histogram", _png(fig), task))
+    return out
+
+
+def curve_pngs(run_dir: str | Path, *, max_bytes: int = 8_000_000) -> list[Plot]:
+    """The loss-curve PNGs the curves analysis left in ``run_dir/curves/`` (real PNGs only, size-capped)."""
+    folder = Path(run_dir) / "curves"
+    out = []
+    for p in sorted(folder.glob("*.png")) if folder.is_dir() else []:
+        if not p.is_file() or p.stat().st_size > max_bytes:
+            continue
+        data = p.read_bytes()
+        if data.startswith(PNG_MAGIC):
+            out.append(Plot(p.stem, p.stem.replace("_", " "), "curve", data))
+    return out

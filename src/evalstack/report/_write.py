@@ -1,0 +1,86 @@
+"""write_reports: every report file of a run folder, each written atomically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._io import atomic_write_bytes, atomic_write_text
+from ..results import RunResult
+from ._review import (LOWEST_COLUMNS, REGRESSION_COLUMNS, fill_regression_texts, has_examples, rows_to_csv,
+                      rows_to_jsonl, scan_examples)
+from ._store import write_run_json
+
+
+@dataclass
+class ReportData:
+    """What the reports need beyond run.json: plots and the review lists (None: no examples.jsonl)."""
+
+    plots: list[Any] = field(default_factory=list)
+    lowest: list[dict[str, Any]] | None = None
+    regressions: list[dict[str, Any]] | None = None
+
+
+def collect(run: RunResult, run_dir: str | Path | None, *, worst: int = 20, plots: bool = True) -> ReportData:
+    """Scan examples.jsonl once (if present) and draw the plots."""
+    from . import _plots
+
+    data = ReportData()
+    scan = None
+    if run_dir is not None and has_examples(run_dir):
+        scan = scan_examples(run_dir, run, worst=worst)
+        data.lowest = scan.lowest_rows()
+        data.regressions = fill_regression_texts(run_dir, scan.regression_candidates(run.baseline, worst=worst))
+    if plots:
+        forest = _plots.forest_plot(run)
+        data.plots += [forest] if forest else []
+        data.plots += _plots.confusion_plots(run)
+        if scan is not None:
+            values = {(t, m, k): scan.values(t, m, k) for (t, m) in scan.columns for k in scan.columns[(t, m)].cols}
+            data.plots += _plots.histogram_plots(run, values)
+        if run_dir is not None:
+            data.plots += _plots.curve_pngs(run_dir)
+    return data
+
+
+def write_reports(run_dir: str | Path, run: RunResult, *, worst: int = 20) -> list[Path]:
+    """Write run.json, report.md, report.html, junit.xml, review/lowest.csv, review/lowest.jsonl,
+    review/regressions.csv and plots/*.png into ``run_dir``; return the paths written.
+
+    ``run_dir/examples.jsonl`` (written by the pipeline) is streamed, never loaded whole. Without it the
+    review files hold only their header and the reports say so. ``worst`` is N of the review lists.
+    """
+    from ._html import render_html_report
+    from ._junit import render_junit
+    from ._markdown import render_markdown
+
+    out = Path(run_dir)
+    written = [write_run_json(out, run)]
+    data = collect(run, out, worst=worst)
+    written.append(atomic_write_text(out / "report.md", render_markdown(run, regressions=data.regressions)))
+    written.append(atomic_write_text(out / "report.html", render_html_report(
+        run, plots=data.plots, lowest=data.lowest, regressions=data.regressions)))
+    written.append(atomic_write_text(out / "junit.xml", render_junit(run)))
+    lowest, regressions = data.lowest or [], data.regressions or []
+    written.append(atomic_write_text(out / "review" / "lowest.csv", rows_to_csv(lowest, LOWEST_COLUMNS)))
+    written.append(atomic_write_text(out / "review" / "lowest.jsonl", rows_to_jsonl(lowest)))
+    written.append(atomic_write_text(out / "review" / "regressions.csv", rows_to_csv(regressions, REGRESSION_COLUMNS)))
+    written += _write_plots(out / "plots", [p for p in data.plots if p.kind != "curve"])
+    return written
+
+
+def _write_plots(folder: Path, plots: list[Any]) -> list[Path]:
+    """PNG files named after the plots; stale PNGs of an earlier report in the folder are removed."""
+    paths, used = [], set()
+    for p in plots:
+        name, i = p.name, 2
+        while name in used:
+            name, i = f"{p.name}-{i}", i + 1
+        used.add(name)
+        paths.append(atomic_write_bytes(folder / f"{name}.png", p.png))
+    if folder.is_dir():
+        for old in folder.glob("*.png"):
+            if old.stem not in used:
+                old.unlink()
+    return paths
