@@ -1,4 +1,49 @@
-"""evalstack: is the fine-tuned model better than the base model on your real tasks, and can it ship?"""
+"""evalstack: is the fine-tuned model better than the base model on your real tasks, and can it ship?
+
+The public API is small and loads lazily (``import evalstack`` stays cheap; the CLI relies on it)::
+
+    import evalstack
+    outcome = evalstack.run("configs/demo.yaml")      # a path, a dict or a Config
+    outcome.run.tasks["intent"].deltas["finetuned"]["f1_macro"]
+
+Sub-packages: ``evalstack.metrics`` (``compute``), ``evalstack.stats``, ``evalstack.curves``,
+``evalstack.judges``, ``evalstack.report``, ``evalstack.models``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+
+_LAZY = {
+    "run": "evalstack.pipeline:run",
+    "RunOutcome": "evalstack.pipeline:RunOutcome",
+    "load_config": "evalstack.config:load_config",
+    "Config": "evalstack.config:Config",
+    "RunResult": "evalstack.results:RunResult",
+    "GateDecision": "evalstack.results:GateDecision",
+    "read_run": "evalstack.report:read_run",
+    "EvalstackError": "evalstack.errors:EvalstackError",
+    "ConfigError": "evalstack.errors:ConfigError",
+    "DataError": "evalstack.errors:DataError",
+    "RubricError": "evalstack.errors:RubricError",
+    "ProviderError": "evalstack.errors:ProviderError",
+}
+
+__all__ = sorted(["__version__", *_LAZY])
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'evalstack' has no attribute '{name}'")
+    mod, attr = target.split(":")
+    value = getattr(importlib.import_module(mod), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
