@@ -4,7 +4,8 @@ The gate may ask for a CI at a confidence other than the run's, or (with Holm) f
 margin hypotheses; run.json holds no per-example statistics for corpus metrics, so each delta keeps a
 *quantile sketch* of its paired-bootstrap distribution: ``[probability, value]`` pairs at
 :data:`TAIL_LEVELS`, their mirror images, the median and the run's own CI levels (so the run's CI is
-read back exactly). Between stored levels the quantile function is interpolated linearly; beyond the
+read back exactly). Between stored levels the quantile function is interpolated linearly in the normal
+score ``z = Phi^-1(p)`` (exact for a normal distribution, close for the near-normal ones); beyond the
 outermost levels (probabilities < 0.0005, which 2,000 resamples cannot resolve anyway) its tails are
 extended as a normal distribution through the median and the outermost stored quantile.
 """
@@ -16,9 +17,10 @@ from typing import Sequence
 
 import numpy as np
 
-TAIL_LEVELS = (0.0005, 0.001, 0.002, 0.0025, 0.005, 0.01, 0.0125, 0.02, 0.025, 0.05, 0.1, 0.25)
-"""Lower-tail probabilities stored in a sketch (and ``1 - p`` for each): they give exact CIs at the usual
-confidences (0.5, 0.8, 0.9, 0.95, 0.96, 0.975, 0.98, 0.99, 0.995, 0.996, 0.998, 0.999)."""
+TAIL_LEVELS = (0.0005, 0.001, 0.002, 0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04,
+               0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
+"""Lower-tail probabilities stored in a sketch (and ``1 - p`` for each): CIs at confidence ``1 - 2p`` (0.8,
+0.9, 0.95, 0.98, 0.99, 0.999 among others) are read back exactly, others interpolated."""
 
 _N = NormalDist()
 
@@ -59,13 +61,14 @@ class BootstrapQuantiles:
         self.values = np.maximum.accumulate(arr[order, 1])
         if len(self.levels) < 2 or not (0 < self.levels[0] < 0.5 < self.levels[-1] < 1):
             raise ValueError("a quantile sketch needs levels on both sides of the median")
-        self.median = float(np.interp(0.5, self.levels, self.values))
+        self._z = np.array([_N.inv_cdf(p) for p in self.levels])
+        self.median = float(np.interp(0.0, self._z, self.values))
 
     def quantile(self, p: float) -> float:
         """Value of the bootstrap distribution at probability ``p`` (0 < p < 1)."""
         lo, hi = self.levels[0], self.levels[-1]
         if lo <= p <= hi:
-            return float(np.interp(p, self.levels, self.values))
+            return float(np.interp(_N.inv_cdf(p), self._z, self.values))
         if p <= 0.0 or p >= 1.0:
             edge = self.values[0] if p <= 0 else self.values[-1]
             return float(edge) if edge == self.median else (-np.inf if p <= 0 else np.inf)
