@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from functools import lru_cache
 from typing import Any, Union
 
 from evalstack.testing._loopback_faults import Fault
@@ -118,13 +119,13 @@ def _default_logprob(token: str) -> float:
     return -round((zlib.crc32(token.encode("utf-8")) % 997) / 1e5, 6)
 
 
-def _default_top(token: str) -> dict[str, float]:
+@lru_cache(maxsize=8192)
+def _default_ranked(token: str) -> tuple[tuple[str, float], ...]:
+    """Default (token, logprob) pairs for ``token``, best first: the token, then 19 alternatives."""
     chosen = _default_logprob(token)
     alts = [a for a in _ALTERNATIVES if a != token][:19]
-    top = {token: chosen}
-    for j, alt in enumerate(alts):
-        top[alt] = round(chosen - 2.0 - 0.75 * j + _default_logprob(alt), 6)
-    return top
+    return ((token, chosen), *((alt, round(chosen - 2.0 - 0.75 * j + _default_logprob(alt), 6))
+                               for j, alt in enumerate(alts)))
 
 
 def _entry(token: str, logprob: float) -> dict:
@@ -150,13 +151,17 @@ def build_logprobs(tokens: list[str], reply: dict, k: int) -> list[dict]:
                          f"{len(tokens)} token(s) {tokens!r}; give 'tokens' or fewer top_logprobs")
     out = []
     for i, token in enumerate(tokens):
-        top = scripted[i] if scripted is not None and i < len(scripted) else _default_top(token)
-        if token not in top:
-            raise ValueError(f"top_logprobs {top!r} for token {i} do not include the chosen token "
-                             f"{token!r}; give the raw 'logprobs' list for such a case")
-        ranked = sorted(top.items(), key=lambda kv: -kv[1])[:k]
-        out.append({**_entry(token, float(top[token])),
-                    "top_logprobs": [_entry(t, float(lp)) for t, lp in ranked]})
+        if scripted is not None and i < len(scripted):
+            top = scripted[i]
+            if token not in top:
+                raise ValueError(f"top_logprobs {top!r} for token {i} do not include the chosen token "
+                                 f"{token!r}; give the raw 'logprobs' list for such a case")
+            ranked = sorted(((t, float(lp)) for t, lp in top.items()), key=lambda kv: -kv[1])
+            logprob = float(top[token])
+        else:
+            ranked = list(_default_ranked(token))
+            logprob = ranked[0][1]
+        out.append({**_entry(token, logprob), "top_logprobs": [_entry(t, lp) for t, lp in ranked[:k]]})
     return out
 
 
