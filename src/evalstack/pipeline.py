@@ -263,6 +263,7 @@ class _Run:
         run = RunResult(name=cfg.name, created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                         evalstack_version=__version__, config_digest=config_digest(cfg), baseline=cfg.baseline,
                         models=models, tasks=tasks,
+                        config=cfg.model_dump(mode="json", exclude={"source"}),
                         settings={"confidence": settings.confidence, "n_resamples": settings.n_resamples,
                                   "seed": settings.seed, "limit": self.limit})
         self._curves(run)

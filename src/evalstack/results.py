@@ -151,6 +151,8 @@ class RunResult(_Record):
     curves: list[dict[str, Any]] = Field(default_factory=list, description="CurveReport.to_dict() per configured curve.")
     checkpoints: list[dict[str, Any]] = Field(default_factory=list, description="Checkpoint rows joining valid loss and task scores.")
     settings: dict[str, Any] = Field(default_factory=dict, description="confidence, n_resamples, seed, limit...")
+    config: dict[str, Any] = Field(default_factory=dict, description="The resolved config (no secrets: keys are named by env var); lets `compare` re-score saved runs.")
+    sources: list[str] = Field(default_factory=list, description="For `compare`: the run folders merged into this one.")
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per phase (ignored by determinism checks).")
 
 

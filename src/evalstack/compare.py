@@ -1,0 +1,121 @@
+"""`evalstack compare`: one delta report from several saved runs (checkpoints evaluated on different days).
+
+Each run folder holds run.json (with its resolved config) and examples.jsonl (every output). The runs'
+models are merged (a model present in several runs is taken from the first, and must have the same
+outputs there), examples are matched on ids (a mismatch is an error unless ``intersect``), task metrics are
+recomputed from the saved outputs with the first run's task config, and judge scores are taken from the
+saved per-example scores. Statistics, gate and reports then run exactly as in `evalstack run`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["compare_runs"]
+
+import datetime as _dt
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from ._io import AtomicWriter
+from .config import GateConfig, StatsSettings, TaskConfig
+from .errors import DataError
+from .results import ExampleRow, ModelTaskSummary, RunResult, TaskSummary, Usage
+
+
+def _load(run_dir: Path) -> tuple[RunResult, dict[tuple[str, str], dict[str, ExampleRow]]]:
+    from .report import iter_examples, read_run
+
+    run = read_run(run_dir)
+    if not run.config:
+        raise DataError("run.json has no config (written by an older evalstack)", where=str(run_dir),
+                        hint="re-run it with this version, or compare runs written by it")
+    rows: dict[tuple[str, str], dict[str, ExampleRow]] = defaultdict(dict)
+    for row in iter_examples(run_dir):
+        rows[(row.task, row.model)][row.id] = row
+    return run, rows
+
+
+def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = None, intersect: bool = False) -> int:
+    """Merge saved runs, recompute metrics and deltas, write a full report folder; return the exit code."""
+    from .metrics import get_metric, mean_result
+    from .report import write_reports
+    from .stats import task_summaries
+
+    loaded = [(Path(d), *_load(Path(d))) for d in run_dirs]
+    first_dir, first, _ = loaded[0]
+    baseline = baseline or first.baseline
+    models: dict[str, Any] = {}
+    rows: dict[tuple[str, str], dict[str, ExampleRow]] = {}
+    for d, run, r in loaded:
+        for name, info in run.models.items():
+            if name in models:
+                for task in run.tasks:
+                    mine, theirs = rows.get((task, name), {}), r.get((task, name), {})
+                    common = set(mine) & set(theirs)
+                    if any(mine[i].output != theirs[i].output for i in common):
+                        raise DataError(f"model '{name}' has different outputs in {first_dir} and {d}", where=str(d),
+                                        hint="rename one of the models (model names must mean the same model)")
+                continue
+            models[name] = info
+            for (task, model), ex in r.items():
+                if model == name:
+                    rows[(task, model)] = ex
+    if baseline not in models:
+        raise DataError(f"baseline '{baseline}' is in none of the runs (models: {', '.join(models)})",
+                        hint="pass --baseline NAME")
+    tasks_cfg = [TaskConfig.model_validate(t) for t in first.config.get("tasks", [])]
+    settings = StatsSettings.model_validate(first.config.get("stats", {}))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summaries: dict[str, TaskSummary] = {}
+    with AtomicWriter(out_dir / "examples.jsonl") as fh:
+        for task in tasks_cfg:
+            present = [m for m in models if (task.name, m) in rows]
+            if baseline not in present:
+                continue
+            id_sets = [set(rows[(task.name, m)]) for m in present]
+            ids = set.intersection(*id_sets)
+            if not intersect and any(s != id_sets[0] for s in id_sets):
+                raise DataError(f"task '{task.name}': the runs evaluated different examples "
+                                f"({min(map(len, id_sets))}-{max(map(len, id_sets))} ids, {len(ids)} in common)",
+                                hint="pass --intersect to compare on the common examples")
+            order = sorted(ids)
+            by_model: dict[str, dict[str, Any]] = {}
+            ts = TaskSummary(name=task.name, n_examples=len(order))
+            for m in present:
+                ex = [rows[(task.name, m)][i] for i in order]
+                preds = [e.output for e in ex]
+                refs = [e.reference for e in ex]
+                results = []
+                for spec in task.metrics:
+                    inst = get_metric(spec.name)(**spec.options)
+                    ctx = {"labels": task.labels, "label_parsing": task.label_parsing.model_dump(), "logprobs": [None] * len(ex)}
+                    results.extend(inst.compute(preds, refs, **ctx))
+                judge_keys = sorted({k for e in ex for k in e.scores if k.startswith("judge_")})
+                for k in judge_keys:
+                    results.append(mean_result(k, [e.scores.get(k) for e in ex]))
+                by_model[m] = {r.key: r for r in results}
+                ts.models[m] = ModelTaskSummary(n_examples=len(ex), failed=sum(1 for e in ex if e.error is not None),
+                                                usage=Usage())
+                per = [(r.key, r.per_example) for r in results if r.per_example is not None]
+                for k, e in enumerate(ex):
+                    e2 = e.model_copy(update={"scores": {**e.scores, **{key: vals[k] for key, vals in per}}})
+                    fh.write(json.dumps(e2.model_dump(mode="json"), ensure_ascii=False, default=str) + "\n")
+            metrics, deltas = task_summaries(by_model, baseline, settings)
+            for m, ms in metrics.items():
+                ts.models[m].metrics = ms
+            ts.deltas = deltas
+            summaries[task.name] = ts
+    run = RunResult(name=f"compare-{first.name}", created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                    evalstack_version=__version__, config_digest=first.config_digest, baseline=baseline, models=models,
+                    tasks=summaries, config=first.config, sources=[str(d) for d, _, _ in loaded],
+                    settings={"confidence": settings.confidence, "n_resamples": settings.n_resamples, "seed": settings.seed})
+    gate_cfg = first.config.get("gate")
+    if gate_cfg:
+        from .gate import evaluate_gate
+
+        run.gate = evaluate_gate(run, GateConfig.model_validate(gate_cfg))
+    write_reports(out_dir, run)
+    return 1 if run.gate is not None and not run.gate.passed else 0
