@@ -319,6 +319,9 @@ def test_files_upload_retrieve_content_list_delete(srv, client):
     assert client.files.delete(f.id).deleted is True
     with pytest.raises(openai.NotFoundError):
         client.files.retrieve(f.id)
+    big = random.Random(5).randbytes(3_000_000)
+    f = client.files.create(file=("big.bin", big), purpose="batch")
+    assert f.bytes == len(big) and srv.file_content(f.id) == big
 
 
 def _batch_lines(prompts):
@@ -377,6 +380,19 @@ def test_batch_expired_failed_and_cancelled(srv, client):
     with pytest.raises(openai.BadRequestError):
         client.batches.create(input_file_id="file-missing", endpoint="/v1/chat/completions",
                               completion_window="24h")
+
+
+def test_batch_stages_by_time(srv, client):
+    srv.batch_plan(polls_per_stage=0, seconds_per_stage=0.3)
+    up = srv.add_file(_batch_lines({"a": "x"}))
+    b = client.batches.create(input_file_id=up, endpoint="/v1/chat/completions", completion_window="24h")
+    assert client.batches.retrieve(b.id).status == "validating"
+    time.sleep(0.35)
+    assert client.batches.retrieve(b.id).status == "in_progress"
+    assert client.batches.retrieve(b.id).status == "in_progress"
+    time.sleep(0.35)
+    done = client.batches.retrieve(b.id)
+    assert done.status == "completed" and done.request_counts.completed == 1
 
 
 # -------------------------------------------------------------------------------- fine-tuning

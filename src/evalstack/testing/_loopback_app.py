@@ -39,11 +39,11 @@ class Recorded:
     """Upper-case HTTP method."""
     path: str
     """Path as sent, without the query string, e.g. ``/v1/chat/completions``."""
-    headers: dict[str, str]
-    """Headers with lower-case names (``authorization`` included, as sent)."""
+    headers: dict[str, str] = field(repr=False)
+    """Headers with lower-case names (``authorization`` included, as sent; left out of the repr)."""
     json: Any
     """The body parsed as JSON, or None when it is empty or not JSON (e.g. a multipart upload)."""
-    raw: bytes
+    raw: bytes = field(repr=False)
     """The raw body bytes."""
     query: dict[str, str] = field(default_factory=dict)
     """Query-string parameters."""
