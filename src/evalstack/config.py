@@ -306,6 +306,10 @@ class Config(_Strict):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"at tasks: task names must be unique: {', '.join(sorted(dup))}")
+        repeats = {getattr(m, "repeat", 1) for m in self.models.values()}
+        if len(repeats) > 1:
+            raise ValueError("at models: every model needs the same `repeat` (deltas pair each example's k-th "
+                             "sample across models)")
         needs_judge = any(t.judges or t.pairwise for t in self.tasks)
         if needs_judge and self.judge is None and any(j.judge is None for t in self.tasks for j in t.judges + t.pairwise):
             raise ValueError("at tasks: tasks list judges but no `judge:` model is configured (add `judge: {provider: ..., model: ...}`)")

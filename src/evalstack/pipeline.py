@@ -206,6 +206,10 @@ class _Run:
             from .report import write_reports
 
             write_reports(self.out_dir, run)
+            if cfg.trackers:
+                from .trackers import log_run
+
+                log_run(cfg.trackers, run, self.out_dir)
             lock.finish()
         self.cache.close()
         code = 3 if failed else (1 if run.gate is not None and not run.gate.passed else 0)
@@ -246,8 +250,10 @@ class _Run:
                 for model, ms in metrics.items():
                     ts.models[model].metrics = ms
                 ts.deltas = deltas
+                rows = _expand_repeats(plan, getattr(cfg.models[cfg.baseline], "repeat", 1))
                 for col in plan.cfg.slice_by:
-                    values = [None if ex.row.get(col) is None else str(ex.row.get(col)) for ex in plan.examples]
+                    values = [None if plan.examples[i].row.get(col) is None else str(plan.examples[i].row.get(col))
+                              for i, _r, _sid in rows]
                     ts.slices.extend(slice_summaries(by_model, cfg.baseline, values, col, settings))
                 for (tname, mname, rname), res in judged["pairwise"].items():
                     if tname == plan.name:
