@@ -35,7 +35,7 @@ def _text_rows(rows: list[dict], regressions: bool) -> str:
 @click.option("--model", default=None, help="Only this model.")
 @click.option("--regressions", is_flag=True, help="List the examples where each model lost most vs the baseline.")
 @click.option("--baseline", default=None, help="With --regressions: compare against this model (default: the run's baseline).")
-@click.option("--format", "fmt", type=click.Choice(["text", "csv", "jsonl"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "jsonl"]), default="table", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write to this file instead of stdout.")
 def review(run: Path, worst: int, metric: str | None, model: str | None, regressions: bool, baseline: str | None,
            fmt: str, out: Path | None) -> None:

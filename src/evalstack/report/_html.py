@@ -88,12 +88,16 @@ def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[di
         "curves": curve_summary_table(run.curves) if run.curves else None,
         "diagnoses": diagnoses_table(run.curves), "curve_plots": [_img(p) for p in by_kind.get("curve", [])],
         "examples_note": "" if lowest is not None else "examples.jsonl was not found: no per-example lists.",
-        "regressions": [(f"{t}/{k}: {m} vs {b} ({len(rows)} examples)", regressions_table(rows))
+        "regressions": [(f"{t}/{k}: {m} vs {b} ({_n(len(rows), 'example')})", regressions_table(rows))
                         for (t, k, m, b), rows in group_rows(regressions or [], "task", "metric", "model", "baseline")],
         "lowest": [(f"{t}/{k}: {m} ({len(rows)} lowest{'' if rows[0]['higher_is_better'] else ', lower is better: highest values'})",
                     lowest_table(rows)) for (t, k, m), rows in group_rows(lowest or [], "task", "metric", "model")],
     }
     return _environment().get_template("report.html.j2").render(**ctx)
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def render_html(run: RunResult, run_dir: str | Path | None = None, *, worst: int = 20) -> str:

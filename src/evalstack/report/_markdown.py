@@ -71,7 +71,7 @@ def render_markdown(run: RunResult, run_dir: str | Path | None = None, *,
     if regressions is not None:
         out += _regressions_section(run, regressions, top)
     if run.curves:
-        out += ["## Loss curves", "", _curves_markdown(run.curves), ""]
+        out += _curves_markdown(run.curves)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -146,18 +146,22 @@ def _regressions_section(run: RunResult, rows: list[dict[str, Any]], top: int) -
     return out
 
 
-def _curves_markdown(curves: list[dict[str, Any]]) -> str:
-    """The loss-curve section from ``evalstack.curves.curves_markdown``, or a compact one of our own."""
+def _curves_markdown(curves: list[dict[str, Any]]) -> list[str]:
+    """The loss-curve section: ``evalstack.curves.curves_markdown`` where it takes run.json's curve dicts,
+    else a compact one of our own from the dict keys (best_step, best/final valid loss, overfit ratio and
+    band, diagnoses with id, severity, evidence and action)."""
     try:
-        from ..curves import curves_markdown  # written with the curves; optional here
+        from ..curves import curves_markdown
     except ImportError:
         curves_markdown = None
     if curves_markdown is not None:
-        return "\n\n".join(curves_markdown(c).strip() for c in curves)
-    parts = [md_table(curve_summary_table(curves))]
+        try:
+            return [curves_markdown(curves).strip(), ""]
+        except (AttributeError, TypeError, KeyError):
+            pass  # it takes CurveReport objects only: run.json holds their to_dict()
     diag = diagnoses_table(curves)
-    parts.append(md_table(diag, limit=200) if diag else "No diagnosis: the curves look healthy.")
-    return "\n\n".join(parts)
+    return ["## Loss curves", "", md_table(curve_summary_table(curves)), "",
+            md_table(diag, limit=200) if diag else "No diagnosis: the curves look healthy.", ""]
 
 
 def _regressions_from(run_dir: str | Path, run: RunResult, top: int) -> list[dict[str, Any]] | None:

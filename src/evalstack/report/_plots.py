@@ -143,8 +143,10 @@ def confusion_plots(run: RunResult) -> list[Plot]:
 
 
 def histogram_plots(run: RunResult, values: dict[tuple[str, str, str], list[float]]) -> list[Plot]:
-    """Per task and per-example metric: the score distribution of each model (shared bins, step lines).
+    """Per task and per-example metric: the score distribution of each model.
 
+    A few discrete levels (0/1, a 1-5 judge scale): grouped bars, one colour per model. Continuous scores:
+    one histogram row per model on shared bins and a shared x axis, with the mean marked.
     ``values`` maps (task, model, metric key) to the finite per-example scores.
     """
     import numpy as np
@@ -156,28 +158,53 @@ def histogram_plots(run: RunResult, values: dict[tuple[str, str, str], list[floa
             groups.setdefault((task, key), []).append((model, vals))
     out = []
     for (task, key) in sorted(groups):
-        series = sorted(groups[(task, key)], key=lambda s: (order.get(s[0], len(order)), s[0]))
-        allv = np.concatenate([np.asarray(v, dtype=float) for _, v in series])
-        uniq = np.unique(allv)
-        if len(uniq) <= 11 and np.allclose(uniq, np.round(uniq * 2) / 2):  # a few discrete levels (0/1, 1-5)
-            step = np.min(np.diff(uniq)) if len(uniq) > 1 else 1.0
-            bins = np.concatenate([uniq - step / 2, [uniq[-1] + step / 2]])
-            bins = np.unique(np.round(bins, 9))
+        series = [(m, np.asarray(v, dtype=float)) for m, v in
+                  sorted(groups[(task, key)], key=lambda s: (order.get(s[0], len(order)), s[0]))]
+        levels = np.unique(np.concatenate([v for _, v in series]))
+        if len(levels) <= 11 and np.allclose(levels, np.round(levels * 2) / 2):
+            fig = _discrete_bars(series, levels)
         else:
-            bins = np.histogram_bin_edges(allv, bins=min(30, max(10, int(np.sqrt(allv.size)))))
-        fig = _figure(7.5, 2.8)
-        ax = fig.subplots()
-        for i, (model, vals) in enumerate(series):
-            v = np.asarray(vals, dtype=float)
-            ax.hist(v, bins=bins, histtype="step", linewidth=1.6, color=_PALETTE[i % len(_PALETTE)],
-                    label=_txt(f"{model} (mean {v.mean():.4g}, n={v.size})"))
-        ax.set_title(_txt(f"{task}/{key}: per-example scores"), fontsize=9, loc="left")
-        ax.set_xlabel("score", fontsize=8)
-        ax.set_ylabel("examples", fontsize=8)
-        ax.tick_params(labelsize=8)
-        ax.legend(fontsize=7, frameon=False)
-        out.append(Plot(safe_name("hist", task, key), f"Score histogram: {task}/{key}", "histogram", _png(fig), task))
+            fig = _stacked_hists(series, np.concatenate([v for _, v in series]))
+        fig.suptitle(_txt(f"{task}/{key}: per-example scores"), fontsize=9, x=0.01, ha="left")
+        out.append(Plot(safe_name("hist", task, key), f"Score distribution: {task}/{key}", "histogram", _png(fig), task))
     return out
+
+
+def _discrete_bars(series: list[tuple[str, Any]], levels: Any) -> Any:
+    import numpy as np
+
+    fig = _figure(6.0, 2.6)
+    ax = fig.subplots()
+    width = 0.8 / len(series)
+    x = np.arange(len(levels))
+    for i, (model, v) in enumerate(series):
+        counts = [(v == lv).sum() for lv in levels]
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, counts, width, color=_PALETTE[i % len(_PALETTE)],
+               label=_txt(f"{model} (mean {v.mean():.4g}, n={v.size})"))
+    ax.set_xticks(x, [f"{lv:g}" for lv in levels])
+    ax.set_xlabel("score", fontsize=8)
+    ax.set_ylabel("examples", fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def _stacked_hists(series: list[tuple[str, Any]], allv: Any) -> Any:
+    import numpy as np
+
+    bins = np.histogram_bin_edges(allv, bins=min(30, max(10, int(np.sqrt(allv.size)))))
+    fig = _figure(6.0, 0.9 * len(series) + 0.9)
+    axes = fig.subplots(len(series), 1, sharex=True, squeeze=False)[:, 0]
+    for i, (ax, (model, v)) in enumerate(zip(axes, series)):
+        color = _PALETTE[i % len(_PALETTE)]
+        ax.hist(v, bins=bins, color=color, alpha=0.75)
+        ax.axvline(v.mean(), color="#24292f", linewidth=1, linestyle="--")
+        ax.set_ylabel(_txt(model), fontsize=8, rotation=0, ha="right", va="center")
+        ax.text(0.99, 0.9, _txt(f"mean {v.mean():.4g}, n={v.size}"), transform=ax.transAxes, ha="right",
+                va="top", fontsize=7)
+        ax.tick_params(labelsize=7)
+    axes[-1].set_xlabel("score", fontsize=8)
+    return fig
 
 
 def curve_pngs(run_dir: str | Path, *, max_bytes: int = 8_000_000) -> list[Plot]:

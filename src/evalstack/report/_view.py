@@ -269,16 +269,15 @@ def curve_summary_table(curves: list[dict[str, Any]]) -> Table:
 
 
 def diagnoses_table(curves: list[dict[str, Any]]) -> Table:
-    """Every diagnosis of every curve: id, evidence, action."""
-    t = Table(["curve", "diagnosis", "evidence", "action"])
+    """Every diagnosis of every curve: id, severity, what was seen, evidence, action."""
+    t = Table(["curve", "diagnosis", "severity", "observation", "evidence", "action"])
     for i, c in enumerate(curves):
         name = as_text(c.get("label") or c.get("source") or c.get("path") or f"curve {i + 1}")
         for d in c.get("diagnoses") or []:
-            if isinstance(d, dict):
-                t.rows.append([_c(name), _c(d.get("id", ""), strong=True), _c(one_line(d.get("evidence")), long=True),
-                               _c(one_line(d.get("action")), long=True)])
-            else:
-                t.rows.append([_c(name), _c(one_line(d)), _c(""), _c("")])
+            d = d if isinstance(d, dict) else {"id": d}
+            t.rows.append([_c(name), _c(one_line(d.get("id")), strong=True), _c(one_line(d.get("severity"))),
+                           _c(one_line(d.get("observation")), long=True), _c(one_line(d.get("evidence")), long=True),
+                           _c(one_line(d.get("action")), long=True)])
     return t
 
 
