@@ -81,7 +81,7 @@ def hidden_token_expectation(choices: int, *, visible_tokens: float = 1, hidden_
     _check(visible_tokens, hidden_tokens)
     if visible_tokens < 1:
         raise ConfigError(f"visible_tokens must be >= 1 (the answer token itself), got {visible_tokens!r}")
-    v, n, k = float(visible_tokens), float(hidden_tokens), choices
+    v, n, k = visible_tokens, hidden_tokens, choices
     total = v + n
     return {
         "choices": k,
