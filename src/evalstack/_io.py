@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, IO
 
+from ._crash import crash_point
+
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to a temp file in the same folder, fsync it, then rename it over ``path``."""
@@ -21,6 +23,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        crash_point(f"write:{p.name}")
         os.replace(tmp, p)
     except BaseException:
         try:
@@ -58,6 +61,7 @@ class AtomicWriter:
             self.file.flush()
             os.fsync(self.file.fileno())
             self.file.close()
+            crash_point(f"write:{self.path.name}")
             os.replace(self._tmp, self.path)
         else:
             self.file.close()

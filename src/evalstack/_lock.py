@@ -41,6 +41,11 @@ class RunLock:
             raise ConfigError("the previous run in this folder did not finish", where=str(self.path.parent),
                               hint="continue it with --resume (finished requests come from the cache), "
                                    "or delete the folder to start over")
+        for stale in self.path.parent.rglob(".*.tmp"):  # temp files of a killed run's atomic writes
+            try:
+                stale.unlink()
+            except OSError:
+                pass
         os.lseek(fd, 0, os.SEEK_SET)
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "started": time.time()}).encode())

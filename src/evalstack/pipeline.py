@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from ._crash import crash_point
 from ._io import AtomicWriter
 from ._lock import RunLock
 from ._prepare import TaskPlan, prepare_task
@@ -191,18 +192,22 @@ class _Run:
             runner = Runner(self.cache, progress=self.progress)
             try:
                 t = time.perf_counter()
+                crash_point("prepared")
                 gens = asyncio.run(self._generate_all(runner))
                 self.timings["generate"] = time.perf_counter() - t
+                crash_point("generated")
                 t = time.perf_counter()
                 judged = asyncio.run(self._judge_all(runner, gens)) if any(p.judges or p.pairwise for p in self.plans) \
                     else {"pointwise": {}, "pairwise": {}}
                 self.timings["judge"] = time.perf_counter() - t
+                crash_point("judged")
             finally:
                 runner.close()
             t = time.perf_counter()
             run, failed = self._summarise(runner, gens, judged)
             self.timings["score"] = time.perf_counter() - t
             run.timings = {k: round(v, 3) for k, v in self.timings.items()}
+            crash_point("scored")
             from .report import write_reports
 
             write_reports(self.out_dir, run)
@@ -210,6 +215,7 @@ class _Run:
                 from .trackers import log_run
 
                 log_run(cfg.trackers, run, self.out_dir)
+            crash_point("reports_written")
             lock.finish()
         self.cache.close()
         code = 3 if failed else (1 if run.gate is not None and not run.gate.passed else 0)
