@@ -147,7 +147,7 @@ def _from_text(text: str, scale: Scale, pairwise: bool) -> Parsed | None:
         pats = [r"\[\[\s*(A|B|C|tie)\s*\]\]",
                 r"(?:final\s+)?(?:verdict|winner|preference|better(?:\s+response)?|choice|answer)\s*\**\s*[:=]\s*\**\s*"
                 r"(?:response\s+)?\[{0,2}(A|B|tie|draw)\b",
-                r"^\s*\W*(A|B|tie)\W*\s*$"]
+                r"^\s*\W*(?:response\s+)?(A|B|tie)\W*\s*$"]
     elif scale.type == "pass_fail":
         pats = [_LEAD + r"(pass|fail|passed|failed)\b", r"^\s*\W*(pass|fail)\W*\s*$"]
     else:
@@ -170,14 +170,18 @@ def _free_reason(text: str, answer_at: int) -> str | None:
         body = m.group(1)
         cut = re.search(r"\n\s*\**\s*(?:final\s+)?(?:score|rating|grade|verdict|result)\b", body, re.I)
         return (body[:cut.start()] if cut else body).strip() or None
-    before = text[:answer_at].strip()
+    before = text[:answer_at].rstrip(" \t\n*#_-:").strip()
     return before or None
 
 
+def _squash(x: Any) -> str:
+    return re.sub(r"[^a-z]", "", str(x).lower())
+
+
 def _fraction(text: str, scale: Scale) -> Parsed:
-    item, flag, other = scale.item or "item", scale.flag, scale.other
-    norm = {flag: flag, other: other, other.replace("_", " "): other, other.replace("_", "-"): other,
-            "yes": flag, "true": flag, "no": other, "false": other}
+    item, flag, other = scale.item or "item", str(scale.flag), str(scale.other)
+    verdicts = {_squash(flag): flag, _squash(other): other, "not" + _squash(flag): other, "non" + _squash(flag): other,
+                "yes": flag, "true": flag, "no": other, "false": other}
     for _start, _end, obj in _json_candidates(text):
         key, listed = _get(obj, (f"{item}s", item, "items", "verdicts"))
         if key is None:
@@ -189,9 +193,7 @@ def _fraction(text: str, scale: Scale) -> Parsed:
             if not isinstance(entry, dict):
                 return Parsed(error=f"{key}[{i}] is not an object")
             _, raw = _get(entry, ("verdict", flag, "label", "score"))
-            v = norm.get(str(raw).strip().lower().replace("-", "_") if not isinstance(raw, bool) else str(raw).lower())
-            if v is None:
-                v = norm.get(str(raw).strip().lower())
+            v = verdicts.get(_squash(raw))
             if v is None:
                 return Parsed(error=f"{key}[{i}] verdict {raw!r} is not {flag} or {other}")
             _, what = _get(entry, (item, "text", "statement", "claim"))

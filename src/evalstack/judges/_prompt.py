@@ -81,8 +81,12 @@ _LABELS = {"input": "The user's input (the prompt the model received)",
            "output_b": "Response B"}
 
 
+_ORDER = ("input", "context", "reference", "output", "output_a", "output_b")
+
+
 def _default_template(names: list[str]) -> str:
-    return "\n\n".join(f"{_LABELS[n]}:\n{{{{ {n} }}}}" for n in names)
+    """Input first, then the sources (context, reference), then what is judged."""
+    return "\n\n".join(f"{_LABELS[n]}:\n{{{{ {n} }}}}" for n in sorted(names, key=_ORDER.index))
 
 
 def _scale_text(scale: Scale, pairwise: bool) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .._yaml import load_yaml, validation_error
-from ..errors import RubricError
+from ..errors import ConfigError, RubricError
 
 FIELDS = ("input", "output", "reference", "context")
 """What a rubric may show the judge: the prompt, the model output, the reference answer, the source text."""
@@ -190,7 +190,10 @@ def builtin_rubrics() -> list[str]:
 @functools.lru_cache(maxsize=64)
 def _load_file(path: str, mtime: float) -> Rubric:
     p = Path(path)
-    doc = load_yaml(p, what="rubric file", error=RubricError)
+    try:
+        doc = load_yaml(p, what="rubric file", error=RubricError)
+    except ConfigError as exc:  # _yaml's structural checks (duplicate keys, nesting) raise ConfigError
+        raise RubricError(str(exc)) from None
     if not isinstance(doc.data, dict):
         raise RubricError("a rubric must be a YAML mapping (name:, description:, kind:, criteria:, scale: ...)",
                           where=str(p))
