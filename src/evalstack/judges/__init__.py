@@ -1,0 +1,44 @@
+"""LLM judges: YAML rubrics, pointwise/reference/pairwise judging, logprob-weighted scores, validation.
+
+Public API::
+
+    from evalstack.judges import load_rubric, JudgeItem, judge_pointwise, judge_pairwise
+    rubric = load_rubric("faithfulness")            # a built-in name or a path to a rubric YAML file
+    out = await judge_pointwise(rubric, items, provider=judge, runner=runner, task="qa", spec=spec)
+    out.result          # MetricResult judge_faithfulness (None = unscored, never zero)
+    out.rows[example_id]  # score, reason, method ('logprob_weighted' | 'plain'), raw, error
+"""
+
+from ._pairwise import SWAPPED_SUFFIX, PairwiseOutcome, judge_pairwise, wilson_interval
+from ._parse import Parsed, parse_reply
+from ._pointwise import PointwiseOutcome, judge_pointwise
+from ._prompt import JudgeItem, build_messages, reply_schema
+from ._rubric import Rubric, Scale, builtin_rubrics, load_rubric
+from ._validate import LabelSet, ValidationReport, agreement, cohen_kappa, read_labels, validate_rubric
+from ._weights import Weighted, weighted_score
+
+__all__ = [
+    "JudgeItem",
+    "LabelSet",
+    "PairwiseOutcome",
+    "Parsed",
+    "PointwiseOutcome",
+    "Rubric",
+    "SWAPPED_SUFFIX",
+    "Scale",
+    "ValidationReport",
+    "Weighted",
+    "agreement",
+    "build_messages",
+    "builtin_rubrics",
+    "cohen_kappa",
+    "judge_pairwise",
+    "judge_pointwise",
+    "load_rubric",
+    "parse_reply",
+    "read_labels",
+    "reply_schema",
+    "validate_rubric",
+    "weighted_score",
+    "wilson_interval",
+]

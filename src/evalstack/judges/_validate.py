@@ -1,0 +1,263 @@
+"""How far can a judge be trusted? Agreement of its verdicts with human labels.
+
+Label files (JSONL/CSV/JSON): pointwise rows ``id, input, output, [reference], [context], human_score``;
+pairwise rows ``id, input, output_a, output_b, human`` with ``human`` in {a, b, tie}.
+
+Reported: exact agreement, Cohen's kappa (quadratic-weighted on ordinal point scales, unweighted otherwise;
+the same number as scikit-learn's ``cohen_kappa_score``), Spearman's rho (scipy), the confusion matrix
+(rows = human, columns = judge), mean bias (judge - human), and warnings below kappa 0.6 or under 100
+labels. Agreement, kappa and the confusion matrix use the judge's verdict (the level it chose); Spearman
+and bias use its final score (logprob-weighted where available).
+"""
+
+from __future__ import annotations
+
+__all__ = ["LabelSet", "ValidationReport", "read_labels", "cohen_kappa", "agreement", "validate_rubric"]
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import DataError
+from ._pairwise import judge_pairwise
+from ._pointwise import judge_pointwise, resolve_threshold
+from ._prompt import JudgeItem
+from ._rubric import Rubric
+
+MIN_KAPPA = 0.6
+"""Below this kappa the report warns that the judge needs work (or people) before it is trusted."""
+MIN_LABELS = 100
+"""Below this many labels the report warns that the estimate is too loose (aim for 100-200)."""
+
+_PAIR = {"a": "a", "b": "b", "tie": "tie", "draw": "tie"}
+PAIR_LABELS = ["b", "tie", "a"]
+"""Pairwise label order (ordinal: B better < tie < A better)."""
+
+
+@dataclass
+class LabelSet:
+    """A human-labelled file, read and checked."""
+
+    path: Path
+    kind: str
+    """'pointwise' or 'pairwise' (from the columns)."""
+    items: list[JudgeItem]
+    """Pointwise: what to judge; pairwise: the A side."""
+    items_b: list[JudgeItem] | None
+    """Pairwise: the B side."""
+    human: list[Any]
+    """Pointwise: a number on the scale; pairwise: 'a', 'b' or 'tie'."""
+
+
+def _human_value(raw: Any, rubric: Rubric, where: str) -> float:
+    scale = rubric.scale
+    text = str(raw).strip().lower()
+    if scale.type == "pass_fail":
+        v = {"pass": 1.0, "1": 1.0, "1.0": 1.0, "true": 1.0, "yes": 1.0,
+             "fail": 0.0, "0": 0.0, "0.0": 0.0, "false": 0.0, "no": 0.0}.get(text)
+        if v is None:
+            raise DataError(f"human_score {raw!r} is not pass or fail", where=where, hint="use pass/fail or 1/0")
+        return v
+    try:
+        num = float(text)
+    except ValueError:
+        raise DataError(f"human_score {raw!r} is not a number", where=where) from None
+    if scale.type == "points":
+        if not num.is_integer() or int(num) not in scale.levels:
+            raise DataError(f"human_score {raw!r} is not a level of rubric '{rubric.name}' "
+                            f"({int(scale.min)}..{int(scale.max)})", where=where)
+        return num
+    if not (0.0 <= num <= 1.0) or math.isnan(num):
+        raise DataError(f"human_score {raw!r} is outside 0..1 (a share of flagged {scale.item}s)", where=where)
+    return num
+
+
+def read_labels(path: str | Path, rubric: Rubric) -> LabelSet:
+    """Read a label file; a DataError names the file, line and column for every bad row."""
+    from ..data import read_rows
+
+    p = Path(path)
+    rows = read_rows(p)
+    if not rows:
+        raise DataError("the label file is empty", where=str(p))
+    first = rows[0][1]
+    pairwise = "output_a" in first or ("human" in first and "human_score" not in first)
+    needed = ["id", "input", "output_a", "output_b", "human"] if pairwise else ["id", "input", "output", "human_score"]
+    needed += [f for f in ("reference", "context") if f in rubric.fields]
+    if not pairwise and rubric.kind == "pairwise":
+        raise DataError(f"rubric '{rubric.name}' is pairwise but the file has pointwise rows", where=str(p),
+                        hint="pairwise rows: id, input, output_a, output_b, human (a|b|tie)")
+    if pairwise and rubric.scale.type == "fraction":
+        raise DataError(f"rubric '{rubric.name}' cannot compare two outputs", where=str(p))
+    items, items_b, human, seen = [], [], [], {}
+    for line, row in rows:
+        where = f"{p}:{line}"
+        missing = [c for c in needed if c not in row or row[c] is None or (c == "id" and str(row[c]).strip() == "")]
+        if missing:
+            raise DataError(f"missing column '{missing[0]}' (columns: {', '.join(sorted(row))})", where=where,
+                            hint="rows need " + ", ".join(needed))
+        ex_id = str(row["id"])
+        if ex_id in seen:
+            raise DataError(f"duplicate id '{ex_id}' (first on line {seen[ex_id]})", where=where)
+        seen[ex_id] = line
+        ref, ctx = row.get("reference"), row.get("context")
+        if pairwise:
+            h = _PAIR.get(str(row["human"]).strip().lower())
+            if h is None:
+                raise DataError(f"human {row['human']!r} is not a, b or tie", where=where)
+            items.append(JudgeItem(ex_id, str(row["input"]), str(row["output_a"]), ref, ctx))
+            items_b.append(JudgeItem(ex_id, str(row["input"]), str(row["output_b"]), ref, ctx))
+            human.append(h)
+        else:
+            items.append(JudgeItem(ex_id, str(row["input"]), str(row["output"]), ref, ctx))
+            human.append(_human_value(row["human_score"], rubric, where))
+    return LabelSet(p, "pairwise" if pairwise else "pointwise", items, items_b if pairwise else None, human)
+
+
+def cohen_kappa(y1: Sequence[Any], y2: Sequence[Any], labels: Sequence[Any], weights: str | None = None) -> float | None:
+    """Cohen's kappa of two raters over ``labels`` (weights None, 'linear' or 'quadratic').
+
+    The same number as ``sklearn.metrics.cohen_kappa_score(y1, y2, labels=labels, weights=weights)``;
+    None where kappa is undefined (both raters used a single, identical category).
+    """
+    index = {lab: i for i, lab in enumerate(labels)}
+    k = len(labels)
+    conf = np.zeros((k, k), dtype=float)
+    for a, b in zip(y1, y2):
+        conf[index[a], index[b]] += 1
+    total = conf.sum()
+    if total == 0:
+        return None
+    expected = np.outer(conf.sum(axis=1), conf.sum(axis=0)) / total
+    i, j = np.indices((k, k))
+    if weights is None:
+        w = (i != j).astype(float)
+    elif weights == "linear":
+        w = np.abs(i - j).astype(float)
+    elif weights == "quadratic":
+        w = ((i - j) ** 2).astype(float)
+    else:
+        raise ValueError(f"weights must be None, 'linear' or 'quadratic', not {weights!r}")
+    denom = float((w * expected).sum())
+    if denom == 0.0:
+        return None
+    return float(1.0 - (w * conf).sum() / denom)
+
+
+def agreement(human: Sequence[Any], verdict: Sequence[Any], *, labels: Sequence[Any], weights: str | None,
+              human_num: Sequence[float] | None = None, judge_num: Sequence[float] | None = None) -> dict[str, Any]:
+    """Agreement of judge verdicts with human labels (aligned lists, scored items only).
+
+    Exact agreement, kappa and the confusion matrix compare the categories ``human`` and ``verdict``
+    (both from ``labels``); Spearman and mean bias compare the numbers ``human_num`` and ``judge_num``
+    (default: the categories themselves as numbers).
+    """
+    n = len(human)
+    out: dict[str, Any] = {"n": n, "labels": list(labels), "kappa_weights": weights or "none"}
+    if n == 0:
+        return {**out, "exact_agreement": None, "kappa": None, "spearman": None, "spearman_p": None,
+                "mean_bias": None, "confusion": []}
+    idx = {lab: i for i, lab in enumerate(labels)}
+    conf = np.zeros((len(labels), len(labels)), dtype=int)
+    for h, v in zip(human, verdict):
+        conf[idx[h], idx[v]] += 1
+    h_num = np.array([float(x) for x in (human if human_num is None else human_num)])
+    j_num = np.array([float(x) for x in (verdict if judge_num is None else judge_num)])
+    rho = p = None
+    if n >= 3 and np.ptp(h_num) > 0 and np.ptp(j_num) > 0:
+        from scipy.stats import spearmanr
+
+        res = spearmanr(h_num, j_num)
+        rho, p = float(res.statistic), float(res.pvalue)
+    out.update(
+        exact_agreement=float(np.trace(conf) / n),
+        kappa=cohen_kappa(list(human), list(verdict), labels, weights),
+        spearman=rho, spearman_p=p,
+        mean_bias=float(np.mean(j_num - h_num)),
+        confusion=conf.tolist(),
+    )
+    if weights is not None:
+        out["within_one"] = float(np.mean(np.abs(np.array(verdict, dtype=float) - np.array(human, dtype=float)) <= 1))
+    return out
+
+
+@dataclass
+class ValidationReport:
+    """The result of ``evalstack judge validate``."""
+
+    rubric: str
+    kind: str
+    labels_file: str
+    judge_model: str
+    n_labels: int
+    unscored: int
+    stats: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)
+    methods: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (``--json``)."""
+        return {"rubric": self.rubric, "kind": self.kind, "labels_file": self.labels_file,
+                "judge_model": self.judge_model, "n_labels": self.n_labels, "unscored": self.unscored,
+                **self.stats, "warnings": self.warnings, "usage": self.usage, "methods": self.methods,
+                "rows": self.rows}
+
+
+def _warnings(stats: dict[str, Any], n_labels: int, unscored: int) -> list[str]:
+    out = []
+    kappa = stats.get("kappa")
+    if kappa is None:
+        out.append("kappa is undefined (every verdict and label in one category): the labels cannot tell "
+                   "whether the judge agrees with people")
+    elif kappa < MIN_KAPPA:
+        out.append(f"kappa {kappa:.3f} is below {MIN_KAPPA}: the judge does not agree well enough with people "
+                   "to be trusted unchecked (tighten the rubric, change the judge model, or review by hand)")
+    if n_labels < MIN_LABELS:
+        out.append(f"only {n_labels} labelled examples: agreement estimates are loose below {MIN_LABELS} "
+                   "(label 100-200)")
+    if unscored:
+        out.append(f"{unscored} of {n_labels} replies could not be scored and are left out of the statistics")
+    return out
+
+
+async def validate_rubric(rubric: Rubric, labels: LabelSet, *, provider: Any, runner: Any, spec: Any,
+                          task: str = "validate") -> ValidationReport:
+    """Run the judge over the labelled rows and measure its agreement with the human labels."""
+    if labels.kind == "pairwise":
+        out = await judge_pairwise(rubric, labels.items, labels.items_b or [], provider=provider, runner=runner,
+                                   task=task, spec=spec, name_a="a", name_b="b")
+        rows = {it.example_id: {**out.rows[it.example_id], "human": h} for it, h in zip(labels.items, labels.human)}
+        keep = [(h, r["winner"]) for h, r in zip(labels.human, rows.values()) if r["winner"] is not None]
+        code = {"a": 1.0, "tie": 0.0, "b": -1.0}
+        stats = agreement([h for h, _ in keep], [v for _, v in keep], labels=PAIR_LABELS, weights=None,
+                          human_num=[code[h] for h, _ in keep], judge_num=[code[v] for _, v in keep])
+        stats.update(mean_bias=None, coding="a=1, tie=0, b=-1", position_bias_rate=out.summary["position_bias_rate"],
+                     inconsistent_rate=out.summary["inconsistent_rate"])
+        unscored, usage, methods = out.summary["unscored"], out.usage, {}
+    else:
+        thr = resolve_threshold(rubric, spec.threshold, "--threshold")
+        res = await judge_pointwise(rubric, labels.items, provider=provider, runner=runner, task=task, spec=spec)
+        rows = {it.example_id: {**res.rows[it.example_id], "human": h} for it, h in zip(labels.items, labels.human)}
+        scored = [(h, r) for h, r in zip(labels.human, rows.values()) if r["score"] is not None]
+        human_num, judge_num = [h for h, _ in scored], [r["score"] for _, r in scored]
+        scale = rubric.scale
+        if scale.type == "fraction":
+            cut = 0.5 if thr is None else thr
+            stats = agreement([float(h > cut) for h in human_num], [float(s > cut) for s in judge_num],
+                              labels=[0.0, 1.0], weights=None, human_num=human_num, judge_num=judge_num)
+            stats["categories"] = f"0 = score <= {cut:g}, 1 = {scale.flag} (score > {cut:g})"
+        else:
+            plain = scale.values()
+            stats = agreement(human_num, [plain[str(r["verdict"])] for _, r in scored],
+                              labels=list(plain.values()), weights="quadratic" if scale.ordinal else None,
+                              human_num=human_num, judge_num=judge_num)
+        unscored, usage, methods = res.unscored, res.usage, res.method_counts
+    return ValidationReport(rubric=rubric.name, kind=labels.kind, labels_file=str(labels.path),
+                            judge_model=provider.describe(), n_labels=len(labels.items), unscored=unscored,
+                            stats=stats, warnings=_warnings(stats, len(labels.items), unscored), usage=usage,
+                            methods=methods, rows=rows)
