@@ -113,4 +113,4 @@ def test_analysis_states_the_correction():
     # without v: not corrected, and said so
     rep2 = analyze(table, hidden_tokens=2)
     assert not rep2.hidden.applied and rep2.best_valid_loss == pytest.approx(0.5)
-    assert any("NOT corrected" in n for n in rep2.notes)
+    assert "NOT corrected" in rep2.hidden.statement and not rep2.to_dict()["hidden_tokens"]["applied"]

@@ -178,3 +178,10 @@ def test_missing_file_and_format_mismatch(tmp_path):
         read_curves(FIX / "trainer_state.json", format="openai")
     with pytest.raises(ConfigError, match="unknown curves format"):
         read_curves(FIX / "openai_results.csv", format="wandb")
+
+
+@pytest.mark.parametrize("sep", ["\t", ";"])
+def test_other_delimiters(tmp_path, sep):
+    p = tmp_path / "r.tsv"
+    p.write_text((FIX / "openai_results.csv").read_text().replace(",", sep))
+    assert read_curves(p).columns == read_curves(FIX / "openai_results.csv").columns

@@ -229,3 +229,14 @@ def test_to_dict_is_strict_json():
                 "overfit_warning", "diagnoses", "checkpoints", "schema_version"):
         assert key in d
     assert set(d["diagnoses"][0]) >= {"id", "evidence", "action"}
+
+
+def test_single_full_valid_does_not_hide_the_batch_valid_series():
+    rising = lambda t: 0.5 + 1.0 * math.exp(-t / 30) + 2e-6 * max(0, t - 180) ** 2   # noqa: E731
+    t = synth(healthy_train, rising, full_valid=False)
+    cols = dict(t.columns)
+    cols["full_valid_loss"] = [rising(300) if s == 300 else None for s in t.steps]
+    rep = analyze(CurveTable(**{**t.__dict__, "columns": cols}))
+    assert rep.best.valid_source.startswith("valid_loss (smoothed")
+    assert 150 <= rep.best_step <= 220 and "valid_rises" in ids(rep)
+    assert any("measured once" in n for n in rep.notes)

@@ -56,7 +56,6 @@ def analyze(table_or_path: CurveTable | str | Path, *, hidden_tokens: int | None
         table, hidden = correct_for_hidden_tokens(table, hidden_tokens=hidden_tokens, visible_tokens=visible_tokens)
         if not hidden.applied:
             uncorrected = hidden.hidden_tokens
-            notes.append(hidden.statement)
     ts, _ = table.series("train_loss")
     window = resolve_window(smoothing, len(ts) or len(table.steps))
     ends, ends_source = epoch_boundaries(table, n_epochs)
@@ -70,6 +69,10 @@ def analyze(table_or_path: CurveTable | str | Path, *, hidden_tokens: int | None
             report.best = best_point(report.points)
             report.overfit_warning, report.overfit_message = overfit_warning(report.points)
             report.diagnoses.extend(run_sft_rules(ctx, report.best))
+            n_full = len(table.series("full_valid_loss")[0])
+            if n_full == 1 and ctx.valid_source != "full_valid_loss":
+                report.notes.append("full_valid_loss was measured once only: the batch valid_loss (smoothed) "
+                                    "is used to pick the best checkpoint")
             if not ctx.valid:
                 report.notes.append("no validation loss: best checkpoint and overfit ratio need valid_loss or full_valid_loss")
             elif table.checkpoints and report.best and not report.best.is_checkpoint:

@@ -47,6 +47,13 @@ def write_curve_outputs(report: CurveReport | Iterable[CurveReport], out_dir: Pa
     return [analysis] + written
 
 
+def _span(rep: CurveReport) -> str:
+    steps = rep.table.steps
+    if not steps:
+        return "no steps"
+    return f"steps {steps[0]}-{steps[-1]}" + (f" ({len(steps)} logged)" if len(steps) != steps[-1] - steps[0] + 1 else "")
+
+
 def _f(x: float | None, nd: int = 4) -> str:
     return "n/a" if x is None else f"{x:.{nd}f}"
 
@@ -81,7 +88,7 @@ def _section(rep: CurveReport, plot_dir: str | None) -> list[str]:
     t = rep.table
     epochs = f"{rep.n_epochs} epochs" if rep.n_epochs else "epochs unknown"
     out = [f"### {rep.label}", "",
-           f"`{t.source}` ({t.format}, {rep.kind.upper()}, {len(t.steps)} steps, {epochs})", ""]
+           f"`{t.source}` ({t.format} format, {rep.kind.upper()}, {_span(rep)}, {epochs})", ""]
     if rep.hidden is not None:
         out += [f"*Hidden tokens:* {rep.hidden.statement}", ""]
     if rep.best is not None:
@@ -91,7 +98,7 @@ def _section(rep: CurveReport, plot_dir: str | None) -> list[str]:
         out.append(f"**Best checkpoint: step {b.step}**{ep}: {b.valid_source} {_f(b.valid_loss)}{model}.")
         f = rep.final
         out.append(f"Final: step {f.step}, valid loss {_f(f.valid_loss)}, overfit ratio {_f(rep.overfit_ratio, 2)} "
-                   f"({rep.overfit_band}: {band_meaning(rep.overfit_band)}).")
+                   f"({rep.overfit_band} overfitting band: {band_meaning(rep.overfit_band)}).")
         if rep.overfit_warning:
             out += ["", f"> **{rep.overfit_message}** - deploy the best checkpoint (step {b.step}), not the final one."]
         rows, total = _rows(rep)
@@ -143,7 +150,7 @@ def curves_markdown(report: CurveReport | Iterable[CurveReport], *, plot_dir: st
 def format_text(report: CurveReport) -> str:
     """A short plain-text summary for the terminal."""
     d = report.to_dict()
-    lines = [f"{report.label}: {d['source']} ({d['format']}, {d['kind']}, {d['n_steps']} steps, "
+    lines = [f"{report.label}: {d['source']} ({d['format']} format, {d['kind']}, {_span(report)}, "
              f"{d['n_epochs'] or '?'} epochs)"]
     if report.hidden is not None:
         lines.append(f"  hidden tokens: {report.hidden.statement}")

@@ -78,7 +78,7 @@ def parse_number(cell: Any, *, where: str, column: str, counts: dict[str, int]) 
     if cell is None:
         return None
     if isinstance(cell, bool):
-        raise DataError(f"column '{column}': {cell!r} is not a number", where=where)
+        raise DataError(f"{cell!r} is not a number", where=f"{where}, column '{column}'")
     if isinstance(cell, (int, float)):
         value = float(cell)
     else:
@@ -88,8 +88,8 @@ def parse_number(cell: Any, *, where: str, column: str, counts: dict[str, int]) 
         try:
             value = float(text)
         except ValueError:
-            raise DataError(f"column '{column}': {text[:40]!r} is not a number (leave the cell empty when not measured)",
-                            where=where) from None
+            raise DataError(f"{text[:40]!r} is not a number (leave the cell empty when not measured)",
+                            where=f"{where}, column '{column}'") from None
     if not math.isfinite(value):
         counts[column] = counts.get(column, 0) + 1
         return None
@@ -172,7 +172,9 @@ def read_curves(path: str | Path, *, format: str | None = None, mapping: Mapping
 
 def read_csv_text(path: Path, text: str, *, format: str | None, resolver: Resolver) -> CurveTable:
     """Parse a results CSV (OpenAI, Azure, RFT or generic)."""
-    reader = csv.reader(io.StringIO(text))
+    first = text.split("\n", 1)[0]
+    delimiter = max((",", "\t", ";"), key=first.count)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as exc:

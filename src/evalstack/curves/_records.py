@@ -12,9 +12,9 @@ SCHEMA_VERSION = 1
 
 BANDS = (
     (1.2, "healthy", "generalizes well"),
-    (1.5, "mild", "mild overfitting: acceptable for small datasets"),
-    (2.0, "moderate", "moderate overfitting: consider reducing epochs"),
-    (float("inf"), "severe", "severe overfitting: deploy an earlier checkpoint"),
+    (1.5, "mild", "acceptable for small datasets"),
+    (2.0, "moderate", "consider reducing epochs"),
+    (float("inf"), "severe", "deploy an earlier checkpoint"),
 )
 """Overfit ratio (valid/train) bands: < 1.2 healthy, 1.2-1.5 mild, 1.5-2.0 moderate, > 2.0 severe."""
 

@@ -127,7 +127,7 @@ def _token_growth(table: CurveTable) -> dict:
     for col in ("completion_tokens_mean", "reasoning_tokens_mean"):
         _, v = table.series(col)
         if len(v) >= 5:
-            head, tail = edge_median(v, tail=False), edge_median(v, tail=True)
+            head, tail = edge_median(v, tail=False, frac=0.05), edge_median(v, tail=True, frac=0.05)
             if head > 0:
                 out[col] = {"start": r(head, 1), "end": r(tail, 1), "ratio": r(tail / head, 3)}
     return out

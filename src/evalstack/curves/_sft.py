@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from ._records import OVERFIT_FACTOR, CheckpointPoint, overfit_band
-from ._table import CurveTable, auto_window, r, smooth, value_at
+from ._table import CurveTable, auto_window, smooth, value_at
 
 
 @dataclass
@@ -104,9 +104,14 @@ def epoch_boundaries(table: CurveTable, n_epochs: int | None, *, n_epochs_source
 
 
 def build_context(table: CurveTable, *, window: int, epoch_ends: list[int], hidden_uncorrected: int) -> SftContext | None:
-    """The SFT series of a table (``None`` when it has no loss at all)."""
+    """The SFT series of a table (``None`` when it has no loss at all).
+
+    The validation series is ``full_valid_loss`` when it was measured at least twice (or is all there
+    is), else the batch ``valid_loss`` smoothed over a few measurements.
+    """
     ts, tv = table.series("train_loss")
-    if table.has("full_valid_loss"):
+    n_full = len(table.series("full_valid_loss")[0])
+    if n_full >= 2 or (n_full and not table.has("valid_loss")):
         vs, vv = table.series("full_valid_loss")
         valid, source = list(vv), "full_valid_loss"
     elif table.has("valid_loss"):
