@@ -50,9 +50,15 @@ def run(config: Path, out_dir: Path | None, limit: int | None, resume: bool, no_
     if resume and no_cache:
         raise ConfigError("--resume needs the cache; drop --no-cache")
     cfg = load_config(config)
-    outcome = run_config(cfg, out_dir=out_dir, limit=limit, resume=resume, no_cache=no_cache, concurrency=concurrency,
-                         models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
-                         progress=not quiet)
+    try:
+        outcome = run_config(cfg, out_dir=out_dir, limit=limit, resume=resume, no_cache=no_cache,
+                             concurrency=concurrency,
+                             models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
+                             progress=not quiet)
+    except KeyboardInterrupt:
+        again = " ".join(["evalstack", "run", str(config), *(["--out", str(out_dir)] if out_dir else []), "--resume"])
+        click.echo(f"\ninterrupted: finished requests are saved in the cache; continue with:\n  {again}", err=True)
+        return 130
     if as_json:
         click.echo(json.dumps({"out_dir": str(outcome.out_dir), "failed": outcome.failed,
                                "gate": None if outcome.run.gate is None else outcome.run.gate.passed,

@@ -205,6 +205,9 @@ class _Run:
                 runner.close()
             t = time.perf_counter()
             run, failed = self._summarise(runner, gens, judged)
+            run.requests = {name: {"requests": st.requests, "cached": st.cached, "retries": st.retries,
+                                   "failed": st.failed, "faults": dict(sorted(st.faults.items()))}
+                            for name, st in sorted(runner.stats.items())}
             self.timings["score"] = time.perf_counter() - t
             run.timings = {k: round(v, 3) for k, v in self.timings.items()}
             crash_point("scored")

@@ -152,6 +152,7 @@ class RunResult(_Record):
     checkpoints: list[dict[str, Any]] = Field(default_factory=list, description="Checkpoint rows joining valid loss and task scores.")
     settings: dict[str, Any] = Field(default_factory=dict, description="confidence, n_resamples, seed, limit...")
     config: dict[str, Any] = Field(default_factory=dict, description="The resolved config (no secrets: keys are named by env var); lets `compare` re-score saved runs.")
+    requests: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per provider (model or judge): requests sent, cached, retries, failed, faults by kind.")
     sources: list[str] = Field(default_factory=list, description="For `compare`: the run folders merged into this one.")
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per phase (ignored by determinism checks).")
 
