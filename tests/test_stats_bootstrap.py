@@ -16,6 +16,14 @@ from test_stats_support import classifier, macro_f1_of_labels, macro_f1_result
 B = 20_000  # many resamples on both sides so that Monte Carlo noise is small against the tolerances
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Resampled sums are memoised by data and seed: start each test without them."""
+    _resample._CACHE.clear()
+    yield
+    _resample._CACHE.clear()
+
+
 def _scipy_ci(data, statistic, *, paired=False, confidence=0.95, seed=1):
     res = sps.bootstrap(data, statistic, paired=paired, vectorized=True, confidence_level=confidence,
                         n_resamples=B, method="percentile", rng=np.random.default_rng(seed))
@@ -69,7 +77,9 @@ def test_grouped_and_gathered_paths_agree(monkeypatch):
     r = macro_f1_result(y_true, y_pred, 4)
     grouped = metric_summary(r, n_resamples=B, seed=0)
     monkeypatch.setattr(_resample, "_grouped_is_cheaper", lambda n, g, k: False)
+    _resample._CACHE.clear()
     gathered = metric_summary(r, n_resamples=B, seed=0)
+    assert (grouped.ci_low, grouped.ci_high) != (gathered.ci_low, gathered.ci_high)  # really two draws
     _close((grouped.ci_low, grouped.ci_high), (gathered.ci_low, gathered.ci_high))
 
 
@@ -88,10 +98,24 @@ def test_resampled_sums_are_bootstrap_counts(monkeypatch, grouped):
     assert np.all(np.isin(a[:, 0], np.arange(0, 26)))
 
 
+def test_resampled_sums_are_memoised_and_read_only():
+    stats = np.random.default_rng(0).random((50, 2))
+    (first,) = resampled_sums([stats], n_resamples=100, seed=0)
+    (again,) = resampled_sums([stats.copy()], n_resamples=100, seed=0)
+    assert np.shares_memory(first, again) and not first.flags.writeable
+    (other,) = resampled_sums([stats], n_resamples=100, seed=1)
+    assert not np.array_equal(first, other)
+    _resample._CACHE.clear()
+    (fresh,) = resampled_sums([stats], n_resamples=100, seed=0)
+    assert np.array_equal(fresh, first) and not np.shares_memory(fresh, first)
+
+
 def test_fixed_seed_gives_identical_cis_and_another_seed_differs():
     x = list(np.random.default_rng(0).random(500))
     r = mean_result("x", x)
-    one, two = metric_summary(r, seed=7), metric_summary(r, seed=7)
+    one = metric_summary(r, seed=7)
+    _resample._CACHE.clear()
+    two = metric_summary(r, seed=7)
     assert (one.ci_low, one.ci_high) == (two.ci_low, two.ci_high)
     other = metric_summary(r, seed=8)
     assert (other.ci_low, other.ci_high) != (one.ci_low, one.ci_high)
