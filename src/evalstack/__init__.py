@@ -3,8 +3,11 @@
 The public API is small and loads lazily (``import evalstack`` stays cheap; the CLI relies on it)::
 
     import evalstack
-    outcome = evalstack.run("configs/demo.yaml")      # a path, a dict or a Config
-    outcome.run.tasks["intent"].deltas["finetuned"]["f1_macro"]
+    result = evalstack.run("configs/demo.yaml")       # a path, a dict or a Config
+    result.exit_code, result.gate.passed              # 0/1/3 as the CLI, the GateDecision
+    result.metrics, result.deltas                     # tidy rows; result.to_pandas(), result.to_markdown()
+
+(``evalstack.api`` documents it with a runnable example; ``evalstack.testing`` has pytest assertions.)
 
 Sub-packages: ``evalstack.metrics`` (``compute``), ``evalstack.stats``, ``evalstack.curves``,
 ``evalstack.judges``, ``evalstack.report``, ``evalstack.models``.
@@ -18,7 +21,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "run": "evalstack.pipeline:run",
+    "run": "evalstack.api:run",
     "RunOutcome": "evalstack.pipeline:RunOutcome",
     "load_config": "evalstack.config:load_config",
     "Config": "evalstack.config:Config",
