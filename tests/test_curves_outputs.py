@@ -109,3 +109,12 @@ def test_join_metric_direction_and_nearest_point():
     assert not {r["model"]: r for r in rows}["a"]["flagged"]
     with pytest.raises(ConfigError):
         join_checkpoints(rep, {"a": ("200", {})})
+
+
+def test_markdown_from_run_json_dicts(tmp_path):
+    """run.json keeps CurveReport.to_dict(): the report renders the section from those dicts."""
+    reps = [analyze(DEMO, label="demo"), analyze(FIX / "rft_results.csv", label="rft")]
+    write_curve_outputs(reps, tmp_path)
+    dicts = json.loads(json.dumps([r.to_dict() for r in reps]))
+    assert curves_markdown(dicts, plot_dir="curves") == curves_markdown(reps, plot_dir="curves")
+    assert curves_markdown(dicts[0]) == curves_markdown(reps[0])
