@@ -44,7 +44,7 @@ def _rouge_differences(pairs, stemmer):
 
 @pytest.mark.parametrize("stemmer", [True, False])
 def test_rouge_identical_to_rouge_score_on_random_pairs(stemmer):
-    pairs = textgen.pairs(1200, seed=11 + stemmer, long_share=0.003)
+    pairs = textgen.pairs(800, seed=11 + stemmer, long_share=0.003)
     assert _rouge_differences(pairs, stemmer) == []
 
 
@@ -100,7 +100,7 @@ def _streams(refs):
 
 @pytest.fixture(scope="module")
 def mt_pairs():
-    pairs = textgen.pairs(400, seed=21)
+    pairs = textgen.pairs(250, seed=21, long_share=0.0)  # TER's shift search is slow on 1000-word texts
     return [p for p, _ in pairs], [r for _, r in pairs]
 
 
@@ -116,6 +116,8 @@ def test_sacrebleu_metrics_equal_sacrebleu(mt_pairs, name, opts, corpus_fn, sent
     import sacrebleu
 
     preds, refs = mt_pairs
+    if name == "ter":  # TER's shift search is slow: fewer pairs
+        preds, refs = preds[:50], refs[:50]
     r = compute(name, preds, refs, **opts)
     assert r.value == pytest.approx(getattr(sacrebleu, corpus_fn)(preds, _streams(refs), **sk).score, abs=1e-9)
     sentence = [getattr(sacrebleu, sentence_fn)(p, _as_list(rr), **sk).score for p, rr in zip(preds, refs)]
@@ -138,7 +140,8 @@ def test_vectorised_bleu_equals_compute_bleu_on_random_stats(smooth, effective):
     stats = []
     for _ in range(300):
         total = rng.integers(0, 6, 4)
-        total[rng.integers(0, 5):] = 0 if rng.random() < 0.3 else total[rng.integers(0, 5):]
+        if rng.random() < 0.3:  # short hypotheses: no n-grams from some order on
+            total[rng.integers(0, 4):] = 0
         correct = np.minimum(total, rng.integers(0, 4, 4))
         stats.append([rng.integers(0, 12), rng.integers(0, 12), *correct, *total])
     stats = np.array(stats, dtype=float)
