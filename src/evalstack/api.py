@@ -149,7 +149,7 @@ class Evaluation(RunOutcome):
 
         Raises ConfigError naming what exists when the task, metric or model is unknown.
         """
-        return find_metric(self.run, metric, model=model)
+        return find_metric(self.run, metric, model=model)[1]
 
     def examples(self) -> list[ExampleRow]:
         """Every row of the run's examples.jsonl (one per example x model)."""
@@ -178,9 +178,9 @@ class Evaluation(RunOutcome):
         return self.to_markdown()
 
 
-def find_metric(run: RunResult, metric: str, *, model: str | None = None) -> MetricSummary:
-    """``'<task>/<key>'`` of ``model`` in ``run`` (model default: the only non-baseline model, else the
-    baseline when it is alone). Unknown names raise ConfigError listing what exists."""
+def find_metric(run: RunResult, metric: str, *, model: str | None = None) -> tuple[str, MetricSummary]:
+    """(model name, summary) of ``'<task>/<key>'`` in ``run`` (model default: the only non-baseline model,
+    else the baseline when it is alone). Unknown names raise ConfigError listing what exists."""
     task, _, key = metric.partition("/")
     if not key:
         raise ConfigError(f"metric '{metric}' must be '<task>/<metric>', e.g. intent/accuracy")
@@ -198,7 +198,7 @@ def find_metric(run: RunResult, metric: str, *, model: str | None = None) -> Met
     s = mts.metrics.get(key)
     if s is None:
         raise ConfigError(f"no metric '{key}' for {model} in task '{task}' (metrics: {', '.join(sorted(mts.metrics))})")
-    return s
+    return model, s
 
 
 # ---------------------------------------------------------------- entry points
