@@ -81,6 +81,8 @@ def _rows_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
         except json.JSONDecodeError as exc:
             raise DataError(f"malformed JSON ({exc.msg} at column {exc.colno})", where=f"{path}:{i}",
                             hint="each line must be one JSON object") from None
+        except RecursionError:
+            raise DataError("JSON nested too deeply", where=f"{path}:{i}") from None
         if not isinstance(obj, dict):
             raise DataError(f"expected a JSON object, got {type(obj).__name__}", where=f"{path}:{i}")
         yield i, obj
@@ -93,6 +95,8 @@ def _rows_json(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
     except json.JSONDecodeError as exc:
         raise DataError(f"malformed JSON ({exc.msg})", where=f"{path}:{exc.lineno}",
                         hint="a .json file must hold a list of objects (or use .jsonl)") from None
+    except RecursionError:
+        raise DataError("JSON nested too deeply", where=str(path)) from None
     if isinstance(obj, dict):
         # {"data": [...]} or {"col": [values...]} (columnar)
         lists = [v for v in obj.values() if isinstance(v, list)]
