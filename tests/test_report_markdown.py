@@ -179,6 +179,8 @@ def test_loss_curve_section_fallback_and_curves_markdown(monkeypatch: pytest.Mon
     assert "CURVES-MD 200" in _section(md, "Training curves") and "## Loss curves" not in md
     fake.curves_markdown = lambda cs: [c.table for c in cs]  # takes CurveReport objects only
     assert "valid\\_rises" in _section(render_markdown(run), "Loss curves")
+    fake.curves_markdown = lambda cs: "## Training curves\n\n<b>x</b> & ->"  # its text is HTML-escaped
+    assert "&lt;b>x&lt;/b> &amp; ->" in render_markdown(run)
     assert "Loss curves" not in render_markdown(build_run(curves=False))
 
 

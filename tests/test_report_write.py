@@ -103,3 +103,19 @@ def test_without_examples(tmp_path: Path):
     assert "Top regressions" not in (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "examples.jsonl was not found" in (tmp_path / "report.html").read_text(encoding="utf-8")
     assert list(csv.reader(io.StringIO((tmp_path / "review" / "regressions.csv").read_text(encoding="utf-8")))) == [REGRESSION_COLUMNS]
+
+
+def test_curve_pngs_follow_the_plots_mapping_inside_the_run_folder(tmp_path: Path):
+    from fixtures.report.crafted import tiny_png
+
+    from evalstack.report._plots import curve_pngs
+
+    run_dir = tmp_path / "run"
+    (run_dir / "curves" / "curves").mkdir(parents=True)
+    (run_dir / "curves" / "curves" / "sft_loss.png").write_bytes(tiny_png())  # nested as write_curve_outputs does
+    (run_dir / "curves" / "extra.png").write_bytes(tiny_png())
+    (tmp_path / "outside.png").write_bytes(tiny_png())
+    curves = [{"label": "sft", "plots": {"loss": "curves/sft_loss.png", "escape": "../outside.png",
+                                         "missing": "curves/nope.png"}}]
+    got = [(p.title, p.name) for p in curve_pngs(run_dir, curves)]
+    assert got == [("sft: loss", "sft_loss"), ("extra", "extra")]

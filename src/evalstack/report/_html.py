@@ -81,7 +81,7 @@ def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[di
     ctx = {
         "run": run, "verdict": v, "failed_rules": v.failed, "gate": gate_table(run.gate),
         "others": [m for m in model_order(run) if m != run.baseline] or ["none"],
-        "stats": ", ".join(f"{k} {s[k]}" for k in ("confidence", "n_resamples", "seed", "limit") if k in s),
+        "stats": ", ".join(f"{k} {s[k]}" for k in ("confidence", "n_resamples", "seed", "limit") if s.get(k) is not None),
         "nav": nav, "forest": _img(forest[0]) if forest else None, "tasks": tasks,
         "checkpoints": checkpoints, "checkpoint_rows": dict_rows_table(run.checkpoints),
         "judge_usage": judge_usage, "model_usage": model_usage,

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..results import RunResult
 from ._format import one_line
-from ._runinfo import headline_key, model_order
+from ._runinfo import headline_key, is_per_example, model_order, task_metric_keys
 from ._view import (Cell, Table, checkpoint_table, counts_line, curve_summary_table, deltas_table, diagnoses_table,
                     dict_rows_table, gate_table, metrics_table, regressions_table, slices_table,
                     usage_tables, verdict)
@@ -90,7 +90,7 @@ def _verdict_section(run: RunResult) -> list[str]:
 
 def _run_line(run: RunResult) -> str:
     s = run.settings or {}
-    stats = ", ".join(f"{k} {s[k]}" for k in ("confidence", "n_resamples", "seed", "limit") if k in s)
+    stats = ", ".join(f"{k} {s[k]}" for k in ("confidence", "n_resamples", "seed", "limit") if s.get(k) is not None)
     others = [m for m in model_order(run) if m != run.baseline]
     return (f"Run {md_escape(run.created_at)} · evalstack {md_escape(run.evalstack_version)} · baseline "
             f"{_code(run.baseline)} · models: {', '.join(_code(m) for m in others) or 'none'}"
@@ -136,8 +136,10 @@ def _regressions_section(run: RunResult, rows: list[dict[str, Any]], top: int) -
         return out + ["No example scored worse than the baseline on a per-example metric.", ""]
     for task in sorted({r["task"] for r in rows}):
         mine = [r for r in rows if r["task"] == task]
-        key = headline_key(run, task, sorted({r["metric"] for r in mine}))
-        for m in [m for m in model_order(run) if m != run.baseline and m in run.tasks[task].models]:
+        per_example = [k for k in task_metric_keys(run, task) if is_per_example(run, task, k)] if task in run.tasks else []
+        key = headline_key(run, task, per_example or sorted({r["metric"] for r in mine}))
+        for m in [m for m in model_order(run) if m != run.baseline and any(r["model"] == m for r in mine)
+                  or (task in run.tasks and m != run.baseline and m in run.tasks[task].models)]:
             pick = [r for r in mine if r["model"] == m and r["metric"] == key][:top]
             out += [f"### {_code(f'{task}/{key}')}: {_code(m)} vs {_code(run.baseline)}", ""]
             out += [md_table(regressions_table(pick), limit=80) if pick
@@ -156,9 +158,11 @@ def _curves_markdown(curves: list[dict[str, Any]]) -> list[str]:
         curves_markdown = None
     if curves_markdown is not None:
         try:
-            return [curves_markdown(curves).strip(), ""]
+            text = curves_markdown(curves)
         except (AttributeError, TypeError, KeyError):
-            pass  # it takes CurveReport objects only: run.json holds their to_dict()
+            text = None  # an older curves_markdown that takes CurveReport objects only
+        if text is not None:  # no raw "<": labels and paths cannot inject HTML (">" stays: blockquotes)
+            return [text.replace("&", "&amp;").replace("<", "&lt;").strip(), ""]
     diag = diagnoses_table(curves)
     return ["## Loss curves", "", md_table(curve_summary_table(curves)), "",
             md_table(diag, limit=200) if diag else "No diagnosis: the curves look healthy.", ""]

@@ -70,25 +70,35 @@ def forest_plot(run: RunResult) -> Plot | None:
                 panels.append((f"{task}/{key}", rows))
     if not panels:
         return None
-    heights = [0.35 * len(rows) + 0.55 for _, rows in panels]
-    fig = _figure(7.5, sum(heights) + 0.4)
-    axes = fig.subplots(len(panels), 1, gridspec_kw={"height_ratios": heights}, squeeze=False)[:, 0]
-    for ax, (label, rows) in zip(axes, panels):
-        ys = list(range(len(rows)))[::-1]
-        for y, (model, d) in zip(ys, rows):
-            color = _COLORS.get(d.verdict, _GREY)
-            lo = d.ci_low if d.ci_low is not None else d.delta
-            hi = d.ci_high if d.ci_high is not None else d.delta
-            ax.errorbar([d.delta], [y], xerr=[[d.delta - lo], [hi - d.delta]], fmt="o", color=color,
-                        ecolor=color, capsize=3, markersize=5)
-        ax.axvline(0.0, color="#24292f", linewidth=0.8)
-        ax.set_yticks(ys, [_txt(m) for m, _ in rows])
-        ax.set_ylim(-0.7, len(rows) - 0.3)
-        ax.set_title(_txt(label), fontsize=9, loc="left")
-        ax.tick_params(labelsize=8)
-        ax.grid(axis="x", alpha=0.3)
-    axes[-1].set_xlabel(f"delta vs {_txt(run.baseline)} (green: better, red: worse, grey: no significant change)", fontsize=8)
+    ncols = 2 if len(panels) > 3 else 1
+    grid = [panels[i:i + ncols] for i in range(0, len(panels), ncols)]
+    heights = [0.32 * max(len(rows) for _, rows in line) + 0.6 for line in grid]
+    fig = _figure(7.5 if ncols == 1 else 10.0, sum(heights) + 0.5)
+    axes = fig.subplots(len(grid), ncols, gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for r, line in enumerate(grid):
+        for c in range(ncols):
+            if c >= len(line):
+                axes[r, c].set_visible(False)
+                continue
+            _forest_panel(axes[r, c], *line[c])
+    fig.supxlabel(f"delta vs {_txt(run.baseline)} (green: better, red: worse, grey: no significant change)", fontsize=8)
     return Plot("forest", "Deltas vs the baseline with confidence intervals", "forest", _png(fig))
+
+
+def _forest_panel(ax: Any, label: str, rows: list[tuple[str, Any]]) -> None:
+    ys = list(range(len(rows)))[::-1]
+    for y, (model, d) in zip(ys, rows):
+        color = _COLORS.get(d.verdict, _GREY)
+        lo = d.ci_low if d.ci_low is not None else d.delta
+        hi = d.ci_high if d.ci_high is not None else d.delta
+        ax.errorbar([d.delta], [y], xerr=[[max(d.delta - lo, 0)], [max(hi - d.delta, 0)]], fmt="o", color=color,
+                    ecolor=color, capsize=3, markersize=5)
+    ax.axvline(0.0, color="#24292f", linewidth=0.8)
+    ax.set_yticks(ys, [_txt(m) for m, _ in rows])
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_title(_txt(label), fontsize=9, loc="left")
+    ax.tick_params(labelsize=7)
+    ax.grid(axis="x", alpha=0.3)
 
 
 def _confusion_details(details: dict[str, Any]) -> tuple[list[str], list[str], list[list[float]]] | None:
@@ -207,14 +217,30 @@ def _stacked_hists(series: list[tuple[str, Any]], allv: Any) -> Any:
     return fig
 
 
-def curve_pngs(run_dir: str | Path, *, max_bytes: int = 8_000_000) -> list[Plot]:
-    """The loss-curve PNGs the curves analysis left in ``run_dir/curves/`` (real PNGs only, size-capped)."""
-    folder = Path(run_dir) / "curves"
+def curve_pngs(run_dir: str | Path, curves: list[dict[str, Any]] = (), *, max_bytes: int = 8_000_000) -> list[Plot]:
+    """The loss-curve PNGs of the curves analysis: those each curve dict names in ``plots`` (kind -> path
+    relative to the run folder or to its ``curves/``), then any other PNG under ``run_dir/curves/``.
+    Only real PNG files inside the run folder are taken (size-capped)."""
+    root = Path(run_dir).resolve()
+    found: list[tuple[Path, str]] = []
+    for c in curves:
+        label = str(c.get("label") or "curve")
+        plots = c.get("plots") if isinstance(c.get("plots"), dict) else {}
+        for kind, rel in plots.items():
+            for base in (root, root / "curves"):
+                p = (base / str(rel)).resolve()
+                if p.is_relative_to(root) and p.is_file():
+                    found.append((p, f"{label}: {kind}"))
+                    break
+    folder = root / "curves"
+    seen = {p for p, _ in found}
+    found += [(p, p.stem.replace("_", " ")) for p in (sorted(folder.rglob("*.png")) if folder.is_dir() else [])
+              if p.resolve() not in seen]
     out = []
-    for p in sorted(folder.glob("*.png")) if folder.is_dir() else []:
-        if not p.is_file() or p.stat().st_size > max_bytes:
+    for p, title in found:
+        if p.stat().st_size > max_bytes:
             continue
         data = p.read_bytes()
         if data.startswith(PNG_MAGIC):
-            out.append(Plot(p.stem, p.stem.replace("_", " "), "curve", data))
+            out.append(Plot(p.stem, title, "curve", data))
     return out

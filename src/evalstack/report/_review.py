@@ -76,7 +76,7 @@ class ExampleScan:
         self.metric = metric
         self.model = model
         self.columns: dict[tuple[str, str], _Column] = {}
-        self._lowest: dict[tuple[str, str, str], list[tuple[float, str, dict[str, Any]]]] = {}
+        self._lowest: dict[tuple[str, str, str], list[Any]] = {}
         self._kind: dict[tuple[str, str], tuple[bool, bool]] = {}  # (task, key) -> (per_example, higher_is_better)
         self.rows = 0
 
@@ -103,23 +103,29 @@ class ExampleScan:
         self.columns.setdefault((row.task, row.model), _Column()).add(row.id, scores)
 
     def _keep_lowest(self, row: ExampleRow, key: str, value: float, hib: bool) -> None:
-        group = self._lowest.setdefault((row.task, row.model, key), [])
-        group.append((value if hib else -value, row.id, {
-            "task": row.task, "model": row.model, "metric": key, "id": row.id, "score": value,
-            "higher_is_better": hib, "input": row.input, "output": row.output, "reference": row.reference,
-            "judge_reason": judge_reason(row.judge, key)}))
-        if len(group) > 4 * self.worst + 16:
-            group.sort(key=lambda t: (t[0], t[1]))
-            del group[self.worst:]
+        rank_key = (value if hib else -value, row.id)
+        group = self._lowest.setdefault((row.task, row.model, key), [None, []])  # [cutoff, kept]
+        if group[0] is not None and rank_key >= group[0]:
+            return  # better than the N worst kept so far
+        kept = group[1]
+        kept.append((rank_key, row))
+        if len(kept) > 4 * self.worst + 16:
+            kept.sort(key=lambda t: t[0])
+            del kept[self.worst:]
+            group[0] = kept[-1][0]
 
     def lowest_rows(self) -> list[dict[str, Any]]:
         """The kept worst rows, ordered by task, metric, model (baseline first), then rank."""
         order = {m: i for i, m in enumerate(model_order(self.run))}
         out = []
         for (task, model, key) in sorted(self._lowest, key=lambda g: (g[0], g[2], order.get(g[1], len(order)), g[1])):
-            group = sorted(self._lowest[(task, model, key)], key=lambda t: (t[0], t[1]))[: self.worst]
-            for rank, (_, _, row) in enumerate(group, 1):
-                out.append({c: row.get(c) for c in LOWEST_COLUMNS} | {"rank": rank})
+            kept = sorted(self._lowest[(task, model, key)][1], key=lambda t: t[0])[: self.worst]
+            hib = self._info(task, key)[1]
+            for rank, (_, row) in enumerate(kept, 1):
+                out.append({"task": task, "model": model, "metric": key, "rank": rank, "id": row.id,
+                            "score": _score(row, key), "higher_is_better": hib, "input": row.input,
+                            "output": row.output, "reference": row.reference,
+                            "judge_reason": judge_reason(row.judge, key)})
         return out
 
     def values(self, task: str, model: str, key: str) -> list[float]:
@@ -177,6 +183,13 @@ class ExampleScan:
                                     "id": col.ids[i], "baseline_score": float(bv[i]), "model_score": float(mv[i]),
                                     "delta": float(mv[i] - bv[i]), "higher_is_better": hib})
         return out
+
+
+def _score(row: ExampleRow, key: str) -> float:
+    value = row.scores.get(key)
+    if value is None:
+        value = row.scores[f"{row.task}/{key}"]
+    return float(value)
 
 
 def fill_regression_texts(run_dir: str | Path, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:

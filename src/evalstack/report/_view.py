@@ -203,9 +203,13 @@ def dict_rows_table(rows: list[dict[str, Any]]) -> Table:
     headers: list[str] = []
     for r in rows:
         headers += [k for k in r if k not in headers]
-    t = Table(headers, numeric=[all(_is_number(r.get(h)) or r.get(h) is None for r in rows) for h in headers])
+    first = [k for k in ("curve", "model", "label", "step", "checkpoint_step") if k in headers]
+    nested = [k for k in headers if k not in first and any(isinstance(r.get(k), (dict, list)) for r in rows)]
+    headers = first + [k for k in headers if k not in first and k not in nested] + nested  # names first, blobs last
+    t = Table(headers, numeric=[any(_is_number(r.get(h)) for r in rows)
+                                and all(_is_number(r.get(h)) or r.get(h) is None for r in rows) for h in headers])
     for r in rows:
-        t.rows.append([_c(_fmt_any(r.get(h)), long=isinstance(r.get(h), str)) for h in headers])
+        t.rows.append([_c(_fmt_any(r.get(h)), long=isinstance(r.get(h), (str, dict, list))) for h in headers])
     return t
 
 
@@ -220,6 +224,10 @@ def _fmt_any(v: Any) -> str:
         return fmt_int(v)
     if isinstance(v, float):
         return fmt_num(v)
+    if isinstance(v, dict):  # e.g. a checkpoint's scores: "intent/accuracy 0.9100; ..."
+        return "; ".join(f"{k} {_fmt_any(x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return ", ".join(_fmt_any(x) for x in v)
     return one_line(v) if v is not None else ""
 
 

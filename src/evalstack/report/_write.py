@@ -40,7 +40,7 @@ def collect(run: RunResult, run_dir: str | Path | None, *, worst: int = 20, plot
             values = {(t, m, k): scan.values(t, m, k) for (t, m) in scan.columns for k in scan.columns[(t, m)].cols}
             data.plots += _plots.histogram_plots(run, values)
         if run_dir is not None:
-            data.plots += _plots.curve_pngs(run_dir)
+            data.plots += _plots.curve_pngs(run_dir, run.curves)
     return data
 
 
