@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 from ..errors import ProviderError, redact
 from ._base import Generation, PermanentError, Provider, Request, TransientError
+from ._batch import BatchSettings, BatchStats, batch_enabled, run_batches
 from ._cache import Cache
 
 
@@ -36,6 +37,8 @@ class RunStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     faults: dict[str, int] = field(default_factory=dict)
+    batch: BatchStats | None = None
+    """What batch mode did (``batch: true`` providers only)."""
 
 
 class _Progress:
@@ -66,6 +69,11 @@ class _Progress:
         if self._p is not None and tid is not None:
             self._p.update(tid, advance=n, errors=errors, rate=f"{rate:.1f}")
 
+    def update(self, tid: Any, **fields: Any) -> None:
+        """Set a line's completed/total/description/errors (batch mode shows a batch's request counts)."""
+        if self._p is not None and tid is not None:
+            self._p.update(tid, **fields)
+
     def stop(self) -> None:
         if self._p is not None:
             self._p.stop()
@@ -76,8 +84,10 @@ class Runner:
     """Runs requests through providers, the cache and retries. One per pipeline run."""
 
     def __init__(self, cache: Cache, *, progress: bool = True, backoff_initial: float = 0.5, backoff_max: float = 30.0,
-                 seed: int | None = None):
+                 seed: int | None = None, batch: BatchSettings | None = None):
         self.cache = cache
+        self.batch_settings = batch or BatchSettings.from_env()
+        """How ``batch: true`` providers split, submit and poll (see ``_batch.py``)."""
         self.stats: dict[str, RunStats] = {}
         self._sems: dict[int, asyncio.Semaphore] = {}
         self._progress = _Progress(progress)
@@ -154,6 +164,8 @@ class Runner:
                 finish(idxs, gen)
             self.cache.put_many(rows)
 
+        if batch_enabled(provider) and todo:  # the Batch API first; what it leaves out goes online below
+            await self._via_batch_api(provider, requests, todo, st, finish, label)
         items = list(todo.items())
         if provider.batch_size > 1:
             chunks = [items[i:i + provider.batch_size] for i in range(0, len(items), provider.batch_size)]
@@ -164,6 +176,18 @@ class Runner:
             raise ProviderError(f"model '{provider.name}' ({provider.describe()}): {redact(str(fatal[0]))}",
                                 hint="fix the key/model/endpoint; finished requests are cached, rerun with --resume")
         return [r for r in results if r is not None]
+
+    async def _via_batch_api(self, provider: Provider, requests: Sequence[Request], todo: dict[Any, list[int]],
+                             st: RunStats, finish: Any, label: str | None) -> None:
+        st.batch = st.batch or BatchStats()
+        pending = {k: requests[idxs[0]] for k, idxs in todo.items() if isinstance(k, str)}
+        got = await run_batches(provider, pending, cache=self.cache, settings=self.batch_settings, stats=st.batch,
+                                progress=self._progress, label=label or provider.name)
+        for key, gen in got.items():
+            st.requests += 1
+            st.prompt_tokens += gen.prompt_tokens
+            st.completion_tokens += gen.completion_tokens
+            finish(todo.pop(key), gen)
 
     async def _batch_call(self, provider: Provider, reqs: list[Request], st: RunStats) -> list[Generation]:
         try:
