@@ -96,7 +96,7 @@ def test_fail_on_a_planted_regression():
     assert not d.passed and not any(r.passed for r in d.rules)
     reg, drop = d.rules
     assert reg.ci_high < -0.05 and reg.verdict == "worse" and "significantly worse by more than 0.05" in reg.message
-    assert reg.p_value < 0.025
+    assert reg.p_value < 0.0005 and "p<0.0005" in reg.message
     assert drop.message.startswith("forgetting: ft dropped") and "more than max_drop 0.02" in drop.message
 
 
@@ -252,6 +252,8 @@ def test_delta_without_quantiles_uses_its_own_ci_only_at_its_confidence():
     assert not r.passed and r.p_value is None and r.ci_high == pytest.approx(-0.03 + 0.01 * Z(0.975))
     with pytest.raises(ConfigError, match="confidence 0.95 only"):
         evaluate_gate(run, gate({"metric": "t/acc", "max_regression": 0.005}, confidence=0.9))
+    with pytest.raises(ConfigError, match="holm: true needs the bootstrap quantiles"):
+        evaluate_gate(run, gate({"metric": "t/acc", "max_regression": 0.005}, holm=True))
 
 
 # ----------------------------------------------------------------------------- errors

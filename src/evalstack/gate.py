@@ -104,7 +104,11 @@ def evaluate_gate(run: RunResult, gate: GateConfig) -> GateDecision:
     family: list[tuple[int, float]] = []  # (position in results, raw p) of the Holm family
     for check in checks:
         res = _judge(run, check, conf)
-        if check.kind in _HOLM_FAMILY and res.p_value is not None:
+        if check.kind in _HOLM_FAMILY and res.ci_low is not None:
+            if res.p_value is None and gate.holm:
+                raise ConfigError("holm: true needs the bootstrap quantiles of the deltas, which this run lacks",
+                                  where=f"gate.rules[{check.index}] ({check.rule.metric})",
+                                  hint="use holm: false, or re-run the evaluation with this evalstack version")
             family.append((len(results), res.p_value))
         results.append(res)
     if gate.holm and family:
@@ -164,6 +168,11 @@ def _hint(name: str, known) -> str:
 
 def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4g}"
+
+
+def _fmt_p(p: float) -> str:
+    """Bootstrap p-values below the sketch's outermost level (0.0005) are beyond what 2,000 resamples resolve."""
+    return "p<0.0005" if p < 0.0005 else f"p={p:.2g}"
 
 
 def _base_result(check: _Check, **fields) -> GateRuleResult:
@@ -262,7 +271,7 @@ def _decide_margin(check: _Check, res: GateRuleResult, p: float | None, conf: fl
     margin = -m if hib else m
     ci_text = f"{conf * 100:g}% CI [{_fmt(lo)}, {_fmt(hi)}]"
     head = f"{check.model} on {check.rule.metric}: delta {_fmt(res.value)}, {ci_text}"
-    p_text = "" if p is None else f", p={p:.3g}" + (" Holm-adjusted" if holm_adjusted else "")
+    p_text = "" if p is None else ", " + _fmt_p(p) + (" Holm-adjusted" if holm_adjusted else "")
     if check.kind == "max_regression":
         significant = (p < a) if p is not None else ((hi < margin) if hib else (lo > margin))
         side = "below" if hib else "above"

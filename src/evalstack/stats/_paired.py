@@ -128,7 +128,7 @@ def paired_delta(model: MetricResult, baseline: MetricResult, *, confidence: flo
         test, p = paired_test(x, y)
     wins, losses, ties = wins_losses_ties(x, y, hib) if x is not None else (0, 0, 0)
     return DeltaSummary(delta=delta, ci_low=None if ci is None else ci[0], ci_high=None if ci is None else ci[1],
-                        p_value=p, test=test, n=n, wins=wins, losses=losses, ties=ties,
+                        p_value=_finite(p), test=test, n=n, wins=wins, losses=losses, ties=ties,
                         verdict=verdict(ci, hib), confidence=confidence, quantiles=sketch)
 
 
