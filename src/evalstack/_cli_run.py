@@ -101,48 +101,6 @@ def gate(run_dir: Path, rules: Path, as_json: bool) -> int:
 
 
 @click.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--worst", default=20, show_default=True, type=click.IntRange(min=1))
-@click.option("--metric", help="Metric key (e.g. rougeL or intent/rougeL).")
-@click.option("--model", help="Model name.")
-@click.option("--regressions", is_flag=True, help="Examples where a model lost most against the baseline.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "jsonl"]), default="table", show_default=True)
-@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file instead of stdout.")
-def review(run_dir: Path, worst: int, metric: str | None, model: str | None, regressions: bool, fmt: str,
-           out_file: Path | None) -> int:
-    """Lowest-scoring examples (or biggest regressions) of a saved run, for data review."""
-    import csv
-    import io
-
-    from .report import regression_rows, review_rows
-
-    rows = (regression_rows(run_dir, worst=worst, metric=metric) if regressions
-            else review_rows(run_dir, worst=worst, metric=metric, model=model))
-    buf = io.StringIO()
-    if fmt == "jsonl":
-        for r in rows:
-            buf.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
-    elif fmt == "csv" or out_file:
-        if rows:
-            w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-    else:
-        for r in rows:
-            score = r.get("score", r.get("delta"))
-            click.echo(f"[{r.get('task')}/{r.get('metric')}] {r.get('model', '')} {r.get('id')}  score={score}")
-            click.echo(f"    output: {str(r.get('output', r.get('output_model', '')))[:160]!r}")
-        return 0
-    if out_file:
-        from ._io import atomic_write_text
-
-        atomic_write_text(out_file, buf.getvalue())
-    else:
-        click.echo(buf.getvalue(), nl=False)
-    return 0
-
-
-@click.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--baseline", help="Model name to compare against (default: the first run's baseline).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))

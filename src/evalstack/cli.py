@@ -21,7 +21,7 @@ _LAZY = {
     "run": ("evalstack._cli_run:run", "Run a config: generate, score, compare, gate, report."),
     "compare": ("evalstack._cli_run:compare", "Delta report from saved runs (e.g. checkpoints on different days)."),
     "gate": ("evalstack._cli_run:gate", "Re-judge a saved run against gate rules."),
-    "review": ("evalstack._cli_run:review", "Lowest-score and biggest-regression lists for data review."),
+    "review": ("evalstack.report._cli:review", "Lowest-score and biggest-regression lists for data review."),
     "metrics": ("evalstack.metrics._cli:metrics_cmd", "List metrics with their options and direction."),
     "curves": ("evalstack.curves._cli:curves", "Loss-curve analysis of fine-tuning runs."),
     "judge": ("evalstack.judges._cli:judge", "LLM judges: validate a rubric against human labels."),

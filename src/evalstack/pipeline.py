@@ -314,19 +314,21 @@ class _Run:
             return
         from .curves import analyze, join_checkpoints, write_curve_outputs
 
-        for c in self.cfg.curves:
-            report = analyze(c.path, format=c.format, mapping=c.mapping or None, hidden_tokens=c.hidden_tokens,
-                             visible_tokens=c.visible_tokens, n_epochs=c.n_epochs, label=c.label)
-            write_curve_outputs(report, self.out_dir / "curves")
-            run.curves.append(report.to_dict())
-            steps = {}
-            for name, info in run.models.items():
-                if info.checkpoint_step is not None:
-                    scores = {f"{t}/{k}": m.value for t, ts in run.tasks.items()
-                              for k, m in ts.models[name].metrics.items() if m.value is not None}
-                    steps[name] = (info.checkpoint_step, scores)
-            if steps:
-                run.checkpoints.extend(join_checkpoints(report, steps))
+        reports = [analyze(c.path, format=c.format, mapping=c.mapping or None, hidden_tokens=c.hidden_tokens,
+                           visible_tokens=c.visible_tokens, n_epochs=c.n_epochs, label=c.label)
+                   for c in self.cfg.curves]
+        write_curve_outputs(reports, self.out_dir)  # curves/analysis.json + PNGs, one call for all reports
+        run.curves = [r.to_dict() for r in reports]
+        steps = {}
+        for name, info in run.models.items():
+            if info.checkpoint_step is not None:
+                scores = {f"{t}/{k}": m.value for t, ts in run.tasks.items()
+                          for k, m in ts.models[name].metrics.items() if m.value is not None}
+                steps[name] = (info.checkpoint_step, scores)
+        if steps:
+            hib = {f"{t}/{k}": m.higher_is_better for t, ts in run.tasks.items()
+                   for mts in ts.models.values() for k, m in mts.metrics.items()}
+            run.checkpoints = join_checkpoints(reports[0], steps, higher_is_better=hib)
 
 
 def run_config(cfg: Config, *, out_dir: str | Path | None = None, limit: int | None = None, resume: bool = False,
