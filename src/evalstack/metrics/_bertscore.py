@@ -87,7 +87,7 @@ def bertscore(cands: list[str], refs: list[list[str]], *, model: str, num_layers
     if baseline is not None:
         import pandas as pd
 
-        base = torch.from_numpy(pd.read_csv(baseline).iloc[num_layers].to_numpy())[1:].float()
+        base = torch.from_numpy(pd.read_csv(baseline).iloc[num_layers].to_numpy().copy())[1:].float()
         preds = (preds - base) / (1 - base)
     return preds[:, 0].tolist(), preds[:, 1].tolist(), preds[:, 2].tolist()
 
