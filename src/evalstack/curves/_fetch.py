@@ -87,7 +87,7 @@ def client_from_env() -> Any:
     """A sync ``openai.OpenAI`` from ``OPENAI_API_KEY`` and (optional) ``OPENAI_BASE_URL``."""
     key = os.environ.get("OPENAI_API_KEY")
     if not key:
-        raise ConfigError("OPENAI_API_KEY is not set", hint="export it (and OPENAI_BASE_URL for a compatible server)")
+        raise ConfigError("OPENAI_API_KEY is not set", hint="export OPENAI_API_KEY; set OPENAI_BASE_URL too for a compatible server")
     import openai
 
     return openai.OpenAI(api_key=key, base_url=os.environ.get("OPENAI_BASE_URL") or None, max_retries=2, timeout=60.0)

@@ -39,6 +39,8 @@ class SftContext:
     """Last step of each epoch (empty = unknown)."""
     last_step: int
     """Last step of the run."""
+    valid_window: int = 1
+    """Smoothing window applied to the validation series (1 for full_valid_loss)."""
     hidden_uncorrected: int = 0
     """n when the losses still include n hidden tokens per example (absolute thresholds are then loose)."""
 
@@ -121,11 +123,12 @@ def build_context(table: CurveTable, *, window: int, epoch_ends: list[int], hidd
         source = f"valid_loss (smoothed over {vw} measurements)" if vw > 1 else "valid_loss"
     else:
         vs, vv, valid, source = [], [], [], "none"
+    vwin = vw if source.startswith("valid_loss") else 1
     if not ts and not vs:
         return None
     rs, rv = table.series("valid_loss") if table.has("valid_loss") else (vs, vv)
     return SftContext(train_steps=ts, train_raw=tv, train_smooth=smooth(tv, window), valid_steps=vs, valid=valid,
-                      valid_raw_steps=rs, valid_raw=rv, valid_source=source, epoch_ends=epoch_ends,
+                      valid_raw_steps=rs, valid_raw=rv, valid_source=source, valid_window=vwin, epoch_ends=epoch_ends,
                       last_step=table.steps[-1], hidden_uncorrected=hidden_uncorrected)
 
 

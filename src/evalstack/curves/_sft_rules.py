@@ -41,6 +41,17 @@ GAP_RATIO = 1.5
 """gap_from_start: median valid/train ratio in the first epoch (or first quarter) at or above this."""
 
 
+def relative_noise(raw: list[float]) -> float:
+    """Robust relative noise (sigma / level) of a series from its successive differences:
+    median |v[i+1] - v[i]| / (0.6745 * sqrt 2) / median v (a slow trend barely moves it)."""
+    if len(raw) < 4:
+        return 0.0
+    level = median(raw)
+    if level <= 0:
+        return 0.0
+    return median([abs(b - a) for a, b in zip(raw, raw[1:])]) / 0.9539 / level
+
+
 def _hidden_evidence(ctx, ev: dict) -> dict:
     if ctx.hidden_uncorrected:
         ev["note"] = (f"losses include {ctx.hidden_uncorrected} hidden tokens per example (not corrected): the "
@@ -85,30 +96,42 @@ def train_loss_collapse(ctx, best: CheckpointPoint | None) -> Diagnosis | None:
 
 
 def valid_rises(ctx, best: CheckpointPoint | None) -> Diagnosis | None:
-    """Valid loss rises after an epoch -> overfitting."""
-    vals, steps = ctx.valid, ctx.valid_steps
+    """Valid loss rises after its minimum (after an epoch) -> overfitting.
+
+    full_valid_loss is used as measured. A batch valid_loss is smoothed more widely here (about n/5
+    measurements) and the rise must also clear 2.5x the smoothed noise, since the minimum of a noisy
+    series is biased low.
+    """
+    if ctx.valid_window > 1:
+        steps, raw = ctx.valid_raw_steps, ctx.valid_raw
+        w = max(ctx.valid_window, len(raw) // 5)
+        w += 1 - w % 2
+        vals = smooth(raw, w)
+        need = max(RISE, 2.5 * relative_noise(raw) / w ** 0.5)
+    else:
+        steps, vals, need = ctx.valid_steps, ctx.valid, RISE
     if len(vals) < 3:
         return None
     b = min(range(len(vals)), key=lambda i: (vals[i], i))
     vmin, final = vals[b], vals[-1]
-    sustained = b == len(vals) - 2 or vals[-2] >= vmin * (1 + RISE / 2)
-    if b >= len(vals) - 1 or final < vmin * (1 + RISE) or not sustained:
+    sustained = b == len(vals) - 2 or vals[-2] >= vmin * (1 + need / 2)
+    if b >= len(vals) - 1 or final < vmin * (1 + need) or not sustained:
         return None
-    e_best, e_last = ctx.epoch_of(steps[b]), ctx.epoch_of(steps[-1])
-    if e_best is not None and e_best >= e_last:
-        return None  # the rise stays within the last epoch: not "after an epoch"
-    target = best
-    where = f"step {target.step}" if target else f"the checkpoint nearest step {steps[b]}"
+    e_best = ctx.epoch_of(steps[b])
+    at_end = e_best is not None and steps[b] in ctx.epoch_ends
+    where = f"step {best.step}" if best else f"the checkpoint nearest step {steps[b]}"
     if e_best is not None:
-        when = f"after epoch {e_best}"
-        act = f"Deploy the checkpoint at {where} (epoch {target.epoch if target else e_best}) or retrain with n_epochs={e_best}."
+        when = f"after epoch {e_best}" if at_end else f"from step {steps[b]} (epoch {e_best})"
+        k = best.epoch if best and best.epoch else e_best
+        act = f"Deploy the checkpoint at {where} (epoch {k}) or retrain with n_epochs={k}."
     else:
         when = f"after step {steps[b]}"
         act = f"Deploy the checkpoint at {where} or train for fewer steps/epochs."
     return Diagnosis(
         "valid_rises", "warning", f"Valid loss rises {when}", "overfitting",
-        {"best_step": steps[b], "best_epoch": e_best, "best_valid_loss": r(vmin), "final_step": steps[-1],
-         "final_valid_loss": r(final), "rise_pct": r(100 * (final / vmin - 1), 2), "valid_source": ctx.valid_source},
+        {"min_step": steps[b], "min_epoch": e_best, "min_valid_loss": r(vmin), "final_step": steps[-1],
+         "final_valid_loss": r(final), "rise_pct": r(100 * (final / vmin - 1), 2), "threshold_pct": r(100 * need, 2),
+         "valid_source": ctx.valid_source if ctx.valid_window == 1 else f"valid_loss (smoothed over {w} measurements)"},
         act)
 
 
@@ -147,10 +170,10 @@ def valid_oscillates(ctx, best: CheckpointPoint | None) -> Diagnosis | None:
     raw, steps = ctx.valid_raw, ctx.valid_raw_steps
     if len(raw) < 6:
         return None
-    trend = smooth(raw, max(3, auto_window(len(raw))))
     level = median(raw)
     if level <= 0:
         return None
+    trend = smooth(raw, max(3, auto_window(len(raw))))
     noise = median([abs(a - b) for a, b in zip(raw, trend)]) / level
     diffs = [b - a for a, b in zip(raw, raw[1:]) if b != a]
     turns = sum(1 for a, b in zip(diffs, diffs[1:]) if (a > 0) != (b > 0))
