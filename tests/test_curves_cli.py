@@ -141,6 +141,11 @@ def test_fetch_job_sft(server, tmp_path):
     rep = analyze(tmp_path)
     assert rep.best_step == 200 and rep.best.model.endswith(":ckpt-step-200")
     assert rep.epochs_source.startswith("n_epochs=3") and all(p.is_checkpoint for p in rep.points)
+    # a running job has no result file yet: the metrics events carry the same curves
+    (tmp_path / "results.csv").unlink()
+    from_events = analyze(tmp_path)
+    assert from_events.best_step == 200 and len(from_events.table.steps) == 300
+    assert from_events.table.series("valid_loss") == rep.table.series("valid_loss")
 
 
 def test_fetch_raw_content_and_rft_checkpoint_metrics(server, tmp_path):

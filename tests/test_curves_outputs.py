@@ -118,3 +118,15 @@ def test_markdown_from_run_json_dicts(tmp_path):
     dicts = json.loads(json.dumps([r.to_dict() for r in reps]))
     assert curves_markdown(dicts, plot_dir="curves") == curves_markdown(reps, plot_dir="curves")
     assert curves_markdown(dicts[0]) == curves_markdown(reps[0])
+
+
+def test_analyze_config_entry():
+    from evalstack.config import CurvesConfig
+    from evalstack.curves import analyze_config
+
+    entry = CurvesConfig(path=FIX / "generic_metrics.csv", format="generic", label="my run",
+                         mapping={"step": "iter", "train_loss": "loss_train", "valid_loss": "loss_dev"},
+                         hidden_tokens=2, visible_tokens=3, n_epochs=2)
+    rep = analyze_config(entry)
+    assert rep.label == "my_run" and rep.epoch_ends == [20, 40] and rep.hidden.applied
+    assert analyze_config({"path": str(DEMO)}).best_step == 200
