@@ -60,7 +60,8 @@ def _error_for(i: int, kind: str, cls: type[Tracker], exc: ValidationError) -> C
         keys = [k for k in cls.model_fields]
         close = difflib.get_close_matches(key, keys, n=1)
         hint = (f"did you mean '{close[0]}'? " if close else "") + f"{kind} keys: type, {', '.join(keys)}"
-        return ConfigError(f"unknown key '{key}' for a {kind} tracker", where=where, hint=hint)
+        # where stops at the entry: "api_key: unknown..." would read as a secret to errors.redact
+        return ConfigError(f"unknown key '{key}' for a {kind} tracker", where=f"trackers[{i}]", hint=hint)
     return ConfigError(e.get("msg", "invalid value"), where=where)
 
 

@@ -20,10 +20,11 @@ def safe_key(key: str) -> str:
 def scalar_metrics(run: RunResult) -> dict[str, float]:
     """Flat numbers of a run, the same keys for every tracker.
 
-    ``<task>/<metric>/<model>`` (value) with ``.../ci_low`` and ``.../ci_high``;
-    ``<task>/delta/<metric>/<model>`` (model - baseline) with ``.../ci_low``, ``.../ci_high``, ``.../p_value``;
+    ``<task>/<metric>/<model>`` (value) with ``<task>/<metric>/<model>_ci_low`` and ``..._ci_high``;
+    ``<task>/delta/<metric>/<model>`` (model - baseline) with ``..._ci_low``, ``..._ci_high``, ``..._p_value``;
     ``<task>/failed/<model>`` (generations that failed after retries); ``gate/passed`` (1 or 0) and
-    ``gate/rules_failed`` when the run has a gate. Undefined values (None) are left out.
+    ``gate/rules_failed`` when the run has a gate. Undefined values (None) are left out. No key is a
+    ``/``-prefix of another (MLflow's file store keeps ``a/b`` as a file, so ``a/b/c`` could not exist).
     """
     from ..api import delta_rows, metric_rows
 
@@ -36,14 +37,14 @@ def scalar_metrics(run: RunResult) -> dict[str, float]:
     for r in metric_rows(run):
         base = f"{r['task']}/{r['key']}/{r['model']}"
         put(base, r["value"])
-        put(f"{base}/ci_low", r["ci_low"])
-        put(f"{base}/ci_high", r["ci_high"])
+        put(f"{base}_ci_low", r["ci_low"])
+        put(f"{base}_ci_high", r["ci_high"])
     for r in delta_rows(run):
         base = f"{r['task']}/delta/{r['key']}/{r['model']}"
         put(base, r["delta"])
-        put(f"{base}/ci_low", r["ci_low"])
-        put(f"{base}/ci_high", r["ci_high"])
-        put(f"{base}/p_value", r["p_value"])
+        put(f"{base}_ci_low", r["ci_low"])
+        put(f"{base}_ci_high", r["ci_high"])
+        put(f"{base}_p_value", r["p_value"])
     for tname, ts in run.tasks.items():
         for model, mts in ts.models.items():
             put(f"{tname}/failed/{model}", mts.failed)

@@ -14,14 +14,17 @@ from ._common import gate_rows, plot_files, scalar_metrics
 
 
 def table_columns(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
-    """Columns (union of keys, first-seen order) and data for a W&B table. A column keeps numbers when
-    all its values are numbers (or None); otherwise its values become text (JSON for lists/dicts)."""
+    """Columns (union of keys, first-seen order) and data for a W&B table. A column keeps its values when
+    they are all numbers or all booleans (None allowed); otherwise they become text (JSON for lists/dicts)."""
     cols: list[str] = list(dict.fromkeys(k for r in rows for k in r))
-    numeric = {c: all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
-                      for v in (r.get(c) for r in rows)) for c in cols}
+
+    def kind(v: Any) -> str:
+        return "bool" if isinstance(v, bool) else "number" if isinstance(v, (int, float)) else "text"
+
+    keep = {c: {kind(r[c]) for r in rows if r.get(c) is not None} in ({"number"}, {"bool"}, set()) for c in cols}
 
     def cell(col: str, v: Any) -> Any:
-        if v is None or numeric[col]:
+        if v is None or keep[col]:
             return v
         return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
 
