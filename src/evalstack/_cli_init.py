@@ -164,11 +164,15 @@ def guess_task(cols: list[Column], n: int, *, label: str | None = None, referenc
     g = Guess(kind="classification" if target else "qa" if (ref.mean_length or 0) < _SHORT_ANSWER else "generation",
               input=inp.name, id=idc.name if idc else None)
     if target is not None:
-        if target.distinct > _MAX_LABELS:
-            raise ConfigError(f"--label-column '{target.name}' has {target.distinct} distinct values",
-                              hint=f"classification configs list at most {_MAX_LABELS} labels; use --reference-column for free text")
+        if target.distinct > _MAX_LABELS or (target.distinct == n and n > 5):
+            raise ConfigError(f"--label-column '{target.name}' has {target.distinct} distinct values in {n} rows",
+                              hint=f"a label column has few distinct values (at most {_MAX_LABELS}); "
+                                   "use --reference-column for free text")
         g.target = target.name
         g.labels = sorted(target.counts, key=lambda k: (-target.counts[k], k))
+        if set(target.types) - {"str", "null"}:
+            g.notes.append(f"'{target.name}' holds {'/'.join(t for t in target.types if t != 'null')} values: the label "
+                           "metrics compare text, so store the labels as strings (e.g. \"1\") before running")
         if target.present < n:
             g.notes.append(f"{n - target.present} rows have no '{target.name}': fill or drop them before running")
     else:
@@ -191,7 +195,9 @@ def _q(text: str) -> str:
 
 def _models(provider: str, base: str | None, tuned: str | None, kind: str, rel: Any) -> list[str]:
     if provider == "replay":
-        b, t = rel(base or "outputs/base.jsonl"), rel(tuned or "outputs/finetuned.jsonl")
+        # given files are relative to the working folder; the defaults sit beside the config
+        b = rel(base) if base else "outputs/base.jsonl"
+        t = rel(tuned) if tuned else "outputs/finetuned.jsonl"
         return ["# Recorded outputs keyed by example id: JSONL/CSV with columns id, output.",
                 "models:",
                 f"  base:      {{provider: replay, path: {_q(b)}}}",
