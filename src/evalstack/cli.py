@@ -8,6 +8,7 @@ concept (`curves`, `judge`) are loaded lazily by :class:`_LazyGroup` from ``"mod
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 
@@ -52,16 +53,60 @@ class _LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def shell_complete(self, ctx, incomplete):
+        """Command names from the table (no command module is imported), then the group's options."""
+        from click.shell_completion import CompletionItem
+
+        items = [CompletionItem(name, help=_LAZY[name][1]) for name in sorted(_LAZY) if name.startswith(incomplete)]
+        return items + click.Command.shell_complete(self, ctx, incomplete)
+
+
+class _Redact(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        return True
+
+
+_LOG = logging.StreamHandler()
+_LOG.addFilter(_Redact())
+_LOG.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+_DEBUG = [False]
+
+
+def _verbosity(ctx: click.Context, quiet: bool, verbose: int) -> None:
+    """--quiet: every sub-command's own --quiet (no progress bars, no summary) is switched on.
+    -v: INFO log lines (e.g. each HTTP request) on stderr; -vv: DEBUG, and tracebacks for internal errors.
+    Log lines go through the same key redaction as error messages."""
+    if quiet and verbose:
+        raise click.UsageError("--quiet and --verbose exclude each other")
+    if quiet:
+        ctx.default_map = {name: {"quiet": True} for name in _LAZY}
+    root = logging.getLogger()
+    root.removeHandler(_LOG)
+    _DEBUG[0] = verbose >= 2
+    if verbose:
+        _LOG.setStream(sys.stderr)
+        root.addHandler(_LOG)
+        root.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
+
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="evalstack")
-def cli() -> None:
+@click.option("--quiet", "-q", is_flag=True, help="Only results and errors: no progress bars or summaries.")
+@click.option("--verbose", "-v", count=True, help="Log lines on stderr (-v: info, e.g. each request; -vv: debug).")
+@click.pass_context
+def cli(ctx: click.Context, quiet: bool, verbose: int) -> None:
     """evalstack: is the fine-tuned model better than the base model on your real tasks?
 
     \b
     Exit codes: 0 finished (gate passed or no gate), 1 gate failed,
                 2 bad input (config, data, rubric, arguments), 3 run could not finish (use --resume).
+    Shell completion (bash; zsh/fish alike): eval "$(_EVALSTACK_COMPLETE=bash_source evalstack)"
+    NO_COLOR=1 turns colour off.
     """
+    if os.environ.get("NO_COLOR"):
+        ctx.color = False  # click strips styles even on a terminal; rich reads NO_COLOR itself
+    _verbosity(ctx, quiet, verbose)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("interrupted", err=True)
         return 130
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback, no secrets
-        if os.environ.get("EVALSTACK_DEBUG"):
+        if os.environ.get("EVALSTACK_DEBUG") or _DEBUG[0]:
             raise
         click.echo(f"internal error: {type(exc).__name__}: {redact(str(exc))} "
                    "(set EVALSTACK_DEBUG=1 for a traceback and please report it)", err=True)
