@@ -70,7 +70,7 @@ def run(cfg: Path, out: Path, *extra: str, crash: str | None = None) -> subproce
 
 def normalized(out: Path) -> dict:
     run = json.loads((out / "run.json").read_text())
-    for k in ("created_at", "timings", "config"):
+    for k in ("created_at", "timings", "config", "requests"):  # requests: sent vs cached differ by design
         run.pop(k)
     for t in run["tasks"].values():
         for m in t["models"].values():

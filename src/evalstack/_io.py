@@ -13,6 +13,15 @@ from typing import Any, IO
 from ._crash import crash_point
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_MODE = 0o666 & ~_umask()  # mkstemp makes 0600 files; reports get the usual permissions
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to a temp file in the same folder, fsync it, then rename it over ``path``."""
     p = Path(path)
@@ -23,6 +32,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _MODE)
         crash_point(f"write:{p.name}")
         os.replace(tmp, p)
     except BaseException:
@@ -61,6 +71,7 @@ class AtomicWriter:
             self.file.flush()
             os.fsync(self.file.fileno())
             self.file.close()
+            os.chmod(self._tmp, _MODE)
             crash_point(f"write:{self.path.name}")
             os.replace(self._tmp, self.path)
         else:

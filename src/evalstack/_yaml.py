@@ -59,26 +59,26 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys, deep nesting and alias explosions."""
 
 
-def _check_node(node: Any, depth: int, where: str, counter: list[int]) -> None:
+def _check_node(node: Any, depth: int, where: str, counter: list[int], error: type[EvalstackError] = ConfigError) -> None:
     counter[0] += 1
     if counter[0] > 200_000:
-        raise ConfigError("YAML document is too large once aliases are expanded", where=where,
+        raise error("YAML document is too large once aliases are expanded", where=where,
                           hint="remove anchors/aliases that repeat big blocks")
     if depth > _MAX_DEPTH:
-        raise ConfigError(f"YAML nesting deeper than {_MAX_DEPTH} levels", where=where)
+        raise error(f"YAML nesting deeper than {_MAX_DEPTH} levels", where=where)
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for k, v in node.value:
             key = k.value if isinstance(k, yaml.ScalarNode) else None
             if key is not None:
                 if key in seen:
-                    raise ConfigError(f"duplicate key '{key}' (first on line {seen[key]})",
+                    raise error(f"duplicate key '{key}' (first on line {seen[key]})",
                                       where=f"{where}:{k.start_mark.line + 1}", hint="keep one of them")
                 seen[key] = k.start_mark.line + 1
-            _check_node(v, depth + 1, where, counter)
+            _check_node(v, depth + 1, where, counter, error)
     elif isinstance(node, yaml.SequenceNode):
         for v in node.value:
-            _check_node(v, depth + 1, where, counter)
+            _check_node(v, depth + 1, where, counter, error)
 
 
 def load_yaml(path: str | os.PathLike[str], *, what: str = "file", error: type[EvalstackError] = ConfigError) -> YamlDoc:
@@ -101,7 +101,7 @@ def load_yaml(path: str | os.PathLike[str], *, what: str = "file", error: type[E
     try:
         node = yaml.compose(text, Loader=_Loader)
         if node is not None:
-            _check_node(node, 0, str(p), [0])
+            _check_node(node, 0, str(p), [0], error)
         data = yaml.load(text, Loader=_Loader) if node is not None else None  # noqa: S506 - SafeLoader subclass
     except EvalstackError:
         raise

@@ -140,8 +140,9 @@ class _Run:
             for jp in plan.judges:
                 for model in self.model_names:
                     async def pw(plan=plan, jp=jp, model=model):
+                        # task "<task>/<model>": a replay judge file can key verdicts per model (task_column)
                         res = await judge_pointwise(jp.rubric, items(plan, model), provider=jp.provider, runner=runner,
-                                                    task=plan.name, spec=jp.spec)
+                                                    task=f"{plan.name}/{model}", spec=jp.spec)
                         out["pointwise"][(plan.name, model, jp.rubric.name)] = res
                     jobs.append(pw())
             for jp in plan.pairwise:
@@ -152,7 +153,8 @@ class _Run:
 
                     async def pp(plan=plan, jp=jp, model=model):
                         res = await judge_pairwise(jp.rubric, items(plan, model), items(plan, base), provider=jp.provider,
-                                                   runner=runner, task=plan.name, spec=jp.spec, name_a=model, name_b=base)
+                                                   runner=runner, task=f"{plan.name}/{model}", spec=jp.spec,
+                                                   name_a=model, name_b=base)
                         out["pairwise"][(plan.name, model, jp.rubric.name)] = res
                     jobs.append(pp())
         try:
@@ -240,11 +242,13 @@ class _Run:
                     results = self._score(plan, model, g)
                     jrows: dict[str, dict[str, Any]] = {}
                     judge_usage: dict[str, Usage] = {}
-                    for (tname, mname, rname), res in judged["pointwise"].items():
-                        if tname == plan.name and mname == model:
-                            results.append(res.result)
-                            jrows[rname] = res.rows
-                            judge_usage[rname] = Usage(**{k: int(v) for k, v in res.usage.items() if k in Usage.model_fields})
+                    for kind in ("pointwise", "pairwise"):
+                        for (tname, mname, rname), res in judged[kind].items():
+                            if tname == plan.name and mname == model:
+                                name = rname if kind == "pointwise" else f"pairwise_{rname}"
+                                results.append(res.result)
+                                jrows[name] = res.rows
+                                judge_usage[name] = Usage(**{k: int(v) for k, v in res.usage.items() if k in Usage.model_fields})
                     by_model[model] = {r.key: r for r in results}
                     failed = sum(1 for x in g if not x.ok)
                     failed_total += failed
