@@ -6,7 +6,8 @@ Run it again to regenerate (deterministic: seed 7). Nothing here is real custome
 - summaries_test.jsonl: 100 short support conversations with a reference summary;
 - general_qa.jsonl: 80 general-knowledge questions (a forgetting check: fine-tuning must not break them);
 - outputs/base.jsonl, outputs/finetuned.jsonl: what a base and a fine-tuned model answered (free text,
-  as models do: "Billing.", "I think this is a bug", summaries of varying quality).
+  as models do: "Billing.", "I think this is a bug", summaries of varying quality);
+- outputs/judge_faithfulness.jsonl: recorded verdicts of a faithfulness judge on both models' summaries.
 """
 
 from __future__ import annotations
@@ -182,6 +183,34 @@ def general_qa() -> tuple[list[dict], dict[str, str], dict[str, str]]:
     return rows, base, ft
 
 
+def faithfulness_verdicts(base: dict[str, str], ft: dict[str, str]) -> list[dict]:
+    """Recorded verdicts of an LLM judge with the built-in `faithfulness` rubric (synthetic, like the rest).
+
+    Keyed by task "summaries/<model>" and example id, as a `replay` judge reads them. A few replies are
+    deliberately unparseable to show that they are counted as unscored, never as zero.
+    """
+    rows = []
+    for model, outs in (("base", base), ("finetuned", ft)):
+        for ex_id, text in outs.items():
+            if "idiot" in text:
+                score, reason = 2, "Adds an insulting remark about the customer that the conversation does not support."
+            elif text.startswith("Summary: The customer contacted support"):
+                score, reason = 3, "Generic: nothing false, but it leaves out what the agent actually did."
+            elif text.endswith("..."):
+                score, reason = 4, "What it says is supported; the summary is cut off mid-sentence."
+            elif "closed the ticket" in text:
+                score, reason = 4, "Supported except that the conversation never says the ticket was closed."
+            else:
+                score, reason = 5, "Every claim is supported by the conversation."
+            if rng.random() < 0.12:
+                score = max(1, min(5, score + rng.choice([-1, 1])))
+            reply = json.dumps({"reason": reason, "score": score})
+            if rng.random() < 0.02:
+                reply = "I cannot grade this."
+            rows.append({"task": f"summaries/{model}", "id": ex_id, "output": reply})
+    return rows
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
@@ -191,6 +220,8 @@ def main() -> None:
     outs_base, outs_ft = [], []
     for task, (rows, base, ft) in (("intent", intents()), ("summaries", summaries()), ("general_qa", general_qa())):
         write_jsonl(HERE / "data" / f"{task}_test.jsonl", rows)
+        if task == "summaries":
+            write_jsonl(HERE / "outputs" / "judge_faithfulness.jsonl", faithfulness_verdicts(base, ft))
         outs_base += [{"task": task, "id": k, "output": v} for k, v in base.items()]
         outs_ft += [{"task": task, "id": k, "output": v} for k, v in ft.items()]
     write_jsonl(HERE / "outputs" / "base.jsonl", outs_base)
