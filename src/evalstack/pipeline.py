@@ -335,10 +335,22 @@ class _Run:
             run.checkpoints = join_checkpoints(reports[0], steps, higher_is_better=hib)
 
 
+def _quiet_offline_env() -> None:
+    """Offline by default (no hub download can happen at run time) and no library progress bars in our output.
+
+    setdefault: a user who really wants the hub, or the bars, sets the variables themselves.
+    """
+    for name, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("HF_DATASETS_OFFLINE", "1"),
+                        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_VERBOSITY", "error"),
+                        ("TOKENIZERS_PARALLELISM", "false")):
+        os.environ.setdefault(name, value)
+
+
 def run_config(cfg: Config, *, out_dir: str | Path | None = None, limit: int | None = None, resume: bool = False,
                no_cache: bool = False, concurrency: int | None = None, models: list[str] | None = None,
                progress: bool = False) -> RunOutcome:
     """Run a validated :class:`Config` and write its output folder."""
+    _quiet_offline_env()
     return _Run(cfg, out_dir=Path(out_dir) if out_dir else None, limit=limit, resume=resume, no_cache=no_cache,
                 concurrency=concurrency, only_models=models, progress=progress).execute()
 
