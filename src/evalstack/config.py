@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 import hashlib
+import os
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -336,7 +337,7 @@ def _resolve_paths(cfg: Config, base: Path) -> None:
         if p is None:
             return None
         p = p.expanduser()
-        return p if p.is_absolute() else (base / p)
+        return p if p.is_absolute() else Path(os.path.normpath(base / p))
 
     for m in list(cfg.models.values()) + ([cfg.judge] if cfg.judge else []):
         if hasattr(m, "path"):
