@@ -271,3 +271,43 @@ def test_azure_batch_deployment(srv, tmp_path, azure_batches):
     assert all(x["url"] == "/chat/completions" and x["body"]["model"] == "gpt4-batch" for x in lines)
     assert all(r.headers.get("api-key") == KEY for r in srv.requests)
     assert st.batch.results == 3 and srv.count("/chat/completions") == 0
+
+
+def test_dropped_create_is_not_submitted_twice(srv, tmp_path):
+    srv.fail_next(1, status="drop", path_suffix="/batches")
+    gens, st = run(provider(srv), requests(3), Cache(tmp_path / "c.sqlite"))
+    # the retry looked for a batch of the uploaded file (none: the dropped create never arrived), then created one
+    assert srv.count("/batches", "GET") == 1 and srv.count("/batches", "POST") == 2
+    client = openai.OpenAI(base_url=srv.base_url, api_key=KEY)
+    assert len(client.batches.list().data) == 1 and st.batch.created == 1 and all(g.ok for g in gens)
+
+
+def test_batch_unknown_to_the_api_is_resubmitted(srv, tmp_path):
+    reqs = requests(3)
+    prov = provider(srv)
+    cache = Cache(tmp_path / "c.sqlite")
+    tag = json.dumps(prov.identity(), sort_keys=True)
+    cache.save_batch("batch_gone", tag, "in_progress", [prov.cache_key(r) for r in reqs])
+    gens, st = run(prov, reqs, cache)
+    assert srv.count("/batches/batch_gone", "GET") == 1
+    assert (st.batch.resumed, st.batch.created, st.batch.unfinished, st.batch.resubmitted) == (1, 1, 3, 3)
+    assert all(g.ok for g in gens) and cache.open_batches(tag) == []
+
+
+def test_create_whose_answer_was_lost_is_found_not_repeated(srv, tmp_path):
+    prov = provider(srv)
+    client = prov._get_client()
+    real_create = client.batches.create
+    calls = []
+
+    async def create_then_lose_answer(**kw):
+        calls.append(kw["input_file_id"])
+        batch = await real_create(**kw)  # the server creates it...
+        if len(calls) == 1:  # ...but the first answer never arrives
+            raise openai.APIConnectionError(request=None)  # type: ignore[arg-type]
+        return batch
+
+    client.batches.create = create_then_lose_answer
+    gens, st = run(prov, requests(3), Cache(tmp_path / "c.sqlite"))
+    assert calls == [calls[0]] and srv.count("/batches", "POST") == 1  # found by its file on retry, not re-created
+    assert st.batch.created == 1 and all(g.ok for g in gens)

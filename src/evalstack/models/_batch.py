@@ -41,6 +41,7 @@ _TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 _UNFINISHED_CODES = frozenset({"batch_expired", "batch_cancelled"})
 _REQUEST_OPTIONS = ("timeout", "extra_headers", "extra_query")  # SDK request options, not body fields
 _WRITE_EVERY = 1000  # cache rows per transaction while parsing a result file
+_TRANSFER_TIMEOUT = 1800.0  # seconds for one file upload/download (the provider's timeout is per chat request)
 
 
 @dataclass(frozen=True)
@@ -235,14 +236,30 @@ class _BatchJob:
             self.n += 1
             name = f"evalstack-{self.p.name}-{self.n}.jsonl".replace(":", "_").replace("/", "_")
             up = await self._api("file upload", lambda: self.client.files.create(
-                file=(name, data, "application/jsonl"), purpose="batch"))
+                file=(name, data, "application/jsonl"), purpose="batch", timeout=_TRANSFER_TIMEOUT))
             del data
-            batch = await self._api("batch create", lambda: self.client.batches.create(
-                input_file_id=up.id, endpoint=_url(self.p), completion_window=self.settings.completion_window,
-                metadata={"evalstack_provider": self.p.name[:500]}))
+            batch = await self._api("batch create", self._creator(up.id))
             self.cache.save_batch(batch.id, self.tag, batch.status, ckeys)  # before any waiting
             self.stats.created += 1
             start(batch.id, ckeys)
+
+    def _creator(self, file_id: str) -> Callable[[], Awaitable[Any]]:
+        """Creates the batch of an uploaded file; a retry first looks for a batch of that file (a create whose
+        answer was lost may have succeeded), so that a file is never submitted twice."""
+        tried = [False]
+
+        async def create() -> Any:
+            if tried[0]:
+                page = await self.client.batches.list(limit=100)
+                for b in page.data:
+                    if b.input_file_id == file_id:
+                        return b
+            tried[0] = True
+            return await self.client.batches.create(
+                input_file_id=file_id, endpoint=_url(self.p), completion_window=self.settings.completion_window,
+                metadata={"evalstack_provider": self.p.name[:500]})
+
+        return create
 
     # ------------------------------------------------------------------ watch and collect
     async def _watch(self, batch_id: str, keys: list[str], out: list[_Outcome]) -> None:
@@ -250,8 +267,12 @@ class _BatchJob:
         tid = self.progress.add(f"{self.label} · batch …{batch_id[-6:]}", len(keys)) if self.progress else None
         saved = None
         while True:
-            b = await self._api("poll", lambda: self.client.batches.retrieve(batch_id))
+            b = await self._api("poll", lambda: self.client.batches.retrieve(batch_id), missing_ok=True)
             self.stats.polls += 1
+            if b is None:  # unknown to the API (deleted, other account): nothing to collect, requests unfinished
+                self.cache.save_batch(batch_id, self.tag, "collected", keys)
+                out.append(_Outcome())
+                return
             rc = b.request_counts
             if self.progress is not None and rc is not None:
                 self.progress.update(tid, completed=(rc.completed or 0) + (rc.failed or 0), total=rc.total or len(keys),
@@ -281,7 +302,7 @@ class _BatchJob:
             fd, path = tempfile.mkstemp(prefix="evalstack-batch-", suffix=".jsonl")
             try:
                 with os.fdopen(fd, "wb") as fh:
-                    async with self.client.files.with_streaming_response.content(file_id) as resp:
+                    async with self.client.files.with_streaming_response.content(file_id, timeout=_TRANSFER_TIMEOUT) as resp:
                         async for part in resp.iter_bytes():
                             fh.write(part)
             except BaseException:
