@@ -10,9 +10,12 @@ equal ``bert_score.score(cands, refs, model_type=path, num_layers=..., idf=..., 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import json
 import os
+import sys
 
 from ..errors import ConfigError
 from ._base import MetricResult, mean_result, register_metric
@@ -81,8 +84,13 @@ def bertscore(cands: list[str], refs: list[list[str]], *, model: str, num_layers
         idf_dict = defaultdict(lambda: 1.0)
         idf_dict[tokenizer.sep_token_id] = 0
         idf_dict[tokenizer.cls_token_id] = 0
-    preds = bert_cos_score_idf(bert, flat_r, flat_c, tokenizer, idf_dict, verbose=False, device=device,
-                               batch_size=batch_size, all_layers=False).cpu()
+    noise = io.StringIO()  # bert-score prints "Warning: Empty ... sentence" per batch: keep other output
+    with contextlib.redirect_stderr(noise):
+        preds = bert_cos_score_idf(bert, flat_r, flat_c, tokenizer, idf_dict, verbose=False, device=device,
+                                   batch_size=batch_size, all_layers=False).cpu()
+    for line in noise.getvalue().splitlines():
+        if line.strip() and not line.startswith("Warning: Empty"):
+            print(line, file=sys.stderr)
     preds = torch.stack([preds[b:e].max(dim=0)[0] for b, e in bounds], dim=0)
     if baseline is not None:
         import pandas as pd

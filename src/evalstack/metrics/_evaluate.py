@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from ._base import MetricResult, mean_result, register_metric
 from ._hf import cached
 from ._inputs import check_predictions, reference_lists
-from ._options import BaseMetric, Option, boolean, choice, existing_path, mapping, optional, string_list
+from ._options import BaseMetric, Option, boolean, choice, existing_path, mapping, one_line, optional, string_list
 
 
 def load_module(path: str):
@@ -39,7 +39,8 @@ def load_module(path: str):
     try:
         return cached(("evaluate", path), load)
     except Exception as exc:  # noqa: BLE001 - any failure to import a user's module is a config problem
-        raise ConfigError(f"metric 'evaluate': cannot load the module at '{path}': {type(exc).__name__}: {exc}",
+        raise ConfigError(f"metric 'evaluate': cannot load the module at '{path}': "
+                          f"{type(exc).__name__}: {one_line(exc)}",
                           hint="the folder must contain <folder name>.py defining an evaluate.Metric") from None
 
 
@@ -68,7 +69,7 @@ class EvaluateModule(BaseMetric):
             out = module.compute(**args) or {}
         except Exception as exc:  # noqa: BLE001
             raise ConfigError(f"metric 'evaluate' ({os.path.basename(self.opts['path'])}): compute failed: "
-                              f"{type(exc).__name__}: {exc}") from None
+                              f"{type(exc).__name__}: {one_line(exc)}") from None
         keys = self.opts["keys"]
         numeric = {k: float(v) for k, v in out.items() if isinstance(v, (int, float, np.number))
                    and not isinstance(v, bool)}

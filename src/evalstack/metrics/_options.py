@@ -8,7 +8,7 @@ expected) and builds the :class:`MetricInfo` that ``evalstack metrics`` lists.
 
 from __future__ import annotations
 
-__all__ = ["BaseMetric", "Option", "boolean", "choice", "integer", "number", "one_or_more", "optional",
+__all__ = ["BaseMetric", "Option", "one_line", "boolean", "choice", "integer", "number", "one_or_more", "optional",
            "existing_path", "string", "string_list", "mapping", "any_value"]
 
 import difflib
@@ -33,6 +33,12 @@ class Option:
     """Validator returning the normalised value; raises ValueError with what was expected."""
     help: str = ""
     """Shown by ``evalstack metrics``."""
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Whitespace collapsed, cut at ``limit`` characters: error messages are one line."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _describe(value: Any) -> str:
@@ -188,7 +194,7 @@ class BaseMetric:
 
     def fail(self, option: str, message: str, hint: str | None = None):
         """Raise the one-line ConfigError for a bad option value."""
-        raise ConfigError(f"metric '{self.name}': option '{option}': {message}", hint=hint)
+        raise ConfigError(f"metric '{self.name}': option '{option}': {one_line(message)}", hint=hint)
 
     @classmethod
     def _build_info(cls) -> MetricInfo:

@@ -105,6 +105,22 @@ def reference_streams(refs: Sequence[list[str]]) -> list[list[str | None]]:
     return [[r[k] if k < len(r) else None for r in refs] for k in range(width)]
 
 
+def bleu_scorer(opts: dict):
+    """A ``sacrebleu.metrics.BLEU`` from our option names."""
+    from sacrebleu.metrics import BLEU
+
+    return BLEU(lowercase=opts["lowercase"], tokenize=opts["tokenize"], smooth_method=opts.get("smooth_method", "exp"),
+                smooth_value=opts.get("smooth_value"), max_ngram_order=opts["max_ngram_order"], force=True)
+
+
+def check_tokenizer(metric: BaseMetric) -> None:
+    """Build the BLEU scorer now so that an unusable tokenizer is a config error, not a crash mid-run."""
+    try:
+        bleu_scorer(metric.opts)
+    except Exception as exc:  # noqa: BLE001 - e.g. a tokenizer whose extra package is missing
+        metric.fail("tokenize", f"sacrebleu cannot use '{metric.opts['tokenize']}': {exc}")
+
+
 class _Sacre(BaseMetric):
     """Shared: sentence statistics from sacrebleu, corpus value and sentence scores from them."""
 
@@ -158,17 +174,10 @@ class Bleu(_Sacre):
     }
 
     def _validate(self) -> None:
-        try:
-            self.scorer()
-        except Exception as exc:  # noqa: BLE001 - e.g. a tokenizer whose extra package is missing
-            self.fail("tokenize", f"sacrebleu cannot use '{self.opts['tokenize']}': {exc}")
+        check_tokenizer(self)
 
     def scorer(self):
-        from sacrebleu.metrics import BLEU
-
-        o = self.opts
-        return BLEU(lowercase=o["lowercase"], tokenize=o["tokenize"], smooth_method=o["smooth_method"],
-                    smooth_value=o["smooth_value"], max_ngram_order=o["max_ngram_order"], force=True)
+        return bleu_scorer(self.opts)
 
     def width(self) -> int:
         return 2 + 2 * self.opts["max_ngram_order"]

@@ -18,7 +18,7 @@ import numpy as np
 from ._base import MetricResult, mean_result, register_metric
 from ._inputs import check_predictions
 from ._options import BaseMetric, Option, boolean, choice, integer
-from ._sacre import _TOKENIZERS, bleu_from_stats
+from ._sacre import _TOKENIZERS, bleu_from_stats, bleu_scorer, check_tokenizer
 
 
 def _closest_other_length(h: int, sorted_lens: list[int]) -> int:
@@ -39,10 +39,9 @@ def _closest_other_length(h: int, sorted_lens: list[int]) -> int:
 def self_bleu_stats(texts: list[str], *, tokenize: str = "13a", lowercase: bool = False,
                     max_order: int = 4) -> np.ndarray:
     """BLEU sentence statistics of each text against all the others, shape (n, 2 + 2 * max_order)."""
-    from sacrebleu.metrics import BLEU
     from sacrebleu.metrics.helpers import extract_all_word_ngrams
 
-    bleu = BLEU(tokenize=tokenize, lowercase=lowercase, max_ngram_order=max_order, force=True)
+    bleu = bleu_scorer({"tokenize": tokenize, "lowercase": lowercase, "max_ngram_order": max_order})
     counted = [extract_all_word_ngrams(bleu._preprocess_segment(t), 1, max_order) for t in texts]
     top: dict[tuple, list] = {}  # n-gram -> [largest count, index holding it, second largest count]
     for i, (ngrams, _) in enumerate(counted):
@@ -81,6 +80,9 @@ class SelfBleu(BaseMetric):
         "lowercase": Option(False, boolean, "lower-case before scoring"),
         "max_ngram_order": Option(4, integer(1, 10), "highest n-gram order"),
     }
+
+    def _validate(self) -> None:
+        check_tokenizer(self)
 
     def compute(self, predictions, references=None, **context) -> list[MetricResult]:
         preds = check_predictions(self.name, predictions)
