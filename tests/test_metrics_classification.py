@@ -211,3 +211,21 @@ def test_bad_options_are_config_errors(name, opts, fragment):
 def test_reference_outside_the_labels_is_a_data_error():
     with pytest.raises(DataError, match="reference label 'refund' of example 1"):
         compute("accuracy", ["bug", "bug"], ["bug", "refund"], context={"labels": LABELS})
+
+
+def test_classification_metric_gives_every_key_equal_to_the_single_metrics():
+    warnings.simplefilter("ignore")
+    rng = np.random.default_rng(3)
+    labels, y_true, outputs = _random_case(rng, n_labels=4)
+    ctx = {"labels": labels}
+    allr = get_metric("classification")(average=["macro", "micro"]).compute(outputs, y_true, **ctx)
+    keys = [r.key for r in allr]
+    assert keys[0] == "accuracy" and len(keys) == len(set(keys)) == 12
+    singles = {"accuracy": ("accuracy", {}), "balanced_accuracy": ("balanced_accuracy", {}), "mcc": ("mcc", {}),
+               "cohen_kappa": ("cohen_kappa", {})}
+    for name in ("f1", "precision", "recall", "specificity"):
+        for avg in ("macro", "micro"):
+            singles[f"{name}_{avg}"] = (name, {"average": avg})
+    for r in allr:
+        name, opts = singles[r.key]
+        assert r.value == pytest.approx(compute(name, outputs, y_true, context=ctx, **opts).value, abs=1e-15)

@@ -41,6 +41,7 @@ CASES = {
     "balanced_accuracy": ({}, CLS_PRED, CLS_REF, CLS_CTX),
     "mcc": ({}, CLS_PRED, CLS_REF, CLS_CTX),
     "cohen_kappa": ({}, CLS_PRED, CLS_REF, CLS_CTX),
+    "classification": ({"average": ["macro", "weighted"]}, CLS_PRED, CLS_REF, CLS_CTX),
     "exact_match": ({}, TEXT_PRED, TEXT_REF, {}),
     "token_f1": ({}, TEXT_PRED, TEXT_REF, {}),
     "knowledge_f1": ({}, TEXT_PRED, None, {"knowledge": KNOWLEDGE}),
@@ -148,6 +149,14 @@ def test_info_declares_direction_form_and_options(name):
 def test_lower_is_better_metrics():
     lower = sorted(i.name for i in list_metrics() if not i.higher_is_better)
     assert lower == ["perplexity", "self_bleu", "ter", "toxicity"]
+
+
+def test_planning_flags_for_the_pipeline():
+    uses_labels = sorted(i.name for i in list_metrics() if get_metric(i.name).uses_labels)
+    assert uses_labels == ["accuracy", "balanced_accuracy", "classification", "cohen_kappa", "f1", "mcc",
+                           "precision", "recall", "specificity"]
+    reference_free = sorted(i.name for i in list_metrics() if not get_metric(i.name).needs_reference)
+    assert reference_free == ["knowledge_f1", "mean_logprob", "perplexity", "self_bleu", "toxicity"]
 
 
 def test_unknown_metric_has_a_did_you_mean():

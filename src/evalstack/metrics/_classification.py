@@ -244,6 +244,7 @@ class _ClassificationMetric(BaseMetric):
 
     OPTIONS = dict(_COMMON)
     PER_EXAMPLE = False  # per_example holds correctness 0/1 as a proxy for review lists
+    uses_labels = True
 
     def _validate(self) -> None:
         lp = self.opts["label_parsing"]
@@ -387,3 +388,27 @@ class CohenKappa(_ClassificationMetric):
 
     def formula(self, cm):
         return cohen_kappa(cm, self.opts["replace_undefined_by"])
+
+
+@register_metric("classification")
+class Classification(_ClassificationMetric):
+    KEYS = ("accuracy, balanced_accuracy, f1_macro, precision_macro, recall_macro, specificity_macro, mcc, "
+            "cohen_kappa (averages as asked)")
+    PER_EXAMPLE = True
+    DESCRIPTION = "Every classification metric at once from one label extraction (accuracy first)."
+    OPTIONS = dict(_Averaged.OPTIONS)
+
+    def compute(self, predictions, references=None, **context) -> list[MetricResult]:
+        conf = self.confusion(predictions, references, context)
+        zd = _ZERO_DIVISION[self.opts["zero_division"]]
+        out = [conf.result("accuracy", accuracy, corpus_only=False),
+               conf.result("balanced_accuracy", balanced_accuracy, corpus_only=True)]
+        for name, which in (("f1", 2), ("precision", 0), ("recall", 1)):  # precision_recall_f1 returns (p, r, f)
+            for avg in self.opts["average"]:
+                out.append(conf.result(f"{name}_{avg}", lambda cm, a=avg, w=which: precision_recall_f1(cm, a, zd)[w],
+                                       corpus_only=True))
+        for avg in self.opts["average"]:
+            out.append(conf.result(f"specificity_{avg}", lambda cm, a=avg: specificity(cm, a, zd), corpus_only=True))
+        out.append(conf.result("mcc", mcc, corpus_only=True))
+        out.append(conf.result("cohen_kappa", cohen_kappa, corpus_only=True))
+        return out

@@ -170,6 +170,10 @@ class BaseMetric:
     PER_EXAMPLE: ClassVar[bool] = True
     DESCRIPTION: ClassVar[str] = ""
     OPTIONS: ClassVar[dict[str, Option]] = {}
+    uses_labels: ClassVar[bool] = False
+    """True for classification metrics: references are the task's gold labels (``target``)."""
+    needs_reference: ClassVar[bool] = True
+    """False for reference-free metrics (toxicity, self-BLEU, perplexity, knowledge-F1)."""
 
     def __init__(self, **options: Any) -> None:
         unknown = [k for k in options if k not in self.OPTIONS]

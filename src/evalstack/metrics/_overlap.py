@@ -86,6 +86,7 @@ class TokenF1(BaseMetric):
 
 @register_metric("knowledge_f1")
 class KnowledgeF1(BaseMetric):
+    needs_reference = False
     KEYS = "knowledge_f1"
     DESCRIPTION = ("Token F1 between the output and the example's `knowledge` column (text or list of "
                    "texts, best taken): grounding / hallucination signal.")

@@ -77,6 +77,7 @@ def causal_lm_logprobs(texts: Sequence[str], path: str, *, device: str = "cpu",
 
 
 class _LogprobMetric(BaseMetric):
+    needs_reference = False
     """Shared: where the logprobs come from, the stats, the result."""
 
     OPTIONS = {

@@ -71,6 +71,7 @@ def self_bleu_stats(texts: list[str], *, tokenize: str = "13a", lowercase: bool 
 
 @register_metric("self_bleu")
 class SelfBleu(BaseMetric):
+    needs_reference = False
     KEYS = "self_bleu"
     HIGHER_IS_BETTER = False
     DESCRIPTION = ("Diversity of a model's outputs: mean sentence BLEU (0-100) of each output against the "

@@ -92,6 +92,7 @@ def _any_toxic(s: np.ndarray) -> np.ndarray:
 
 @register_metric("toxicity")
 class Toxicity(BaseMetric):
+    needs_reference = False
     KEYS = "toxicity_rate, toxicity_score"
     HIGHER_IS_BETTER = False
     DESCRIPTION = ("Share of outputs whose toxicity probability >= threshold (alt-profanity-check by "
