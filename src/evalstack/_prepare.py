@@ -13,11 +13,6 @@ from .config import Config, JudgeSpec, TaskConfig
 from .data import Example, check_template, load_examples, make_env, messages_text, render_messages
 from .errors import ConfigError, EvalstackError
 
-# metrics scored against the gold label column (`target`); every other metric uses `reference`
-_LABEL_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "balanced_accuracy", "specificity", "mcc",
-                            "cohen_kappa", "confusion_matrix", "classification"})
-
-
 @dataclass
 class MetricPlan:
     name: str
@@ -116,7 +111,7 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
             raise type(exc)(str(exc), where=w) from None
         except TypeError as exc:
             raise ConfigError(f"bad options for metric '{spec.name}': {exc}", where=w) from None
-        uses_labels = bool(getattr(cls, "uses_labels", spec.name in _LABEL_METRICS))
+        uses_labels = bool(cls.uses_labels)  # scored against `target` (gold labels), else against `reference`
         if uses_labels and not task.target:
             raise ConfigError(f"metric '{spec.name}' needs `target` (the gold label column)", where=w)
         if not uses_labels and getattr(cls, "needs_reference", True) and not task.reference and not task.target:

@@ -192,6 +192,8 @@ class TaskConfig(_Strict):
                 out.append({"name": item} if info.field_name == "metrics" else {"rubric": item})
             elif info.field_name == "metrics" and isinstance(item, dict) and len(item) == 1 and "name" not in item:
                 (name, opts), = item.items()
+                if isinstance(opts, str):  # {evaluate: path/to/module}: a lone value is the metric's path
+                    opts = {"path": opts}
                 out.append({"name": name, "options": opts if opts is not None else {}})
             else:
                 out.append(item)
@@ -344,6 +346,11 @@ def _resolve_paths(cfg: Config, base: Path) -> None:
             m.path = fix(m.path)
     for t in cfg.tasks:
         t.data.path = fix(t.data.path)
+        for m in t.metrics:  # model folders, metric modules, baseline files named relative to the config
+            for key in ("model", "path", "baseline"):
+                val = m.options.get(key)
+                if isinstance(val, str) and val and not os.path.isabs(val) and (base / val).exists():
+                    m.options[key] = str(fix(Path(val)))
         for j in t.judges + t.pairwise:
             if j.judge is not None and hasattr(j.judge, "path"):
                 j.judge.path = fix(j.judge.path)
