@@ -359,7 +359,7 @@ class _BatchJob:
 
                     for bid, keys in resumed:
                         watch(bid, keys)
-                    oversize = await self._submit(submit, pending, watch)
+                    oversize = set(await self._submit(submit, pending, watch))
             except BaseExceptionGroup as group:  # one watcher failed: the others were cancelled; raise its error
                 raise _first_leaf(group) from None
             for o in outcomes:
