@@ -162,3 +162,19 @@ def test_compare_saved_runs_equals_the_joint_run(tmp_path: Path) -> None:
     for key in ("accuracy", "f1_macro"):
         assert cmp_["deltas"]["ft"][key]["delta"] == pytest.approx(joint["deltas"]["ft"][key]["delta"], abs=1e-12)
         assert cmp_["models"]["ft"]["metrics"][key]["value"] == joint["models"]["ft"]["metrics"][key]["value"]
+
+
+def test_batch_flag_sends_everything_through_the_batch_api(tmp_path: Path) -> None:
+    write_task(tmp_path, n=12)
+    with LoopbackServer() as srv:
+        srv.reply_with(reply)
+        cfg = config(tmp_path, srv.base_url)
+        env_poll = {**os.environ, "PIPE_KEY": "sk-pipe-000000", "EVALSTACK_BATCH_POLL_INTERVAL": "0.02"}
+        r = subprocess.run([sys.executable, "-m", "evalstack", "run", str(cfg), "--batch", "-q"], capture_output=True,
+                           text=True, env=env_poll, timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert srv.count("/chat/completions") == 0
+        assert srv.count("/batches", method="POST") == 2
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["requests"]["ft"]["batch"]["results"] == 12 and len(run["requests"]["ft"]["batch"]["batch_ids"]) == 1
+    assert run["tasks"]["intent"]["models"]["ft"]["metrics"]["accuracy"]["value"] == pytest.approx(10 / 12)

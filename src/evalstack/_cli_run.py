@@ -39,10 +39,11 @@ def _echo_summary(outcome) -> None:  # noqa: ANN001
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
 @click.option("--concurrency", type=click.IntRange(min=1, max=1024), help="Override every API model's concurrency.")
 @click.option("--models", help="Comma-separated model names to run (the baseline is always included).")
+@click.option("--batch", is_flag=True, help="Send every openai model's and judge's requests through the Batch API.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print run.json's path and the gate decision as JSON.")
 def run(config: Path, out_dir: Path | None, limit: int | None, resume: bool, no_cache: bool, concurrency: int | None,
-        models: str | None, quiet: bool, as_json: bool) -> int:
+        models: str | None, batch: bool, quiet: bool, as_json: bool) -> int:
     """Run CONFIG: generate, score, compare with the baseline, gate, and write the report folder."""
     from .config import load_config
     from .pipeline import run_config
@@ -52,7 +53,7 @@ def run(config: Path, out_dir: Path | None, limit: int | None, resume: bool, no_
     cfg = load_config(config)
     try:
         outcome = run_config(cfg, out_dir=out_dir, limit=limit, resume=resume, no_cache=no_cache,
-                             concurrency=concurrency,
+                             concurrency=concurrency, batch=batch,
                              models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
                              progress=not quiet)
     except KeyboardInterrupt:

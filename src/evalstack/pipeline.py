@@ -46,9 +46,23 @@ def _expand_repeats(plan: TaskPlan, repeat: int) -> list[tuple[int, int, str]]:
     return [(i, r, f"{ex.id}#{r}") for i, ex in enumerate(plan.examples) for r in range(repeat)]
 
 
+def _request_stats(st: Any) -> dict[str, Any]:
+    """A provider's request counters for run.json (batch-mode counts where batch mode ran)."""
+    out: dict[str, Any] = {"requests": st.requests, "cached": st.cached, "retries": st.retries, "failed": st.failed,
+                           "faults": dict(sorted(st.faults.items()))}
+    if st.batch is not None:
+        b = st.batch
+        out["batch"] = {k: getattr(b, k) for k in ("created", "resumed", "polls", "results", "failed_lines",
+                                                   "unfinished", "resubmitted", "online") if hasattr(b, k)}
+        out["batch"]["batch_ids"] = list(getattr(b, "batch_ids", []))
+    return out
+
+
 class _Run:
     def __init__(self, cfg: Config, *, out_dir: Path | None, limit: int | None, resume: bool, no_cache: bool,
-                 concurrency: int | None, only_models: list[str] | None, progress: bool):
+                 concurrency: int | None, only_models: list[str] | None, progress: bool, batch: bool = False):
+        if batch:  # --batch: every openai model and judge through the Batch API
+            cfg = _with_batch(cfg)
         self.cfg = cfg
         self.out_dir = Path(out_dir) if out_dir else cfg.output_dir()
         self.limit = limit
@@ -207,9 +221,7 @@ class _Run:
                 runner.close()
             t = time.perf_counter()
             run, failed = self._summarise(runner, gens, judged)
-            run.requests = {name: {"requests": st.requests, "cached": st.cached, "retries": st.retries,
-                                   "failed": st.failed, "faults": dict(sorted(st.faults.items()))}
-                            for name, st in sorted(runner.stats.items())}
+            run.requests = {name: _request_stats(st) for name, st in sorted(runner.stats.items())}
             self.timings["score"] = time.perf_counter() - t
             run.timings = {k: round(v, 3) for k, v in self.timings.items()}
             crash_point("scored")
@@ -335,6 +347,20 @@ class _Run:
             run.checkpoints = join_checkpoints(reports[0], steps, higher_is_better=hib)
 
 
+def _with_batch(cfg: Config) -> Config:
+    """A copy of the config with ``batch: true`` on every ``openai`` model and judge."""
+    def on(m: Any) -> Any:
+        return m.model_copy(update={"batch": True}) if getattr(m, "provider", None) == "openai" else m
+
+    tasks = [t.model_copy(update={"judges": [j.model_copy(update={"judge": on(j.judge)}) if j.judge else j for j in t.judges],
+                                  "pairwise": [j.model_copy(update={"judge": on(j.judge)}) if j.judge else j for j in t.pairwise]})
+             for t in cfg.tasks]
+    new = cfg.model_copy(update={"models": {k: on(v) for k, v in cfg.models.items()},
+                                 "judge": on(cfg.judge) if cfg.judge else None, "tasks": tasks})
+    new.source = cfg.source
+    return new
+
+
 def _quiet_offline_env() -> None:
     """Offline by default (no hub download can happen at run time) and no library progress bars in our output.
 
@@ -348,11 +374,11 @@ def _quiet_offline_env() -> None:
 
 def run_config(cfg: Config, *, out_dir: str | Path | None = None, limit: int | None = None, resume: bool = False,
                no_cache: bool = False, concurrency: int | None = None, models: list[str] | None = None,
-               progress: bool = False) -> RunOutcome:
+               progress: bool = False, batch: bool = False) -> RunOutcome:
     """Run a validated :class:`Config` and write its output folder."""
     _quiet_offline_env()
     return _Run(cfg, out_dir=Path(out_dir) if out_dir else None, limit=limit, resume=resume, no_cache=no_cache,
-                concurrency=concurrency, only_models=models, progress=progress).execute()
+                concurrency=concurrency, only_models=models, progress=progress, batch=batch).execute()
 
 
 def run(config: str | Path | dict[str, Any] | Config, **kwargs: Any) -> RunOutcome:

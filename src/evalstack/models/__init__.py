@@ -10,10 +10,13 @@ from ._base import (
     provider_kinds,
     register_provider,
 )
+from ._batch import BatchSettings, BatchStats
 from ._cache import Cache, default_cache_path
 from ._runner import Runner, RunStats
 
 __all__ = [
+    "BatchSettings",
+    "BatchStats",
     "Cache",
     "Generation",
     "PermanentError",

@@ -80,6 +80,17 @@ class _Progress:
             self._p = None
 
 
+async def _pool(items: Sequence[Any], work: Any, *, workers: int) -> None:
+    """Run ``await work(item)`` for every item with at most ``workers`` coroutines alive."""
+    it = iter(items)
+
+    async def worker() -> None:
+        for item in it:  # a shared iterator: each item is taken by exactly one worker
+            await work(item)
+
+    await asyncio.gather(*(worker() for _ in range(min(workers, len(items)))))
+
+
 class Runner:
     """Runs requests through providers, the cache and retries. One per pipeline run."""
 
@@ -169,9 +180,11 @@ class Runner:
         items = list(todo.items())
         if provider.batch_size > 1:
             chunks = [items[i:i + provider.batch_size] for i in range(0, len(items), provider.batch_size)]
-            await asyncio.gather(*(batch(c) for c in chunks))
+            await _pool(chunks, batch, workers=max(1, provider.concurrency))
         else:
-            await asyncio.gather(*(one(k, idxs) for k, idxs in items))
+            # a bounded pool of workers, not a task per request: memory stays flat at 100k requests. Twice
+            # the concurrency, so that workers sleeping in a backoff do not leave request slots idle.
+            await _pool(items, lambda item: one(*item), workers=max(8, 2 * provider.concurrency))
         if fatal:
             raise ProviderError(f"model '{provider.name}' ({provider.describe()}): {redact(str(fatal[0]))}",
                                 hint="fix the key/model/endpoint; finished requests are cached, rerun with --resume")
@@ -193,7 +206,6 @@ class Runner:
         try:
             gens = await provider.generate_batch(reqs)
         except (TransientError, PermanentError) as exc:
-            st.failed += 0
             return [Generation(text=None, error_kind=exc.kind, error_message=redact(str(exc)), tries=1) for _ in reqs]
         for g in gens:
             st.requests += 1
