@@ -12,7 +12,6 @@ import json
 import sqlite3
 import threading
 import time
-from pathlib import Path
 
 import openai
 import pytest
@@ -21,7 +20,6 @@ from evalstack.config import AzureSettings, OpenAIModel
 from evalstack.errors import ConfigError, ProviderError
 from evalstack.models import Cache, Request, Runner, make_provider
 from evalstack.models._batch import BatchSettings, request_body
-from evalstack.testing import _loopback_store
 from evalstack.testing.loopback import LoopbackServer
 
 KEY = "sk-batch-test-0123456789"
@@ -240,24 +238,7 @@ def test_bad_poll_interval_env(monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------ azure
-@pytest.fixture
-def azure_batches(monkeypatch):
-    """The loopback server runs '/v1/chat/completions' batches only; Azure's batch endpoint and line url are
-    '/chat/completions'. Accept it here (the batch keeps the endpoint it was created with, which is what its
-    lines are checked against)."""
-    original = _loopback_store.Batches.create
-
-    def create(self, body):
-        if isinstance(body, dict) and body.get("endpoint") == "/chat/completions":
-            obj = original(self, {**body, "endpoint": "/v1/chat/completions"})
-            self.batches[obj["id"]].obj["endpoint"] = "/chat/completions"
-            return {**obj, "endpoint": "/chat/completions"}
-        return original(self, body)
-
-    monkeypatch.setattr(_loopback_store.Batches, "create", create)
-
-
-def test_azure_batch_deployment(srv, tmp_path, azure_batches):
+def test_azure_batch_deployment(srv, tmp_path):
     az = AzureSettings(endpoint=srv.azure_endpoint, deployment="gpt4-batch", api_version="2024-10-21")
     prov = provider(srv, azure=az, params={"temperature": 0})
     reqs = requests(3)

@@ -24,7 +24,7 @@ from ._io import AtomicWriter
 from ._lock import RunLock
 from ._prepare import TaskPlan, prepare_task
 from .config import Config, config_digest, load_config
-from .errors import ConfigError, ProviderError
+from .errors import ConfigError
 from .models import Cache, Generation, Request, Runner, default_cache_path, make_provider
 from .results import ErrorInfo, ExampleRow, ModelInfo, ModelTaskSummary, RunResult, TaskSummary, Usage
 

@@ -22,7 +22,7 @@ __all__ = [
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 from ..errors import ConfigError

@@ -144,9 +144,9 @@ class Batches:
             if not body.get(key):
                 raise ApiError(400, f"Missing required parameter: '{key}'.", param=key,
                                code="missing_required_parameter")
-        if body["endpoint"] != "/v1/chat/completions":
+        if body["endpoint"] not in ("/v1/chat/completions", "/chat/completions"):  # OpenAI's, Azure's
             raise ApiError(400, f"Invalid 'endpoint': {body['endpoint']!r}; the loopback server runs "
-                                "'/v1/chat/completions' batches only.", param="endpoint")
+                                "chat-completion batches only.", param="endpoint")
         if body["completion_window"] != "24h":
             raise ApiError(400, "Invalid 'completion_window': only '24h' is supported.",
                            param="completion_window")
