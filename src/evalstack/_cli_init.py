@@ -177,10 +177,9 @@ def guess_task(cols: list[Column], n: int, *, label: str | None = None, referenc
             g.notes.append(f"{n - target.present} rows have no '{target.name}': fill or drop them before running")
     else:
         g.reference = ref.name
-    for name in (g.input,):
-        if not name.isidentifier() or name in _JINJA_WORDS:
-            raise ConfigError(f"column '{name}' cannot be named in a prompt template", where="--input-column",
-                              hint="rename the column to letters, digits and '_' (e.g. with jq or pandas)")
+    if not g.input.isidentifier() or g.input in _JINJA_WORDS:
+        raise ConfigError(f"column '{g.input}' cannot be named in a prompt template", where="--input-column",
+                          hint="rename the column to letters, digits and '_' (e.g. with jq or pandas), or pick another")
     if g.id is None:
         g.notes.append("no id column: examples get content-hash ids (replay files and reviews are easier with an id column)")
     return g
