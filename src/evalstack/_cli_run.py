@@ -106,10 +106,14 @@ def gate(run_dir: Path, rules: Path, as_json: bool) -> int:
 @click.option("--baseline", help="Model name to compare against (default: the first run's baseline).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--intersect", is_flag=True, help="Use the examples common to all runs instead of failing on a mismatch.")
-def compare(runs: tuple[Path, ...], baseline: str | None, out_dir: Path, intersect: bool) -> int:
+@click.option("--json", "as_json", is_flag=True, help="Print the merged run.json to stdout.")
+def compare(runs: tuple[Path, ...], baseline: str | None, out_dir: Path, intersect: bool, as_json: bool) -> int:
     """Delta report from saved runs (checkpoints evaluated on different days), matched on example ids."""
     from .compare import compare_runs
 
-    outcome = compare_runs(list(runs), out_dir=out_dir, baseline=baseline, intersect=intersect)
-    click.echo(f"wrote {out_dir}", err=True)
-    return outcome
+    code = compare_runs(list(runs), out_dir=out_dir, baseline=baseline, intersect=intersect)
+    if as_json:
+        click.echo((out_dir / "run.json").read_text(encoding="utf-8"), nl=False)
+    else:
+        click.echo(f"wrote {out_dir}", err=True)
+    return code

@@ -88,11 +88,12 @@ def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = 
                 ex = [rows[(task.name, m)][i] for i in order]
                 preds = [e.output for e in ex]
                 refs = [e.reference for e in ex]
+                label_refs = [None if r is None else str(r) for r in refs]
                 results = []
                 for spec in task.metrics:
-                    inst = get_metric(spec.name)(**spec.options)
+                    cls = get_metric(spec.name)
                     ctx = {"labels": task.labels, "label_parsing": task.label_parsing.model_dump(), "logprobs": [None] * len(ex)}
-                    results.extend(inst.compute(preds, refs, **ctx))
+                    results.extend(cls(**spec.options).compute(preds, label_refs if cls.uses_labels else refs, **ctx))
                 judge_keys = sorted({k for e in ex for k in e.scores if k.startswith("judge_")})
                 for k in judge_keys:
                     results.append(mean_result(k, [e.scores.get(k) for e in ex]))

@@ -103,6 +103,10 @@ class _Run:
                     prov.check_ready()
                     self.judge_providers[key] = prov
                 jp.provider = self.judge_providers[key]
+        if self.cfg.trackers:  # bad tracker entries or a missing package fail now, not after the run
+            from .trackers import validate_trackers
+
+            validate_trackers(self.cfg.trackers)
         self._check_output_dir()
         cache_path = None if self.no_cache else (self.cfg.cache or default_cache_path())
         self.cache = Cache(cache_path)
@@ -187,6 +191,8 @@ class _Run:
         ctx = plan.column(plan.cfg.context)
         pick = (lambda col: [col[i] for i, _, _ in rows]) if repeat > 1 else (lambda col: col)
         results = []
+        if tgt is not None:  # gold labels compare as text: an integer column 0/1 matches labels ["0", "1"]
+            tgt = [None if x is None else str(x) for x in tgt]
         for mp in plan.metrics:
             refs = tgt if mp.uses_labels else (ref if ref is not None else tgt)
             context: dict[str, Any] = {
