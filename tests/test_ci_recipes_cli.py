@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from test_api import write_project
 
 from evalstack.testing.loopback import LoopbackServer
