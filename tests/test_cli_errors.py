@@ -143,7 +143,8 @@ def test_api_key_appears_in_no_file_written(tmp_path: Path) -> None:
                                            f"ft: {{provider: openai, model: m, base_url: '{srv.base_url}'}}")
                     .replace("output: out", "output: out\ncache: cache.sqlite"))
         srv.fail_next(3, status=500, message=f"upstream said key {FAKE_KEY} is bad")
-        r = cli("run", str(cfg), env={"EVALSTACK_DEBUG": ""})
+        srv.fail_next(2, status=429, message=f"Authorization: Bearer {FAKE_KEY}")
+        r = cli("-vv", "run", str(cfg), env={"EVALSTACK_DEBUG": ""})
         assert r.returncode in (0, 1), r.stderr
         assert srv.requests[-1].headers["authorization"].endswith(FAKE_KEY)
     written = [f for f in tmp_path.rglob("*") if f.is_file()]
@@ -151,3 +152,4 @@ def test_api_key_appears_in_no_file_written(tmp_path: Path) -> None:
     for f in written:
         assert FAKE_KEY.encode() not in f.read_bytes(), f
     assert FAKE_KEY not in r.stdout + r.stderr
+    assert "chat/completions" in r.stderr  # -vv logged the requests (and nothing secret)

@@ -146,3 +146,19 @@ def test_missing_key_env_is_a_config_error(monkeypatch: pytest.MonkeyPatch, srv:
     monkeypatch.delenv("LOOPBACK_KEY")
     with pytest.raises(ConfigError, match="environment variable LOOPBACK_KEY is not set"):
         provider(srv).check_ready()
+
+
+def test_identical_requests_of_two_models_in_flight_are_sent_once(tmp_path: Path) -> None:
+    with LoopbackServer(latency_ms=30) as s:
+        runner = Runner(Cache(tmp_path / "c.sqlite"), progress=False)
+        a, b = provider(s), provider(s)  # e.g. baseline and candidate pointing at the same model id
+
+        async def go():
+            ra, rb = await asyncio.gather(runner.run(a, reqs(10)), runner.run(b, reqs(10)))
+            await a.aclose()
+            await b.aclose()
+            return ra, rb
+
+        ra, rb = asyncio.run(go())
+        assert [g.text for g in ra] == [g.text for g in rb] == [f"echo: q{i}" for i in range(10)]
+        assert s.count("/chat/completions") == 10

@@ -101,6 +101,8 @@ class Runner:
         """How ``batch: true`` providers split, submit and poll (see ``_batch.py``)."""
         self.stats: dict[str, RunStats] = {}
         self._sems: dict[int, asyncio.Semaphore] = {}
+        self._inflight: dict[str, asyncio.Future[Generation]] = {}
+        """cache key -> the answer of a request in flight, shared by identical requests of other models."""
         self._progress = _Progress(progress)
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
@@ -159,10 +161,27 @@ class Runner:
             self._progress.advance(tid, len(idxs), st.failed, done[0] / elapsed if elapsed > 0 else 0.0)
 
         async def one(key: Any, idxs: list[int]) -> None:
-            req = requests[idxs[0]]
-            gen = await self._with_retries(provider, req, st, fatal)
-            if gen.ok and provider.uses_cache and isinstance(key, str):
-                self.cache.put(key, provider.kind, provider.describe(), gen.to_cache())
+            shared = isinstance(key, str) and provider.uses_cache
+            if shared and key in self._inflight:  # the same request is in flight for another model/task
+                gen = await asyncio.shield(self._inflight[key])
+                finish(idxs, Generation(**{**gen.__dict__, "cached": True, "tries": 0}) if gen.ok else gen)
+                return
+            fut: asyncio.Future[Generation] | None = None
+            if shared:
+                fut = self._inflight[key] = asyncio.get_running_loop().create_future()
+            try:
+                gen = await self._with_retries(provider, requests[idxs[0]], st, fatal)
+                if gen.ok and shared:
+                    self.cache.put(key, provider.kind, provider.describe(), gen.to_cache())
+            except BaseException as exc:
+                if fut is not None:
+                    del self._inflight[key]
+                    fut.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+                    fut.exception()  # retrieved: no "never retrieved" warning when nobody waits
+                raise
+            if fut is not None:
+                del self._inflight[key]
+                fut.set_result(gen)
             finish(idxs, gen)
 
         async def batch(items: list[tuple[Any, list[int]]]) -> None:
