@@ -211,6 +211,14 @@ def faithfulness_verdicts(base: dict[str, str], ft: dict[str, str]) -> list[dict
     return rows
 
 
+def logprobs(task: str, text: str, mean_nll: float) -> dict:
+    """Recorded per-token logprobs for the QA answers (what an API returns with logprobs: true)."""
+    if task != "general_qa":
+        return {}
+    n = max(1, round(len(text) / 4))
+    return {"logprobs": [round(-rng.expovariate(1 / mean_nll), 4) for _ in range(n)]}
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
@@ -222,8 +230,8 @@ def main() -> None:
         write_jsonl(HERE / "data" / f"{task}_test.jsonl", rows)
         if task == "summaries":
             write_jsonl(HERE / "outputs" / "judge_faithfulness.jsonl", faithfulness_verdicts(base, ft))
-        outs_base += [{"task": task, "id": k, "output": v} for k, v in base.items()]
-        outs_ft += [{"task": task, "id": k, "output": v} for k, v in ft.items()]
+        outs_base += [{"task": task, "id": k, "output": v, **logprobs(task, v, 0.55)} for k, v in base.items()]
+        outs_ft += [{"task": task, "id": k, "output": v, **logprobs(task, v, 0.35)} for k, v in ft.items()]
     write_jsonl(HERE / "outputs" / "base.jsonl", outs_base)
     write_jsonl(HERE / "outputs" / "finetuned.jsonl", outs_ft)
 
