@@ -107,3 +107,54 @@ def test_huge_line_and_deep_json(tmp_path: Path) -> None:
     _check(load_examples, p)
     p.write_text(json.dumps({"x": "a" * 5_000_000}) + "\n")
     assert load_examples(p)[0].row["x"] == "a" * 5_000_000
+
+
+@pytest.mark.parametrize("suffix", [".yaml"])
+@SETTINGS
+@given(data=st.binary(max_size=300))
+def test_rubric_from_random_bytes(tmp_path: Path, suffix: str, data: bytes) -> None:
+    from evalstack.judges import load_rubric
+
+    p = tmp_path / f"r{suffix}"
+    p.write_bytes(data)
+    _check(load_rubric, str(p))
+
+
+@SETTINGS
+@given(st.dictionaries(st.sampled_from(["name", "description", "kind", "criteria", "scale", "fields",
+                                        "reasoning_first", "higher_is_better", "threshold", "template"]),
+                       yaml_values, max_size=8))
+def test_rubric_from_random_structures(tmp_path: Path, data: dict) -> None:
+    import yaml
+
+    from evalstack.judges import load_rubric
+
+    p = tmp_path / "r.yaml"
+    p.write_text(yaml.safe_dump(data, allow_unicode=True))
+    _check(load_rubric, str(p))
+
+
+@pytest.mark.parametrize("name", ["results.csv", "trainer_state.json", "events.jsonl"])
+@SETTINGS
+@given(data=st.binary(max_size=400))
+def test_curves_from_random_bytes(tmp_path: Path, name: str, data: bytes) -> None:
+    from evalstack.curves import analyze
+
+    p = tmp_path / name
+    p.write_bytes(data)
+    _check(analyze, p)
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(-5, 10_000), st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+                          st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True))), max_size=30),
+       st.booleans())
+def test_curves_from_random_numbers(tmp_path: Path, rows: list, crlf: bool) -> None:
+    from evalstack.curves import analyze
+
+    nl = "\r\n" if crlf else "\n"
+    text = "step,train_loss,valid_loss" + nl + nl.join(
+        f"{s},{'' if a is None else a},{'' if b is None else b}" for s, a, b in rows) + nl
+    p = tmp_path / "results.csv"
+    p.write_text(text)
+    _check(analyze, p)
