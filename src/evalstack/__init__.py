@@ -38,7 +38,13 @@ _LAZY = {
 __all__ = sorted(["__version__", *_LAZY])
 
 
+_SUBMODULES = {"api", "metrics", "models", "stats", "curves", "judges", "report", "gate", "config", "results",
+               "errors", "testing", "trackers", "data", "pipeline", "compare"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:  # `import evalstack; evalstack.api.load(...)` works without a separate import
+        return importlib.import_module(f"evalstack.{name}")
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError(f"module 'evalstack' has no attribute '{name}'")

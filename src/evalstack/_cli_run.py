@@ -11,6 +11,20 @@ import click
 from .errors import ConfigError
 
 
+def _resume_command(config: Path, out_dir: Path | None, limit: int | None, models: str | None, batch: bool) -> str:
+    """The command that continues this run (built from the parsed options, not argv)."""
+    parts = ["evalstack", "run", str(config)]
+    if out_dir:
+        parts += ["--out", str(out_dir)]
+    if limit:
+        parts += ["--limit", str(limit)]
+    if models:
+        parts += ["--models", models]
+    if batch:
+        parts.append("--batch")
+    return " ".join([*parts, "--resume"])
+
+
 def _echo_summary(outcome) -> None:  # noqa: ANN001
     run = outcome.run
     click.echo(f"wrote {outcome.out_dir}", err=True)
@@ -21,9 +35,6 @@ def _echo_summary(outcome) -> None:  # noqa: ANN001
                     continue
                 click.echo(f"  {tname}/{key}  {model} - {run.baseline}: {delta.delta:+.4f} "
                            f"[{delta.ci_low:+.4f}, {delta.ci_high:+.4f}] n={delta.n} {delta.verdict}", err=True)
-    if outcome.failed:
-        click.echo(f"{outcome.failed} item(s) failed after retries; finish them with: "
-                   f"evalstack run {' '.join(sys.argv[2:]) if len(sys.argv) > 2 else 'CONFIG'} --resume", err=True)
     if run.gate is not None:
         click.echo(f"gate: {'PASSED' if run.gate.passed else 'FAILED'}", err=True)
         for r in run.gate.rules:
@@ -57,7 +68,7 @@ def run(config: Path, out_dir: Path | None, limit: int | None, resume: bool, no_
                              models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
                              progress=not quiet)
     except KeyboardInterrupt:
-        again = " ".join(["evalstack", "run", str(config), *(["--out", str(out_dir)] if out_dir else []), "--resume"])
+        again = _resume_command(config, out_dir, limit, models, batch)
         click.echo(f"\ninterrupted: finished requests are saved in the cache; continue with:\n  {again}", err=True)
         return 130
     if as_json:
@@ -66,6 +77,9 @@ def run(config: Path, out_dir: Path | None, limit: int | None, resume: bool, no_
                                "exit_code": outcome.exit_code}))
     elif not quiet:
         _echo_summary(outcome)
+    if outcome.failed:  # always said, even with --quiet: it is why the exit code is 3
+        click.echo(f"{outcome.failed} item(s) failed after retries (see examples.jsonl `error`); finish them with: "
+                   f"{_resume_command(config, out_dir, limit, models, batch)}", err=True)
     _step_summary(outcome.out_dir)
     return outcome.exit_code
 

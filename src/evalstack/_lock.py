@@ -12,11 +12,16 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+
+# ".<file we write>.<mkstemp suffix>.tmp": only our own temp files are ever removed
+_OWN_TEMP = re.compile(r"^\.(run\.json|examples\.jsonl|report\.md|report\.html|junit\.xml|lowest\.csv|"
+                       r"lowest\.jsonl|regressions\.csv|analysis\.json|[\w.\-]+\.png)\.[\w]+\.tmp$")
 
 
 class RunLock:
@@ -41,11 +46,14 @@ class RunLock:
             raise ConfigError("the previous run in this folder did not finish", where=str(self.path.parent),
                               hint="continue it with --resume (finished requests come from the cache), "
                                    "or delete the folder to start over")
-        for stale in self.path.parent.rglob(".*.tmp"):  # temp files of a killed run's atomic writes
-            try:
-                stale.unlink()
-            except OSError:
-                pass
+        out = self.path.parent
+        for folder in (out, out / "review", out / "plots", out / "curves"):  # a killed run's atomic-write temps
+            for stale in folder.glob(".*.tmp") if folder.is_dir() else ():
+                if _OWN_TEMP.match(stale.name):
+                    try:
+                        stale.unlink()
+                    except OSError:
+                        pass
         os.lseek(fd, 0, os.SEEK_SET)
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "started": time.time()}).encode())

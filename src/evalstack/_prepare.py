@@ -11,7 +11,7 @@ from typing import Any
 
 from .config import Config, JudgeSpec, TaskConfig
 from .data import Example, check_template, load_examples, make_env, messages_text, render_messages
-from .errors import ConfigError, EvalstackError
+from .errors import ConfigError, DataError, EvalstackError
 
 @dataclass
 class MetricPlan:
@@ -51,6 +51,11 @@ class TaskPlan:
         return [ex.row.get(name) for ex in self.examples]
 
     def input_text(self, i: int) -> str:
+        """The example's own input: the last user message (system prompt and few-shot left out)."""
+        return self.messages[i][-1]["content"]
+
+    def prompt_text(self, i: int) -> str:
+        """The whole rendered prompt."""
         return messages_text(self.messages[i])
 
 
@@ -85,6 +90,12 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
     examples = load_examples(d.path, fmt=d.format, id_column=d.id, split=d.split,
                              limit=min(x for x in (d.limit, limit) if x) if (d.limit or limit) else None,
                              sample=d.sample, seed=d.seed, required=sorted(required))
+    for ex in examples:  # a null cell would be sent to the model as the text "None"
+        for col in sorted(needed):
+            val = ex.row.get(col)
+            if val is None or (isinstance(val, float) and val != val):
+                raise DataError(f"column '{col}' is empty (null) but the prompt uses it", where=f"{d.path}:{ex.line}",
+                                hint="fill the cell, drop the row, or use {{ " + col + " or '' }} in the template")
     messages = [render_messages(templates, ex.row, where=f"{d.path}:{ex.line or '?'} (task '{task.name}')")
                 for ex in examples]
     plan = TaskPlan(cfg=task, index=index, examples=examples, messages=messages)

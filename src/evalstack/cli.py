@@ -119,8 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
+    except click.UsageError as exc:  # bad arguments: one line, like every other bad input
+        cmd = exc.ctx.command_path if exc.ctx is not None else "evalstack"
+        click.echo(f"error: {exc.format_message()} (see '{cmd} --help')", err=True)
+        return 2
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {exc.format_message()}", err=True)
         return 2
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -71,7 +71,9 @@ def _read_text(path: Path) -> str:
 
 def _rows_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
     text = _read_text(path)
-    for i, line in enumerate(text.splitlines(), start=1):
+    # split on "\n" only: str.splitlines() would also split inside JSON strings at U+2028, NEL, etc.
+    for i, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
         if not line.strip():
             continue
         if len(line) > _MAX_LINE:

@@ -16,6 +16,7 @@ __all__ = [
     "ProviderError",
     "RunIncomplete",
     "redact",
+    "register_secret_env",
 ]
 
 import os
@@ -68,12 +69,21 @@ _KEY_PATTERNS = [
 ]
 
 
+_SECRET_ENV: set[str] = set()
+
+
+def register_secret_env(name: str | None) -> None:
+    """Treat the value of env var ``name`` as a secret (e.g. a model's ``api_key_env``, whatever its name)."""
+    if name:
+        _SECRET_ENV.add(name)
+
+
 def _secret_values() -> list[str]:
-    """Values of environment variables that look like credentials (names with KEY, TOKEN, SECRET)."""
+    """Values of credential-like env vars (names with KEY, TOKEN, SECRET, PASSWORD, or registered ones)."""
     out = []
     for name, value in os.environ.items():
         upper = name.upper()
-        if value and len(value) >= 6 and any(w in upper for w in ("KEY", "TOKEN", "SECRET", "PASSWORD")):
+        if value and len(value) >= 6 and (name in _SECRET_ENV or any(w in upper for w in ("KEY", "TOKEN", "SECRET", "PASSWORD"))):
             out.append(value)
     return sorted(out, key=len, reverse=True)
 

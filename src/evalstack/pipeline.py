@@ -46,6 +46,20 @@ def _expand_repeats(plan: TaskPlan, repeat: int) -> list[tuple[int, int, str]]:
     return [(i, r, f"{ex.id}#{r}") for i, ex in enumerate(plan.examples) for r in range(repeat)]
 
 
+def public_config(cfg: Config) -> dict[str, Any]:
+    """The resolved config for run.json, with every HTTP header value masked (headers may carry keys)."""
+    data = cfg.model_dump(mode="json", exclude={"source"})
+
+    def mask(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: ({h: "***" for h in v} if k == "headers" and isinstance(v, dict) else mask(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [mask(x) for x in node]
+        return node
+
+    return mask(data)
+
+
 def _request_stats(st: Any) -> dict[str, Any]:
     """A provider's request counters for run.json (batch-mode counts where batch mode ran)."""
     out: dict[str, Any] = {"requests": st.requests, "cached": st.cached, "retries": st.retries, "failed": st.failed,
@@ -150,7 +164,7 @@ class _Run:
             ref = plan.column(plan.cfg.reference) or plan.column(plan.cfg.target)
             ctx = plan.column(plan.cfg.context)
             g = gens[(model, plan.name)]
-            return [JudgeItem(example_id=sid, input=plan.input_text(i), output=g[k].text if g[k].ok else None,
+            return [JudgeItem(example_id=sid, input=plan.prompt_text(i),  # the judge sees the whole prompt output=g[k].text if g[k].ok else None,
                               reference=ref[i] if ref else None, context=None if ctx is None else ctx[i])
                     for k, (i, _r, sid) in enumerate(_expand_repeats(plan, repeat))]
 
@@ -188,6 +202,8 @@ class _Run:
         preds = [x.text if x.ok else None for x in g]
         tgt = plan.column(plan.cfg.target)
         ref = plan.column(plan.cfg.reference)
+        if ref is not None:  # numbers in a reference column (e.g. the answer 144) compare as text
+            ref = [x if x is None or isinstance(x, (str, list)) else str(x) for x in ref]
         ctx = plan.column(plan.cfg.context)
         pick = (lambda col: [col[i] for i, _, _ in rows]) if repeat > 1 else (lambda col: col)
         results = []
@@ -300,7 +316,7 @@ class _Run:
         run = RunResult(name=cfg.name, created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                         evalstack_version=__version__, config_digest=config_digest(cfg), baseline=cfg.baseline,
                         models=models, tasks=tasks,
-                        config=cfg.model_dump(mode="json", exclude={"source"}),
+                        config=public_config(cfg),
                         settings={"confidence": settings.confidence, "n_resamples": settings.n_resamples,
                                   "seed": settings.seed, "limit": self.limit})
         self._curves(run)
@@ -332,6 +348,10 @@ class _Run:
             fh.write(json.dumps(row.model_dump(mode="json"), ensure_ascii=False, default=str) + "\n")
 
     def _curves(self, run: RunResult) -> None:
+        stale = self.out_dir / "curves"  # a previous run's curve files must not survive this one
+        if stale.is_dir():
+            for f in list(stale.glob("*.png")) + list(stale.glob("analysis.json")):
+                f.unlink()
         if not self.cfg.curves:
             return
         from .curves import analyze, join_checkpoints, write_curve_outputs

@@ -10,7 +10,7 @@ import os
 from typing import Any
 from urllib.parse import urlparse
 
-from ..errors import ConfigError, redact
+from ..errors import ConfigError, redact, register_secret_env
 from ._base import Generation, PermanentError, Provider, Request, TransientError, register_provider
 
 
@@ -38,6 +38,7 @@ class OpenAIProvider(Provider):
         self._client: Any = None
         self.base_url = cfg.base_url or os.environ.get("OPENAI_BASE_URL") or None
         self.model = cfg.azure.deployment if cfg.azure else cfg.model
+        register_secret_env(cfg.api_key_env)
 
     def identity(self) -> dict[str, Any]:
         endpoint = self.cfg.azure.endpoint if self.cfg.azure else (self.base_url or "https://api.openai.com/v1")
@@ -55,7 +56,8 @@ class OpenAIProvider(Provider):
         env = self.cfg.api_key_env
         if env is not None and not os.environ.get(env):
             raise ConfigError(f"environment variable {env} is not set", where=f"models.{self.name}.api_key_env",
-                              hint=f"export {env}=... (or set api_key_env: null for a keyless local server)")
+                              hint=f"set the environment variable {env} to the key, or api_key_env: null "
+                                   "for a keyless local server")
         url = self.cfg.azure.endpoint if self.cfg.azure else self.base_url
         if url:
             parsed = urlparse(url)
