@@ -164,7 +164,8 @@ class _Run:
             ref = plan.column(plan.cfg.reference) or plan.column(plan.cfg.target)
             ctx = plan.column(plan.cfg.context)
             g = gens[(model, plan.name)]
-            return [JudgeItem(example_id=sid, input=plan.prompt_text(i),  # the judge sees the whole prompt output=g[k].text if g[k].ok else None,
+            # the judge sees the whole prompt (system instructions matter for instruction following)
+            return [JudgeItem(example_id=sid, input=plan.prompt_text(i), output=g[k].text if g[k].ok else None,
                               reference=ref[i] if ref else None, context=None if ctx is None else ctx[i])
                     for k, (i, _r, sid) in enumerate(_expand_repeats(plan, repeat))]
 
