@@ -142,7 +142,12 @@ def test_repeats_get_distinct_slots_and_paired_rows(tmp_path: Path) -> None:
         assert r.returncode == 0, r.stderr
         assert srv.count("/chat/completions") == 36
     run = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert run["tasks"]["intent"]["deltas"]["ft"]["accuracy"]["n"] == 18
+    # 6 examples x 3 samples: the statistics resample and pair whole examples (n = 6), over all 18 samples
+    d = run["tasks"]["intent"]["deltas"]["ft"]["accuracy"]
+    assert d["n"] == 6
+    assert run["tasks"]["intent"]["models"]["ft"]["metrics"]["accuracy"]["value"] == pytest.approx(5 / 6)
+    rows = [json.loads(l) for l in (tmp_path / "out" / "examples.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 18 and {r["id"] for r in rows} == {f"e{i}#{r}" for i in range(6) for r in range(3)}
 
 
 def test_compare_saved_runs_equals_the_joint_run(tmp_path: Path) -> None:

@@ -60,6 +60,26 @@ def public_config(cfg: Config) -> dict[str, Any]:
     return mask(data)
 
 
+def _collapse_repeats(result: Any, k: int) -> Any:
+    """One row per example from k sample rows (example-major order): sufficient statistics add up, so the
+    metric value is unchanged while the bootstrap resamples whole examples (a cluster bootstrap) and the
+    paired tests see one per-example mean each."""
+    import dataclasses
+
+    import numpy as np
+
+    n = result.scored.size // k
+    stats = result.suff_stats.reshape(n, k, -1).sum(axis=1)
+    scored = result.scored.reshape(n, k).any(axis=1)
+    per = None
+    if result.per_example is not None:
+        per = []
+        for i in range(n):
+            vals = [v for v in result.per_example[i * k:(i + 1) * k] if v is not None]
+            per.append(float(np.mean(vals)) if vals else None)
+    return dataclasses.replace(result, suff_stats=stats, scored=scored, per_example=per)
+
+
 def _request_stats(st: Any) -> dict[str, Any]:
     """A provider's request counters for run.json (batch-mode counts where batch mode ran)."""
     out: dict[str, Any] = {"requests": st.requests, "cached": st.cached, "retries": st.retries, "failed": st.failed,
@@ -294,14 +314,15 @@ class _Run:
                     ts.models[model] = ModelTaskSummary(n_examples=len(g), failed=failed, usage=usage,
                                                         judge_usage=judge_usage)
                     self._write_examples(fh, plan, model, g, results, jrows)
+                repeat = getattr(cfg.models[cfg.baseline], "repeat", 1)
+                if repeat > 1:  # the unit of resampling and pairing is the example, not the sample
+                    by_model = {m: {k: _collapse_repeats(r, repeat) for k, r in res.items()} for m, res in by_model.items()}
                 metrics, deltas = task_summaries(by_model, cfg.baseline, settings)
                 for model, ms in metrics.items():
                     ts.models[model].metrics = ms
                 ts.deltas = deltas
-                rows = _expand_repeats(plan, getattr(cfg.models[cfg.baseline], "repeat", 1))
                 for col in plan.cfg.slice_by:
-                    values = [None if plan.examples[i].row.get(col) is None else str(plan.examples[i].row.get(col))
-                              for i, _r, _sid in rows]
+                    values = [None if ex.row.get(col) is None else str(ex.row.get(col)) for ex in plan.examples]
                     ts.slices.extend(slice_summaries(by_model, cfg.baseline, values, col, settings))
                 for (tname, mname, rname), res in judged["pairwise"].items():
                     if tname == plan.name:
