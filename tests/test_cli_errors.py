@@ -87,6 +87,20 @@ CASES = [
     ("label alias to unknown label", ("labels: [a, b]", "labels: [a, b]\n    label_parsing: {aliases: {x: zzz}}"), {}, ["zzz"]),
     ("gate on unknown task", ("output: out", "output: out\ngate: {rules: [{metric: nope/accuracy, min: 0.5}]}"), {}, ["unknown task 'nope'"]),
     ("replay without output column", None, {"base.jsonl": '{"id": "e0", "out": "a"}\n'}, ["missing column 'output'"]),
+    # checks that need the metrics, rubrics and curves: still before any request
+    ("gate metric typo", ("output: out", "output: out\ngate: {rules: [{metric: intent/accuracyy, min: 0.5}]}"), {},
+     ["gate.rules[0].metric", "did you mean 'intent/accuracy'"]),
+    ("missing curves file", ("output: out", "output: out\ncurves: [nope.csv]"), {}, ["nope.csv"]),
+    ("null prompt cell", None, {"data.jsonl": '{"id": "e0", "text": null, "label": "a"}\n'},
+     ["data.jsonl:1", "column 'text' is empty"]),
+    ("judge needs context", ("metrics: [accuracy, {f1: {average: macro}}]",
+                             "metrics: [accuracy]\n    judges: [faithfulness]\njudge: {provider: replay, path: base.jsonl}"),
+     {}, ["tasks[0].judges[0]", "reads `context`"]),
+    ("pairwise rubric as pointwise", ("metrics: [accuracy, {f1: {average: macro}}]",
+                                      "metrics: [accuracy]\n    judges: [preference]\njudge: {provider: replay, path: base.jsonl}"),
+     {}, ["tasks[0].judges[0]", "is pairwise"]),
+    ("knowledge_f1 without context", ("accuracy, {f1: {average: macro}}", "accuracy, knowledge_f1"), {},
+     ["tasks[0].metrics[1]"]),
 ]
 
 

@@ -30,7 +30,7 @@ class JudgePlan:
 
 
 @dataclass
-class TaskPlan:
+class TaskPlan:  # noqa: D101 (documented below)
     """A task ready to run: its examples, rendered prompts and scorers."""
 
     cfg: TaskConfig
@@ -40,6 +40,8 @@ class TaskPlan:
     metrics: list[MetricPlan] = field(default_factory=list)
     judges: list[JudgePlan] = field(default_factory=list)
     pairwise: list[JudgePlan] = field(default_factory=list)
+    keys: dict[str, bool] = field(default_factory=dict)
+    """Metric keys this task will report -> higher_is_better (found by a dry run before any request)."""
 
     @property
     def name(self) -> str:
@@ -128,6 +130,7 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
         if not uses_labels and getattr(cls, "needs_reference", True) and not task.reference and not task.target:
             raise ConfigError(f"metric '{spec.name}' needs `reference` (the column with reference texts)", where=w)
         plan.metrics.append(MetricPlan(spec.name, spec.options, inst, uses_labels, w))
+    _dry_run_metrics(plan)
     if task.judges or task.pairwise:
         from .judges import load_rubric
 
@@ -135,7 +138,41 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
             for j, js in enumerate(specs):
                 w = f"{where}.{kind}[{j}]"
                 try:
-                    out.append(JudgePlan(js, load_rubric(js.rubric), w))
+                    rubric = load_rubric(js.rubric)
                 except EvalstackError as exc:
                     raise type(exc)(str(exc), where=w) from None
+                if kind == "judges" and rubric.kind == "pairwise":
+                    raise ConfigError(f"rubric '{rubric.name}' is pairwise", where=w,
+                                      hint="list it under the task's `pairwise:` instead of `judges:`")
+                for fld, col in (("reference", task.reference or task.target), ("context", task.context)):
+                    if fld in rubric.fields and not col:
+                        raise ConfigError(f"rubric '{rubric.name}' reads `{fld}` but the task has no `{fld}:` column",
+                                          where=w, hint=f"set tasks[{index}].{fld} to the column that holds it")
+                out.append(JudgePlan(js, rubric, w))
+                prefix = "judge_" if kind == "judges" else "pairwise_"
+                plan.keys[prefix + rubric.name] = bool(getattr(rubric, "higher_is_better", True))
     return plan
+
+
+def _dry_run_metrics(plan: TaskPlan) -> None:
+    """Score one plausible output per metric now, so that a metric that cannot work with this task (a
+    missing context column, a bad option only compute sees) fails before any request, and so that the
+    gate's metric keys can be checked against the keys the metrics really produce."""
+    task = plan.cfg
+    ex = plan.examples[0]
+    gold = ex.row.get(task.reference) if task.reference else None
+    label = None if not task.target else str(ex.row.get(task.target))
+    for mp in plan.metrics:
+        ref = label if mp.uses_labels else (gold if gold is not None else label)
+        out = ref[0] if isinstance(ref, list) and ref else ref
+        context: dict[str, Any] = {"labels": task.labels, "label_parsing": task.label_parsing.model_dump(),
+                                   "logprobs": [[-0.5, -0.25]]}
+        if task.context:
+            context["knowledge"] = [ex.row.get(task.context)]
+        try:
+            results = mp.instance.compute([None if out is None else str(out)],
+                                          None if ref is None else [ref if isinstance(ref, list) else str(ref)], **context)
+        except EvalstackError as exc:
+            raise type(exc)(str(exc), where=mp.where) from None
+        for r in results:
+            plan.keys[r.key] = r.higher_is_better

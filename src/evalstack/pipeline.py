@@ -117,6 +117,8 @@ class _Run:
     def prepare(self) -> None:
         t = time.perf_counter()
         self.plans = [prepare_task(self.cfg, task, i, limit=self.limit) for i, task in enumerate(self.cfg.tasks)]
+        self._check_gate_keys()
+        self.curve_reports = self._analyze_curves()  # a bad curves file fails now, not after the run
         self.providers = {}
         for name in self.model_names:
             mcfg = self.cfg.models[name]
@@ -145,6 +147,28 @@ class _Run:
         cache_path = None if self.no_cache else (self.cfg.cache or default_cache_path())
         self.cache = Cache(cache_path)
         self.timings["prepare"] = time.perf_counter() - t
+
+    def _check_gate_keys(self) -> None:
+        if not self.cfg.gate:
+            return
+        import difflib
+
+        keys = {p.name: p.keys for p in self.plans}
+        for i, rule in enumerate(self.cfg.gate.rules):
+            task, key = rule.metric.split("/", 1)
+            if key not in keys[task]:
+                close = difflib.get_close_matches(key, list(keys[task]), n=1)
+                hint = f"did you mean '{task}/{close[0]}'?" if close else f"task '{task}' reports: {', '.join(sorted(keys[task]))}"
+                raise ConfigError(f"unknown metric '{rule.metric}'", where=f"{self.cfg.source}: gate.rules[{i}].metric",
+                                  hint=hint)
+
+    def _analyze_curves(self) -> list[Any]:
+        if not self.cfg.curves:
+            return []
+        from .curves import analyze
+
+        return [analyze(c.path, format=c.format, mapping=c.mapping or None, hidden_tokens=c.hidden_tokens,
+                        visible_tokens=c.visible_tokens, n_epochs=c.n_epochs, label=c.label) for c in self.cfg.curves]
 
     def _check_output_dir(self) -> None:
         out = self.out_dir
@@ -374,13 +398,11 @@ class _Run:
         if stale.is_dir():
             for f in list(stale.glob("*.png")) + list(stale.glob("analysis.json")):
                 f.unlink()
-        if not self.cfg.curves:
+        if not self.curve_reports:
             return
-        from .curves import analyze, join_checkpoints, write_curve_outputs
+        from .curves import join_checkpoints, write_curve_outputs
 
-        reports = [analyze(c.path, format=c.format, mapping=c.mapping or None, hidden_tokens=c.hidden_tokens,
-                           visible_tokens=c.visible_tokens, n_epochs=c.n_epochs, label=c.label)
-                   for c in self.cfg.curves]
+        reports = self.curve_reports
         write_curve_outputs(reports, self.out_dir)  # curves/analysis.json + PNGs, one call for all reports
         run.curves = [r.to_dict() for r in reports]
         steps = {}
