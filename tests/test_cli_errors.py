@@ -99,6 +99,8 @@ CASES = [
     ("pairwise rubric as pointwise", ("metrics: [accuracy, {f1: {average: macro}}]",
                                       "metrics: [accuracy]\n    judges: [preference]\njudge: {provider: replay, path: base.jsonl}"),
      {}, ["tasks[0].judges[0]", "is pairwise"]),
+    ("perplexity without logprobs", ("accuracy, {f1: {average: macro}}", "accuracy, perplexity"), {},
+     ["tasks[0].metrics[1]", "needs token logprobs", "logprobs_column"]),
     ("knowledge_f1 without context", ("accuracy, {f1: {average: macro}}", "accuracy, knowledge_f1"), {},
      ["tasks[0].metrics[1]"]),
 ]

@@ -40,9 +40,11 @@ def _load(run_dir: Path) -> tuple[RunResult, dict[tuple[str, str], dict[str, Exa
 def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = None, intersect: bool = False) -> int:
     """Merge saved runs, recompute metrics and deltas, write a full report folder; return the exit code."""
     from .metrics import get_metric, mean_result
+    from .pipeline import _quiet_offline_env
     from .report import write_reports
     from .stats import task_summaries
 
+    _quiet_offline_env()
     loaded = [(Path(d), *_load(Path(d))) for d in run_dirs]
     first_dir, first, _ = loaded[0]
     baseline = baseline or first.baseline

@@ -126,6 +126,7 @@ class _Run:
                 mcfg = mcfg.model_copy(update={"concurrency": self.concurrency})
             p = make_provider(name, mcfg)
             p.check_ready()
+            self._check_logprobs(name, mcfg)
             for plan in self.plans:
                 p.check_examples(plan.name, [ex.id for ex in plan.examples])
             self.providers[name] = p
@@ -147,6 +148,20 @@ class _Run:
         cache_path = None if self.no_cache else (self.cfg.cache or default_cache_path())
         self.cache = Cache(cache_path)
         self.timings["prepare"] = time.perf_counter() - t
+
+    def _check_logprobs(self, name: str, mcfg: Any) -> None:
+        """perplexity/mean_logprob of outputs need the provider to return logprobs: say so now, not as n/a later."""
+        gives = {"openai": bool((getattr(mcfg, "params", None) or {}).get("logprobs")),
+                 "replay": bool(getattr(mcfg, "logprobs_column", None)), "local": True}.get(mcfg.provider, False)
+        if gives:
+            return
+        for plan in self.plans:
+            for mp in plan.metrics:
+                if (mp.name in ("perplexity", "mean_logprob") and mp.options.get("text", "prediction") == "prediction"
+                        and not mp.options.get("model")):
+                    fix = {"openai": "add `logprobs: true` to its params", "replay": "set its `logprobs_column`"}
+                    raise ConfigError(f"metric '{mp.name}' needs token logprobs, which model '{name}' does not return",
+                                      where=mp.where, hint=fix.get(mcfg.provider, "use a provider that returns logprobs"))
 
     def _check_gate_keys(self) -> None:
         if not self.cfg.gate:
@@ -377,7 +392,9 @@ class _Run:
         repeat = getattr(self.cfg.models[model], "repeat", 1)
         ref_col = plan.cfg.reference or plan.cfg.target
         keep = list(dict.fromkeys([*plan.cfg.slice_by, *plan.cfg.keep_columns]))
-        per_ex = [(r.key, r.per_example) for r in results if r.per_example is not None]
+        # corpus-only metrics (macro F1, BLEU...) have no per-example value: their per-example proxies stay
+        # out of examples.jsonl so that nobody averages a column into the wrong number
+        per_ex = [(r.key, r.per_example) for r in results if r.per_example is not None and not r.corpus_only]
         for k, (i, _r, sid) in enumerate(_expand_repeats(plan, repeat)):
             ex = plan.examples[i]
             gen = g[k]
