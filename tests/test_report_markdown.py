@@ -67,8 +67,10 @@ def test_metric_table_values_ci_n_unscored(md: str):
     task = _section(md, "Task `intent`")
     metrics = _section(task, "Metrics")
     acc = sum(p == g for p, g in zip(INTENT_PRED["ckpt-200"], INTENT_GOLD)) / 12
+    invalid = sum(p not in ("billing", "bug", "account", "other") for p in INTENT_PRED["ckpt-200"])
     assert _cells(_row(metrics, "accuracy", "ckpt-200")) == ["accuracy", "ckpt-200", f"{acc:.4f}",
-                                                           f"\\[{acc - 0.05:.4f}, {acc + 0.05:.4f}\\]", "12", "0"]
+                                                           f"\\[{acc - 0.05:.4f}, {acc + 0.05:.4f}\\]", "12", "0",
+                                                           str(invalid)]
     assert "Examples: 12; per model: base 12 (0 failed), ckpt-100 12 (0 failed), ckpt-200 12 (0 failed)" in task
     summ = _section(_section(md, "Task `summaries`"), "Metrics")
     faith = [x for x in SUM_SCORES["judge_faithfulness"]["base"] if x is not None]

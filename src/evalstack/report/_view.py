@@ -82,18 +82,25 @@ def gate_table(gate: GateDecision | None) -> Table:
 # ---------------------------------------------------------------- per task
 
 def metrics_table(run: RunResult, task: TaskSummary) -> Table:
-    """Metric x model: value, CI, n, unscored (rows grouped by metric, baseline first)."""
-    t = Table(["metric", "model", "value", f"{_conf(run)} CI", "n", "unscored"],
-              numeric=[False, False, True, True, True, True])
+    """Metric x model: value, CI, n, unscored, and invalid labels where the metric parses labels."""
     models = [m for m in model_order(run) if m in task.models]
-    for key in task_metric_keys(run, task.name):
+    keys = task_metric_keys(run, task.name)
+    has_invalid = any("invalid" in (task.models[m].metrics[k].details or {})
+                      for m in models for k in keys if k in task.models[m].metrics)
+    t = Table(["metric", "model", "value", f"{_conf(run)} CI", "n", "unscored"] + (["invalid"] if has_invalid else []),
+              numeric=[False, False, True, True, True, True] + ([True] if has_invalid else []))
+    for key in keys:
         for m in models:
             s = task.models[m].metrics.get(key)
             if s is None:
                 continue
-            t.rows.append([_c(metric_label(key, s.higher_is_better)), _c(m, strong=m == run.baseline),
-                           _c(fmt_num(s.value)), _c(fmt_ci(s.ci_low, s.ci_high)), _c(fmt_int(s.n)),
-                           _c(fmt_int(s.unscored), tone="bad" if s.unscored else "")])
+            row = [_c(metric_label(key, s.higher_is_better)), _c(m, strong=m == run.baseline),
+                   _c(fmt_num(s.value)), _c(fmt_ci(s.ci_low, s.ci_high)), _c(fmt_int(s.n)),
+                   _c(fmt_int(s.unscored), tone="bad" if s.unscored else "")]
+            if has_invalid:  # outputs that matched no label: counted as wrong, shown here
+                inv = (s.details or {}).get("invalid")
+                row.append(_c("" if inv is None else fmt_int(inv), tone="bad" if inv else ""))
+            t.rows.append(row)
     return t
 
 
