@@ -1,0 +1,39 @@
+"""README's main job: `evalstack run configs/demo.yaml`, offline, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_runs_offline_and_reports_every_family(tmp_path: Path, repo_root: Path) -> None:
+    out = tmp_path / "demo"
+    r = subprocess.run([sys.executable, "-m", "evalstack", "run", str(repo_root / "configs" / "demo.yaml"),
+                        "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "Loading" not in r.stderr and "Traceback" not in r.stderr
+    run = json.loads((out / "run.json").read_text())
+    keys = {k for t in run["tasks"].values() for k in t["models"]["finetuned"]["metrics"]}
+    for k in ("accuracy", "f1_macro", "balanced_accuracy", "mcc", "rouge1", "rougeL", "bleu", "bertscore_f1",
+              "toxicity_rate", "judge_faithfulness", "exact_match", "token_f1", "perplexity"):
+        assert k in keys, k
+    intent = run["tasks"]["intent"]
+    assert intent["n_examples"] == 300 and run["tasks"]["summaries"]["n_examples"] == 100
+    assert intent["models"]["base"]["metrics"]["accuracy"]["details"]["invalid"] > 0
+    assert {s["value"] for s in intent["slices"]} == {"chat", "email", "web_form"}
+    assert run["gate"]["passed"] is True and len(run["gate"]["rules"]) == 6
+    assert run["curves"][0]["best_step"] == 200 and run["checkpoints"][0]["checkpoint_step"] == 300
+    md = (out / "report.md").read_text()
+    assert md.index("Gate PASSED") < md.index("Loss curve") < md.index("## Task")
+    assert "evaluate step 200 too before shipping" in md
+    for f in ("report.html", "junit.xml", "review/lowest.csv", "review/regressions.csv", "curves/analysis.json",
+              "curves/sft_loss.png", "plots/forest.png"):
+        assert (out / f).stat().st_size > 0, f
+    rows = (out / "examples.jsonl").read_text().splitlines()
+    assert len(rows) == 2 * (300 + 100 + 80)
