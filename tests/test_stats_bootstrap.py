@@ -183,3 +183,18 @@ def test_speed_sanity_print():
         t = time.perf_counter()
         metric_summary(r, n_resamples=2000)
         print(f"\n10k examples x 2000 resamples, {name}: {time.perf_counter() - t:.3f} s")
+
+
+def test_all_zero_binary_rate_gets_a_wilson_interval_not_a_point() -> None:
+    from evalstack.metrics import mean_result
+    from evalstack.stats import metric_summary
+
+    s = metric_summary(mean_result("toxicity_rate", [0.0] * 100, higher_is_better=False))
+    # Wilson 95% for 0/100, hand-worked: centre = (z^2/200)/(1+z^2/100), half = z*sqrt(z^2/40000)/(1+z^2/100)
+    z = 1.959963984540054
+    denom = 1 + z * z / 100
+    hi = (z * z / 200) / denom + z * (z * z / 40000) ** 0.5 / denom
+    assert s.value == 0.0 and s.ci_low == 0.0
+    assert abs(s.ci_high - hi) < 1e-12 and 0.03 < s.ci_high < 0.04
+    s1 = metric_summary(mean_result("accuracy", [1.0] * 50))
+    assert s1.ci_high == 1.0 and 0.92 < s1.ci_low < 0.93

@@ -58,10 +58,36 @@ def metric_summary(result: MetricResult, *, confidence: float = 0.95, n_resample
     value = result.value
     if value is None and len(stats):
         value = float(result.from_stats(stats.sum(axis=0)))
+    if ci is not None and ci[0] == ci[1] and value in (0.0, 1.0) and _binary_mean(result):
+        # 0/n or n/n successes: every resample is identical, so the percentile CI collapses to a point
+        # ("0 toxic of 100" would read as certainly 0). The Wilson score interval is honest there.
+        ci = _wilson(int(round(value * len(stats))), len(stats), confidence)
     return MetricSummary(value=_finite(value), ci_low=None if ci is None else ci[0],
                          ci_high=None if ci is None else ci[1], n=result.n, unscored=result.unscored,
                          higher_is_better=result.higher_is_better, corpus_only=result.corpus_only,
                          details=jsonable(result.details))
+
+
+def _binary_mean(result: MetricResult) -> bool:
+    """A mean of 0/1 per-example scores (accuracy, toxicity rate, exact match...)."""
+    if result.corpus_only or result.per_example is None:
+        return False
+    vals = [v for v in result.per_example if v is not None]
+    return bool(vals) and all(v in (0.0, 1.0) for v in vals)
+
+
+def _wilson(successes: int, n: int, confidence: float) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion."""
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + confidence / 2))
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
 
 
 def _check_settings(confidence: float, n_resamples: int) -> None:
