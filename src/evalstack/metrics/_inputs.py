@@ -53,7 +53,8 @@ def context_column(metric: str, context: dict[str, Any], key: str, n: int) -> li
     col = context.get(key)
     if col is None:
         raise DataError(f"metric '{metric}' needs the per-example column '{key}'",
-                        hint=f"give the task a `{key}` column")
+                        hint="set the task's `context:` to the column that holds it" if key == "knowledge"
+                        else f"give the task a `{key}` column")
     col = list(col)
     if len(col) != n:
         raise DataError(f"metric '{metric}': column '{key}' has {len(col)} rows for {n} predictions")

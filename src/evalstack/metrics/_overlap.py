@@ -88,7 +88,7 @@ class TokenF1(BaseMetric):
 class KnowledgeF1(BaseMetric):
     needs_reference = False
     KEYS = "knowledge_f1"
-    DESCRIPTION = ("Token F1 between the output and the example's `knowledge` column (text or list of "
+    DESCRIPTION = ("Token F1 between the output and the task's `context:` column (text or list of "
                    "texts, best taken): grounding / hallucination signal.")
 
     def compute(self, predictions, references=None, **context) -> list[MetricResult]:
