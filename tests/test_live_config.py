@@ -37,3 +37,5 @@ def test_openai_yaml_runs_against_a_compatible_endpoint(tmp_path: Path, repo_roo
     rows = [json.loads(line) for line in (tmp_path / "out" / "examples.jsonl").read_text().splitlines()]
     judged = [x for x in rows if x["task"] == "summaries" and x["model"] == "base"]
     assert all(x["judge"]["faithfulness"]["reason"] for x in judged)
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "### Pairwise judges" in md and "| answer\\_relevance | finetuned | base | 4 |" in md

@@ -15,7 +15,7 @@ from ..results import RunResult
 from ._runinfo import model_order
 from ._view import (checkpoint_table, counts_line, curve_summary_table, deltas_table, diagnoses_table,
                     dict_rows_table, gate_table, group_rows, lowest_table, metrics_table, regressions_table,
-                    slices_table, usage_tables, verdict)
+                    pairwise_table, slices_table, usage_tables, verdict)
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 """The Content-Security-Policy of report.html (also in the template's meta tag)."""
@@ -65,6 +65,7 @@ def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[di
         tasks.append({
             "name": name, "anchor": _anchor(name, used), "counts": counts_line(run, t),
             "metrics": metrics_table(run, t), "deltas": deltas_table(run, t), "slices": slices_table(run, t),
+            "pairwise": pairwise_table(run, t),
             "confusion": [_img(p) for p in by_kind.get("confusion", []) if p.task == name],
             "hists": [_img(p) for p in by_kind.get("histogram", []) if p.task == name],
         })

@@ -10,7 +10,7 @@ from ..results import RunResult
 from ._format import one_line
 from ._runinfo import headline_key, is_per_example, model_order, task_metric_keys
 from ._view import (Cell, Table, checkpoint_table, counts_line, curve_summary_table, deltas_table, diagnoses_table,
-                    dict_rows_table, gate_table, metrics_table, regressions_table, slices_table,
+                    dict_rows_table, gate_table, metrics_table, pairwise_table, regressions_table, slices_table,
                     usage_tables, verdict)
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
@@ -127,6 +127,10 @@ def _task_section(run: RunResult, name: str) -> list[str]:
     slices = slices_table(run, task)
     if slices:
         out += ["### Per-slice deltas", "", md_table(slices), ""]
+    pairwise = pairwise_table(run, task)
+    if pairwise:
+        out += ["### Pairwise judges (each pair judged in both orders; an inconsistent verdict is a tie)", "",
+                md_table(pairwise), ""]
     return out
 
 

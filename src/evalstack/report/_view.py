@@ -153,6 +153,25 @@ def slices_table(run: RunResult, task: TaskSummary) -> Table:
     return t
 
 
+def pairwise_table(run: RunResult, task: TaskSummary) -> Table:
+    """Pairwise judges: model vs baseline, win/tie/loss rates with their CIs, position bias."""
+    t = Table(["rubric", "model", "vs", "n", "win", "tie", "loss", "p", "position bias", "unscored"],
+              numeric=[False, False, False, True, True, True, True, True, True, True])
+
+    def rate(d: Any) -> str:
+        if not isinstance(d, dict) or d.get("value") is None:
+            return "n/a"
+        return f"{fmt_num(d['value'])} {fmt_ci(d.get('ci_low'), d.get('ci_high'))}"
+
+    for rubric in sorted(task.pairwise):
+        for model, summ in sorted(task.pairwise[rubric].items()):
+            t.rows.append([_c(rubric), _c(model), _c(summ.get("opponent", run.baseline)), _c(fmt_int(summ.get("n"))),
+                           _c(rate(summ.get("win_rate"))), _c(rate(summ.get("tie_rate"))), _c(rate(summ.get("loss_rate"))),
+                           _c(fmt_p(summ.get("p_value"))), _c(fmt_num(summ.get("position_bias_rate"))),
+                           _c(fmt_int(summ.get("unscored", 0)))])
+    return t
+
+
 def _hib(task: TaskSummary, key: str) -> bool:
     for mts in task.models.values():
         if key in mts.metrics:
