@@ -167,6 +167,8 @@ def test_compare_saved_runs_equals_the_joint_run(tmp_path: Path) -> None:
     for key in ("accuracy", "f1_macro"):
         assert cmp_["deltas"]["ft"][key]["delta"] == pytest.approx(joint["deltas"]["ft"][key]["delta"], abs=1e-12)
         assert cmp_["models"]["ft"]["metrics"][key]["value"] == joint["models"]["ft"]["metrics"][key]["value"]
+    assert cmp_["slices"] == joint["slices"]
+    assert cmp_["deltas"] == joint["deltas"]  # same examples, same order, same seed: identical CIs too
 
 
 def test_batch_flag_sends_everything_through_the_batch_api(tmp_path: Path) -> None:

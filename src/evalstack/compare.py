@@ -4,7 +4,9 @@ Each run folder holds run.json (with its resolved config) and examples.jsonl (ev
 models are merged (a model present in several runs is taken from the first, and must have the same
 outputs there), examples are matched on ids (a mismatch is an error unless ``intersect``), task metrics are
 recomputed from the saved outputs with the first run's task config, and judge scores are taken from the
-saved per-example scores. Statistics, gate and reports then run exactly as in `evalstack run`.
+saved per-example scores. Statistics (slices included), gate and reports then run as in `evalstack run`.
+Not carried over: perplexity/mean_logprob (token logprobs are not saved), pairwise judge summaries and
+loss curves (run `evalstack curves analyze` beside it).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = 
     from .metrics import get_metric, mean_result
     from .pipeline import _quiet_offline_env
     from .report import write_reports
-    from .stats import task_summaries
+    from .stats import slice_summaries, task_summaries
 
     _quiet_offline_env()
     loaded = [(Path(d), *_load(Path(d))) for d in run_dirs]
@@ -83,7 +85,7 @@ def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = 
                 raise DataError(f"task '{task.name}': the runs evaluated different examples "
                                 f"({min(map(len, id_sets))}-{max(map(len, id_sets))} ids, {len(ids)} in common)",
                                 hint="pass --intersect to compare on the common examples")
-            order = sorted(ids)
+            order = [i for i in rows[(task.name, baseline)] if i in ids]  # the run's own order: same CIs
             by_model: dict[str, dict[str, Any]] = {}
             ts = TaskSummary(name=task.name, n_examples=len(order))
             for m in present:
@@ -93,8 +95,12 @@ def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = 
                 label_refs = [None if r is None else str(r) for r in refs]
                 results = []
                 for spec in task.metrics:
+                    if spec.name in ("perplexity", "mean_logprob"):  # token logprobs are not saved: not re-scorable
+                        continue
                     cls = get_metric(spec.name)
                     ctx = {"labels": task.labels, "label_parsing": task.label_parsing.model_dump(), "logprobs": [None] * len(ex)}
+                    if task.context:
+                        ctx["knowledge"] = [e.fields.get(task.context) for e in ex]
                     results.extend(cls(**spec.options).compute(preds, label_refs if cls.uses_labels else refs, **ctx))
                 judge_keys = sorted({k for e in ex for k in e.scores if k.startswith("judge_")})
                 for k in judge_keys:
@@ -110,6 +116,10 @@ def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = 
             for m, ms in metrics.items():
                 ts.models[m].metrics = ms
             ts.deltas = deltas
+            base_rows = [rows[(task.name, baseline)][i] for i in order]
+            for col in task.slice_by:
+                values = [None if e.fields.get(col) is None else str(e.fields.get(col)) for e in base_rows]
+                ts.slices.extend(slice_summaries(by_model, baseline, values, col, settings))
             summaries[task.name] = ts
     run = RunResult(name=f"compare-{first.name}", created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                     evalstack_version=__version__, config_digest=first.config_digest, baseline=baseline, models=models,

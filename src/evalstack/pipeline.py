@@ -391,7 +391,9 @@ class _Run:
                         jrows: dict[str, dict[str, Any]]) -> None:
         repeat = getattr(self.cfg.models[model], "repeat", 1)
         ref_col = plan.cfg.reference or plan.cfg.target
-        keep = list(dict.fromkeys([*plan.cfg.slice_by, *plan.cfg.keep_columns]))
+        # slice columns, kept columns, and the context column (so `compare` can re-score knowledge_f1)
+        keep = list(dict.fromkeys([*plan.cfg.slice_by, *plan.cfg.keep_columns,
+                                   *([plan.cfg.context] if plan.cfg.context else [])]))
         # corpus-only metrics (macro F1, BLEU...) have no per-example value: their per-example proxies stay
         # out of examples.jsonl so that nobody averages a column into the wrong number
         per_ex = [(r.key, r.per_example) for r in results if r.per_example is not None and not r.corpus_only]
