@@ -32,6 +32,8 @@ def test_demo_runs_offline_and_reports_every_family(tmp_path: Path, repo_root: P
     md = (out / "report.md").read_text()
     assert md.index("Gate PASSED") < md.index("Loss curve") < md.index("## Task")
     assert "evaluate step 200 too before shipping" in md
+    html = (out / "report.html").read_text()
+    assert html.index("Gate PASSED") < html.index("evaluate step 200 too before shipping") < html.index("Task general_qa")
     for f in ("report.html", "junit.xml", "review/lowest.csv", "review/regressions.csv", "curves/analysis.json",
               "curves/sft_loss.png", "plots/forest.png"):
         assert (out / f).stat().st_size > 0, f

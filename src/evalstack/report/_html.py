@@ -13,7 +13,7 @@ from typing import Any
 
 from ..results import RunResult
 from ._runinfo import model_order
-from ._view import (checkpoint_table, counts_line, curve_summary_table, deltas_table, diagnoses_table,
+from ._view import (checkpoint_table, curve_notes, counts_line, curve_summary_table, deltas_table, diagnoses_table,
                     dict_rows_table, gate_table, group_rows, lowest_table, metrics_table, regressions_table,
                     pairwise_table, slices_table, usage_tables, verdict)
 
@@ -81,6 +81,7 @@ def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[di
     nav += [("lowest", "Lowest scores")] if lowest else []
     ctx = {
         "run": run, "verdict": v, "failed_rules": v.failed, "gate": gate_table(run.gate),
+        "curve_notes": curve_notes(run),
         "others": [m for m in model_order(run) if m != run.baseline] or ["none"],
         "stats": ", ".join(f"{k} {s[k]}" for k in ("confidence", "n_resamples", "seed", "limit") if s.get(k) is not None),
         "nav": nav, "forest": _img(forest[0]) if forest else None, "tasks": tasks,

@@ -10,7 +10,7 @@ from ..results import RunResult
 from ._format import one_line
 from ._runinfo import headline_key, is_per_example, model_order, task_metric_keys
 from ._view import (Cell, Table, checkpoint_table, counts_line, curve_summary_table, deltas_table, diagnoses_table,
-                    dict_rows_table, gate_table, metrics_table, pairwise_table, regressions_table, slices_table,
+                    curve_notes, dict_rows_table, gate_table, metrics_table, pairwise_table, regressions_table, slices_table,
                     usage_tables, verdict)
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
@@ -91,20 +91,8 @@ def _verdict_section(run: RunResult) -> list[str]:
 
 def _curve_notes(run: RunResult) -> list[str]:
     """Next to the verdict: what the loss curve says about the evaluated checkpoints (ship the right one)."""
-    if not run.curves:
-        return []
-    best = run.curves[0].get("best_step")
-    warn = [d.get("id") for d in run.curves[0].get("diagnoses", []) if d.get("severity") in ("warning", "error")]
-    notes = []
-    for row in run.checkpoints:
-        if best is not None and not row.get("is_best") and row.get("checkpoint_step") is not None:
-            notes.append(f"- `{md_escape(str(row['model']))}` is the step-{row['checkpoint_step']} checkpoint; the loss "
-                         f"curve's best (lowest valid loss) is step {best}"
-                         + (f" ({', '.join(md_escape(str(w)) for w in warn)})" if warn else "")
-                         + f": evaluate step {best} too before shipping.")
-        if row.get("flagged"):
-            notes.append(f"- `{md_escape(str(row['model']))}`: {md_escape(str(row.get('flag_reason') or 'flagged'))}")
-    return (["**Loss curve:**", "", *notes, ""]) if notes else []
+    notes = curve_notes(run)
+    return ["**Loss curve:**", "", *[f"- {md_escape(n)}" for n in notes], ""] if notes else []
 
 
 def _run_line(run: RunResult) -> str:

@@ -153,6 +153,24 @@ def slices_table(run: RunResult, task: TaskSummary) -> Table:
     return t
 
 
+def curve_notes(run: RunResult) -> list[str]:
+    """Plain sentences for next to the verdict: an evaluated checkpoint that is not the loss curve's best,
+    and checkpoints whose lower valid loss scores worse on the real tasks."""
+    if not run.curves:
+        return []
+    best = run.curves[0].get("best_step")
+    warn = [str(d.get("id")) for d in run.curves[0].get("diagnoses", []) if d.get("severity") in ("warning", "error")]
+    notes = []
+    for row in run.checkpoints:
+        if best is not None and not row.get("is_best") and row.get("checkpoint_step") is not None:
+            notes.append(f"{row['model']} is the step-{row['checkpoint_step']} checkpoint; the loss curve's best "
+                         f"(lowest valid loss) is step {best}" + (f" ({', '.join(warn)})" if warn else "")
+                         + f": evaluate step {best} too before shipping.")
+        if row.get("flagged"):
+            notes.append(f"{row['model']}: {row.get('flag_reason') or 'flagged'}")
+    return notes
+
+
 def pairwise_table(run: RunResult, task: TaskSummary) -> Table:
     """Pairwise judges: model vs baseline, win/tie/loss rates with their CIs, position bias."""
     t = Table(["rubric", "model", "vs", "n", "win", "tie", "loss", "p", "position bias", "unscored"],
