@@ -66,7 +66,11 @@ class ReplayProvider(Provider):
 
     def _lookup(self, task: str, example_id: str) -> tuple[Any, Any] | None:
         table = self._load()
-        return table.get((task if self.cfg.task_column else None, example_id))
+        t = task if self.cfg.task_column else None
+        found = table.get((t, example_id))
+        if found is None and "#" in example_id:  # sample k of a repeated example ("id#k"): its own row, else the id's
+            found = table.get((t, example_id.rsplit("#", 1)[0]))
+        return found
 
     def check_examples(self, task: str, example_ids: list[str]) -> None:
         missing = [i for i in example_ids if self._lookup(task, i) is None]
