@@ -105,3 +105,17 @@ def test_templates_are_sandboxed_and_values_stay_literal() -> None:
     missing, _ = check_template(env, "{{ nope }}", "w")
     with pytest.raises(DataError, match="undefined"):
         render_messages([("user", missing)], {"text": "x"}, where="w")
+
+
+def test_replay_answers_repeat_samples_from_their_own_row_or_the_example(tmp_path: Path) -> None:
+    import asyncio
+
+    from evalstack.config import ReplayModel
+    from evalstack.models import Request, make_provider
+
+    p = _jsonl(tmp_path / "r.jsonl", [{"id": "e1", "output": "base answer"}, {"id": "e1#1", "output": "second sample"}])
+    prov = make_provider("r", ReplayModel(provider="replay", path=p))
+    prov.check_examples("t", ["e1", "e1#1", "e1#2"])
+    texts = [asyncio.run(prov.generate(Request.make("t", i, [{"role": "user", "content": "q"}]))).text
+             for i in ("e1#0", "e1#1", "e1#2")]
+    assert texts == ["base answer", "second sample", "base answer"]
