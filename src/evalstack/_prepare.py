@@ -154,25 +154,48 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
     return plan
 
 
+def score_outputs(task: TaskConfig, metrics: list[MetricPlan], predictions: list[str | None], *,
+                  targets: list[Any] | None, references: list[Any] | None, knowledge: list[Any] | None = None,
+                  logprobs: list[Any] | None = None) -> list[Any]:
+    """Every metric of a task on its outputs: the one place that decides what a metric is scored against.
+
+    Label metrics get ``targets``, the others ``references`` (else ``targets``). Gold labels and scalar
+    references compare as text (an integer column 0/1 matches labels ["0", "1"]; the answer 144 matches
+    "144"). A metric's error names its place in the config.
+    """
+    if targets is not None:
+        targets = [None if x is None else str(x) for x in targets]
+    if references is not None:
+        references = [x if x is None or isinstance(x, (str, list)) else str(x) for x in references]
+    context: dict[str, Any] = {"labels": task.labels, "label_parsing": task.label_parsing.model_dump(),
+                               "logprobs": logprobs if logprobs is not None else [None] * len(predictions)}
+    if knowledge is not None:
+        context["knowledge"] = knowledge
+    results: list[Any] = []
+    for mp in metrics:
+        refs = targets if mp.uses_labels else (references if references is not None else targets)
+        try:
+            results.extend(mp.instance.compute(predictions, refs, **context))
+        except EvalstackError as exc:
+            raise type(exc)(str(exc), where=mp.where) from None
+    return results
+
+
 def _dry_run_metrics(plan: TaskPlan) -> None:
     """Score one plausible output per metric now, so that a metric that cannot work with this task (a
     missing context column, a bad option only compute sees) fails before any request, and so that the
     gate's metric keys can be checked against the keys the metrics really produce."""
     task = plan.cfg
-    ex = plan.examples[0]
-    gold = ex.row.get(task.reference) if task.reference else None
-    label = None if not task.target else str(ex.row.get(task.target))
+    row = plan.examples[0].row
+    gold = row.get(task.reference) if task.reference else None
+    label = None if not task.target else str(row.get(task.target))
     for mp in plan.metrics:
         ref = label if mp.uses_labels else (gold if gold is not None else label)
         out = ref[0] if isinstance(ref, list) and ref else ref
-        context: dict[str, Any] = {"labels": task.labels, "label_parsing": task.label_parsing.model_dump(),
-                                   "logprobs": [[-0.5, -0.25]]}
-        if task.context:
-            context["knowledge"] = [ex.row.get(task.context)]
-        try:
-            results = mp.instance.compute([None if out is None else str(out)],
-                                          None if ref is None else [ref if isinstance(ref, list) else str(ref)], **context)
-        except EvalstackError as exc:
-            raise type(exc)(str(exc), where=mp.where) from None
+        results = score_outputs(task, [mp], [None if out is None else str(out)],
+                                targets=None if label is None else [label],
+                                references=None if gold is None else [gold],
+                                knowledge=[row.get(task.context)] if task.context else None,
+                                logprobs=[[-0.5, -0.25]])
         for r in results:
             plan.keys[r.key] = r.higher_is_better

@@ -21,6 +21,7 @@ from typing import Any
 
 from . import __version__
 from ._io import AtomicWriter
+from ._prepare import MetricPlan, score_outputs
 from .config import GateConfig, StatsSettings, TaskConfig
 from .errors import DataError
 from .results import ExampleRow, ModelTaskSummary, RunResult, TaskSummary, Usage
@@ -70,6 +71,7 @@ def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = 
         raise DataError(f"baseline '{baseline}' is in none of the runs (models: {', '.join(models)})",
                         hint="pass --baseline NAME")
     tasks_cfg = [TaskConfig.model_validate(t) for t in first.config.get("tasks", [])]
+    task_index = {t.name: i for i, t in enumerate(tasks_cfg)}
     settings = StatsSettings.model_validate(first.config.get("stats", {}))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,23 +87,21 @@ def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = 
                 raise DataError(f"task '{task.name}': the runs evaluated different examples "
                                 f"({min(map(len, id_sets))}-{max(map(len, id_sets))} ids, {len(ids)} in common)",
                                 hint="pass --intersect to compare on the common examples")
-            order = [i for i in rows[(task.name, baseline)] if i in ids]  # the run's own order: same CIs
+            order = [i for i in rows[(task.name, baseline)] if i in ids]
+            plans = []  # token logprobs are not saved, so perplexity/mean_logprob cannot be re-scored
+            for j, spec in enumerate(task.metrics):
+                if spec.name not in ("perplexity", "mean_logprob"):
+                    cls = get_metric(spec.name)
+                    plans.append(MetricPlan(spec.name, spec.options, cls(**spec.options), bool(cls.uses_labels),
+                                            f"tasks[{task_index[task.name]}].metrics[{j}]"))  # the run's own order: same CIs
             by_model: dict[str, dict[str, Any]] = {}
             ts = TaskSummary(name=task.name, n_examples=len(order))
             for m in present:
                 ex = [rows[(task.name, m)][i] for i in order]
-                preds = [e.output for e in ex]
+                # examples.jsonl keeps one reference column (the task's reference, else its target)
                 refs = [e.reference for e in ex]
-                label_refs = [None if r is None else str(r) for r in refs]
-                results = []
-                for spec in task.metrics:
-                    if spec.name in ("perplexity", "mean_logprob"):  # token logprobs are not saved: not re-scorable
-                        continue
-                    cls = get_metric(spec.name)
-                    ctx = {"labels": task.labels, "label_parsing": task.label_parsing.model_dump(), "logprobs": [None] * len(ex)}
-                    if task.context:
-                        ctx["knowledge"] = [e.fields.get(task.context) for e in ex]
-                    results.extend(cls(**spec.options).compute(preds, label_refs if cls.uses_labels else refs, **ctx))
+                results = score_outputs(task, plans, [e.output for e in ex], targets=refs, references=refs,
+                                        knowledge=[e.fields.get(task.context) for e in ex] if task.context else None)
                 judge_keys = sorted({k for e in ex for k in e.scores if k.startswith("judge_")})
                 for k in judge_keys:
                     results.append(mean_result(k, [e.scores.get(k) for e in ex]))

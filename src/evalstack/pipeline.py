@@ -22,7 +22,7 @@ from . import __version__
 from ._crash import crash_point
 from ._io import AtomicWriter
 from ._lock import RunLock
-from ._prepare import TaskPlan, prepare_task
+from ._prepare import TaskPlan, prepare_task, score_outputs
 from .config import Config, config_digest, load_config
 from .errors import ConfigError
 from .models import Cache, Generation, Request, Runner, default_cache_path, make_provider
@@ -257,29 +257,15 @@ class _Run:
         return out
 
     def _score(self, plan: TaskPlan, model: str, g: list[Generation]) -> list[Any]:
-        repeat = getattr(self.cfg.models[model], "repeat", 1)
-        rows = _expand_repeats(plan, repeat)
-        preds = [x.text if x.ok else None for x in g]
-        tgt = plan.column(plan.cfg.target)
-        ref = plan.column(plan.cfg.reference)
-        if ref is not None:  # numbers in a reference column (e.g. the answer 144) compare as text
-            ref = [x if x is None or isinstance(x, (str, list)) else str(x) for x in ref]
-        ctx = plan.column(plan.cfg.context)
-        pick = (lambda col: [col[i] for i, _, _ in rows]) if repeat > 1 else (lambda col: col)
-        results = []
-        if tgt is not None:  # gold labels compare as text: an integer column 0/1 matches labels ["0", "1"]
-            tgt = [None if x is None else str(x) for x in tgt]
-        for mp in plan.metrics:
-            refs = tgt if mp.uses_labels else (ref if ref is not None else tgt)
-            context: dict[str, Any] = {
-                "labels": plan.cfg.labels,
-                "label_parsing": plan.cfg.label_parsing.model_dump(),
-                "logprobs": [x.logprobs if x.ok else None for x in g],
-            }
-            if ctx is not None:
-                context["knowledge"] = pick(ctx)
-            results.extend(mp.instance.compute(preds, None if refs is None else pick(refs), **context))
-        return results
+        rows = _expand_repeats(plan, getattr(self.cfg.models[model], "repeat", 1))
+
+        def column(name: str | None) -> list[Any] | None:  # one value per scored row (repeats included)
+            col = plan.column(name)
+            return None if col is None else [col[i] for i, _, _ in rows]
+
+        return score_outputs(plan.cfg, plan.metrics, [x.text if x.ok else None for x in g],
+                             targets=column(plan.cfg.target), references=column(plan.cfg.reference),
+                             knowledge=column(plan.cfg.context), logprobs=[x.logprobs if x.ok else None for x in g])
 
     # ------------------------------------------------------------ the run
     def execute(self) -> RunOutcome:

@@ -80,6 +80,11 @@ class _Progress:
             self._p = None
 
 
+def _shared(gen: Generation) -> Generation:
+    """The answer of another identical request: counted as cached, no tries of its own."""
+    return Generation(**{**gen.__dict__, "cached": True, "tries": 0})
+
+
 async def _pool(items: Sequence[Any], work: Any, *, workers: int) -> None:
     """Run ``await work(item)`` for every item with at most ``workers`` coroutines alive."""
     it = iter(items)
@@ -153,7 +158,7 @@ class Runner:
 
         def finish(idxs: list[int], gen: Generation) -> None:
             for j, i in enumerate(idxs):
-                results[i] = gen if j == 0 else Generation(**{**gen.__dict__, "cached": True, "tries": 0})
+                results[i] = gen if j == 0 else _shared(gen)
             done[0] += len(idxs)
             if not gen.ok:
                 st.failed += len(idxs)
@@ -164,7 +169,7 @@ class Runner:
             shared = isinstance(key, str) and provider.uses_cache
             if shared and key in self._inflight:  # the same request is in flight for another model/task
                 gen = await asyncio.shield(self._inflight[key])
-                finish(idxs, Generation(**{**gen.__dict__, "cached": True, "tries": 0}) if gen.ok else gen)
+                finish(idxs, _shared(gen) if gen.ok else gen)
                 return
             fut: asyncio.Future[Generation] | None = None
             if shared:
