@@ -36,6 +36,8 @@ class EvalstackError(Exception):
             text = f"{where}: {text}"
         if hint:
             text = f"{text} ({hint})"
+        # one line, always: a key or value from the user's file may itself hold a newline
+        text = text.replace("\r", "\\r").replace("\n", "\\n")
         super().__init__(redact(text))
 
 
