@@ -170,5 +170,6 @@ def overfit_warning(points: list[CheckpointPoint]) -> tuple[bool, str | None]:
     best = min(p.valid_loss for p in points)
     final = points[-1].valid_loss
     if final > best * OVERFIT_FACTOR:
-        return True, f"OVERFIT: best={best:.4f}, final={final:.4f} ({final / best:.2f}x the best)"
+        ratio = f"{final / best:.2f}x the best" if best > 0 else "the best is 0"
+        return True, f"OVERFIT: best={best:.4f}, final={final:.4f} ({ratio})"
     return False, None
