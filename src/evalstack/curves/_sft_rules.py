@@ -89,7 +89,7 @@ def train_loss_collapse(ctx, best: CheckpointPoint | None) -> Diagnosis | None:
     return Diagnosis(
         "train_loss_collapse", "warning", "Train loss crashes to ~0", "learning rate too high or data too easy",
         _hidden_evidence(ctx, {"start_train_loss": r(edge_median(raw, tail=False)), "end_train_loss": r(tail, 5),
-                               "first_step_below_0.05": first, "fraction_of_run": r(first / ctx.last_step, 3),
+                               "first_step_below_0.05": first, "fraction_of_run": r(first / ctx.last_step, 3) if ctx.last_step > 0 else None,
                                "threshold": COLLAPSE_LOSS}),
         "Lower the learning-rate multiplier or add harder, more varied examples (check for duplicated or "
         "trivial targets).")
@@ -114,6 +114,8 @@ def valid_rises(ctx, best: CheckpointPoint | None) -> Diagnosis | None:
         return None
     b = min(range(len(vals)), key=lambda i: (vals[i], i))
     vmin, final = vals[b], vals[-1]
+    if vmin <= 0:
+        return None  # a relative rise from a zero loss is undefined
     sustained = b == len(vals) - 2 or vals[-2] >= vmin * (1 + need / 2)
     if b >= len(vals) - 1 or final < vmin * (1 + need) or not sustained:
         return None
