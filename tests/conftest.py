@@ -23,5 +23,14 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 
 
 @pytest.fixture
+def srv():
+    """A loopback OpenAI-compatible server on 127.0.0.1 for the test (in this process)."""
+    from evalstack.testing.loopback import LoopbackServer
+
+    with LoopbackServer() as server:
+        yield server
+
+
+@pytest.fixture
 def repo_root() -> Path:
     return ROOT

@@ -21,12 +21,6 @@ from evalstack.testing.loopback import Fault, LoopbackServer
 KEY_ENV = "JUDGE_TEST_KEY"
 
 
-@pytest.fixture
-def srv():
-    with LoopbackServer() as s:
-        yield s
-
-
 @pytest.fixture(autouse=True)
 def _key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KEY_ENV, "sk-judge-test-0123456789")

@@ -27,12 +27,6 @@ from evalstack.testing.loopback import Fault, LoopbackProcess, LoopbackServer
 
 
 @pytest.fixture
-def srv():
-    with LoopbackServer() as server:
-        yield server
-
-
-@pytest.fixture
 def client(srv):
     c = openai.OpenAI(base_url=srv.base_url, api_key="sk-test", max_retries=0)
     yield c

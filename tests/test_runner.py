@@ -15,12 +15,6 @@ from evalstack.testing.loopback import LoopbackServer
 KEY = "sk-test-SECRETKEY-abcdef123456"
 
 
-@pytest.fixture
-def srv():
-    with LoopbackServer() as s:
-        yield s
-
-
 @pytest.fixture(autouse=True)
 def _key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOOPBACK_KEY", KEY)
