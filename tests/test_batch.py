@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 
+import httpx2
 import openai
 import pytest
 
@@ -285,7 +286,9 @@ def test_create_whose_answer_was_lost_is_found_not_repeated(srv, tmp_path):
         calls.append(kw["input_file_id"])
         batch = await real_create(**kw)  # the server creates it...
         if len(calls) == 1:  # ...but the first answer never arrives
-            raise openai.APIConnectionError(request=None)  # type: ignore[arg-type]
+            # built the way the newest openai 3.x accepts it: with a real httpx2 request
+            lost = httpx2.Request("POST", f"{srv.base_url}/batches")
+            raise openai.APIConnectionError(request=lost)
         return batch
 
     client.batches.create = create_then_lose_answer
