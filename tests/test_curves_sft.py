@@ -62,8 +62,11 @@ def test_rule_ids_are_stable():
 def test_healthy_run_gets_no_diagnosis(seed, full_valid):
     rep = analyze(synth(healthy_train, healthy_valid, seed=seed, full_valid=full_valid))
     assert rep.diagnoses == []
-    assert rep.overfit_band == "healthy" and not rep.overfit_warning
-    # full valid: the last epoch end; smoothed batch valid: somewhere in the flat tail (noise decides)
+    assert not rep.overfit_warning
+    # the ratio of one batch measurement (3% noise) to the train loss sits near 1.1: healthy or, by a
+    # 3-sigma draw, just over 1.2
+    assert rep.overfit_band == "healthy" if full_valid else rep.overfit_band in ("healthy", "mild")
+    # full valid: the last epoch end; raw batch valid: somewhere in the flat tail (noise decides)
     assert rep.best_step == 300 if full_valid else rep.best_step >= 200
 
 
@@ -237,7 +240,7 @@ def test_single_full_valid_does_not_hide_the_batch_valid_series():
     cols = dict(t.columns)
     cols["full_valid_loss"] = [rising(300) if s == 300 else None for s in t.steps]
     rep = analyze(CurveTable(**{**t.__dict__, "columns": cols}))
-    assert rep.best.valid_source.startswith("valid_loss (smoothed")
+    assert rep.best.valid_source == "valid_loss"
     assert 150 <= rep.best_step <= 220 and "valid_rises" in ids(rep)
     assert any("measured once" in n for n in rep.notes)
 

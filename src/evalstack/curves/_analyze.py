@@ -43,9 +43,9 @@ def analyze(table_or_path: CurveTable | str | Path, *, hidden_tokens: int | None
     for epoch boundaries. ``smoothing`` is the moving-average window for per-step train values (``"auto"``
     ~ n/15, odd, 3..25; ``1`` = none).
 
-    SFT runs get per-checkpoint overfit ratios with bands, the best checkpoint (lowest valid loss,
-    full_valid preferred), the OVERFIT warning and the seven SFT rules; runs with rewards get the RFT
-    rules and 2-3 checkpoint candidates.
+    SFT runs get per-checkpoint overfit ratios with bands, the best checkpoint (lowest measured valid
+    loss, full_valid_loss preferred; never a smoothed value), the OVERFIT warning and the seven SFT
+    rules; runs with rewards get the RFT rules and 2-3 checkpoint candidates.
     """
     table = table_or_path if isinstance(table_or_path, CurveTable) else read_curves(
         table_or_path, format=format, mapping=mapping)
@@ -71,8 +71,8 @@ def analyze(table_or_path: CurveTable | str | Path, *, hidden_tokens: int | None
             report.diagnoses.extend(run_sft_rules(ctx, report.best))
             n_full = len(table.series("full_valid_loss")[0])
             if n_full == 1 and ctx.valid_source != "full_valid_loss":
-                report.notes.append("full_valid_loss was measured once only: the batch valid_loss (smoothed) "
-                                    "is used to pick the best checkpoint")
+                report.notes.append("full_valid_loss was measured once only: the lowest measured valid_loss "
+                                    "picks the best checkpoint")
             if not ctx.valid:
                 report.notes.append("no validation loss: best checkpoint and overfit ratio need valid_loss or full_valid_loss")
             elif table.checkpoints and report.best and not report.best.is_checkpoint:

@@ -48,9 +48,9 @@ class CheckpointPoint:
     train_loss: float | None
     """Smoothed training loss at this step."""
     valid_loss: float
-    """Validation loss used for selection (full_valid where present, else smoothed batch valid_loss)."""
+    """Measured validation loss used for selection (full_valid_loss where measured, else valid_loss)."""
     valid_source: str
-    """``full_valid_loss`` or ``valid_loss (smoothed over w)``."""
+    """Which series ``valid_loss`` comes from: ``full_valid_loss`` or ``valid_loss`` (as measured)."""
     overfit_ratio: float | None
     """valid_loss / train_loss."""
     overfit_band: str | None

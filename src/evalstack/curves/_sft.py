@@ -1,9 +1,12 @@
 """SFT analysis: epoch boundaries, smoothed series, per-checkpoint overfit ratio, best checkpoint, OVERFIT.
 
-Best checkpoint = lowest validation loss, using ``full_valid_loss`` where the run has it (a full pass over
-the validation set, measured less often) and otherwise the batch ``valid_loss`` smoothed over a few
-measurements. When the saved checkpoints are known (fetch, checkpoints.json) only they are candidates,
-since only they can be deployed.
+Best checkpoint = lowest *measured* validation loss (the seed's ``min(valid_loss)``), using
+``full_valid_loss`` where the run measured it at least twice (a full pass over the validation set, measured
+less often) and otherwise ``valid_loss`` (HF ``eval_loss``, OpenAI's batch valid loss) as measured. The
+OVERFIT warning compares the final measurement with that same raw minimum. Smoothing is for drawing and for
+the trend rules on per-batch series only: smoothing a measured series shifts its minimum to another step.
+When the saved checkpoints are known (fetch, checkpoints.json) only they are candidates, since only they
+can be deployed.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ class SftContext:
     valid_steps: list[int]
     """Steps of the validation series used for selection."""
     valid: list[float]
-    """Validation series used for selection (full_valid raw, or smoothed batch valid)."""
+    """Validation series used for selection, as measured (full_valid_loss, else valid_loss)."""
     valid_raw_steps: list[int]
     """Steps of the raw validation measurements (batch valid where present)."""
     valid_raw: list[float]
@@ -40,7 +43,7 @@ class SftContext:
     last_step: int
     """Last step of the run."""
     valid_window: int = 1
-    """Smoothing window applied to the validation series (1 for full_valid_loss)."""
+    """Smoothing window the trend rules may apply to a per-batch ``valid_loss`` (1: not a batch series)."""
     hidden_uncorrected: int = 0
     """n when the losses still include n hidden tokens per example (absolute thresholds are then loose)."""
 
@@ -109,43 +112,46 @@ def build_context(table: CurveTable, *, window: int, epoch_ends: list[int], hidd
     """The SFT series of a table (``None`` when it has no loss at all).
 
     The validation series is ``full_valid_loss`` when it was measured at least twice (or is all there
-    is), else the batch ``valid_loss`` smoothed over a few measurements.
+    is), else ``valid_loss``; both as measured. A per-batch ``valid_loss`` (OpenAI/Azure/generic, not
+    HF's whole-eval-set ``eval_loss``) gets a smoothing window for the trend rules.
     """
     ts, tv = table.series("train_loss")
     n_full = len(table.series("full_valid_loss")[0])
+    vwin = 1
     if n_full >= 2 or (n_full and not table.has("valid_loss")):
         vs, vv = table.series("full_valid_loss")
-        valid, source = list(vv), "full_valid_loss"
+        source = "full_valid_loss"
     elif table.has("valid_loss"):
         vs, vv = table.series("valid_loss")
-        vw = auto_window(len(vv)) if window > 1 else 1
-        valid = smooth(vv, vw)
-        source = f"valid_loss (smoothed over {vw} measurements)" if vw > 1 else "valid_loss"
+        source = "valid_loss"
+        if table.format != "hf" and window > 1:
+            vwin = auto_window(len(vv))
     else:
-        vs, vv, valid, source = [], [], [], "none"
-    vwin = vw if source.startswith("valid_loss") else 1
+        vs, vv, source = [], [], "none"
     if not ts and not vs:
         return None
     rs, rv = table.series("valid_loss") if table.has("valid_loss") else (vs, vv)
-    return SftContext(train_steps=ts, train_raw=tv, train_smooth=smooth(tv, window), valid_steps=vs, valid=valid,
+    return SftContext(train_steps=ts, train_raw=tv, train_smooth=smooth(tv, window), valid_steps=vs, valid=list(vv),
                       valid_raw_steps=rs, valid_raw=rv, valid_source=source, valid_window=vwin, epoch_ends=epoch_ends,
                       last_step=table.steps[-1], hidden_uncorrected=hidden_uncorrected)
 
 
+def _nearest(steps: list[int], values: list[float], step: int) -> float | None:
+    """The measured value nearest to ``step`` (the earlier one on ties)."""
+    if not steps:
+        return None
+    i = min(range(len(steps)), key=lambda k: (abs(steps[k] - step), steps[k]))
+    return values[i]
+
+
 def checkpoint_points(table: CurveTable, ctx: SftContext) -> list[CheckpointPoint]:
     """Points with a validation loss: the saved checkpoints when known, else every validation measurement."""
-    smoothed = ctx.valid_source.startswith("valid_loss")
     exact = dict(zip(ctx.valid_steps, ctx.valid))
     cps = {c.step: c for c in table.checkpoints}
     steps = sorted(cps) if cps else list(ctx.valid_steps)
     out = []
     for step in steps:
-        if step in exact:
-            v = exact[step]
-        elif smoothed and ctx.valid_steps:
-            v = value_at(ctx.valid_steps, ctx.valid, step)
-        else:
-            continue
+        v = exact[step] if step in exact else _nearest(ctx.valid_steps, ctx.valid, step)
         if v is None:
             continue
         train = ctx.train_at(step)
@@ -164,7 +170,7 @@ def best_point(points: list[CheckpointPoint]) -> CheckpointPoint | None:
 
 
 def overfit_warning(points: list[CheckpointPoint]) -> tuple[bool, str | None]:
-    """The seed's OVERFIT check: final valid loss > 1.2 x the best."""
+    """The seed's OVERFIT check: final measured valid loss > 1.2 x the lowest measured one."""
     if not points:
         return False, None
     best = min(p.valid_loss for p in points)
