@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ..errors import ConfigError
+from ._correct import correct
 
 
 @click.group("judge")
@@ -178,3 +179,5 @@ def validate(rubric_ref: str, labels_path: Path, config: Path | None, judge_prov
         click.echo(f"kappa {_fmt(kappa)} is below --min-kappa {min_kappa}", err=True)
         return 1
     return 0
+
+judge.add_command(correct)  # `evalstack judge correct`: judge means corrected by human labels
