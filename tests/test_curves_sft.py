@@ -189,22 +189,41 @@ def test_valid_plateau():
 
 
 def test_valid_oscillates():
+    """Oscillation is a swing of the valid LEVEL that persists (down-up-down-up over the run), not the
+    step-to-step scatter of a mini-batch estimate (issue 23)."""
     steps = list(range(1, 301))
-    wobble = CurveTable(source="x", format="openai", steps=steps, n_epochs=3, columns={
-        "train_loss": [healthy_train(t) for t in steps],
-        "valid_loss": [healthy_valid(t) * (1 + 0.35 * (-1) ** (t // 10)) if t % 10 == 0 else None for t in steps]})
-    rep = analyze(wobble)
-    d = next(d for d in rep.diagnoses if d.id == "valid_oscillates")
-    assert d.evidence["direction_change_fraction"] > 0.9 and len(d.evidence["largest_swings"]) == 3
+    rng = np.random.default_rng(0)
+
+    def table(valid, fmt="openai"):
+        return CurveTable(source="x", format=fmt, steps=steps, n_epochs=3, columns={
+            "train_loss": [healthy_train(t) for t in steps],
+            "valid_loss": [valid(t) if t % 10 == 0 else None for t in steps]})
+
+    # a 25% swing with a 120-step period (12 measurements), plus 3% batch noise: 2.5 periods over 3 epochs
+    wave = lambda t: healthy_valid(t) * (1 + 0.25 * math.sin(2 * math.pi * t / 120)) * (1 + rng.normal(0, 0.03))  # noqa: E731
+    d = next(d for d in analyze(table(wave)).diagnoses if d.id == "valid_oscillates")
+    assert d.evidence["reversals"] >= 3 and d.evidence["averaged_over"] == 3
+    # a faster swing (60 steps) measured on the whole eval set (HF eval_loss): read as measured
+    clean = lambda t: healthy_valid(t) * (1 + 0.25 * math.sin(2 * math.pi * t / 60))  # noqa: E731
+    d = next(d for d in analyze(table(clean, "hf")).diagnoses if d.id == "valid_oscillates")
+    assert d.evidence["averaged_over"] == 1 and d.evidence["reversals"] >= 8
+    # +-35% alternating from one measurement to the next (two validation mini-batches in turn): noise
+    scatter = lambda t: healthy_valid(t) * (1 + 0.35 * (-1) ** (t // 10))  # noqa: E731
+    assert "valid_oscillates" not in ids(analyze(table(scatter)))
     assert "valid_oscillates" not in ids(analyze(synth(healthy_train, healthy_valid, valid_noise=0.05)))
+    # one rise after a minimum is overfitting, not oscillation
+    rising = lambda t: 0.5 + 1.0 * math.exp(-t / 30) + 2e-6 * max(0, t - 180) ** 2   # noqa: E731
+    assert "valid_oscillates" not in ids(analyze(synth(healthy_train, rising)))
 
 
 def test_both_high():
     rep = analyze(synth(lambda t: 2.4 + 0.6 * math.exp(-t / 50), lambda t: 2.6 + 0.6 * math.exp(-t / 50)))
     assert "both_high" in ids(rep)
     assert "both_high" not in ids(analyze(synth(healthy_train, healthy_valid)))
-    # high train but low valid (odd, but not "both")
-    assert "both_high" not in ids(analyze(synth(lambda t: 1.2 + 0.5 * math.exp(-t / 50), lambda t: 0.9)))
+    # relative to the run's own start, not an absolute level (issue 23): a chat SFT run that falls from
+    # 2.0 to 1.1 nats/token is healthy; train falling while valid stays put is not "both"
+    assert "both_high" not in ids(analyze(synth(lambda t: 1.1 + 0.9 * math.exp(-t / 40), lambda t: 1.15 + 0.9 * math.exp(-t / 50))))
+    assert "both_high" not in ids(analyze(synth(lambda t: 1.2 + 1.5 * math.exp(-t / 50), lambda t: 0.9)))
 
 
 def test_gap_from_start():
@@ -246,8 +265,9 @@ def test_single_full_valid_does_not_hide_the_batch_valid_series():
 
 
 def test_valid_rises_on_noisy_batch_valid():
-    """Per-step batch valid_loss with 10% noise, 20 seeds: a ~10% rise is found in most runs and a healthy
-    run almost never gets it (the threshold grows with the measured noise)."""
+    """Per-step batch valid_loss with 10% noise, 20 seeds: a ~10% rise (about 2 standard errors of the
+    averaged level at the end) is found in most runs and a healthy run almost never gets it (the threshold
+    grows with the measured noise: 3 standard errors, issue 23)."""
     rising = lambda t: 0.48 + 1.45 * math.exp(-t / 30) + 3.5e-6 * max(0, t - 180) ** 2   # noqa: E731
     found = false = 0
     for seed in range(20):
@@ -257,4 +277,4 @@ def test_valid_rises_on_noisy_batch_valid():
             found += 1
             assert d.evidence["threshold_pct"] >= 5 and 140 <= d.evidence["min_step"] <= 240
         false += "valid_rises" in ids(analyze(synth(healthy_train, healthy_valid, **kw)))
-    assert found >= 14 and false <= 1
+    assert found >= 12 and false <= 1

@@ -67,8 +67,12 @@ def analyze(table_or_path: CurveTable | str | Path, *, hidden_tokens: int | None
         if ctx is not None:
             report.points = checkpoint_points(table, ctx)
             report.best = best_point(report.points)
-            report.overfit_warning, report.overfit_message = overfit_warning(report.points)
             report.diagnoses.extend(run_sft_rules(ctx, report.best))
+            rose = any(d.id == "valid_rises" for d in report.diagnoses)
+            report.overfit_warning, report.overfit_message, why = overfit_warning(
+                report.points, per_batch=ctx.valid_window > 1, level_rose=rose)
+            if why:
+                report.notes.append(why)
             n_full = len(table.series("full_valid_loss")[0])
             if n_full == 1 and ctx.valid_source != "full_valid_loss":
                 report.notes.append("full_valid_loss was measured once only: the lowest measured valid_loss "

@@ -7,20 +7,9 @@ from typing import Any
 
 from ._hidden import HiddenTokenCorrection
 from ._table import CurveTable, r
+from ._thresholds import BANDS, OVERFIT_FACTOR  # noqa: F401  (re-exported)
 
 SCHEMA_VERSION = 1
-
-BANDS = (
-    (1.2, "healthy", "generalizes well"),
-    (1.5, "mild", "acceptable for small datasets"),
-    (2.0, "moderate", "consider reducing epochs"),
-    (float("inf"), "severe", "deploy an earlier checkpoint"),
-)
-"""Overfit ratio (valid/train) bands: < 1.2 healthy, 1.2-1.5 mild, 1.5-2.0 moderate, > 2.0 severe."""
-
-OVERFIT_FACTOR = 1.2
-"""OVERFIT warning when the final valid loss exceeds this times the best."""
-
 
 def overfit_band(ratio: float | None) -> str | None:
     """The band name of a valid/train ratio (``None`` when the ratio is unknown)."""

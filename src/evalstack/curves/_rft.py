@@ -10,29 +10,15 @@
 | grader_errors           | train_other_error_count > 0           | bugs in the grader logic: fix before continuing    |
 | parse_errors            | parse errors while reward is not rising| parse errors are tolerated only while reward climbs|
 
-Rewards are assumed to lie on the usual grader scale (about 0..1) for the absolute thresholds.
+Rewards are assumed to lie on the usual grader scale (about 0..1); the thresholds and their reasons are in
+``_thresholds``.
 """
 
 from __future__ import annotations
 
 from ._records import Diagnosis, RftCandidate, RftSummary
 from ._table import CurveTable, edge_median, r, smooth, value_at
-
-FLAT_ZERO = 0.05
-"""reward_flat_zero: |smoothed reward| never above this."""
-HIGH_START = 0.8
-"""reward_high_flat: reward over the first 10% of steps at or above this ..."""
-HIGH_FLAT_RANGE = 0.10
-"""... and the smoothed reward never moves more than this."""
-HACKING_GAP = 0.10
-"""reward_hacking: train - valid reward above this at the last validation."""
-TOKENS_NORMAL = 2.0
-"""token_growth fires at this growth (end/start) as "normal" ..."""
-TOKENS_EXCESSIVE = 3.0
-"""... and as "excessive" from this one."""
-CLIMB = 0.05
-"""Reward "climbing": end minus start above this."""
-
+from ._thresholds import CLIMB, FLAT_ZERO, HACKING_GAP, HIGH_FLAT_RANGE, HIGH_START, TOKENS_EXCESSIVE, TOKENS_NORMAL
 
 def _valid_column(table: CurveTable) -> str | None:
     for c in ("full_valid_mean_reward", "valid_mean_reward"):

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ._records import OVERFIT_FACTOR, CheckpointPoint, overfit_band
+from ._records import CheckpointPoint, overfit_band
+from ._thresholds import OVERFIT_FACTOR
 from ._table import CurveTable, auto_window, smooth, value_at
 
 
@@ -43,7 +44,9 @@ class SftContext:
     last_step: int
     """Last step of the run."""
     valid_window: int = 1
-    """Smoothing window the trend rules may apply to a per-batch ``valid_loss`` (1: not a batch series)."""
+    """Measurements a per-batch ``valid_loss`` is averaged over by the trend rules (1: read as measured)."""
+    valid_raw_per_batch: bool = False
+    """True when ``valid_raw`` is a per-batch estimate (OpenAI/Azure/generic ``valid_loss``, not HF eval)."""
     hidden_uncorrected: int = 0
     """n when the losses still include n hidden tokens per example (absolute thresholds are then loose)."""
 
@@ -113,8 +116,9 @@ def build_context(table: CurveTable, *, window: int, epoch_ends: list[int], hidd
 
     The validation series is ``full_valid_loss`` when it was measured at least twice (or is all there
     is), else ``valid_loss``; both as measured. A per-batch ``valid_loss`` (OpenAI/Azure/generic, not
-    HF's whole-eval-set ``eval_loss``) gets a smoothing window for the trend rules.
+    HF's whole-eval-set ``eval_loss``) gets an averaging window for the trend rules.
     """
+    per_batch = table.format != "hf"
     ts, tv = table.series("train_loss")
     n_full = len(table.series("full_valid_loss")[0])
     vwin = 1
@@ -124,7 +128,7 @@ def build_context(table: CurveTable, *, window: int, epoch_ends: list[int], hidd
     elif table.has("valid_loss"):
         vs, vv = table.series("valid_loss")
         source = "valid_loss"
-        if table.format != "hf" and window > 1:
+        if per_batch and window > 1:
             vwin = auto_window(len(vv))
     else:
         vs, vv, source = [], [], "none"
@@ -133,7 +137,8 @@ def build_context(table: CurveTable, *, window: int, epoch_ends: list[int], hidd
     rs, rv = table.series("valid_loss") if table.has("valid_loss") else (vs, vv)
     return SftContext(train_steps=ts, train_raw=tv, train_smooth=smooth(tv, window), valid_steps=vs, valid=list(vv),
                       valid_raw_steps=rs, valid_raw=rv, valid_source=source, valid_window=vwin, epoch_ends=epoch_ends,
-                      last_step=table.steps[-1], hidden_uncorrected=hidden_uncorrected)
+                      last_step=table.steps[-1], hidden_uncorrected=hidden_uncorrected,
+                      valid_raw_per_batch=per_batch and window > 1)
 
 
 def _nearest(steps: list[int], values: list[float], step: int) -> float | None:
@@ -169,13 +174,23 @@ def best_point(points: list[CheckpointPoint]) -> CheckpointPoint | None:
     return min(points, key=lambda p: (p.valid_loss, p.step)) if points else None
 
 
-def overfit_warning(points: list[CheckpointPoint]) -> tuple[bool, str | None]:
-    """The seed's OVERFIT check: final measured valid loss > 1.2 x the lowest measured one."""
+def overfit_warning(points: list[CheckpointPoint], *, per_batch: bool = False,
+                    level_rose: bool = True) -> tuple[bool, str | None, str | None]:
+    """The seed's OVERFIT check: final measured valid loss > 1.2 x the lowest measured one.
+
+    On a per-batch series (``per_batch``) the lowest of many noisy values is biased low, so the warning
+    also needs ``level_rose`` (valid_rises held: the noise-averaged level rose beyond the noise); when it
+    does not, the third value is a note saying what was seen and why it was not warned.
+    """
     if not points:
-        return False, None
+        return False, None, None
     best = min(p.valid_loss for p in points)
     final = points[-1].valid_loss
     if final > best * OVERFIT_FACTOR:
         ratio = f"{final / best:.2f}x the best" if best > 0 else "the best is 0"
-        return True, f"OVERFIT: best={best:.4f}, final={final:.4f} ({ratio})"
-    return False, None
+        msg = f"OVERFIT: best={best:.4f}, final={final:.4f} ({ratio})"
+        if per_batch and not level_rose:
+            return False, None, (f"{msg} on single valid mini-batches, but the averaged valid level did not rise "
+                                 "beyond the batch noise: not warned (noise)")
+        return True, msg, None
+    return False, None, None
