@@ -27,6 +27,8 @@ _LAZY = {
     "curves": ("evalstack.curves._cli:curves", "Loss-curve analysis of fine-tuning runs."),
     "judge": ("evalstack.judges._cli:judge", "LLM judges: validate a rubric against human labels."),
     "init": ("evalstack._cli_init:init", "Write a starter config for a held-out data file."),
+    "view": ("evalstack.view._cli:view", "Review workbench: read, filter, compare and label examples in the browser."),
+    "labels": ("evalstack.view._cli:labels", "Review labels: export them for judge validation or as cleaned data."),
     "plan": ("evalstack._cli_plan:plan", "How many examples the gate's paired test needs to see a given drop."),
 }
 
