@@ -38,7 +38,7 @@ def result(bench):
 def test_fixtures_are_indexed_number_series():
     index = json.loads((FIX / "sources.json").read_text())["logs"]
     files = {p.name for p in FIX.glob("*.csv")}
-    assert {e["file"] for e in index} == files and len(index) == len(files)
+    assert {e["file"] for e in index} == files and len(index) == len(files) >= 30
     for e in index:
         assert re.fullmatch(r"[0-9a-f]{40}", e["commit"]) and e["repo"].count("/") == 1 and e["path"], e["name"]
         assert e["format"] in ("openai", "hf") and e["label"] and e["kept"]
@@ -64,7 +64,7 @@ def test_each_diagnosis_fires_on_a_real_log_where_it_is_true(result):
     for rid in seen:
         assert result["table"][rid]["hits"] >= 1, rid
     # no real log in the collection shows these: each keeps its synthetic test in test_curves_sft.py
-    assert set(SFT_RULE_IDS) - seen == {"valid_oscillates", "both_high", "gap_from_start"}
+    assert set(SFT_RULE_IDS) - seen == {"valid_oscillates", "gap_from_start"}
 
 
 def test_bench_prints_the_confusion_table(bench, capsys, monkeypatch):
