@@ -111,3 +111,31 @@ def show(run: Path, as_json: bool) -> None:
     for r in rows:  # model text made visible: no control or bidi character reaches the terminal raw
         extra = (f" -> {r['corrected']}" if r.get("corrected") is not None else "") + (f"  ({r['note']})" if r.get("note") else "")
         click.echo(visible(f"{r['task']}/{r['id']} {r['model']}: {r['label']}{extra}  [{r.get('who', '')} {r.get('at', '')}]", 2000))
+
+
+@labels.command("suspects")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--task", help="The classification task (default: the only one).")
+@click.option("--top", type=int, default=20, show_default=True, help="How many suspects to print (JSON: all).")
+@click.option("--json", "as_json", is_flag=True)
+def suspects(run: Path, task: str | None, top: int, as_json: bool) -> None:
+    """Gold labels that the models' answers contradict (confident learning), most suspicious first."""
+    from ._app import visible
+    from ._suspects import find_run_suspects
+
+    _check_runs((run,))
+    res = find_run_suspects(run, task=task)
+    if as_json:
+        click.echo(json.dumps(res, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{res['task']}: {len(res['suspects'])} suspect gold label(s) of {res['n']} (confident learning on "
+               f"the agreement of {len(res['accuracy'])} model(s)); confirm them in `evalstack view {run}` "
+               "(label gold_wrong)")
+    for s in res["suspects"][:top]:
+        answers = ", ".join(f"{m}: {a or '(none)'}" for m, a in s["answers"].items())
+        click.echo(visible(f"  {s['id']}  gold {s['gold']}  P(gold) {s['p_gold']:.2f}  suggested {s['suggested']}  "
+                           f"[{answers}]", 2000))
+    for m, a in res["accuracy"].items():
+        if a["all"] is not None:
+            without = "-" if a["without_suspects"] is None else f"{a['without_suspects']:.4f} (n={a['n_without']})"
+            click.echo(f"  accuracy {m}: {a['all']:.4f} (n={a['n_all']}); with suspects excluded: {without}")
