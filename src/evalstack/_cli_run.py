@@ -77,7 +77,8 @@ def run(config: Path, out_dir: Path | None, limit: int | None, resume: bool, no_
     elif not quiet:
         _echo_summary(outcome)
     if outcome.failed:  # always said, even with --quiet: it is why the exit code is 3
-        click.echo(f"{outcome.failed} item(s) failed after retries (see examples.jsonl `error`); finish them with: "
+        click.echo(f"{outcome.failed} item(s) failed after retries (see examples.jsonl `error`, and `failed` under "
+                   f"`judge` for judge requests); finish them with: "
                    f"{_resume_command(config, out_dir, limit, models, batch)}", err=True)
     _step_summary(outcome.out_dir)
     return outcome.exit_code

@@ -239,6 +239,6 @@ def load(run_dir: str | Path) -> Evaluation:
 
     path = run_json_path(run_dir)
     result = read_run(path)
-    failed = sum(mts.failed for ts in result.tasks.values() for mts in ts.models.values())
+    failed = sum(mts.failed_items for ts in result.tasks.values() for mts in ts.models.values())
     code = 3 if failed else (1 if result.gate is not None and not result.gate.passed else 0)
     return Evaluation(run=result, out_dir=path.parent, failed=failed, exit_code=code)

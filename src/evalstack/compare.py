@@ -106,8 +106,13 @@ def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = 
                 for k in judge_keys:
                     results.append(mean_result(k, [e.scores.get(k) for e in ex]))
                 by_model[m] = {r.key: r for r in results}
-                ts.models[m] = ModelTaskSummary(n_examples=len(ex), failed=sum(1 for e in ex if e.error is not None),
-                                                usage=Usage())
+                rubrics = sorted({r for e in ex for r in e.judge})
+                jrows = {r: [e.judge.get(r) or {} for e in ex] for r in rubrics}
+                ts.models[m] = ModelTaskSummary(
+                    n_examples=len(ex), failed=sum(1 for e in ex if e.error is not None), usage=Usage(),
+                    judge_failed={r: sum(1 for j in js if j.get("failed")) for r, js in jrows.items()},
+                    judge_unparseable={r: sum(1 for j in js if not j.get("failed") and "unparseable" in str(j.get("error") or ""))
+                                       for r, js in jrows.items()})
                 per = [(r.key, r.per_example) for r in results if r.per_example is not None]
                 for k, e in enumerate(ex):
                     e2 = e.model_copy(update={"scores": {**e.scores, **{key: vals[k] for key, vals in per}}})

@@ -2,7 +2,8 @@
 
 prepare (data, prompts, scorers, providers: every check before any request) -> generate (all models at
 once, cache first) -> judge -> score -> statistics (CIs, paired deltas, slices) -> curves -> gate ->
-examples.jsonl + reports. Exit code: 0 passed / no gate, 1 gate failed, 3 items failed after retries.
+examples.jsonl + reports. Exit code: 0 passed / no gate, 1 gate failed, 3 items (generation or judge
+requests) failed after retries.
 """
 
 from __future__ import annotations
@@ -322,6 +323,8 @@ class _Run:
                     results = self._score(plan, model, g)
                     jrows: dict[str, dict[str, Any]] = {}
                     judge_usage: dict[str, Usage] = {}
+                    judge_failed: dict[str, int] = {}
+                    judge_unparseable: dict[str, int] = {}
                     for kind in ("pointwise", "pairwise"):
                         for (tname, mname, rname), res in judged[kind].items():
                             if tname == plan.name and mname == model:
@@ -329,15 +332,17 @@ class _Run:
                                 results.append(res.result)
                                 jrows[name] = res.rows
                                 judge_usage[name] = Usage(**{k: int(v) for k, v in res.usage.items() if k in Usage.model_fields})
+                                judge_failed[name], judge_unparseable[name] = res.failed, res.unparseable
                     by_model[model] = {r.key: r for r in results}
                     failed = sum(1 for x in g if not x.ok)
-                    failed_total += failed
+                    failed_total += failed + sum(judge_failed.values())
                     usage = Usage(requests=sum(1 for x in g if not x.cached), cached=sum(1 for x in g if x.cached),
                                   prompt_tokens=sum(x.prompt_tokens for x in g),
                                   completion_tokens=sum(x.completion_tokens for x in g),
                                   retries=sum(max(0, x.tries - 1) for x in g))
                     ts.models[model] = ModelTaskSummary(n_examples=len(g), failed=failed, usage=usage,
-                                                        judge_usage=judge_usage)
+                                                        judge_usage=judge_usage, judge_failed=judge_failed,
+                                                        judge_unparseable=judge_unparseable)
                     self._write_examples(fh, plan, model, g, results, jrows)
                 repeat = getattr(cfg.models[cfg.baseline], "repeat", 1)
                 if repeat > 1:  # the unit of resampling and pairing is the example, not the sample

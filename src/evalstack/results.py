@@ -85,6 +85,18 @@ class ModelTaskSummary(_Record):
     metrics: dict[str, MetricSummary] = Field(default_factory=dict)
     usage: Usage = Field(default_factory=Usage)
     judge_usage: dict[str, Usage] = Field(default_factory=dict, description="Per rubric name.")
+    judge_failed: dict[str, int] = Field(
+        default_factory=dict, description="Per rubric name (pairwise: pairwise_<rubric>): examples whose judge request "
+                                          "still failed after retries. Failed items like failed generations: the run "
+                                          "exits 3 and `--resume` sends exactly those again.")
+    judge_unparseable: dict[str, int] = Field(
+        default_factory=dict, description="Per rubric name: examples whose judge reply stayed unparseable after the "
+                                          "re-ask (unscored, not failed: a re-send would get the same cached reply).")
+
+    @property
+    def failed_items(self) -> int:
+        """Failed generations plus failed judge requests: what makes the run exit 3."""
+        return self.failed + sum(self.judge_failed.values())
 
 
 class SliceSummary(_Record):

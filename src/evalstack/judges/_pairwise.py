@@ -21,7 +21,7 @@ from typing import Any, Sequence
 from ..errors import ConfigError
 from ..metrics import MetricResult, mean_result
 from ..models import Provider, Runner
-from ._call import Call, CallResult, JudgeSettings, failure_text, run_calls, usage_of
+from ._call import Call, CallResult, JudgeSettings, mark_failed, run_calls, usage_of
 from ._pointwise import check_fields, item_values
 from ._prompt import JudgeItem, build_messages
 from ._rubric import Rubric
@@ -42,6 +42,10 @@ class PairwiseOutcome:
     """requests, cached, prompt_tokens, completion_tokens, retries."""
     result: MetricResult
     """``pairwise_<rubric>``: per example 1 (A wins), 0.5 (tie), 0 (B wins), None (unscored)."""
+    failed: int = 0
+    """Examples where a request of either order still failed after retries (exit 3, ``--resume`` resends)."""
+    unparseable: int = 0
+    """Examples judged in both orders where a reply stayed unparseable after the re-ask (unscored, not failed)."""
 
 
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float | None, float | None]:
@@ -85,7 +89,7 @@ def _order_row(r: CallResult) -> tuple[str | None, dict[str, Any]]:
     if r.retried:
         info["retried"] = True
     if not r.gen.ok:
-        info["error"] = failure_text(r.gen)
+        mark_failed(info, r.gen)
         return None, info
     if r.parsed is None or not r.parsed.ok:
         info["error"] = f"unparseable reply: {r.parsed.error if r.parsed else 'no reply'}"
@@ -146,7 +150,7 @@ async def judge_pairwise(rubric: Rubric, items_a: Sequence[JudgeItem], items_b: 
                               pairwise=True, label=f"pairwise {rubric.name}") if calls else []
 
     counts = {"a": 0, "b": 0, "tie": 0}
-    inconsistent = same_position = both_orders = first_picks = position_picks = 0
+    inconsistent = same_position = both_orders = first_picks = position_picks = failed = unparseable = 0
     for j, ex_id in enumerate(pending):
         v_ab, info_ab = _order_row(results[2 * j])
         v_ba, info_ba = _order_row(results[2 * j + 1])
@@ -157,6 +161,11 @@ async def judge_pairwise(rubric: Rubric, items_a: Sequence[JudgeItem], items_b: 
                 first_picks += v == "A"
         if v_ab is None or v_ba is None:
             row["error"] = "; ".join(f"{o}: {i['error']}" for o, i in (("A-B order", info_ab), ("B-A order", info_ba)) if i.get("error"))
+            if info_ab.get("failed") or info_ba.get("failed"):
+                row["failed"] = True
+                failed += 1
+            else:
+                unparseable += 1
         else:
             both_orders += 1
             w_ab, w_ba = _order_winner(v_ab, "a"), _order_winner(v_ba, "b")
@@ -178,7 +187,7 @@ async def judge_pairwise(rubric: Rubric, items_a: Sequence[JudgeItem], items_b: 
     c = settings.confidence
     summary = {
         "rubric": rubric.name, "model": name_a, "opponent": name_b, "judge_model": provider.describe(),
-        "n": n, "unscored": len(items_a) - n,
+        "n": n, "unscored": len(items_a) - n, "failed": failed, "unparseable": unparseable,
         "wins": counts["a"], "ties": counts["tie"], "losses": counts["b"],
         "win_rate": _rate(counts["a"], n, c), "tie_rate": _rate(counts["tie"], n, c),
         "loss_rate": _rate(counts["b"], n, c),
@@ -188,4 +197,5 @@ async def judge_pairwise(rubric: Rubric, items_a: Sequence[JudgeItem], items_b: 
         "position_bias_rate": (same_position / n) if n else None,
         "first_position_rate": (first_picks / position_picks) if position_picks else None,
     }
-    return PairwiseOutcome(summary=summary, rows=rows, usage=usage_of(results), result=result)
+    return PairwiseOutcome(summary=summary, rows=rows, usage=usage_of(results), result=result, failed=failed,
+                           unparseable=unparseable)

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from ..errors import ConfigError
 from ..metrics import MetricResult, mean_result
 from ..models import Provider, Runner
-from ._call import Call, CallResult, JudgeSettings, failure_text, run_calls, usage_of
+from ._call import Call, CallResult, JudgeSettings, mark_failed, run_calls, usage_of
 from ._prompt import JudgeItem, build_messages, reference_text
 from ._rubric import Rubric
 from ._weights import weighted_score
@@ -36,6 +36,10 @@ class PointwiseOutcome:
     """requests (sent), cached, prompt_tokens, completion_tokens, retries: the keys of results.Usage."""
     unscored: int = 0
     """Items with no score (no output, missing field, failed request, unparseable reply)."""
+    failed: int = 0
+    """Items whose judge request still failed after retries (failed items: exit 3, ``--resume`` resends)."""
+    unparseable: int = 0
+    """Items whose reply stayed unparseable after the re-ask (unscored, not failed)."""
     method_counts: dict[str, int] = field(default_factory=dict)
     """How many scores each method produced."""
 
@@ -147,7 +151,7 @@ async def judge_pointwise(rubric: Rubric, items: Sequence[JudgeItem], *, provide
         if r.downgraded:
             row["downgraded"] = True
         if not r.gen.ok:
-            row["error"] = failure_text(r.gen)
+            mark_failed(row, r.gen)
         elif r.parsed is None or not r.parsed.ok:
             row["error"] = f"unparseable reply: {r.parsed.error if r.parsed else 'no reply'}"
         else:
@@ -166,8 +170,9 @@ async def judge_pointwise(rubric: Rubric, items: Sequence[JudgeItem], *, provide
                "scale_max": rubric.scale.max, "methods": methods, "threshold": thr, "strict": strict,
                "passed": sum(1 for row in judged if row["passed"]), "judged_against_threshold": len(judged),
                "unparseable": sum(1 for row in rows.values() if (row["error"] or "").startswith("unparseable")),
+               "failed": sum(1 for row in rows.values() if row.get("failed")),
                "retried": sum(1 for row in rows.values() if row.get("retried")),
                "judge_model": provider.describe()}
     result = mean_result(rubric.key, per_example, higher_is_better=rubric.higher_is_better, details=details)
     return PointwiseOutcome(result=result, rows=rows, usage=usage_of(results), unscored=result.unscored,
-                            method_counts=methods)
+                            method_counts=methods, failed=details["failed"], unparseable=details["unparseable"])

@@ -7,7 +7,9 @@ Layout: ``<testsuites>`` > one ``<testsuite name="evalstack.<run>">`` per run, w
 - always, one ``<testcase classname="evalstack.run" name="run completed">`` and one
   ``<testcase classname="evalstack.run.<task>" name="<task>/<model> generations">`` per task and model,
   failed when generations failed after retries (the run then exits 3 and ``--resume`` retries exactly
-  those). So a run with no gate still shows what finished, and a run with a gate shows both.
+  those), and one ``<testcase name="<task>/<model> judge <rubric>">`` per judge, failed when judge
+  requests failed after retries (exit 3 too). So a run with no gate still shows what finished, and a run
+  with a gate shows both.
 """
 
 from __future__ import annotations
@@ -78,6 +80,13 @@ def render_junit(run: RunResult) -> str:
             _case(suite, name=f"{task_name}/{m} generations", classname=f"evalstack.run.{task_name}",
                   failure=(msg, "generation", "re-run with `evalstack run CONFIG --resume` to retry exactly those")
                   if mts.failed else None, out=msg)
+            for rubric in sorted(mts.judge_failed):
+                nf, nu = mts.judge_failed[rubric], mts.judge_unparseable.get(rubric, 0)
+                msg = (f"{fmt_int(nf)} of {fmt_int(mts.n_examples)} judge requests failed after retries; "
+                       f"{fmt_int(nu)} replies unparseable (unscored)")
+                _case(suite, name=f"{task_name}/{m} judge {rubric}", classname=f"evalstack.run.{task_name}",
+                      failure=(msg, "judge", "re-run with `evalstack run CONFIG --resume` to retry exactly those")
+                      if nf else None, out=msg)
 
     cases = suite.findall("testcase")
     failures = sum(1 for c in cases if c.find("failure") is not None)

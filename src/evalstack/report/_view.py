@@ -111,7 +111,24 @@ def counts_line(run: RunResult, task: TaskSummary) -> str:
         mts = task.models.get(m)
         if mts is not None:
             parts.append(f"{m} {fmt_int(mts.n_examples)} ({fmt_int(mts.failed)} failed)")
-    return f"Examples: {fmt_int(task.n_examples)}; per model: " + ", ".join(parts)
+    return f"Examples: {fmt_int(task.n_examples)}; per model: " + ", ".join(parts) + _judge_counts(run, task)
+
+
+def _judge_counts(run: RunResult, task: TaskSummary) -> str:
+    """Judge requests failed after retries (the run exits 3) and replies unparseable after the re-ask, per
+    rubric and model; '' when there are none."""
+    out = []
+    for m in model_order(run):
+        mts = task.models.get(m)
+        if mts is None:
+            continue
+        for rubric in sorted(set(mts.judge_failed) | set(mts.judge_unparseable)):
+            f, u = mts.judge_failed.get(rubric, 0), mts.judge_unparseable.get(rubric, 0)
+            bits = ([f"{fmt_int(f)} judge request{'s' if f != 1 else ''} failed"] if f else []) + \
+                   ([f"{fmt_int(u)} unparseable"] if u else [])
+            if bits:
+                out.append(f"judge {rubric} on {m}: " + ", ".join(bits))
+    return ("; " + "; ".join(out)) if out else ""
 
 
 def _delta_cells(d: Any) -> list[Cell]:
