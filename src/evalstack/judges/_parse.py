@@ -4,11 +4,17 @@
 or the item verdicts of a fraction scale), its reasoning, and the character span of the answer in the
 reply (so logprob weighting can find the score token). A reply that gives no valid answer gets an
 ``error`` saying why: the caller retries once and then leaves the item unscored.
+
+Cost is linear in the reply's length, whatever the reply holds (bench: ``bench/bench_judge_parse.py``):
+a reply longer than :data:`MAX_REPLY_CHARS` is unparseable without being read; at most
+:data:`_MAX_DECODE_ATTEMPTS` embedded-JSON starts are tried; fences are found by scanning, not by a
+regex; and the free-text patterns are written so that no two repeats can split the same run of
+characters (no catastrophic backtracking on long runs of spaces, newlines or digits).
 """
 
 from __future__ import annotations
 
-__all__ = ["Parsed", "parse_reply"]
+__all__ = ["Parsed", "parse_reply", "MAX_REPLY_CHARS"]
 
 import json
 import re
@@ -19,7 +25,13 @@ from ._rubric import Scale
 
 _SCORE_KEYS = ("score", "rating", "grade", "verdict", "winner", "preference", "label", "result", "answer", "final_score")
 _REASON_KEYS = ("reason", "reasoning", "explanation", "rationale", "justification", "analysis", "thoughts")
-_FENCE = re.compile(r"```[a-zA-Z]*\s*\n?(.*?)```", re.S)
+_FENCE_TAG = re.compile(r"[a-zA-Z]*+[ \t]*+\r?\n?")
+MAX_REPLY_CHARS = 65_536
+"""A judge reply longer than this is unparseable (a verdict needs a few hundred characters; the default
+``max_tokens`` of 1024 gives about 4,000)."""
+_MAX_DECODE_ATTEMPTS = 256
+"""How many '{' positions are tried as the start of an embedded JSON object (each try is linear): the
+first and the last half of that many when a reply has more."""
 
 _PASS = {"pass": "pass", "passed": "pass", "yes": "pass", "true": "pass", "1": "pass",
          "fail": "fail", "failed": "fail", "no": "fail", "false": "fail", "0": "fail"}
@@ -56,26 +68,50 @@ def _json_candidates(text: str) -> list[tuple[int, int, Any]]:
             start = text.index("{")
             obj = json.loads(stripped)
             out.append((start, start + len(stripped), obj))
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
-    for m in _FENCE.finditer(text):
-        body = m.group(1)
+    for start, end in _fences(text):
         try:
-            obj = json.loads(body)
-        except ValueError:
+            obj = json.loads(text[start:end])
+        except (ValueError, RecursionError):
             continue
-        out.append((m.start(1), m.end(1), obj))
+        out.append((start, end, obj))
     decoder = json.JSONDecoder()
-    i = text.find("{")
-    while i != -1:
+    starts = [m.start() for m in re.finditer(r"\{", text)]
+    if len(starts) > _MAX_DECODE_ATTEMPTS:  # the first and the last ones: the verdict usually ends the reply
+        half = _MAX_DECODE_ATTEMPTS // 2
+        starts = starts[:half] + starts[-half:]
+    done = 0
+    for i in starts:
+        if i < done:  # inside an object already decoded
+            continue
         try:
             obj, end = decoder.raw_decode(text, i)
-        except ValueError:
-            i = text.find("{", i + 1)
+        except (ValueError, RecursionError):  # deep nesting raises RecursionError, not ValueError
             continue
         out.append((i, end, obj))
-        i = text.find("{", end)
+        done = end
     return [c for c in out if isinstance(c[2], dict)]
+
+
+def _fences(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the bodies of ```-fenced blocks, in order: one left-to-right scan."""
+    out = []
+    i = text.find("```")
+    while i != -1:
+        close = text.find("```", i + 3)
+        if close == -1:
+            break
+        tag = _FENCE_TAG.match(text, i + 3, close)
+        out.append((tag.end() if tag else i + 3, close))
+        i = text.find("```", close + 3)
+    return out
+
+
+def _short(raw: Any) -> str:
+    """repr of a judge's answer for an error message, at most ~60 characters."""
+    r = repr(raw)
+    return r if len(r) <= 60 else r[:50] + f"... ({len(r) - 50:,} more)"
 
 
 def _get(obj: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
@@ -107,17 +143,17 @@ def _check(raw: Any, scale: Scale, pairwise: bool) -> tuple[Any, str | None]:
         raw = "true" if raw else "false"
     if pairwise:
         v = _PREF.get(str(raw).strip().strip("[]*\"'.").lower())
-        return (v, None) if v else (None, f"verdict {raw!r} is not A, B or tie")
+        return (v, None) if v else (None, f"verdict {_short(raw)} is not A, B or tie")
     if scale.type == "pass_fail":
         v = _PASS.get(str(raw).strip().strip("*\"'.").lower())
-        return (v, None) if v else (None, f"score {raw!r} is not pass or fail")
+        return (v, None) if v else (None, f"score {_short(raw)} is not pass or fail")
     try:
         num = float(str(raw).strip().strip("*\"'"))
     except ValueError:
-        return None, f"score {raw!r} is not a number"
+        return None, f"score {_short(raw)} is not a number"
     levels = [int(k) for k in scale.levels]
     if not num.is_integer() or int(num) not in levels:
-        return None, f"score {raw!r} is not one of {min(levels)}..{max(levels)}"
+        return None, f"score {_short(raw)} is not one of {min(levels)}..{max(levels)}"
     return int(num), None
 
 
@@ -137,21 +173,26 @@ def _from_json(text: str, scale: Scale, pairwise: bool) -> Parsed | None:
     return first_error
 
 
+# Every optional piece starts with a character of its own, so no two repeats compete for one run of
+# spaces (no catastrophic backtracking), and line patterns use [ \t], never \s, which would run on
+# across newlines from every line start (quadratic on a reply of blank lines).
 _NUM = r"(\d+(?:\.\d+)?)"
-_LEAD = r"(?:final\s+)?(?:score|rating|grade|verdict|result)\s*(?:\(\s*\d+\s*-\s*\d+\s*\))?\**\s*[:=]?\s*\**\s*\[{0,2}"
+_LEAD = (r"(?:final\s++)?(?:score|rating|grade|verdict|result)\s*+(?:\(\s*+\d++\s*+-\s*+\d++\s*+\)\s*+)?"
+         r"(?:\*++\s*+)?(?:[:=]\s*+)?(?:\*++\s*+)?\[{0,2}")
 
 
 def _from_text(text: str, scale: Scale, pairwise: bool) -> Parsed | None:
     """Free text: the last explicit 'Score: 4' / 'Verdict: [[A]]' / '4/5' / a lone answer."""
     if pairwise:
-        pats = [r"\[\[\s*(A|B|C|tie)\s*\]\]",
-                r"(?:final\s+)?(?:verdict|winner|preference|better(?:\s+response)?|choice|answer)\s*\**\s*[:=]\s*\**\s*"
-                r"(?:response\s+)?\[{0,2}(A|B|tie|draw)\b",
-                r"^\s*\W*(?:response\s+)?(A|B|tie)\W*\s*$"]
+        pats = [r"\[\[\s*+(A|B|C|tie)\s*+\]\]",
+                r"(?:final\s++)?(?:verdict|winner|preference|better(?:\s++response)?|choice|answer)\s*+(?:\*++\s*+)?"
+                r"[:=]\s*+(?:\*++\s*+)?(?:response\s++)?\[{0,2}(A|B|tie|draw)\b",
+                r"^[^\w\n]*+(?:response[ \t]++)?(A|B|tie)[^\w\n]*+$"]
     elif scale.type == "pass_fail":
-        pats = [_LEAD + r"(pass|fail|passed|failed)\b", r"^\s*\W*(pass|fail)\W*\s*$"]
+        pats = [_LEAD + r"(pass|fail|passed|failed)\b", r"^[^\w\n]*+(pass|fail)[^\w\n]*+$"]
     else:
-        pats = [_LEAD + _NUM, r"\b" + _NUM + r"\s*(?:/|out of)\s*" + str(int(scale.max)) + r"\b", r"^\s*\**" + _NUM + r"\**\.?\s*$"]
+        pats = [_LEAD + _NUM, r"\b" + _NUM + r"[ \t]*+(?:/|out of)[ \t]*+" + str(int(scale.max)) + r"\b",
+                r"^[ \t]*+\**+" + _NUM + r"\**+\.?[ \t]*+$"]
     for pat in pats:
         matches = list(re.finditer(pat, text, re.I | re.M))
         if not matches:
@@ -165,10 +206,11 @@ def _from_text(text: str, scale: Scale, pairwise: bool) -> Parsed | None:
 
 
 def _free_reason(text: str, answer_at: int) -> str | None:
-    m = re.search(r"(?:reason(?:ing)?|explanation|rationale|justification)\s*\**\s*[:=]\s*\**\s*(.+)", text, re.I | re.S)
+    m = re.search(r"(?:reason(?:ing)?|explanation|rationale|justification)\s*+(?:\*++\s*+)?[:=]\s*+(?:\*++\s*+)?(.+)",
+                  text, re.I | re.S)
     if m:
         body = m.group(1)
-        cut = re.search(r"\n\s*\**\s*(?:final\s+)?(?:score|rating|grade|verdict|result)\b", body, re.I)
+        cut = re.search(r"\n[ \t]*+(?:\*++[ \t]*+)?(?:final\s++)?(?:score|rating|grade|verdict|result)\b", body, re.I)
         return (body[:cut.start()] if cut else body).strip() or None
     before = text[:answer_at].rstrip(" \t\n*#_-:").strip()
     return before or None
@@ -195,7 +237,7 @@ def _fraction(text: str, scale: Scale) -> Parsed:
             _, raw = _get(entry, ("verdict", flag, "label", "score"))
             v = verdicts.get(_squash(raw))
             if v is None:
-                return Parsed(error=f"{key}[{i}] verdict {raw!r} is not {flag} or {other}")
+                return Parsed(error=f"{key}[{i}] verdict {_short(raw)} is not {flag} or {other}")
             _, what = _get(entry, (item, "text", "statement", "claim"))
             _, why = _get(entry, _REASON_KEYS)
             items.append({item: _reason_text(what), "reason": _reason_text(why), "verdict": v})
@@ -209,6 +251,8 @@ def parse_reply(text: str | None, scale: Scale, *, pairwise: bool = False) -> Pa
     """Read a judge reply on ``scale`` (``pairwise``: an A/B/tie verdict whatever the scale)."""
     if text is None or not text.strip():
         return Parsed(error="empty reply")
+    if len(text) > MAX_REPLY_CHARS:
+        return Parsed(error=f"reply is {len(text):,} characters, over the {MAX_REPLY_CHARS:,} the judge parser reads")
     if scale.type == "fraction" and not pairwise:
         return _fraction(text, scale)
     found = _from_json(text, scale, pairwise)

@@ -149,7 +149,14 @@ def build_messages(rubric: Rubric, values: dict[str, str], *, pairwise: bool = F
 
 
 def retry_messages(messages: list[dict[str, str]], reply: str, problem: str) -> list[dict[str, str]]:
-    """The follow-up after an unparseable reply: the reply, then a request to answer in the format."""
+    """The follow-up after an unparseable reply: the reply, then a request to answer in the format.
+
+    A reply over the parser's cap is shown cut to its first and last 2,000 characters (the judge needs to
+    see what it did, not to be sent half a megabyte again)."""
+    from ._parse import MAX_REPLY_CHARS
+
+    if len(reply) > MAX_REPLY_CHARS:
+        reply = f"{reply[:2000]}\n[... {len(reply) - 4000:,} characters cut ...]\n{reply[-2000:]}"
     return messages + [
         {"role": "assistant", "content": reply},
         {"role": "user", "content": f"Your reply could not be read ({problem}). Reply again with only the JSON "
