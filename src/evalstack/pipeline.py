@@ -26,7 +26,7 @@ from ._lock import RunLock
 from ._prepare import TaskPlan, prepare_task, score_outputs
 from .config import Config, config_digest, load_config
 from .errors import ConfigError
-from .models import Cache, Generation, Request, Runner, default_cache_path, make_provider
+from .models import Cache, Generation, Request, Runner, attribute_shared, default_cache_path, make_provider
 from .results import ErrorInfo, ExampleRow, ModelInfo, ModelTaskSummary, RunResult, TaskSummary, Usage
 
 
@@ -118,6 +118,7 @@ class _Run:
     def prepare(self) -> None:
         t = time.perf_counter()
         self.plans = [prepare_task(self.cfg, task, i, limit=self.limit) for i, task in enumerate(self.cfg.tasks)]
+        self._task_index = {p.name: i for i, p in enumerate(self.plans)}
         self._check_gate_keys()
         self.curve_reports = self._analyze_curves()  # a bad curves file fails now, not after the run
         self.providers = {}
@@ -211,6 +212,7 @@ class _Run:
         finally:
             for prov in self.providers.values():
                 await prov.aclose()
+        attribute_shared([gens for _, gens in pairs])  # identical requests: charged to the first in config order
         return dict(pairs)
 
     async def _judge_all(self, runner: Runner, gens: dict[tuple[str, str], list[Generation]]) -> dict[str, Any]:
@@ -255,6 +257,15 @@ class _Run:
         finally:
             for prov in self.judge_providers.values():
                 await prov.aclose()
+        # a prompt judged for several models was sent once, by whichever got there first: charge it to the
+        # first in a fixed order (task order, rubric name, model config order): the same usage on every run
+        from .judges._call import usage_of
+
+        order = [out[kind][k] for kind in ("pointwise", "pairwise") for k in sorted(
+            out[kind], key=lambda k: (self._task_index[k[0]], k[2], self.model_names.index(k[1])))]
+        attribute_shared([res.gens for res in order])
+        for res in order:
+            res.usage = usage_of(res.gens)
         return out
 
     def _score(self, plan: TaskPlan, model: str, g: list[Generation]) -> list[Any]:

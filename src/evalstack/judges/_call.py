@@ -13,7 +13,7 @@ and transport retries are those of generation. On top of that, per prompt:
 
 from __future__ import annotations
 
-__all__ = ["JudgeSettings", "Call", "CallResult", "run_calls", "usage_of", "failure_text", "mark_failed"]
+__all__ = ["JudgeSettings", "Call", "CallResult", "run_calls", "usage_of", "all_gens", "failure_text", "mark_failed"]
 
 import difflib
 from dataclasses import dataclass, field
@@ -171,18 +171,24 @@ async def run_calls(calls: Sequence[Call], *, rubric: Rubric, settings: JudgeSet
     return results
 
 
-def usage_of(results: Sequence[CallResult]) -> dict[str, int]:
-    """Token usage and request counts (the keys of results.Usage); cached answers cost no tokens."""
+def all_gens(results: Sequence[CallResult]) -> list[Generation]:
+    """Every generation made for ``results``, in order."""
+    return [g for r in results for g in r.gens]
+
+
+def usage_of(results: Sequence[CallResult] | Sequence[Generation]) -> dict[str, int]:
+    """Token usage and request counts (the keys of results.Usage) of call results or their generations;
+    cached answers (and answers shared with another model's identical request) cost no tokens."""
+    gens = [g for r in results for g in (r.gens if isinstance(r, CallResult) else [r])]
     u = {"requests": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "retries": 0}
-    for r in results:
-        for g in r.gens:
-            if g.cached:
-                u["cached"] += 1
-                continue
-            u["requests"] += g.tries
-            u["retries"] += max(0, g.tries - 1)
-            u["prompt_tokens"] += g.prompt_tokens
-            u["completion_tokens"] += g.completion_tokens
+    for g in gens:
+        if g.cached:
+            u["cached"] += 1
+            continue
+        u["requests"] += g.tries
+        u["retries"] += max(0, g.tries - 1)
+        u["prompt_tokens"] += g.prompt_tokens
+        u["completion_tokens"] += g.completion_tokens
     return u
 
 

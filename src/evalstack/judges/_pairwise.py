@@ -15,13 +15,13 @@ from __future__ import annotations
 __all__ = ["PairwiseOutcome", "judge_pairwise", "wilson_interval", "SWAPPED_SUFFIX"]
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..errors import ConfigError
 from ..metrics import MetricResult, mean_result
 from ..models import Provider, Runner
-from ._call import Call, CallResult, JudgeSettings, mark_failed, run_calls, usage_of
+from ._call import Call, CallResult, JudgeSettings, mark_failed, all_gens, run_calls, usage_of
 from ._pointwise import check_fields, item_values
 from ._prompt import JudgeItem, build_messages
 from ._rubric import Rubric
@@ -46,6 +46,8 @@ class PairwiseOutcome:
     """Examples where a request of either order still failed after retries (exit 3, ``--resume`` resends)."""
     unparseable: int = 0
     """Examples judged in both orders where a reply stayed unparseable after the re-ask (unscored, not failed)."""
+    gens: list[Any] = field(default_factory=list)
+    """Every generation made (for usage: the pipeline re-attributes requests shared with other models)."""
 
 
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float | None, float | None]:
@@ -198,4 +200,4 @@ async def judge_pairwise(rubric: Rubric, items_a: Sequence[JudgeItem], items_b: 
         "first_position_rate": (first_picks / position_picks) if position_picks else None,
     }
     return PairwiseOutcome(summary=summary, rows=rows, usage=usage_of(results), result=result, failed=failed,
-                           unparseable=unparseable)
+                           unparseable=unparseable, gens=all_gens(results))

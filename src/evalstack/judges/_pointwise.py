@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from ..errors import ConfigError
 from ..metrics import MetricResult, mean_result
 from ..models import Provider, Runner
-from ._call import Call, CallResult, JudgeSettings, mark_failed, run_calls, usage_of
+from ._call import Call, CallResult, JudgeSettings, mark_failed, all_gens, run_calls, usage_of
 from ._prompt import JudgeItem, build_messages, reference_text
 from ._rubric import Rubric
 from ._weights import weighted_score
@@ -40,6 +40,8 @@ class PointwiseOutcome:
     """Items whose judge request still failed after retries (failed items: exit 3, ``--resume`` resends)."""
     unparseable: int = 0
     """Items whose reply stayed unparseable after the re-ask (unscored, not failed)."""
+    gens: list[Any] = field(default_factory=list)
+    """Every generation made (for usage: the pipeline re-attributes requests shared with other models)."""
     method_counts: dict[str, int] = field(default_factory=dict)
     """How many scores each method produced."""
 
@@ -175,4 +177,5 @@ async def judge_pointwise(rubric: Rubric, items: Sequence[JudgeItem], *, provide
                "judge_model": provider.describe()}
     result = mean_result(rubric.key, per_example, higher_is_better=rubric.higher_is_better, details=details)
     return PointwiseOutcome(result=result, rows=rows, usage=usage_of(results), unscored=result.unscored,
-                            method_counts=methods, failed=details["failed"], unparseable=details["unparseable"])
+                            method_counts=methods, failed=details["failed"], unparseable=details["unparseable"],
+                            gens=all_gens(results))

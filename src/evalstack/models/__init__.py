@@ -12,7 +12,7 @@ from ._base import (
 )
 from ._batch import BatchSettings, BatchStats
 from ._cache import Cache, default_cache_path
-from ._runner import Runner, RunStats
+from ._runner import Runner, RunStats, attribute_shared
 
 __all__ = [
     "BatchSettings",
@@ -25,6 +25,7 @@ __all__ = [
     "RunStats",
     "Runner",
     "TransientError",
+    "attribute_shared",
     "default_cache_path",
     "make_provider",
     "provider_kinds",

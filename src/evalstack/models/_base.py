@@ -98,6 +98,9 @@ class Generation:
     error_kind: str | None = None
     """Set when failed: rate_limit, server_error, timeout, connection, bad_response, bad_request, auth..."""
     error_message: str | None = None
+    key: str | None = None
+    """The cache key of the request this answers (set by the runner; not stored): identical requests of
+    several models share one send, charged to one of them by :func:`~evalstack.models.attribute_shared`."""
 
     @property
     def ok(self) -> bool:

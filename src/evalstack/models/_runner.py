@@ -13,7 +13,7 @@ Generation (stored nowhere, counted in the report, retried by ``--resume``). A P
 
 from __future__ import annotations
 
-__all__ = ["Runner", "RunStats"]
+__all__ = ["Runner", "RunStats", "attribute_shared"]
 
 import asyncio
 import random
@@ -81,8 +81,31 @@ class _Progress:
 
 
 def _shared(gen: Generation) -> Generation:
-    """The answer of another identical request: counted as cached, no tries of its own."""
-    return Generation(**{**gen.__dict__, "cached": True, "tries": 0})
+    """The answer of another identical request: no tries of its own; counted as cached when it succeeded."""
+    return Generation(**{**gen.__dict__, "cached": gen.ok, "tries": 0})
+
+
+def attribute_shared(uses: Sequence[Sequence[Generation]]) -> None:
+    """Charge each request sent once for several identical uses to the first use in ``uses`` order.
+
+    Which use actually sent a shared request depends on timing (whose worker got there first); its tries
+    (and so its tokens, in usage counts) move to the first use in the given order (the pipeline passes
+    tasks, rubrics and models in config order), and the sender's use becomes the cached one. So the usage
+    attributed to each model is the same on every run. Counts per provider are unchanged.
+    """
+    first: dict[str, Generation] = {}
+    sender: dict[str, Generation] = {}
+    for gens in uses:
+        for g in gens:
+            if g.key is None:
+                continue
+            first.setdefault(g.key, g)
+            if not g.cached and g.tries > 0:
+                sender.setdefault(g.key, g)
+    for key, s in sender.items():
+        f = first[key]
+        if f is not s:
+            f.cached, f.tries, s.cached, s.tries = s.cached, s.tries, f.cached, f.tries
 
 
 async def _pool(items: Sequence[Any], work: Any, *, workers: int) -> None:
@@ -108,6 +131,9 @@ class Runner:
         self._sems: dict[int, asyncio.Semaphore] = {}
         self._inflight: dict[str, asyncio.Future[Generation]] = {}
         """cache key -> the answer of a request in flight, shared by identical requests of other models."""
+        self._done: dict[str, Generation] = {}
+        """cache key -> a successful answer sent by this runner: an identical request whose cache lookup came
+        before that answer (another model's queue was behind) gets it instead of sending again."""
         self._progress = _Progress(progress)
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
@@ -141,6 +167,7 @@ class Runner:
                 blob = found.get(k) if k is not None else None
                 if blob is not None:
                     results[i] = Generation.from_cache(blob)
+                    results[i].key = k
         # identical requests (same key) are sent once
         todo: dict[Any, list[int]] = {}
         for i, r in enumerate(results):
@@ -159,6 +186,7 @@ class Runner:
         def finish(idxs: list[int], gen: Generation) -> None:
             for j, i in enumerate(idxs):
                 results[i] = gen if j == 0 else _shared(gen)
+                results[i].key = keys[i] if isinstance(keys[i], str) else None
             done[0] += len(idxs)
             if not gen.ok:
                 st.failed += len(idxs)
@@ -167,9 +195,12 @@ class Runner:
 
         async def one(key: Any, idxs: list[int]) -> None:
             shared = isinstance(key, str) and provider.uses_cache
+            if shared and key in self._done:  # sent and answered for another model/task since our lookup
+                finish(idxs, _shared(self._done[key]))
+                return
             if shared and key in self._inflight:  # the same request is in flight for another model/task
                 gen = await asyncio.shield(self._inflight[key])
-                finish(idxs, _shared(gen) if gen.ok else gen)
+                finish(idxs, _shared(gen))
                 return
             fut: asyncio.Future[Generation] | None = None
             if shared:
@@ -178,6 +209,7 @@ class Runner:
                 gen = await self._with_retries(provider, requests[idxs[0]], st, fatal)
                 if gen.ok and shared:
                     self.cache.put(key, provider.kind, provider.describe(), gen.to_cache())
+                    self._done[key] = gen
             except BaseException as exc:
                 if fut is not None:
                     del self._inflight[key]
