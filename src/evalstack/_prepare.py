@@ -199,3 +199,23 @@ def _dry_run_metrics(plan: TaskPlan) -> None:
                                 logprobs=[[-0.5, -0.25]])
         for r in results:
             plan.keys[r.key] = r.higher_is_better
+
+
+def collapse_repeats(result: Any, k: int) -> Any:
+    """One row per example from k sample rows (example-major order): sufficient statistics add up, so the
+    metric value is unchanged while the bootstrap resamples whole examples (a cluster bootstrap) and the
+    paired tests see one per-example mean each."""
+    import dataclasses
+
+    import numpy as np
+
+    n = result.scored.size // k
+    stats = result.suff_stats.reshape(n, k, -1).sum(axis=1)
+    scored = result.scored.reshape(n, k).any(axis=1)
+    per = None
+    if result.per_example is not None:
+        per = []
+        for i in range(n):
+            vals = [v for v in result.per_example[i * k:(i + 1) * k] if v is not None]
+            per.append(float(np.mean(vals)) if vals else None)
+    return dataclasses.replace(result, suff_stats=stats, scored=scored, per_example=per)

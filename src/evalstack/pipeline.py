@@ -23,7 +23,7 @@ from . import __version__
 from ._crash import crash_point
 from ._io import AtomicWriter
 from ._lock import RunLock
-from ._prepare import TaskPlan, prepare_task, score_outputs
+from ._prepare import TaskPlan, collapse_repeats, prepare_task, score_outputs
 from .config import Config, config_digest, load_config
 from .errors import ConfigError
 from .models import Cache, Generation, Request, Runner, attribute_shared, default_cache_path, make_provider
@@ -59,26 +59,6 @@ def public_config(cfg: Config) -> dict[str, Any]:
         return node
 
     return mask(data)
-
-
-def _collapse_repeats(result: Any, k: int) -> Any:
-    """One row per example from k sample rows (example-major order): sufficient statistics add up, so the
-    metric value is unchanged while the bootstrap resamples whole examples (a cluster bootstrap) and the
-    paired tests see one per-example mean each."""
-    import dataclasses
-
-    import numpy as np
-
-    n = result.scored.size // k
-    stats = result.suff_stats.reshape(n, k, -1).sum(axis=1)
-    scored = result.scored.reshape(n, k).any(axis=1)
-    per = None
-    if result.per_example is not None:
-        per = []
-        for i in range(n):
-            vals = [v for v in result.per_example[i * k:(i + 1) * k] if v is not None]
-            per.append(float(np.mean(vals)) if vals else None)
-    return dataclasses.replace(result, suff_stats=stats, scored=scored, per_example=per)
 
 
 def _request_stats(st: Any) -> dict[str, Any]:
@@ -357,7 +337,7 @@ class _Run:
                     self._write_examples(fh, plan, model, g, results, jrows)
                 repeat = getattr(cfg.models[cfg.baseline], "repeat", 1)
                 if repeat > 1:  # the unit of resampling and pairing is the example, not the sample
-                    by_model = {m: {k: _collapse_repeats(r, repeat) for k, r in res.items()} for m, res in by_model.items()}
+                    by_model = {m: {k: collapse_repeats(r, repeat) for k, r in res.items()} for m, res in by_model.items()}
                 metrics, deltas = task_summaries(by_model, cfg.baseline, settings)
                 for model, ms in metrics.items():
                     ts.models[model].metrics = ms
