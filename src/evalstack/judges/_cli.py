@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ..errors import ConfigError
+from ._bias import bias
 from ._correct import correct
 
 
@@ -181,3 +182,4 @@ def validate(rubric_ref: str, labels_path: Path, config: Path | None, judge_prov
     return 0
 
 judge.add_command(correct)  # `evalstack judge correct`: judge means corrected by human labels
+judge.add_command(bias)  # `evalstack judge bias`: length bias and length-controlled win rate
