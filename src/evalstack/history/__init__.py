@@ -1,0 +1,7 @@
+"""History of finished runs: an index in one SQLite file (``_store``), drift alarms (``_drift``), and the
+``evalstack history`` command (``_cli``)."""
+
+from ._drift import Trend, trend
+from ._store import Point, RunStore, default_store
+
+__all__ = ["Point", "RunStore", "Trend", "default_store", "trend"]

@@ -1,0 +1,113 @@
+"""Run history and drift alarms: the index over 50 synthetic runs through the CLI, two writers at once,
+the weighted trend against numpy's weighted fit and a hand-computed z-test, --fail-on-decline, --plot."""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evalstack.history import RunStore, trend
+
+
+
+def synthetic_run(folder: Path, i: int, acc: float, *, digest: str = "cfg-a", n: int = 1000) -> Path:
+    """A finished run folder (run.json only, as the store reads it) with one task and two models."""
+    se = math.sqrt(acc * (1 - acc) / n)
+    metric = lambda v: {"value": v, "ci_low": v - 1.96 * se, "ci_high": v + 1.96 * se, "n": n, "unscored": 0,  # noqa: E731
+                        "higher_is_better": True}
+    run = {"name": f"nightly-{i:02d}", "created_at": f"2026-11-{1 + i // 24:02d}T{i % 24:02d}:00:00+00:00",
+           "baseline": "base", "config_digest": digest, "evalstack_version": "0.1.0",
+           "models": {"base": {"checkpoint_step": None}, "ft": {"checkpoint_step": 100 * i}},
+           "tasks": {"intent": {"models": {"base": {"metrics": {"accuracy": metric(0.7)}},
+                                           "ft": {"metrics": {"accuracy": metric(acc)}}}}}}
+    d = folder / f"run{i:02d}"
+    d.mkdir(parents=True)
+    (d / "run.json").write_text(json.dumps(run))
+    return d
+
+
+def cli(*args: str, store: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "evalstack", *args], capture_output=True, text=True,
+                          env={**os.environ, "EVALSTACK_STORE": str(store)}, timeout=300)
+
+
+def test_fifty_runs_through_the_cli(tmp_path):
+    store = tmp_path / "store"
+    rng = np.random.default_rng(0)
+    runs = [synthetic_run(tmp_path / "runs", i, 0.85 + rng.normal(0, 0.003), digest="cfg-a" if i < 40 else "cfg-b")
+            for i in range(50)]
+    r = cli("history", "add", *map(str, runs), store=store)
+    assert r.returncode == 0, r.stderr
+    assert "holds 50 run(s)" in r.stderr
+    again = cli("history", "add", str(runs[0]), store=store)
+    assert "already indexed" in again.stdout and "holds 50 run(s)" in again.stderr
+    r = cli("history", "--metric", "intent/accuracy", "--model", "ft", "--json", store=store)
+    (series,) = json.loads(r.stdout)
+    assert [p["run"] for p in series["points"]] == [f"nightly-{i:02d}" for i in range(50)]
+    assert [p["same_config_as_previous"] for p in series["points"]].count(False) == 1  # the change at run 40
+    assert series["points"][40]["same_config_as_previous"] is False
+    assert series["trend"]["runs"] == 50 and series["trend"]["flagged"] is False
+    r = cli("history", "--metric", "intent/accuracy", "--since", "2026-11-02", store=store)
+    assert r.returncode == 0 and "nightly-23" not in r.stdout and "nightly-24" in r.stdout
+    png = tmp_path / "h.png"
+    r = cli("history", "--metric", "accuracy", "--task", "intent", "--plot", str(png), store=store)
+    assert r.returncode == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = cli("history", "--since", "last tuesday", store=store)
+    assert bad.returncode == 2 and "is not a date" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_decline_flagged_and_gates_ci(tmp_path):
+    store = tmp_path / "store"
+    runs = [synthetic_run(tmp_path / "runs", i, 0.85 - 0.01 * i, n=5000) for i in range(6)]
+    assert cli("history", "add", *map(str, runs), store=store).returncode == 0
+    r = cli("history", "--metric", "intent/accuracy", "--model", "ft", "--fail-on-decline", store=store)
+    assert r.returncode == 1 and "DECLINE" in r.stdout
+    r = cli("history", "--metric", "intent/accuracy", "--model", "base", "--fail-on-decline", store=store)
+    assert r.returncode == 0 and "no significant decline" in r.stdout
+
+
+def test_weighted_trend_equals_numpy_weighted_fit_and_a_hand_z_test():
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        n = int(rng.integers(3, 15))
+        se = rng.uniform(0.002, 0.02, n)
+        y = 0.8 + rng.normal(0, 0.01, n) - 0.002 * np.arange(n)
+        tr = trend(y, y - 1.959963984540054 * se, y + 1.959963984540054 * se)
+        slope = np.polyfit(np.arange(n), y, 1, w=1 / se)[0]  # numpy weights the residuals by w: WLS with 1/se^2
+        assert tr.slope == pytest.approx(slope, abs=1e-10)
+        w = 1 / se**2
+        t = np.arange(n)
+        sxx = np.sum(w * (t - np.sum(w * t) / w.sum()) ** 2)
+        assert tr.p_weighted == pytest.approx(norm.cdf(slope * math.sqrt(sxx)), abs=1e-9)
+    # lower is better: a rising error rate is the decline
+    tr = trend([0.10, 0.11, 0.12, 0.13, 0.14], [0.09, 0.10, 0.11, 0.12, 0.13], [0.11, 0.12, 0.13, 0.14, 0.15],
+               higher_is_better=False)
+    assert tr.flagged and tr.decline_per_run == pytest.approx(0.01)
+    assert trend([0.8, 0.7], [0.7, 0.6], [0.9, 0.8]).slope is None  # fewer than 3 runs: not tested
+
+
+def _adder(args: tuple[str, list[str]]) -> None:
+    store, runs = args
+    rs = RunStore(Path(store))
+    for r in runs:
+        rs.add(Path(r))
+    rs.close()
+
+
+def test_two_writers_share_a_store_without_lost_rows(tmp_path):
+    runs = [str(synthetic_run(tmp_path / "runs", i, 0.8)) for i in range(40)]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_adder, [(str(tmp_path / "store"), runs[0::2]), (str(tmp_path / "store"), runs[1::2])])
+    rs = RunStore(tmp_path / "store")
+    assert rs.count_runs() == 40 and len(list(rs.points())) == 80
+    rs.close()
