@@ -253,3 +253,20 @@ def test_export_cleaned_data_never_touches_the_source(tmp_path, run_dir):
 def test_view_bad_input_is_one_line_exit_2(tmp_path):
     r = _cli("view", str(tmp_path), "--no-browser")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "not a finished run folder" in r.stderr
+
+
+def test_lone_surrogates_and_a_20_mb_output_are_shown_safely(tmp_path):
+    """examples.jsonl written by an older run (or by hand) with a lone surrogate escape and a 20 MB output:
+    DuckDB's reader refuses the first, so Python's json reads the file; pages stay small."""
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "run.json").write_text((Path(__file__).parent / "fixtures" / "view_min_run.json").read_text())
+    rows = [{"task": "t", "model": m, "id": i, "input": "q", "output": out, "reference": "ref", "scores": {"accuracy": s},
+             "judge": {}, "fields": {}, "error": None}
+            for m in ("base", "ft") for i, out, s in (("a", "x\ud800y", 1.0), ("b", "y" * (20 * 1024 * 1024), 0.0))]
+    (run / "examples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    c = TestClient(make_app(Store([run], allow_unfinished=True), token=TOKEN))  # a hand-made folder
+    got = c.get(f"/{TOKEN}/api/examples/r/t", params={"model": "ft"}).json()
+    assert got["total"] == 2 and got["rows"][0]["output"] == "x\ufffdy" and len(got["rows"][1]["output"]) == 300
+    page = c.get(f"/{TOKEN}/e/r/t/b", params={"model": "ft"})
+    assert page.status_code == 200 and len(page.content) < 200_000 and "more characters" in page.text

@@ -9,6 +9,7 @@ always bound parameters, never spliced into SQL.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from ..errors import DataError
 from ._labels import read_labels
 
 PER_PAGE = 50
+_SURROGATE = re.compile("[\ud800-\udfff]")
 SORTS = ("score", "delta", "id")
 
 
@@ -118,15 +120,15 @@ class Store:
             path = info.path / "examples.jsonl"
             if not path.is_file():
                 raise DataError("no examples.jsonl in the run folder", where=str(info.path))
-            parts.append(f"SELECT '{len(parts)}' AS ri, * FROM read_json(?, format='newline_delimited', columns={cols})")
+            parts.append(f"SELECT '{len(parts)}' AS ri, * FROM read_json(?, format='newline_delimited', columns={cols}, "
+                         "maximum_object_size=1073741824)")
         keys = list(self.runs)
         with self.lock:
             try:
                 self.con.execute("CREATE TABLE ex0 AS " + " UNION ALL ".join(parts),
                                  [str(self.runs[k].path / "examples.jsonl") for k in keys])
-            except Exception as exc:  # noqa: BLE001 - duckdb's own error classes
-                raise DataError(f"examples.jsonl could not be read: {str(exc).splitlines()[0]}",
-                                where=str(self.runs[keys[0]].path)) from None
+            except Exception:  # noqa: BLE001 - duckdb's own errors: e.g. a lone surrogate escape in a string
+                self._load_slow(keys)
             case = " ".join(f"WHEN '{i}' THEN ?" for i in range(len(keys)))
             self.con.execute(f"CREATE TABLE ex AS SELECT CASE ri {case} END AS run, * EXCLUDE (ri) FROM ex0", keys)
             self.con.execute("DROP TABLE ex0")
@@ -150,6 +152,39 @@ class Store:
             self.con.execute("CREATE TABLE lab (run VARCHAR, task VARCHAR, model VARCHAR, id VARCHAR, label VARCHAR, "
                              "corrected VARCHAR, note VARCHAR, who VARCHAR, ts VARCHAR)")
         self.reload_labels()
+
+    def _load_slow(self, keys: list[str]) -> None:
+        """The examples read by Python's json (which accepts lone surrogate escapes and any object size),
+        with unencodable characters replaced by U+FFFD, then handed to DuckDB in one frame."""
+        import pandas as pd
+
+        def text(v: Any) -> Any:
+            if v is None:
+                return None
+            s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+            return _SURROGATE.sub("\ufffd", s)  # a lone surrogate (a pair is one character already)
+
+        cols = ("task", "model", "id", "input", "output", "reference", "scores", "judge", "fields", "error")
+        data: dict[str, list[Any]] = {"ri": [], **{c: [] for c in cols}}
+        for i, key in enumerate(keys):
+            path = self.runs[key].path / "examples.jsonl"
+            with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+                for n, line in enumerate(fh, 1):
+                    try:
+                        row = json.loads(line)
+                    except ValueError:
+                        raise DataError(f"line {n} is not JSON", where=str(path)) from None
+                    data["ri"].append(str(i))
+                    for c in cols:
+                        v = row.get(c)
+                        data[c].append(text(v) if c in ("task", "model", "id", "input", "output")
+                                       else (None if v is None else text(json.dumps(v, ensure_ascii=False))))
+        frame = pd.DataFrame(data)
+        self.con.register("ex_frame", frame)
+        self.con.execute("CREATE TABLE ex0 AS SELECT ri, task, model, id, input, output, CAST(reference AS JSON) AS "
+                         "reference, CAST(scores AS JSON) AS scores, CAST(judge AS JSON) AS judge, CAST(fields AS JSON) "
+                         "AS fields, CAST(error AS JSON) AS error FROM ex_frame")
+        self.con.unregister("ex_frame")
 
     def reload_labels(self) -> None:
         if threading.current_thread() is not self._thread:
