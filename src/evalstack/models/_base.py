@@ -27,9 +27,14 @@ from typing import Any, Callable, ClassVar
 
 from ..errors import ConfigError
 
-# params that change what the model returns (part of the cache key); anything else (timeouts, headers,
-# concurrency) does not.
-NON_OUTPUT_PARAMS = frozenset({"timeout", "extra_headers", "user", "stream_options", "metadata", "store"})
+# Request params that cannot change what the model returns: transport (timeouts, headers, query strings)
+# and bookkeeping (user, metadata, store). Every other param is part of the cache key, whether it comes
+# from the model's `params` or from the request (judge options, response_format, tools, logprobs...);
+# concurrency, retries and keys are not params at all, so they are never in it.
+NON_OUTPUT_PARAMS = frozenset({"timeout", "extra_headers", "extra_query", "user", "stream_options", "metadata",
+                               "store", "service_tier", "prompt_cache_key", "safety_identifier"})
+KEY_VERSION = 2
+"""Bumped when what goes into the cache key changes (old rows then simply miss)."""
 
 
 @dataclass(frozen=True)
@@ -181,9 +186,19 @@ class Provider(ABC):
     async def aclose(self) -> None:
         """Release clients and models."""
 
+    def effective_params(self, request: Request) -> dict[str, Any]:
+        """What is sent with ``request``: the model's ``params`` overridden by the request's own."""
+        return {**self.default_params(), **request.param_dict}
+
     def cache_key(self, request: Request) -> str:
-        blob = json.dumps({"provider": self.identity(), "messages": request.messages, "params": request.params,
-                           "repeat": request.repeat}, sort_keys=True, ensure_ascii=False, default=str)
+        """sha256 of everything that can change the output: the provider identity (kind, endpoint, model),
+        the messages (system prompt, few-shot, rendered user prompt), every output param actually sent
+        (model ``params`` merged with the request's: sampling, max_tokens, seed, stop, response_format,
+        tools, logprobs...) and the repeat index. Never a key, header, timeout or concurrency."""
+        params = {k: v for k, v in self.effective_params(request).items() if k not in NON_OUTPUT_PARAMS}
+        blob = json.dumps({"v": KEY_VERSION, "provider": self.identity(), "messages": request.messages,
+                           "params": params, "repeat": request.repeat},
+                          sort_keys=True, ensure_ascii=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
 

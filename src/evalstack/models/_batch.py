@@ -110,7 +110,7 @@ def batch_enabled(provider: Provider) -> bool:
 
 def request_body(provider: Any, request: Request) -> dict[str, Any]:
     """The chat-completions body the online path sends for ``request`` (model, messages, params)."""
-    params = {**provider.default_params(), **request.param_dict}
+    params = provider.effective_params(request)
     for k in _REQUEST_OPTIONS:
         params.pop(k, None)
     extra = params.pop("extra_body", None) or {}

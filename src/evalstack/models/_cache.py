@@ -7,8 +7,9 @@ Why each setting:
   in WAL mode cost tens of microseconds, so no batching is needed to keep up with hundreds of requests/s.
 - ``busy_timeout``: two evalstack processes may share one cache file.
 - Failed requests are not stored: ``--resume`` retries exactly those.
-The key is a sha256 of what changes the output (provider identity, messages, params, repeat); the row
-holds the output, logprobs and token counts. No key, header or secret is ever written.
+The key is a sha256 of what changes the output (``Provider.cache_key``: provider identity, messages, every
+output param sent, repeat); the row holds the output, logprobs and token counts. No key, header or secret
+is ever written.
 """
 
 from __future__ import annotations

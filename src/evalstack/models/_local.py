@@ -89,7 +89,7 @@ class LocalProvider(Provider):
 
         self._load()
         tok, model = self._tok, self._model
-        params = {**self.default_params(), **requests[0].param_dict}
+        params = self.effective_params(requests[0])
         max_new = int(params.get("max_tokens", self.cfg.max_new_tokens))
         prompts = [self._prompt(r) for r in requests]
         enc = tok(prompts, return_tensors="pt", padding=True).to(self.cfg.device)

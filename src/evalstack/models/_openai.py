@@ -42,7 +42,7 @@ class OpenAIProvider(Provider):
 
     def identity(self) -> dict[str, Any]:
         endpoint = self.cfg.azure.endpoint if self.cfg.azure else (self.base_url or "https://api.openai.com/v1")
-        return {"kind": "openai", "endpoint": endpoint.rstrip("/"), "model": self.model}
+        return {"kind": "openai", "endpoint": _without_userinfo(endpoint).rstrip("/"), "model": self.model}
 
     def describe(self) -> str:
         return str(self.model)
@@ -82,7 +82,7 @@ class OpenAIProvider(Provider):
         import openai
 
         client = self._get_client()
-        params = {**self.default_params(), **request.param_dict}
+        params = self.effective_params(request)
         try:
             resp = await client.chat.completions.create(model=self.model, messages=request.message_dicts, **params)
         except openai.RateLimitError as exc:
@@ -112,6 +112,18 @@ class OpenAIProvider(Provider):
             except Exception:  # noqa: BLE001 - closing is best effort
                 pass
             self._client = None
+
+
+def _without_userinfo(url: str) -> str:
+    """``http://user:secret@host/v1`` -> ``http://host/v1``: credentials never go into the cache key."""
+    parsed = urlparse(url)
+    if parsed.username is None and parsed.password is None:
+        return url
+    host = parsed.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parsed.port is not None:
+        netloc += f":{parsed.port}"
+    return parsed._replace(netloc=netloc).geturl()
 
 
 def _msg(exc: Exception) -> str:
