@@ -390,6 +390,73 @@ def load_config(path: str | Path) -> Config:
 
 
 def config_digest(cfg: Config) -> str:
-    """sha256 of the resolved config (no secrets are in it: keys are named by env var only)."""
-    blob = json.dumps(cfg.model_dump(mode="json", exclude={"source"}), sort_keys=True, default=str)
+    """sha256 of what determines the evaluation's result, not of the folder it sits in.
+
+    The resolved config with every file it names replaced by ``{"path": <relative to the config's folder>,
+    "sha256": <the file's contents>}`` (a folder: the sorted relative names and contents of its files), so
+    the same config and data in two checkouts give one digest and one changed data byte gives another.
+    The output folder and the cache file are named by relative path only (their contents are results, not
+    inputs). No secrets are in it: keys are named by env var only.
+    """
+    base = cfg.base_dir
+    data = cfg.model_dump(mode="json", exclude={"source"})
+
+    def file_ref(value: Any, contents: bool = True) -> Any:
+        if not isinstance(value, str) or not value or not os.path.isabs(value):
+            return value
+        ref: dict[str, Any] = {"path": Path(os.path.relpath(value, base)).as_posix()}
+        if contents:
+            ref["sha256"] = _content_sha256(Path(value))
+        return ref
+
+    def model(m: Any) -> None:
+        if isinstance(m, dict) and m.get("provider") in ("replay", "local") and "path" in m:
+            m["path"] = file_ref(m["path"])
+
+    for m in data.get("models", {}).values():
+        model(m)
+    model(data.get("judge"))
+    for t in data.get("tasks", []):
+        t["data"]["path"] = file_ref(t["data"]["path"])
+        for ms in t.get("metrics", []):
+            opts = ms.get("options") or {}
+            for key in ("model", "path", "baseline"):
+                if isinstance(opts.get(key), str) and os.path.isabs(opts[key]) and os.path.exists(opts[key]):
+                    opts[key] = file_ref(opts[key])
+        for j in t.get("judges", []) + t.get("pairwise", []):
+            model(j.get("judge"))
+            if os.path.isabs(j.get("rubric", "")):
+                j["rubric"] = file_ref(j["rubric"])
+    for c in data.get("curves", []):
+        c["path"] = file_ref(c.get("path"))
+    for key in ("output", "cache"):
+        data[key] = file_ref(data.get(key), contents=False)
+    blob = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+_SHA_MEMO: dict[tuple[str, int, int], str] = {}
+
+
+def _content_sha256(path: Path) -> str:
+    """sha256 of a file's bytes (streamed; memoised per path, size and mtime), or of a folder's files (each
+    file's relative name and sha256, sorted); ``"missing"`` when there is nothing there."""
+    try:
+        st = path.stat()
+    except OSError:
+        return "missing"
+    if path.is_dir():
+        h = hashlib.sha256()
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(f"{f.relative_to(path).as_posix()}\0{_content_sha256(f)}\n".encode())
+        return h.hexdigest()
+    if not path.is_file():  # a FIFO or device is never read here
+        return "not-a-file"
+    memo = (str(path), st.st_size, st.st_mtime_ns)
+    if memo not in _SHA_MEMO:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        _SHA_MEMO[memo] = h.hexdigest()
+    return _SHA_MEMO[memo]

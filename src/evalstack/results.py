@@ -155,7 +155,7 @@ class RunResult(_Record):
     name: str
     created_at: str = Field(description="ISO 8601 UTC time the run finished.")
     evalstack_version: str
-    config_digest: str = Field(description="sha256 of the resolved config (secrets excluded).")
+    config_digest: str = Field(description="sha256 of what determines the result: the config, with each file it names as its path relative to the config and the sha256 of its contents (the same evaluation in two checkouts has one digest; secrets excluded).")
     baseline: str
     models: dict[str, ModelInfo]
     tasks: dict[str, TaskSummary]
