@@ -11,12 +11,7 @@ import math
 from typing import Sequence
 
 from ._table import median
-from ._thresholds import NOISE_FIT
-
-
-SIGMA_FACTOR = 1.2955
-"""Makes :func:`noise_sigma` the standard deviation of Gaussian noise: 1/median|e - median of 4 other e| for
-e ~ N(0, 1) (measured on 200,000 draws; the textbook 1.4826 is for residuals from the true mean)."""
+from ._thresholds import NOISE_FIT, SIGMA_FACTOR
 
 
 def running_median(values: Sequence[float], window: int = NOISE_FIT) -> list[float]:
