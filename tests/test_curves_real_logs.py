@@ -97,3 +97,22 @@ def test_real_healthy_openai_logs_get_no_oscillation_nor_overfit(capsys):
         d = _cli_json(capsys, FIX / name)
         assert d["diagnoses"] == [] and d["overfit_warning"] is False, name
         assert any("not warned (noise)" in n for n in d["notes"]) or d["overfit_message"] is None
+
+
+def test_real_healthy_chat_sft_trainer_state_is_not_too_hard(tmp_path, capsys):
+    # the TinyLlama SFT log, rebuilt as the trainer_state.json a user has: it ends near 1.1
+    # nats/token, which the absolute both_high threshold (1.0) called "too hard"
+    log = []
+    with (FIX / "tinyllama.csv").open() as f:
+        for r in csv.DictReader(f):
+            if r["train_loss"]:
+                log.append({"step": int(r["step"]), "epoch": float(r["epoch"]), "loss": float(r["train_loss"])})
+            if r["valid_loss"]:
+                log.append({"step": int(r["step"]), "epoch": float(r["epoch"]), "eval_loss": float(r["valid_loss"])})
+    p = tmp_path / "tinyllama" / "trainer_state.json"
+    p.parent.mkdir()
+    p.write_text(json.dumps({"log_history": log, "num_train_epochs": 2}))
+    d = _cli_json(capsys, p)
+    evals = {e["step"]: e["eval_loss"] for e in log if "eval_loss" in e}
+    assert d["format"] == "hf" and d["best_step"] == min(evals, key=evals.get) == 2800
+    assert d["diagnoses"] == [] and d["overfit_warning"] is False
