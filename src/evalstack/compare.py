@@ -24,7 +24,20 @@ from ._io import AtomicWriter
 from ._prepare import MetricPlan, score_outputs
 from .config import GateConfig, StatsSettings, TaskConfig
 from .errors import DataError
+from .models import EMPTY_KINDS
 from .results import ExampleRow, ModelTaskSummary, RunResult, TaskSummary, Usage
+
+
+def _empty_rows(rows: list[ExampleRow]) -> dict[str, int]:
+    """Empty replies per kind, from saved rows (failed ones by their error, scored-as-empty ones by finish_reason)."""
+    counts: dict[str, int] = {}
+    for e in rows:
+        kind = e.error.kind if e.error is not None else None
+        if e.error is None and e.finish_reason is not None and (e.finish_reason == "content_filter" or not e.output):
+            kind = {"content_filter": "content_filter", "length": "length_empty"}.get(e.finish_reason, "no_content")
+        if kind in EMPTY_KINDS:
+            counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _load(run_dir: Path) -> tuple[RunResult, dict[tuple[str, str], dict[str, ExampleRow]]]:
@@ -109,7 +122,8 @@ def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = 
                 rubrics = sorted({r for e in ex for r in e.judge})
                 jrows = {r: [e.judge.get(r) or {} for e in ex] for r in rubrics}
                 ts.models[m] = ModelTaskSummary(
-                    n_examples=len(ex), failed=sum(1 for e in ex if e.error is not None), usage=Usage(),
+                    n_examples=len(ex), failed=sum(1 for e in ex if e.error is not None and e.error.kind not in EMPTY_KINDS),
+                    usage=Usage(), empty=_empty_rows(ex),
                     judge_failed={r: sum(1 for j in js if j.get("failed")) for r, js in jrows.items()},
                     judge_unparseable={r: sum(1 for j in js if not j.get("failed") and "unparseable" in str(j.get("error") or ""))
                                        for r, js in jrows.items()})

@@ -71,6 +71,12 @@ class OpenAIModel(_ModelBase):
     max_tries: int = Field(6, ge=1, le=50, description="Tries per request on 429/5xx/timeouts before it counts as failed.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers (not secrets: use api_key_env).")
     batch: bool = Field(False, description="Use the Batch API (half price, hours of latency).")
+    on_empty: Literal["fail", "score_as_empty"] = Field(
+        "fail", description="A reply with no usable content (content null: tool calls only; finish_reason "
+                            "content_filter; finish_reason length before any text): `fail` (default) makes it a failed "
+                            "item of kind no_content / content_filter / length_empty, unscored everywhere; "
+                            "`score_as_empty` scores it as the output ''. Either way it is counted in run.json "
+                            "(`empty`) and the report, and kept in the cache (a re-run does not ask again).")
 
     @model_validator(mode="after")
     def _need_model(self) -> "OpenAIModel":

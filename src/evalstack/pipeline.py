@@ -26,7 +26,8 @@ from ._lock import RunLock
 from ._prepare import TaskPlan, collapse_repeats, prepare_task, score_outputs
 from .config import Config, config_digest, load_config
 from .errors import ConfigError
-from .models import Cache, Generation, Request, Runner, attribute_shared, default_cache_path, make_provider
+from .models import (EMPTY_KINDS, Cache, Generation, Request, Runner, apply_on_empty, attribute_shared,
+                     default_cache_path, empty_counts, make_provider)
 from .results import ErrorInfo, ExampleRow, ModelInfo, ModelTaskSummary, RunResult, TaskSummary, Usage
 
 
@@ -178,6 +179,9 @@ class _Run:
             raise ConfigError(f"output folder is not writable: {exc.strerror}", where=str(out),
                               hint="choose another with --out or `output:`") from None
 
+    def _on_empty(self, model: str) -> str | None:
+        return getattr(self.cfg.models[model], "on_empty", None)
+
     async def _generate_all(self, runner: Runner) -> dict[tuple[str, str], list[Generation]]:
         async def one(model: str, plan: TaskPlan) -> tuple[tuple[str, str], list[Generation]]:
             prov = self.providers[model]
@@ -270,6 +274,7 @@ class _Run:
                 t = time.perf_counter()
                 crash_point("prepared")
                 gens = asyncio.run(self._generate_all(runner))
+                gens = {k: apply_on_empty(g, self._on_empty(k[0])) for k, g in gens.items()}
                 self.timings["generate"] = time.perf_counter() - t
                 crash_point("generated")
                 t = time.perf_counter()
@@ -325,7 +330,7 @@ class _Run:
                                 judge_usage[name] = Usage(**{k: int(v) for k, v in res.usage.items() if k in Usage.model_fields})
                                 judge_failed[name], judge_unparseable[name] = res.failed, res.unparseable
                     by_model[model] = {r.key: r for r in results}
-                    failed = sum(1 for x in g if not x.ok)
+                    failed = sum(1 for x in g if not x.ok and x.error_kind not in EMPTY_KINDS)
                     failed_total += failed + sum(judge_failed.values())
                     usage = Usage(requests=sum(1 for x in g if not x.cached), cached=sum(1 for x in g if x.cached),
                                   prompt_tokens=sum(x.prompt_tokens for x in g),
@@ -333,6 +338,7 @@ class _Run:
                                   retries=sum(max(0, x.tries - 1) for x in g))
                     ts.models[model] = ModelTaskSummary(n_examples=len(g), failed=failed, usage=usage,
                                                         judge_usage=judge_usage, judge_failed=judge_failed,
+                                                        empty=empty_counts(g, self._on_empty(model)),
                                                         judge_unparseable=judge_unparseable)
                     self._write_examples(fh, plan, model, g, results, jrows)
                 repeat = getattr(cfg.models[cfg.baseline], "repeat", 1)
@@ -388,8 +394,10 @@ class _Run:
                              reference=ex.row.get(ref_col) if ref_col else None,
                              scores={key: vals[k] for key, vals in per_ex},
                              judge=judge, fields={c: ex.row.get(c) for c in keep},
-                             error=None if gen.ok else ErrorInfo(kind=gen.error_kind or "error",
-                                                                 message=gen.error_message or "", tries=gen.tries),
+                             error=None if gen.ok else ErrorInfo(kind=gen.error_kind or "error", tries=gen.tries,
+                                                                 message=gen.error_message or "",
+                                                                 finish_reason=gen.finish_reason),
+                             finish_reason=gen.finish_reason if gen.finish_reason != "stop" else None,
                              usage={"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens},
                              cached=gen.cached)
             fh.write(json.dumps(row.model_dump(mode="json"), ensure_ascii=False, default=str) + "\n")

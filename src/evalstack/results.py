@@ -89,6 +89,11 @@ class ModelTaskSummary(_Record):
         default_factory=dict, description="Per rubric name (pairwise: pairwise_<rubric>): examples whose judge request "
                                           "still failed after retries. Failed items like failed generations: the run "
                                           "exits 3 and `--resume` sends exactly those again.")
+    empty: dict[str, int] = Field(
+        default_factory=dict, description="Replies with no usable content, per kind (content_filter, no_content, "
+                                          "length_empty): unscored failures under `on_empty: fail` (not counted in "
+                                          "`failed`: they are the endpoint's final answer, cached, not re-sent by "
+                                          "`--resume`), scored as '' under `score_as_empty`.")
     judge_unparseable: dict[str, int] = Field(
         default_factory=dict, description="Per rubric name: examples whose judge reply stayed unparseable after the "
                                           "re-ask (unscored, not failed: a re-send would get the same cached reply).")
@@ -170,9 +175,11 @@ class RunResult(_Record):
 
 
 class ErrorInfo(_Record):
-    kind: str = Field(description="rate_limit, server_error, timeout, connection, bad_response, ...")
+    kind: str = Field(description="rate_limit, server_error, timeout, connection, bad_response, ...; content_filter, "
+                                  "no_content, length_empty for a reply with no usable content (final, not re-sent)")
     message: str
     tries: int
+    finish_reason: str | None = Field(None, description="The reply's finish_reason, where a reply came.")
 
 
 class ExampleRow(_Record):
@@ -188,5 +195,7 @@ class ExampleRow(_Record):
     judge: dict[str, Any] = Field(default_factory=dict, description="Per rubric: score, reason, method, raw.")
     fields: dict[str, Any] = Field(default_factory=dict, description="Slice columns and other kept data columns.")
     error: ErrorInfo | None = None
+    finish_reason: str | None = Field(None, description="The reply's finish_reason when not 'stop' (length, "
+                                                         "content_filter, tool_calls...).")
     usage: dict[str, int] = Field(default_factory=dict)
     cached: bool = False

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..errors import ConfigError
-from ..models import Generation, Provider, Request, Runner
+from ..models import Generation, Provider, Request, Runner, empty_kind
 from ._parse import Parsed, parse_reply
 from ._prompt import reply_schema, retry_messages
 from ._rubric import Rubric
@@ -150,7 +150,7 @@ async def run_calls(calls: Sequence[Call], *, rubric: Rubric, settings: JudgeSet
 
     for r in results:
         if r.gen.ok:
-            r.parsed = parse_reply(r.gen.text, rubric.scale, pairwise=pairwise)
+            r.parsed = _parse(r.gen, rubric, pairwise)
     if not settings.retry_unparseable:
         return results
     ask = [i for i, r in enumerate(results) if r.parsed is not None and not r.parsed.ok]
@@ -167,8 +167,17 @@ async def run_calls(calls: Sequence[Call], *, rubric: Rubric, settings: JudgeSet
             r.retried, r.first_error = True, r.parsed.error if r.parsed else None
             r.gens.append(g)
             r.gen = g
-            r.parsed = parse_reply(g.text, rubric.scale, pairwise=pairwise) if g.ok else None
+            r.parsed = _parse(g, rubric, pairwise) if g.ok else None
     return results
+
+
+def _parse(gen: Generation, rubric: Rubric, pairwise: bool) -> Parsed:
+    """The parsed reply; a judge reply with no usable content (content filter, tool calls only, cut before any
+    text) is unparseable and says which, whatever the judge model's ``on_empty``."""
+    kind = empty_kind(gen)
+    if kind is not None:
+        return Parsed(error=f"empty reply ({kind}, finish_reason {gen.finish_reason})")
+    return parse_reply(gen.text, rubric.scale, pairwise=pairwise)
 
 
 def all_gens(results: Sequence[CallResult]) -> list[Generation]:

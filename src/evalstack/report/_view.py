@@ -110,8 +110,19 @@ def counts_line(run: RunResult, task: TaskSummary) -> str:
     for m in model_order(run):
         mts = task.models.get(m)
         if mts is not None:
-            parts.append(f"{m} {fmt_int(mts.n_examples)} ({fmt_int(mts.failed)} failed)")
+            parts.append(f"{m} {fmt_int(mts.n_examples)} ({fmt_int(mts.failed)} failed{_empty_counts(run, m, mts.empty)})")
     return f"Examples: {fmt_int(task.n_examples)}; per model: " + ", ".join(parts) + _judge_counts(run, task)
+
+
+def _empty_counts(run: RunResult, model: str, empty: dict[str, int]) -> str:
+    """'; 4 empty replies (content_filter 2, no_content 2)' [+ ' scored as empty'], or ''."""
+    total = sum(empty.values())
+    if not total:
+        return ""
+    policy = ((run.config.get("models") or {}).get(model) or {}).get("on_empty", "fail")
+    kinds = ", ".join(f"{k} {fmt_int(v)}" for k, v in sorted(empty.items()))
+    return (f"; {fmt_int(total)} empty repl{'ies' if total != 1 else 'y'} ({kinds})"
+            + (" scored as empty" if policy == "score_as_empty" else " unscored"))
 
 
 def _judge_counts(run: RunResult, task: TaskSummary) -> str:
