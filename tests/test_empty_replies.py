@@ -133,3 +133,13 @@ output: out4
     assert row["judge"]["conciseness"]["error"] == "unparseable reply: empty reply (content_filter, finish_reason content_filter)"
     m = json.loads(Path("out4/run.json").read_text())["tasks"]["qa"]["models"]["m"]
     assert m["judge_unparseable"] == {"conciseness": 1} and m["metrics"]["judge_conciseness"]["unscored"] == 1
+
+
+@pytest.mark.usefixtures("_env")
+def test_the_console_summary_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    with LoopbackServer() as srv:
+        srv.reply_with(_endpoint)
+        _write(srv, None, "out5")
+        assert main(["run", "cfg.yaml"]) == 0
+    err = capsys.readouterr().err
+    assert "qa/ft: 2 empty replies (content_filter); 1 empty reply (length_empty); 1 empty reply (no_content)" in err

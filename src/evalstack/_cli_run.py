@@ -34,6 +34,13 @@ def _echo_summary(outcome) -> None:  # noqa: ANN001
                     continue
                 click.echo(f"  {tname}/{key}  {model} - {run.baseline}: {delta.delta:+.4f} "
                            f"[{delta.ci_low:+.4f}, {delta.ci_high:+.4f}] n={delta.n} {delta.verdict}", err=True)
+    for tname, ts in run.tasks.items():  # what is unscored but not failed: said, never silent
+        for model, mts in ts.models.items():
+            notes = [f"{n} empty repl{'ies' if n != 1 else 'y'} ({kind})" for kind, n in mts.empty.items() if n]
+            notes += [f"{n} judge repl{'ies' if n != 1 else 'y'} unparseable ({rubric})"
+                      for rubric, n in mts.judge_unparseable.items() if n]
+            if notes:
+                click.echo(f"  {tname}/{model}: " + "; ".join(notes), err=True)
     if run.gate is not None:
         click.echo(f"gate: {'PASSED' if run.gate.passed else 'FAILED'}", err=True)
         for r in run.gate.rules:
