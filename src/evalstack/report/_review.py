@@ -15,6 +15,7 @@ from array import array
 from pathlib import Path
 from typing import Any, Iterable
 
+from .._safetext import csv_cell
 from ..results import ExampleRow, RunResult
 from ._format import as_text
 from ._runinfo import check_filters, higher_is_better, is_per_example, key_of_score, metric_matches, model_order
@@ -258,7 +259,10 @@ def regression_rows(run_dir: str | Path, *, worst: int = 20, baseline: str | Non
 
 
 def rows_to_csv(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
-    """CSV text (header + rows) via the csv module: quotes and newlines in model text round-trip."""
+    """CSV text (header + rows) via the csv module: quotes and newlines in model text round-trip.
+
+    A text cell that a spreadsheet would run as a formula (it starts with ``= + - @``, tab or CR) gets a
+    leading ``'`` (OWASP); our own numbers stay numbers. JSONL (:func:`rows_to_jsonl`) keeps the raw text."""
     buf = io.StringIO(newline="")
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(columns)
@@ -270,9 +274,9 @@ def rows_to_csv(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
 def _csv_cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float):
+    if isinstance(value, (int, float)):
         return repr(value)
-    return as_text(value)
+    return csv_cell(as_text(value))
 
 
 def rows_to_jsonl(rows: Iterable[dict[str, Any]]) -> str:

@@ -1,0 +1,81 @@
+"""Model and data text made safe for where it is shown: terminals, spreadsheets, reports.
+
+- :func:`visible`: control characters (except newline and tab) and bidi overrides as visible escapes
+  (``\\x1b``, ``\\u202e``), so OSC 52 clipboard writes, OSC 8 links, CSI sequences and reordered text
+  cannot act on a terminal or hide in a report.
+- :func:`csv_cell`: a text cell that a spreadsheet would run as a formula (starts with ``= + - @``, tab or
+  CR) gets a leading ``'`` (OWASP's CSV-injection advice).
+- :func:`cap`: a field cut to :data:`SHOW_CHARS` characters with ``... (N more)``, so one huge reply cannot
+  make a huge report.
+- :class:`SafeStream`: a text stream that applies :func:`visible` to everything written (the CLI wraps
+  stdout and stderr in it).
+"""
+
+from __future__ import annotations
+
+__all__ = ["visible", "csv_cell", "cap", "SHOW_CHARS", "SafeStream"]
+
+import re
+from typing import Any
+
+SHOW_CHARS = 20_000
+"""What a report or review list shows of one field (input, output, reference, judge reason)."""
+
+# C0 controls but \t and \n, DEL, C1 controls, bidi embeddings/overrides/isolates and marks, line/paragraph
+# separators (they break a line where a reader does not expect one)
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = ord(m.group(0))
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+def visible(text: str) -> str:
+    """``text`` with every unsafe control character written as a visible escape (``\\x1b``, ``\\u202e``)."""
+    if not text:
+        return text
+    return _UNSAFE.sub(_escape, text)
+
+
+def has_unsafe(text: str) -> bool:
+    """Whether :func:`visible` would change ``text``."""
+    return bool(text) and _UNSAFE.search(text) is not None
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """A CSV text cell a spreadsheet will not evaluate: a leading ``'`` when it starts with = + - @ TAB CR."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def cap(text: Any, limit: int = SHOW_CHARS) -> Any:
+    """A string longer than ``limit`` cut to ``limit`` characters plus ``... (N more)``; anything else as is."""
+    if isinstance(text, str) and len(text) > limit:
+        return f"{text[:limit]}... ({len(text) - limit:,} more)"
+    return text
+
+
+class SafeStream:
+    """Wraps a text stream; everything written goes through :func:`visible` (newline and tab pass).
+
+    ``raw`` is the wrapped stream, for writers that emit their own escape codes on purpose (progress bars).
+    """
+
+    def __init__(self, raw: Any):
+        self.raw = raw
+
+    def write(self, s: str) -> int:
+        self.raw.write(visible(s))
+        return len(s)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, fileno, encoding, errors...
+        if name == "buffer":  # no way around the escaping (click writes to .buffer when it rewraps a stream)
+            raise AttributeError(name)
+        return getattr(self.raw, name)
