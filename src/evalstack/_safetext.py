@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-__all__ = ["visible", "csv_cell", "cap", "SHOW_CHARS", "SafeStream"]
+__all__ = ["visible", "csv_cell", "cap", "SHOW_CHARS", "SafeStream", "cut_outputs"]
 
 import re
 from typing import Any
@@ -21,9 +21,10 @@ from typing import Any
 SHOW_CHARS = 20_000
 """What a report or review list shows of one field (input, output, reference, judge reason)."""
 
-# C0 controls but \t and \n, DEL, C1 controls, bidi embeddings/overrides/isolates and marks, line/paragraph
-# separators (they break a line where a reader does not expect one)
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# C0 controls but \t and \n (and \r of a CRLF line end), DEL, C1 controls, bidi embeddings/overrides/
+# isolates and marks, line/paragraph separators (they break a line where a reader does not expect one)
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+                     "|\r(?!\n)")
 
 
 def _escape(m: re.Match[str]) -> str:
@@ -32,7 +33,9 @@ def _escape(m: re.Match[str]) -> str:
 
 
 def visible(text: str) -> str:
-    """``text`` with every unsafe control character written as a visible escape (``\\x1b``, ``\\u202e``)."""
+    """``text`` with every unsafe control character written as a visible escape (``\\x1b``, ``\\u202e``).
+
+    Newline, tab and the CR of a CRLF pass; a lone CR (which lets text overwrite its own line) does not."""
     if not text:
         return text
     return _UNSAFE.sub(_escape, text)
@@ -58,17 +61,38 @@ def cap(text: Any, limit: int = SHOW_CHARS) -> Any:
     return text
 
 
+def cut_outputs(gens: dict[Any, list[Any]], limit: int) -> dict[Any, dict[int, int]]:
+    """Cut every generation's ``text`` to ``limit`` characters (``max_output_chars``), in place.
+
+    Returns ``{key: {index: characters cut}}`` for the generations that were cut. A generation object
+    shared by several lists is cut once and reported in each.
+    """
+    done: dict[int, int] = {}
+    out: dict[Any, dict[int, int]] = {}
+    for key, items in gens.items():
+        for k, g in enumerate(items):
+            if id(g) not in done:
+                text = getattr(g, "text", None)
+                n = len(text) - limit if isinstance(text, str) and len(text) > limit else 0
+                if n:
+                    g.text = text[:limit]
+                done[id(g)] = n
+            if done[id(g)]:
+                out.setdefault(key, {})[k] = done[id(g)]
+    return out
+
+
 class SafeStream:
     """Wraps a text stream; everything written goes through :func:`visible` (newline and tab pass).
 
-    ``raw`` is the wrapped stream, for writers that emit their own escape codes on purpose (progress bars).
+    ``unsafe_raw`` is the wrapped stream, for writers that emit their own escape codes on purpose (progress bars).
     """
 
     def __init__(self, raw: Any):
-        self.raw = raw
+        self.unsafe_raw = raw
 
     def write(self, s: str) -> int:
-        self.raw.write(visible(s))
+        self.unsafe_raw.write(visible(s))
         return len(s)
 
     def writelines(self, lines: Any) -> None:
@@ -78,4 +102,4 @@ class SafeStream:
     def __getattr__(self, name: str) -> Any:  # flush, isatty, fileno, encoding, errors...
         if name == "buffer":  # no way around the escaping (click writes to .buffer when it rewraps a stream)
             raise AttributeError(name)
-        return getattr(self.raw, name)
+        return getattr(self.unsafe_raw, name)

@@ -114,7 +114,22 @@ def cli(ctx: click.Context, quiet: bool, verbose: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point: runs the CLI and maps errors to exit codes without tracebacks."""
+    """Console-script entry point: runs the CLI and maps errors to exit codes without tracebacks.
+
+    Everything printed (results, summaries, errors, log lines) goes through
+    :class:`~evalstack._safetext.SafeStream`: control characters and bidi overrides from model or data text
+    are shown as escapes (``\\x1b``), never sent to the terminal."""
+    from ._safetext import SafeStream
+
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = SafeStream(sys.stdout), SafeStream(sys.stderr)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         rv = cli.main(args=argv, prog_name="evalstack", standalone_mode=False)
     except EvalstackError as exc:

@@ -285,6 +285,7 @@ class Config(_Strict):
     output: Path | None = Field(None, description="Output folder; default reports/<name> next to the config.")
     cache: Path | None = Field(None, description="SQLite cache file; default $EVALSTACK_CACHE_DIR/cache.sqlite.")
     trackers: list[dict[str, Any]] = Field(default_factory=list)
+    max_output_chars: int = Field(1_000_000, ge=1, description="Outputs longer than this are cut to it before they are judged, scored and stored in examples.jsonl (the cache keeps them whole); run.json states the cap and how many were cut.")
 
     source: Path | None = Field(None, exclude=True, description="The config file (set by load_config).")
 

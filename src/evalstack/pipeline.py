@@ -24,6 +24,7 @@ from ._crash import crash_point
 from ._io import AtomicWriter
 from ._lock import RunLock
 from ._prepare import TaskPlan, collapse_repeats, prepare_task, score_outputs
+from ._safetext import cut_outputs
 from .config import Config, config_digest, load_config
 from .errors import ConfigError
 from .models import (EMPTY_KINDS, Cache, Generation, Request, Runner, apply_on_empty, attribute_shared,
@@ -275,6 +276,7 @@ class _Run:
                 crash_point("prepared")
                 gens = asyncio.run(self._generate_all(runner))
                 gens = {k: apply_on_empty(g, self._on_empty(k[0])) for k, g in gens.items()}
+                self.cut = cut_outputs(gens, cfg.max_output_chars)  # before judging, scoring, storing
                 self.timings["generate"] = time.perf_counter() - t
                 crash_point("generated")
                 t = time.perf_counter()
@@ -367,7 +369,8 @@ class _Run:
                         models=models, tasks=tasks,
                         config=public_config(cfg),
                         settings={"confidence": settings.confidence, "n_resamples": settings.n_resamples,
-                                  "seed": settings.seed, "limit": self.limit})
+                                  "seed": settings.seed, "limit": self.limit, "max_output_chars": cfg.max_output_chars,
+                                  "outputs_truncated": sum(len(v) for v in self.cut.values())})
         self._curves(run)
         if cfg.gate is not None:
             from .gate import evaluate_gate
@@ -391,6 +394,7 @@ class _Run:
             judge = {name: rows.get(sid) for name, rows in jrows.items() if rows.get(sid) is not None}
             row = ExampleRow(task=plan.name, model=model, id=sid, input=plan.input_text(i),
                              output=gen.text if gen.ok else None,
+                             output_truncated=self.cut.get((model, plan.name), {}).get(k),
                              reference=ex.row.get(ref_col) if ref_col else None,
                              scores={key: vals[k] for key, vals in per_ex},
                              judge=judge, fields={c: ex.row.get(c) for c in keep},

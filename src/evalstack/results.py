@@ -190,6 +190,7 @@ class ExampleRow(_Record):
     id: str
     input: str = Field(description="The rendered prompt (messages joined) shown in reviews.")
     output: str | None = None
+    output_truncated: int | None = Field(None, description="Characters cut from the output by max_output_chars (it was judged, scored and stored without them).")
     reference: Any = None
     scores: dict[str, float | None] = Field(default_factory=dict, description="Per-example scores by metric key.")
     judge: dict[str, Any] = Field(default_factory=dict, description="Per rubric: score, reason, method, raw.")

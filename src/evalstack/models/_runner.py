@@ -49,7 +49,10 @@ class _Progress:
         if enabled:
             from rich.console import Console
 
-            console = Console(stderr=True)
+            import sys
+
+            # the progress bar's own escape codes go to the real stream (the CLI's SafeStream would show them)
+            console = Console(file=getattr(sys.stderr, "unsafe_raw", sys.stderr))
             if console.is_terminal:
                 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                                            TimeRemainingColumn)
@@ -63,7 +66,11 @@ class _Progress:
     def add(self, label: str, total: int) -> Any:
         if self._p is None:
             return None
-        return self._p.add_task(label, total=total, rate="-", errors=0)
+        from rich.markup import escape
+
+        from .._safetext import visible
+
+        return self._p.add_task(escape(visible(label)), total=total, rate="-", errors=0)
 
     def advance(self, tid: Any, n: int, errors: int, rate: float) -> None:
         if self._p is not None and tid is not None:

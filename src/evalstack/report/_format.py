@@ -78,14 +78,17 @@ def metric_label(key: str, higher_is_better: bool = True) -> str:
 
 
 def one_line(text: Any, limit: int | None = None) -> str:
-    """Any value as one line of text (newlines folded), cut to ``limit`` characters with an ellipsis."""
+    """Any value as one line of text (newlines folded, control characters as escapes), cut to ``limit``
+    characters with an ellipsis."""
     if text is None:
         return ""
     if not isinstance(text, str):
         import json
 
         text = json.dumps(text, ensure_ascii=False, sort_keys=True, default=str)
-    text = " ".join(text.split())
+    from .._safetext import visible
+
+    text = visible(" ".join(text.split()))
     if limit is not None and len(text) > limit:
         text = text[: max(limit - 1, 1)].rstrip() + "…"
     return text

@@ -23,9 +23,23 @@ def md_escape(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
+# what GitHub would turn into a link by itself: scheme URLs, www. names, e-mail addresses
+_AUTOLINK = re.compile(r"(?i)(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>`|\\]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def md_text(text: str) -> str:
+    """Like :func:`md_escape`, and a bare URL from model/data text becomes inline code, never a live link."""
+    out, pos = [], 0
+    for m in _AUTOLINK.finditer(text):
+        out += [md_escape(text[pos:m.start()]), f"`{m.group(0)}`"]
+        pos = m.end()
+    out.append(md_escape(text[pos:]))
+    return "".join(out)
+
+
 def md_cell(cell: Cell, *, limit: int = 120) -> str:
     """One table cell: one line, cut to ``limit`` characters when it holds model/data text."""
-    text = md_escape(one_line(cell.text, limit if cell.long else None))
+    text = md_text(one_line(cell.text, limit if cell.long else None))
     if cell.strong and text:
         text = f"**{text}**"
     if cell.badge and cell.tone in _EMOJI:
@@ -80,7 +94,7 @@ def _verdict_section(run: RunResult) -> list[str]:
     out = [f"> {_EMOJI[v.status]} **{md_escape(v.headline)}**", ""]
     if v.failed:
         out += ["Failed rules:", ""]
-        out += [f"- {md_escape(r.rule)}{' [' + md_escape(r.model) + ']' if r.model else ''}: {md_escape(one_line(r.message))}"
+        out += [f"- {md_escape(r.rule)}{' [' + md_escape(r.model) + ']' if r.model else ''}: {md_text(one_line(r.message))}"
                 for r in run.gate.rules if not r.passed]
         out.append("")
     if run.gate and run.gate.rules:

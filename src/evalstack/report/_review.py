@@ -15,7 +15,7 @@ from array import array
 from pathlib import Path
 from typing import Any, Iterable
 
-from .._safetext import csv_cell
+from .._safetext import cap, csv_cell
 from ..results import ExampleRow, RunResult
 from ._format import as_text
 from ._runinfo import check_filters, higher_is_better, is_per_example, key_of_score, metric_matches, model_order
@@ -124,9 +124,9 @@ class ExampleScan:
             hib = self._info(task, key)[1]
             for rank, (_, row) in enumerate(kept, 1):
                 out.append({"task": task, "model": model, "metric": key, "rank": rank, "id": row.id,
-                            "score": _score(row, key), "higher_is_better": hib, "input": row.input,
-                            "output": row.output, "reference": row.reference,
-                            "judge_reason": judge_reason(row.judge, key)})
+                            "score": _score(row, key), "higher_is_better": hib, "input": cap(row.input),
+                            "output": cap(row.output), "reference": cap(row.reference),
+                            "judge_reason": cap(judge_reason(row.judge, key))})
         return out
 
     def values(self, task: str, model: str, key: str) -> list[float]:
@@ -212,12 +212,12 @@ def fill_regression_texts(run_dir: str | Path, candidates: list[dict[str, Any]])
         base = texts.get((c["task"], c["baseline"], c["id"]))
         first = mine or base
         out.append({col: None for col in REGRESSION_COLUMNS} | c | {
-            "input": first.input if first else None,
-            "reference": first.reference if first else None,
-            "baseline_output": base.output if base else None,
-            "model_output": mine.output if mine else None,
-            "baseline_judge_reason": judge_reason(base.judge, c["metric"]) if base else "",
-            "model_judge_reason": judge_reason(mine.judge, c["metric"]) if mine else "",
+            "input": cap(first.input) if first else None,
+            "reference": cap(first.reference) if first else None,
+            "baseline_output": cap(base.output) if base else None,
+            "model_output": cap(mine.output) if mine else None,
+            "baseline_judge_reason": cap(judge_reason(base.judge, c["metric"])) if base else "",
+            "model_judge_reason": cap(judge_reason(mine.judge, c["metric"])) if mine else "",
         })
     return out
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._safetext import cap, visible
 from ..results import GateDecision, RunResult, TaskSummary, Usage
 from ._format import (arrow, as_text, fmt_ci, fmt_int, fmt_num, fmt_p, metric_label, one_line, verdict_tone,
                       verdict_words)
@@ -24,6 +25,10 @@ class Cell:
     tone: str = ""
     long: bool = False  # model/data text: wraps in HTML, is cut short in Markdown
     badge: bool = False  # a verdict: Markdown prefixes an emoji for good/bad
+
+    def __post_init__(self) -> None:
+        # model/data text: at most SHOW_CHARS characters; control characters and bidi overrides as escapes
+        self.text = visible(cap(self.text) if self.long else self.text)
 
 
 @dataclass
