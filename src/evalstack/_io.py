@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write_json", "AtomicWriter"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write_json", "AtomicWriter", "read_input_file",
+           "MAX_INPUT_BYTES"]
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, IO
@@ -80,3 +82,45 @@ class AtomicWriter:
                 os.unlink(self._tmp)
             except OSError:
                 pass
+
+
+MAX_INPUT_BYTES = 2 * 1024**3
+"""Largest data, replay or curves file read (2 GiB): a file is read whole, so bigger would exhaust memory."""
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a device"),
+          (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+
+
+def read_input_file(path: str | os.PathLike[str], *, error: type[Exception], what: str = "file",
+                    max_bytes: int = MAX_INPUT_BYTES, hint: str = "check the path") -> bytes:
+    """The bytes of a user's input file: a regular file only (never /dev/zero, a FIFO, a socket), at most
+    ``max_bytes``; every problem is ``error(message, where=path, hint=...)``.
+
+    Opened non-blocking and checked on the open descriptor, so a FIFO cannot block and a file swapped after
+    the check is not the one read.
+    """
+    p = str(path)
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise error(f"{what} not found", where=p, hint=hint) from None
+    except IsADirectoryError:
+        raise error(f"expected a {what}, found a folder", where=p) from None
+    except OSError as exc:
+        raise error(f"cannot read {what}: {exc.strerror}", where=p) from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a file")
+            raise error(f"not a regular file ({kind})", where=p, hint=f"point it at a {what} on disk")
+        limit = f"{max_bytes / 2**30:g} GiB" if max_bytes >= 2**30 else f"{max_bytes / 2**20:g} MiB"
+        if st.st_size > max_bytes:
+            raise error(f"{what} is larger than {limit} ({st.st_size:,} bytes)", where=p,
+                        hint="split it, or sample it with data.sample / data.limit")
+        try:
+            data = fh.read(max_bytes + 1)
+        except OSError as exc:
+            raise error(f"cannot read {what}: {exc.strerror}", where=p) from None
+        if len(data) > max_bytes:
+            raise error(f"{what} is larger than {limit}", where=p)
+    return data

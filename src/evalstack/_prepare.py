@@ -61,8 +61,8 @@ class TaskPlan:  # noqa: D101 (documented below)
         return messages_text(self.messages[i])
 
 
-def _templates(task: TaskConfig, where: str, env: Any) -> tuple[list[tuple[str, Any]], set[str]]:
-    parts: list[tuple[str, Any]] = []
+def _templates(task: TaskConfig, where: str, env: Any) -> tuple[list[tuple[str, Any, str]], set[str]]:
+    parts: list[tuple[str, Any, str]] = []
     needed: set[str] = set()
     p = task.prompt
     items: list[tuple[str, str, str]] = []
@@ -74,7 +74,7 @@ def _templates(task: TaskConfig, where: str, env: Any) -> tuple[list[tuple[str, 
     items.append(("user", p.user, f"{where}.prompt.user"))
     for role, src, w in items:
         tmpl, names = check_template(env, src, w)
-        parts.append((role, tmpl))
+        parts.append((role, tmpl, w))
         needed |= names
     return parts, needed
 
@@ -98,7 +98,7 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
             if val is None or (isinstance(val, float) and val != val):
                 raise DataError(f"column '{col}' is empty (null) but the prompt uses it", where=f"{d.path}:{ex.line}",
                                 hint="fill the cell, drop the row, or use {{ " + col + " or '' }} in the template")
-    messages = [render_messages(templates, ex.row, where=f"{d.path}:{ex.line or '?'} (task '{task.name}')")
+    messages = [render_messages(templates, ex.row, where=f"task '{task.name}', example '{ex.id}' ({d.path}:{ex.line or '?'})")
                 for ex in examples]
     plan = TaskPlan(cfg=task, index=index, examples=examples, messages=messages)
     if task.labels is not None:
@@ -148,6 +148,7 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
                     if fld in rubric.fields and not col:
                         raise ConfigError(f"rubric '{rubric.name}' reads `{fld}` but the task has no `{fld}:` column",
                                           where=w, hint=f"set tasks[{index}].{fld} to the column that holds it")
+                _dry_run_rubric(plan, rubric, pairwise=kind == "pairwise", where=w)
                 out.append(JudgePlan(js, rubric, w))
                 prefix = "judge_" if kind == "judges" else "pairwise_"
                 plan.keys[prefix + rubric.name] = bool(getattr(rubric, "higher_is_better", True))
@@ -219,3 +220,19 @@ def collapse_repeats(result: Any, k: int) -> Any:
             vals = [v for v in result.per_example[i * k:(i + 1) * k] if v is not None]
             per.append(float(np.mean(vals)) if vals else None)
     return dataclasses.replace(result, suff_stats=stats, scored=scored, per_example=per)
+
+
+def _dry_run_rubric(plan: TaskPlan, rubric: Any, *, pairwise: bool, where: str) -> None:
+    """Build the judge prompt for the first example now, so that a rubric template that fails at render
+    time (or goes over the render budget) stops the run before the first generation request."""
+    from .judges._prompt import build_messages, reference_text
+
+    task, row = plan.cfg, plan.examples[0].row
+    ref = row.get(task.reference or task.target) if (task.reference or task.target) else None
+    sample = reference_text(ref) if ref not in (None, [], "") else "a model output"
+    values = {"input": plan.prompt_text(0), "reference": sample, "output": sample, "output_a": sample,
+              "output_b": sample, "context": str(row.get(task.context)) if task.context else ""}
+    try:
+        build_messages(rubric, values, pairwise=pairwise)
+    except EvalstackError as exc:
+        raise type(exc)(f"{exc} (dry run on example '{plan.examples[0].id}')", where=where) from None

@@ -84,16 +84,9 @@ def _check_node(node: Any, depth: int, where: str, counter: list[int], error: ty
 def load_yaml(path: str | os.PathLike[str], *, what: str = "file", error: type[EvalstackError] = ConfigError) -> YamlDoc:
     """Read and parse a YAML file; every problem is an ``error`` naming the file and line."""
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise error(f"{what} not found", where=str(p), hint="check the path") from None
-    except IsADirectoryError:
-        raise error(f"expected a {what}, found a folder", where=str(p)) from None
-    except OSError as exc:
-        raise error(f"cannot read {what}: {exc.strerror}", where=str(p)) from None
-    if len(raw) > _MAX_YAML_BYTES:
-        raise error(f"{what} is larger than {_MAX_YAML_BYTES // 2**20} MiB", where=str(p))
+    from ._io import read_input_file
+
+    raw = read_input_file(p, error=error, what=what, max_bytes=_MAX_YAML_BYTES)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

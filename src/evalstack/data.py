@@ -55,12 +55,9 @@ def _detect_format(path: Path, fmt: str | None) -> str:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError("file not found", where=str(path), hint="check the path (relative paths start at the config's folder)") from None
-    except OSError as exc:
-        raise DataError(f"cannot read file: {exc.strerror}", where=str(path)) from None
+    from ._io import read_input_file
+
+    raw = read_input_file(path, error=DataError, hint="check the path (relative paths start at the config's folder)")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -151,6 +148,8 @@ def _rows_datasets(path: Path, fmt: str, split: str | None) -> Iterable[tuple[in
         if fmt == "parquet":
             if not path.exists():
                 raise DataError("file not found", where=str(path))
+            if not path.is_file():  # a FIFO or device would block or never end
+                raise DataError("not a regular file", where=str(path), hint="point it at a Parquet file on disk")
             ds = datasets.Dataset.from_parquet(str(path), keep_in_memory=True)
         else:
             if not path.exists():
@@ -236,11 +235,11 @@ def load_examples(path: Path, *, fmt: str | None = None, id_column: str | None =
 # ---------------------------------------------------------------- prompts
 
 def make_env() -> Any:
-    """The sandboxed Jinja2 environment prompts render in (StrictUndefined: a missing column is an error)."""
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    """The sandboxed Jinja2 environment prompts render in (StrictUndefined: a missing column is an error;
+    time and size budgets: see :mod:`evalstack._render`)."""
+    from ._render import make_env as _make_env
 
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    return _make_env()
 
 
 def check_template(env: Any, source: str, where: str) -> tuple[Any, set[str]]:
@@ -255,22 +254,23 @@ def check_template(env: Any, source: str, where: str) -> tuple[Any, set[str]]:
                           hint="Jinja2 syntax: {{ column }}") from None
 
 
-def render_messages(templates: list[tuple[str, Any]], row: dict[str, Any], *, where: str) -> list[dict[str, str]]:
-    """Render (role, compiled template) pairs with the row's columns as variables (values are never templates)."""
-    from jinja2 import TemplateError, UndefinedError
-    from jinja2.exceptions import SecurityError
+def render_messages(templates: list[tuple[Any, ...]], row: dict[str, Any], *, where: str) -> list[dict[str, str]]:
+    """Render (role, compiled template[, key]) with the row's columns as variables (values are never templates).
+
+    A template that fails (raises, recurses, or goes over the time or size budget) is a ConfigError naming
+    its key (e.g. ``cfg.yaml: tasks[0].prompt.user``) and ``where`` (the task and the example)."""
+    from ._render import RenderFailed, render
 
     out = []
-    for role, tmpl in templates:
+    for role, tmpl, *key in templates:
         try:
-            out.append({"role": role, "content": tmpl.render(**row)})
-        except UndefinedError as exc:
-            raise DataError(f"template uses an undefined value: {exc.message}", where=where,
-                            hint="check column names in prompt templates") from None
-        except SecurityError as exc:
-            raise ConfigError(f"template tried an unsafe operation: {exc}", where=where) from None
-        except TemplateError as exc:
-            raise DataError(f"template failed: {exc}", where=where) from None
+            out.append({"role": role, "content": render(tmpl, row)})
+        except RenderFailed as exc:
+            if exc.undefined:
+                raise DataError(f"template failed to render for {where}: {exc}", where=key[0] if key else None,
+                                hint="check column names in prompt templates") from None
+            raise ConfigError(f"template failed to render for {where}: {exc}", where=key[0] if key else None,
+                              hint="fix the template (Jinja2, sandboxed); values from the data are never templates") from None
     return out
 
 

@@ -105,12 +105,9 @@ def _nonfinite_note(counts: dict[str, int]) -> list[str]:
 
 def load_text(path: Path) -> tuple[str, list[str]]:
     """The file's text (BOM stripped, base64 decoded where the whole content is base64) and notes."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError("file not found", where=str(path), hint="check the curves path") from None
-    except OSError as exc:
-        raise DataError(f"cannot read the file ({exc.strerror})", where=str(path)) from None
+    from .._io import read_input_file
+
+    data = read_input_file(path, error=DataError, hint="check the curves path")
     if not data.strip():
         raise DataError("the file is empty (expected a results CSV, trainer_state.json or metrics events JSON)",
                         where=str(path))

@@ -129,13 +129,18 @@ def _format_text(scale: Scale, pairwise: bool, reasoning_first: bool) -> str:
 
 def build_messages(rubric: Rubric, values: dict[str, str], *, pairwise: bool = False) -> list[dict[str, str]]:
     """System + user messages judging ``values`` (field name -> raw text) by ``rubric``."""
-    from ..data import make_env
+    from .._render import RenderFailed, make_env, render
+    from ..errors import RubricError
 
     nonce = make_nonce(rubric.name + (":pairwise" if pairwise else ""), values)
     names = rubric.template_vars(pairwise)
     fenced = {n: fence(n, values[n], nonce) for n in names}
     own_template = rubric.template if (rubric.template and pairwise == (rubric.kind == "pairwise")) else None
-    user = make_env().from_string(own_template or _default_template(names)).render(**fenced)
+    try:  # within the render budget (time, size): a rubric template is user code like a prompt template
+        user = render(make_env().from_string(own_template or _default_template(names)), fenced)
+    except RenderFailed as exc:
+        raise RubricError(f"rubric '{rubric.name}': template failed to render: {exc}",
+                          where=rubric.source, hint="fix the rubric's `template`") from None
     what = "two responses to the same input, choosing the better one" if pairwise else "one response"
     system = "\n\n".join([
         SYSTEM_INTRO.format(what=what),
