@@ -47,8 +47,10 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """UTF-8 text, written atomically."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    """UTF-8 text, written atomically, with every registered secret redacted (:mod:`evalstack._secrets`)."""
+    from ._secrets import redact_secrets
+
+    return atomic_write_bytes(path, redact_secrets(text).encode("utf-8"))
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 2) -> Path:
@@ -56,8 +58,25 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | N
     return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n")
 
 
+class _Redacting:
+    """A text file whose writes go through :func:`evalstack._secrets.redact_secrets`."""
+
+    def __init__(self, file: IO[Any]):
+        self._file = file
+
+    def write(self, text: str) -> int:
+        from ._secrets import redact_secrets
+
+        self._file.write(redact_secrets(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+
 class AtomicWriter:
-    """A streamed file (e.g. examples.jsonl) that appears under its name only when closed cleanly."""
+    """A streamed file (e.g. examples.jsonl) that appears under its name only when closed cleanly; text
+    written to it has every registered secret redacted."""
 
     def __init__(self, path: str | os.PathLike[str], mode: str = "w"):
         self.path = Path(path)
@@ -66,7 +85,7 @@ class AtomicWriter:
         self.file: IO[Any] = os.fdopen(fd, mode, encoding="utf-8" if "b" not in mode else None)
 
     def __enter__(self) -> IO[Any]:
-        return self.file
+        return self.file if "b" in self.file.mode else _Redacting(self.file)  # type: ignore[return-value]
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is None:

@@ -221,16 +221,20 @@ def register_union_tags(*tags: str) -> None:
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def expand_env(data: Any, doc: YamlDoc, loc: tuple[Any, ...] = ()) -> Any:
-    """Expand ``${VAR}`` and ``${VAR:-default}`` in every string; an unset VAR without default is an error."""
+def expand_env(data: Any, doc: YamlDoc, loc: tuple[Any, ...] = (), record: list[tuple[tuple[Any, ...], str, str]] | None = None) -> Any:
+    """Expand ``${VAR}`` and ``${VAR:-default}`` in every string; an unset VAR without default is an error.
+
+    ``record`` (a list) receives ``(key path, VAR, value)`` for every variable expanded from the environment."""
     if isinstance(data, dict):
-        return {k: expand_env(v, doc, loc + (k,)) for k, v in data.items()}
+        return {k: expand_env(v, doc, loc + (k,), record) for k, v in data.items()}
     if isinstance(data, list):
-        return [expand_env(v, doc, loc + (i,)) for i, v in enumerate(data)]
+        return [expand_env(v, doc, loc + (i,), record) for i, v in enumerate(data)]
     if isinstance(data, str) and "${" in data:
         def sub(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
             val = os.environ.get(name)
+            if val is not None and record is not None:
+                record.append((loc, name, val))
             if val is None:
                 if default is not None:
                     return default

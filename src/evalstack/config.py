@@ -285,6 +285,7 @@ class Config(_Strict):
     output: Path | None = Field(None, description="Output folder; default reports/<name> next to the config.")
     cache: Path | None = Field(None, description="SQLite cache file; default $EVALSTACK_CACHE_DIR/cache.sqlite.")
     trackers: list[dict[str, Any]] = Field(default_factory=list)
+    allow_secret_in_prompt: bool = Field(False, description="Allow ${VAR} of a secret (a key variable, one used in base_url/headers, or a name with KEY, TOKEN, SECRET, PASSWORD) in a prompt; it is still redacted from every file written.")
     max_output_chars: int = Field(1_000_000, ge=1, description="Outputs longer than this are cut to it before they are judged, scored and stored in examples.jsonl (the cache keeps them whole); run.json states the cap and how many were cut.")
 
     source: Path | None = Field(None, exclude=True, description="The config file (set by load_config).")
@@ -389,11 +390,21 @@ def config_from_data(data: Any, *, source: Path | None = None, doc: Any = None) 
 
 
 def load_config(path: str | Path) -> Config:
-    """Load, expand ``${ENV}``, validate and resolve a config file."""
+    """Load, expand ``${ENV}``, validate and resolve a config file.
+
+    Secrets are registered on the way (:mod:`evalstack._secrets`): the variables named as
+    keys, and every variable expanded into ``base_url``, ``endpoint`` or ``headers``; expanding a secret into a
+    prompt is a ConfigError unless ``allow_secret_in_prompt: true``."""
+    from ._secrets import check_expansions, register_key_names
+
     p = Path(path)
     doc = load_yaml(p, what="config file")
-    data = expand_env(doc.data, doc)
-    return config_from_data(data, source=p.resolve(), doc=doc)
+    expanded: list[tuple[tuple[Any, ...], str, str]] = []
+    data = expand_env(doc.data, doc, record=expanded)
+    register_key_names(data)
+    check_expansions(expanded, data, doc)
+    cfg = config_from_data(data, source=p.resolve(), doc=doc)
+    return cfg
 
 
 def config_digest(cfg: Config) -> str:

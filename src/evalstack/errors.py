@@ -71,22 +71,22 @@ _KEY_PATTERNS = [
 ]
 
 
-_SECRET_ENV: set[str] = set()
-
-
 def register_secret_env(name: str | None) -> None:
     """Treat the value of env var ``name`` as a secret (e.g. a model's ``api_key_env``, whatever its name)."""
-    if name:
-        _SECRET_ENV.add(name)
+    from ._secrets import register_env
+
+    register_env(name)
 
 
 def _secret_values() -> list[str]:
-    """Values of credential-like env vars (names with KEY, TOKEN, SECRET, PASSWORD, or registered ones)."""
-    out = []
+    """Registered secrets (see :mod:`evalstack._secrets`) and the values of credential-like env vars (names
+    with KEY, TOKEN, SECRET, PASSWORD): messages are redacted more eagerly than files."""
+    from ._secrets import MIN_LEN, is_secret_name, secret_values
+
+    out = set(secret_values())
     for name, value in os.environ.items():
-        upper = name.upper()
-        if value and len(value) >= 6 and (name in _SECRET_ENV or any(w in upper for w in ("KEY", "TOKEN", "SECRET", "PASSWORD"))):
-            out.append(value)
+        if value and len(value) >= MIN_LEN and is_secret_name(name):
+            out.add(value)
     return sorted(out, key=len, reverse=True)
 
 

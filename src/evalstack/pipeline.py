@@ -50,14 +50,19 @@ def _expand_repeats(plan: TaskPlan, repeat: int) -> list[tuple[int, int, str]]:
 
 
 def public_config(cfg: Config) -> dict[str, Any]:
-    """The resolved config for run.json, with every HTTP header value masked (headers may carry keys)."""
+    """The resolved config for run.json: every HTTP header value masked (headers may carry keys), URLs'
+    ``user:password@`` masked, registered secrets redacted (e.g. one allowed into a prompt)."""
+    from ._secrets import mask_userinfo, redact_secrets
+
     data = cfg.model_dump(mode="json", exclude={"source"})
 
-    def mask(node: Any) -> Any:
+    def mask(node: Any, key: Any = None) -> Any:
         if isinstance(node, dict):
-            return {k: ({h: "***" for h in v} if k == "headers" and isinstance(v, dict) else mask(v)) for k, v in node.items()}
+            return {k: ({h: "***" for h in v} if k == "headers" and isinstance(v, dict) else mask(v, k)) for k, v in node.items()}
         if isinstance(node, list):
             return [mask(x) for x in node]
+        if isinstance(node, str):
+            return redact_secrets(mask_userinfo(node) if key in ("base_url", "endpoint") else node)
         return node
 
     return mask(data)

@@ -111,6 +111,12 @@ class Generation:
     """The cache key of the request this answers (set by the runner; not stored): identical requests of
     several models share one send, charged to one of them by :func:`~evalstack.models.attribute_shared`."""
 
+    def __post_init__(self) -> None:
+        if self.text:  # a reply that echoes a key is never scored, cached or written with it
+            from .._secrets import redact_secrets
+
+            self.text = redact_secrets(self.text)
+
     @property
     def ok(self) -> bool:
         return self.text is not None and self.error_kind is None

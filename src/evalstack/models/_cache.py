@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Iterable
 
+from .._secrets import redact_secrets
 from ..errors import ConfigError
 
 _SCHEMA = """
@@ -106,7 +107,7 @@ class Cache:
             return
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO responses(key, provider, model, response, created) VALUES (?,?,?,?,?)",
-                             (key, provider, model, response, time.time()))
+                             (key, provider, redact_secrets(model), redact_secrets(response), time.time()))
         self.writes += 1
 
     def put_many(self, rows: list[tuple[str, str, str, str]]) -> None:
@@ -117,7 +118,7 @@ class Cache:
         with self._lock:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR REPLACE INTO responses(key, provider, model, response, created) VALUES (?,?,?,?,?)",
-                                 [(*r, now) for r in rows])
+                                 [(k, p, redact_secrets(m), redact_secrets(r), now) for k, p, m, r in rows])
             self._db.execute("COMMIT")
         self.writes += len(rows)
 

@@ -10,7 +10,8 @@ import os
 from typing import Any
 from urllib.parse import urlparse
 
-from ..errors import ConfigError, redact, register_secret_env
+from .._secrets import register_model
+from ..errors import ConfigError, redact
 from ._base import Generation, PermanentError, Provider, Request, TransientError, register_provider
 
 
@@ -38,7 +39,7 @@ class OpenAIProvider(Provider):
         self._client: Any = None
         self.base_url = cfg.base_url or os.environ.get("OPENAI_BASE_URL") or None
         self.model = cfg.azure.deployment if cfg.azure else cfg.model
-        register_secret_env(cfg.api_key_env)
+        register_model(cfg)  # key variable, URL password, credential headers: redacted wherever they turn up
 
     def identity(self) -> dict[str, Any]:
         endpoint = self.cfg.azure.endpoint if self.cfg.azure else (self.base_url or "https://api.openai.com/v1")
