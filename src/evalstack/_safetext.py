@@ -7,8 +7,8 @@
   CR) gets a leading ``'`` (OWASP's CSV-injection advice).
 - :func:`cap`: a field cut to :data:`SHOW_CHARS` characters with ``... (N more)``, so one huge reply cannot
   make a huge report.
-- :class:`SafeStream`: a text stream that applies :func:`visible` to everything written (the CLI wraps
-  stdout and stderr in it).
+- :class:`SafeStream`: a text stream that applies :func:`visible` (and secret redaction) to everything
+  written (the CLI wraps stdout and stderr in it).
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ def cut_outputs(gens: dict[Any, list[Any]], limit: int) -> dict[Any, dict[int, i
 
 
 class SafeStream:
-    """Wraps a text stream; everything written goes through :func:`visible` (newline and tab pass).
+    """Wraps a text stream; everything written goes through :func:`visible` (newline and tab pass) and has
+    every registered secret redacted (:mod:`evalstack._secrets`).
 
     ``unsafe_raw`` is the wrapped stream, for writers that emit their own escape codes on purpose (progress bars).
     """
@@ -92,7 +93,9 @@ class SafeStream:
         self.unsafe_raw = raw
 
     def write(self, s: str) -> int:
-        self.unsafe_raw.write(visible(s))
+        from ._secrets import redact_secrets
+
+        self.unsafe_raw.write(visible(redact_secrets(s)))
         return len(s)
 
     def writelines(self, lines: Any) -> None:
