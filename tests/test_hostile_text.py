@@ -74,6 +74,8 @@ def test_terminal_escapes_are_shown_never_sent(tmp_path: Path, srv) -> None:
         assert r.returncode == 0, r.stderr
         _assert_no_raw(r.stdout + r.stderr, f"review {args}")
         assert "http://evil.example" in r.stdout
+    r = cli("review", str(out), "--format", "jsonl")  # escaped, and still JSON that decodes to the exact text
+    assert {x["output"] for x in map(json.loads, r.stdout.splitlines()) if x["model"] == "ft"} == {HOSTILE}
     r = cli("review", str(out))
     assert "\\x1b]52;c;cm0gLXJmIH4=\\x07" in r.stdout and "\\u202eevil" in r.stdout  # made visible, not dropped
     # the reports show the escapes as text; the bare URL is code, not a link, in report.md

@@ -28,8 +28,9 @@ _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u20
 
 
 def _escape(m: re.Match[str]) -> str:
+    # C0 as \x1b; the rest as \u009b / \u202e, which is also a valid escape inside a JSON string (--json)
     c = ord(m.group(0))
-    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+    return f"\\x{c:02x}" if c < 0x20 else f"\\u{c:04x}"
 
 
 def visible(text: str) -> str:
