@@ -98,8 +98,11 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
             if val is None or (isinstance(val, float) and val != val):
                 raise DataError(f"column '{col}' is empty (null) but the prompt uses it", where=f"{d.path}:{ex.line}",
                                 hint="fill the cell, drop the row, or use {{ " + col + " or '' }} in the template")
-    messages = [render_messages(templates, ex.row, where=f"task '{task.name}', example '{ex.id}' ({d.path}:{ex.line or '?'})")
-                for ex in examples]
+    from ._render import render_session
+
+    with render_session():  # the time budget's signal handler, installed once for all of the task's prompts
+        messages = [render_messages(templates, ex.row, where=f"task '{task.name}', example '{ex.id}' ({d.path}:{ex.line or '?'})")
+                    for ex in examples]
     plan = TaskPlan(cfg=task, index=index, examples=examples, messages=messages)
     if task.labels is not None:
         allowed = set(task.labels)

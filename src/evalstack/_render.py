@@ -14,7 +14,7 @@ The sandbox already blocks attribute tricks and ranges over 100,000; a template 
 
 from __future__ import annotations
 
-__all__ = ["make_env", "render", "RenderFailed", "RENDER_SECONDS", "RENDER_CHARS"]
+__all__ = ["make_env", "render", "render_session", "RenderFailed", "RENDER_SECONDS", "RENDER_CHARS"]
 
 import contextlib
 import ctypes
@@ -129,21 +129,39 @@ def _width_filter(fn: Any) -> Any:
     return checked
 
 
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise _Timeout()
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+
+
+@contextlib.contextmanager
+def render_session() -> Iterator[None]:
+    """Install the time-budget signal handler once around many renders (a task's prompts), instead of once
+    per render; a no-op off the main thread."""
+    if not _main_thread() or signal.getsignal(signal.SIGALRM) is _on_alarm:
+        yield
+        return
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGALRM, old)
+
+
 @contextlib.contextmanager
 def _deadline(seconds: float) -> Iterator[None]:
     """Raise :class:`_Timeout` in this thread after ``seconds`` (SIGALRM in the main thread, else an async
     exception set by a timer thread). Python-level loops stop; one C call finishes first (hence the checks)."""
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
-        def on_alarm(signum: int, frame: Any) -> None:
-            raise _Timeout()
-
-        old = signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-        try:
-            yield
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
+    if _main_thread():
+        with render_session():
+            signal.setitimer(signal.ITIMER_REAL, seconds)
+            try:
+                yield
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
         return
     tid = threading.get_ident()
     lock = threading.Lock()
