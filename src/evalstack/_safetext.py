@@ -93,10 +93,11 @@ class SafeStream:
     def __init__(self, raw: Any):
         self.unsafe_raw = raw
 
-    def write(self, s: str) -> int:
+    def write(self, s: str | bytes) -> int:
         from ._secrets import redact_secrets
 
-        self.unsafe_raw.write(visible(redact_secrets(s)))
+        text = s.decode(getattr(self.unsafe_raw, "encoding", None) or "utf-8", "replace") if isinstance(s, (bytes, bytearray)) else s
+        self.unsafe_raw.write(visible(redact_secrets(text)))
         return len(s)
 
     def writelines(self, lines: Any) -> None:
