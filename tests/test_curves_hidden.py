@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -38,15 +39,76 @@ def test_k2_v2_n2_hand_worked():
     assert e["mean_accuracy"] == pytest.approx(0.875)           # (1/2 + 1 + 2) / 4
 
 
-@pytest.mark.parametrize("k,v,n", [(3, 1, 0), (5, 1, 2), (10, 3, 2), (4, 2, 5)])
-def test_expectation_matches_enumeration(k, v, n):
-    # enumerate: the answer token is right with probability 1/K; every other token is right
-    total = v + n
-    acc_right, acc_wrong = 1.0, (v - 1 + n) / total
-    e = hidden_token_expectation(k, visible_tokens=v, hidden_tokens=n)
-    assert e["loss"] == pytest.approx(-math.log(1 / k) / total)
-    assert e["min_accuracy"] == pytest.approx(acc_wrong)
-    assert e["mean_accuracy"] == pytest.approx(acc_right / k + acc_wrong * (k - 1) / k)
+def _cli_expectation(capsys, *argv) -> dict:
+    """``evalstack curves hidden-tokens ... --json`` as a user runs it."""
+    from evalstack.cli import main
+
+    code = main(["curves", "hidden-tokens", *map(str, argv), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out)
+
+
+def _simulate(k: int, v: int, n: int, examples: int, rng: np.random.Generator) -> dict[str, float]:
+    """The token process itself, with no formula: per example the answer token's target is one of K
+    choices and the model puts probability 1/K on each (its argmax is a uniformly broken tie); the other
+    v - 1 visible tokens and the n hidden tokens get probability 1. Reported values are token-weighted
+    means over visible + hidden tokens, per-example accuracies give the floor and the ceiling."""
+    target = rng.integers(0, k, size=examples)
+    guess = rng.integers(0, k, size=examples)
+    p_target = np.full(examples, 1.0 / k)
+    answer_loss = -np.log(p_target)                              # loss of the answer token
+    answer_right = (target == guess).astype(float)
+    tokens = v + n
+    per_example_correct = answer_right + (v - 1) + n             # every other token is right
+    return {
+        "loss": answer_loss.sum() / (examples * tokens),
+        "visible_loss": answer_loss.sum() / (examples * v),      # mean loss per visible token
+        "answer_token_loss": answer_loss.mean(),
+        "mean_accuracy": per_example_correct.sum() / (examples * tokens),
+        "min_accuracy": (per_example_correct / tokens).min(),
+        "max_accuracy": (per_example_correct / tokens).max(),
+    }
+
+
+@pytest.mark.parametrize("k,v,n", [(1, 1, 2), (1, 3, 2), (1, 1, 0), (2, 1, 2), (3, 1, 0), (4, 1, 2), (5, 3, 2), (10, 2, 5)])
+def test_cli_matches_monte_carlo_of_the_token_process(capsys, k, v, n):
+    rng = np.random.default_rng(1000 * k + 10 * v + n)
+    examples = 20_000
+    sim = _simulate(k, v, n, examples, rng)
+    d = _cli_expectation(capsys, "--choices", k, "--visible-tokens", v, "--hidden-tokens", n)
+    for key in ("loss", "visible_loss", "answer_token_loss", "min_accuracy", "max_accuracy"):
+        assert d[key] == pytest.approx(sim[key], abs=1e-9), key
+    # the mean accuracy is random in the simulation: within 4 standard errors of the per-example Bernoulli
+    se = math.sqrt((1 / k) * (1 - 1 / k) / examples) / (v + n)
+    assert abs(d["mean_accuracy"] - sim["mean_accuracy"]) <= 4 * se + 1e-12
+    # the floor never exceeds the mean, the mean never exceeds the ceiling
+    assert d["min_accuracy"] <= d["mean_accuracy"] <= d["max_accuracy"]
+
+
+def test_one_choice_cannot_be_wrong_hand_worked(capsys):
+    # K=1: the answer token has probability 1, loss 0, always right: every accuracy is 1
+    d = _cli_expectation(capsys, "--choices", 1)
+    assert (d["loss"], d["visible_loss"], d["answer_token_loss"]) == (0.0, 0.0, 0.0)
+    assert (d["min_accuracy"], d["mean_accuracy"], d["max_accuracy"]) == (1.0, 1.0, 1.0)
+
+
+def test_visible_loss_means_one_thing_in_cli_json_and_api(capsys):
+    # K=4, v=3 (answer + 2 perfectly predicted tokens), n=2, worked by hand: the answer token's loss is
+    # ln 4 = 1.386294; per visible token that is ln 4 / 3 = 0.462098; per reported token ln 4 / 5 = 0.277259
+    d = _cli_expectation(capsys, "--choices", 4, "--visible-tokens", 3, "--hidden-tokens", 2)
+    assert d["answer_token_loss"] == pytest.approx(1.386294, abs=1e-6)
+    assert d["visible_loss"] == pytest.approx(0.462098, abs=1e-6)
+    assert d["loss"] == pytest.approx(0.277259, abs=1e-6)
+    # the API function of the same name, applied to the reported loss, gives the same number
+    assert visible_loss(d["loss"], visible_tokens=3, hidden_tokens=2) == pytest.approx(d["visible_loss"])
+    assert hidden_token_expectation(4, visible_tokens=3, hidden_tokens=2)["visible_loss"] == pytest.approx(d["visible_loss"])
+    from evalstack.cli import main
+
+    assert main(["curves", "hidden-tokens", "--choices", "4", "--visible-tokens", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "answer-token loss: ln 4 = 1.3863" in out
+    assert "visible loss (mean per visible token): ln 4 / 3 = 0.4621" in out
 
 
 @pytest.mark.parametrize("floor,v,n", [(2 / 3, 1, 2), (0.5, 1, 1), (0.75, 1, 3), (0.75, 2, 2), (0.0, 1, 0), (0.8, 3, 2)])

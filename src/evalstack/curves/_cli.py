@@ -7,7 +7,6 @@ and exits 2.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import click
@@ -118,13 +117,15 @@ def fetch_cmd(job_id, out, as_json) -> None:
 @click.option("--hidden-tokens", type=click.IntRange(min=0), default=None, help="n: hidden tokens per example [default: 2].")
 @click.option("--infer-from-min-accuracy", "floor", type=click.FloatRange(0, 1, max_open=True),
               help="Infer n from the accuracy floor A seen when the answer is wrong: A = (v-1+n)/(v+n).")
-@click.option("--json", "as_json", is_flag=True, help="JSON with loss, min_accuracy, max_accuracy, mean_accuracy.")
+@click.option("--json", "as_json", is_flag=True, help="JSON with loss, visible_loss, answer_token_loss, min/max/mean_accuracy.")
 def hidden_tokens_cmd(choices, visible_tokens, hidden_tokens, floor, as_json) -> None:
     """Expected reported loss and token accuracy with n hidden tokens per example.
 
     \b
     reported loss     = ln K / (v + n)
-    min accuracy      = (v - 1 + n) / (v + n)     answer token wrong
+    answer-token loss = ln K
+    visible loss      = ln K / v                  mean per visible token
+    min accuracy      = (v - 1 + n) / (v + n)     answer token wrong (1 when K = 1)
     max accuracy      = 1                         answer token right
     mean accuracy     = (1/K + v - 1 + n) / (v + n)
     e.g. --choices 4 (v=1, n=2): loss 0.4621, min 0.6667, max 1, mean 0.75
@@ -155,7 +156,9 @@ def hidden_tokens_cmd(choices, visible_tokens, hidden_tokens, floor, as_json) ->
                    f"{out['inferred_exact']:.4g} -> {out['inferred_hidden_tokens']} hidden tokens per example")
     if choices is not None:
         click.echo(f"K={choices} choices, v={v:g} visible token(s), n={n} hidden tokens per example")
-        click.echo(f"  visible loss (answer token): ln {choices} = {math.log(choices):.4f}")
+        click.echo(f"  answer-token loss: ln {choices} = {out['answer_token_loss']:.4f}")
+        click.echo(f"  visible loss (mean per visible token): ln {choices} / {v:g} = {out['visible_loss']:.4f}")
         click.echo(f"  reported loss: ln {choices} / ({v:g}+{n}) = {out['loss']:.4f}")
-        click.echo(f"  token accuracy: min {out['min_accuracy']:.4f} (answer wrong), max {out['max_accuracy']:.4f} "
+        floor = "answer wrong" if choices > 1 else "one choice: the answer cannot be wrong"
+        click.echo(f"  token accuracy: min {out['min_accuracy']:.4f} ({floor}), max {out['max_accuracy']:.4f} "
                    f"(answer right), mean {out['mean_accuracy']:.4f}")

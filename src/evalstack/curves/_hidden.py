@@ -17,13 +17,15 @@ Averages are token-weighted over examples, so per-example visible counts v_i ent
 mean: sum(L_i) / sum(v_i + n) = visible_loss * mean(v) / (mean(v) + n).
 
 A model that learned a *uniform* choice among K single-token answers puts probability 1/K on the answer
-token: its visible loss is ln K on the answer token; the other v - 1 visible tokens (e.g. an end token)
-are predicted perfectly. Hence, per example::
+token: the answer token's loss is ln K; the other v - 1 visible tokens (e.g. an end token) are predicted
+perfectly. Hence, per example::
 
-    loss          = ln K / (v + n)
-    min_accuracy  = (v - 1 + n) / (v + n)          answer token wrong
-    max_accuracy  = 1                              answer token right
-    mean_accuracy = (1/K + v - 1 + n) / (v + n)    right with probability 1/K
+    answer_token_loss = ln K
+    visible_loss      = ln K / v                       mean loss per visible token (as :func:`visible_loss`)
+    loss              = ln K / (v + n)                 the reported loss
+    min_accuracy      = (v - 1 + n) / (v + n)          answer token wrong (K >= 2; with K = 1 it cannot be: 1)
+    max_accuracy      = 1                              answer token right
+    mean_accuracy     = (1/K + v - 1 + n) / (v + n)    right with probability 1/K
 
 e.g. K=4, v=1, n=2: loss = ln 4 / 3 = 0.4621, min 2/3, max 1, mean (1/4 + 2)/3 = 0.75.
 
@@ -72,9 +74,10 @@ def hidden_token_expectation(choices: int, *, visible_tokens: float = 1, hidden_
     single-token answers, with ``visible_tokens`` visible (answer + e.g. end token) and ``hidden_tokens``
     hidden tokens per example.
 
-    Returns ``loss`` = ln K/(v+n), ``min_accuracy`` = (v-1+n)/(v+n), ``max_accuracy`` = 1,
-    ``mean_accuracy`` = (1/K+v-1+n)/(v+n), plus ``visible_loss`` = ln K and the inputs. Example: K=4, v=1,
-    n=2 -> loss 0.4621, min 0.6667, max 1, mean 0.75.
+    Returns ``loss`` = ln K/(v+n) (reported), ``visible_loss`` = ln K/v (mean per visible token, the same
+    meaning as :func:`visible_loss`), ``answer_token_loss`` = ln K, ``min_accuracy`` = (v-1+n)/(v+n) (1 when
+    K = 1: a single choice cannot be wrong), ``max_accuracy`` = 1, ``mean_accuracy`` = (1/K+v-1+n)/(v+n),
+    and the inputs. Example: K=4, v=1, n=2 -> loss 0.4621, min 0.6667, max 1, mean 0.75.
     """
     if isinstance(choices, bool) or not isinstance(choices, int) or choices < 1:
         raise ConfigError(f"choices must be an integer >= 1, got {choices!r}")
@@ -87,9 +90,11 @@ def hidden_token_expectation(choices: int, *, visible_tokens: float = 1, hidden_
         "choices": k,
         "visible_tokens": v,
         "hidden_tokens": n,
-        "visible_loss": math.log(k),
+        "answer_token_loss": math.log(k),
+        "visible_loss": math.log(k) / v,
         "loss": math.log(k) / total,
-        "min_accuracy": (v - 1 + n) / total,
+        # the answer token can only be wrong when there is more than one choice
+        "min_accuracy": (v - 1 + n) / total if k > 1 else 1.0,
         "max_accuracy": 1.0,
         "mean_accuracy": (1.0 / k + v - 1 + n) / total,
     }
