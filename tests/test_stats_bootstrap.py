@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from scipy import stats as sps
@@ -170,19 +168,6 @@ def test_bad_settings_raise():
         metric_summary(r, confidence=1.5)
     with pytest.raises(ValueError):
         metric_summary(r, n_resamples=0)
-
-
-def test_speed_sanity_print():
-    rng = np.random.default_rng(0)
-    cont = mean_result("x", list(rng.random(10_000)))
-    binary = mean_result("x", list((rng.random(10_000) < 0.7) * 1.0))
-    y_true, y_pred = classifier(rng, 10_000, 0.7)
-    f1 = macro_f1_result(y_true, y_pred, 4)
-    metric_summary(cont, n_resamples=100)  # warm up
-    for name, r in [("continuous mean", cont), ("binary mean", binary), ("macro F1 (4 labels)", f1)]:
-        t = time.perf_counter()
-        metric_summary(r, n_resamples=2000)
-        print(f"\n10k examples x 2000 resamples, {name}: {time.perf_counter() - t:.3f} s")
 
 
 def test_all_zero_binary_rate_gets_a_wilson_interval_not_a_point() -> None:

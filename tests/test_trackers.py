@@ -25,12 +25,29 @@ def _yaml_trackers(entries: list[dict]) -> str:
     return "trackers: " + json.dumps(entries) + "\n"
 
 
+def _installed(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def needs(*packages: str) -> pytest.MarkDecorator:
+    """Skip, saying why, when an optional tracker package is not installed (the test is about it)."""
+    missing = [p for p in packages if not _installed(p)]
+    return pytest.mark.skipif(bool(missing), reason=f"optional tracker package(s) not installed: {', '.join(missing)}")
+
+
 # ---------------------------------------------------------------- validation
 
 @pytest.mark.parametrize("entries, message", [
     ([{"type": "wandb", "projet": "x"}],
      "trackers[0]: unknown key 'projet' for a wandb tracker (did you mean 'project'? wandb keys: type, required, project"),
-    ([{"type": "mlflow"}, {"type": "mlfow"}], "trackers[1].type: unknown tracker type 'mlfow' (did you mean 'mlflow'? known: mlflow, wandb)"),
+    pytest.param([{"type": "mlflow"}, {"type": "mlfow"}],
+                 "trackers[1].type: unknown tracker type 'mlfow' (did you mean 'mlflow'? known: mlflow, wandb)",
+                 marks=needs("mlflow")),
     ([{"project": "x"}], "trackers[0]: needs `type` (one of: mlflow, wandb)"),
     (["wandb"], "trackers[0]: expected a mapping like {type: wandb, project: ...}, got str"),
     ({"type": "wandb"}, "trackers: must be a list like [{type: wandb, project: my-evals}]"),
@@ -45,9 +62,13 @@ def test_validation_messages(entries: object, message: str) -> None:
     assert "\n" not in str(info.value)
 
 
-def test_valid_entries_pass() -> None:
+def test_no_trackers_pass() -> None:
     validate_trackers([])
     validate_trackers(None)
+
+
+@needs("wandb", "mlflow")
+def test_valid_entries_pass() -> None:
     validate_trackers([{"type": "wandb", "project": "p", "tags": ["a"], "mode": "offline"},
                        {"type": "mlflow", "tracking_uri": "sqlite:///x.db", "tags": {"team": "nlp"}, "required": True}])
 
@@ -299,3 +320,22 @@ def test_wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for key in plots:
         assert (files / history[f"{key}/path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "WANDB_API_KEY" not in os.environ or os.environ["WANDB_API_KEY"] not in run_file
+
+
+# ---------------------------------------------------------------- without the optional packages
+
+def test_tracker_tests_skip_with_a_reason_when_the_packages_are_absent(tmp_path: Path) -> None:
+    """Run this file's tests again in a fresh pytest where wandb and mlflow cannot be imported: nothing fails,
+    and every skip says which package is missing."""
+    import subprocess
+    import sys
+
+    (tmp_path / "hide_trackers.py").write_text('import sys\nsys.modules["wandb"] = None\nsys.modules["mlflow"] = None\n')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "hide_trackers", "-p", "no:cacheprovider",
+                        "-p", "no:xdist", __file__, "-k", "validation or valid_entries or mlflow or wandb_offline"],
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    skips = [line for line in r.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert len(skips) >= 4, r.stdout[-3000:]
+    assert all("mlflow" in line or "wandb" in line for line in skips), skips
