@@ -7,6 +7,7 @@ written.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .config import Config, JudgeSpec, TaskConfig
@@ -42,6 +43,10 @@ class TaskPlan:  # noqa: D101 (documented below)
     pairwise: list[JudgePlan] = field(default_factory=list)
     keys: dict[str, bool] = field(default_factory=dict)
     """Metric keys this task will report -> higher_is_better (found by a dry run before any request)."""
+    backends: list[MetricPlan] = field(default_factory=list)
+    """Metrics that load a heavy backend: dry-run by :func:`load_metric_backends` after every cheap check."""
+    keys_pending: bool = False
+    """True while a heavy metric whose keys only computing tells has not been dry-run yet."""
 
     @property
     def name(self) -> str:
@@ -61,37 +66,72 @@ class TaskPlan:  # noqa: D101 (documented below)
         return messages_text(self.messages[i])
 
 
-def _templates(task: TaskConfig, where: str, env: Any) -> tuple[list[tuple[str, Any, str]], set[str]]:
+def _templates(task: TaskConfig, key: str, source: str, env: Any) -> tuple[list[tuple[str, Any, str]], dict[str, str]]:
+    """Compiled (role, template, where) triples and the columns they read -> the first config key that reads it."""
     parts: list[tuple[str, Any, str]] = []
-    needed: set[str] = set()
+    needed: dict[str, str] = {}
     p = task.prompt
     items: list[tuple[str, str, str]] = []
     if p.system:
-        items.append(("system", p.system, f"{where}.prompt.system"))
+        items.append(("system", p.system, f"{key}.prompt.system"))
     for i, shot in enumerate(p.few_shot):
-        items.append(("user", shot.user, f"{where}.prompt.few_shot[{i}].user"))
-        items.append(("assistant", shot.assistant, f"{where}.prompt.few_shot[{i}].assistant"))
-    items.append(("user", p.user, f"{where}.prompt.user"))
-    for role, src, w in items:
-        tmpl, names = check_template(env, src, w)
-        parts.append((role, tmpl, w))
-        needed |= names
+        items.append(("user", shot.user, f"{key}.prompt.few_shot[{i}].user"))
+        items.append(("assistant", shot.assistant, f"{key}.prompt.few_shot[{i}].assistant"))
+    items.append(("user", p.user, f"{key}.prompt.user"))
+    for role, src, k in items:
+        tmpl, names = check_template(env, src, f"{source}: {k}")
+        parts.append((role, tmpl, f"{source}: {k}"))
+        for name in sorted(names):
+            needed.setdefault(name, k)
     return parts, needed
+
+
+def _column_keys(task: TaskConfig, key: str, needed: dict[str, str]) -> dict[str, str]:
+    """Every column the task reads -> the config key that names it (for errors that say which key to fix)."""
+    required = dict(needed)
+    for name in ("target", "reference", "context"):
+        col = getattr(task, name)
+        if col:
+            required.setdefault(col, f"{key}.{name}")
+    for name in ("slice_by", "keep_columns"):
+        for i, col in enumerate(getattr(task, name)):
+            required.setdefault(col, f"{key}.{name}[{i}]")
+    return required
+
+
+def _check_gold_labels(task: TaskConfig, examples: list[Example], key: str, source: str) -> None:
+    """Gold labels outside `labels`: every distinct unknown value with its count, in one line."""
+    from collections import Counter
+
+    allowed = set(task.labels or ())
+    bad = [ex for ex in examples if str(ex.row[task.target]) not in allowed]
+    if not bad:
+        return
+    counts = Counter(str(ex.row[task.target]) for ex in bad)
+    shown = [f"{v!r} ({k} row{'s' if k != 1 else ''})" for v, k in counts.most_common(50)]
+    if len(counts) > 50:
+        shown.append(f"and {len(counts) - 50} more distinct values")
+    what = (f"gold label {next(iter(counts))!r} is" if len(counts) == 1
+            else f"gold labels {', '.join(shown)} are")
+    raise ConfigError(f"{what} not in `labels` {list(task.labels or ())}: {len(bad)} of {len(examples)} rows "
+                      f"(first: {task.data.path.name}:{bad[0].line})", where=f"{source}: {key}.labels",
+                      hint=f"add them to {key}.labels or fix column '{task.target}' of the data")
 
 
 def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None = None) -> TaskPlan:
     """Load and render one task; build its metrics and rubrics."""
-    where = f"{cfg.source or 'config'}: tasks[{index}]"
+    source, key = str(cfg.source or "config"), f"tasks[{index}]"
+    where = f"{source}: {key}"
     env = make_env()
-    templates, needed = _templates(task, where, env)
-    required = set(needed)
-    for col in (task.target, task.reference, task.context, *task.slice_by, *task.keep_columns):
-        if col:
-            required.add(col)
+    templates, needed = _templates(task, key, source, env)
     d = task.data
+    if not Path(d.path).exists():
+        raise DataError(f"file not found: {d.path}", where=f"{where}.data.path",
+                        hint="check the path (relative paths start at the config's folder)")
     examples = load_examples(d.path, fmt=d.format, id_column=d.id, split=d.split,
                              limit=min(x for x in (d.limit, limit) if x) if (d.limit or limit) else None,
-                             sample=d.sample, seed=d.seed, required=sorted(required))
+                             sample=d.sample, seed=d.seed, required=_column_keys(task, key, needed),
+                             where=source)
     for ex in examples:  # a null cell would be sent to the model as the text "None"
         for col in sorted(needed):
             val = ex.row.get(col)
@@ -105,12 +145,7 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
                     for ex in examples]
     plan = TaskPlan(cfg=task, index=index, examples=examples, messages=messages)
     if task.labels is not None:
-        allowed = set(task.labels)
-        bad = [(ex, ex.row[task.target]) for ex in examples if str(ex.row[task.target]) not in allowed]
-        if bad:
-            ex, val = bad[0]
-            raise ConfigError(f"gold label {val!r} is not in `labels` ({len(bad)} rows like this)",
-                              where=f"{d.path}:{ex.line}", hint=f"add it to tasks[{index}].labels or fix the data")
+        _check_gold_labels(task, examples, key, source)
     from .metrics import extract_labels, get_metric
 
     if task.labels is not None:
@@ -185,15 +220,38 @@ def score_outputs(task: TaskConfig, metrics: list[MetricPlan], predictions: list
     return results
 
 
-def _dry_run_metrics(plan: TaskPlan) -> None:
+def load_metric_backends(plans: list[TaskPlan]) -> None:
+    """The dry run of the metrics that load a model or a slow library (BERTScore, toxicity classifiers,
+    local LMs, `evaluate` modules): called once every cheap check of the run has passed, still before any
+    request, so that a typo is reported in a second and a broken backend before anything is sent."""
+    for plan in plans:
+        if plan.backends:
+            _dry_run_metrics(plan, plan.backends)
+            plan.backends, plan.keys_pending = [], False
+
+
+def _dry_run_metrics(plan: TaskPlan, metrics: list[MetricPlan] | None = None) -> None:
     """Score one plausible output per metric now, so that a metric that cannot work with this task (a
     missing context column, a bad option only compute sees) fails before any request, and so that the
-    gate's metric keys can be checked against the keys the metrics really produce."""
+    gate's metric keys can be checked against the keys the metrics really produce.
+
+    Without ``metrics``: the light metrics now; the heavy ones are kept in ``plan.backends`` for
+    :func:`load_metric_backends`, with their declared keys (if known) in ``plan.keys`` meanwhile."""
     task = plan.cfg
     row = plan.examples[0].row
     gold = row.get(task.reference) if task.reference else None
     label = None if not task.target else str(row.get(task.target))
-    for mp in plan.metrics:
+    if metrics is None:
+        metrics = []
+        for mp in plan.metrics:
+            if not mp.instance.loads_backend():
+                metrics.append(mp)
+                continue
+            plan.backends.append(mp)
+            declared = mp.instance.declared_keys()
+            plan.keys.update(declared or {})
+            plan.keys_pending |= declared is None
+    for mp in metrics:
         ref = label if mp.uses_labels else (gold if gold is not None else label)
         out = ref[0] if isinstance(ref, list) and ref else ref
         results = score_outputs(task, [mp], [None if out is None else str(out)],

@@ -16,7 +16,7 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from .errors import ConfigError, DataError
 
@@ -179,6 +179,18 @@ def read_rows(path: Path, *, fmt: str | None = None, split: str | None = None) -
     return list(reader(path)) if reader else list(_rows_datasets(path, kind, split))
 
 
+def _missing_column(col: str, row: dict[str, Any], key: str | None, config: str, at: str) -> None:
+    import difflib
+
+    cols = ", ".join(sorted(row)) or "none"
+    close = difflib.get_close_matches(col, [str(c) for c in row], n=1, cutoff=0.6)
+    if key is None:
+        raise DataError(f"missing column '{col}' (columns: {cols})", where=at,
+                        hint=f"did you mean '{close[0]}'?" if close else f"fix the data or the config key that names '{col}'")
+    fix = f"did you mean '{close[0]}'?" if close else f"fix {key} or the data"
+    raise DataError(f"missing column '{col}' in {at} (columns: {cols})", where=f"{config}: {key}", hint=fix)
+
+
 def _content_id(row: dict[str, Any]) -> str:
     blob = json.dumps(row, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -186,10 +198,12 @@ def _content_id(row: dict[str, Any]) -> str:
 
 def load_examples(path: Path, *, fmt: str | None = None, id_column: str | None = None, split: str | None = None,
                   limit: int | None = None, sample: int | None = None, seed: int = 0,
-                  required: Iterable[str] = (), where: str = "data") -> list[Example]:
+                  required: Iterable[str] | Mapping[str, str] = (), where: str = "data") -> list[Example]:
     """Read a held-out set into :class:`Example` rows with stable, unique ids.
 
-    ``required`` columns must exist in every row (checked before any request is sent). ``sample`` takes a
+    ``required`` columns must exist in every row (checked before any request is sent); given as a mapping
+    column -> the config key that names it (e.g. ``tasks[0].prompt.user``), a missing column's error names
+    that key in the file ``where`` (the config), the row's columns and the closest one. ``sample`` takes a
     deterministic random subset (same seed, same examples, original order kept); ``limit`` then keeps the
     first N.
     """
@@ -197,6 +211,7 @@ def load_examples(path: Path, *, fmt: str | None = None, id_column: str | None =
     rows = read_rows(path, fmt=fmt, split=split)
     if not rows:
         raise DataError("the dataset is empty", where=str(path), hint="it needs at least one example")
+    keys = dict(required) if isinstance(required, Mapping) else {}
     required = list(dict.fromkeys(required))
     examples: list[Example] = []
     seen: dict[str, int] = {}
@@ -204,9 +219,7 @@ def load_examples(path: Path, *, fmt: str | None = None, id_column: str | None =
     for line, row in rows:
         missing = [c for c in required if c not in row]
         if missing:
-            cols = ", ".join(sorted(row)) or "none"
-            raise DataError(f"missing column '{missing[0]}' (columns: {cols})", where=f"{path}:{line}",
-                            hint=f"fix the data or the config key that names '{missing[0]}'")
+            _missing_column(missing[0], row, keys.get(missing[0]), where, f"{path}:{line}")
         if id_column:
             if id_column not in row:
                 raise DataError(f"missing id column '{id_column}'", where=f"{path}:{line}", hint="set data.id to an existing column or remove it")

@@ -23,7 +23,7 @@ from . import __version__
 from ._crash import crash_point
 from ._io import AtomicWriter
 from ._lock import RunLock
-from ._prepare import TaskPlan, collapse_repeats, prepare_task, score_outputs
+from ._prepare import TaskPlan, collapse_repeats, load_metric_backends, prepare_task, score_outputs
 from ._safetext import cut_outputs
 from .config import Config, config_digest, load_config
 from .errors import ConfigError
@@ -134,6 +134,8 @@ class _Run:
 
             validate_trackers(self.cfg.trackers)
         self._check_output_dir()
+        load_metric_backends(self.plans)  # models and slow libraries load only after every cheap check
+        self._check_gate_keys()
         cache_path = None if self.no_cache else (self.cfg.cache or default_cache_path())
         self.cache = Cache(cache_path)
         self.timings["prepare"] = time.perf_counter() - t
@@ -158,9 +160,10 @@ class _Run:
         import difflib
 
         keys = {p.name: p.keys for p in self.plans}
+        pending = {p.name for p in self.plans if p.keys_pending}  # checked again once the backends are loaded
         for i, rule in enumerate(self.cfg.gate.rules):
             task, key = rule.metric.split("/", 1)
-            if key not in keys[task]:
+            if key not in keys[task] and task not in pending:
                 close = difflib.get_close_matches(key, list(keys[task]), n=1)
                 hint = f"did you mean '{task}/{close[0]}'?" if close else f"task '{task}' reports: {', '.join(sorted(keys[task]))}"
                 raise ConfigError(f"unknown metric '{rule.metric}'", where=f"{self.cfg.source}: gate.rules[{i}].metric",

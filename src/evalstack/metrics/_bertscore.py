@@ -103,6 +103,7 @@ def bertscore(cands: list[str], refs: list[list[str]], *, model: str, num_layers
 @register_metric("bertscore")
 class BertScore(BaseMetric):
     KEYS = "bertscore_f1, bertscore_precision, bertscore_recall"
+    LOADS_BACKEND = True
     DESCRIPTION = ("BERTScore (bert-score) with a local model, default the packaged all-MiniLM-L6-v2 "
                    "(layer 6, no rescale); best of several references.")
     OPTIONS = {

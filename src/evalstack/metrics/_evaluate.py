@@ -47,6 +47,7 @@ def load_module(path: str):
 @register_metric("evaluate")
 class EvaluateModule(BaseMetric):
     KEYS = "the module's numeric result keys (or `keys`)"
+    LOADS_BACKEND = True  # `evaluate` itself takes seconds to import
     DESCRIPTION = "Any Hugging Face `evaluate` metric module from a local folder."
     OPTIONS = {
         "path": Option(None, existing_path("any"), "local module folder or .py file (required)"),
@@ -60,6 +61,10 @@ class EvaluateModule(BaseMetric):
     def _validate(self) -> None:
         if self.opts["path"] is None:
             self.fail("path", "is required", hint="write {evaluate: path/to/metric_folder}")
+
+    def declared_keys(self) -> dict[str, bool] | None:
+        keys = self.opts["keys"]
+        return None if not keys else {k: self.opts["higher_is_better"] for k in keys}
 
     def _call(self, module, preds: list[str], refs: list[Any] | None) -> dict[str, float]:
         args = dict(self.opts["kwargs"], predictions=preds)

@@ -56,15 +56,27 @@ def choice(*choices: Any) -> Check:
     return check
 
 
+def _no_duplicates(values: Sequence[Any]) -> None:
+    """A list option naming the same value twice is a mistake (``labels: [a, a, b]`` made a phantom class)."""
+    seen: dict[Any, int] = {}
+    for v in values:
+        seen[v] = seen.get(v, 0) + 1
+    dups = [f"{_describe(v)} ({k}x)" for v, k in seen.items() if k > 1]
+    if dups:
+        raise ValueError(f"the list has duplicates: {', '.join(dups)}; name each value once")
+
+
 def one_or_more(*choices: Any) -> Check:
-    """One of ``choices`` or a non-empty list of them (returned as a tuple, duplicates removed)."""
+    """One of ``choices`` or a non-empty list of them without duplicates (returned as a tuple)."""
     single = choice(*choices)
 
     def check(value: Any) -> tuple:
         values = [value] if isinstance(value, str) else value
         if not isinstance(values, (list, tuple)) or not values:
             raise ValueError(f"expected one of {', '.join(choices)} or a list of them, got {_describe(value)}")
-        return tuple(dict.fromkeys(single(v) for v in values))
+        out = tuple(single(v) for v in values)
+        _no_duplicates(out)
+        return out
 
     return check
 
@@ -120,8 +132,9 @@ def string(value: Any) -> str:
 
 
 def string_list(value: Any) -> tuple[str, ...]:
-    """A list of non-empty strings."""
+    """A list of distinct non-empty strings."""
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value):
+        _no_duplicates(value)
         return tuple(value)
     raise ValueError(f"expected a list of strings, got {_describe(value)}")
 
@@ -174,6 +187,9 @@ class BaseMetric:
     """True for classification metrics: references are the task's gold labels (``target``)."""
     needs_reference: ClassVar[bool] = True
     """False for reference-free metrics (toxicity, self-BLEU, perplexity, knowledge-F1)."""
+    LOADS_BACKEND: ClassVar[bool] = False
+    """True when computing loads a model or a library that takes seconds (BERTScore, a classifier...): the
+    run's dry run of such a metric waits until every cheap check (config, data, files) has passed."""
 
     def __init__(self, **options: Any) -> None:
         unknown = [k for k in options if k not in self.OPTIONS]
@@ -195,6 +211,18 @@ class BaseMetric:
 
     def _validate(self) -> None:
         """Cross-option checks (raise with :meth:`fail`)."""
+
+    def loads_backend(self) -> bool:
+        """Whether :meth:`compute` loads a heavy backend with these options (see ``LOADS_BACKEND``)."""
+        return self.LOADS_BACKEND
+
+    def declared_keys(self) -> dict[str, bool] | None:
+        """Result key -> higher_is_better as declared by ``KEYS``, known without computing (None: only
+        computing tells). Used to check gate rules before a heavy backend is loaded."""
+        keys = [k.strip() for k in (self.KEYS or self.name).split(",")]
+        if not all(k.isidentifier() for k in keys):
+            return None
+        return {k: self.HIGHER_IS_BETTER for k in keys}
 
     def fail(self, option: str, message: str, hint: str | None = None):
         """Raise the one-line ConfigError for a bad option value."""

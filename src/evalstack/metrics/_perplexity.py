@@ -94,6 +94,9 @@ class _LogprobMetric(BaseMetric):
         elif self.opts["text"] != "prediction":
             self.fail("text", "'reference' needs the `model` option (a local causal LM to score them)")
 
+    def loads_backend(self) -> bool:
+        return self.opts["model"] is not None  # a local causal LM; provider logprobs cost nothing
+
     def logprobs(self, preds: list[str | None], references, context: dict[str, Any]) -> list[Any]:
         """Per example: a list of token logprobs or None."""
         n = len(preds)

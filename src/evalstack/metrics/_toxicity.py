@@ -95,6 +95,7 @@ class Toxicity(BaseMetric):
     needs_reference = False
     KEYS = "toxicity_rate, toxicity_score"
     HIGHER_IS_BETTER = False
+    LOADS_BACKEND = True  # profanity-check (sklearn) or a local HF classifier
     DESCRIPTION = ("Share of outputs whose toxicity probability >= threshold (alt-profanity-check by "
                    "default, or a local HF classifier); strict: 1 if any output is toxic. Lower is better.")
     OPTIONS = {
