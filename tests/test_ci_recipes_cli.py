@@ -84,7 +84,9 @@ def test_no_color_on_a_terminal(tmp_path: Path) -> None:
 def test_top_level_quiet(tmp_path: Path) -> None:
     write_project(tmp_path)
     code, shown = _pty_run([sys.executable, "-m", "evalstack", "--quiet", "run", "eval.yaml"], _terminal_env(), tmp_path)
-    assert code == 0 and shown == ""
+    # on a terminal: the results (where the run went, the deltas) and no bars or stage lines (issue 14 item 5)
+    assert code == 0 and "wrote " in shown and " - base: " in shown, shown
+    assert "req/s" not in shown and not re.search(r"^\[\s*\d+\.\d+s\] ", shown, re.M), shown
     assert (tmp_path / "out" / "report.md").is_file()
     r = subprocess.run([sys.executable, "-m", "evalstack", "-q", "-v", "init", "x.jsonl"], capture_output=True, text=True)
     assert r.returncode == 2 and "--quiet and --verbose exclude each other" in r.stderr

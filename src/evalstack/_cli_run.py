@@ -57,7 +57,7 @@ def _echo_summary(outcome) -> None:  # noqa: ANN001
 @click.option("--concurrency", type=click.IntRange(min=1, max=1024), help="Override every API model's concurrency.")
 @click.option("--models", help="Comma-separated model names to run (the baseline is always included).")
 @click.option("--batch", is_flag=True, help="Send every openai model's and judge's requests through the Batch API.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")
+@click.option("--quiet", "-q", is_flag=True, help="Only results and errors: no progress bars or stage lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print run.json's path and the gate decision as JSON.")
 def run(config: Path, out_dir: Path | None, limit: int | None, resume: bool, no_cache: bool, concurrency: int | None,
         models: str | None, batch: bool, quiet: bool, as_json: bool) -> int:
@@ -81,7 +81,7 @@ def run(config: Path, out_dir: Path | None, limit: int | None, resume: bool, no_
         click.echo(json.dumps({"out_dir": str(outcome.out_dir), "failed": outcome.failed,
                                "gate": None if outcome.run.gate is None else outcome.run.gate.passed,
                                "exit_code": outcome.exit_code}))
-    elif not quiet:
+    else:  # --quiet drops the bars and stage lines, never the results
         _echo_summary(outcome)
     if outcome.failed:  # always said, even with --quiet: it is why the exit code is 3
         click.echo(f"{outcome.failed} item(s) failed after retries (see examples.jsonl `error`, and `failed` under "

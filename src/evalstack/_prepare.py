@@ -193,14 +193,48 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
     return plan
 
 
+def check_logprobs(plans: list[TaskPlan], name: str, mcfg: Any) -> None:
+    """perplexity/mean_logprob of outputs need the provider to return logprobs: say so now, not as n/a later."""
+    gives = {"openai": bool((getattr(mcfg, "params", None) or {}).get("logprobs")),
+             "replay": bool(getattr(mcfg, "logprobs_column", None)), "local": True}.get(mcfg.provider, False)
+    if gives:
+        return
+    for plan in plans:
+        for mp in plan.metrics:
+            if (mp.name in ("perplexity", "mean_logprob") and mp.options.get("text", "prediction") == "prediction"
+                    and not mp.options.get("model")):
+                fix = {"openai": "add `logprobs: true` to its params", "replay": "set its `logprobs_column`"}
+                raise ConfigError(f"metric '{mp.name}' needs token logprobs, which model '{name}' does not return",
+                                  where=mp.where, hint=fix.get(mcfg.provider, "use a provider that returns logprobs"))
+
+
+def check_gate_keys(cfg: Config, plans: list[TaskPlan]) -> None:
+    """Every gate rule names a key its task reports (a did-you-mean otherwise). Tasks whose heavy metrics
+    have not been dry-run yet and declare no keys are checked on the second call, after the backends load."""
+    if not cfg.gate:
+        return
+    import difflib
+
+    keys = {p.name: p.keys for p in plans}
+    pending = {p.name for p in plans if p.keys_pending}
+    for i, rule in enumerate(cfg.gate.rules):
+        task, key = rule.metric.split("/", 1)
+        if key not in keys[task] and task not in pending:
+            close = difflib.get_close_matches(key, list(keys[task]), n=1)
+            hint = f"did you mean '{task}/{close[0]}'?" if close else f"task '{task}' reports: {', '.join(sorted(keys[task]))}"
+            raise ConfigError(f"unknown metric '{rule.metric}'", where=f"{cfg.source}: gate.rules[{i}].metric",
+                              hint=hint)
+
+
 def score_outputs(task: TaskConfig, metrics: list[MetricPlan], predictions: list[str | None], *,
                   targets: list[Any] | None, references: list[Any] | None, knowledge: list[Any] | None = None,
-                  logprobs: list[Any] | None = None) -> list[Any]:
+                  logprobs: list[Any] | None = None, note: Any = None, label: str = "") -> list[Any]:
     """Every metric of a task on its outputs: the one place that decides what a metric is scored against.
 
     Label metrics get ``targets``, the others ``references`` (else ``targets``). Gold labels and scalar
     references compare as text (an integer column 0/1 matches labels ["0", "1"]; the answer 144 matches
-    "144"). A metric's error names its place in the config.
+    "144"). A metric's error names its place in the config. ``note(text)`` gets a stage line (labelled
+    ``label``) for the quick metrics together and for each metric that loads a backend.
     """
     if targets is not None:
         targets = [None if x is None else str(x) for x in targets]
@@ -211,7 +245,13 @@ def score_outputs(task: TaskConfig, metrics: list[MetricPlan], predictions: list
     if knowledge is not None:
         context["knowledge"] = knowledge
     results: list[Any] = []
+    if note is not None:
+        quick = [mp.name for mp in metrics if not mp.instance.loads_backend()]
+        if quick:
+            note(f"scoring {label}: {', '.join(quick)} ({len(predictions)} outputs)")
     for mp in metrics:
+        if note is not None and mp.instance.loads_backend():
+            note(f"scoring {label}: {mp.name} ({len(predictions)} outputs)")
         refs = targets if mp.uses_labels else (references if references is not None else targets)
         try:
             results.extend(mp.instance.compute(predictions, refs, **context))

@@ -78,7 +78,7 @@ _DEBUG = [False]
 
 
 def _verbosity(ctx: click.Context, quiet: bool, verbose: int) -> None:
-    """--quiet: every sub-command's own --quiet (no progress bars, no summary) is switched on.
+    """--quiet: every sub-command's own --quiet (no progress bars or stage lines; results and errors stay) is switched on.
     -v: INFO log lines (e.g. each HTTP request) on stderr; -vv: DEBUG, and tracebacks for internal errors.
     Log lines go through the same key redaction as error messages."""
     if quiet and verbose:
@@ -96,7 +96,7 @@ def _verbosity(ctx: click.Context, quiet: bool, verbose: int) -> None:
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="evalstack")
-@click.option("--quiet", "-q", is_flag=True, help="Only results and errors: no progress bars or summaries.")
+@click.option("--quiet", "-q", is_flag=True, help="Only results and errors: no progress bars or stage lines.")
 @click.option("--verbose", "-v", count=True, help="Log lines on stderr (-v: info, e.g. each request; -vv: debug).")
 @click.pass_context
 def cli(ctx: click.Context, quiet: bool, verbose: int) -> None:

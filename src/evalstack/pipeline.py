@@ -23,8 +23,10 @@ from . import __version__
 from ._crash import crash_point
 from ._io import AtomicWriter
 from ._lock import RunLock
-from ._prepare import TaskPlan, collapse_repeats, load_metric_backends, prepare_task, score_outputs
+from ._prepare import (TaskPlan, check_gate_keys, check_logprobs, collapse_repeats, load_metric_backends, prepare_task,
+                       score_outputs)
 from ._safetext import cut_outputs
+from ._stages import StageLog
 from .config import Config, config_digest, load_config
 from .errors import ConfigError
 from .models import (EMPTY_KINDS, Cache, Generation, Request, Runner, apply_on_empty, attribute_shared,
@@ -92,6 +94,7 @@ class _Run:
         self.no_cache = no_cache
         self.concurrency = concurrency
         self.progress = progress
+        self.log = StageLog(progress)
         names = list(cfg.models)
         if only_models:
             unknown = [m for m in only_models if m not in cfg.models]
@@ -106,7 +109,7 @@ class _Run:
         t = time.perf_counter()
         self.plans = [prepare_task(self.cfg, task, i, limit=self.limit) for i, task in enumerate(self.cfg.tasks)]
         self._task_index = {p.name: i for i, p in enumerate(self.plans)}
-        self._check_gate_keys()
+        check_gate_keys(self.cfg, self.plans)
         self.curve_reports = self._analyze_curves()  # a bad curves file fails now, not after the run
         self.providers = {}
         for name in self.model_names:
@@ -115,7 +118,7 @@ class _Run:
                 mcfg = mcfg.model_copy(update={"concurrency": self.concurrency})
             p = make_provider(name, mcfg)
             p.check_ready()
-            self._check_logprobs(name, mcfg)
+            check_logprobs(self.plans, name, mcfg)
             for plan in self.plans:
                 p.check_examples(plan.name, [ex.id for ex in plan.examples])
             self.providers[name] = p
@@ -135,39 +138,10 @@ class _Run:
             validate_trackers(self.cfg.trackers)
         self._check_output_dir()
         load_metric_backends(self.plans)  # models and slow libraries load only after every cheap check
-        self._check_gate_keys()
+        check_gate_keys(self.cfg, self.plans)
         cache_path = None if self.no_cache else (self.cfg.cache or default_cache_path())
         self.cache = Cache(cache_path)
         self.timings["prepare"] = time.perf_counter() - t
-
-    def _check_logprobs(self, name: str, mcfg: Any) -> None:
-        """perplexity/mean_logprob of outputs need the provider to return logprobs: say so now, not as n/a later."""
-        gives = {"openai": bool((getattr(mcfg, "params", None) or {}).get("logprobs")),
-                 "replay": bool(getattr(mcfg, "logprobs_column", None)), "local": True}.get(mcfg.provider, False)
-        if gives:
-            return
-        for plan in self.plans:
-            for mp in plan.metrics:
-                if (mp.name in ("perplexity", "mean_logprob") and mp.options.get("text", "prediction") == "prediction"
-                        and not mp.options.get("model")):
-                    fix = {"openai": "add `logprobs: true` to its params", "replay": "set its `logprobs_column`"}
-                    raise ConfigError(f"metric '{mp.name}' needs token logprobs, which model '{name}' does not return",
-                                      where=mp.where, hint=fix.get(mcfg.provider, "use a provider that returns logprobs"))
-
-    def _check_gate_keys(self) -> None:
-        if not self.cfg.gate:
-            return
-        import difflib
-
-        keys = {p.name: p.keys for p in self.plans}
-        pending = {p.name for p in self.plans if p.keys_pending}  # checked again once the backends are loaded
-        for i, rule in enumerate(self.cfg.gate.rules):
-            task, key = rule.metric.split("/", 1)
-            if key not in keys[task] and task not in pending:
-                close = difflib.get_close_matches(key, list(keys[task]), n=1)
-                hint = f"did you mean '{task}/{close[0]}'?" if close else f"task '{task}' reports: {', '.join(sorted(keys[task]))}"
-                raise ConfigError(f"unknown metric '{rule.metric}'", where=f"{self.cfg.source}: gate.rules[{i}].metric",
-                                  hint=hint)
 
     def _analyze_curves(self) -> list[Any]:
         if not self.cfg.curves:
@@ -270,7 +244,8 @@ class _Run:
 
         return score_outputs(plan.cfg, plan.metrics, [x.text if x.ok else None for x in g],
                              targets=column(plan.cfg.target), references=column(plan.cfg.reference),
-                             knowledge=column(plan.cfg.context), logprobs=[x.logprobs if x.ok else None for x in g])
+                             knowledge=column(plan.cfg.context), logprobs=[x.logprobs if x.ok else None for x in g],
+                             note=self.log, label=f"{model} · {plan.name}")
 
     # ------------------------------------------------------------ the run
     def execute(self) -> RunOutcome:
@@ -278,7 +253,7 @@ class _Run:
         self.prepare()
         lock = RunLock(self.out_dir, resume=self.resume)
         with lock:
-            runner = Runner(self.cache, progress=self.progress)
+            runner = Runner(self.cache, progress=self.progress, note=self.log)
             try:
                 t = time.perf_counter()
                 crash_point("prepared")
@@ -302,10 +277,11 @@ class _Run:
             crash_point("scored")
             from .report import write_reports
 
-            write_reports(self.out_dir, run)
+            write_reports(self.out_dir, run, note=self.log)
             if cfg.trackers:
                 from .trackers import log_run
 
+                self.log(f"trackers: logging to {len(cfg.trackers)} tracker(s)")
                 log_run(cfg.trackers, run, self.out_dir)
             crash_point("reports_written")
             lock.finish()
@@ -354,6 +330,8 @@ class _Run:
                 repeat = getattr(cfg.models[cfg.baseline], "repeat", 1)
                 if repeat > 1:  # the unit of resampling and pairing is the example, not the sample
                     by_model = {m: {k: collapse_repeats(r, repeat) for k, r in res.items()} for m, res in by_model.items()}
+                self.log(f"statistics {plan.name}: {len(by_model)} models, {settings.n_resamples} resamples"
+                         + (f", slices by {', '.join(plan.cfg.slice_by)}" if plan.cfg.slice_by else ""))
                 metrics, deltas = task_summaries(by_model, cfg.baseline, settings)
                 for model, ms in metrics.items():
                     ts.models[model].metrics = ms
@@ -423,6 +401,7 @@ class _Run:
             return
         from .curves import join_checkpoints, write_curve_outputs
 
+        self.log(f"curves: {len(self.curve_reports)} analysis(es) and plots")
         reports = self.curve_reports
         write_curve_outputs(reports, self.out_dir)  # curves/analysis.json + PNGs, one call for all reports
         run.curves = [r.to_dict() for r in reports]

@@ -130,6 +130,12 @@ class CallResult:
     """Why the first reply could not be parsed (kept when the re-ask fixed it)."""
 
 
+def job_label(task: str, what: str) -> str:
+    """``model · task · what`` for a ``task/model`` job: the lines and bars of two models must differ."""
+    name, sep, model = task.partition("/")
+    return f"{model} · {name} · {what}" if sep else f"{task} · {what}"
+
+
 async def run_calls(calls: Sequence[Call], *, rubric: Rubric, settings: JudgeSettings, provider: Provider,
                     runner: Runner, task: str, pairwise: bool, label: str) -> list[CallResult]:
     """Judge every call; results in order. Never raises for a single bad item."""
@@ -148,6 +154,9 @@ async def run_calls(calls: Sequence[Call], *, rubric: Rubric, settings: JudgeSet
             results[i].gen, results[i].downgraded = g, True
             results[i].gens.append(g)
 
+    replies = sum(1 for r in results if r.gen.ok)
+    if replies:
+        runner.note(f"{label}: parsing {replies} repl{'y' if replies == 1 else 'ies'}")
     for r in results:
         if r.gen.ok:
             r.parsed = _parse(r.gen, rubric, pairwise)

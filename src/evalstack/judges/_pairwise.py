@@ -21,7 +21,7 @@ from typing import Any, Sequence
 from ..errors import ConfigError
 from ..metrics import MetricResult, mean_result
 from ..models import Provider, Runner
-from ._call import Call, CallResult, JudgeSettings, mark_failed, all_gens, run_calls, usage_of
+from ._call import Call, CallResult, JudgeSettings, all_gens, job_label, mark_failed, run_calls, usage_of
 from ._pointwise import check_fields, item_values
 from ._prompt import JudgeItem, build_messages
 from ._rubric import Rubric
@@ -149,7 +149,7 @@ async def judge_pairwise(rubric: Rubric, items_a: Sequence[JudgeItem], items_b: 
                   Call(a.example_id + SWAPPED_SUFFIX, build_messages(rubric, ba, pairwise=True))]
         pending.append(a.example_id)
     results = await run_calls(calls, rubric=rubric, settings=settings, provider=provider, runner=runner, task=task,
-                              pairwise=True, label=f"pairwise {rubric.name}") if calls else []
+                              pairwise=True, label=job_label(task, f"pairwise {rubric.name} vs {name_b}")) if calls else []
 
     counts = {"a": 0, "b": 0, "tie": 0}
     inconsistent = same_position = both_orders = first_picks = position_picks = failed = unparseable = 0

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from ..errors import ConfigError
 from ..metrics import MetricResult, mean_result
 from ..models import Provider, Runner
-from ._call import Call, CallResult, JudgeSettings, mark_failed, all_gens, run_calls, usage_of
+from ._call import Call, CallResult, JudgeSettings, all_gens, job_label, mark_failed, run_calls, usage_of
 from ._prompt import JudgeItem, build_messages, reference_text
 from ._rubric import Rubric
 from ._weights import weighted_score
@@ -143,7 +143,7 @@ async def judge_pointwise(rubric: Rubric, items: Sequence[JudgeItem], *, provide
         calls.append(Call(it.example_id, build_messages(rubric, values)))
         called.append(i)
     results = await run_calls(calls, rubric=rubric, settings=settings, provider=provider, runner=runner, task=task,
-                              pairwise=False, label=f"judge {rubric.name}") if calls else []
+                              pairwise=False, label=job_label(task, f"judge {rubric.name}")) if calls else []
 
     for i, r in zip(called, results):
         row: dict[str, Any] = {"score": None, "reason": None, "method": None, "raw": r.gen.text, "error": None}

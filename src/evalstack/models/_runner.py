@@ -81,6 +81,16 @@ class _Progress:
         if self._p is not None and tid is not None:
             self._p.update(tid, **fields)
 
+    @property
+    def live(self) -> bool:
+        """True while bars are drawn (a terminal)."""
+        return self._p is not None
+
+    def print(self, text: str) -> None:
+        """A line above the live bars."""
+        if self._p is not None:
+            self._p.console.print(text, markup=False, highlight=False)
+
     def stop(self) -> None:
         if self._p is not None:
             self._p.stop()
@@ -130,8 +140,10 @@ class Runner:
     """Runs requests through providers, the cache and retries. One per pipeline run."""
 
     def __init__(self, cache: Cache, *, progress: bool = True, backoff_initial: float = 0.5, backoff_max: float = 30.0,
-                 seed: int | None = None, batch: BatchSettings | None = None):
+                 seed: int | None = None, batch: BatchSettings | None = None, note: Any = None):
         self.cache = cache
+        self._note = note
+        """``note(text)``: where stage lines go when no bars are drawn (see ``_stages.py``); None: nowhere."""
         self.batch_settings = batch or BatchSettings.from_env()
         """How ``batch: true`` providers split, submit and poll (see ``_batch.py``)."""
         self.stats: dict[str, RunStats] = {}
@@ -148,6 +160,13 @@ class Runner:
 
     def close(self) -> None:
         self._progress.stop()
+
+    def note(self, text: str) -> None:
+        """A stage line: above the bars on a terminal, else through ``note`` (CI logs, captured stderr)."""
+        if self._progress.live:
+            self._progress.print(text)
+        elif self._note is not None:
+            self._note(text)
 
     def _sem(self, provider: Provider) -> asyncio.Semaphore:
         key = id(provider)
@@ -182,6 +201,8 @@ class Runner:
                 todo.setdefault(keys[i] if keys[i] is not None else ("#", i), []).append(i)
         n_cached = len(requests) - sum(len(v) for v in todo.values())
         st.cached += n_cached
+        if not self._progress.live:  # no bar to show it: one line per label instead
+            self.note(f"{label or provider.name}: {len(requests)} request(s), {n_cached} from the cache")
         tid = self._progress.add(label or provider.name, len(requests))
         if n_cached:
             self._progress.advance(tid, n_cached, 0, 0.0)

@@ -22,17 +22,21 @@ class ReportData:
     regressions: list[dict[str, Any]] | None = None
 
 
-def collect(run: RunResult, run_dir: str | Path | None, *, worst: int = 20, plots: bool = True) -> ReportData:
-    """Scan examples.jsonl once (if present) and draw the plots."""
+def collect(run: RunResult, run_dir: str | Path | None, *, worst: int = 20, plots: bool = True,
+            note: Any = None) -> ReportData:
+    """Scan examples.jsonl once (if present) and draw the plots (``note(text)``: a stage line for each)."""
     from . import _plots
 
+    note = note or (lambda text: None)
     data = ReportData()
     scan = None
     if run_dir is not None and has_examples(run_dir):
+        note("review lists: scanning examples.jsonl")
         scan = scan_examples(run_dir, run, worst=worst)
         data.lowest = scan.lowest_rows()
         data.regressions = fill_regression_texts(run_dir, scan.regression_candidates(run.baseline, worst=worst))
     if plots:
+        note("plots: forest plot, confusion matrices, histograms")
         forest = _plots.forest_plot(run)
         data.plots += [forest] if forest else []
         data.plots += _plots.confusion_plots(run)
@@ -44,7 +48,7 @@ def collect(run: RunResult, run_dir: str | Path | None, *, worst: int = 20, plot
     return data
 
 
-def write_reports(run_dir: str | Path, run: RunResult, *, worst: int = 20) -> list[Path]:
+def write_reports(run_dir: str | Path, run: RunResult, *, worst: int = 20, note: Any = None) -> list[Path]:
     """Write run.json, report.md, report.html, junit.xml, review/lowest.csv, review/lowest.jsonl,
     review/regressions.csv and plots/*.png into ``run_dir``; return the paths written.
 
@@ -57,7 +61,9 @@ def write_reports(run_dir: str | Path, run: RunResult, *, worst: int = 20) -> li
 
     out = Path(run_dir)
     written = [write_run_json(out, run)]
-    data = collect(run, out, worst=worst)
+    data = collect(run, out, worst=worst, note=note)
+    if note is not None:
+        note("reports: report.md, report.html, junit.xml, review/")
     written.append(atomic_write_text(out / "report.md", render_markdown(run, regressions=data.regressions)))
     written.append(atomic_write_text(out / "report.html", render_html_report(
         run, plots=data.plots, lowest=data.lowest, regressions=data.regressions)))
