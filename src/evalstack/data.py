@@ -84,7 +84,41 @@ def _rows_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
             raise DataError("JSON nested too deeply", where=f"{path}:{i}") from None
         if not isinstance(obj, dict):
             raise DataError(f"expected a JSON object, got {type(obj).__name__}", where=f"{path}:{i}")
+        if "\\u" in line:  # only a \uXXXX escape can give a lone surrogate (the bytes were valid UTF-8)
+            _check_unicode(obj, f"{path}:{i}")
         yield i, obj
+
+
+def _bad_text(value: Any) -> bool:
+    """True for a str that UTF-8 cannot encode (a lone surrogate such as "\\ud800")."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+    return False
+
+
+def _check_unicode(row: dict[str, Any], where: str) -> None:
+    """Refuse a row holding a lone surrogate (in a column name or any value, nested ones too): it cannot be
+    sent, stored or reported as UTF-8, so it is bad input (exit 2 naming file, line and column)."""
+    def walk(v: Any) -> bool:
+        if isinstance(v, dict):
+            return any(_bad_text(k) or walk(x) for k, x in v.items())
+        if isinstance(v, list):
+            return any(walk(x) for x in v)
+        return _bad_text(v)
+
+    for col, value in row.items():
+        try:
+            bad = _bad_text(col) or walk(value)
+        except RecursionError:  # nested deeper than the check goes: json.loads already bounds the depth
+            bad = False
+        if bad:
+            name = col.encode("utf-8", "backslashreplace").decode("utf-8")
+            raise DataError(f"column '{name}' holds a lone surrogate (an unpaired \\ud800-\\udfff escape), which is "
+                            "not valid Unicode", where=where,
+                            hint="fix the text in the data (an escape cut in half, e.g. by truncating an emoji)")
 
 
 def _rows_json(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
@@ -108,9 +142,12 @@ def _rows_json(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
             raise DataError("expected a list of objects", where=str(path))
     if not isinstance(obj, list):
         raise DataError("expected a list of objects", where=str(path))
+    check = "\\u" in text
     for i, row in enumerate(obj, start=1):
         if not isinstance(row, dict):
             raise DataError(f"item {i} is not an object", where=str(path))
+        if check:
+            _check_unicode(row, f"{path}: item {i}")
         yield i, row
 
 

@@ -389,7 +389,7 @@ class _Run:
                                                                  finish_reason=gen.finish_reason),
                              finish_reason=gen.finish_reason if gen.finish_reason != "stop" else None,
                              usage={"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens},
-                             cached=gen.cached)
+                             cached=gen.cached, notes=list(gen.notes or []))
             fh.write(json.dumps(row.model_dump(mode="json"), ensure_ascii=False, default=str) + "\n")
 
     def _curves(self, run: RunResult) -> None:

@@ -200,3 +200,4 @@ class ExampleRow(_Record):
                                                          "content_filter, tool_calls...).")
     usage: dict[str, int] = Field(default_factory=dict)
     cached: bool = False
+    notes: list[str] = Field(default_factory=list, description="What evalstack changed in this row's output and why (e.g. lone surrogates replaced with U+FFFD).")

@@ -110,8 +110,30 @@ class Generation:
     key: str | None = None
     """The cache key of the request this answers (set by the runner; not stored): identical requests of
     several models share one send, charged to one of them by :func:`~evalstack.models.attribute_shared`."""
+    notes: list[str] | None = None
+    """What evalstack changed in the reply and why (e.g. lone surrogates replaced); shown in examples.jsonl."""
 
     def __post_init__(self) -> None:
+        # A reply may hold text UTF-8 cannot encode (a lone surrogate from a "\\ud800" escape): it could be
+        # neither cached nor reported. It is replaced with U+FFFD here, where every Generation is made, and
+        # the row says so.
+        n, other = 0, False
+        if isinstance(self.text, str):
+            self.text, n = _valid_text(self.text)
+        if self.tokens and not _encodable("".join(t for t in self.tokens if isinstance(t, str))):
+            self.tokens = [_valid_text(t)[0] if isinstance(t, str) else t for t in self.tokens]
+            other = True
+        if self.top_logprobs and not all(_encodable("".join(d)) for d in self.top_logprobs if isinstance(d, dict)):
+            self.top_logprobs = [{_valid_text(k)[0]: v for k, v in d.items()} if isinstance(d, dict) else d
+                                 for d in self.top_logprobs]
+            other = True
+        if isinstance(self.error_message, str):
+            self.error_message = _valid_text(self.error_message)[0]
+        if n or other:
+            note = (f"{n} lone surrogate(s) in the output replaced with U+FFFD" if n else
+                    "lone surrogates replaced with U+FFFD") + (" (in the logprob tokens too)" if n and other else
+                                                                " in the logprob tokens" if other else "")
+            self.notes = [*(self.notes or []), note] if note not in (self.notes or []) else self.notes
         if self.text:  # a reply that echoes a key is never scored, cached or written with it
             from .._secrets import redact_secrets
 
@@ -122,10 +144,12 @@ class Generation:
         return self.text is not None and self.error_kind is None
 
     def to_cache(self) -> str:
-        return json.dumps({"text": self.text, "logprobs": self.logprobs, "top_logprobs": self.top_logprobs,
-                           "tokens": self.tokens, "prompt_tokens": self.prompt_tokens,
-                           "completion_tokens": self.completion_tokens, "finish_reason": self.finish_reason},
-                          ensure_ascii=False, separators=(",", ":"))
+        d = {"text": self.text, "logprobs": self.logprobs, "top_logprobs": self.top_logprobs, "tokens": self.tokens,
+             "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+             "finish_reason": self.finish_reason}
+        if self.notes:
+            d["notes"] = self.notes
+        return json.dumps(d, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_cache(cls, blob: str) -> "Generation":
@@ -173,6 +197,22 @@ def empty_counts(gens: list[Generation], on_empty: str | None) -> dict[str, int]
         if kind:
             counts[kind] = counts.get(kind, 0) + 1
     return dict(sorted(counts.items()))
+
+
+def _encodable(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _valid_text(s: str) -> tuple[str, int]:
+    """``s`` with surrogate pairs joined and lone surrogates replaced by U+FFFD; and how many were replaced."""
+    if _encodable(s):
+        return s, 0
+    fixed = s.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return fixed, fixed.count("\ufffd") - s.count("\ufffd")
 
 
 class TransientError(Exception):

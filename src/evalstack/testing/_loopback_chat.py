@@ -116,7 +116,7 @@ def normalize_reply(reply: Any) -> Reply:
 
 
 def _default_logprob(token: str) -> float:
-    return -round((zlib.crc32(token.encode("utf-8")) % 997) / 1e5, 6)
+    return -round((zlib.crc32(token.encode("utf-8", "surrogatepass")) % 997) / 1e5, 6)
 
 
 @lru_cache(maxsize=8192)
@@ -129,7 +129,7 @@ def _default_ranked(token: str) -> tuple[tuple[str, float], ...]:
 
 
 def _entry(token: str, logprob: float) -> dict:
-    return {"token": token, "logprob": logprob, "bytes": list(token.encode("utf-8"))}
+    return {"token": token, "logprob": logprob, "bytes": list(token.encode("utf-8", "surrogatepass"))}
 
 
 def build_logprobs(tokens: list[str], reply: dict, k: int) -> list[dict]:
@@ -138,8 +138,8 @@ def build_logprobs(tokens: list[str], reply: dict, k: int) -> list[dict]:
         out = []
         for item in reply["logprobs"][: len(tokens)]:
             item = {**item}
-            item.setdefault("bytes", list(item["token"].encode("utf-8")))
-            item["top_logprobs"] = [{**t, "bytes": t.get("bytes", list(t["token"].encode("utf-8")))}
+            item.setdefault("bytes", list(item["token"].encode("utf-8", "surrogatepass")))
+            item["top_logprobs"] = [{**t, "bytes": t.get("bytes", list(t["token"].encode("utf-8", "surrogatepass")))}
                                     for t in item.get("top_logprobs", [])][:k]
             out.append(item)
         return out
