@@ -30,6 +30,7 @@ _LAZY = {
     "view": ("evalstack.view._cli:view", "Review workbench: read, filter, compare and label examples in the browser."),
     "labels": ("evalstack.view._cli:labels", "Review labels: export them for judge validation or as cleaned data."),
     "history": ("evalstack.history._cli:history", "Metrics of indexed runs over time, with drift alarms."),
+    "cache": ("evalstack._cli_cache:cache", "Check or repair a damaged response cache file."),
     "plan": ("evalstack._cli_plan:plan", "How many examples the gate's paired test needs to see a given drop."),
 }
 

@@ -73,7 +73,7 @@ def public_config(cfg: Config) -> dict[str, Any]:
 def _request_stats(st: Any) -> dict[str, Any]:
     """A provider's request counters for run.json (batch-mode counts where batch mode ran)."""
     out: dict[str, Any] = {"requests": st.requests, "cached": st.cached, "retries": st.retries, "failed": st.failed,
-                           "faults": dict(sorted(st.faults.items()))}
+                           "cache_repaired": st.cache_repaired, "faults": dict(sorted(st.faults.items()))}
     if st.batch is not None:
         b = st.batch
         out["batch"] = {k: getattr(b, k) for k in ("created", "resumed", "polls", "results", "failed_lines",

@@ -153,8 +153,42 @@ class Generation:
 
     @classmethod
     def from_cache(cls, blob: str) -> "Generation":
-        d = json.loads(blob)
-        return cls(cached=True, tries=0, **d)
+        gen = cls.from_cache_checked(blob)
+        if gen is None:
+            raise ValueError("not a valid cache row")
+        return gen
+
+    @classmethod
+    def from_cache_checked(cls, blob: str | None) -> "Generation | None":
+        """The stored generation, or None for a damaged row (not JSON, an unknown key, ``text: null``, a
+        value of the wrong type): the runner then treats it as a miss, re-requests it and overwrites it."""
+        try:
+            d = json.loads(blob) if isinstance(blob, str) else None
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(d, dict) or not d.keys() <= _CACHE_FIELDS or not _CACHE_REQUIRED <= d.keys():
+            return None
+        ok = (isinstance(d["text"], str)
+              and _list_of(d.get("logprobs"), (int, float))
+              and _list_of(d.get("tokens"), str)
+              and _list_of(d.get("top_logprobs"), dict)
+              and all(isinstance(x, dict) and all(isinstance(v, (int, float)) for v in x.values())
+                      for x in d.get("top_logprobs") or [])
+              and all(type(d.get(k, 0)) is int and d.get(k, 0) >= 0 for k in ("prompt_tokens", "completion_tokens"))
+              and isinstance(d.get("finish_reason"), (str, type(None)))
+              and _list_of(d.get("notes"), str))
+        return cls(cached=True, tries=0, **d) if ok else None
+
+
+_CACHE_FIELDS = frozenset({"text", "logprobs", "top_logprobs", "tokens", "prompt_tokens", "completion_tokens",
+                           "finish_reason", "notes"})
+_CACHE_REQUIRED = frozenset({"text"})
+
+
+def _list_of(value: Any, kind: Any) -> bool:
+    """None, or a list whose items are all ``kind`` (bool is not a number here)."""
+    return value is None or (isinstance(value, list) and all(isinstance(x, kind) and not isinstance(x, bool)
+                                                             for x in value))
 
 
 EMPTY_KINDS = ("content_filter", "no_content", "length_empty")

@@ -34,6 +34,8 @@ class RunStats:
     cached: int = 0
     retries: int = 0
     failed: int = 0
+    cache_repaired: int = 0
+    """Cache rows found damaged (not JSON, unknown key, text null...): re-requested and overwritten."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     faults: dict[str, int] = field(default_factory=dict)
@@ -189,11 +191,17 @@ class Runner:
         results: list[Generation | None] = [None] * len(requests)
         if provider.uses_cache and self.cache.enabled:
             found = self.cache.get_many(k for k in set(keys) if k is not None)
+            damaged: set[str] = set()
             for i, k in enumerate(keys):
-                blob = found.get(k) if k is not None else None
-                if blob is not None:
-                    results[i] = Generation.from_cache(blob)
-                    results[i].key = k
+                if k is None or k not in found:
+                    continue
+                gen = Generation.from_cache_checked(found[k])
+                if gen is None:
+                    damaged.add(k)  # a miss: sent again below, and the good answer overwrites the row
+                else:
+                    gen.key = k
+                    results[i] = gen
+            st.cache_repaired += len(damaged)
         # identical requests (same key) are sent once
         todo: dict[Any, list[int]] = {}
         for i, r in enumerate(results):
