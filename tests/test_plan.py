@@ -133,6 +133,11 @@ def test_plan_from_a_pilot_run(tmp_path):
     (["--mde", "0.05", "--discordance", "1.5"], "--discordance must lie in (0, 1]"),
     (["--mde", "0.3", "--discordance", "0.1"], "at most the discordance rate"),
     (["--mde", "0.05"], "give a pilot run"),
+    (["--mde", "0.02", "--discordance", "0.1", "--n", "99999999999"], "at most 2,000,000"),
+    (["--mde", "0.02", "--sd", "1e-300"], "--sd must be"),
+    (["--mde", "0.02", "--sd", "nan"], "--sd must be"),
+    (["--mde", "nan", "--sd", "1"], "--mde must be"),
+    (["--mde", "inf", "--sd", "1"], "--mde must be"),
 ])
 def test_bad_input_is_one_line_exit_2(args, needle):
     r = cli("plan", *args)

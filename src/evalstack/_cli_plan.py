@@ -8,6 +8,7 @@ come from :mod:`evalstack.stats._power` (the exact McNemar power, or the simulat
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -113,7 +114,7 @@ def describe(plan: dict, metric: str) -> list[str]:
     else:
         lines.append(f"{metric}: {plan['n']:,} examples (paired, per model) see a drop of {plan['mde']:g} with "
                      f"{plan['power_at_n']:.1%} power at alpha {plan['alpha']:g} ({test}; {ref} says "
-                     f"{plan['reference_n']:,.0f})")
+                     + ("no figure" if plan["reference_n"] is None else f"{plan['reference_n']:,.0f}") + ")")
     lines.append(f"  assumes {plan['assumption']}")
     if plan["at_n"]:
         if plan["detectable_at_n"] is None:
@@ -139,10 +140,14 @@ def describe(plan: dict, metric: str) -> list[str]:
 def plan(mde: float, power: float, alpha: float, run_dir: Path | None, metric: str | None, model: str | None,
          discordance: float | None, sd: float | None, at_n: int | None, seed: int, as_json: bool) -> None:
     """How many examples the gate's paired test needs to see a drop of --mde with the given power."""
-    if mde <= 0:
+    from .stats._power import _MAX_N
+
+    if not (math.isfinite(mde) and mde > 0):
         raise ConfigError(f"--mde must be above 0, got {mde:g} (0.02 is a 2-point drop of accuracy)")
-    if at_n is not None and at_n < 2:
-        raise ConfigError(f"--n must be at least 2, got {at_n}")
+    if at_n is not None and not 2 <= at_n <= _MAX_N:
+        raise ConfigError(f"--n must be at least 2 and at most {_MAX_N:,}, got {at_n}")
+    if sd is not None and not (math.isfinite(sd) and 1e-12 <= sd):
+        raise ConfigError(f"--sd must be a finite number of at least 1e-12, got {sd:g} (the SD of the paired differences)")
     if discordance is not None and not 0 < discordance <= 1:
         raise ConfigError(f"--discordance must lie in (0, 1], got {discordance:g}")
     kwargs: dict = {"mde": mde, "power": power, "alpha": alpha, "seed": seed, "at_n": at_n}

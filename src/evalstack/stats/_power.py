@@ -159,8 +159,16 @@ def wilcoxon_mde(null_diffs: np.ndarray, n: int, *, power: float = 0.8, alpha: f
     return hi
 
 
-def ttest_n(sd: float, mde: float, *, power: float = 0.8, alpha: float = 0.05) -> float:
-    """The paired t-test's n (statsmodels ``TTestPower``): the textbook figure beside the Wilcoxon one."""
+def ttest_n(sd: float, mde: float, *, power: float = 0.8, alpha: float = 0.05) -> float | None:
+    """The paired t-test's n (statsmodels ``TTestPower``): the textbook figure beside the Wilcoxon one
+    (None when it has none: a zero or underflowing SD, or an effect so large the solver does not converge)."""
+    import warnings
+
     from statsmodels.stats.power import TTestPower
 
-    return float(TTestPower().solve_power(effect_size=mde / sd, alpha=alpha, power=power, alternative="two-sided"))
+    if not sd > 0 or not np.isfinite(mde / sd):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        n = float(TTestPower().solve_power(effect_size=mde / sd, alpha=alpha, power=power, alternative="two-sided"))
+    return n if np.isfinite(n) else None
