@@ -270,3 +270,42 @@ def test_lone_surrogates_and_a_20_mb_output_are_shown_safely(tmp_path):
     assert got["total"] == 2 and got["rows"][0]["output"] == "x\ufffdy" and len(got["rows"][1]["output"]) == 300
     page = c.get(f"/{TOKEN}/e/r/t/b", params={"model": "ft"})
     assert page.status_code == 200 and len(page.content) < 200_000 and "more characters" in page.text
+
+
+def test_labels_for_examples_not_in_the_run_are_skipped_not_a_crash(tmp_path, run_dir):
+    """A reviewer's file copied in from another run names examples this run does not hold."""
+    for p in run_dir.glob("labels*.jsonl"):
+        p.unlink()
+    append_label(run_dir, task="sums", model="ft", ex_id="s00", label="ok")
+    (run_dir / "labels-bob.jsonl").write_text(
+        json.dumps({"task": "sums", "model": "ft", "id": "zz9", "label": "judge_wrong", "corrected": 3,
+                    "who": "bob", "at": "2026-01-01T00:00:00"}) + "\n"
+        + json.dumps({"task": "sums", "model": "other", "id": "s01", "label": "judge_wrong", "corrected": 2,
+                      "who": "bob", "at": "2026-01-01T00:00:00"}) + "\n")
+    try:
+        out = tmp_path / "v.jsonl"
+        r = _cli("labels", "export", str(run_dir), "--as", "judge-validation", "--out", str(out))
+        assert r.returncode == 0, r.stderr
+        assert "wrote 1 label row(s)" in r.stdout and "2 label(s) skipped" in r.stdout
+        assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["ft/s00"]
+    finally:
+        (run_dir / "labels-bob.jsonl").unlink()
+
+
+def test_export_never_overwrites_the_run_itself(tmp_path, run_dir):
+    for p in run_dir.glob("labels*.jsonl"):
+        p.unlink()
+    append_label(run_dir, task="sums", model="ft", ex_id="s00", label="ok")
+    append_label(run_dir, task="intent", model="ft", ex_id="t005", label="gold_wrong")
+    for kind, target in (("judge-validation", "examples.jsonl"), ("cleaned-data", "run.json"),
+                         ("judge-validation", "labels.jsonl")):
+        before = (run_dir / target).read_bytes()
+        task = ["--task", "sums" if kind == "judge-validation" else "intent"]
+        r = _cli("labels", "export", str(run_dir), "--as", kind, *task, "--out", str(run_dir / target))
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--out" in r.stderr, r.stderr
+        assert (run_dir / target).read_bytes() == before
+
+
+def test_labels_show_on_a_folder_that_is_not_a_run_is_exit_2(tmp_path):
+    r = _cli("labels", "show", str(tmp_path / "nope"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "not a finished run folder" in r.stderr

@@ -89,7 +89,7 @@ def export(run: Path, kind: str, task: str | None, rubric: str | None, out: Path
     if kind == "judge-validation":
         n, skipped = export_judge_validation(run, out, task=task, rubric=rubric)
         click.echo(f"wrote {n} label row(s) to {out}" + (f"; {skipped} label(s) skipped (judge_wrong without a "
-                                                         "corrected score, or model_wrong/gold_wrong)" if skipped else ""))
+                                                         "corrected score, model_wrong/gold_wrong, or not an example of this run)" if skipped else ""))
     else:
         dropped, corrected, log = export_cleaned_data(run, out, task=task)
         click.echo(f"wrote {out}: {dropped} row(s) dropped, {corrected} corrected (gold_wrong labels); changelog {log}")
@@ -102,6 +102,7 @@ def show(run: Path, as_json: bool) -> None:
     """The newest label per example and model."""
     from ._labels import latest_labels
 
+    _check_runs((run,))
     rows = list(latest_labels(run).values())
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))

@@ -27,6 +27,14 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
+def _check_out(run: Path, out: Path) -> None:
+    """--out may not be a file of the run folder itself (run.json, examples.jsonl, the label files...)."""
+    if out.resolve().parent == run.resolve() and (out.name in ("run.json", "examples.jsonl")
+                                                   or (out.name.startswith("labels") and out.name.endswith(".jsonl"))):
+        raise ConfigError(f"--out is the run's own {out.name}: evalstack never overwrites it", where=str(out),
+                          hint="write the export outside the run folder")
+
+
 def _pick_task(labels: dict, task: str | None) -> str:
     tasks = sorted({k[0] for k in labels})
     if task is None:
@@ -48,6 +56,7 @@ def _task_config(run: Path, task: str) -> dict[str, Any]:
 
 def export_judge_validation(run: Path, out: Path, *, task: str | None, rubric: str | None) -> tuple[int, int]:
     """Write the label file; (rows written, labels skipped)."""
+    _check_out(run, out)
     labels = latest_labels(run)
     task = _pick_task(labels, task)
     tcfg = _task_config(run, task)
@@ -72,6 +81,9 @@ def export_judge_validation(run: Path, out: Path, *, task: str | None, rubric: s
         row = rows_by_key.get((model, ex_id))
         judged = ((row or {}).get("judge") or {}).get(rubric)
         score = judged.get("score") if isinstance(judged, dict) else None
+        if row is None:  # a label for an example this run does not hold (a file copied from another run)
+            skipped += 1
+            continue
         if lab["label"] == "ok" and score is not None:
             human = score
         elif lab["label"] == "judge_wrong" and lab.get("corrected") is not None:
@@ -97,6 +109,7 @@ def export_cleaned_data(run: Path, out: Path, *, task: str | None) -> tuple[int,
     """Write the cleaned data file and its changelog; (rows dropped, rows corrected, changelog path)."""
     from ..data import load_examples
 
+    _check_out(run, out)
     labels = latest_labels(run)
     task = _pick_task(labels, task)
     tcfg = _task_config(run, task)
