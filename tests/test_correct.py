@@ -111,7 +111,10 @@ def test_cli_bad_labels_are_one_line_exit_2(tmp_path):
     for rows, needle in (([{"id": "nope", "model": "base", "human_score": 3}], "has no faithfulness judge score"),
                          ([{"id": "s001", "model": "who", "human_score": 3}], "unknown model 'who'"),
                          ([{"id": "s001", "model": "base", "human_score": "great"}], "not a number or pass/fail"),
-                         ([{"id": "s001", "human_score": 3}], "need a 'model' column")):
+                         ([{"id": "s001", "human_score": 3}], "need a 'model' column"),
+                         ([{"id": "s001", "model": ["ft"], "human_score": 3}], "'model' must be a string"),
+                         ([{"id": "s001", "model": "ft", "task": {"a": 1}, "human_score": 3}], "'task' must be a string"),
+                         ([{"id": {"x": 1}, "model": "ft", "human_score": 3}], "'id' must be a string")):
         (tmp_path / "bad.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         r = _cli("judge", "correct", str(run), "--labels", str(tmp_path / "bad.jsonl"))
         lines = [ln for ln in r.stderr.splitlines() if ln.strip()]

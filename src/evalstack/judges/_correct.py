@@ -50,6 +50,11 @@ def read_human_scores(path: Path) -> list[tuple[str | None, str | None, str, flo
         where = f"{path}:{line}"
         if "id" not in row or "human_score" not in row:
             raise DataError(f"a label row needs 'id' and 'human_score' (columns: {', '.join(sorted(row))})", where=where)
+        for col in ("task", "model", "id"):
+            value = row.get(col)
+            if value is not None and not isinstance(value, (str, int)) or isinstance(value, bool):
+                raise DataError(f"'{col}' must be a string, got {type(value).__name__}", where=where,
+                                hint=f"write the {col} as text, e.g. \"{col}\": \"...\"")
         key = (row.get("task"), row.get("model"), str(row["id"]))
         if key in seen:
             raise DataError(f"duplicate label for id {key[2]!r} (first on line {seen[key]})", where=where)
