@@ -309,3 +309,15 @@ def test_export_never_overwrites_the_run_itself(tmp_path, run_dir):
 def test_labels_show_on_a_folder_that_is_not_a_run_is_exit_2(tmp_path):
     r = _cli("labels", "show", str(tmp_path / "nope"))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "not a finished run folder" in r.stderr
+
+
+def test_garbage_label_posts_and_huge_page_numbers_are_400_or_clamped_not_500(run_dir):
+    app = make_app(Store([run_dir]), token=TOKEN, reviewer="tester")
+    c = TestClient(app, follow_redirects=False, raise_server_exceptions=False)
+    for body in (b"not json", b"[1, 2]", b'"run"', b"\xff\xfe"):
+        r = c.post(f"/{TOKEN}/label", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 400, (body, r.status_code)
+    r = c.get(f"/{TOKEN}/t/{run_dir.name}/intent", params={"page": "9" * 30})
+    assert r.status_code == 200
+    r = c.get(f"/{TOKEN}/api/examples/{run_dir.name}/intent", params={"page": "9" * 30})
+    assert r.status_code == 200 and r.json()["rows"] == [] and r.json()["total"] == 120

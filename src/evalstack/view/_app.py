@@ -58,7 +58,7 @@ def filters_from(params: Any) -> Filters:
     status = params.get("status") or None
     label = params.get("label") or None
     try:
-        page = max(1, int(params.get("page") or 1))
+        page = min(max(1, int(params.get("page") or 1)), 10**9)  # past the last page: an empty page, not an overflow
     except ValueError:
         page = 1
     return Filters(model=params.get("model") or None, metric=params.get("metric") or None,
@@ -149,7 +149,12 @@ def make_app(store: Store, *, token: str, reviewer: str = "", port_hosts: tuple[
     async def post_label(request: Request) -> Response:
         form = await request.form()
         if request.headers.get("content-type", "").startswith("application/json"):
-            form = json.loads(await request.body())
+            try:
+                form = json.loads(await request.body())
+            except ValueError:
+                form = None
+            if not isinstance(form, dict):
+                return PlainTextResponse("the label body must be a JSON object", 400)
         run, task, model, ex_id = (str(form.get(k) or "") for k in ("run", "task", "model", "id"))
         if run not in store.runs or not store.exists(run, task, model, ex_id):
             return PlainTextResponse("unknown example: labels are only written for examples of the run", 400)
