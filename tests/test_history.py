@@ -111,3 +111,18 @@ def test_two_writers_share_a_store_without_lost_rows(tmp_path):
     rs = RunStore(tmp_path / "store")
     assert rs.count_runs() == 40 and len(list(rs.points())) == 80
     rs.close()
+
+
+def test_terminal_control_characters_in_a_run_name_are_made_visible(tmp_path):
+    """A run folder from elsewhere: its name carries an OSC title escape, a BEL and a bidi override."""
+    d = synthetic_run(tmp_path / "runs", 0, 0.8)
+    run = json.loads((d / "run.json").read_text())
+    run["name"] = "x\x1b]0;pwned\x07\u202eevil"
+    run["tasks"]["in\x1b[2Jtent"] = run["tasks"].pop("intent")
+    (d / "run.json").write_text(json.dumps(run))
+    store = tmp_path / "store"
+    assert cli("history", "add", str(d), store=store).returncode == 0
+    r = cli("history", store=store)
+    assert r.returncode == 0, r.stderr
+    assert not any(ch in r.stdout for ch in "\x1b\x07\u202e"), repr(r.stdout)
+    assert "\\u001b]0;pwned" in r.stdout

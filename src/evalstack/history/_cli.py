@@ -82,13 +82,16 @@ def history(ctx: click.Context, store: Path | None, task: str | None, metric: st
     if as_json:
         click.echo(json.dumps(out, indent=2))
     else:
+        from ..view._app import visible  # names from run.json files made elsewhere: no raw control character
+
         for s in out:
-            click.echo(f"{s['task']}/{s['metric']} ({s['model']}, {'higher' if s['higher_is_better'] else 'lower'} is better)")
+            click.echo(visible(f"{s['task']}/{s['metric']} ({s['model']}, "
+                               f"{'higher' if s['higher_is_better'] else 'lower'} is better)", 2000))
             for p in s["points"]:
                 ci = "" if p["ci"][0] is None else f" [{p['ci'][0]:.4f}, {p['ci'][1]:.4f}]"
                 val = "-" if p["value"] is None else f"{p['value']:.4f}"
                 mark = "" if p["same_config_as_previous"] else "  * config or baseline changed"
-                click.echo(f"  {p['created_at'][:19]}  {p['run'][:30]:<30} {val}{ci} n={p['n']}{mark}")
+                click.echo(visible(f"  {p['created_at'][:19]}  {p['run'][:30]:<30} {val}{ci} n={p['n']}{mark}", 2000))
             tr = s["trend"]
             if tr["slope"] is None:
                 click.echo(f"  trend: {tr['runs']} run(s), too few to test (3 or more)")
