@@ -70,7 +70,8 @@ def run(cfg: Path, out: Path, *extra: str, crash: str | None = None) -> subproce
 
 def normalized(out: Path) -> dict:
     run = json.loads((out / "run.json").read_text())
-    for k in ("created_at", "timings", "config", "requests"):  # requests: sent vs cached differ by design
+    # requests: sent vs cached differ by design, and so do examples.jsonl's `cached` flags (its sha256)
+    for k in ("created_at", "timings", "config", "requests", "examples_sha256"):
         run.pop(k)
     for t in run["tasks"].values():
         for m in t["models"].values():

@@ -25,7 +25,9 @@ def written(tmp_path_factory: pytest.TempPathFactory):
     d = tmp_path_factory.mktemp("run")
     run = write_run_dir(d)
     (d / "plots").mkdir()
-    (d / "plots" / "stale_from_last_time.png").write_bytes(b"old")
+    (d / "plots" / "stale_from_last_time.png").write_bytes(b"old")  # listed in the manifest: evalstack wrote it
+    (d / "plots" / "users_own.png").write_bytes(b"mine")  # not listed: never deleted
+    (d / ".evalstack-run").write_text(json.dumps({"files": ["run.json", "plots/stale_from_last_time.png"]}))
     paths = write_reports(d, run, worst=3)
     return d, run, paths
 
@@ -39,6 +41,9 @@ def test_every_contract_file_is_written(written):
     d, run, paths = written
     assert [p.relative_to(d).as_posix() for p in paths] == EXPECTED
     assert not (d / "plots" / "stale_from_last_time.png").exists()
+    assert (d / "plots" / "users_own.png").read_bytes() == b"mine"
+    manifest = json.loads((d / ".evalstack-run").read_text())["files"]
+    assert manifest == sorted(["run.json", *EXPECTED[1:]]) and "plots/users_own.png" not in manifest
     assert not list(d.rglob(".*.tmp"))  # atomic writes leave no temp files
     assert not list((d / "plots").glob("loss*"))  # curve PNGs stay in curves/, inlined in the HTML only
 

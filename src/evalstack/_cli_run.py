@@ -106,12 +106,14 @@ def _step_summary(out_dir: Path) -> None:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--rules", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Gate rules YAML.")
 @click.option("--json", "as_json", is_flag=True)
-def gate(run_dir: Path, rules: Path, as_json: bool) -> int:
-    """Re-judge a saved run against gate rules (exit 1 if the gate fails)."""
+@click.option("--allow-unfinished", is_flag=True, help="Judge a folder whose run did not finish (killed, or still running).")
+def gate(run_dir: Path, rules: Path, as_json: bool, allow_unfinished: bool) -> int:
+    """Re-judge a saved run against gate rules (exit 1 if the gate fails). A folder whose run did not finish
+    is refused (exit 2) unless --allow-unfinished."""
     from .gate import evaluate_gate, load_gate_rules
     from .report import read_run
 
-    run_ = read_run(run_dir)
+    run_ = read_run(run_dir, allow_unfinished=allow_unfinished)
     decision = evaluate_gate(run_, load_gate_rules(rules))
     if as_json:
         click.echo(decision.model_dump_json(indent=2))

@@ -1,18 +1,35 @@
-"""Atomic file writes: a reader never sees a half-written report, even after ``kill -9``."""
+"""Atomic file writes: a reader never sees a half-written report, even after ``kill -9``.
+
+Every write goes to a fresh temp file (``O_CREAT | O_EXCL | O_NOFOLLOW``: never an existing file or a
+symlink), is fsynced, then renamed over its name. A symlink at that name is refused
+(:class:`SymlinkRefused`, exit 2), never followed. With ``root`` (the run folder), the folders between
+``root`` and the file are opened without following symlinks too, so ``OUT/review -> /elsewhere`` is refused
+rather than written through.
+"""
 
 from __future__ import annotations
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write_json", "AtomicWriter", "read_input_file",
-           "MAX_INPUT_BYTES"]
+           "MAX_INPUT_BYTES", "SymlinkRefused", "open_nofollow_dir"]
 
+import errno
 import json
 import os
+import secrets
 import stat
-import tempfile
 from pathlib import Path
-from typing import Any, IO
+from typing import IO, Any
 
 from ._crash import crash_point
+from .errors import ConfigError
+
+
+class SymlinkRefused(ConfigError):
+    """evalstack was about to write through a symlink: refused (exit 2), nothing written."""
+
+    def __init__(self, path: Path | str):
+        super().__init__("is a symlink; evalstack does not write through symlinks", where=str(path),
+                         hint="remove the link, or choose another output folder")
 
 
 def _umask() -> int:
@@ -21,41 +38,122 @@ def _umask() -> int:
     return mask
 
 
-_MODE = 0o666 & ~_umask()  # mkstemp makes 0600 files; reports get the usual permissions
+_MODE = 0o666 & ~_umask()  # temp files are made 0600; reports get the usual permissions
+_DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to a temp file in the same folder, fsync it, then rename it over ``path``."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+def open_nofollow_dir(path: Path, *, root: Path | None = None, create: bool = True) -> int:
+    """An fd of folder ``path``; below ``root`` no folder may be a symlink. Missing folders are created
+    when ``create``."""
+    path = Path(path)
+    if root is None:  # a folder the caller named (e.g. `review --out FILE`): symlinks above the file are theirs
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        return os.open(path, _DIR)
+    root = Path(root)
+    rel = path.relative_to(root).parts if path != root else ()
+    if create:
+        root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root, _DIR)  # the output folder itself: where the user pointed us
+    where = root
     try:
-        with os.fdopen(fd, "wb") as f:
+        for part in rel:
+            where = where / part
+            try:
+                sub = os.open(part, _DIR | _NOFOLLOW, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                os.mkdir(part, 0o777, dir_fd=fd)
+                sub = os.open(part, _DIR | _NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR) and where.is_symlink():
+                    raise SymlinkRefused(where) from None
+                raise
+            os.close(fd)
+            fd = sub
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _check_target(dfd: int, name: str, path: Path) -> None:
+    try:
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise SymlinkRefused(path)
+
+
+class _Temp:
+    """A temp file beside ``path`` (same folder fd), renamed over ``path`` by :meth:`commit`."""
+
+    def __init__(self, path: str | os.PathLike[str], root: str | os.PathLike[str] | None):
+        self.path = Path(path)
+        self.dfd = open_nofollow_dir(self.path.parent, root=Path(root) if root is not None else None)
+        try:
+            _check_target(self.dfd, self.path.name, self.path)
+            self.tmp = f".{self.path.name}.{secrets.token_hex(4)}.tmp"
+            self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600, dir_fd=self.dfd)
+        except BaseException:
+            os.close(self.dfd)
+            raise
+
+    def commit(self) -> None:
+        crash_point(f"write:{self.path.name}")
+        _check_target(self.dfd, self.path.name, self.path)
+        os.replace(self.tmp, self.path.name, src_dir_fd=self.dfd, dst_dir_fd=self.dfd)
+        try:
+            os.fsync(self.dfd)  # the rename itself survives a power cut
+        except OSError:
+            pass
+
+    def discard(self) -> None:
+        try:
+            os.unlink(self.tmp, dir_fd=self.dfd)
+        except OSError:
+            pass
+
+    def close_dir(self) -> None:
+        os.close(self.dfd)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, root: str | os.PathLike[str] | None = None) -> Path:
+    """Write ``data`` to a temp file in the same folder, fsync it, then rename it over ``path``.
+
+    ``root``: the run folder ``path`` lies in; no folder between it and ``path`` may be a symlink.
+    """
+    t = _Temp(path, root)
+    try:
+        with os.fdopen(t.fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _MODE)
-        crash_point(f"write:{p.name}")
-        os.replace(tmp, p)
+            os.fchmod(f.fileno(), _MODE)
+        t.commit()
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        t.discard()
         raise
-    return p
+    finally:
+        t.close_dir()
+    return t.path
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, root: str | os.PathLike[str] | None = None) -> Path:
     """UTF-8 text, written atomically, with every registered secret redacted (:mod:`evalstack._secrets`)."""
     from ._secrets import redact_secrets
 
-    return atomic_write_bytes(path, redact_secrets(text).encode("utf-8"))
+    return atomic_write_bytes(path, redact_secrets(text).encode("utf-8"), root=root)
 
 
-def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 2) -> Path:
+def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 2,
+                      root: str | os.PathLike[str] | None = None) -> Path:
     """JSON (sorted keys for byte-stable output, NaN refused), written atomically."""
-    return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n")
+    return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False, allow_nan=False)
+                             + "\n", root=root)
 
 
 class _Redacting:
@@ -78,29 +176,31 @@ class AtomicWriter:
     """A streamed file (e.g. examples.jsonl) that appears under its name only when closed cleanly; text
     written to it has every registered secret redacted."""
 
-    def __init__(self, path: str | os.PathLike[str], mode: str = "w"):
+    def __init__(self, path: str | os.PathLike[str], mode: str = "w", *, root: str | os.PathLike[str] | None = None):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        self.file: IO[Any] = os.fdopen(fd, mode, encoding="utf-8" if "b" not in mode else None)
+        self._t = _Temp(self.path, root)
+        self.file: IO[Any] = os.fdopen(self._t.fd, mode, encoding="utf-8" if "b" not in mode else None)
 
     def __enter__(self) -> IO[Any]:
         return self.file if "b" in self.file.mode else _Redacting(self.file)  # type: ignore[return-value]
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is None:
-            self.file.flush()
-            os.fsync(self.file.fileno())
-            self.file.close()
-            os.chmod(self._tmp, _MODE)
-            crash_point(f"write:{self.path.name}")
-            os.replace(self._tmp, self.path)
-        else:
-            self.file.close()
-            try:
-                os.unlink(self._tmp)
-            except OSError:
-                pass
+        try:
+            if exc_type is None:
+                self.file.flush()
+                os.fsync(self.file.fileno())
+                os.fchmod(self.file.fileno(), _MODE)
+                self.file.close()
+                try:
+                    self._t.commit()
+                except BaseException:
+                    self._t.discard()
+                    raise
+            else:
+                self.file.close()
+                self._t.discard()
+        finally:
+            self._t.close_dir()
 
 
 MAX_INPUT_BYTES = 2 * 1024**3

@@ -9,10 +9,12 @@ with a fresh run.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import re
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,26 @@ from typing import Any
 from .errors import ConfigError
 
 # ".<file we write>.<mkstemp suffix>.tmp": only our own temp files are ever removed
-_OWN_TEMP = re.compile(r"^\.(run\.json|examples\.jsonl|report\.md|report\.html|junit\.xml|lowest\.csv|"
+_OWN_TEMP = re.compile(r"^\.(\.evalstack-run|run\.json|examples\.jsonl|report\.md|report\.html|junit\.xml|lowest\.csv|"
                        r"lowest\.jsonl|regressions\.csv|analysis\.json|[\w.\-]+\.png)\.[\w]+\.tmp$")
+
+
+def _open_lock(path: Path) -> int:
+    """Open (or create) the lock file without following a symlink; only a plain file of ours is accepted."""
+    from ._io import SymlinkRefused
+
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or path.is_symlink():
+            raise SymlinkRefused(path) from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:  # a FIFO, a device, or a hard link to a file elsewhere
+        os.close(fd)
+        raise ConfigError("is not a plain lock file written by evalstack", where=str(path),
+                          hint="remove it, or choose another output folder")
+    return fd
 
 
 class RunLock:
@@ -32,7 +52,7 @@ class RunLock:
 
     def __enter__(self) -> "RunLock":
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock(self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -48,8 +68,10 @@ class RunLock:
                                    "or delete the folder to start over")
         out = self.path.parent
         for folder in (out, out / "review", out / "plots", out / "curves"):  # a killed run's atomic-write temps
-            for stale in folder.glob(".*.tmp") if folder.is_dir() else ():
-                if _OWN_TEMP.match(stale.name):
+            if folder.is_symlink() or not folder.is_dir():
+                continue
+            for stale in folder.glob(".*.tmp"):
+                if _OWN_TEMP.match(stale.name) and stat.S_ISREG(os.lstat(stale).st_mode):
                     try:
                         stale.unlink()
                     except OSError:

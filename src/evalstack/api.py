@@ -231,14 +231,17 @@ def run(config: Any, **kwargs: Any) -> Evaluation:
     return Evaluation(run=outcome.run, out_dir=outcome.out_dir, failed=outcome.failed, exit_code=outcome.exit_code)
 
 
-def load(run_dir: str | Path) -> Evaluation:
+def load(run_dir: str | Path, *, allow_unfinished: bool = False) -> Evaluation:
     """Open a saved run folder (written by ``evalstack run`` or :func:`run`) as an :class:`Evaluation`;
-    the exit code is recomputed from it (3 if items failed, 1 if the gate failed, else 0)."""
+    the exit code is recomputed from it (3 if items failed, 1 if the gate failed, else 0).
+
+    A folder whose run did not finish (killed while writing, or still running) raises
+    :class:`~evalstack.errors.DataError` ("run --resume first"); ``allow_unfinished=True`` opens it as it is."""
     from .report import read_run
     from .report._store import run_json_path
 
     path = run_json_path(run_dir)
-    result = read_run(path)
+    result = read_run(path, allow_unfinished=allow_unfinished)
     failed = sum(mts.failed_items for ts in result.tasks.values() for mts in ts.models.values())
     code = 3 if failed else (1 if result.gate is not None and not result.gate.passed else 0)
     return Evaluation(run=result, out_dir=path.parent, failed=failed, exit_code=code)

@@ -21,6 +21,8 @@ from typing import Any
 
 from . import __version__
 from ._io import AtomicWriter
+from ._lock import RunLock
+from ._outdir import claim, record, sha256_file
 from ._prepare import MetricPlan, score_outputs
 from .config import GateConfig, StatsSettings, TaskConfig
 from .errors import DataError
@@ -55,10 +57,7 @@ def _load(run_dir: Path) -> tuple[RunResult, dict[tuple[str, str], dict[str, Exa
 
 def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = None, intersect: bool = False) -> int:
     """Merge saved runs, recompute metrics and deltas, write a full report folder; return the exit code."""
-    from .metrics import get_metric, mean_result
     from .pipeline import _quiet_offline_env
-    from .report import write_reports
-    from .stats import slice_summaries, task_summaries
 
     _quiet_offline_env()
     loaded = [(Path(d), *_load(Path(d))) for d in run_dirs]
@@ -87,9 +86,25 @@ def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = 
     task_index = {t.name: i for i, t in enumerate(tasks_cfg)}
     settings = StatsSettings.model_validate(first.config.get("stats", {}))
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    claim(out_dir, where="--out", protected=[("input run's", d / "run.json") for d, _, _ in loaded])
+    with RunLock(out_dir, resume=True) as lock:  # a killed compare leaves the lock: readers refuse the folder
+        code = _write(loaded, out_dir, models, rows, baseline, intersect, tasks_cfg, task_index, settings)
+        lock.finish()
+    return code
+
+
+def _write(loaded: list[Any], out_dir: Path, models: dict[str, Any], rows: dict[tuple[str, str], dict[str, ExampleRow]],
+           baseline: str, intersect: bool, tasks_cfg: list[TaskConfig], task_index: dict[str, int],
+           settings: StatsSettings) -> int:
+    from .metrics import get_metric, mean_result
+    from .report import write_reports
+    from .stats import slice_summaries, task_summaries
+
+    _, first, _ = loaded[0]
     summaries: dict[str, TaskSummary] = {}
-    with AtomicWriter(out_dir / "examples.jsonl") as fh:
+    examples = out_dir / "examples.jsonl"
+    record(out_dir, [examples])
+    with AtomicWriter(examples, root=out_dir) as fh:
         for task in tasks_cfg:
             present = [m for m in models if (task.name, m) in rows]
             if baseline not in present:
@@ -143,6 +158,7 @@ def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = 
     run = RunResult(name=f"compare-{first.name}", created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                     evalstack_version=__version__, config_digest=first.config_digest, baseline=baseline, models=models,
                     tasks=summaries, config=first.config, sources=[str(d) for d, _, _ in loaded],
+                    examples_sha256=sha256_file(examples),
                     settings={"confidence": settings.confidence, "n_resamples": settings.n_resamples, "seed": settings.seed})
     gate_cfg = first.config.get("gate")
     if gate_cfg:

@@ -290,6 +290,13 @@ class Config(_Strict):
 
     source: Path | None = Field(None, exclude=True, description="The config file (set by load_config).")
 
+    @field_validator("name")
+    @classmethod
+    def _run_name(cls, v: str) -> str:
+        if v.strip(".") == "":  # reports/<name>: '.' or '..' would be the reports folder or the config's folder
+            raise ValueError(f"run name '{v}' is not a folder name: use letters, digits, '_', '-' (e.g. name: my-eval)")
+        return v
+
     @field_validator("models")
     @classmethod
     def _names(cls, v: dict[str, Any]) -> dict[str, Any]:

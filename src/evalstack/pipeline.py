@@ -23,6 +23,7 @@ from . import __version__
 from ._crash import crash_point
 from ._io import AtomicWriter
 from ._lock import RunLock
+from ._outdir import claim, protected_paths, record, sha256_file
 from ._prepare import (TaskPlan, check_gate_keys, check_logprobs, collapse_repeats, load_metric_backends, prepare_task,
                        score_outputs)
 from ._safetext import cut_outputs
@@ -89,6 +90,7 @@ class _Run:
             cfg = _with_batch(cfg)
         self.cfg = cfg
         self.out_dir = Path(out_dir) if out_dir else cfg.output_dir()
+        self.out_flag = out_dir is not None
         self.limit = limit
         self.resume = resume
         self.no_cache = no_cache
@@ -136,7 +138,8 @@ class _Run:
             from .trackers import validate_trackers
 
             validate_trackers(self.cfg.trackers)
-        self._check_output_dir()
+        claim(self.out_dir, where="--out" if self.out_flag else f"{self.cfg.source or 'config'}: output",
+              protected=protected_paths(self.cfg))  # a folder evalstack may write into, marked as its own
         load_metric_backends(self.plans)  # models and slow libraries load only after every cheap check
         check_gate_keys(self.cfg, self.plans)
         cache_path = None if self.no_cache else (self.cfg.cache or default_cache_path())
@@ -150,17 +153,6 @@ class _Run:
 
         return [analyze(c.path, format=c.format, mapping=c.mapping or None, hidden_tokens=c.hidden_tokens,
                         visible_tokens=c.visible_tokens, n_epochs=c.n_epochs, label=c.label) for c in self.cfg.curves]
-
-    def _check_output_dir(self) -> None:
-        out = self.out_dir
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            probe = out / f".write-test-{os.getpid()}"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as exc:
-            raise ConfigError(f"output folder is not writable: {exc.strerror}", where=str(out),
-                              hint="choose another with --out or `output:`") from None
 
     def _on_empty(self, model: str) -> str | None:
         return getattr(self.cfg.models[model], "on_empty", None)
@@ -296,7 +288,9 @@ class _Run:
         settings = cfg.stats
         tasks: dict[str, TaskSummary] = {}
         failed_total = 0
-        with AtomicWriter(self.out_dir / "examples.jsonl") as fh:
+        examples = self.out_dir / "examples.jsonl"
+        record(self.out_dir, [examples])  # the manifest lists a file before it is written
+        with AtomicWriter(examples, root=self.out_dir) as fh:
             for plan in self.plans:
                 by_model: dict[str, dict[str, Any]] = {}
                 ts = TaskSummary(name=plan.name, n_examples=len(plan.examples))
@@ -353,7 +347,7 @@ class _Run:
         run = RunResult(name=cfg.name, created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                         evalstack_version=__version__, config_digest=config_digest(cfg), baseline=cfg.baseline,
                         models=models, tasks=tasks,
-                        config=public_config(cfg),
+                        config=public_config(cfg), examples_sha256=sha256_file(examples),
                         settings={"confidence": settings.confidence, "n_resamples": settings.n_resamples,
                                   "seed": settings.seed, "limit": self.limit, "max_output_chars": cfg.max_output_chars,
                                   "outputs_truncated": sum(len(v) for v in self.cut.values())})
@@ -393,17 +387,21 @@ class _Run:
             fh.write(json.dumps(row.model_dump(mode="json"), ensure_ascii=False, default=str) + "\n")
 
     def _curves(self, run: RunResult) -> None:
-        stale = self.out_dir / "curves"  # a previous run's curve files must not survive this one
-        if stale.is_dir():
-            for f in list(stale.glob("*.png")) + list(stale.glob("analysis.json")):
-                f.unlink()
+        from ._outdir import remove_stale
+
+        written: list[Path] = []
+        if self.curve_reports:
+            from .curves import write_curve_outputs
+
+            written = write_curve_outputs(self.curve_reports, self.out_dir)  # analysis.json + PNGs, all reports
+            record(self.out_dir, written)
+        remove_stale(self.out_dir, "curves", written, ("*.png", "analysis.json"))  # only an earlier run's, ours
         if not self.curve_reports:
             return
-        from .curves import join_checkpoints, write_curve_outputs
+        from .curves import join_checkpoints
 
         self.log(f"curves: {len(self.curve_reports)} analysis(es) and plots")
         reports = self.curve_reports
-        write_curve_outputs(reports, self.out_dir)  # curves/analysis.json + PNGs, one call for all reports
         run.curves = [r.to_dict() for r in reports]
         steps = {}
         for name, info in run.models.items():

@@ -171,6 +171,8 @@ class RunResult(_Record):
     config: dict[str, Any] = Field(default_factory=dict, description="The resolved config (no secrets: keys are named by env var); lets `compare` re-score saved runs.")
     requests: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per provider (model or judge): requests sent, cached, retries, failed, faults by kind.")
     sources: list[str] = Field(default_factory=list, description="For `compare`: the run folders merged into this one.")
+    examples_sha256: str | None = Field(None, description="sha256 of the examples.jsonl written with this run.json; "
+                                        "readers refuse a folder whose examples.jsonl differs (a mix of two runs).")
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per phase (ignored by determinism checks).")
 
 

@@ -39,11 +39,11 @@ def write_curve_outputs(report: CurveReport | Iterable[CurveReport], out_dir: Pa
     folder = Path(out_dir) / "curves"
     written: list[Path] = []
     for rep in reports:
-        plots = write_plots(rep, folder)
+        plots = write_plots(rep, folder, root=out_dir)
         rep.plots = {kind: f"curves/{p.name}" for kind, p in plots.items()}
         written.extend(plots.values())
     analysis = atomic_write_json(folder / "analysis.json",
-                                 {"schema_version": SCHEMA_VERSION, "curves": [r.to_dict() for r in reports]})
+                                 {"schema_version": SCHEMA_VERSION, "curves": [r.to_dict() for r in reports]}, root=out_dir)
     return [analysis] + written
 
 

@@ -149,8 +149,9 @@ _PLOTTERS: dict[str, Callable] = {"loss": plot_loss, "accuracy": plot_accuracy, 
                                   "reward": plot_reward, "tokens": plot_tokens}
 
 
-def write_plots(report: CurveReport, folder: Path) -> dict[str, Path]:
-    """Write every applicable plot of ``report`` into ``folder`` (atomically); kind -> path."""
+def write_plots(report: CurveReport, folder: Path, *, root: Path | None = None) -> dict[str, Path]:
+    """Write every applicable plot of ``report`` into ``folder`` (atomically; ``root``: the run folder, no
+    symlink below it is followed); kind -> path."""
     out: dict[str, Path] = {}
     for kind in PLOT_KINDS:
         fig = _PLOTTERS[kind](report)
@@ -159,5 +160,5 @@ def write_plots(report: CurveReport, folder: Path) -> dict[str, Path]:
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", metadata={"Software": None})
-        out[kind] = atomic_write_bytes(folder / f"{report.label}_{kind}.png", buf.getvalue())
+        out[kind] = atomic_write_bytes(folder / f"{report.label}_{kind}.png", buf.getvalue(), root=root)
     return out

@@ -37,8 +37,9 @@ def _text_rows(rows: list[dict], regressions: bool) -> str:
 @click.option("--baseline", default=None, help="With --regressions: compare against this model (default: the run's baseline).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "jsonl"]), default="table", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write to this file instead of stdout.")
+@click.option("--allow-unfinished", is_flag=True, help="Read a folder whose run did not finish (killed, or still running).")
 def review(run: Path, worst: int, metric: str | None, model: str | None, regressions: bool, baseline: str | None,
-           fmt: str, out: Path | None) -> None:
+           fmt: str, out: Path | None, allow_unfinished: bool) -> None:
     """Lowest-score and biggest-regression lists of a saved run, for data review."""
     from .._io import atomic_write_text
     from ..errors import ConfigError
@@ -47,9 +48,10 @@ def review(run: Path, worst: int, metric: str | None, model: str | None, regress
     if baseline is not None and not regressions:
         raise ConfigError("--baseline only applies with --regressions", where="--baseline")
     if regressions:
-        rows = regression_rows(run, worst=worst, baseline=baseline, metric=metric, model=model)
+        rows = regression_rows(run, worst=worst, baseline=baseline, metric=metric, model=model,
+                               allow_unfinished=allow_unfinished)
     else:
-        rows = review_rows(run, worst=worst, metric=metric, model=model)
+        rows = review_rows(run, worst=worst, metric=metric, model=model, allow_unfinished=allow_unfinished)
     if fmt == "csv":
         text = rows_to_csv(rows, REGRESSION_COLUMNS if regressions else LOWEST_COLUMNS)
     elif fmt == "jsonl":

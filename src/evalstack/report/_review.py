@@ -232,26 +232,27 @@ def scan_examples(run_dir: str | Path, run: RunResult, *, worst: int = 20, metri
 
 
 def review_rows(run_dir: str | Path, *, worst: int = 20, metric: str | None = None,
-                model: str | None = None) -> list[dict[str, Any]]:
+                model: str | None = None, allow_unfinished: bool = False) -> list[dict[str, Any]]:
     """What ``evalstack review`` prints: the ``worst`` lowest-scoring examples per metric and model.
 
     Per-example metrics only (corpus-only ones such as macro F1 have no per-example score);
     direction-aware (for lower-is-better metrics, the highest values). ``metric`` is ``key`` or
     ``task/key``; ``model`` a model name. Each row has the keys in :data:`LOWEST_COLUMNS`.
     """
-    run = read_run(run_dir)
+    run = read_run(run_dir, allow_unfinished=allow_unfinished)
     check_filters(run, metric=metric, model=model)
     return scan_examples(run_dir, run, worst=worst, metric=metric, model=model).lowest_rows()
 
 
 def regression_rows(run_dir: str | Path, *, worst: int = 20, baseline: str | None = None,
-                    metric: str | None = None, model: str | None = None) -> list[dict[str, Any]]:
+                    metric: str | None = None, model: str | None = None,
+                    allow_unfinished: bool = False) -> list[dict[str, Any]]:
     """Per task, non-baseline model and per-example metric: the ``worst`` examples where the model lost most
     against ``baseline`` (default: the run's baseline), with both outputs side by side.
 
     Each row has the keys in :data:`REGRESSION_COLUMNS`; ``delta`` is model - baseline.
     """
-    run = read_run(run_dir)
+    run = read_run(run_dir, allow_unfinished=allow_unfinished)
     check_filters(run, metric=metric, model=model, baseline=baseline)
     scan = scan_examples(run_dir, run, worst=0)
     cands = scan.regression_candidates(baseline or run.baseline, worst=worst, metric=metric, model=model)

@@ -51,11 +51,15 @@ def write_run_json(run_dir: str | Path, run: RunResult) -> Path:
     if bad:
         warnings.warn(f"run.json: non-finite values written as null at {', '.join(bad[:10])}"
                       + (f" (+{len(bad) - 10} more)" if len(bad) > 10 else ""), RuntimeWarning, stacklevel=2)
-    return atomic_write_json(Path(run_dir) / RUN_JSON, data)
+    return atomic_write_json(Path(run_dir) / RUN_JSON, data, root=run_dir)
 
 
-def read_run(run_dir_or_run_json: str | Path) -> RunResult:
+def read_run(run_dir_or_run_json: str | Path, *, allow_unfinished: bool = False) -> RunResult:
     """Read a saved run (a run folder or its ``run.json``) into a :class:`~evalstack.results.RunResult`.
+
+    An unfinished folder (its run was killed or is still writing: the lock file is there, or examples.jsonl
+    is not the one run.json was built with) raises :class:`~evalstack.errors.DataError` ("run --resume
+    first"); ``allow_unfinished=True`` reads it as it is, with a warning.
 
     Raises :class:`~evalstack.errors.DataError` with one line naming the file and the fix for a missing
     file, invalid JSON, a ``schema_version`` older or newer than this evalstack reads, or a field that does
@@ -93,10 +97,14 @@ def read_run(run_dir_or_run_json: str | Path) -> RunResult:
                         f"({SCHEMA_VERSION})", where=str(path),
                         hint="upgrade evalstack: pip install -U evalstack")
     try:
-        return RunResult.model_validate(data)
+        run = RunResult.model_validate(data)
     except ValidationError as exc:
         raise DataError(_first_error(exc), where=str(path),
                         hint="the file does not match run.schema.json: re-run `evalstack run` to write it again") from None
+    from .._outdir import ensure_finished
+
+    ensure_finished(path.parent, run.examples_sha256, allow_unfinished=allow_unfinished)
+    return run
 
 
 def _first_error(exc: ValidationError) -> str:

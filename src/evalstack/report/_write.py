@@ -52,6 +52,9 @@ def write_reports(run_dir: str | Path, run: RunResult, *, worst: int = 20, note:
     """Write run.json, report.md, report.html, junit.xml, review/lowest.csv, review/lowest.jsonl,
     review/regressions.csv and plots/*.png into ``run_dir``; return the paths written.
 
+    Each file is listed in the folder's manifest (``.evalstack-run``, when the folder is evalstack's) before
+    it is written; PNGs of an earlier report are removed only if the manifest lists them.
+
     ``run_dir/examples.jsonl`` (written by the pipeline) is streamed, never loaded whole. Without it the
     review files hold only their header and the reports say so. ``worst`` is N of the review lists.
     """
@@ -59,34 +62,40 @@ def write_reports(run_dir: str | Path, run: RunResult, *, worst: int = 20, note:
     from ._junit import render_junit
     from ._markdown import render_markdown
 
+    from .._outdir import record, remove_stale
+
     out = Path(run_dir)
+    record(out, [out / f for f in _FILES])  # the manifest lists each file before it is written
     written = [write_run_json(out, run)]
     data = collect(run, out, worst=worst, note=note)
     if note is not None:
         note("reports: report.md, report.html, junit.xml, review/")
-    written.append(atomic_write_text(out / "report.md", render_markdown(run, regressions=data.regressions)))
+    written.append(atomic_write_text(out / "report.md", render_markdown(run, regressions=data.regressions), root=out))
     written.append(atomic_write_text(out / "report.html", render_html_report(
-        run, plots=data.plots, lowest=data.lowest, regressions=data.regressions)))
-    written.append(atomic_write_text(out / "junit.xml", render_junit(run)))
+        run, plots=data.plots, lowest=data.lowest, regressions=data.regressions), root=out))
+    written.append(atomic_write_text(out / "junit.xml", render_junit(run), root=out))
     lowest, regressions = data.lowest or [], data.regressions or []
-    written.append(atomic_write_text(out / "review" / "lowest.csv", rows_to_csv(lowest, LOWEST_COLUMNS)))
-    written.append(atomic_write_text(out / "review" / "lowest.jsonl", rows_to_jsonl(lowest)))
-    written.append(atomic_write_text(out / "review" / "regressions.csv", rows_to_csv(regressions, REGRESSION_COLUMNS)))
-    written += _write_plots(out / "plots", [p for p in data.plots if p.kind != "curve"])
+    written.append(atomic_write_text(out / "review" / "lowest.csv", rows_to_csv(lowest, LOWEST_COLUMNS), root=out))
+    written.append(atomic_write_text(out / "review" / "lowest.jsonl", rows_to_jsonl(lowest), root=out))
+    written.append(atomic_write_text(out / "review" / "regressions.csv", rows_to_csv(regressions, REGRESSION_COLUMNS), root=out))
+    plots = _plot_names([p for p in data.plots if p.kind != "curve"])
+    record(out, [out / "plots" / f"{name}.png" for name, _ in plots])
+    written += [atomic_write_bytes(out / "plots" / f"{name}.png", png, root=out) for name, png in plots]
+    remove_stale(out, "plots", written)  # an earlier report's PNGs, if evalstack wrote them: never anyone else's
     return written
 
 
-def _write_plots(folder: Path, plots: list[Any]) -> list[Path]:
-    """PNG files named after the plots; stale PNGs of an earlier report in the folder are removed."""
-    paths, used = [], set()
+_FILES = ["run.json", "report.md", "report.html", "junit.xml", "review/lowest.csv", "review/lowest.jsonl",
+          "review/regressions.csv"]
+
+
+def _plot_names(plots: list[Any]) -> list[tuple[str, bytes]]:
+    """(file stem, PNG bytes) per plot, named after the plot; a repeated name gets -2, -3..."""
+    out, used = [], set()
     for p in plots:
         name, i = p.name, 2
         while name in used:
             name, i = f"{p.name}-{i}", i + 1
         used.add(name)
-        paths.append(atomic_write_bytes(folder / f"{name}.png", p.png))
-    if folder.is_dir():
-        for old in folder.glob("*.png"):
-            if old.stem not in used:
-                old.unlink()
-    return paths
+        out.append((name, p.png))
+    return out
