@@ -25,7 +25,7 @@ from evalstack.testing.loopback import LoopbackServer
 pytestmark = pytest.mark.slow
 
 WRITE_POINTS = ["scored", "write:examples.jsonl", "write:run.json", "write:report.md", "write:report.html",
-                "write:junit.xml", "write:lowest.csv", "write:lowest.jsonl", "write:regressions.csv", "reports_written"]
+                "write:junit.xml", "write:lowest.csv", "write:lowest.jsonl", "write:regressions.csv", "write:forest.png"]
 
 
 def setup(tmp: Path, url: str) -> Path:
@@ -148,6 +148,18 @@ def test_a_mix_is_found_by_the_examples_digest_without_the_lock(world, tmp_path:
     assert gate(whole, rules) == 0 and load(whole).exit_code == 0
 
 
+def test_killed_after_every_report_file_is_readable(world, tmp_path: Path, capsys) -> None:
+    """Killed after the last report file (only trackers were left): the folder is one whole run, B's; a plain
+    re-run still needs --resume."""
+    tmp, finished_a = world
+    out = tmp_path / "out"
+    shutil.copytree(finished_a, out, symlinks=True)
+    assert run(tmp / "b.yaml", out, crash="reports_written").returncode == -signal.SIGKILL
+    assert (out / ".evalstack.lock").exists()
+    assert gate(out, tmp / "rules.yaml") == 1 and load(out).metric("cls/accuracy").value == 0.0
+    assert run(tmp / "b.yaml", out).returncode == 2
+
+
 def test_killed_before_writing_anything_leaves_the_finished_run_readable(world, tmp_path: Path) -> None:
     """Killed while marking the folder (before the lock, before any report file): A is intact and readable."""
     tmp, finished_a = world
@@ -156,3 +168,8 @@ def test_killed_before_writing_anything_leaves_the_finished_run_readable(world, 
     assert run(tmp / "b.yaml", out, crash="write:.evalstack-run").returncode == -signal.SIGKILL
     assert not (out / ".evalstack.lock").exists()
     assert gate(out, tmp / "rules.yaml") == 0 and load(out).exit_code == 0
+    # a fresh folder killed while its marker was being written holds only the marker's temp file: reusable
+    fresh = tmp_path / "fresh"
+    assert run(tmp / "b.yaml", fresh, crash="write:.evalstack-run").returncode == -signal.SIGKILL
+    assert [p.name.startswith("..evalstack-run.") for p in fresh.iterdir()] == [True]
+    assert run(tmp / "b.yaml", fresh).returncode == 0 and (fresh / ".evalstack-run").is_file()

@@ -83,6 +83,16 @@ class RunLock:
         self._fd = fd
         return self
 
+    def reports_complete(self) -> None:
+        """Every report file is written (trackers may still be logging): readers may read the folder, while a
+        plain re-run still needs --resume until :meth:`finish`."""
+        if self._fd is None:
+            return
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, json.dumps({"pid": os.getpid(), "reports_complete": True}).encode())
+        os.fsync(self._fd)
+
     def finish(self) -> None:
         """The run wrote everything: the folder is complete."""
         try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import warnings
 from pathlib import Path
@@ -27,6 +28,7 @@ MARKER = ".evalstack-run"
 LOCK = ".evalstack.lock"
 OWN_DIRS = ("review", "plots", "curves")
 _OWN_FILES = (MARKER, LOCK, "run.json", "examples.jsonl", "report.md", "report.html", "junit.xml")
+_MARKER_TEMP = re.compile(r"^\.\.evalstack-run\.[0-9a-f]+\.tmp$")
 _FIX = "set `output:` (or --out) to a new or empty folder, e.g. output: reports/<name>"
 
 
@@ -74,6 +76,8 @@ def claim(out: Path, *, where: str, protected: Iterable[tuple[str, Path]] = ()) 
         raise ConfigError(f"{out} is a file, not a folder", where=where, hint=_FIX)
     if real.is_dir():
         marked = os.path.lexists(real / MARKER)
+        if not marked:
+            _drop_marker_temps(real)  # a run killed while writing its marker left only its temp file
         if not marked and any(os.scandir(real)):
             raise ConfigError(f"{out} is not empty and has no {MARKER} marker (evalstack did not write it)",
                               where=where, hint=f"{_FIX}; evalstack never writes over files it did not write")
@@ -85,6 +89,12 @@ def claim(out: Path, *, where: str, protected: Iterable[tuple[str, Path]] = ()) 
     except OSError as exc:
         raise ConfigError(f"output folder is not writable: {exc.strerror}", where=str(out),
                           hint="choose another with --out or `output:`") from None
+
+
+def _drop_marker_temps(out: Path) -> None:
+    for entry in os.scandir(out):
+        if _MARKER_TEMP.match(entry.name) and entry.is_file(follow_symlinks=False):
+            os.unlink(entry.path)
 
 
 def check_symlinks(out: Path) -> None:
@@ -170,9 +180,22 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _reports_complete(lock: Path) -> bool:
+    """The lock of a run that wrote every report file (only its trackers were left): readable."""
+    try:
+        fd = os.open(lock, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+        try:
+            info = json.loads(os.read(fd, 4096) or b"null")
+        finally:
+            os.close(fd)
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and info.get("reports_complete") is True
+
+
 def unfinished_reason(folder: Path, examples_sha256: str | None) -> str | None:
     """Why the run folder ``folder`` is not a finished run, or None."""
-    if os.path.lexists(folder / LOCK):
+    if os.path.lexists(folder / LOCK) and not _reports_complete(folder / LOCK):
         return f"the run writing this folder did not finish ({LOCK} is still there)"
     examples = folder / "examples.jsonl"
     if examples_sha256 and examples.is_file() and sha256_file(examples) != examples_sha256:

@@ -270,6 +270,7 @@ class _Run:
             from .report import write_reports
 
             write_reports(self.out_dir, run, note=self.log)
+            lock.reports_complete()  # readers may read the folder; trackers come next
             if cfg.trackers:
                 from .trackers import log_run
 
