@@ -83,17 +83,41 @@ def test_weighted_trend_equals_numpy_weighted_fit_and_a_hand_z_test():
         se = rng.uniform(0.002, 0.02, n)
         y = 0.8 + rng.normal(0, 0.01, n) - 0.002 * np.arange(n)
         tr = trend(y, y - 1.959963984540054 * se, y + 1.959963984540054 * se)
-        slope = np.polyfit(np.arange(n), y, 1, w=1 / se)[0]  # numpy weights the residuals by w: WLS with 1/se^2
-        assert tr.slope == pytest.approx(slope, abs=1e-10)
-        w = 1 / se**2
+        # tau^2 by the projection-matrix form of DerSimonian-Laird: (Q - (k - 2)) / tr(P), P = W - W X (X'WX)^-1 X'W
         t = np.arange(n)
-        sxx = np.sum(w * (t - np.sum(w * t) / w.sum()) ** 2)
+        x = np.column_stack([np.ones(n), t])
+        w = np.diag(1 / se**2)
+        proj = w - w @ x @ np.linalg.inv(x.T @ w @ x) @ x.T @ w
+        q = float(y @ proj @ y)
+        tau2 = max(0.0, (q - (n - 2)) / np.trace(proj))
+        assert tr.between_run_variance == pytest.approx(tau2, rel=1e-9, abs=1e-15)
+        total = se**2 + tau2
+        slope = np.polyfit(t, y, 1, w=1 / np.sqrt(total))[0]  # numpy weights the residuals: WLS with 1/total
+        assert tr.slope == pytest.approx(slope, abs=1e-10)
+        wt = 1 / total
+        sxx = np.sum(wt * (t - np.sum(wt * t) / wt.sum()) ** 2)
         assert tr.p_weighted == pytest.approx(norm.cdf(slope * math.sqrt(sxx)), abs=1e-9)
     # lower is better: a rising error rate is the decline
     tr = trend([0.10, 0.11, 0.12, 0.13, 0.14], [0.09, 0.10, 0.11, 0.12, 0.13], [0.11, 0.12, 0.13, 0.14, 0.15],
                higher_is_better=False)
     assert tr.flagged and tr.decline_per_run == pytest.approx(0.01)
     assert trend([0.8, 0.7], [0.7, 0.6], [0.9, 0.8]).slope is None  # fewer than 3 runs: not tested
+    # no CI for some run: Mann-Kendall decides
+    tr = trend([0.9, 0.85, 0.8, 0.75, 0.7, 0.65], [None] * 6, [None] * 6)
+    assert tr.p_weighted is None and tr.flagged
+
+
+def test_run_to_run_scatter_beyond_the_cis_is_not_a_trend():
+    """Flat histories whose runs scatter 3x more than their CIs say (the reviewer's case): without the
+    between-run variance about a third were flagged; with it the false alarms stay near alpha."""
+    rng = np.random.default_rng(7)
+    flagged = 0
+    trials = 600
+    for _ in range(trials):
+        se = np.full(10, 0.004)
+        y = 0.8 + rng.normal(0, 0.012, 10)
+        flagged += trend(y, y - 1.96 * se, y + 1.96 * se).flagged
+    assert flagged / trials <= 0.08
 
 
 def _adder(args: tuple[str, list[str]]) -> None:

@@ -152,3 +152,15 @@ def test_corpus_metric_and_unknown_task_from_a_pilot_are_exit_2(tmp_path):
     assert r.returncode == 2 and "corpus-only" in r.stderr
     r = cli("plan", "--run", str(run), "--metric", "nope/accuracy", "--mde", "0.05")
     assert r.returncode == 2 and "no task 'nope'" in r.stderr
+
+
+def test_a_tiny_effect_is_answered_from_the_t_test_not_simulated_for_hours():
+    from statsmodels.stats.power import TTestPower
+
+    r = cli("plan", "--mde", "0.003", "--sd", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    want = TTestPower().solve_power(effect_size=0.003, alpha=0.05, power=0.8, alternative="two-sided")
+    assert plan["n"] is None and plan["reference_n"] == pytest.approx(want, rel=0.02) and "not simulated" in plan["assumption"]
+    text = cli("plan", "--mde", "0.003", "--sd", "1")
+    assert "not simulated that far" in text.stdout

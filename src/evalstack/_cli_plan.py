@@ -17,6 +17,9 @@ import numpy as np
 
 from .errors import ConfigError
 
+SIMULATE_UP_TO = 200_000
+"""Above this many examples (by the t-test) the Wilcoxon power is not simulated: 2,000 data sets per step."""
+
 
 def pilot_pairs(run_dir: Path, metric: str, model: str | None) -> tuple[np.ndarray, np.ndarray, str, str]:
     """(model scores, baseline scores, model, baseline) on the examples both scored, in id order."""
@@ -92,10 +95,15 @@ def make_plan(*, mde: float, power: float, alpha: float, discordance: float | No
             else:
                 what = f"paired differences from {source} (n={pilot_n}, SD {np.std(diffs, ddof=1):.4g}), centred and symmetrised"
             null = pw._null_differences(diffs)
-            n = pw.wilcoxon_n(null, mde, power=power, alpha=alpha, reps=reps, seed=seed)
             spread = float(np.std(null, ddof=1))
+            ref_n = pw.ttest_n(spread, mde, power=power, alpha=alpha)
+            if ref_n is not None and ref_n > SIMULATE_UP_TO:  # simulating 2,000 data sets of that size costs hours
+                n = None
+                what += f"; not simulated: the paired t-test already needs {ref_n:,.0f} (over {SIMULATE_UP_TO:,})"
+            else:
+                n = pw.wilcoxon_n(null, mde, power=power, alpha=alpha, reps=reps, seed=seed)
             out = pw.Plan("wilcoxon", n, None if n is None else pw.wilcoxon_power(null, n, -mde, alpha=alpha, reps=reps, seed=seed),
-                          mde, power, alpha, pw.ttest_n(spread, mde, power=power, alpha=alpha), what)
+                          mde, power, alpha, ref_n, what)
             see = pw.wilcoxon_mde(null, at_n, power=power, alpha=alpha, reps=reps, seed=seed) if at_n else None
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -109,7 +117,10 @@ def describe(plan: dict, metric: str) -> list[str]:
     test = {"mcnemar_exact": "exact McNemar test", "wilcoxon": "Wilcoxon signed-rank test (simulated power)"}[plan["test"]]
     ref = {"mcnemar_exact": "Connor's normal approximation", "wilcoxon": "the paired t-test"}[plan["test"]]
     lines = []
-    if plan["n"] is None:
+    if plan["n"] is None and plan["test"] == "wilcoxon" and (plan["reference_n"] or 0) > SIMULATE_UP_TO:
+        lines.append(f"{metric}: about {plan['reference_n']:,.0f} examples (paired t-test) to see a drop of "
+                     f"{plan['mde']:g} with {plan['power']:.0%} power; the Wilcoxon power is not simulated that far")
+    elif plan["n"] is None:
         lines.append(f"{metric}: no n up to 2,000,000 reaches {plan['power']:.0%} power for a drop of {plan['mde']:g}")
     else:
         lines.append(f"{metric}: {plan['n']:,} examples (paired, per model) see a drop of {plan['mde']:g} with "
