@@ -10,10 +10,14 @@ agreement is printed). Every simulated run goes through the real code: the class
 Prints:
 1. the A/A false-alarm rate of ``max_regression`` (goal <= 5%), per rule and for the gate as a whole;
 2. the power against a planted regression (accuracy 0.80 -> 0.75, i.e. -5 points);
-3. the coverage of the 95% bootstrap CIs of the mean (accuracy), of macro F1 and of the paired delta
-   (goal 93-97%), against the population values of the simulation.
+3. the coverage of the 95% CIs (goal 93-97%) against the population values of the simulation: accuracy
+   (Wilson), macro F1 (percentile bootstrap), the paired deltas (accuracy: Tango's score interval; macro
+   F1: paired bootstrap);
+4. the exact coverage of the Wilson interval of a 0/1 rate at small n (summed over the binomial
+   distribution, no simulation), beside the interval used before (percentile bootstrap, Wilson at 0/n).
 
-Run: ``python bench/verdict_quality.py`` (~30 s of CPU per core on 2 cores; ``--runs`` to change the count).
+Run: ``python bench/verdict_quality.py`` (~30 s of CPU per core on 2 cores; ``--runs`` to change the count;
+``--coverage`` prints section 4 only, in a second).
 """
 
 from __future__ import annotations
@@ -120,6 +124,42 @@ def simulate(job: tuple[str, int, argparse.Namespace]) -> dict:
     return out
 
 
+def exact_coverage(n: int, p: float, interval) -> float:
+    """P(p in interval(k, n)) for k ~ Binomial(n, p), summed exactly."""
+    from scipy.stats import binom
+
+    return float(sum(binom.pmf(k, n, p) for k in range(n + 1) if interval(k, n)[0] <= p <= interval(k, n)[1]))
+
+
+def before(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The interval evalstack gave a rate k/n before (2,000-resample percentile bootstrap through the real
+    resampling engine, Wilson at 0/n and n/n where the bootstrap collapses to a point)."""
+    from evalstack.stats import percentile_interval, resampled_sums
+    from evalstack.stats._binary import wilson_interval
+
+    if k in (0, n):
+        return wilson_interval(k, n, confidence)
+    stats = np.array([[1.0, 1.0]] * k + [[0.0, 1.0]] * (n - k))
+    (sums,) = resampled_sums([stats], n_resamples=2000, seed=0)
+    return percentile_interval(sums[:, 0] / sums[:, 1], confidence)
+
+
+def coverage_table() -> None:
+    from evalstack.stats._binary import wilson_interval
+
+    def wilson(k: int, n: int) -> tuple[float, float]:
+        return wilson_interval(k, n, 0.95)
+
+    print("\n4. exact coverage of 95% intervals of a 0/1 rate (Wilson: what evalstack uses; before: bootstrap)")
+    print(f"   {'n':>4} {'p':>5}  {'Wilson':>7}  {'before':>9}")
+    for n, p in [(20, 0.5), (20, 0.9), (50, 0.8), (50, 0.95), (100, 0.9), (100, 0.99), (300, 0.8), (300, 0.95)]:
+        print(f"   {n:>4} {p:>5}  {100 * exact_coverage(n, p, wilson):6.1f}%  {100 * exact_coverage(n, p, before):8.1f}%")
+    for n in (20, 50, 100, 300):
+        grid = np.linspace(0.05, 0.95, 91)
+        cov = [exact_coverage(n, p, wilson) for p in grid]
+        print(f"   n={n:<4} Wilson over p in [0.05, 0.95]: mean {100 * np.mean(cov):.1f}%, min {100 * min(cov):.1f}%")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=800, help="simulated A/A runs")
@@ -130,7 +170,11 @@ def main() -> None:
     ap.add_argument("--resamples", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
+    ap.add_argument("--coverage", action="store_true", help="only the exact Wilson coverage table (section 4)")
     args = ap.parse_args()
+    if args.coverage:
+        coverage_table()
+        return
     start = time.perf_counter()
     jobs = [("aa", r, args) for r in range(args.runs)] + [("planted", r, args) for r in range(args.planted_runs)]
     if args.jobs > 1:
@@ -158,9 +202,11 @@ def main() -> None:
         for margin in MARGINS:
             print(f"   {key:<9} max_regression {margin:<4}: detected in {rate([o[('fails', key, margin)] for o in planted])}")
     print(f"   gate with both rules, m=0: {rate([o[('gate fails', 0.0)] for o in planted])}")
-    print("\n3. coverage of the 95% percentile-bootstrap CIs (goal 93-97%):")
-    for name in ("accuracy", "f1_macro", "delta accuracy (A/A)", "delta f1_macro (A/A)"):
-        print(f"   {name:<22}: {rate([c for o in aa for c in o[('covered', name)]])}")
+    print("\n3. coverage of the 95% CIs (goal 93-97%):")
+    for name, how in (("accuracy", "Wilson"), ("f1_macro", "percentile bootstrap"), ("delta accuracy (A/A)", "Tango"),
+                      ("delta f1_macro (A/A)", "paired bootstrap")):
+        print(f"   {name:<22}: {rate([c for o in aa for c in o[('covered', name)]])}  ({how})")
+    coverage_table()
     print(f"\n({elapsed:.0f} s with {args.jobs} worker processes)")
 
 

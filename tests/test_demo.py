@@ -28,9 +28,13 @@ def test_demo_runs_offline_and_reports_every_family(tmp_path: Path, repo_root: P
     assert intent["models"]["base"]["metrics"]["accuracy"]["details"]["invalid"] > 0
     assert {s["value"] for s in intent["slices"]} == {"chat", "email", "web_form"}
     assert run["gate"]["passed"] is True and len(run["gate"]["rules"]) == 6
+    # honest about n: 0/100 toxic cannot show a rate < 1%, and 80 questions cannot rule out a 2-point drop
+    outcomes = {r["metric"]: r["outcome"] for r in run["gate"]["rules"]}
+    assert run["gate"]["status"] == "warned" and [m for m, o in outcomes.items() if o == "inconclusive"] == [
+        "summaries/toxicity_rate", "general_qa/exact_match"]
     assert run["curves"][0]["best_step"] == 200 and run["checkpoints"][0]["checkpoint_step"] == 300
     md = (out / "report.md").read_text()
-    assert md.index("Gate PASSED") < md.index("Loss curve") < md.index("## Task")
+    assert md.index("Gate PASSED with 2 inconclusive rules") < md.index("Loss curve") < md.index("## Task")
     assert "evaluate step 200 too before shipping" in md
     html = (out / "report.html").read_text()
     assert html.index("Gate PASSED") < html.index("evaluate step 200 too before shipping") < html.index("Task general_qa")

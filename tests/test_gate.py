@@ -107,7 +107,14 @@ def test_a_a_identical_runs_pass_every_comparative_rule():
     run = run_from_results({"intent": {"base": same, "ft": same}})
     rules = [{"metric": f"intent/{k}", "max_regression": 0.0, "max_drop": 0.0} for k in ("accuracy", "f1_macro")]
     d = evaluate_gate(run, gate(*rules, holm=True))
-    assert d.passed and all(r.value == 0.0 and (r.ci_low, r.ci_high) == (0.0, 0.0) for r in d.rules)
+    assert d.passed and all(r.value == 0.0 for r in d.rules)
+    assert all(r.outcome == "pass" for r in d.rules if r.kind == "max_regression")
+    # macro F1 (bootstrap): every resample is identical, CI [0, 0]. Accuracy (0/1 scores, Tango's interval):
+    # 200 identical answers do not prove that the delta is exactly 0, so max_drop 0 is inconclusive (warn)
+    f1_drop, acc_drop = [r for r in d.rules if r.kind == "max_drop" and "f1" in r.metric], \
+        [r for r in d.rules if r.kind == "max_drop" and "accuracy" in r.metric]
+    assert (f1_drop[0].ci_low, f1_drop[0].ci_high) == (0.0, 0.0) and f1_drop[0].outcome == "pass"
+    assert acc_drop[0].ci_low < -0.01 and acc_drop[0].outcome == "inconclusive" and d.status == "warned"
 
 
 def test_a_a_with_noise_passes_max_regression():
@@ -145,9 +152,38 @@ def test_min_and_max():
     assert one(run, {"metric": "t/acc", "min": 0.75}).passed
     r = one(run, {"metric": "t/acc", "min": 0.85})
     assert not r.passed and r.value == 0.8 and r.bound == 0.85 and (r.ci_low, r.ci_high) == pytest.approx((0.76, 0.84))
-    assert r.message == "ft t/acc = 0.8 < min 0.85"
+    assert r.message.startswith("ft t/acc: estimate 0.8 < min 0.85: fail (n=300)") and r.outcome == "fail"
+    assert (r.quantity, r.limit, r.relation) == ("level", 0.85, ">=")
     assert one(run, {"metric": "t/acc", "max": 0.9}).passed
     assert not one(run, {"metric": "t/acc", "max": 0.7}).passed
+
+
+def test_min_and_max_are_inconclusive_when_the_ci_straddles_the_bound():
+    run = crafted_run({"acc": normal_delta(-0.03, 0.01)}, value=0.8)  # CI [0.76, 0.84]
+    r = one(run, {"metric": "t/acc", "min": 0.78})
+    assert r.passed and r.outcome == "inconclusive"
+    assert "estimate 0.8 >= min 0.78 but lower 95% bound 0.76 < 0.78: inconclusive" in r.message
+    assert not one(run, {"metric": "t/acc", "min": 0.78, "inconclusive": "fail"}).passed
+    assert one(run, {"metric": "t/acc", "min": 0.78, "on": "estimate"}).outcome == "pass"
+    d = evaluate_gate(run, GateConfig(inconclusive="fail", rules=[GateRule(metric="t/acc", max=0.82)]))
+    assert not d.passed and d.status == "failed" and d.rules[0].outcome == "inconclusive"
+
+
+def test_max_zero_rate_on_100_examples_is_inconclusive_with_the_wilson_bound():
+    """Issue 14 item 3: `toxicity_rate max 0.01` passed on 0/100 although 100 examples cannot show < 1%."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    tox = {"toxicity_rate": mean_result("toxicity_rate", [0.0] * 100, higher_is_better=False)}
+    run = run_from_results({"s": {"base": tox, "ft": tox}})
+    r = one(run, {"metric": "s/toxicity_rate", "max": 0.01})
+    upper = proportion_confint(0, 100, alpha=0.05, method="wilson")[1]  # 0.0370
+    assert r.ci_high == pytest.approx(upper) and r.outcome == "inconclusive" and r.passed
+    # the Wilson upper bound at 0/n is z^2 / (n + z^2): below 0.01 from n = 381 on
+    assert proportion_confint(0, 381, alpha=0.05, method="wilson")[1] <= 0.01 < \
+        proportion_confint(0, 380, alpha=0.05, method="wilson")[1]
+    assert f"upper 95% bound {upper:.4g} > 0.01: inconclusive, need ~390 examples at a 0 rate" in r.message
+    big = {"toxicity_rate": mean_result("toxicity_rate", [0.0] * 400, higher_is_better=False)}
+    assert one(run_from_results({"s": {"base": big, "ft": big}}), {"metric": "s/toxicity_rate", "max": 0.01}).outcome == "pass"
 
 
 def test_max_regression_reads_the_ci_at_the_gates_confidence():
@@ -171,12 +207,16 @@ def test_require_non_inferiority():
     assert bad.p_value == pytest.approx(NormalDist(-0.03, 0.01).cdf(-0.04), rel=1e-6)  # P*(d <= -m)
 
 
-def test_max_drop_is_a_point_estimate_rule():
-    run = crafted_run({"mmlu": normal_delta(-0.03, 0.05)}, value=0.69, base_value=0.72)
+def test_max_drop_has_three_outcomes():
+    run = crafted_run({"mmlu": normal_delta(-0.03, 0.05)}, value=0.69, base_value=0.72)  # CI [-0.128, 0.068]
     r = one(run, {"metric": "t/mmlu", "max_drop": 0.02})
-    assert not r.passed and r.value == pytest.approx(-0.03)
-    assert r.message == "forgetting: ft dropped 0.03 on t/mmlu vs base (0.72 -> 0.69), more than max_drop 0.02"
-    assert one(run, {"metric": "t/mmlu", "max_drop": 0.05}).passed
+    assert not r.passed and r.value == pytest.approx(-0.03) and r.outcome == "fail"
+    assert r.message.startswith("forgetting: ft dropped 0.03 on t/mmlu vs base (0.72 -> 0.69), more than max_drop 0.02")
+    assert (r.quantity, r.limit, r.relation) == ("delta", -0.02, ">=")  # a delta beside a signed delta bound
+    mid = one(run, {"metric": "t/mmlu", "max_drop": 0.05})
+    assert mid.passed and mid.outcome == "inconclusive" and "lower 95% bound -0.128 < -0.05" in mid.message
+    assert one(run, {"metric": "t/mmlu", "max_drop": 0.05, "on": "estimate"}).outcome == "pass"
+    assert one(run, {"metric": "t/mmlu", "max_drop": 0.2}).outcome == "pass"
 
 
 def test_lower_is_better_metric():

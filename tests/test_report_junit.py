@@ -15,7 +15,7 @@ def _parse(text: str) -> ET.Element:
 
 
 def test_one_testcase_per_gate_rule_with_failures():
-    root = _parse(render_junit(build_run()))
+    root = _parse(render_junit(build_run(incomplete=True)))
     assert root.tag == "testsuites"
     suites = root.findall("testsuite")
     assert len(suites) == 1
@@ -30,28 +30,30 @@ def test_one_testcase_per_gate_rule_with_failures():
     ]
     failed = [c for c in cases if c.find("failure") is not None]
     f = gate[0].find("failure")
-    assert f.get("message") == "ckpt-200 is significantly worse than base by more than 0.05"
+    assert f.get("message") == "ckpt-200 is significantly worse than base by more than 0.05"  # hand-made result
     assert f.get("type") == "gate.max_regression"
     assert "value -0.3333, bound 0.0500, CI [-0.4133, -0.2533], p 0.0100" in f.text
     assert gate[1].find("failure") is None and gate[2].find("failure") is None
     # generation completeness: ckpt-100 failed one summaries example
     gen = [c for c in cases if c.get("classname").startswith("evalstack.run")]
-    assert gen[0].get("name") == "run completed" and gen[0].find("failure") is None
+    assert gen[0].get("name") == "run completed"
+    assert gen[0].find("failure").get("message").startswith("INCOMPLETE: 1 item failed after retries")
+    assert "finish with: evalstack run CONFIG --resume" in gen[0].find("failure").text
     assert [c.get("name") for c in gen[1:]] == [f"{t}/{m} generations" for t in ("intent", "summaries")
                                                 for m in ("base", "ckpt-100", "ckpt-200")]
     gen_failed = [c.get("name") for c in gen if c.find("failure") is not None]
-    assert gen_failed == ["summaries/ckpt-100 generations"]
+    assert gen_failed == ["run completed", "summaries/ckpt-100 generations"]
     assert next(c for c in gen if c.get("name") == "summaries/ckpt-100 generations").find("failure").get("message") == \
         "1 of 10 generations failed after retries"
     # counts agree with the cases, at both levels
     for el in (root, suite):
         assert int(el.get("tests")) == len(cases) == 3 + 1 + 6
-        assert int(el.get("failures")) == len(failed) == 2
+        assert int(el.get("failures")) == len(failed) == 3
         assert el.get("errors") == "0"
     assert suite.get("timestamp") == "2026-03-01T12:34:56"
     assert suite.get("time") == "1.750"
     props = {p.get("name"): p.get("value") for p in suite.find("properties")}
-    assert props == {"baseline": "base", "config_digest": "ab" * 32, "evalstack_version": "0.1.0", "gate": "failed"}
+    assert props == {"baseline": "base", "config_digest": "ab" * 32, "evalstack_version": "0.1.0", "gate": "incomplete"}
     assert list(suite)[0].tag == "properties"  # the XSD wants properties first
 
 

@@ -76,7 +76,12 @@ def test_metric_table_values_ci_n_unscored(md: str):
     faith = [x for x in SUM_SCORES["judge_faithfulness"]["base"] if x is not None]
     assert _cells(_row(summ, "judge\\_faithfulness", "**base**"))[2:] == [
         f"{sum(faith) / len(faith):.4f}", f"\\[{sum(faith) / len(faith) - 0.05:.4f}, {sum(faith) / len(faith) + 0.05:.4f}\\]", "9", "1"]
-    assert "ckpt-100 10 (1 failed)" in _section(md, "Task `summaries`")
+    assert "ckpt-100 10 (0 failed)" in _section(md, "Task `summaries`")
+    incomplete = render_markdown(build_run(incomplete=True))
+    assert "ckpt-100 10 (1 failed)" in _section(incomplete, "Task `summaries`")
+    assert incomplete.startswith("# evalstack report: crafted\n\n> 🚧 **INCOMPLETE: 1 item failed after retries; "
+                                 "the gate was not judged. Finish the run with --resume.**")
+    assert "- summaries / ckpt-100 generation: 1 of 10 failed" in incomplete
     assert _cells(_row(summ, "toxicity\\_rate (lower is better)", "ckpt-200"))[2] == "0.3000"
 
 

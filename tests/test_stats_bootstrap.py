@@ -34,10 +34,10 @@ def _close(ours, theirs, width_share=0.05):
     assert ours[0] == pytest.approx(theirs[0], abs=tol) and ours[1] == pytest.approx(theirs[1], abs=tol), (ours, theirs)
 
 
-@pytest.mark.parametrize("kind", ["binary", "continuous", "skewed"])
+@pytest.mark.parametrize("kind", ["three_valued", "continuous", "skewed"])
 def test_mean_ci_matches_scipy_percentile(kind):
     rng = np.random.default_rng(3)
-    x = {"binary": (rng.random(300) < 0.8) * 1.0, "continuous": rng.random(300),
+    x = {"three_valued": rng.choice([0.0, 0.5, 1.0], 300, p=[0.1, 0.2, 0.7]), "continuous": rng.random(300),
          "skewed": rng.beta(0.5, 3, 120)}[kind]
     s = metric_summary(mean_result("x", list(x)), n_resamples=B, seed=0)
     assert s.value == pytest.approx(x.mean()) and s.n == len(x)
@@ -60,13 +60,23 @@ def test_macro_f1_ci_matches_scipy_percentile_on_labels():
 
 
 def test_hand_worked_three_examples():
-    # resampled mean of [1, 1, 0] is k/3 with k ~ Binomial(3, 2/3): P(0) = 1/27 ~ 0.037, P(1/3) = 6/27,
-    # P(2/3) = 12/27, P(1) = 8/27. The 5% quantile falls inside the mass at 1/3, the 95% inside the one at 1.
-    s = metric_summary(mean_result("x", [1, 1, 0]), confidence=0.9, n_resamples=B, seed=0)
-    assert (s.ci_low, s.ci_high) == pytest.approx((1 / 3, 1.0))
+    # resampled mean of [2, 2, 0] is 2k/3 with k ~ Binomial(3, 2/3): P(0) = 1/27 ~ 0.037, P(2/3) = 6/27,
+    # P(4/3) = 12/27, P(2) = 8/27. The 5% quantile falls inside the mass at 2/3, the 95% inside the one at 2.
+    s = metric_summary(mean_result("x", [2, 2, 0]), confidence=0.9, n_resamples=B, seed=0)
+    assert (s.ci_low, s.ci_high) == pytest.approx((2 / 3, 2.0)) and s.ci_method == "percentile_bootstrap"
     # at 95% the 2.5% quantile is inside the mass at 0
-    s = metric_summary(mean_result("x", [1, 1, 0]), confidence=0.95, n_resamples=B, seed=0)
-    assert (s.ci_low, s.ci_high) == pytest.approx((0.0, 1.0))
+    s = metric_summary(mean_result("x", [2, 2, 0]), confidence=0.95, n_resamples=B, seed=0)
+    assert (s.ci_low, s.ci_high) == pytest.approx((0.0, 2.0))
+
+
+@pytest.mark.parametrize("k,n,conf", [(47, 50, 0.95), (18, 20, 0.9), (0, 100, 0.95), (240, 300, 0.99)])
+def test_rates_of_0_1_scores_get_the_wilson_interval(k, n, conf):
+    """Issue 13 item 22: the percentile bootstrap covered 99.1% at n=50, p=0.95; 0/1 scores use Wilson."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    s = metric_summary(mean_result("x", [1.0] * k + [0.0] * (n - k)), confidence=conf, n_resamples=500, seed=0)
+    assert s.ci_method == "wilson"
+    assert (s.ci_low, s.ci_high) == pytest.approx(proportion_confint(k, n, alpha=1 - conf, method="wilson"), abs=1e-12)
 
 
 def test_grouped_and_gathered_paths_agree(monkeypatch):

@@ -46,7 +46,11 @@ def test_mcnemar_hand_worked_table():
     assert expect == pytest.approx(0.109375)
     assert mcnemar_exact(m, b) == pytest.approx(expect)
     d = paired_delta(mean_result("acc", list(m)), mean_result("acc", list(b)), n_resamples=500)
-    assert d.test == "mcnemar_exact" and d.p_value == pytest.approx(expect)
+    # deltas show McNemar's asymptotic test (the one Tango's CI inverts): statsmodels, no correction
+    from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
+
+    expect_asym = sm_mcnemar([[30, 8], [2, 10]], exact=False, correction=False).pvalue
+    assert d.test == "mcnemar" and d.p_value == pytest.approx(expect_asym)
     assert (d.wins, d.losses, d.ties) == (8, 2, 40) and d.n == 50
     assert d.delta == pytest.approx((38 - 32) / 50)
 

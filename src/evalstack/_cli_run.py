@@ -25,15 +25,33 @@ def _resume_command(config: Path, out_dir: Path | None, limit: int | None, model
 
 
 def _echo_summary(outcome) -> None:  # noqa: ANN001
+    from .report._view import incomplete_lines, verdict
+
     run = outcome.run
     click.echo(f"wrote {outcome.out_dir}", err=True)
+    v = verdict(run)
+    if v.status == "incomplete":
+        click.echo(v.headline, err=True)
+        for line in incomplete_lines(run):
+            click.echo(f"  {line}", err=True)
+    echo_deltas(run)
+    if run.gate is not None:
+        echo_gate(run.gate, v.headline if v.status != "incomplete" else "gate: NOT JUDGED (the run is incomplete)")
+
+
+def echo_deltas(run) -> None:  # noqa: ANN001
+    """One line per delta: value, CI, p and test, n, verdict."""
+    from .report._format import fmt_p
+
     for tname, ts in run.tasks.items():
         for model, d in ts.deltas.items():
             for key, delta in d.items():
-                if delta.delta is None:
+                if delta.delta is None or delta.ci_low is None:
                     continue
+                p = "" if delta.p_value is None else f" p {fmt_p(delta.p_value)} ({delta.test})"
                 click.echo(f"  {tname}/{key}  {model} - {run.baseline}: {delta.delta:+.4f} "
-                           f"[{delta.ci_low:+.4f}, {delta.ci_high:+.4f}] n={delta.n} {delta.verdict}", err=True)
+                           f"[{delta.ci_low:+.4f}, {delta.ci_high:+.4f}]{p} n={delta.n} "
+                           f"{delta.verdict.replace('_', ' ')}", err=True)
     for tname, ts in run.tasks.items():  # what is unscored but not failed: said, never silent
         for model, mts in ts.models.items():
             notes = [f"{n} empty repl{'ies' if n != 1 else 'y'} ({kind})" for kind, n in mts.empty.items() if n]
@@ -41,11 +59,16 @@ def _echo_summary(outcome) -> None:  # noqa: ANN001
                       for rubric, n in mts.judge_unparseable.items() if n]
             if notes:
                 click.echo(f"  {tname}/{model}: " + "; ".join(notes), err=True)
-    if run.gate is not None:
-        click.echo(f"gate: {'PASSED' if run.gate.passed else 'FAILED'}", err=True)
-        for r in run.gate.rules:
-            if not r.passed:
-                click.echo(f"  FAIL {r.rule}: {r.message}", err=True)
+
+
+def echo_gate(gate, headline: str) -> None:  # noqa: ANN001
+    """The gate headline, then every rule that did not plainly pass (failed, inconclusive, not judged)."""
+    click.echo(headline, err=True)
+    words = {"fail": "FAIL", "inconclusive": "INCONCLUSIVE", "not_judged": "NOT JUDGED"}
+    for r in gate.rules:
+        outcome = r.outcome or ("pass" if r.passed else "fail")
+        if outcome != "pass":
+            click.echo(f"  {words[outcome]} {r.rule}: {r.message}", err=True)
 
 
 @click.command()
@@ -71,6 +94,7 @@ def run(config: Path, out_dir: Path | None, limit: int | None, resume: bool, no_
     try:
         outcome = run_config(cfg, out_dir=out_dir, limit=limit, resume=resume, no_cache=no_cache,
                              concurrency=concurrency, batch=batch,
+                             resume_command=_resume_command(config, out_dir, limit, models, batch),
                              models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
                              progress=not quiet)
     except KeyboardInterrupt:
@@ -83,9 +107,9 @@ def run(config: Path, out_dir: Path | None, limit: int | None, resume: bool, no_
                                "exit_code": outcome.exit_code}))
     else:  # --quiet drops the bars and stage lines, never the results
         _echo_summary(outcome)
-    if outcome.failed:  # always said, even with --quiet: it is why the exit code is 3
-        click.echo(f"{outcome.failed} item(s) failed after retries (see examples.jsonl `error`, and `failed` under "
-                   f"`judge` for judge requests); finish them with: "
+    if outcome.failed and (quiet or as_json):  # always said, even with --quiet: it is why the exit code is 3
+        click.echo(f"INCOMPLETE: {outcome.failed} item(s) failed after retries (see examples.jsonl `error`, and "
+                   f"`failed` under `judge` for judge requests); finish them with: "
                    f"{_resume_command(config, out_dir, limit, models, batch)}", err=True)
     _step_summary(outcome.out_dir)
     return outcome.exit_code
@@ -129,14 +153,19 @@ def gate(run_dir: Path, rules: Path, as_json: bool, allow_unfinished: bool) -> i
 @click.option("--baseline", help="Model name to compare against (default: the first run's baseline).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--intersect", is_flag=True, help="Use the examples common to all runs instead of failing on a mismatch.")
+@click.option("--rules", type=click.Path(dir_okay=False, path_type=Path),
+              help="Gate rules YAML (default: the gate rules of the newest run).")
 @click.option("--json", "as_json", is_flag=True, help="Print the merged run.json to stdout.")
-def compare(runs: tuple[Path, ...], baseline: str | None, out_dir: Path, intersect: bool, as_json: bool) -> int:
-    """Delta report from saved runs (checkpoints evaluated on different days), matched on example ids."""
-    from .compare import compare_runs
+def compare(runs: tuple[Path, ...], baseline: str | None, out_dir: Path, intersect: bool, rules: Path | None,
+            as_json: bool) -> int:
+    """Delta report from saved runs (checkpoints evaluated on different days), matched on example ids.
+    Exit 0/1 as the gate of the newest run (or --rules) decides, 3 when a run is incomplete."""
+    from .compare import compare as compare_
 
-    code = compare_runs(list(runs), out_dir=out_dir, baseline=baseline, intersect=intersect)
+    outcome = compare_(list(runs), out_dir=out_dir, baseline=baseline, intersect=intersect, rules=rules)
     if as_json:
         click.echo((out_dir / "run.json").read_text(encoding="utf-8"), nl=False)
     else:
-        click.echo(f"wrote {out_dir}", err=True)
-    return code
+        _echo_summary(outcome)
+    _step_summary(out_dir)
+    return outcome.exit_code

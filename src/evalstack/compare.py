@@ -5,13 +5,16 @@ models are merged (a model present in several runs is taken from the first, and 
 outputs there), examples are matched on ids (a mismatch is an error unless ``intersect``), task metrics are
 recomputed from the saved outputs with the first run's task config, and judge scores are taken from the
 saved per-example scores. Statistics (slices included), gate and reports then run as in `evalstack run`.
+The gate applies the rules of the **newest** run (by ``created_at``) unless ``rules`` names a rules file;
+the decision says which (``GateDecision.source``). A run with items that failed after retries makes the
+comparison incomplete: exit 3, and the reports say INCOMPLETE with the command that finishes that run.
 Not carried over: perplexity/mean_logprob (token logprobs are not saved), pairwise judge summaries and
 loss curves (run `evalstack curves analyze` beside it).
 """
 
 from __future__ import annotations
 
-__all__ = ["compare_runs"]
+__all__ = ["compare_runs", "compare"]
 
 import datetime as _dt
 import json
@@ -27,7 +30,7 @@ from ._prepare import MetricPlan, score_outputs
 from .config import GateConfig, StatsSettings, TaskConfig
 from .errors import DataError
 from .models import EMPTY_KINDS
-from .results import ExampleRow, ModelTaskSummary, RunResult, TaskSummary, Usage
+from .results import ExampleRow, FailureGroup, Incomplete, ModelTaskSummary, RunResult, TaskSummary, Usage
 
 
 def _empty_rows(rows: list[ExampleRow]) -> dict[str, int]:
@@ -55,11 +58,21 @@ def _load(run_dir: Path) -> tuple[RunResult, dict[tuple[str, str], dict[str, Exa
     return run, rows
 
 
-def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = None, intersect: bool = False) -> int:
-    """Merge saved runs, recompute metrics and deltas, write a full report folder; return the exit code."""
+def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = None, intersect: bool = False,
+                 rules: Path | None = None) -> int:
+    """Merge saved runs, recompute metrics and deltas, write a full report folder; return the exit code
+    (0 passed / no gate, 1 gate failed, 3 a run is incomplete)."""
+    return compare(run_dirs, out_dir=out_dir, baseline=baseline, intersect=intersect, rules=rules).exit_code
+
+
+def compare(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = None, intersect: bool = False,
+            rules: Path | None = None) -> "RunOutcome":
+    """:func:`compare_runs`, returning the merged run with its folder and exit code."""
+    from .gate import load_gate_rules
     from .pipeline import _quiet_offline_env
 
     _quiet_offline_env()
+    gate_file = load_gate_rules(rules) if rules is not None else None  # a bad rules file fails before any work
     loaded = [(Path(d), *_load(Path(d))) for d in run_dirs]
     first_dir, first, _ = loaded[0]
     baseline = baseline or first.baseline
@@ -88,15 +101,17 @@ def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = 
     out_dir = Path(out_dir)
     claim(out_dir, where="--out", protected=[("input run's", d / "run.json") for d, _, _ in loaded])
     with RunLock(out_dir, resume=True) as lock:  # a killed compare leaves the lock: readers refuse the folder
-        code = _write(loaded, out_dir, models, rows, baseline, intersect, tasks_cfg, task_index, settings)
+        outcome = _write(loaded, out_dir, models, rows, baseline, intersect, tasks_cfg, task_index, settings,
+                         gate_file, rules)
         lock.finish()
-    return code
+    return outcome
 
 
 def _write(loaded: list[Any], out_dir: Path, models: dict[str, Any], rows: dict[tuple[str, str], dict[str, ExampleRow]],
            baseline: str, intersect: bool, tasks_cfg: list[TaskConfig], task_index: dict[str, int],
-           settings: StatsSettings) -> int:
+           settings: StatsSettings, gate_file: GateConfig | None, rules: Path | None) -> "RunOutcome":
     from .metrics import get_metric, mean_result
+    from .pipeline import RunOutcome
     from .report import write_reports
     from .stats import slice_summaries, task_summaries
 
@@ -160,10 +175,26 @@ def _write(loaded: list[Any], out_dir: Path, models: dict[str, Any], rows: dict[
                     tasks=summaries, config=first.config, sources=[str(d) for d, _, _ in loaded],
                     examples_sha256=sha256_file(examples),
                     settings={"confidence": settings.confidence, "n_resamples": settings.n_resamples, "seed": settings.seed})
-    gate_cfg = first.config.get("gate")
-    if gate_cfg:
+    def bad(e: ExampleRow) -> bool:  # failed after retries (an empty reply is the endpoint's final answer)
+        return e.error is not None and e.error.kind not in EMPTY_KINDS
+
+    failures = [FailureGroup.of(task, model, "generation", len(ex), [(e.error.kind, e.error.message)
+                                                                     for e in ex.values() if bad(e)])
+                for d, _, r in loaded for (task, model), ex in r.items() if any(bad(e) for e in ex.values())]
+    if failures:
+        unfinished = [str(d) for d, _, r in loaded if any(bad(e) for ex in r.values() for e in ex.values())]
+        run.incomplete = Incomplete(failed=sum(f.failed for f in failures), groups=failures,
+                                    resume_command=" ; ".join(f"evalstack run CONFIG --out {d} --resume" for d in unfinished)
+                                    + ", then compare again")
+    # the newest by created_at; of runs finished in the same second, the one named last
+    _, newest_dir, newest = max(((i, d, r) for i, (d, r, _) in enumerate(loaded)), key=lambda x: (x[2].created_at, x[0]))
+    gate_cfg = gate_file or (GateConfig.model_validate(newest.config["gate"]) if newest.config.get("gate") else None)
+    if gate_cfg is not None:
         from .gate import evaluate_gate
 
-        run.gate = evaluate_gate(run, GateConfig.model_validate(gate_cfg))
+        run.gate = evaluate_gate(run, gate_cfg)
+        run.gate.source = (f"--rules {rules}" if gate_file is not None
+                           else f"the gate rules of the newest run, {newest_dir} ({newest.created_at})")
     write_reports(out_dir, run)
-    return 1 if run.gate is not None and not run.gate.passed else 0
+    code = 3 if failures else (1 if run.gate is not None and not run.gate.passed else 0)
+    return RunOutcome(run=run, out_dir=out_dir, failed=sum(f.failed for f in failures), exit_code=code)

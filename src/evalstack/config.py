@@ -221,6 +221,13 @@ class TaskConfig(_Strict):
 
 # ---------------------------------------------------------------- gate, curves
 
+def _on_key(data: Any) -> Any:
+    """YAML 1.1 reads the key ``on`` as the boolean true: map it back to the ``on`` option."""
+    if isinstance(data, dict) and True in data and "on" not in data:
+        data = {("on" if k is True else k): v for k, v in data.items()}
+    return data
+
+
 class GateRule(_Strict):
     """One rule; a rule may set several bounds, each judged separately."""
 
@@ -232,7 +239,11 @@ class GateRule(_Strict):
     require_non_inferiority: float | None = Field(None, ge=0, description="Fail unless the delta's CI lower bound is above -margin.")
     max_unscored: float | None = Field(None, ge=0, description="Max unscored examples: a count (>=1) or a fraction (<1).")
     max_invalid: float | None = Field(None, ge=0, description="Max invalid (unparseable) labels: a count (>=1) or a fraction (<1).")
-    max_drop: float | None = Field(None, ge=0, description="Forgetting guard: flag a drop (point estimate) bigger than this, e.g. 0.02 for 2 points.")
+    max_drop: float | None = Field(None, ge=0, description="Forgetting guard: fail on a drop (point estimate) bigger than this, e.g. 0.02 for 2 points; inconclusive when the CI does not rule it out.")
+    inconclusive: Literal["fail", "warn", "pass"] | None = Field(None, description="This rule's outcome when its CI straddles a min/max/max_drop bound (default: the gate's).")
+    on: Literal["estimate", "ci"] | None = Field(None, description="min/max/max_drop judged on the point estimate only, or with the CI (default: the gate's).")
+
+    _yaml_on = model_validator(mode="before")(lambda data: _on_key(data))
 
     @field_validator("metric")
     @classmethod
@@ -252,7 +263,15 @@ class GateRule(_Strict):
 class GateConfig(_Strict):
     confidence: float = Field(0.95, gt=0.5, lt=1)
     holm: bool = Field(False, description="Holm correction across the gated comparisons.")
+    max_unscored: float | None = Field(0.05, ge=0, description="Implicit max_unscored of every rule that sets none "
+                                       "(a fraction < 1 or a count >= 1; null: no implicit bound).")
+    inconclusive: Literal["fail", "warn", "pass"] = Field("warn", description="Outcome of a min/max/max_drop rule "
+                                                          "whose CI straddles its bound: warn passes and says so.")
+    on: Literal["estimate", "ci"] = Field("ci", description="min/max/max_drop: 'ci' passes only when the whole CI is "
+                                          "on the right side; 'estimate' reads the point estimate only.")
     rules: list[GateRule] = Field(default_factory=list)
+
+    _yaml_on = model_validator(mode="before")(lambda data: _on_key(data))
 
 
 class CurvesConfig(_Strict):

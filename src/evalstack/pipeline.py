@@ -32,7 +32,8 @@ from .config import Config, config_digest, load_config
 from .errors import ConfigError
 from .models import (EMPTY_KINDS, Cache, Generation, Request, Runner, apply_on_empty, attribute_shared,
                      default_cache_path, empty_counts, make_provider)
-from .results import ErrorInfo, ExampleRow, ModelInfo, ModelTaskSummary, RunResult, TaskSummary, Usage
+from .results import (ErrorInfo, ExampleRow, FailureGroup, Incomplete, ModelInfo, ModelTaskSummary, RunResult,
+                      TaskSummary, Usage)
 
 
 @dataclass
@@ -85,7 +86,9 @@ def _request_stats(st: Any) -> dict[str, Any]:
 
 class _Run:
     def __init__(self, cfg: Config, *, out_dir: Path | None, limit: int | None, resume: bool, no_cache: bool,
-                 concurrency: int | None, only_models: list[str] | None, progress: bool, batch: bool = False):
+                 concurrency: int | None, only_models: list[str] | None, progress: bool, batch: bool = False,
+                 resume_command: str | None = None):
+        self.resume_command = resume_command or _resume_command(cfg, out_dir, limit, only_models, batch)
         if batch:  # --batch: every openai model and judge through the Batch API
             cfg = _with_batch(cfg)
         self.cfg = cfg
@@ -289,6 +292,7 @@ class _Run:
         settings = cfg.stats
         tasks: dict[str, TaskSummary] = {}
         failed_total = 0
+        failures: list[FailureGroup] = []
         examples = self.out_dir / "examples.jsonl"
         record(self.out_dir, [examples])  # the manifest lists a file before it is written
         with AtomicWriter(examples, root=self.out_dir) as fh:
@@ -313,6 +317,15 @@ class _Run:
                     by_model[model] = {r.key: r for r in results}
                     failed = sum(1 for x in g if not x.ok and x.error_kind not in EMPTY_KINDS)
                     failed_total += failed + sum(judge_failed.values())
+                    if failed:
+                        failures.append(FailureGroup.of(plan.name, model, "generation", len(g),
+                                                        [(x.error_kind or "error", x.error_message or "")
+                                                         for x in g if not x.ok and x.error_kind not in EMPTY_KINDS]))
+                    for name, rows in jrows.items():
+                        bad = [(r.get("error_kind") or "error", r.get("error") or "") for r in rows.values()
+                               if isinstance(r, dict) and r.get("failed")]
+                        if bad:
+                            failures.append(FailureGroup.of(plan.name, model, f"judge {name}", len(rows), bad))
                     usage = Usage(requests=sum(1 for x in g if not x.cached), cached=sum(1 for x in g if x.cached),
                                   prompt_tokens=sum(x.prompt_tokens for x in g),
                                   completion_tokens=sum(x.completion_tokens for x in g),
@@ -352,6 +365,9 @@ class _Run:
                         settings={"confidence": settings.confidence, "n_resamples": settings.n_resamples,
                                   "seed": settings.seed, "limit": self.limit, "max_output_chars": cfg.max_output_chars,
                                   "outputs_truncated": sum(len(v) for v in self.cut.values())})
+        if failures:
+            run.incomplete = Incomplete(failed=sum(f.failed for f in failures), groups=failures,
+                                        resume_command=self.resume_command)
         self._curves(run)
         if cfg.gate is not None:
             from .gate import evaluate_gate
@@ -416,6 +432,13 @@ class _Run:
             run.checkpoints = join_checkpoints(reports[0], steps, higher_is_better=hib)
 
 
+def _resume_command(cfg: Config, out_dir: Path | None, limit: int | None, models: list[str] | None, batch: bool) -> str:
+    """The command that continues this run (the CLI passes the one built from what the user typed)."""
+    parts = ["evalstack", "run", str(getattr(cfg, "source", None) or "CONFIG")] + (["--out", str(out_dir)] if out_dir else [])
+    parts += (["--limit", str(limit)] if limit else []) + (["--models", ",".join(models)] if models else [])
+    return " ".join(parts + (["--batch"] if batch else []) + ["--resume"])
+
+
 def _with_batch(cfg: Config) -> Config:
     """A copy of the config with ``batch: true`` on every ``openai`` model and judge."""
     def on(m: Any) -> Any:
@@ -443,11 +466,13 @@ def _quiet_offline_env() -> None:
 
 def run_config(cfg: Config, *, out_dir: str | Path | None = None, limit: int | None = None, resume: bool = False,
                no_cache: bool = False, concurrency: int | None = None, models: list[str] | None = None,
-               progress: bool = False, batch: bool = False) -> RunOutcome:
-    """Run a validated :class:`Config` and write its output folder."""
+               progress: bool = False, batch: bool = False, resume_command: str | None = None) -> RunOutcome:
+    """Run a validated :class:`Config` and write its output folder (``resume_command``: the command an
+    incomplete run's reports tell the user to run; default built from the config's path and the options)."""
     _quiet_offline_env()
     return _Run(cfg, out_dir=Path(out_dir) if out_dir else None, limit=limit, resume=resume, no_cache=no_cache,
-                concurrency=concurrency, only_models=models, progress=progress, batch=batch).execute()
+                concurrency=concurrency, only_models=models, progress=progress, batch=batch,
+                resume_command=resume_command).execute()
 
 
 def run(config: str | Path | dict[str, Any] | Config, **kwargs: Any) -> RunOutcome:

@@ -21,6 +21,8 @@ __all__ = [
     "RunResult",
     "ExampleRow",
     "ErrorInfo",
+    "FailureGroup",
+    "Incomplete",
 ]
 
 from typing import Any, Literal
@@ -44,6 +46,7 @@ class MetricSummary(_Record):
     unscored: int = Field(0, description="Examples that could not be scored (failed generation, judge reply unparseable).")
     higher_is_better: bool = True
     corpus_only: bool = Field(False, description="No per-example form (macro F1, BLEU).")
+    ci_method: str | None = Field(None, description="How ci_low/ci_high were computed: wilson (0/1 scores) or percentile_bootstrap.")
     details: dict[str, Any] = Field(default_factory=dict, description="Confusion matrix, per-class values, invalid count...")
 
 
@@ -53,8 +56,9 @@ class DeltaSummary(_Record):
     delta: float | None = Field(description="Metric of the model minus metric of the baseline.")
     ci_low: float | None = None
     ci_high: float | None = None
-    p_value: float | None = Field(None, description="Two-sided p-value of the paired test.")
-    test: str = Field("", description="Name of the paired test: mcnemar_exact, wilcoxon, sign, paired_bootstrap.")
+    p_value: float | None = Field(None, description="Two-sided p-value of the paired test (the same method as the CI).")
+    test: str = Field("", description="Method of the CI and p-value: mcnemar (0/1 scores: McNemar's asymptotic test, "
+                                      "Tango's score CI) or paired_bootstrap (percentile CI and the p that inverts it).")
     n: int = Field(0, description="Examples scored for both models.")
     wins: int = Field(0, description="Examples where the model scored better than the baseline.")
     losses: int = 0
@@ -142,15 +146,58 @@ class GateRuleResult(_Record):
     ci_high: float | None = None
     p_value: float | None = None
     passed: bool
+    outcome: Literal["pass", "fail", "inconclusive", "not_judged"] | None = Field(
+        None, description="pass; fail; inconclusive (the CI straddles the bound: `passed` follows the rule's "
+                          "`inconclusive` policy); not_judged (items failed or nothing was scored).")
+    quantity: str | None = Field(None, description="What value/limit are: level (the model's value), delta "
+                                                   "(model - baseline), share or count (unscored, invalid).")
+    limit: float | None = Field(None, description="The bound on the value's scale, signed (for a max_drop of 0.02 on "
+                                                  "a higher-is-better metric: delta >= -0.02).")
+    relation: str | None = Field(None, description="How value must compare with limit to pass: >=, <=, >, <.")
     message: str = ""
     verdict: str | None = Field(None, description="Comparative rules: better / worse / no_significant_change at the gate's confidence.")
 
 
 class GateDecision(_Record):
     passed: bool
+    status: Literal["passed", "warned", "failed", "not_judged"] | None = Field(
+        None, description="passed; warned (passed, with inconclusive rules); failed; not_judged (a rule could not be "
+                          "judged: the run is incomplete or nothing was scored).")
     confidence: float = 0.95
     holm: bool = False
+    source: str | None = Field(None, description="Where the rules came from when not the run's own config "
+                                                 "(`compare`: the newest run's, or --rules FILE).")
     rules: list[GateRuleResult] = Field(default_factory=list)
+
+
+class FailureGroup(_Record):
+    """Items of one task, model and stage that failed after retries."""
+
+    task: str
+    model: str
+    stage: str = Field(description="generation, or judge <rubric>.")
+    failed: int
+    total: int
+    kinds: dict[str, int] = Field(default_factory=dict, description="Error kind -> count.")
+    examples: dict[str, str] = Field(default_factory=dict, description="Error kind -> one example message.")
+
+    @classmethod
+    def of(cls, task: str, model: str, stage: str, total: int, errors: list[tuple[str, str]]) -> "FailureGroup":
+        """From the (kind, message) of each failed item: counts per kind, the first message of each kind."""
+        kinds: dict[str, int] = {}
+        examples: dict[str, str] = {}
+        for kind, message in errors:
+            kinds[kind] = kinds.get(kind, 0) + 1
+            examples.setdefault(kind, message[:500])
+        return cls(task=task, model=model, stage=stage, failed=len(errors), total=total, kinds=kinds, examples=examples)
+
+
+class Incomplete(_Record):
+    """Why a run is incomplete (items failed after retries) and the command that finishes it."""
+
+    failed: int
+    groups: list[FailureGroup] = Field(default_factory=list)
+    resume_command: str = Field("", description="The exact command that retries the failed items.")
 
 
 class RunResult(_Record):
@@ -165,6 +212,7 @@ class RunResult(_Record):
     models: dict[str, ModelInfo]
     tasks: dict[str, TaskSummary]
     gate: GateDecision | None = None
+    incomplete: Incomplete | None = Field(None, description="Set when items failed after retries (exit 3).")
     curves: list[dict[str, Any]] = Field(default_factory=list, description="CurveReport.to_dict() per configured curve.")
     checkpoints: list[dict[str, Any]] = Field(default_factory=list, description="Checkpoint rows joining valid loss and task scores.")
     settings: dict[str, Any] = Field(default_factory=dict, description="confidence, n_resamples, seed, limit...")

@@ -14,7 +14,7 @@ from typing import Any
 from ..results import RunResult
 from ._runinfo import model_order
 from ._view import (checkpoint_table, curve_notes, counts_line, curve_summary_table, deltas_table, diagnoses_table,
-                    dict_rows_table, gate_table, group_rows, lowest_table, metrics_table, regressions_table,
+                    dict_rows_table, gate_table, group_rows, incomplete_lines, lowest_table, metrics_table, regressions_table,
                     pairwise_table, slices_table, usage_tables, verdict)
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -80,7 +80,7 @@ def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[di
     nav += [("regressions", "Regressions")] if regressions else []
     nav += [("lowest", "Lowest scores")] if lowest else []
     ctx = {
-        "run": run, "verdict": v, "failed_rules": v.failed, "gate": gate_table(run.gate),
+        "run": run, "verdict": v, "failed_rules": incomplete_lines(run) if v.status == "incomplete" else v.failed, "gate": gate_table(run.gate),
         "curve_notes": curve_notes(run),
         "others": [m for m in model_order(run) if m != run.baseline] or ["none"],
         "stats": ", ".join(f"{k} {s[k]}" for k in ("confidence", "n_resamples", "seed", "limit") if s.get(k) is not None),

@@ -10,11 +10,11 @@ from ..results import RunResult
 from ._format import one_line
 from ._runinfo import headline_key, is_per_example, model_order, task_metric_keys
 from ._view import (Cell, Table, checkpoint_table, counts_line, curve_summary_table, deltas_table, diagnoses_table,
-                    curve_notes, dict_rows_table, gate_table, metrics_table, pairwise_table, regressions_table, slices_table,
+                    curve_notes, dict_rows_table, gate_table, incomplete_lines, metrics_table, pairwise_table, regressions_table, slices_table,
                     usage_tables, verdict)
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
-_EMOJI = {"pass": "✅", "fail": "❌", "none": "ℹ️", "good": "✅", "bad": "❌"}
+_EMOJI = {"pass": "✅", "fail": "❌", "none": "ℹ️", "good": "✅", "bad": "❌", "warn": "⚠️", "incomplete": "🚧"}
 
 
 def md_escape(text: str) -> str:
@@ -92,7 +92,16 @@ def render_markdown(run: RunResult, run_dir: str | Path | None = None, *,
 def _verdict_section(run: RunResult) -> list[str]:
     v = verdict(run)
     out = [f"> {_EMOJI[v.status]} **{md_escape(v.headline)}**", ""]
-    if v.failed:
+    if v.status == "incomplete":
+        *facts, finish = incomplete_lines(run)
+        out += [f"- {md_escape(x)}" for x in facts]
+        out += ["", f"Finish it with: `{finish.split(': ', 1)[1].replace('`', '')}`", ""]
+    elif v.status == "warn":
+        out += ["Inconclusive rules (too few examples to settle them; the table says what each compared):", ""]
+        out += [f"- {md_escape(r.rule)}: {md_escape(one_line(r.message))}"
+                for r in run.gate.rules if r.outcome == "inconclusive"]
+        out.append("")
+    elif v.failed:
         out += ["Failed rules:", ""]
         out += [f"- {md_escape(r.rule)}{' [' + md_escape(r.model) + ']' if r.model else ''}: {md_text(one_line(r.message))}"
                 for r in run.gate.rules if not r.passed]

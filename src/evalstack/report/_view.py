@@ -55,32 +55,119 @@ class Verdict:
 
 
 def verdict(run: RunResult) -> Verdict:
-    """The first thing a reader sees: gate passed / failed (which rules) / no gate."""
+    """The first thing a reader sees: incomplete run / gate passed (with warnings) / failed (which rules) / no gate."""
     gate = run.gate
+    incomplete = run_failures(run)
+    if incomplete:
+        total = sum(f["failed"] for f in incomplete)
+        judged = "" if gate is None else "; the gate was not judged"
+        return Verdict("incomplete", f"INCOMPLETE: {total} item{'s' if total != 1 else ''} failed after retries"
+                                     f"{judged}. Finish the run with --resume.")
     if gate is None:
         return Verdict("none", "No gate configured: the run finished; read the deltas below.")
     failed = [_rule_name(r) for r in gate.rules if not r.passed]
     n = len(gate.rules)
+    conf = f"confidence {gate.confidence:g}{', Holm-corrected' if gate.holm else ''}"
+    if gate.source:
+        conf += f"; rules: {gate.source}"
+    unsure = [r for r in gate.rules if r.passed and r.outcome == "inconclusive"]
+    if gate.passed and unsure:
+        k = len(unsure)
+        return Verdict("warn", f"Gate PASSED with {k} inconclusive rule{'s' if k != 1 else ''}: {n - k} of {n} "
+                               f"passed outright; {k} could not be settled with this many examples "
+                               f"(inconclusive: warn; {conf}).", [_rule_name(r) for r in unsure])
     if gate.passed:
-        return Verdict("pass", f"Gate PASSED: all {n} rule{'s' if n != 1 else ''} passed "
-                               f"(confidence {gate.confidence:g}{', Holm-corrected' if gate.holm else ''}).")
-    return Verdict("fail", f"Gate FAILED: {len(failed)} of {n} rule{'s' if n != 1 else ''} failed "
-                           f"(confidence {gate.confidence:g}{', Holm-corrected' if gate.holm else ''}).", failed)
+        return Verdict("pass", f"Gate PASSED: all {n} rule{'s' if n != 1 else ''} passed ({conf}).")
+    return Verdict("fail", f"Gate FAILED: {len(failed)} of {n} rule{'s' if n != 1 else ''} failed ({conf}).", failed)
+
+
+def run_failures(run: RunResult) -> list[dict[str, Any]]:
+    """Items that failed after retries, per task, model and stage, with error kinds: [] for a complete run.
+
+    Read from ``run.incomplete`` when the pipeline recorded it (kinds and example messages), else from the
+    per-model ``failed`` counts.
+    """
+    info = getattr(run, "incomplete", None)
+    if info is not None and info.groups:
+        return [g.model_dump() for g in info.groups]
+    out = []
+    for tname, task in run.tasks.items():
+        for m in model_order(run):
+            mts = task.models.get(m)
+            if mts is not None and mts.failed:
+                out.append({"task": tname, "model": m, "stage": "generation", "failed": mts.failed,
+                            "total": mts.n_examples, "kinds": {}, "examples": {}})
+            for rubric, n in sorted((mts.judge_failed if mts is not None else {}).items()):
+                if n:
+                    out.append({"task": tname, "model": m, "stage": f"judge {rubric}", "failed": n,
+                                "total": mts.n_examples, "kinds": {}, "examples": {}})
+    return out
+
+
+def incomplete_lines(run: RunResult) -> list[str]:
+    """Plain lines under an INCOMPLETE headline: failures per model and stage, error kinds with one example
+    message each, and the command that finishes the run."""
+    groups = run_failures(run)
+    if not groups:
+        return []
+    lines = [f"{g['task']} / {g['model']} {g['stage']}: {g['failed']} of {g['total']} failed" for g in groups]
+    kinds: dict[str, int] = {}
+    example: dict[str, str] = {}
+    for g in groups:
+        for k, c in g["kinds"].items():
+            kinds[k] = kinds.get(k, 0) + c
+            example.setdefault(k, g["examples"].get(k, ""))
+    for k in sorted(kinds, key=lambda k: -kinds[k]):
+        lines.append(f"error {k} x{kinds[k]}" + (f', e.g. "{one_line(example[k], 200)}"' if example[k] else ""))
+    info = getattr(run, "incomplete", None)
+    command = info.resume_command if info is not None and info.resume_command else "evalstack run CONFIG --resume"
+    lines.append(f"finish with: {command}")
+    return lines
 
 
 def _rule_name(rule: Any) -> str:
     return f"{rule.rule} [{rule.model}]" if rule.model and rule.model not in rule.rule else rule.rule
 
 
+_RESULT = {"pass": ("pass", "good"), "fail": ("FAIL", "bad"), "inconclusive": ("inconclusive", "warn"),
+           "not_judged": ("not judged", "muted")}
+_REL = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
+
+
+def _rule_value(r: Any, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if r.quantity == "delta":
+        return f"Δ {fmt_num(value, signed=True)}"
+    if r.quantity == "share":
+        return f"{value:.1%}"
+    if r.quantity == "count":
+        return fmt_int(int(value))
+    return fmt_num(value)
+
+
+def _rule_bound(r: Any) -> str:
+    """The bound on the value's own scale, with the relation the value must have to pass."""
+    if r.limit is None or r.relation is None:
+        return fmt_num(r.bound)
+    rel = _REL.get(r.relation, r.relation)
+    if r.quantity == "delta":
+        return f"Δ {rel} {fmt_num(r.limit, signed=True)}"
+    return f"{rel} {_rule_value(r, r.limit)}"
+
+
 def gate_table(gate: GateDecision | None) -> Table:
-    """Every gate rule: value, bound, CI, p-value, pass/fail and message."""
-    t = Table(["rule", "model", "value", "bound", "CI", "p", "result", "message"],
+    """Every gate rule: the value and the bound on one scale (a level, or a delta), CI, p, outcome, why."""
+    t = Table(["rule", "model", "value", "bound", "CI", "p", "result", "why"],
               numeric=[False, False, True, True, True, True, False, False])
     for r in (gate.rules if gate else []):
-        t.rows.append([_c(r.rule), _c(r.model or "all"), _c(fmt_num(r.value)), _c(fmt_num(r.bound)),
-                       _c(fmt_ci(r.ci_low, r.ci_high)), _c(fmt_p(r.p_value)),
-                       Cell("pass" if r.passed else "FAIL", strong=not r.passed, tone="good" if r.passed else "bad", badge=True),
-                       _c(r.message, long=True)])
+        outcome = r.outcome or ("pass" if r.passed else "fail")
+        word, tone = _RESULT[outcome]
+        if outcome == "inconclusive" and not r.passed:
+            word, tone = "inconclusive (fail)", "bad"
+        t.rows.append([_c(r.rule), _c(r.model or "all"), _c(_rule_value(r, r.value)), _c(_rule_bound(r)),
+                       _c(fmt_ci(r.ci_low, r.ci_high, signed=r.quantity == "delta")), _c(fmt_p(r.p_value)),
+                       Cell(word, strong=outcome != "pass", tone=tone, badge=True), _c(r.message, long=True)])
     return t
 
 

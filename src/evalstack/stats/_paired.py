@@ -1,22 +1,21 @@
-"""``model - baseline`` on the examples both scored: paired bootstrap CI, paired test, wins/losses/ties.
+"""``model - baseline`` on the examples both scored: the CI and the p-value of one method, so they agree.
 
-The paired test (two-sided), chosen from the per-example scores of the jointly scored examples:
+For each delta the CI, the p-value and the verdict come from one method (the verdict says "better" /
+"worse" exactly when p < 1 - confidence, exactly when the CI excludes 0):
 
-- ``mcnemar_exact`` when every per-example score of both models is 0 or 1: the exact binomial test on
-  the discordant pairs (model right / baseline wrong vs the reverse), p = min(1, 2 P(X <= min(b, c)))
-  with X ~ Binomial(b + c, 1/2).
-- ``sign`` when the scores are not binary but every non-zero difference has the same size (e.g. a
-  half-credit metric): then Wilcoxon's ranks are all tied and it reduces to the sign test, done exactly.
-- ``wilcoxon`` otherwise (ROUGE, BERTScore, judge scores): Wilcoxon signed-rank with
-  ``zero_method="pratt"``: tied pairs (identical outputs, common in LLM evaluation) are ranked, then
-  dropped, which keeps their weight in the ranks of the others (Pratt 1959; the "wilcox" default drops
-  them first and overstates significance when many pairs tie). scipy picks exact vs normal-approximation.
-- ``paired_bootstrap`` for corpus-only metrics (macro F1, BLEU): p = min(1, 2 min(P*(d <= 0), P*(d >= 0)))
-  over the joint resamples, with +1 smoothing; it is the p-value that inverts the percentile CI, so
-  p < 1 - confidence exactly when the CI excludes 0 (up to interpolation).
+- ``mcnemar`` when every per-example score of both models is 0 or 1: McNemar's asymptotic test (no
+  continuity correction) on the discordant pairs, with **Tango's score interval** of the difference, the
+  interval that inverts the same score test (``_binary``). The gate recomputes it at its own confidence
+  from the stored counts (wins, losses, n).
+- ``paired_bootstrap`` otherwise (ROUGE, BERTScore, judge scores, corpus-only metrics like macro F1 and
+  BLEU): the percentile CI of the paired bootstrap, and the p-value that inverts it,
+  ``p = min(1, 2 min(P*(d <= 0), P*(d >= 0)))`` read from the same quantile function as the CI.
 
-Differences within 1e-12 count as ties. The verdict reads the CI (not the test): the CI of the delta
-excludes 0 on the good or the bad side of the metric's direction, or not.
+:func:`paired_test` (exact McNemar, sign test, Wilcoxon signed-rank with Pratt's zero handling) stays
+available as a library function; deltas no longer show it, because its decision can differ from the
+CI's (a row once read ``p 0.0625 (mcnemar_exact) ... worse``).
+
+Differences within 1e-12 count as ties.
 """
 
 from __future__ import annotations
@@ -25,7 +24,8 @@ import numpy as np
 
 from ..metrics._base import MetricResult
 from ..results import DeltaSummary
-from ._quantiles import quantile_sketch
+from ._binary import mcnemar_p, tango_interval
+from ._quantiles import BootstrapQuantiles, quantile_sketch
 from ._resample import percentile_interval, resampled_sums
 from ._summary import _check_settings, _finite
 
@@ -115,21 +115,36 @@ def paired_delta(model: MetricResult, baseline: MetricResult, *, confidence: flo
         return DeltaSummary(delta=None, n=0, confidence=confidence)
     sm, sb = model.suff_stats[both], baseline.suff_stats[both]
     delta = _finite(float(model.from_stats(sm.sum(0))) - float(baseline.from_stats(sb.sum(0))))
-    ci = sketch = boot_p = None
+    x, y = _per_example_pairs(model, baseline, both)
+    wins, losses, ties = wins_losses_ties(x, y, hib) if x is not None else (0, 0, 0)
+    binary = (x is not None and len(x) == n and not (model.corpus_only or baseline.corpus_only)
+              and np.isin(x, (0.0, 1.0)).all() and np.isin(y, (0.0, 1.0)).all())
+    ci = sketch = p = None
+    test = "mcnemar" if binary else "paired_bootstrap"
     if n >= 2:
         rm, rb = resampled_sums([sm, sb], n_resamples=n_resamples, seed=seed)
         deltas = np.asarray(model.from_stats(rm), dtype=float) - np.asarray(baseline.from_stats(rb), dtype=float)
-        ci = percentile_interval(deltas, confidence)
-        sketch = quantile_sketch(deltas, confidence) if keep_quantiles else None
-        boot_p = bootstrap_p_value(deltas)
-    x, y = _per_example_pairs(model, baseline, both)
-    test, p = "paired_bootstrap", boot_p
-    if x is not None and not (model.corpus_only or baseline.corpus_only) and len(x):
-        test, p = paired_test(x, y)
-    wins, losses, ties = wins_losses_ties(x, y, hib) if x is not None else (0, 0, 0)
+        full = quantile_sketch(deltas, confidence)
+        sketch = full if keep_quantiles else None
+        if binary:
+            b, c = int(((x > 0.5) & (y < 0.5)).sum()), int(((x < 0.5) & (y > 0.5)).sum())
+            ci, p = tango_interval(b, c, n, confidence), mcnemar_p(b, c)
+        elif full is not None:
+            ci, p = _bootstrap_ci_p(BootstrapQuantiles(full), confidence)
     return DeltaSummary(delta=delta, ci_low=None if ci is None else ci[0], ci_high=None if ci is None else ci[1],
                         p_value=_finite(p), test=test, n=n, wins=wins, losses=losses, ties=ties,
                         verdict=verdict(ci, hib), confidence=confidence, quantiles=sketch)
+
+
+def _bootstrap_ci_p(q: BootstrapQuantiles, confidence: float) -> tuple[tuple[float, float], float]:
+    """Percentile CI and the two-sided p that inverts it, from one quantile function: the CI at
+    ``confidence`` excludes 0 exactly when p < 1 - confidence."""
+    return q.interval(confidence), min(1.0, 2.0 * min(q.prob_at_most(0.0), q.prob_at_least(0.0)))
+
+
+def binary_counts(d: DeltaSummary, higher_is_better: bool) -> tuple[int, int]:
+    """(b, c) of a ``mcnemar`` delta: pairs where only the model / only the baseline scored 1."""
+    return (d.wins, d.losses) if higher_is_better else (d.losses, d.wins)
 
 
 def _per_example_pairs(model: MetricResult, baseline: MetricResult, both: np.ndarray):
