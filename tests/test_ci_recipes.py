@@ -143,7 +143,7 @@ def test_github_gate_step_fails_on_a_failed_gate(tmp_path: Path) -> None:
     assert r.returncode == 1, r.stdout + r.stderr
     assert "::error::evalstack gate failed" in r.stdout
     # --quiet: the results (the gate decision) are printed, no progress bars or stage lines
-    assert "gate: FAILED" in r.stderr and not re.search(r"^\[\s*\d+\.\d+s\] ", r.stderr, re.M), r.stderr
+    assert "Gate FAILED" in r.stderr and not re.search(r"^\[\s*\d+\.\d+s\] ", r.stderr, re.M), r.stderr
     assert "Gate FAILED" in summary.read_text()
     assert summary.read_text() == (ws / "reports" / "ci" / "report.md").read_text() + "\n"
     assert re.search(r'failures="1"', (ws / "reports" / "ci" / "junit.xml").read_text())

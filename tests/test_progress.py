@@ -89,7 +89,7 @@ def test_every_stage_has_a_labelled_line(cfg, capsys):
              for p in ("base · qa: ", "base · qa · judge", "scoring base", "statistics", "plots", "reports")]
     assert order == sorted(order), lines
     # and the results follow
-    assert "gate: PASSED" in err and "qa/exact_match  ft - base:" in err
+    assert "Gate PASSED" in err and "qa/exact_match  ft - base:" in err
 
 
 @pytest.mark.parametrize("argv", [["--quiet", "run"], ["run", "--quiet"], ["-q", "run"]])
@@ -99,7 +99,7 @@ def test_quiet_prints_results_and_errors_only(cfg, capsys, argv):
     assert stage_lines(err) == [] and stage_lines(out) == []
     assert "scoring" not in err and "request(s)" not in err
     # the results: where the run went, each delta, the gate decision
-    assert "wrote " in err and "qa/exact_match  ft - base:" in err and "gate: PASSED" in err
+    assert "wrote " in err and "qa/exact_match  ft - base:" in err and "Gate PASSED" in err
     # an error under --quiet is still said, in one line
     cfg.write_text(cfg.read_text().replace("{{ question }}", "{{ questoin }}"))
     assert main([*argv, str(cfg)]) == 2

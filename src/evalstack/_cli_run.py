@@ -107,7 +107,7 @@ def run(config: Path, out_dir: Path | None, limit: int | None, resume: bool, no_
                                "exit_code": outcome.exit_code}))
     else:  # --quiet drops the bars and stage lines, never the results
         _echo_summary(outcome)
-    if outcome.failed and (quiet or as_json):  # always said, even with --quiet: it is why the exit code is 3
+    if outcome.failed and as_json:  # said on stderr beside the JSON too: it is why the exit code is 3
         click.echo(f"INCOMPLETE: {outcome.failed} item(s) failed after retries (see examples.jsonl `error`, and "
                    f"`failed` under `judge` for judge requests); finish them with: "
                    f"{_resume_command(config, out_dir, limit, models, batch)}", err=True)
