@@ -2,7 +2,7 @@
 
 From a pilot run folder (its per-example scores of the baseline and one model on a metric) or from an
 assumed discordance rate (0/1 metrics) or SD of paired differences (continuous metrics). The figures
-come from :mod:`evalstack.stats._power` (the exact McNemar power, or the simulated Wilcoxon power).
+come from :mod:`evalstack.stats._power` (McNemar power computed exactly, or the simulated Wilcoxon power).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def make_plan(*, mde: float, power: float, alpha: float, discordance: float | No
         if binary:
             assert discordance is not None
             n = pw.mcnemar_n(discordance, mde, power=power, alpha=alpha)
-            out = pw.Plan("mcnemar_exact", n, None if n is None else pw.mcnemar_power(n, discordance, -mde, alpha),
+            out = pw.Plan("mcnemar", n, None if n is None else pw.mcnemar_power(n, discordance, -mde, alpha),
                           mde, power, alpha, pw.connor_n(discordance, mde, power=power, alpha=alpha),
                           f"discordance rate {discordance:.4g}" + (f" from {source} (n={pilot_n})" if source else " (assumed)"))
             see = pw.mcnemar_mde(at_n, discordance, power=power, alpha=alpha) if at_n else None
@@ -114,8 +114,8 @@ def make_plan(*, mde: float, power: float, alpha: float, discordance: float | No
 
 def describe(plan: dict, metric: str) -> list[str]:
     """The plan in words, one line each."""
-    test = {"mcnemar_exact": "exact McNemar test", "wilcoxon": "Wilcoxon signed-rank test (simulated power)"}[plan["test"]]
-    ref = {"mcnemar_exact": "Connor's normal approximation", "wilcoxon": "the paired t-test"}[plan["test"]]
+    test = {"mcnemar": "McNemar test, as the gate runs it", "wilcoxon": "Wilcoxon signed-rank test (simulated power)"}[plan["test"]]
+    ref = {"mcnemar": "Connor's normal approximation", "wilcoxon": "the paired t-test"}[plan["test"]]
     lines = []
     if plan["n"] is None and plan["test"] == "wilcoxon" and (plan["reference_n"] or 0) > SIMULATE_UP_TO:
         lines.append(f"{metric}: about {plan['reference_n']:,.0f} examples (paired t-test) to see a drop of "

@@ -2,19 +2,20 @@
 
 Every figure is for the paired test the gate itself runs (see ``_paired``), two-sided at level ``alpha``:
 
-- **Paired 0/1 scores** (accuracy, exact match): the exact McNemar test. Its power at n is computed
-  exactly, with no normal approximation: the number of discordant pairs is D ~ Binomial(n, psi), where
-  psi is the discordance rate P(model and baseline disagree on an example); given D = d, the pairs the
-  model alone got right are B ~ Binomial(d, (psi + delta) / (2 psi)), where delta is the difference in
-  accuracy (model - baseline); the test rejects when 2 P(X <= min(B, d - B)) < alpha, X ~ Binomial(d, 1/2).
-  Connor's (1987) normal-approximation formula is given beside it as the textbook cross-check.
+- **Paired 0/1 scores** (accuracy, exact match): McNemar's test as the gate runs it (``_binary``:
+  Z = (B - C) / sqrt(B + C), no continuity correction, the test that Tango's interval inverts). Its power
+  at n is computed exactly, not by a normal approximation: the number of discordant pairs is
+  D ~ Binomial(n, psi), where psi is the discordance rate P(model and baseline disagree on an example);
+  given D = d, the pairs the model alone got right are B ~ Binomial(d, (psi + delta) / (2 psi)), where
+  delta is the difference in accuracy (model - baseline); the test rejects when |2B - d| > z sqrt(d).
+  Connor's (1987) normal-approximation formula for the same test is given beside it as the cross-check.
 - **Continuous per-example scores** (ROUGE, BERTScore, judge scores): the Wilcoxon signed-rank test
   (Pratt's zero handling), whose power has no closed form: it is simulated. The paired differences come
   from a pilot run (centred and symmetrised about 0, which makes "no difference" true, then shifted by the effect) or,
   without a pilot, from a normal distribution with the given SD. The paired t-test's n from statsmodels'
   ``TTestPower`` is given beside it as the textbook cross-check.
 
-Power of an exact test is not monotone in n (it saw-tooths); :func:`mcnemar_n` returns the smallest n at
+Power of a test on counts is not monotone in n (it saw-tooths); :func:`mcnemar_n` returns the smallest n at
 which the power reaches the target and says so. Corpus-only metrics (macro F1, BLEU) are not planned here.
 """
 
@@ -50,18 +51,19 @@ def _check(alpha: float, power: float) -> None:
 
 
 def mcnemar_power(n: int, psi: float, delta: float, alpha: float = 0.05) -> float:
-    """Exact power of the two-sided exact McNemar test for n pairs (see the module docstring)."""
-    from scipy.stats import binom
+    """Power of the gate's McNemar test for n pairs, computed exactly (see the module docstring)."""
+    from scipy.stats import binom, norm
 
     if not 0 < psi <= 1 or abs(delta) > psi:
         raise ValueError("need 0 < discordance <= 1 and |delta| <= discordance")
     d = np.arange(n + 1)
     weight = binom.pmf(d, n, psi)
-    # largest k with P(X <= k) < alpha/2 for X ~ Binomial(d, 1/2); -1 when even k = 0 cannot reject
-    k = binom.ppf(alpha / 2, d, 0.5) - 1
-    k = np.where(binom.cdf(k + 1, d, 0.5) < alpha / 2, k + 1, k)  # guard the ppf boundary
+    # the gate rejects when |B - (d - B)| / sqrt(d) > z, i.e. B < (d - z sqrt d) / 2 or B > (d + z sqrt d) / 2
+    z = norm.isf(alpha / 2)
+    lo = np.ceil((d - z * np.sqrt(d)) / 2) - 1
+    hi = np.floor((d + z * np.sqrt(d)) / 2)
     pi = (psi + delta) / (2 * psi)
-    reject = np.where(k >= 0, binom.cdf(k, d, pi) + binom.sf(d - k - 1, d, pi), 0.0)
+    reject = np.where(d > 0, binom.cdf(lo, d, pi) + binom.sf(hi, d, pi), 0.0)
     return float(np.clip((weight * reject).sum(), 0.0, 1.0))
 
 
