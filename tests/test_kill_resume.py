@@ -99,3 +99,24 @@ def test_sigkill_then_resume(tmp_path: Path, kill_after: int) -> None:
         p = evalstack(cfg)
         p.communicate(timeout=60)
         assert p.returncode == 0 and srv.count("/chat/completions") == n0
+
+
+def test_ctrl_c_exits_130_with_the_resume_command_as_readme_says(tmp_path: Path, repo_root: Path) -> None:
+    """Ctrl-C (SIGINT) mid-run: exit 130, the exact --resume command on stderr, and README's exit-code table
+    lists 130 (issue 14 item 9)."""
+    readme = (repo_root / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("### Exit codes"):]
+    assert "| 130 | interrupted (Ctrl-C)" in table[:table.index("\n## ")]
+    with LoopbackServer(latency_ms=15) as srv:
+        cfg = make_config(tmp_path, srv.base_url)
+        proc = evalstack(cfg)
+        deadline = time.time() + 60
+        while srv.count("/chat/completions") < 20 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert f"evalstack run {cfg} --resume" in err and "Traceback" not in err
+        p = evalstack(cfg, "--resume")
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err

@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = ["run", "RunOutcome", "run_config"]
 
 import asyncio
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -53,12 +54,38 @@ def _expand_repeats(plan: TaskPlan, repeat: int) -> list[tuple[int, int, str]]:
     return [(i, r, f"{ex.id}#{r}") for i, ex in enumerate(plan.examples) for r in range(repeat)]
 
 
+def relative_path(path: Any, base: Path) -> Any:
+    """``path`` relative to ``base`` (the config's folder) when it is an absolute path string: run folders
+    and reports then name no absolute path of the machine that wrote them."""
+    if not isinstance(path, str) or not os.path.isabs(path):
+        return path
+    try:
+        return Path(os.path.relpath(path, base)).as_posix()
+    except ValueError:  # another drive (Windows)
+        return path
+
+
 def public_config(cfg: Config) -> dict[str, Any]:
     """The resolved config for run.json: every HTTP header value masked (headers may carry keys), URLs'
-    ``user:password@`` masked, registered secrets redacted (e.g. one allowed into a prompt)."""
+    ``user:password@`` masked, registered secrets redacted (e.g. one allowed into a prompt), and file paths
+    relative to the config's folder."""
     from ._secrets import mask_userinfo, redact_secrets
 
     data = cfg.model_dump(mode="json", exclude={"source"})
+    base = cfg.base_dir
+    for m in [*data.get("models", {}).values(), data.get("judge") or {}]:
+        if isinstance(m, dict) and "path" in m:
+            m["path"] = relative_path(m["path"], base)
+    for t in data.get("tasks", []):
+        t["data"]["path"] = relative_path(t["data"]["path"], base)
+        for j in t.get("judges", []) + t.get("pairwise", []):
+            if isinstance(j.get("judge"), dict) and "path" in j["judge"]:
+                j["judge"]["path"] = relative_path(j["judge"]["path"], base)
+            j["rubric"] = relative_path(j.get("rubric"), base)
+    for c in data.get("curves", []):
+        c["path"] = relative_path(c["path"], base)
+    for k in ("output", "cache"):
+        data[k] = relative_path(data.get(k), base)
 
     def mask(node: Any, key: Any = None) -> Any:
         if isinstance(node, dict):
@@ -154,8 +181,11 @@ class _Run:
             return []
         from .curves import analyze
 
-        return [analyze(c.path, format=c.format, mapping=c.mapping or None, hidden_tokens=c.hidden_tokens,
-                        visible_tokens=c.visible_tokens, n_epochs=c.n_epochs, label=c.label) for c in self.cfg.curves]
+        reports = [analyze(c.path, format=c.format, mapping=c.mapping or None, hidden_tokens=c.hidden_tokens,
+                           visible_tokens=c.visible_tokens, n_epochs=c.n_epochs, label=c.label) for c in self.cfg.curves]
+        for rep in reports:  # run.json and the reports name the file relative to the config, as the config does
+            rep.table = dataclasses.replace(rep.table, source=relative_path(rep.table.source, self.cfg.base_dir))
+        return reports
 
     def _on_empty(self, model: str) -> str | None:
         return getattr(self.cfg.models[model], "on_empty", None)
