@@ -65,7 +65,7 @@ def relative_path(path: Any, base: Path) -> Any:
         return path
 
 
-def public_config(cfg: Config) -> dict[str, Any]:
+def public_config(cfg: Config, out_dir: Path | None = None) -> dict[str, Any]:
     """The resolved config for run.json: every HTTP header value masked (headers may carry keys), URLs'
     ``user:password@`` masked, registered secrets redacted (e.g. one allowed into a prompt), and file paths
     relative to the config's folder."""
@@ -73,6 +73,8 @@ def public_config(cfg: Config) -> dict[str, Any]:
 
     data = cfg.model_dump(mode="json", exclude={"source"})
     base = cfg.base_dir
+    if out_dir is not None:  # the config's folder relative to the run folder: relative data paths resolve
+        data["config_dir"] = relative_path(str(base), Path(out_dir).resolve())
     for m in [*data.get("models", {}).values(), data.get("judge") or {}]:
         if isinstance(m, dict) and "path" in m:
             m["path"] = relative_path(m["path"], base)
@@ -391,7 +393,7 @@ class _Run:
         run = RunResult(name=cfg.name, created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                         evalstack_version=__version__, config_digest=config_digest(cfg), baseline=cfg.baseline,
                         models=models, tasks=tasks,
-                        config=public_config(cfg), examples_sha256=sha256_file(examples),
+                        config=public_config(cfg, self.out_dir), examples_sha256=sha256_file(examples),
                         settings={"confidence": settings.confidence, "n_resamples": settings.n_resamples,
                                   "seed": settings.seed, "limit": self.limit, "max_output_chars": cfg.max_output_chars,
                                   "outputs_truncated": sum(len(v) for v in self.cut.values())})

@@ -115,8 +115,9 @@ def export_cleaned_data(run: Path, out: Path, *, task: str | None) -> tuple[int,
     tcfg = _task_config(run, task)
     data = tcfg.get("data") or {}
     src = Path(str(data.get("path", "")))
-    if not src.is_absolute():
-        src = (run / src).resolve() if (run / src).is_file() else src.resolve()
+    if not src.is_absolute():  # relative to the config's folder, which run.json names relative to the run folder
+        cfg_dir = run / str(json.loads((run / "run.json").read_text(encoding="utf-8")).get("config", {}).get("config_dir") or ".")
+        src = next((c.resolve() for c in (cfg_dir / src, run / src) if c.is_file()), src.resolve())
     if not src.is_file():
         raise DataError("the task's data file is not there any more", where=str(src),
                         hint="run from the folder the config paths are relative to")
