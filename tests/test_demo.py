@@ -36,8 +36,19 @@ def test_demo_runs_offline_and_reports_every_family(tmp_path: Path, repo_root: P
     md = (out / "report.md").read_text()
     assert md.index("Gate PASSED with 2 inconclusive rules") < md.index("Loss curve") < md.index("## Task")
     assert "evaluate step 200 too before shipping" in md
+    # what got worse, right under the gate: the fine-tuned router answers "billing" to general questions
+    worse = md[md.index("## What got worse vs `base`"):md.index("## Task")]
+    assert md.index("Gate PASSED") < md.index("## What got worse") < md.index("## Task")
+    first = worse[worse.index("### New failure modes"):].split("\n\n")[1]
+    assert first.startswith("1. ❌ **`general_qa`: `finetuned` answers “billing” on 8 examples** (8 with another "
+                            "reference; `base`: 0): a label of task intent"), first
+    assert worse.index("| q0010 | Answer briefly: What is the capital of France? (variant 1) | Paris | billing | Paris |") \
+        < worse.index("### Significantly worse metrics")
+    assert 'NEW FAILURE MODE general_qa: finetuned answers "billing" on 8 examples' in r.stderr
+    assert r.stderr.index("what got worse:") < r.stderr.index("gate: PASSED")
     html = (out / "report.html").read_text()
     assert html.index("Gate PASSED") < html.index("evaluate step 200 too before shipping") < html.index("Task general_qa")
+    assert html.index('id="worse"') < html.index("finetuned answers “billing” on 8 examples") < html.index("Task intent</h2>")
     for f in ("report.html", "junit.xml", "review/lowest.csv", "review/regressions.csv", "curves/analysis.json",
               "curves/sft_loss.png", "plots/forest.png"):
         assert (out / f).stat().st_size > 0, f

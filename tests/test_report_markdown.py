@@ -141,7 +141,7 @@ def test_top_regressions_from_examples(tmp_path: Path):
     run = write_run_dir(tmp_path)
     write_run_json(tmp_path, run)
     md = render_markdown(run, tmp_path, top=2)
-    regs = _section(md, "Top regressions vs `base`")
+    regs = _section(md, "Largest per-example losses")
     # intent: the gated metric; summaries: no gated per-example comparison -> the judge score
     s200 = _section(regs, "`summaries/judge_faithfulness`: `ckpt-200` vs `base`")
     assert [_cells(x)[1] for x in s200.splitlines() if re.match(r"\| \d", x)] == ["s3", "s8"]  # losses 4, 3 (s0: 2)
@@ -151,7 +151,7 @@ def test_top_regressions_from_examples(tmp_path: Path):
     # long model text is cut and folded to one line
     assert "He said \"fine, thanks\", then: left; a tab" in i200
     assert "…" in i200
-    assert "Top regressions" not in render_markdown(run)  # no run_dir, no rows: no section
+    assert "Largest per-example losses" not in render_markdown(run)  # no run_dir, no rows: no section
 
 
 def test_model_text_cannot_break_markdown_or_inject_html(tmp_path: Path):

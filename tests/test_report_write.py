@@ -83,7 +83,7 @@ def test_plots_are_pngs_and_reports_reference_them(written):
         assert im.format == "PNG" and im.size[0] >= 300, rel
     md = (d / "report.md").read_text(encoding="utf-8")
     assert md.startswith("# evalstack report: crafted\n\n> ❌ **Gate FAILED")
-    assert "## Top regressions vs `base`" in md
+    assert "## What got worse vs `base`" in md and "### Largest per-example losses" in md
     html = (d / "report.html").read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 8
 
@@ -105,7 +105,9 @@ def test_without_examples(tmp_path: Path):
     assert names == EXPECTED[:7] + ["plots/forest.png", "plots/confusion_intent.png"]
     assert (tmp_path / "review" / "lowest.csv").read_bytes() == (",".join(LOWEST_COLUMNS) + "\r\n").encode()
     assert (tmp_path / "review" / "lowest.jsonl").read_text(encoding="utf-8") == ""
-    assert "Top regressions" not in (tmp_path / "report.md").read_text(encoding="utf-8")
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "### Significantly worse metrics" in md  # from run.json alone
+    assert "### Largest per-example losses" not in md and "### New failure modes" not in md
     assert "examples.jsonl was not found" in (tmp_path / "report.html").read_text(encoding="utf-8")
     assert list(csv.reader(io.StringIO((tmp_path / "review" / "regressions.csv").read_text(encoding="utf-8")))) == [REGRESSION_COLUMNS]
 

@@ -35,6 +35,10 @@ def _echo_summary(outcome) -> None:  # noqa: ANN001
         for line in incomplete_lines(run):
             click.echo(f"  {line}", err=True)
     echo_deltas(run)
+    from .report._worse import summary_lines
+
+    for line in summary_lines(run, getattr(outcome, "failure_modes", None)):  # what got worse, before the gate
+        click.echo(line, err=True)
     if run.gate is not None:
         echo_gate(run.gate, v.headline if v.status != "incomplete" else "gate: NOT JUDGED (the run is incomplete)")
 

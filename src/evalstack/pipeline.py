@@ -45,6 +45,8 @@ class RunOutcome:
     out_dir: Path
     failed: int
     exit_code: int
+    failure_modes: list[Any] | None = None
+    """New failure modes found in examples.jsonl (:class:`evalstack.report._worse.FailureMode`)."""
 
 
 def _expand_repeats(plan: TaskPlan, repeat: int) -> list[tuple[int, int, str]]:
@@ -302,9 +304,9 @@ class _Run:
             self.timings["score"] = time.perf_counter() - t
             run.timings = {k: round(v, 3) for k, v in self.timings.items()}
             crash_point("scored")
-            from .report import write_reports
+            from .report._write import write_report_files
 
-            write_reports(self.out_dir, run, note=self.log)
+            _, data = write_report_files(self.out_dir, run, note=self.log)
             lock.reports_complete()  # readers may read the folder; trackers come next
             if cfg.trackers:
                 from .trackers import log_run
@@ -315,7 +317,7 @@ class _Run:
             lock.finish()
         self.cache.close()
         code = 3 if failed else (1 if run.gate is not None and not run.gate.passed else 0)
-        return RunOutcome(run=run, out_dir=self.out_dir, failed=failed, exit_code=code)
+        return RunOutcome(run=run, out_dir=self.out_dir, failed=failed, exit_code=code, failure_modes=data.failure_modes)
 
     def _summarise(self, runner: Runner, gens: dict[tuple[str, str], list[Generation]], judged: dict[str, Any]) -> tuple[RunResult, int]:
         from .stats import slice_summaries, task_summaries

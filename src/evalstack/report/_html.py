@@ -49,18 +49,22 @@ def _environment() -> Any:
 
 
 def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[dict[str, Any]] | None = None,
-                       regressions: list[dict[str, Any]] | None = None) -> str:
-    """report.html from a run, its plots (:class:`~evalstack.report._plots.Plot`) and review rows.
+                       regressions: list[dict[str, Any]] | None = None, failure_modes: list[Any] | None = None,
+                       top: int = 3) -> str:
+    """report.html from a run, its plots (:class:`~evalstack.report._plots.Plot`), review rows and new
+    failure modes (:class:`~evalstack.report._worse.FailureMode`).
 
-    ``lowest``/``regressions`` of None mean examples.jsonl was not there (the page says so).
+    ``lowest``/``regressions``/``failure_modes`` of None mean examples.jsonl was not there (the page says so).
     """
+    from ._worse import failure_mode_table, worse_deltas_table
+
     v = verdict(run)
     by_kind: dict[str, list[Any]] = {}
     for p in plots:
         by_kind.setdefault(p.kind, []).append(p)
     used: set[str] = set()
     tasks = []
-    for name in sorted(run.tasks):
+    for name in run.tasks:  # config order
         t = run.tasks[name]
         tasks.append({
             "name": name, "anchor": _anchor(name, used), "counts": counts_line(run, t),
@@ -72,7 +76,9 @@ def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[di
     judge_usage, model_usage = usage_tables(run)
     s = run.settings or {}
     forest = by_kind.get("forest", [])
-    nav = ([("gate", "Gate")] if run.gate and run.gate.rules else []) + ([("deltas", "Deltas")] if forest else [])
+    others = [m for m in model_order(run) if m != run.baseline]
+    nav = ([("gate", "Gate")] if run.gate and run.gate.rules else []) + ([("worse", "What got worse")] if others else [])
+    nav += [("deltas", "Deltas")] if forest else []
     nav += [(t["anchor"], f"Task {t['name']}") for t in tasks]
     checkpoints = checkpoint_table(run)
     nav += [("checkpoints", "Checkpoints")] if checkpoints or run.checkpoints else []
@@ -82,7 +88,9 @@ def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[di
     ctx = {
         "run": run, "verdict": v, "failed_rules": incomplete_lines(run) if v.status == "incomplete" else v.failed, "gate": gate_table(run.gate),
         "curve_notes": curve_notes(run),
-        "others": [m for m in model_order(run) if m != run.baseline] or ["none"],
+        "others": others or ["none"], "show_worse": bool(others),
+        "failure_modes": None if failure_modes is None else [(m, failure_mode_table(m)) for m in failure_modes],
+        "worse_deltas": worse_deltas_table(run), "top_losses": _top_losses(run, regressions, top),
         "stats": ", ".join(f"{k} {s[k]}" for k in ("confidence", "n_resamples", "seed", "limit") if s.get(k) is not None),
         "nav": nav, "forest": _img(forest[0]) if forest else None, "tasks": tasks,
         "checkpoints": checkpoints, "checkpoint_rows": dict_rows_table(run.checkpoints),
@@ -98,6 +106,21 @@ def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[di
     return _environment().get_template("report.html.j2").render(**ctx)
 
 
+def _top_losses(run: RunResult, rows: list[dict[str, Any]] | None, top: int) -> list[tuple[str, Any]]:
+    """Per task (config order) and model: the ``top`` examples that lost most on the task's headline metric."""
+    from ._runinfo import headline_key, is_per_example, task_metric_keys
+
+    out: list[tuple[str, Any]] = []
+    for task in run.tasks if rows is not None else []:
+        mine = [r for r in rows if r["task"] == task]
+        per_example = [k for k in task_metric_keys(run, task) if is_per_example(run, task, k)]
+        key = headline_key(run, task, per_example or sorted({r["metric"] for r in mine}))
+        for m in [m for m in model_order(run) if m != run.baseline and m in run.tasks[task].models] if key else []:
+            pick = [r for r in mine if r["model"] == m and r["metric"] == key][:top]
+            out.append((f"{task}/{key}: {m} vs {run.baseline}", regressions_table(pick) if pick else None))
+    return out
+
+
 def _n(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
@@ -107,4 +130,5 @@ def render_html(run: RunResult, run_dir: str | Path | None = None, *, worst: int
     from ._write import collect
 
     data = collect(run, run_dir, worst=worst)
-    return render_html_report(run, plots=data.plots, lowest=data.lowest, regressions=data.regressions)
+    return render_html_report(run, plots=data.plots, lowest=data.lowest, regressions=data.regressions,
+                              failure_modes=data.failure_modes)

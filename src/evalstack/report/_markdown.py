@@ -64,26 +64,28 @@ def _code(text: str) -> str:
 
 
 def render_markdown(run: RunResult, run_dir: str | Path | None = None, *,
-                    regressions: list[dict[str, Any]] | None = None, top: int = 5) -> str:
-    """report.md (and a GitHub Actions step summary): the gate verdict first, then per task the metric x
+                    regressions: list[dict[str, Any]] | None = None, top: int = 3,
+                    failure_modes: list[Any] | None = None) -> str:
+    """report.md (and a GitHub Actions step summary): the gate verdict first, then what got worse (new
+    failure modes, significantly worse metrics, the biggest per-example losses), then per task the metric x
     model table with CIs, the deltas vs the baseline, per-slice deltas, the checkpoint table, judge token
-    usage, the top regressions and the loss-curve section.
+    usage and the loss-curve section.
 
-    Top regressions come from ``regressions`` (rows as :func:`regression_rows` returns) or, when
-    ``run_dir`` holds examples.jsonl, are read from it (``top`` per task and model, on the task's headline
-    metric: the first gated per-example metric, else the first per-example metric by name).
+    Regressions and failure modes come from ``regressions`` (rows as :func:`regression_rows` returns) and
+    ``failure_modes`` or, when ``run_dir`` holds examples.jsonl, are read from it (``top`` per task and
+    model, on the task's headline metric: the first gated per-example metric, else the first per-example
+    metric by name).
     """
     if regressions is None and run_dir is not None:
-        regressions = _regressions_from(run_dir, run, top)
+        regressions, failure_modes = _regressions_from(run_dir, run, top)
     out: list[str] = [f"# evalstack report: {md_escape(run.name)}", ""]
     out += _verdict_section(run)
+    out += _worse_section(run, regressions, failure_modes, top)
     out += [_run_line(run), ""]
-    for name in sorted(run.tasks):
+    for name in run.tasks:  # config order
         out += _task_section(run, name)
     out += _checkpoint_section(run)
     out += _usage_section(run)
-    if regressions is not None:
-        out += _regressions_section(run, regressions, top)
     if run.curves:
         out += _curves_markdown(run.curves)
     return "\n".join(out).rstrip() + "\n"
@@ -164,18 +166,40 @@ def _usage_section(run: RunResult) -> list[str]:
     return out
 
 
-def _regressions_section(run: RunResult, rows: list[dict[str, Any]], top: int) -> list[str]:
-    out = [f"## Top regressions vs {_code(run.baseline)}", ""]
-    if not rows:
-        return out + ["No example scored worse than the baseline on a per-example metric.", ""]
-    for task in sorted({r["task"] for r in rows}):
+def _worse_section(run: RunResult, rows: list[dict[str, Any]] | None, modes: list[Any] | None,
+                   top: int) -> list[str]:
+    """What got worse, right under the gate: new failure modes, significantly worse deltas, and per task
+    and model the examples that lost most on the task's headline metric."""
+    from ._worse import failure_mode_table, worse_deltas_table
+
+    if not [m for m in model_order(run) if m != run.baseline]:
+        return []
+    out = [f"## What got worse vs {_code(run.baseline)}", ""]
+    if modes is not None:
+        out += ["### New failure modes", ""]
+        if not modes:
+            out += ["None: no model repeats an output across unrelated inputs (or answers a label of another task) "
+                    f"more than {_code(run.baseline)} does.", ""]
+        for i, m in enumerate(modes, 1):
+            out += [f"{i}. ❌ **{_code(m.task)}: {_code(m.model)} answers “{md_escape(one_line(m.output, 80))}” on "
+                    f"{m.count} example{'s' if m.count != 1 else ''}** ({m.wrong} with another reference; "
+                    f"{_code(m.baseline)}: {m.baseline_count}): {md_escape(m.why())}.", ""]
+            out += [md_table(failure_mode_table(m), limit=80), ""]
+    worse = worse_deltas_table(run)
+    out += ["### Significantly worse metrics", "",
+            md_table(worse) if worse else "None: no delta is significantly worse than the baseline.", ""]
+    if rows is None:
+        return out
+    out += ["### Largest per-example losses", ""]
+    for task in run.tasks:
         mine = [r for r in rows if r["task"] == task]
-        per_example = [k for k in task_metric_keys(run, task) if is_per_example(run, task, k)] if task in run.tasks else []
+        per_example = [k for k in task_metric_keys(run, task) if is_per_example(run, task, k)]
         key = headline_key(run, task, per_example or sorted({r["metric"] for r in mine}))
-        for m in [m for m in model_order(run) if m != run.baseline and any(r["model"] == m for r in mine)
-                  or (task in run.tasks and m != run.baseline and m in run.tasks[task].models)]:
+        if key is None:
+            continue
+        for m in [m for m in model_order(run) if m != run.baseline and m in run.tasks[task].models]:
             pick = [r for r in mine if r["model"] == m and r["metric"] == key][:top]
-            out += [f"### {_code(f'{task}/{key}')}: {_code(m)} vs {_code(run.baseline)}", ""]
+            out += [f"#### {_code(f'{task}/{key}')}: {_code(m)} vs {_code(run.baseline)}", ""]
             out += [md_table(regressions_table(pick), limit=80) if pick
                     else f"No example scored worse than {_code(run.baseline)}.", ""]
     out += ["All metrics and more examples: `review/regressions.csv`, `review/lowest.csv`.", ""]
@@ -202,11 +226,12 @@ def _curves_markdown(curves: list[dict[str, Any]]) -> list[str]:
             md_table(diag, limit=200) if diag else "No diagnosis: the curves look healthy.", ""]
 
 
-def _regressions_from(run_dir: str | Path, run: RunResult, top: int) -> list[dict[str, Any]] | None:
+def _regressions_from(run_dir: str | Path, run: RunResult, top: int) -> tuple[list[dict[str, Any]] | None, list[Any] | None]:
     from ._review import fill_regression_texts, has_examples, scan_examples
+    from ._worse import fill_failure_examples, find_failure_modes
 
     if not has_examples(run_dir):
-        return None
+        return None, None
     scan = scan_examples(run_dir, run, worst=0)
-    return fill_regression_texts(run_dir, scan.regression_candidates(run.baseline, worst=top))
-
+    return (fill_regression_texts(run_dir, scan.regression_candidates(run.baseline, worst=top)),
+            fill_failure_examples(run_dir, find_failure_modes(run, scan.outputs)))

@@ -80,6 +80,9 @@ class ExampleScan:
         self._lowest: dict[tuple[str, str, str], list[Any]] = {}
         self._kind: dict[tuple[str, str], tuple[bool, bool]] = {}  # (task, key) -> (per_example, higher_is_better)
         self.rows = 0
+        from ._worse import OutputCounter
+
+        self.outputs = OutputCounter(run)  # repeated outputs: new failure modes
 
     def _info(self, task: str, key: str) -> tuple[bool, bool]:
         k = (task, key)
@@ -92,6 +95,7 @@ class ExampleScan:
     def add(self, row: ExampleRow) -> None:
         """Take one row into the scan."""
         self.rows += 1
+        self.outputs.add(row)
         scores: dict[str, float] = {}
         for raw_key, value in row.scores.items():
             key = key_of_score(row.task, raw_key)

@@ -11,6 +11,7 @@ from ..results import RunResult
 from ._review import (LOWEST_COLUMNS, REGRESSION_COLUMNS, fill_regression_texts, has_examples, rows_to_csv,
                       rows_to_jsonl, scan_examples)
 from ._store import write_run_json
+from ._worse import fill_failure_examples, find_failure_modes
 
 
 @dataclass
@@ -20,6 +21,7 @@ class ReportData:
     plots: list[Any] = field(default_factory=list)
     lowest: list[dict[str, Any]] | None = None
     regressions: list[dict[str, Any]] | None = None
+    failure_modes: list[Any] | None = None  # new failure modes (report._worse.FailureMode), None: no examples
 
 
 def collect(run: RunResult, run_dir: str | Path | None, *, worst: int = 20, plots: bool = True,
@@ -35,6 +37,7 @@ def collect(run: RunResult, run_dir: str | Path | None, *, worst: int = 20, plot
         scan = scan_examples(run_dir, run, worst=worst)
         data.lowest = scan.lowest_rows()
         data.regressions = fill_regression_texts(run_dir, scan.regression_candidates(run.baseline, worst=worst))
+        data.failure_modes = fill_failure_examples(run_dir, find_failure_modes(run, scan.outputs))
     if plots:
         note("plots: forest plot, confusion matrices, histograms")
         forest = _plots.forest_plot(run)
@@ -49,6 +52,12 @@ def collect(run: RunResult, run_dir: str | Path | None, *, worst: int = 20, plot
 
 
 def write_reports(run_dir: str | Path, run: RunResult, *, worst: int = 20, note: Any = None) -> list[Path]:
+    """Write run.json and every report file (see :func:`write_report_files`); return the paths written."""
+    return write_report_files(run_dir, run, worst=worst, note=note)[0]
+
+
+def write_report_files(run_dir: str | Path, run: RunResult, *, worst: int = 20,
+                       note: Any = None) -> tuple[list[Path], ReportData]:
     """Write run.json, report.md, report.html, junit.xml, review/lowest.csv, review/lowest.jsonl,
     review/regressions.csv and plots/*.png into ``run_dir``; return the paths written.
 
@@ -57,6 +66,7 @@ def write_reports(run_dir: str | Path, run: RunResult, *, worst: int = 20, note:
 
     ``run_dir/examples.jsonl`` (written by the pipeline) is streamed, never loaded whole. Without it the
     review files hold only their header and the reports say so. ``worst`` is N of the review lists.
+    Returns the paths and what the reports were made of (e.g. the new failure modes, for the terminal).
     """
     from ._html import render_html_report
     from ._junit import render_junit
@@ -70,9 +80,11 @@ def write_reports(run_dir: str | Path, run: RunResult, *, worst: int = 20, note:
     data = collect(run, out, worst=worst, note=note)
     if note is not None:
         note("reports: report.md, report.html, junit.xml, review/")
-    written.append(atomic_write_text(out / "report.md", render_markdown(run, regressions=data.regressions), root=out))
+    written.append(atomic_write_text(out / "report.md", render_markdown(
+        run, regressions=data.regressions, failure_modes=data.failure_modes), root=out))
     written.append(atomic_write_text(out / "report.html", render_html_report(
-        run, plots=data.plots, lowest=data.lowest, regressions=data.regressions), root=out))
+        run, plots=data.plots, lowest=data.lowest, regressions=data.regressions,
+        failure_modes=data.failure_modes), root=out))
     written.append(atomic_write_text(out / "junit.xml", render_junit(run), root=out))
     lowest, regressions = data.lowest or [], data.regressions or []
     written.append(atomic_write_text(out / "review" / "lowest.csv", rows_to_csv(lowest, LOWEST_COLUMNS), root=out))
@@ -82,7 +94,7 @@ def write_reports(run_dir: str | Path, run: RunResult, *, worst: int = 20, note:
     record(out, [out / "plots" / f"{name}.png" for name, _ in plots])
     written += [atomic_write_bytes(out / "plots" / f"{name}.png", png, root=out) for name, png in plots]
     remove_stale(out, "plots", written)  # an earlier report's PNGs, if evalstack wrote them: never anyone else's
-    return written
+    return written, data
 
 
 _FILES = ["run.json", "report.md", "report.html", "junit.xml", "review/lowest.csv", "review/lowest.jsonl",
