@@ -45,7 +45,7 @@ def test_demo_runs_offline_and_reports_every_family(tmp_path: Path, repo_root: P
     assert worse.index("| q0010 | Answer briefly: What is the capital of France? (variant 1) | Paris | billing | Paris |") \
         < worse.index("### Significantly worse metrics")
     assert 'NEW FAILURE MODE general_qa: finetuned answers "billing" on 8 examples' in r.stderr
-    assert r.stderr.index("what got worse:") < r.stderr.index("gate: PASSED")
+    assert r.stderr.index("what got worse:") < r.stderr.index("Gate PASSED")
     html = (out / "report.html").read_text()
     assert html.index("Gate PASSED") < html.index("evaluate step 200 too before shipping") < html.index("Task general_qa")
     assert html.index('id="worse"') < html.index("finetuned answers “billing” on 8 examples") < html.index("Task intent</h2>")
