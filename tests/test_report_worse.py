@@ -78,8 +78,8 @@ def test_new_failure_modes_by_hand(tmp_path: Path) -> None:
     r = _run(_project(tmp_path, CAND))
     md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
     # counted by hand: 4 apologies (4 different references, base 0); "Refund." once, a label of `tickets`
-    assert _modes(md) == ["`qa`: `cand` answers “Sorry, I can't help with that.” on 4 examples",
-                          "`qa`: `cand` answers “Refund.” on 1 example"]
+    assert _modes(md) == ["`qa`: `cand` answers `Sorry, I can't help with that.` on 4 examples",
+                          "`qa`: `cand` answers `Refund.` on 1 example"]
     assert "(4 with another reference; `base`: 0): the same answer to inputs with different references." in md
     assert "(1 with another reference; `base`: 0): a label of task tickets, on a task without labels." in md
     table = md[md.index("| id |"):md.index("2. ❌")]  # the first mode's examples

@@ -6,12 +6,14 @@ Rendered with Jinja2 with autoescape on, so every piece of model and data text i
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..results import RunResult
+from ._format import one_line
 from ._runinfo import model_order
 from ._view import (checkpoint_table, curve_notes, counts_line, curve_summary_table, deltas_table, diagnoses_table,
                     dict_rows_table, gate_table, group_rows, incomplete_lines, lowest_table, metrics_table, regressions_table,
@@ -89,7 +91,8 @@ def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[di
         "run": run, "verdict": v, "failed_rules": incomplete_lines(run) if v.status == "incomplete" else v.failed, "gate": gate_table(run.gate),
         "curve_notes": curve_notes(run),
         "others": others or ["none"], "show_worse": bool(others),
-        "failure_modes": None if failure_modes is None else [(m, failure_mode_table(m)) for m in failure_modes],
+        "failure_modes": None if failure_modes is None else [  # model text shown with control characters visible
+            (dataclasses.replace(m, output=one_line(m.output, 200)), failure_mode_table(m)) for m in failure_modes],
         "worse_deltas": worse_deltas_table(run), "top_losses": _top_losses(run, regressions, top),
         "stats": ", ".join(f"{k} {s[k]}" for k in ("confidence", "n_resamples", "seed", "limit") if s.get(k) is not None),
         "nav": nav, "forest": _img(forest[0]) if forest else None, "tasks": tasks,

@@ -181,7 +181,7 @@ def _worse_section(run: RunResult, rows: list[dict[str, Any]] | None, modes: lis
             out += ["None: no model repeats an output across unrelated inputs (or answers a label of another task) "
                     f"more than {_code(run.baseline)} does.", ""]
         for i, m in enumerate(modes, 1):
-            out += [f"{i}. ❌ **{_code(m.task)}: {_code(m.model)} answers “{md_escape(one_line(m.output, 80))}” on "
+            out += [f"{i}. ❌ **{_code(m.task)}: {_code(m.model)} answers {_code(one_line(m.output, 80))} on "
                     f"{m.count} example{'s' if m.count != 1 else ''}** ({m.wrong} with another reference; "
                     f"{_code(m.baseline)}: {m.baseline_count}): {md_escape(m.why())}.", ""]
             out += [md_table(failure_mode_table(m), limit=80), ""]
