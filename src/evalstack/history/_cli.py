@@ -126,10 +126,14 @@ def _plot(series: list[dict], path: Path) -> None:
         ax.set_title(f"{s['task']}/{s['metric']} ({s['model']})" + ("  DECLINE" if s["trend"]["flagged"] else ""), fontsize=9)
         ax.set_xticks(x, [p["created_at"][:10] for p in pts], rotation=30, fontsize=7)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=100)
+    import io
+
+    from .._io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    tmp.replace(path)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 @history.command("add")

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,11 @@ from ._labels import latest_labels
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as fh:
-        for r in rows:
-            fh.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
-    os.replace(tmp, path)
+    """JSONL through the project's atomic writer (temp file + rename, never through a symlink)."""
+    from .._io import atomic_write_bytes
+
+    text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
+    atomic_write_bytes(path, text.encode("utf-8", "backslashreplace"))
 
 
 def _check_out(run: Path, out: Path) -> None:
