@@ -214,3 +214,16 @@ def test_subprocess_fetch(server, tmp_path):
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["analysis"]["best_step"] == 200
     assert sorted(x.name for x in tmp_path.iterdir()) == ["checkpoints.json", "events.json", "job.json", "results.csv"]
+
+
+def test_the_epochs_note_names_a_flag_that_exists(capsys):
+    """Issue 14 item 9: the note said "give n_epochs", an option `curves analyze` does not have; it names
+    --n-epochs, and passing it as the note says removes the note."""
+    import re
+
+    code, out, _ = run_main(capsys, "analyze", FIX / "rft_results.csv")
+    assert code == 0
+    note = next(line for line in out.splitlines() if "epochs unknown" in line)
+    flag = re.search(r"pass (--[a-z-]+) N", note).group(1)
+    code, out, _ = run_main(capsys, "analyze", FIX / "rft_results.csv", flag, "3")
+    assert code == 0 and "epochs unknown" not in out and "3 epochs" in out

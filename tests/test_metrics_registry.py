@@ -206,3 +206,23 @@ def test_importing_the_registry_loads_no_heavy_library():
             "'rouge_score', 'profanity_check', 'nltk', 'datasets') if x in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_metrics_command_describes_chrf_default_truthfully(capsys):
+    """Issue 14 item 9: `evalstack metrics` said "chrF++ with word_order: 2" while the default is 0 (plain
+    chrF, as sacrebleu's CHRF())."""
+    import re
+
+    from sacrebleu.metrics import CHRF
+
+    from evalstack.cli import main
+
+    assert main(["metrics"]) == 0
+    out = capsys.readouterr().out
+    block = out[out.index("\nchrf "):].split("\n\n")[0]
+    default = int(re.search(r"option:\s+word_order=(\d+)", block).group(1))
+    assert default == CHRF().word_order == 0
+    what = next(line for line in block.splitlines() if line.strip().startswith("what:"))
+    assert f"word_order: {default}" in what and "with word_order: 2)" not in what
+    assert compute("chrf", ["a cat sat"], ["the cat sat"]).value == pytest.approx(
+        CHRF().corpus_score(["a cat sat"], [["the cat sat"]]).score)

@@ -135,7 +135,10 @@ def _step_summary(out_dir: Path) -> None:
 @click.option("--rules", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Gate rules YAML.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--allow-unfinished", is_flag=True, help="Judge a folder whose run did not finish (killed, or still running).")
-def gate(run_dir: Path, rules: Path, as_json: bool, allow_unfinished: bool) -> int:
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write report.md and junit.xml with this verdict into DIR (the run folder itself, or a new "
+                   "or empty folder).")
+def gate(run_dir: Path, rules: Path, as_json: bool, allow_unfinished: bool, out_dir: Path | None) -> int:
     """Re-judge a saved run against gate rules (exit 1 if the gate fails). A folder whose run did not finish
     is refused (exit 2) unless --allow-unfinished."""
     from .gate import evaluate_gate, load_gate_rules
@@ -143,13 +146,32 @@ def gate(run_dir: Path, rules: Path, as_json: bool, allow_unfinished: bool) -> i
 
     run_ = read_run(run_dir, allow_unfinished=allow_unfinished)
     decision = evaluate_gate(run_, load_gate_rules(rules))
+    if out_dir is not None:
+        _write_gated(run_.model_copy(update={"gate": decision}), run_dir, out_dir)
     if as_json:
         click.echo(decision.model_dump_json(indent=2))
     else:
+        words = {"pass": "ok  ", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "not_judged": "NOT JUDGED"}
         click.echo(f"gate: {'PASSED' if decision.passed else 'FAILED'} (confidence {decision.confidence})")
         for r in decision.rules:
-            click.echo(f"  {'ok  ' if r.passed else 'FAIL'} {r.rule}: {r.message}")
+            outcome = r.outcome or ("pass" if r.passed else "fail")
+            click.echo(f"  {words[outcome] if r.passed or outcome != 'inconclusive' else 'FAIL'} {r.rule}: {r.message}")
     return 0 if decision.passed else 1
+
+
+def _write_gated(run_, run_dir: Path, out_dir: Path) -> None:  # noqa: ANN001
+    """report.md and junit.xml of ``run_`` (with the new gate) into ``out_dir``, claimed like a run's folder:
+    the run folder itself (its marker) or a new/empty folder; never over files evalstack did not write."""
+    from ._io import atomic_write_text
+    from ._outdir import claim, record
+    from .report import render_junit, render_markdown
+
+    claim(out_dir, where="--out")
+    paths = [out_dir / "report.md", out_dir / "junit.xml"]
+    record(out_dir, paths)
+    atomic_write_text(paths[0], render_markdown(run_, run_dir), root=out_dir)
+    atomic_write_text(paths[1], render_junit(run_), root=out_dir)
+    click.echo("wrote " + ", ".join(str(p) for p in paths), err=True)
 
 
 @click.command()

@@ -178,5 +178,5 @@ def _incomplete(task, model: str, baseline: str | None) -> str:
     for m in dict.fromkeys([model] + ([baseline] if baseline else [])):
         mts = task.models.get(m)
         if mts is not None and mts.failed_items:
-            parts.append(f"{mts.failed_items} {m} item(s) failed")
+            parts.append(f"{mts.failed_items} {m} item{'s' if mts.failed_items != 1 else ''} failed")
     return ", ".join(parts)

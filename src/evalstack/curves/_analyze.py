@@ -86,7 +86,8 @@ def analyze(table_or_path: CurveTable | str | Path, *, hidden_tokens: int | None
         report.diagnoses.extend(diags)
         report.notes.extend(rnotes)
     if not ends:
-        report.notes.append("epochs unknown: give n_epochs to mark epoch boundaries")
+        report.notes.append("epochs unknown: pass --n-epochs N to `evalstack curves analyze` (or set n_epochs in "
+                            "the config's curves entry) to mark epoch boundaries")
     return report
 
 

@@ -194,7 +194,8 @@ class Bleu(_Sacre):
 @register_metric("chrf")
 class Chrf(_Sacre):
     KEYS = "chrf"
-    DESCRIPTION = "Corpus chrF (chrF++ with word_order: 2), 0-100, equal to sacrebleu.corpus_chrf."
+    DESCRIPTION = ("Corpus chrF, 0-100, equal to sacrebleu.corpus_chrf: character n-grams only by default "
+                   "(word_order: 0, as sacrebleu's CHRF()); word_order: 2 gives chrF++.")
     OPTIONS = {
         "char_order": Option(6, integer(1, 20), "character n-gram order"),
         "word_order": Option(0, integer(0, 10), "word n-gram order (2 = chrF++)"),

@@ -13,6 +13,11 @@ VERDICT_WORDS = {
 }
 
 
+def counted(n: int, singular: str, plural: str | None = None) -> str:
+    """``1 rule``, ``2 rules``, ``1 reply``/``3 replies`` (``plural`` when adding ``s`` is wrong)."""
+    return f"{fmt_int(n)} {singular if n == 1 else (plural or singular + 's')}"
+
+
 def fmt_num(x: float | None, *, signed: bool = False) -> str:
     """A metric value with 3-4 significant decimals: ``0.8123``, ``4.1250``, ``12.35``, ``1,234``.
 

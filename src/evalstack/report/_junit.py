@@ -21,7 +21,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from ..results import GateRuleResult, RunResult
-from ._format import fmt_ci, fmt_int, fmt_num, fmt_p
+from ._format import counted, fmt_ci, fmt_int, fmt_num, fmt_p
 from ._runinfo import model_order
 from ._view import incomplete_lines, verdict
 
@@ -77,7 +77,7 @@ def render_junit(run: RunResult) -> str:
               failure=None if r.passed else (r.message or f"{name} failed", f"gate.{r.kind}", detail), out=detail,
               skipped=f"not judged: {r.message}" if r.outcome == "not_judged" else "")
 
-    what = f"{len(run.tasks)} task(s), {len(run.models)} model(s), baseline {run.baseline}"
+    what = f"{counted(len(run.tasks), 'task')}, {counted(len(run.models), 'model')}, baseline {run.baseline}"
     _case(suite, name="run completed", classname="evalstack.run",
           failure=(head.headline, "incomplete", "\n".join(incomplete_lines(run))) if head.status == "incomplete" else None,
           out=what)
@@ -94,7 +94,7 @@ def render_junit(run: RunResult) -> str:
             for rubric in sorted(mts.judge_failed):
                 nf, nu = mts.judge_failed[rubric], mts.judge_unparseable.get(rubric, 0)
                 msg = (f"{fmt_int(nf)} of {fmt_int(mts.n_examples)} judge requests failed after retries; "
-                       f"{fmt_int(nu)} replies unparseable (unscored)")
+                       f"{counted(nu, 'reply', 'replies')} unparseable (unscored)")
                 _case(suite, name=f"{task_name}/{m} judge {rubric}", classname=f"evalstack.run.{task_name}",
                       failure=(msg, "judge", "re-run with `evalstack run CONFIG --resume` to retry exactly those")
                       if nf else None, out=msg)

@@ -11,7 +11,7 @@ from typing import Any
 
 from .._safetext import cap, visible
 from ..results import GateDecision, RunResult, TaskSummary, Usage
-from ._format import (arrow, as_text, fmt_ci, fmt_int, fmt_num, fmt_p, metric_label, one_line, verdict_tone,
+from ._format import (arrow, as_text, counted, fmt_ci, fmt_int, fmt_num, fmt_p, metric_label, one_line, verdict_tone,
                       verdict_words)
 from ._runinfo import model_order, task_metric_keys
 
@@ -61,7 +61,7 @@ def verdict(run: RunResult) -> Verdict:
     if incomplete:
         total = sum(f["failed"] for f in incomplete)
         judged = "" if gate is None else "; the gate was not judged"
-        return Verdict("incomplete", f"INCOMPLETE: {total} item{'s' if total != 1 else ''} failed after retries"
+        return Verdict("incomplete", f"INCOMPLETE: {counted(total, 'item')} failed after retries"
                                      f"{judged}. Finish the run with --resume.")
     if gate is None:
         return Verdict("none", "No gate configured: the run finished; read the deltas below.")
@@ -77,8 +77,8 @@ def verdict(run: RunResult) -> Verdict:
                                f"passed outright; {k} could not be settled with this many examples "
                                f"(inconclusive: warn; {conf}).", [_rule_name(r) for r in unsure])
     if gate.passed:
-        return Verdict("pass", f"Gate PASSED: all {n} rule{'s' if n != 1 else ''} passed ({conf}).")
-    return Verdict("fail", f"Gate FAILED: {len(failed)} of {n} rule{'s' if n != 1 else ''} failed ({conf}).", failed)
+        return Verdict("pass", f"Gate PASSED: {'1 rule' if n == 1 else f'all {n} rules'} passed ({conf}).")
+    return Verdict("fail", f"Gate FAILED: {len(failed)} of {counted(n, 'rule')} failed ({conf}).", failed)
 
 
 def run_failures(run: RunResult) -> list[dict[str, Any]]:
