@@ -18,7 +18,7 @@ from evalstack.cli import main
 from evalstack.errors import ConfigError
 from evalstack.trackers import (Tracker, TrackerError, TrackerWarning, WandbTracker, log_run, register_tracker,
                                 scalar_metrics, validate_trackers)
-from evalstack.trackers import _base
+from evalstack import registry
 
 
 def _yaml_trackers(entries: list[dict]) -> str:
@@ -99,7 +99,7 @@ class _Boom(Tracker):
 
 
 def test_a_failing_tracker_warns_and_the_others_still_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(_base._KINDS, "boom", _Boom)
+    monkeypatch.setitem(registry._ITEMS, ("tracker", "boom"), _Boom)
     seen = []
 
     class _Ok(Tracker):
@@ -108,7 +108,7 @@ def test_a_failing_tracker_warns_and_the_others_still_log(tmp_path: Path, monkey
         def log(self, run, out_dir):  # noqa: ANN001
             seen.append((run.name, Path(out_dir)))
 
-    monkeypatch.setitem(_base._KINDS, "ok", _Ok)
+    monkeypatch.setitem(registry._ITEMS, ("tracker", "ok"), _Ok)
     write_project(tmp_path, extra=_yaml_trackers([{"type": "boom"}, {"type": "ok"}]))
     with pytest.warns(TrackerWarning) as rec:
         result = evalstack.run(tmp_path / "eval.yaml")
@@ -121,7 +121,7 @@ def test_a_failing_tracker_warns_and_the_others_still_log(tmp_path: Path, monkey
 
 def test_a_required_tracker_fails_the_run_with_exit_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setitem(_base._KINDS, "boom", _Boom)
+    monkeypatch.setitem(registry._ITEMS, ("tracker", "boom"), _Boom)
     write_project(tmp_path, extra=_yaml_trackers([{"type": "boom", "required": True}]))
     assert main(["run", str(tmp_path / "eval.yaml"), "--quiet"]) == 3
     err = capsys.readouterr().err
@@ -134,7 +134,8 @@ def test_a_required_tracker_fails_the_run_with_exit_3(tmp_path: Path, monkeypatc
 
 
 def test_register_tracker_decorator(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_base, "_KINDS", dict(_base._KINDS))
+    registry.names("tracker")  # the built-ins stay registered after the test
+    monkeypatch.setattr(registry, "_ITEMS", dict(registry._ITEMS))
 
     @register_tracker("custom")
     class Custom(Tracker):

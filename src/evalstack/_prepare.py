@@ -213,15 +213,15 @@ def check_gate_keys(cfg: Config, plans: list[TaskPlan]) -> None:
     have not been dry-run yet and declare no keys are checked on the second call, after the backends load."""
     if not cfg.gate:
         return
-    import difflib
+    from .registry import did_you_mean
 
     keys = {p.name: p.keys for p in plans}
     pending = {p.name for p in plans if p.keys_pending}
     for i, rule in enumerate(cfg.gate.rules):
         task, key = rule.metric.split("/", 1)
         if key not in keys[task] and task not in pending:
-            close = difflib.get_close_matches(key, list(keys[task]), n=1)
-            hint = f"did you mean '{task}/{close[0]}'?" if close else f"task '{task}' reports: {', '.join(sorted(keys[task]))}"
+            hint = did_you_mean(key, keys[task], f"task '{task}' reports: {', '.join(sorted(keys[task]))}",
+                                prefix=f"{task}/")
             raise ConfigError(f"unknown metric '{rule.metric}'", where=f"{cfg.source}: gate.rules[{i}].metric",
                               hint=hint)
 

@@ -7,7 +7,6 @@ Shared by the config, rubric and gate-rule loaders so that every YAML mistake re
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import ConfigError, EvalstackError
+from .registry import did_you_mean
 
 _MAX_YAML_BYTES = 8 * 1024 * 1024
 _MAX_DEPTH = 64
@@ -174,9 +174,8 @@ def validation_error(exc: ValidationError, doc: YamlDoc, model: type[BaseModel],
     if kind == "extra_forbidden":
         key = clean[-1] if clean else "?"
         fields = [f for f in _fields_at(model, loc) if f != "provider"]
-        close = difflib.get_close_matches(str(key), fields, n=1, cutoff=0.6)
         msg = f"unknown key '{key}'"
-        hint = f"did you mean '{close[0]}'?" if close else (f"allowed keys: {', '.join(fields)}" if fields else None)
+        hint = did_you_mean(str(key), fields, f"allowed keys: {', '.join(fields)}" if fields else None)
     elif kind == "missing":
         msg = "required key is missing"
     elif kind == "union_tag_invalid":
@@ -184,9 +183,8 @@ def validation_error(exc: ValidationError, doc: YamlDoc, model: type[BaseModel],
         tag = ctx.get("tag", "?")
         expected = ctx.get("expected_tags", "")
         names = re.findall(r"'([^']+)'", expected)
-        close = difflib.get_close_matches(str(tag), names, n=1)
         msg = f"unknown provider '{tag}'"
-        hint = f"did you mean '{close[0]}'?" if close else f"expected one of: {expected}"
+        hint = did_you_mean(str(tag), names, f"expected one of: {expected}")
     else:
         m = _AT.match(msg.replace("Value error, ", ""))
         if m:  # a cross-field check that names its key path: "at gate.rules[0].metric: ..."

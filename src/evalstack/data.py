@@ -217,14 +217,13 @@ def read_rows(path: Path, *, fmt: str | None = None, split: str | None = None) -
 
 
 def _missing_column(col: str, row: dict[str, Any], key: str | None, config: str, at: str) -> None:
-    import difflib
+    from .registry import did_you_mean
 
     cols = ", ".join(sorted(row)) or "none"
-    close = difflib.get_close_matches(col, [str(c) for c in row], n=1, cutoff=0.6)
     if key is None:
         raise DataError(f"missing column '{col}' (columns: {cols})", where=at,
-                        hint=f"did you mean '{close[0]}'?" if close else f"fix the data or the config key that names '{col}'")
-    fix = f"did you mean '{close[0]}'?" if close else f"fix {key} or the data"
+                        hint=did_you_mean(col, row, f"fix the data or the config key that names '{col}'"))
+    fix = did_you_mean(col, row, f"fix {key} or the data")
     raise DataError(f"missing column '{col}' in {at} (columns: {cols})", where=f"{config}: {key}", hint=fix)
 
 

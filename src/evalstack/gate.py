@@ -46,7 +46,6 @@ from __future__ import annotations
 
 __all__ = ["evaluate_gate", "load_gate_rules", "COMPARATIVE", "ABSOLUTE"]
 
-import difflib
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -54,6 +53,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ._yaml import expand_env, load_yaml, validation_error
 from .config import GateConfig, GateRule
 from .errors import ConfigError
+from .registry import did_you_mean
 from ._gate_judge import ABSOLUTE, COMPARATIVE, Check, decide_margin, judge, with_unscored_note
 from .results import GateDecision, GateRuleResult, RunResult
 from .stats import holm
@@ -168,8 +168,7 @@ def _resolve(run: RunResult, index: int, rule: GateRule, gate: GateConfig) -> li
 
 
 def _hint(name: str, known) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f"did you mean '{close[0]}'?" if close else f"known: {', '.join(sorted(known)) or 'none'}"
+    return did_you_mean(name, known, f"known: {', '.join(sorted(known)) or 'none'}")
 
 
 def _incomplete(task, model: str, baseline: str | None) -> str:

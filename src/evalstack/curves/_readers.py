@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
-import difflib
 import io
 import json
 import math
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import ConfigError, DataError
+from ..registry import did_you_mean
 from ._table import COLUMNS, LOSS_COLUMNS, REWARD_COLUMNS, CurveTable, build_table
 
 FORMATS = ("openai", "azure", "hf", "generic", "rft")
@@ -59,8 +59,7 @@ class Resolver:
         for key, src in (mapping or {}).items():
             canon = _ALIASES.get(str(key).lower(), str(key).lower())
             if canon != "step" and canon not in COLUMNS:
-                near = difflib.get_close_matches(str(key), ("step",) + COLUMNS, n=1)
-                hint = f"did you mean '{near[0]}'?" if near else "keys are step or one of " + ", ".join(COLUMNS)
+                hint = did_you_mean(str(key), ("step",) + COLUMNS, "keys are step or one of " + ", ".join(COLUMNS))
                 raise ConfigError(f"unknown curve column '{key}'", where=where, hint=hint)
             self.by_source[str(src)] = canon
         self.mapped = set(self.by_source)

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 __all__ = ["JudgeSettings", "Call", "CallResult", "run_calls", "usage_of", "all_gens", "failure_text", "mark_failed"]
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..errors import ConfigError
+from ..registry import did_you_mean
 from ..models import Generation, Provider, Request, Runner, empty_kind
 from ._parse import Parsed, parse_reply
 from ._prompt import reply_schema, retry_messages
@@ -52,8 +52,7 @@ class JudgeSettings:
         """Request params: defaults < the judge model's ``params`` < the rubric's judge ``options``."""
         for k in options:
             if k not in _OPTIONS:
-                close = difflib.get_close_matches(k, list(_OPTIONS), n=1)
-                hint = f"did you mean '{close[0]}'?" if close else f"known options: {', '.join(_OPTIONS)}"
+                hint = did_you_mean(k, _OPTIONS, f"known options: {', '.join(_OPTIONS)}")
                 raise ConfigError(f"unknown judge option '{k}'", where=where, hint=hint)
         o = {**options}
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 __all__ = ["Rubric", "Scale", "load_rubric", "builtin_rubrics", "FIELDS"]
 
-import difflib
 import functools
 import re
 from pathlib import Path
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .._yaml import load_yaml, validation_error
 from ..errors import ConfigError, RubricError
+from ..registry import did_you_mean
 
 FIELDS = ("input", "output", "reference", "context")
 """What a rubric may show the judge: the prompt, the model output, the reference answer, the source text."""
@@ -227,8 +227,7 @@ def load_rubric(ref: str | Path) -> Rubric:
         raise RubricError(f"not a rubric name or a .yaml path: {ref_s!r}")
     names = builtin_rubrics()
     if ref_s not in names:
-        close = difflib.get_close_matches(ref_s, names, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"built-in rubrics: {', '.join(names)}; or give a path to a YAML file"
+        hint = did_you_mean(ref_s, names, f"built-in rubrics: {', '.join(names)}; or give a path to a YAML file")
         raise RubricError(f"unknown rubric '{ref_s}'", hint=hint)
     p = _builtin_dir() / f"{ref_s}.yaml"
     return _load_file(str(p), p.stat().st_mtime)

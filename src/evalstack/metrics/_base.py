@@ -34,7 +34,6 @@ from typing import Any, Callable, ClassVar, Protocol, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError
 
 
 @dataclass
@@ -126,39 +125,32 @@ class Metric(Protocol):
                 **context: Any) -> list[MetricResult]: ...
 
 
-_REGISTRY: dict[str, type] = {}
-
-
 def register_metric(name: str) -> Callable[[type], type]:
-    """Class decorator: make a metric available under ``name`` in YAML and in ``compute``."""
+    """Class decorator: make a metric available under ``name`` in YAML and in ``compute`` (a plug-in's
+    ``metric.<name>`` entry point goes through it too: :mod:`evalstack.registry`)."""
 
     def deco(cls: type) -> type:
+        from ..registry import register
+
         cls.name = name
         build = getattr(cls, "_build_info", None)
         if build is not None:  # metrics built on BaseMetric derive `info` from their declared options
             cls.info = build()
-        _REGISTRY[name] = cls
-        return cls
+        return register("metric", name, cls)
 
     return deco
 
 
 def get_metric(name: str) -> type:
-    """The metric class registered under ``name``; a ConfigError with a "did you mean" otherwise."""
-    from . import _builtin  # noqa: F401  (registers the built-in metrics)
+    """The metric class registered under ``name`` (built-in or plug-in); a ConfigError with a "did you
+    mean" otherwise."""
+    from ..registry import lookup
 
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"known metrics: {', '.join(sorted(_REGISTRY))}"
-        raise ConfigError(f"unknown metric '{name}'", hint=hint) from None
+    return lookup("metric", name, known="known metrics")
 
 
 def list_metrics() -> list[MetricInfo]:
-    """Every registered metric's info, sorted by name."""
-    from . import _builtin  # noqa: F401
+    """Every registered metric's info (built-ins and installed plug-ins), sorted by name."""
+    from ..registry import entries
 
-    return [_REGISTRY[k].info for k in sorted(_REGISTRY)]
+    return [cls.info for cls in entries("metric").values()]

@@ -11,12 +11,12 @@ from __future__ import annotations
 __all__ = ["BaseMetric", "Option", "one_line", "boolean", "choice", "integer", "number", "one_or_more", "optional",
            "existing_path", "string", "string_list", "mapping", "any_value"]
 
-import difflib
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Sequence
 
 from ..errors import ConfigError
+from ..registry import did_you_mean
 from ._base import MetricInfo, MetricResult
 
 Check = Callable[[Any], Any]
@@ -194,9 +194,8 @@ class BaseMetric:
     def __init__(self, **options: Any) -> None:
         unknown = [k for k in options if k not in self.OPTIONS]
         if unknown:
-            close = difflib.get_close_matches(unknown[0], list(self.OPTIONS), n=1)
             known = ", ".join(self.OPTIONS) or "none"
-            hint = f"did you mean '{close[0]}'?" if close else f"known options: {known}"
+            hint = did_you_mean(unknown[0], self.OPTIONS, f"known options: {known}")
             raise ConfigError(f"metric '{self.name}': unknown option '{unknown[0]}'", hint=hint)
         self.opts: dict[str, Any] = {}
         for key, opt in self.OPTIONS.items():

@@ -29,7 +29,6 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
-from ..errors import ConfigError
 
 # Request params that cannot change what the model returns: transport (timeouts, headers, query strings)
 # and bookkeeping (user, metadata, store). Every other param is part of the cache key, whether it comes
@@ -328,33 +327,29 @@ class Provider(ABC):
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
-_REGISTRY: dict[str, type[Provider]] = {}
-
-
 def register_provider(kind: str) -> Callable[[type[Provider]], type[Provider]]:
-    """Class decorator: ``provider: <kind>`` in YAML maps to this class."""
+    """Class decorator: ``provider: <kind>`` in YAML maps to this class (a plug-in's ``provider.<kind>``
+    entry point goes through it too: :mod:`evalstack.registry`)."""
 
     def deco(cls: type[Provider]) -> type[Provider]:
+        from ..registry import register
+
         cls.kind = kind
-        _REGISTRY[kind] = cls
-        return cls
+        return register("provider", kind, cls)
 
     return deco
 
 
-def _load_builtins() -> None:
-    from . import _local, _mock, _openai, _replay  # noqa: F401
-
-
 def provider_kinds() -> list[str]:
-    _load_builtins()
-    return sorted(_REGISTRY)
+    """Every provider kind: the built-ins and installed plug-ins."""
+    from ..registry import names
+
+    return names("provider")
 
 
 def make_provider(name: str, cfg: Any) -> Provider:
     """Build the provider for a model config (``cfg.provider`` names its kind)."""
-    _load_builtins()
-    kind = cfg.provider
-    if kind not in _REGISTRY:
-        raise ConfigError(f"unknown provider '{kind}'", where=f"models.{name}", hint=f"known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[kind](name, cfg)
+    from ..registry import lookup
+
+    cls: type[Provider] = lookup("provider", cfg.provider, where=f"models.{name}")
+    return cls(name, cfg)

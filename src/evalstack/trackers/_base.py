@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 from pathlib import Path
 from typing import Any, ClassVar
@@ -10,10 +9,8 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ConfigError, EvalstackError
+from ..registry import did_you_mean, lookup, names
 from ..results import RunResult
-
-_KINDS: dict[str, type["Tracker"]] = {}
-
 
 class TrackerError(EvalstackError):
     """A tracker marked ``required: true`` could not log the run (the reports are written; exit 3)."""
@@ -44,10 +41,12 @@ class Tracker(BaseModel):
 
 
 def register_tracker(kind: str):  # noqa: ANN201 - a class decorator
-    """Register a :class:`Tracker` subclass under ``type: <kind>``."""
+    """Register a :class:`Tracker` subclass under ``type: <kind>`` (a plug-in's ``tracker.<kind>`` entry
+    point goes through it too: :mod:`evalstack.registry`)."""
     def deco(cls: type[Tracker]) -> type[Tracker]:
-        _KINDS[kind] = cls
-        return cls
+        from ..registry import register
+
+        return register("tracker", kind, cls)
     return deco
 
 
@@ -58,8 +57,8 @@ def _error_for(i: int, kind: str, cls: type[Tracker], exc: ValidationError) -> C
     if e.get("type") == "extra_forbidden":
         key = str(e["loc"][-1])
         keys = [k for k in cls.model_fields]
-        close = difflib.get_close_matches(key, keys, n=1)
-        hint = (f"did you mean '{close[0]}'? " if close else "") + f"{kind} keys: type, {', '.join(keys)}"
+        near = did_you_mean(key, keys)
+        hint = (f"{near} " if near else "") + f"{kind} keys: type, {', '.join(keys)}"
         # where stops at the entry: "api_key: unknown..." would read as a secret to errors.redact
         return ConfigError(f"unknown key '{key}' for a {kind} tracker", where=f"trackers[{i}]", hint=hint)
     return ConfigError(e.get("msg", "invalid value"), where=where)
@@ -81,12 +80,8 @@ def parse_trackers(entries: Any) -> list[Tracker]:
                               where=f"trackers[{i}]")
         kind = entry.get("type")
         if kind is None:
-            raise ConfigError(f"needs `type` (one of: {', '.join(sorted(_KINDS))})", where=f"trackers[{i}]")
-        cls = _KINDS.get(kind) if isinstance(kind, str) else None
-        if cls is None:
-            close = difflib.get_close_matches(str(kind), list(_KINDS), n=1)
-            raise ConfigError(f"unknown tracker type '{kind}'", where=f"trackers[{i}].type",
-                              hint=(f"did you mean '{close[0]}'? " if close else "") + f"known: {', '.join(sorted(_KINDS))}")
+            raise ConfigError(f"needs `type` (one of: {', '.join(names('tracker'))})", where=f"trackers[{i}]")
+        cls = lookup("tracker", kind, where=f"trackers[{i}].type", always_list=True)
         try:
             tracker = cls.model_validate({k: v for k, v in entry.items() if k != "type"})
         except ValidationError as exc:
