@@ -127,7 +127,7 @@ def test_to_pandas_one_row_per_example_and_model(tmp_path: Path) -> None:
     intent = df[(df.task == "intent") & (df.model == "tuned")].set_index("id").loc[truth["ids"]]
     assert intent["accuracy"].tolist() == [float(a == b) for a, b in zip(truth["tuned"], truth["labels"])]
     assert intent["channel"].tolist() == ["chat" if i % 2 else "mail" for i in range(N)]
-    assert intent["input"].iloc[3] == "Ticket: ticket 3\nLabel:"
+    assert intent["input"].iloc[3] == "ticket 3"  # the example's input field, not the rendered prompt
     summ = df[(df.task == "summaries") & (df.model == "base")].sort_values("id", key=lambda s: s.str[1:].astype(int))
     assert summ["rougeL"].tolist() == pytest.approx(_rougeL(truth["base_s"], truth["refs"]))
     assert summ["judge_answer_relevance_reason"].tolist() == [f"covers request {i}" for i in range(12)]

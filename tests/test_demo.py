@@ -42,7 +42,7 @@ def test_demo_runs_offline_and_reports_every_family(tmp_path: Path, repo_root: P
     first = worse[worse.index("### New failure modes"):].split("\n\n")[1]
     assert first.startswith("1. ❌ **`general_qa`: `finetuned` answers `billing` on 8 examples** (8 with another "
                             "reference; `base`: 0): a label of task intent"), first
-    assert worse.index("| q0010 | Answer briefly: What is the capital of France? (variant 1) | Paris | billing | Paris |") \
+    assert worse.index("| q0010 | What is the capital of France? (variant 1) | Paris | billing | Paris |") \
         < worse.index("### Significantly worse metrics")
     assert 'NEW FAILURE MODE general_qa: finetuned answers "billing" on 8 examples' in r.stderr
     assert r.stderr.index("what got worse:") < r.stderr.index("Gate PASSED")

@@ -102,9 +102,11 @@ def test_deltas_with_arrow_ci_test_and_verdict(md: str):
 
 def test_per_slice_deltas(md: str):
     slices = _section(md, "Per-slice deltas")
-    row = _cells(_row(slices, "lang=de", "6", "accuracy", "ckpt-100"))
-    assert row[4] == "1.0000" and row[5] == "▲ +0.1667" and row[-1] == "✅ **better**"
-    assert _cells(_row(slices, "lang=en", "6", "accuracy", "ckpt-100"))[5] == "= 0"
+    header = _cells(slices.strip().splitlines()[0])
+    assert header.count("n") == 1  # one n per row: the delta's (issue 14 item 9)
+    row = _cells(_row(slices, "lang=de", "accuracy", "ckpt-100"))
+    assert row[3] == "1.0000" and row[4] == "▲ +0.1667" and row[header.index("n")] == "6" and row[-1] == "✅ **better**"
+    assert _cells(_row(slices, "lang=en", "accuracy", "ckpt-100"))[4] == "= 0"
 
 
 def test_checkpoint_table_marks_best_direction_aware(md: str):

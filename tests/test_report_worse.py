@@ -84,7 +84,7 @@ def test_new_failure_modes_by_hand(tmp_path: Path) -> None:
     assert "(1 with another reference; `base`: 0): a label of task tickets, on a task without labels." in md
     table = md[md.index("| id |"):md.index("2. ❌")]  # the first mode's examples
     assert [line.split(" | ")[0].strip("| ") for line in table.splitlines()[2:] if line.startswith("|")] == ["q2", "q3", "q4"]
-    assert "| q2 | Q: How many legs has a spider? | 8 | Sorry, I can't help with that. | 8 |" in table
+    assert "| q2 | How many legs has a spider? | 8 | Sorry, I can't help with that. | 8 |" in table
     # right under the gate: before the run line and the first task
     assert md.index("## What got worse vs `base`") < md.index("Run ") < md.index("## Task `tickets`")
     # the terminal names them

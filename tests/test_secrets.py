@@ -91,4 +91,5 @@ def test_allow_secret_in_prompt_sends_it_and_still_writes_it_nowhere(tmp_path: P
     for f in _files(tmp_path):
         assert KEY.encode() not in f.read_bytes(), f
     rows = [json.loads(x) for x in (tmp_path / "out" / "examples.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert all(x["input"].endswith(" ***") for x in rows)
+    # reviews show the example's input field (the secret is part of the template, not of the example)
+    assert sorted(x["input"] for x in rows) == sorted(f"question {i}" for i in range(4) for _ in ("base", "ft"))

@@ -57,13 +57,44 @@ class TaskPlan:  # noqa: D101 (documented below)
             return None
         return [ex.row.get(name) for ex in self.examples]
 
+    input_fields: list[str] = field(default_factory=list)
+    """The columns the user prompt shows, in the order it first shows them."""
+
     def input_text(self, i: int) -> str:
-        """The example's own input: the last user message (system prompt and few-shot left out)."""
+        """The example's own input as reviews show it: the value of the column the user prompt shows
+        (``column: value`` lines for several), not the rendered prompt with its instructions and label list.
+        A user prompt that shows no column: the last user message."""
+        row = self.examples[i].row
+        if len(self.input_fields) == 1:
+            return _as_text(row.get(self.input_fields[0]))
+        if self.input_fields:
+            return "\n".join(f"{c}: {_as_text(row.get(c))}" for c in self.input_fields)
         return self.messages[i][-1]["content"]
 
     def prompt_text(self, i: int) -> str:
         """The whole rendered prompt."""
         return messages_text(self.messages[i])
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return "" if value is None else str(value)
+
+
+def _shown_fields(env: Any, source: str, columns: set[str]) -> list[str]:
+    """The data columns a template reads, in order of first use (walking its syntax tree)."""
+    from jinja2 import nodes
+
+    seen: list[str] = []
+    for node in env.parse(source).find_all(nodes.Name):
+        if node.name in columns and node.name not in seen:
+            seen.append(node.name)
+    return seen
 
 
 def _templates(task: TaskConfig, key: str, source: str, env: Any) -> tuple[list[tuple[str, Any, str]], dict[str, str]]:
@@ -143,7 +174,8 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
     with render_session():  # the time budget's signal handler, installed once for all of the task's prompts
         messages = [render_messages(templates, ex.row, where=f"task '{task.name}', example '{ex.id}' ({d.path}:{ex.line or '?'})")
                     for ex in examples]
-    plan = TaskPlan(cfg=task, index=index, examples=examples, messages=messages)
+    plan = TaskPlan(cfg=task, index=index, examples=examples, messages=messages,
+                    input_fields=_shown_fields(env, task.prompt.user, set(needed)))
     if task.labels is not None:
         _check_gold_labels(task, examples, key, source)
     from .metrics import extract_labels, get_metric

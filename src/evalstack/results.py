@@ -238,7 +238,8 @@ class ExampleRow(_Record):
     task: str
     model: str
     id: str
-    input: str = Field(description="The rendered prompt (messages joined) shown in reviews.")
+    input: str = Field(description="The example's input as reviews show it: the value of the column the user prompt "
+                                   "shows (`column: value` lines for several; the last user message if it shows none).")
     output: str | None = None
     output_truncated: int | None = Field(None, description="Characters cut from the output by max_output_chars (it was judged, scored and stored without them).")
     reference: Any = None

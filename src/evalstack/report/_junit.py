@@ -81,7 +81,7 @@ def render_junit(run: RunResult) -> str:
     _case(suite, name="run completed", classname="evalstack.run",
           failure=(head.headline, "incomplete", "\n".join(incomplete_lines(run))) if head.status == "incomplete" else None,
           out=what)
-    for task_name in sorted(run.tasks):
+    for task_name in run.tasks:  # config order
         task = run.tasks[task_name]
         for m in model_order(run):
             mts = task.models.get(m)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..results import RunResult
-from ._runinfo import model_order, task_metric_keys
+from ._runinfo import model_order, task_metric_keys, task_rank
 
 _COLORS = {"better": "#1a7f37", "worse": "#cf222e"}
 _GREY = "#6e7781"
@@ -61,7 +61,7 @@ def _png(fig: Any) -> bytes:
 def forest_plot(run: RunResult) -> Plot | None:
     """Deltas (model - baseline) with CIs: one panel per task/metric, one row per model, a zero line."""
     panels = []
-    for task in sorted(run.tasks):
+    for task in run.tasks:  # config order
         t = run.tasks[task]
         for key in task_metric_keys(run, task):
             rows = [(m, t.deltas[m][key]) for m in model_order(run) if key in t.deltas.get(m, {})
@@ -118,7 +118,7 @@ def _confusion_details(details: dict[str, Any]) -> tuple[list[str], list[str], l
 def confusion_plots(run: RunResult) -> list[Plot]:
     """Per classification task: one confusion matrix per model (rows true label, columns predicted)."""
     out = []
-    for task in sorted(run.tasks):
+    for task in run.tasks:  # config order
         t = run.tasks[task]
         mats = []
         for m in model_order(run):
@@ -167,7 +167,8 @@ def histogram_plots(run: RunResult, values: dict[tuple[str, str, str], list[floa
         if vals:
             groups.setdefault((task, key), []).append((model, vals))
     out = []
-    for (task, key) in sorted(groups):
+    rank = task_rank(run)
+    for (task, key) in sorted(groups, key=lambda g: (rank.get(g[0], len(rank)), g)):  # tasks in config order
         series = [(m, np.asarray(v, dtype=float)) for m, v in
                   sorted(groups[(task, key)], key=lambda s: (order.get(s[0], len(order)), s[0]))]
         levels = np.unique(np.concatenate([v for _, v in series]))

@@ -18,7 +18,8 @@ from typing import Any, Iterable
 from .._safetext import cap, csv_cell
 from ..results import ExampleRow, RunResult
 from ._format import as_text
-from ._runinfo import check_filters, higher_is_better, is_per_example, key_of_score, metric_matches, model_order
+from ._runinfo import (check_filters, higher_is_better, is_per_example, key_of_score, metric_matches, model_order,
+                       task_rank)
 from ._store import EXAMPLES_JSONL, iter_examples, read_run
 
 LOWEST_COLUMNS = ["task", "model", "metric", "rank", "id", "score", "higher_is_better",
@@ -120,10 +121,12 @@ class ExampleScan:
             group[0] = kept[-1][0]
 
     def lowest_rows(self) -> list[dict[str, Any]]:
-        """The kept worst rows, ordered by task, metric, model (baseline first), then rank."""
+        """The kept worst rows, ordered by task (config order), metric, model (baseline first), then rank."""
         order = {m: i for i, m in enumerate(model_order(self.run))}
+        tasks = task_rank(self.run)
         out = []
-        for (task, model, key) in sorted(self._lowest, key=lambda g: (g[0], g[2], order.get(g[1], len(order)), g[1])):
+        for (task, model, key) in sorted(self._lowest, key=lambda g: (tasks.get(g[0], len(tasks)), g[0], g[2],
+                                                                      order.get(g[1], len(order)), g[1])):
             kept = sorted(self._lowest[(task, model, key)][1], key=lambda t: t[0])[: self.worst]
             hib = self._info(task, key)[1]
             for rank, (_, row) in enumerate(kept, 1):
@@ -159,8 +162,8 @@ class ExampleScan:
 
         out: list[dict[str, Any]] = []
         order = {m: i for i, m in enumerate(model_order(self.run))}
-        tasks = sorted({t for t, _ in self.columns})
-        for task in tasks:
+        rank = task_rank(self.run)
+        for task in sorted({t for t, _ in self.columns}, key=lambda t: (rank.get(t, len(rank)), t)):  # config order
             base = self.columns.get((task, baseline))
             if base is None:
                 continue

@@ -21,6 +21,11 @@ def model_order(run: RunResult) -> list[str]:
     return head + sorted(others, key=key)
 
 
+def task_rank(run: RunResult) -> dict[str, int]:
+    """Task name -> its place in the config (``run.tasks`` keeps the config's order, also when read back)."""
+    return {t: i for i, t in enumerate(run.tasks)}
+
+
 def task_metric_keys(run: RunResult, task: str) -> list[str]:
     """Metric keys reported for ``task`` (any model), sorted so every report and re-read agree."""
     keys: set[str] = set()

@@ -104,6 +104,15 @@ def read_run(run_dir_or_run_json: str | Path, *, allow_unfinished: bool = False)
     from .._outdir import ensure_finished
 
     ensure_finished(path.parent, run.examples_sha256, allow_unfinished=allow_unfinished)
+    return _config_order(run)
+
+
+def _config_order(run: RunResult) -> RunResult:
+    """Tasks back in the config's order (run.json is written with sorted keys; reports follow the config)."""
+    tasks = (run.config or {}).get("tasks") if isinstance(run.config, dict) else None
+    names = [t.get("name") for t in tasks or [] if isinstance(t, dict)]
+    rank = {n: i for i, n in enumerate(names)}
+    run.tasks = dict(sorted(run.tasks.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
     return run
 
 

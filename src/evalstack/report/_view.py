@@ -258,9 +258,10 @@ def deltas_table(run: RunResult, task: TaskSummary) -> Table:
 
 
 def slices_table(run: RunResult, task: TaskSummary) -> Table:
-    """Per-slice value and delta of every model, with n per slice."""
-    t = Table(["slice", "n", "metric", "model", "value"] + _DELTA_HEADERS,
-              numeric=[False, True, False, False, True] + _DELTA_NUMERIC)
+    """Per-slice value and delta of every model; one ``n``: the delta's (examples of the slice both models
+    have a score for)."""
+    t = Table(["slice", "metric", "model", "value"] + _DELTA_HEADERS,
+              numeric=[False, False, False, True] + _DELTA_NUMERIC)
     for s in sorted(task.slices, key=lambda s: (s.column, s.value)):
         for key in task_metric_keys(run, task.name):
             for m in model_order(run):
@@ -268,7 +269,7 @@ def slices_table(run: RunResult, task: TaskSummary) -> Table:
                 if d is None:
                     continue
                 v = s.metrics.get(m, {}).get(key)
-                t.rows.append([_c(f"{s.column}={s.value}"), _c(fmt_int(s.n)), _c(metric_label(key, _hib(task, key))),
+                t.rows.append([_c(f"{s.column}={s.value}"), _c(metric_label(key, _hib(task, key))),
                                _c(m), _c(fmt_num(v.value if v else None))] + _delta_cells(d))
     return t
 
@@ -334,7 +335,7 @@ def checkpoint_table(run: RunResult) -> Table:
     models = model_order(run)
     if len([m for m in models if m != run.baseline]) < 2:
         return Table([])
-    cols = [(t, k) for t in sorted(run.tasks) for k in task_metric_keys(run, t)]
+    cols = [(t, k) for t in run.tasks for k in task_metric_keys(run, t)]  # tasks in config order
     steps = any(run.models.get(m) and run.models[m].checkpoint_step is not None for m in models)
     t = Table(["model"] + (["step"] if steps else []) + [f"{tk}/{k}" for tk, k in cols],
               numeric=[False] + ([True] if steps else []) + [True] * len(cols))

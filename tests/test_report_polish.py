@@ -1,0 +1,149 @@
+"""Report polish found by reading the report (issue 14 item 9), through the CLI on recorded outputs: tasks in
+config order everywhere (also when a saved run is read back by gate, review, compare and the API), one `n` in
+the per-slice table, and the review "input" is the example's input fields, not the rendered prompt with its
+instructions and label list."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from evalstack.cli import main
+
+TICKETS = [("t1", "I was charged twice", "refund", "web"), ("t2", "App crashes on start", "bug", "app"),
+           ("t3", "Refund my order please", "refund", "web"), ("t4", "Button is broken", "bug", "app"),
+           ("t5", "Money back please", "refund", "app"), ("t6", "Screen stays blank", "bug", "web")]
+QA = [("q1", "Capital of France?", "Europe", "Paris"), ("q2", "2 + 2?", "arithmetic", "4"),
+      ("q3", "Largest ocean?", "Earth", "Pacific")]
+OUTPUTS = {"base": {"t1": "refund", "t2": "refund", "t3": "refund", "t4": "bug", "t5": "refund", "t6": "bug",
+                    "q1": "Paris", "q2": "5", "q3": "Atlantic"},
+           "ft": {"t1": "bug", "t2": "bug", "t3": "refund", "t4": "bug", "t5": "bug", "t6": "bug",
+                  "q1": "Paris", "q2": "4", "q3": "Indian"}}
+ORDER = ["zeta_tickets", "alpha_qa"]  # config order: the reverse of sorted order
+
+
+def _project(tmp: Path) -> Path:
+    (tmp / "tickets.jsonl").write_text("".join(json.dumps({"id": i, "text": t, "label": y, "channel": c}) + "\n"
+                                               for i, t, y, c in TICKETS))
+    (tmp / "qa.jsonl").write_text("".join(json.dumps({"id": i, "question": q, "topic": c, "answer": a}) + "\n"
+                                          for i, q, c, a in QA))
+    for name, o in OUTPUTS.items():
+        (tmp / f"{name}.jsonl").write_text("".join(json.dumps({"task": ORDER[0] if k[0] == "t" else ORDER[1],
+                                                               "id": k, "output": v}) + "\n" for k, v in o.items()))
+    cfg = tmp / "eval.yaml"
+    cfg.write_text("""
+name: polish
+baseline: base
+models:
+  base: {provider: replay, path: base.jsonl, task_column: task}
+  ft: {provider: replay, path: ft.jsonl, task_column: task}
+tasks:
+  - name: zeta_tickets
+    data: {path: tickets.jsonl, id: id}
+    prompt: {system: "Route tickets.", user: "Labels: refund, bug\\nTicket: {{ text }}\\nLabel:"}
+    target: label
+    labels: [refund, bug]
+    slice_by: [channel]
+    metrics: [accuracy]
+  - name: alpha_qa
+    data: {path: qa.jsonl, id: id}
+    prompt: {user: "Topic {{ topic }}. Answer briefly: {{ question }}"}
+    reference: answer
+    metrics: [exact_match]
+gate:
+  rules:
+    - {metric: alpha_qa/exact_match, min: 0.1, inconclusive: pass}
+    - {metric: zeta_tickets/accuracy, min: 0.1, inconclusive: pass}
+output: out
+""")
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("polish")
+    cfg = _project(tmp)
+    r = subprocess.run([sys.executable, "-m", "evalstack", "run", str(cfg)], capture_output=True, text=True,
+                       timeout=300, cwd=tmp)
+    assert r.returncode == 0, r.stderr
+    (tmp / "stderr.txt").write_text(r.stderr, encoding="utf-8")
+    return tmp / "out"
+
+
+def _in_order(text: str, *marks: str) -> bool:
+    at = [text.index(m) for m in marks]
+    return at == sorted(at)
+
+
+def _md_order(md: str) -> bool:
+    return _in_order(md, "## Task `zeta_tickets`", "## Task `alpha_qa`")
+
+
+def test_fresh_run_keeps_config_order_everywhere(run_dir: Path) -> None:
+    md = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert _md_order(md)
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert _in_order(html, "Task zeta_tickets</h2>", "Task alpha_qa</h2>")
+    err = (run_dir.parent / "stderr.txt").read_text(encoding="utf-8")
+    assert _in_order(err, "zeta_tickets/accuracy", "alpha_qa/exact_match")
+    junit = [c.get("classname") for c in ET.parse(run_dir / "junit.xml").getroot().iter("testcase")]
+    run_cases = [c.rsplit(".", 1)[1] for c in junit if c.startswith("evalstack.run.")]
+    assert run_cases == sorted(run_cases, key=ORDER.index) and set(run_cases) == set(ORDER)
+    lowest = list(csv.DictReader((run_dir / "review" / "lowest.csv").open(encoding="utf-8")))
+    tasks = [row["task"] for row in lowest]
+    assert tasks == sorted(tasks, key=ORDER.index) and set(tasks) == set(ORDER)
+
+
+def test_saved_run_read_back_keeps_config_order(run_dir: Path, tmp_path: Path, capsys) -> None:
+    """run.json is written with sorted keys; every reader puts the tasks back in the config's order."""
+    from evalstack.api import load
+
+    assert list(load(run_dir).run.tasks) == ORDER
+    rules = tmp_path / "gate.yaml"
+    rules.write_text("rules:\n  - {metric: alpha_qa/exact_match, min: 0.1, inconclusive: pass}\n")
+    assert main(["gate", str(run_dir), "--rules", str(rules), "--out", str(tmp_path / "regated")]) == 0
+    assert _md_order((tmp_path / "regated" / "report.md").read_text(encoding="utf-8"))
+    capsys.readouterr()
+    assert main(["review", str(run_dir), "--format", "jsonl"]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.strip()]
+    tasks = [r["task"] for r in rows]
+    assert tasks == sorted(tasks, key=ORDER.index) and set(tasks) == set(ORDER)
+    assert main(["compare", str(run_dir), "--out", str(tmp_path / "cmp")]) == 0
+    capsys.readouterr()
+    assert _md_order((tmp_path / "cmp" / "report.md").read_text(encoding="utf-8"))
+    assert list(load(tmp_path / "cmp").run.tasks) == ORDER
+
+
+def test_per_slice_table_has_one_n(run_dir: Path) -> None:
+    md = (run_dir / "report.md").read_text(encoding="utf-8")
+    section = md[md.index("### Per-slice deltas"):].split("\n\n")[1]
+    lines = [x for x in section.splitlines() if x.startswith("|")]
+    assert len(lines) == 4
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header.count("n") == 1, header
+    for line in lines[2:]:
+        cells = dict(zip(header, [c.strip() for c in line.strip("|").split("|")]))
+        channel = cells["slice"].split("=", 1)[1]
+        assert cells["n"] == str(sum(1 for t in TICKETS if t[3] == channel))  # both models scored every one
+
+
+def test_review_input_is_the_example_fields(run_dir: Path) -> None:
+    """The ticket text alone (not "Labels: refund, bug\\nTicket: ..."); two fields as `column: value` lines
+    in the order the prompt shows them."""
+    rows = [json.loads(x) for x in (run_dir / "examples.jsonl").read_text(encoding="utf-8").splitlines()]
+    by = {(x["task"], x["model"], x["id"]): x for x in rows}
+    assert by[("zeta_tickets", "ft", "t1")]["input"] == "I was charged twice"
+    assert by[("alpha_qa", "ft", "q3")]["input"] == "topic: Earth\nquestion: Largest ocean?"
+    md = (run_dir / "report.md").read_text(encoding="utf-8")
+    for text in (md, (run_dir / "review" / "regressions.csv").read_text(encoding="utf-8"),
+                 (run_dir / "review" / "lowest.csv").read_text(encoding="utf-8")):
+        assert "Labels:" not in text and "Answer briefly" not in text
+    regressions = list(csv.DictReader((run_dir / "review" / "regressions.csv").open(encoding="utf-8")))
+    t1 = next(r for r in regressions if r["id"] == "t1")
+    assert t1["input"] == "I was charged twice"
