@@ -32,6 +32,7 @@ _LAZY = {
     "history": ("evalstack.history._cli:history", "Metrics of indexed runs over time, with drift alarms."),
     "cache": ("evalstack._cli_cache:cache", "Check or repair a damaged response cache file."),
     "plan": ("evalstack._cli_plan:plan", "How many examples the gate's paired test needs to see a given drop."),
+    "sweep": ("evalstack.sweep._cli:sweep", "Evaluate a fine-tuning run's checkpoints and pick one honestly."),
 }
 
 
