@@ -51,7 +51,7 @@ def serve(latency_ms: float) -> None:
     def reply(request: dict) -> Any:
         if request.get("response_format"):
             return verdict
-        from evalstack.testing._loopback_chat import default_reply
+        from evalstack.testing.loopback._chat import default_reply
 
         return default_reply(request)
 

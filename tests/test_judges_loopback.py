@@ -15,7 +15,7 @@ from evalstack.config import JudgeSpec, OpenAIModel
 from evalstack.errors import ConfigError
 from evalstack.judges import JudgeItem, judge_pairwise, judge_pointwise, load_rubric
 from evalstack.models import Cache, Runner, make_provider
-from evalstack.testing._loopback_chat import prompt_tokens, tokenize
+from evalstack.testing.loopback._chat import prompt_tokens, tokenize
 from evalstack.testing.loopback import Fault, LoopbackServer
 
 KEY_ENV = "JUDGE_TEST_KEY"

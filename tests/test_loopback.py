@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evalstack.testing._loopback_chat import tokenize
+from evalstack.testing.loopback._chat import tokenize
 from evalstack.testing.loopback import Fault, LoopbackProcess, LoopbackServer
 
 

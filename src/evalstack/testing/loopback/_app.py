@@ -16,12 +16,12 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from evalstack.testing._loopback_chat import (Reply, chat_body, default_reply, last_user_text, normalize_reply,
+from ._chat import (Reply, chat_body, default_reply, last_user_text, normalize_reply,
                                               sse_body)
-from evalstack.testing._loopback_faults import Fault, FaultPlan
-from evalstack.testing._loopback_finetune import FineTuning
-from evalstack.testing._loopback_http import Drop, Request, Response, parse_multipart, serve_connection
-from evalstack.testing._loopback_store import ApiError, BatchPlan, Batches, Files
+from ._faults import Fault, FaultPlan
+from ._finetune import FineTuning
+from ._http import Drop, Request, Response, parse_multipart, serve_connection
+from ._store import ApiError, BatchPlan, Batches, Files
 
 ReplyFn = Callable[[dict], Any]
 """``fn(request_json) -> str | dict | Fault``: the reply for one choice of a chat request."""
@@ -101,7 +101,7 @@ class LoopbackApp:
     # ----------------------------------------------------------------- replies
     def reply_with(self, fn: ReplyFn | None) -> None:
         """Answer chat requests with ``fn(request_json)``: a str (the content), a dict (see
-        ``_loopback_chat.REPLY_KEYS``: content, top_logprobs, logprobs, body...) or a :class:`Fault`.
+        ``_chat.REPLY_KEYS``: content, top_logprobs, logprobs, body...) or a :class:`Fault`.
         None restores the default ``"echo: <last user message>"``. Scripted replies go first."""
         with self._lock:
             self._reply_fn = fn

@@ -8,7 +8,7 @@ import io
 import time
 from typing import Any, Mapping
 
-from evalstack.testing._loopback_store import ApiError, Files, new_id, paginate
+from ._store import ApiError, Files, new_id, paginate
 
 _CHECKPOINT_METRICS = {
     # checkpoint metric name: results-CSV columns it may come from (OpenAI first, then Azure)

@@ -13,7 +13,7 @@ import zlib
 from functools import lru_cache
 from typing import Any, Union
 
-from evalstack.testing._loopback_faults import Fault
+from ._faults import Fault
 
 Reply = Union[str, dict, Fault]
 """What a reply function, a script or a reply map gives for one choice."""
