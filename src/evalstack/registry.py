@@ -49,6 +49,7 @@ KINDS: dict[str, _Kind] = {
     "metric": _Kind("metric", ("evalstack.metrics._builtin",), "evalstack.metrics._base:register_metric"),
     "provider": _Kind("provider", ("evalstack.models._openai", "evalstack.models._replay", "evalstack.models._local",
                                    "evalstack.models._mock"), "evalstack.models._base:register_provider"),
+    "scale": _Kind("scale type", ("evalstack.judges.scales",), "evalstack.judges.scales._base:register_scale"),
     "tracker": _Kind("tracker type", ("evalstack.trackers._wandb", "evalstack.trackers._mlflow"),
                      "evalstack.trackers._base:register_tracker"),
 }

@@ -85,7 +85,7 @@ class JudgeSettings:
                 "name": name[:64], "strict": True, "schema": reply_schema(rubric, pairwise=pairwise)}}
         elif fmt == "json_object":
             params["response_format"] = {"type": "json_object"}
-        weighted_scale = rubric.scale.type in ("points", "pass_fail") and not pairwise
+        weighted_scale = bool(rubric.scale.rules_for(pairwise).values())  # answers with a score each
         want_lp = o.get("logprobs", True)
         if not isinstance(want_lp, bool):
             raise bad("logprobs")

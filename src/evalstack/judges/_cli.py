@@ -84,8 +84,7 @@ def _text_report(rep: Any, rubric: Any) -> str:
     from ..report._format import fmt_p
 
     s = rep.stats
-    scale = rubric.scale
-    scale_desc = (f"points {int(scale.min)}-{int(scale.max)}" if scale.type == "points" else scale.type)
+    scale_desc = rubric.scale.rules.describe()
     lines = [f"rubric {rep.rubric} ({rubric.kind}, {scale_desc}) vs {rep.n_labels} human labels in {rep.labels_file}",
              f"judge: {rep.judge_model}; scored {s['n']}, unscored {rep.unscored}"
              + (f"; methods: {', '.join(f'{k} {v}' for k, v in sorted(rep.methods.items()))}" if rep.methods else ""),

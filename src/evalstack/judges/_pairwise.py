@@ -120,7 +120,7 @@ async def judge_pairwise(rubric: Rubric, items_a: Sequence[JudgeItem], items_b: 
     is better. ``spec`` is a :class:`~evalstack.config.JudgeSpec` (its ``options`` set request params and
     ``confidence``). Outcomes are from A's side: a win means A's output was preferred.
     """
-    if rubric.scale.type == "fraction":
+    if not rubric.scale.rules.can_compare:
         raise ConfigError(f"rubric '{rubric.name}' scores extracted items and cannot compare two outputs",
                           where=f"tasks.{task}.pairwise", hint="use it under `judges:`, or a pairwise rubric")
     where = f"tasks.{task}.pairwise.{rubric.name}"

@@ -20,7 +20,6 @@ from ..models import Provider, Runner
 from ._call import Call, CallResult, JudgeSettings, all_gens, job_label, mark_failed, run_calls, usage_of
 from ._prompt import JudgeItem, build_messages, reference_text
 from ._rubric import Rubric
-from ._weights import weighted_score
 
 
 @dataclass
@@ -85,25 +84,13 @@ def resolve_threshold(rubric: Rubric, threshold: float | None, where: str) -> fl
 
 
 def _score(rubric: Rubric, r: CallResult, strict: bool) -> dict[str, Any]:
-    """score, method and details of one parsed reply."""
-    scale, p = rubric.scale, r.parsed
-    assert p is not None and p.ok
-    if scale.type == "fraction":
-        flagged, total = p.value
-        score = (1.0 if flagged else 0.0) if strict else (flagged / total if total else 0.0)
-        return {"score": score, "method": "plain", "verdict": f"{flagged}/{total}", "items": p.items,
-                "method_note": "strict mode: 1 if any item is flagged" if strict else f"{scale.flag} {scale.item}s / {scale.item}s"}
-    plain = scale.values()[str(p.value)]
-    out: dict[str, Any] = {"verdict": p.value}
-    if strict:
-        best = scale.max if rubric.higher_is_better else scale.min
-        out.update(score=1.0 if plain == best else 0.0, method="plain", method_note="strict mode: binary score from the verdict")
-        return out
-    w = weighted_score(r.gen.text or "", r.gen.tokens, r.gen.top_logprobs, p.span, scale.values())
-    if w.score is not None:
-        out.update(score=w.score, method="logprob_weighted", probs=w.probs, prob_mass=w.mass)
-    else:
-        out.update(score=plain, method="plain", method_note=w.note)
+    """score, method and details of one parsed reply (the keys that are set, in the order rows keep)."""
+    assert r.parsed is not None and r.parsed.ok
+    s = rubric.scale.rules.score(r.parsed, r.gen, strict=strict, higher_is_better=rubric.higher_is_better)
+    out: dict[str, Any] = {"score": s.score, "method": s.method, "verdict": s.verdict}
+    for key in ("items", "probs", "prob_mass", "method_note"):
+        if getattr(s, key) is not None:
+            out[key] = getattr(s, key)
     return out
 
 

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ._rubric import Rubric, Scale, describe_levels
+from ._rubric import Rubric
 
 
 @dataclass(frozen=True)
@@ -89,44 +89,6 @@ def _default_template(names: list[str]) -> str:
     return "\n\n".join(f"{_LABELS[n]}:\n{{{{ {n} }}}}" for n in sorted(names, key=_ORDER.index))
 
 
-def _scale_text(scale: Scale, pairwise: bool) -> str:
-    levels = describe_levels(scale)
-    if pairwise:
-        levels = levels if scale.type == "preference" else [
-            ("A", "Response A is better by the criteria."), ("B", "Response B is better by the criteria."),
-            ("tie", "Neither is clearly better.")]
-        return "Verdict (one of A, B, tie):\n" + "\n".join(f"- {k}: {v}" for k, v in levels)
-    if scale.type == "points":
-        head = f"Score (an integer from {int(scale.min)} to {int(scale.max)}):"
-    elif scale.type == "pass_fail":
-        head = "Score (pass or fail):"
-    else:
-        head = (f"Step 1: list every {scale.item} the response expresses (quote or paraphrase it briefly); "
-                f"list nothing if it expresses none.\nStep 2: give each {scale.item} one verdict:")
-    return head + "\n" + "\n".join(f"- {k}: {v}" for k, v in levels)
-
-
-def _format_text(scale: Scale, pairwise: bool, reasoning_first: bool) -> str:
-    if scale.type == "fraction" and not pairwise:
-        item = scale.item
-        shape = (f'{{"{item}s": [{{"{item}": "<the {item}>", "reason": "<one sentence>", '
-                 f'"verdict": "{scale.flag}" or "{scale.other}"}}, ...]}}')
-        return f"Reply with one JSON object and nothing else, in this shape: {shape}"
-    if pairwise:
-        value = '"A" or "B" or "tie"'
-        key = "verdict"
-    elif scale.type == "points":
-        value = f"<integer {int(scale.min)}-{int(scale.max)}>"
-        key = "score"
-    else:
-        value = '"pass" or "fail"'
-        key = "score"
-    reason = '"reason": "<your reasoning, at most 4 sentences>"'
-    pair = f'{reason}, "{key}": {value}' if reasoning_first else f'"{key}": {value}, {reason}'
-    order = "Reason first, then give the " + key + "." if reasoning_first else ""
-    return f"Reply with one JSON object and nothing else: {{{pair}}}. {order}".rstrip()
-
-
 def build_messages(rubric: Rubric, values: dict[str, str], *, pairwise: bool = False) -> list[dict[str, str]]:
     """System + user messages judging ``values`` (field name -> raw text) by ``rubric``."""
     from .._render import RenderFailed, make_env, render
@@ -141,14 +103,15 @@ def build_messages(rubric: Rubric, values: dict[str, str], *, pairwise: bool = F
     except RenderFailed as exc:
         raise RubricError(f"rubric '{rubric.name}': template failed to render: {exc}",
                           where=rubric.source, hint="fix the rubric's `template`") from None
+    rules = rubric.scale.rules_for(pairwise)
     what = "two responses to the same input, choosing the better one" if pairwise else "one response"
     system = "\n\n".join([
         SYSTEM_INTRO.format(what=what),
         f"Rubric: {rubric.name}: {' '.join(rubric.description.split())}",
         "Criteria:\n" + rubric.criteria.strip(),
-        _scale_text(rubric.scale, pairwise),
+        rules.instructions(),
         DATA_RULE.format(nonce=nonce),
-        _format_text(rubric.scale, pairwise, rubric.reasoning_first),
+        rules.reply_format(rubric.reasoning_first),
     ])
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -171,25 +134,4 @@ def retry_messages(messages: list[dict[str, str]], reply: str, problem: str) -> 
 
 def reply_schema(rubric: Rubric, *, pairwise: bool = False) -> dict[str, Any]:
     """The JSON schema of a reply (OpenAI strict structured-output rules: all keys required, no extras)."""
-    scale = rubric.scale
-    reason = {"type": "string"}
-    if scale.type == "fraction" and not pairwise:
-        one = {"type": "object", "additionalProperties": False, "required": [scale.item, "reason", "verdict"],
-               "properties": {scale.item: {"type": "string"}, "reason": {"type": "string"},
-                              "verdict": {"type": "string", "enum": [scale.flag, scale.other]}}}
-        key = f"{scale.item}s"
-        return {"type": "object", "additionalProperties": False, "required": [key],
-                "properties": {key: {"type": "array", "items": one}}}
-    if pairwise:
-        key, value = "verdict", {"type": "string", "enum": list(_PREF)}
-    elif scale.type == "points":
-        key, value = "score", {"type": "integer", "enum": [int(v) for v in scale.values().values()]}
-    else:
-        key, value = "score", {"type": "string", "enum": ["pass", "fail"]}
-    order = ["reason", key] if rubric.reasoning_first else [key, "reason"]
-    props = {"reason": reason, key: value}
-    return {"type": "object", "additionalProperties": False, "required": order,
-            "properties": {k: props[k] for k in order}}
-
-
-_PREF = ("A", "B", "tie")
+    return rubric.scale.rules_for(pairwise).reply_schema(rubric.reasoning_first)

@@ -12,59 +12,46 @@ __all__ = ["Rubric", "Scale", "load_rubric", "builtin_rubrics", "FIELDS"]
 import functools
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .._yaml import load_yaml, validation_error
 from ..errors import ConfigError, RubricError
 from ..registry import did_you_mean
+from .scales import ScaleType, get_scale_type
 
 FIELDS = ("input", "output", "reference", "context")
 """What a rubric may show the judge: the prompt, the model output, the reference answer, the source text."""
-
-_PASS_FAIL = ("pass", "fail")
-_PREFERENCE = ("A", "B", "tie")
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Scale(_Strict):
-    """How the judge answers, and how an answer becomes a number."""
+    """How the judge answers, and how an answer becomes a number (the rules are its type's: :attr:`rules`)."""
 
-    type: Literal["points", "pass_fail", "fraction", "preference"] = Field(
+    type: str = Field(
         description="points: an integer level (e.g. 1-5); pass_fail: pass=1 / fail=0; fraction: extract items "
                     "(e.g. opinions), give each a verdict, score = flagged items / items; preference: A, B or tie "
-                    "(pairwise).")
+                    "(pairwise). Any other registered scale type (evalstack.judges.scales).")
     levels: dict[int | str, str] = Field(
         description="Each allowed answer and what it means: {1: ..., 5: ...}; {pass: ..., fail: ...}; "
                     "{<flag>: ..., <other>: ...} for fraction; {A: ..., B: ..., tie: ...} for preference.")
     item: str | None = Field(None, description="fraction only: what is extracted and judged one by one, e.g. 'opinion'.")
     flag: str | None = Field(None, description="fraction only: the verdict that counts, e.g. 'toxic'.")
 
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, v: str) -> str:
+        get_scale_type(v)
+        return v
+
     @model_validator(mode="after")
     def _levels_fit_type(self) -> "Scale":
-        keys = list(self.levels)
-        if self.type == "points":
-            if not all(isinstance(k, int) and not isinstance(k, bool) for k in keys):
-                raise ValueError("at scale.levels: points levels must be integers, e.g. {1: ..., 2: ..., 3: ...}")
-            if len(keys) < 2 or sorted(keys) != list(range(min(keys), max(keys) + 1)):
-                raise ValueError("at scale.levels: points levels must be 2 or more consecutive integers, e.g. 1 to 5")
-        elif self.type == "pass_fail":
-            if sorted(map(str, keys)) != sorted(_PASS_FAIL):
-                raise ValueError("at scale.levels: pass_fail levels must be exactly 'pass' and 'fail'")
-        elif self.type == "preference":
-            if sorted(map(str, keys)) != sorted(_PREFERENCE):
-                raise ValueError("at scale.levels: preference levels must be exactly 'A', 'B' and 'tie'")
-        else:
-            if not self.item or not self.flag:
-                raise ValueError("at scale: a fraction scale needs `item` (e.g. opinion) and `flag` (e.g. toxic)")
-            if len(keys) != 2 or self.flag not in keys or not all(isinstance(k, str) for k in keys):
-                raise ValueError(f"at scale.levels: a fraction scale has two verdicts, the flag '{self.flag}' and its "
-                                 "opposite, e.g. {toxic: ..., not_toxic: ...}")
-        if self.type != "fraction" and (self.item or self.flag):
+        rules = self.rules
+        rules.check()
+        if not rules.uses_item and (self.item or self.flag):
             raise ValueError("at scale: `item` and `flag` belong to fraction scales only")
         for k, v in self.levels.items():
             if not str(v).strip():
@@ -72,34 +59,32 @@ class Scale(_Strict):
         return self
 
     @property
+    def rules(self) -> ScaleType:
+        """This scale's type, bound to it: instructions, parsing, scores, agreement."""
+        return get_scale_type(self.type)(self)
+
+    def rules_for(self, pairwise: bool) -> ScaleType:
+        """The rules a judge answers by: :attr:`rules`, or A/B/tie when the rubric compares two outputs."""
+        return self.rules.comparison() if pairwise else self.rules
+
+    @property
     def min(self) -> float:
         """Lowest score on this scale."""
-        return float(min(self.levels)) if self.type == "points" else 0.0
+        return self.rules.min
 
     @property
     def max(self) -> float:
         """Highest score on this scale."""
-        return float(max(self.levels)) if self.type == "points" else 1.0
+        return self.rules.max
 
     @property
     def ordinal(self) -> bool:
-        """True for points scales (agreement uses quadratic-weighted kappa there)."""
-        return self.type == "points"
+        """True for ordered levels (agreement uses quadratic-weighted kappa there)."""
+        return self.rules.ordinal
 
     def values(self) -> dict[str, float]:
-        """The answers a judge may give and their numeric score (points and pass_fail; empty otherwise)."""
-        if self.type == "points":
-            return {str(k): float(k) for k in sorted(self.levels)}
-        if self.type == "pass_fail":
-            return {"pass": 1.0, "fail": 0.0}
-        return {}
-
-    @property
-    def other(self) -> str | None:
-        """fraction: the verdict that is not the flag (e.g. not_toxic)."""
-        if self.type != "fraction":
-            return None
-        return next(str(k) for k in self.levels if k != self.flag)
+        """The answers a judge may give and their numeric score (empty when the score is not one answer's)."""
+        return self.rules.values()
 
 
 class Rubric(_Strict):
@@ -133,9 +118,9 @@ class Rubric(_Strict):
     def _consistent(self) -> "Rubric":
         if self.kind == "reference" and "reference" not in self.fields:
             raise ValueError("at fields: a reference rubric must list 'reference' in fields")
-        if (self.kind == "pairwise") != (self.scale.type == "preference"):
+        if (self.kind == "pairwise") != self.scale.rules.compares_two:
             raise ValueError("at scale.type: pairwise rubrics use a preference scale (A/B/tie), and only they do")
-        if self.threshold is not None and self.scale.type != "preference":
+        if self.threshold is not None and not self.scale.rules.compares_two:
             if not self.scale.min <= self.threshold <= self.scale.max:
                 raise ValueError(f"at threshold: {self.threshold} is outside the scale ({self.scale.min:g} to {self.scale.max:g})")
         if self.template is not None:
@@ -235,5 +220,4 @@ def load_rubric(ref: str | Path) -> Rubric:
 
 def describe_levels(scale: Scale) -> list[tuple[str, str]]:
     """(answer, meaning) pairs in a stable order for prompts and docs."""
-    keys: list[Any] = sorted(scale.levels) if scale.type == "points" else list(scale.levels)
-    return [(str(k), " ".join(str(scale.levels[k]).split())) for k in keys]
+    return scale.rules.level_texts()

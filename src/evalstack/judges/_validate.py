@@ -14,14 +14,12 @@ from __future__ import annotations
 
 __all__ = ["LabelSet", "ValidationReport", "read_labels", "cohen_kappa", "agreement", "validate_rubric"]
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
-
-import numpy as np
+from typing import Any
 
 from ..errors import DataError
+from ._agreement import agreement, cohen_kappa
 from ._pairwise import judge_pairwise
 from ._pointwise import judge_pointwise, resolve_threshold
 from ._prompt import JudgeItem
@@ -52,29 +50,6 @@ class LabelSet:
     """Pointwise: a number on the scale; pairwise: 'a', 'b' or 'tie'."""
 
 
-def _human_value(raw: Any, rubric: Rubric, where: str) -> float:
-    scale = rubric.scale
-    text = str(raw).strip().lower()
-    if scale.type == "pass_fail":
-        v = {"pass": 1.0, "1": 1.0, "1.0": 1.0, "true": 1.0, "yes": 1.0,
-             "fail": 0.0, "0": 0.0, "0.0": 0.0, "false": 0.0, "no": 0.0}.get(text)
-        if v is None:
-            raise DataError(f"human_score {raw!r} is not pass or fail", where=where, hint="use pass/fail or 1/0")
-        return v
-    try:
-        num = float(text)
-    except ValueError:
-        raise DataError(f"human_score {raw!r} is not a number", where=where) from None
-    if scale.type == "points":
-        if not num.is_integer() or int(num) not in scale.levels:
-            raise DataError(f"human_score {raw!r} is not a level of rubric '{rubric.name}' "
-                            f"({int(scale.min)}..{int(scale.max)})", where=where)
-        return num
-    if not (0.0 <= num <= 1.0) or math.isnan(num):
-        raise DataError(f"human_score {raw!r} is outside 0..1 (a share of flagged {scale.item}s)", where=where)
-    return num
-
-
 def read_labels(path: str | Path, rubric: Rubric) -> LabelSet:
     """Read a label file; a DataError names the file, line and column for every bad row."""
     from ..data import read_rows
@@ -90,7 +65,7 @@ def read_labels(path: str | Path, rubric: Rubric) -> LabelSet:
     if not pairwise and rubric.kind == "pairwise":
         raise DataError(f"rubric '{rubric.name}' is pairwise but the file has pointwise rows", where=str(p),
                         hint="pairwise rows: id, input, output_a, output_b, human (a|b|tie)")
-    if pairwise and rubric.scale.type == "fraction":
+    if pairwise and not rubric.scale.rules.can_compare:
         raise DataError(f"rubric '{rubric.name}' cannot compare two outputs", where=str(p))
     items, items_b, human, seen = [], [], [], {}
     for line, row in rows:
@@ -113,75 +88,8 @@ def read_labels(path: str | Path, rubric: Rubric) -> LabelSet:
             human.append(h)
         else:
             items.append(JudgeItem(ex_id, str(row["input"]), str(row["output"]), ref, ctx))
-            human.append(_human_value(row["human_score"], rubric, where))
+            human.append(rubric.scale.rules.human_value(row["human_score"], rubric.name, where))
     return LabelSet(p, "pairwise" if pairwise else "pointwise", items, items_b if pairwise else None, human)
-
-
-def cohen_kappa(y1: Sequence[Any], y2: Sequence[Any], labels: Sequence[Any], weights: str | None = None) -> float | None:
-    """Cohen's kappa of two raters over ``labels`` (weights None, 'linear' or 'quadratic').
-
-    The same number as ``sklearn.metrics.cohen_kappa_score(y1, y2, labels=labels, weights=weights)``;
-    None where kappa is undefined (both raters used a single, identical category).
-    """
-    index = {lab: i for i, lab in enumerate(labels)}
-    k = len(labels)
-    conf = np.zeros((k, k), dtype=float)
-    for a, b in zip(y1, y2):
-        conf[index[a], index[b]] += 1
-    total = conf.sum()
-    if total == 0:
-        return None
-    expected = np.outer(conf.sum(axis=1), conf.sum(axis=0)) / total
-    i, j = np.indices((k, k))
-    if weights is None:
-        w = (i != j).astype(float)
-    elif weights == "linear":
-        w = np.abs(i - j).astype(float)
-    elif weights == "quadratic":
-        w = ((i - j) ** 2).astype(float)
-    else:
-        raise ValueError(f"weights must be None, 'linear' or 'quadratic', not {weights!r}")
-    denom = float((w * expected).sum())
-    if denom == 0.0:
-        return None
-    return float(1.0 - (w * conf).sum() / denom)
-
-
-def agreement(human: Sequence[Any], verdict: Sequence[Any], *, labels: Sequence[Any], weights: str | None,
-              human_num: Sequence[float] | None = None, judge_num: Sequence[float] | None = None) -> dict[str, Any]:
-    """Agreement of judge verdicts with human labels (aligned lists, scored items only).
-
-    Exact agreement, kappa and the confusion matrix compare the categories ``human`` and ``verdict``
-    (both from ``labels``); Spearman and mean bias compare the numbers ``human_num`` and ``judge_num``
-    (default: the categories themselves as numbers).
-    """
-    n = len(human)
-    out: dict[str, Any] = {"n": n, "labels": list(labels), "kappa_weights": weights or "none"}
-    if n == 0:
-        return {**out, "exact_agreement": None, "kappa": None, "spearman": None, "spearman_p": None,
-                "mean_bias": None, "confusion": []}
-    idx = {lab: i for i, lab in enumerate(labels)}
-    conf = np.zeros((len(labels), len(labels)), dtype=int)
-    for h, v in zip(human, verdict):
-        conf[idx[h], idx[v]] += 1
-    h_num = np.array([float(x) for x in (human if human_num is None else human_num)])
-    j_num = np.array([float(x) for x in (verdict if judge_num is None else judge_num)])
-    rho = p = None
-    if n >= 3 and np.ptp(h_num) > 0 and np.ptp(j_num) > 0:
-        from scipy.stats import spearmanr
-
-        res = spearmanr(h_num, j_num)
-        rho, p = float(res.statistic), float(res.pvalue)
-    out.update(
-        exact_agreement=float(np.trace(conf) / n),
-        kappa=cohen_kappa(list(human), list(verdict), labels, weights),
-        spearman=rho, spearman_p=p,
-        mean_bias=float(np.mean(j_num - h_num)),
-        confusion=conf.tolist(),
-    )
-    if weights is not None:
-        out["within_one"] = float(np.mean(np.abs(np.array(verdict, dtype=float) - np.array(human, dtype=float)) <= 1))
-    return out
 
 
 @dataclass
@@ -245,17 +153,7 @@ async def validate_rubric(rubric: Rubric, labels: LabelSet, *, provider: Any, ru
         rows = {it.example_id: {**res.rows[it.example_id], "human": h} for it, h in zip(labels.items, labels.human)}
         scored = [(h, r) for h, r in zip(labels.human, rows.values()) if r["score"] is not None]
         human_num, judge_num = [h for h, _ in scored], [r["score"] for _, r in scored]
-        scale = rubric.scale
-        if scale.type == "fraction":
-            cut = 0.5 if thr is None else thr
-            stats = agreement([float(h > cut) for h in human_num], [float(s > cut) for s in judge_num],
-                              labels=[0.0, 1.0], weights=None, human_num=human_num, judge_num=judge_num)
-            stats["categories"] = f"0 = score <= {cut:g}, 1 = {scale.flag} (score > {cut:g})"
-        else:
-            plain = scale.values()
-            stats = agreement(human_num, [plain[str(r["verdict"])] for _, r in scored],
-                              labels=list(plain.values()), weights="quadratic" if scale.ordinal else None,
-                              human_num=human_num, judge_num=judge_num)
+        stats = rubric.scale.rules.agreement(human_num, [r["verdict"] for _, r in scored], judge_num, thr)
         unscored, usage, methods = res.unscored, res.usage, res.method_counts
     return ValidationReport(rubric=rubric.name, kind=labels.kind, labels_file=str(labels.path),
                             judge_model=provider.describe(), n_labels=len(labels.items), unscored=unscored,
