@@ -105,7 +105,7 @@ def test_sections_and_review_lists(evil):
     assert "summaries/toxicity_rate: ckpt-200 (10 lowest, lower is better: highest values)" in text
     assert "summaries/rougeL: ckpt-200 vs base (6 examples)" in text
     assert "intent/accuracy: ckpt-100 vs base (1 example)" in text
-    assert "Best value per column in bold (direction-aware)." in text
+    assert "best value per column in bold (direction-aware)." in text
     assert "valid_rises" in text and "Loss curves" in text
     strong = [d for d in html.split("<strong>")[1:]]
     assert any(s.startswith("0</strong>") for s in strong)  # best (lowest) toxicity in bold

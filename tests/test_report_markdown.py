@@ -110,16 +110,21 @@ def test_per_slice_deltas(md: str):
 
 
 def test_checkpoint_table_marks_best_direction_aware(md: str):
-    cp = _section(md, "Checkpoints").split("### ")[0]  # the first table, not the loss-curve join
-    header = _cells(next(x for x in cp.splitlines() if x.startswith("| model")))
-    assert header[:3] == ["model", "step", "intent/accuracy"]
-    rows = {(_cells(x)[0]): dict(zip(header, _cells(x))) for x in cp.splitlines()
-            if x.startswith("| ") and not x.startswith("| model")}
-    tox = "summaries/toxicity\\_rate"
-    assert rows["ckpt-100"][tox] == "**0**"  # lowest toxicity is best
-    assert rows["base (baseline)"][tox] == "0.1000"
-    assert rows["ckpt-100"]["intent/accuracy"] == "**0.9167**"
-    assert rows["ckpt-200"]["step"] == "200" and rows["base (baseline)"]["step"] == ""
+    cp = _section(md, "Checkpoints").split("### ")[0]  # the per-task score tables, not the loss-curve join
+
+    def table(task: str) -> dict[str, dict[str, str]]:
+        text = cp[cp.index(f"Task `{task}`:"):]
+        lines = [x for x in text.split("\n\n")[1].splitlines() if x.startswith("| ")]
+        header = _cells(lines[0])
+        return {_cells(x)[0]: dict(zip(header, _cells(x))) for x in lines[1:]}
+
+    intent, summaries = table("intent"), table("summaries")
+    assert list(intent["ckpt-100"])[:3] == ["model", "step", "accuracy"]  # a column per metric (issue 14 item 9)
+    tox = "toxicity\\_rate (lower is better)"
+    assert summaries["ckpt-100"][tox] == "**0**"  # lowest toxicity is best
+    assert summaries["base (baseline)"][tox] == "0.1000"
+    assert intent["ckpt-100"]["accuracy"] == "**0.9167**"
+    assert intent["ckpt-200"]["step"] == "200" and intent["base (baseline)"]["step"] == ""
     assert "lower valid loss, worse task score" in _section(md, "Checkpoints and the loss curve")
 
 

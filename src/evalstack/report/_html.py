@@ -15,9 +15,10 @@ from typing import Any
 from ..results import RunResult
 from ._format import one_line
 from ._runinfo import model_order
-from ._view import (checkpoint_table, curve_notes, counts_line, curve_summary_table, deltas_table, diagnoses_table,
-                    dict_rows_table, gate_table, group_rows, incomplete_lines, lowest_table, metrics_table, regressions_table,
-                    pairwise_table, slices_table, usage_tables, verdict)
+from ._view import (counts_line, deltas_table, gate_table, group_rows, incomplete_lines, lowest_table, metrics_table,
+                    pairwise_table, regressions_table, slices_table, verdict)
+from ._view_across import (checkpoint_curve_table, checkpoint_tables, curve_notes, curve_summary_table, diagnoses_table,
+                           usage_tables)
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 """The Content-Security-Policy of report.html (also in the template's meta tag)."""
@@ -82,7 +83,7 @@ def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[di
     nav = ([("gate", "Gate")] if run.gate and run.gate.rules else []) + ([("worse", "What got worse")] if others else [])
     nav += [("deltas", "Deltas")] if forest else []
     nav += [(t["anchor"], f"Task {t['name']}") for t in tasks]
-    checkpoints = checkpoint_table(run)
+    checkpoints = checkpoint_tables(run)
     nav += [("checkpoints", "Checkpoints")] if checkpoints or run.checkpoints else []
     nav += [("usage", "Tokens")] + ([("curves", "Loss curves")] if run.curves else [])
     nav += [("regressions", "Regressions")] if regressions else []
@@ -96,7 +97,7 @@ def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[di
         "worse_deltas": worse_deltas_table(run), "top_losses": _top_losses(run, regressions, top),
         "stats": ", ".join(f"{k} {s[k]}" for k in ("confidence", "n_resamples", "seed", "limit") if s.get(k) is not None),
         "nav": nav, "forest": _img(forest[0]) if forest else None, "tasks": tasks,
-        "checkpoints": checkpoints, "checkpoint_rows": dict_rows_table(run.checkpoints),
+        "checkpoints": checkpoints, "checkpoint_rows": checkpoint_curve_table(run),
         "judge_usage": judge_usage, "model_usage": model_usage,
         "curves": curve_summary_table(run.curves) if run.curves else None,
         "diagnoses": diagnoses_table(run.curves), "curve_plots": [_img(p) for p in by_kind.get("curve", [])],

@@ -9,9 +9,10 @@ from typing import Any
 from ..results import RunResult
 from ._format import one_line
 from ._runinfo import headline_key, is_per_example, model_order, task_metric_keys
-from ._view import (Cell, Table, checkpoint_table, counts_line, curve_summary_table, deltas_table, diagnoses_table,
-                    curve_notes, dict_rows_table, gate_table, incomplete_lines, metrics_table, pairwise_table, regressions_table, slices_table,
-                    usage_tables, verdict)
+from ._view import (Cell, Table, counts_line, deltas_table, gate_table, incomplete_lines, metrics_table, pairwise_table,
+                    regressions_table, slices_table, verdict)
+from ._view_across import (checkpoint_curve_table, checkpoint_tables, curve_notes, curve_summary_table, diagnoses_table,
+                           usage_tables)
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
 _EMOJI = {"pass": "✅", "fail": "❌", "none": "ℹ️", "good": "✅", "bad": "❌", "warn": "⚠️", "incomplete": "🚧"}
@@ -148,12 +149,15 @@ def _task_section(run: RunResult, name: str) -> list[str]:
 
 
 def _checkpoint_section(run: RunResult) -> list[str]:
-    t = checkpoint_table(run)
+    tables = checkpoint_tables(run)
     out: list[str] = []
-    if t:
-        out += ["## Checkpoints", "", "Best value per column in bold (direction-aware).", "", md_table(t), ""]
+    if tables:
+        out += ["## Checkpoints", "", "Scores per task, a column per metric; best value per column in bold "
+                "(direction-aware).", ""]
+        for task, t in tables:
+            out += [f"Task {_code(task)}:", "", md_table(t), ""]
     if run.checkpoints:
-        out += ["### Checkpoints and the loss curve", "", md_table(dict_rows_table(run.checkpoints)), ""]
+        out += ["### Checkpoints and the loss curve", "", md_table(checkpoint_curve_table(run)), ""]
     return out
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._safetext import cap, visible
-from ..results import GateDecision, RunResult, TaskSummary, Usage
+from ..results import GateDecision, RunResult, TaskSummary
 from ._format import (arrow, as_text, counted, fmt_ci, fmt_int, fmt_num, fmt_p, metric_label, one_line, verdict_tone,
                       verdict_words)
 from ._runinfo import model_order, task_metric_keys
@@ -274,24 +274,6 @@ def slices_table(run: RunResult, task: TaskSummary) -> Table:
     return t
 
 
-def curve_notes(run: RunResult) -> list[str]:
-    """Plain sentences for next to the verdict: an evaluated checkpoint that is not the loss curve's best,
-    and checkpoints whose lower valid loss scores worse on the real tasks."""
-    if not run.curves:
-        return []
-    best = run.curves[0].get("best_step")
-    warn = [str(d.get("id")) for d in run.curves[0].get("diagnoses", []) if d.get("severity") in ("warning", "error")]
-    notes = []
-    for row in run.checkpoints:
-        if best is not None and not row.get("is_best") and row.get("checkpoint_step") is not None:
-            notes.append(f"{row['model']} is the step-{row['checkpoint_step']} checkpoint; the loss curve's best "
-                         f"(lowest valid loss) is step {best}" + (f" ({', '.join(warn)})" if warn else "")
-                         + f": evaluate step {best} too before shipping.")
-        if row.get("flagged"):
-            notes.append(f"{row['model']}: {row.get('flag_reason') or 'flagged'}")
-    return notes
-
-
 def pairwise_table(run: RunResult, task: TaskSummary) -> Table:
     """Pairwise judges: model vs baseline, win/tie/loss rates with their CIs, position bias."""
     t = Table(["rubric", "model", "vs", "n", "win", "tie", "loss", "p", "position bias", "unscored"],
@@ -323,135 +305,6 @@ def _conf(run: RunResult) -> str:
     if c is None and run.gate is not None:
         c = run.gate.confidence
     return f"{float(c) * 100:g}%" if isinstance(c, (int, float)) else "95%"
-
-
-# ---------------------------------------------------------------- across tasks
-
-def checkpoint_table(run: RunResult) -> Table:
-    """Rows: models; columns: task/metric values; the best per column (direction-aware) in bold.
-
-    Empty unless there are at least two non-baseline models.
-    """
-    models = model_order(run)
-    if len([m for m in models if m != run.baseline]) < 2:
-        return Table([])
-    cols = [(t, k) for t in run.tasks for k in task_metric_keys(run, t)]  # tasks in config order
-    steps = any(run.models.get(m) and run.models[m].checkpoint_step is not None for m in models)
-    t = Table(["model"] + (["step"] if steps else []) + [f"{tk}/{k}" for tk, k in cols],
-              numeric=[False] + ([True] if steps else []) + [True] * len(cols))
-    best: dict[tuple[str, str], float] = {}
-    for tk, k in cols:
-        found = [s for m in models if (s := _summary(run, tk, m, k)) is not None and s.value is not None]
-        if found:
-            pick = max if found[0].higher_is_better else min
-            best[(tk, k)] = pick(s.value for s in found)
-    for m in models:
-        info = run.models.get(m)
-        row = [_c(m + (" (baseline)" if m == run.baseline else ""))]
-        if steps:
-            row.append(_c(fmt_int(info.checkpoint_step) if info and info.checkpoint_step is not None else ""))
-        for tk, k in cols:
-            s = _summary(run, tk, m, k)
-            v = s.value if s else None
-            row.append(_c(fmt_num(v), strong=v is not None and v == best.get((tk, k))))
-        t.rows.append(row)
-    return t
-
-
-def _summary(run: RunResult, task: str, model: str, key: str) -> Any:
-    mts = run.tasks[task].models.get(model)
-    return mts.metrics.get(key) if mts else None
-
-
-def dict_rows_table(rows: list[dict[str, Any]]) -> Table:
-    """A table of arbitrary dict rows (e.g. run.checkpoints): the union of keys, in first-seen order."""
-    headers: list[str] = []
-    for r in rows:
-        headers += [k for k in r if k not in headers]
-    first = [k for k in ("curve", "model", "label", "step", "checkpoint_step") if k in headers]
-    nested = [k for k in headers if k not in first and any(isinstance(r.get(k), (dict, list)) for r in rows)]
-    headers = first + [k for k in headers if k not in first and k not in nested] + nested  # names first, blobs last
-    t = Table(headers, numeric=[any(_is_number(r.get(h)) for r in rows)
-                                and all(_is_number(r.get(h)) or r.get(h) is None for r in rows) for h in headers])
-    for r in rows:
-        t.rows.append([_c(_fmt_any(r.get(h)), long=isinstance(r.get(h), (str, dict, list))) for h in headers])
-    return t
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _fmt_any(v: Any) -> str:
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, int):
-        return fmt_int(v)
-    if isinstance(v, float):
-        return fmt_num(v)
-    if isinstance(v, dict):  # e.g. a checkpoint's scores: "intent/accuracy 0.9100; ..."
-        return "; ".join(f"{k} {_fmt_any(x)}" for k, x in v.items())
-    if isinstance(v, list):
-        return ", ".join(_fmt_any(x) for x in v)
-    return one_line(v) if v is not None else ""
-
-
-def usage_tables(run: RunResult) -> tuple[Table, Table]:
-    """Tokens per judge (rubric, summed over tasks and models) and per model (generation + judging it)."""
-    per_judge: dict[str, Usage] = {}
-    per_model: dict[str, tuple[Usage, Usage]] = {}
-    for task in run.tasks.values():
-        for m, mts in task.models.items():
-            gen, judged = per_model.setdefault(m, (Usage(), Usage()))
-            _add(gen, mts.usage)
-            for rubric, u in mts.judge_usage.items():
-                _add(per_judge.setdefault(rubric, Usage()), u)
-                _add(judged, u)
-    jt = Table(["judge", "requests", "cached", "prompt tokens", "completion tokens", "retries"],
-               numeric=[False, True, True, True, True, True])
-    for rubric in sorted(per_judge):
-        u = per_judge[rubric]
-        jt.rows.append([_c(rubric)] + [_c(fmt_int(x)) for x in (u.requests, u.cached, u.prompt_tokens, u.completion_tokens, u.retries)])
-    mt = Table(["model", "requests", "cached", "prompt tokens", "completion tokens", "judge prompt tokens",
-                "judge completion tokens"], numeric=[False] + [True] * 6)
-    for m in model_order(run):
-        if m in per_model:
-            g, j = per_model[m]
-            mt.rows.append([_c(m)] + [_c(fmt_int(x)) for x in (g.requests, g.cached, g.prompt_tokens, g.completion_tokens,
-                                                               j.prompt_tokens, j.completion_tokens)])
-    return jt, mt
-
-
-def _add(acc: Usage, u: Usage) -> None:
-    for f in ("requests", "cached", "prompt_tokens", "completion_tokens", "retries"):
-        setattr(acc, f, getattr(acc, f) + getattr(u, f))
-
-
-# ---------------------------------------------------------------- loss curves
-
-_CURVE_KEYS = ["best_step", "best_valid_loss", "final_valid_loss", "overfit_ratio", "overfit_band", "overfit_warning"]
-
-
-def curve_summary_table(curves: list[dict[str, Any]]) -> Table:
-    """One row per configured curve: best step, best/final valid loss, overfit ratio and band."""
-    rows = []
-    for i, c in enumerate(curves):
-        name = c.get("label") or c.get("source") or c.get("path") or f"curve {i + 1}"
-        rows.append({"curve": as_text(name)} | {k: c.get(k) for k in _CURVE_KEYS})
-    return dict_rows_table(rows)
-
-
-def diagnoses_table(curves: list[dict[str, Any]]) -> Table:
-    """Every diagnosis of every curve: id, severity, what was seen, evidence, action."""
-    t = Table(["curve", "diagnosis", "severity", "observation", "evidence", "action"])
-    for i, c in enumerate(curves):
-        name = as_text(c.get("label") or c.get("source") or c.get("path") or f"curve {i + 1}")
-        for d in c.get("diagnoses") or []:
-            d = d if isinstance(d, dict) else {"id": d}
-            t.rows.append([_c(name), _c(one_line(d.get("id")), strong=True), _c(one_line(d.get("severity"))),
-                           _c(one_line(d.get("observation")), long=True), _c(one_line(d.get("evidence")), long=True),
-                           _c(one_line(d.get("action")), long=True)])
-    return t
 
 
 # ---------------------------------------------------------------- review lists
