@@ -20,7 +20,8 @@ import pytest
 from evalstack.config import AzureSettings, OpenAIModel
 from evalstack.errors import ConfigError, ProviderError
 from evalstack.models import Cache, Request, Runner, make_provider
-from evalstack.models._batch import BatchSettings, request_body
+from evalstack.models import BatchSettings
+from evalstack.models._openai_batch import request_body
 from evalstack.testing.loopback import LoopbackServer
 
 KEY = "sk-batch-test-0123456789"
@@ -268,7 +269,7 @@ def test_batch_unknown_to_the_api_is_resubmitted(srv, tmp_path):
     reqs = requests(3)
     prov = provider(srv)
     cache = Cache(tmp_path / "c.sqlite")
-    tag = json.dumps(prov.identity(), sort_keys=True)
+    tag = json.dumps(prov.cache_identity(), sort_keys=True)
     cache.save_batch("batch_gone", tag, "in_progress", [prov.cache_key(r) for r in reqs])
     gens, st = run(prov, reqs, cache)
     assert srv.count("/batches/batch_gone", "GET") == 1

@@ -42,8 +42,8 @@ def test_local_generation_is_greedy_batched_and_deterministic(tiny_checkpoint: P
     prov.check_ready()
     reqs = [Request.make("t", str(i), [{"role": "user", "content": text}]) for i, text in
             enumerate(["the ticket is", "refund my order please now", "the app"])]
-    gens = asyncio.run(prov.generate_batch(reqs))
-    again = asyncio.run(prov.generate_batch(reqs))
+    gens = asyncio.run(prov.generate_micro_batch(reqs))
+    again = asyncio.run(prov.generate_micro_batch(reqs))
     assert [g.text for g in gens] == [g.text for g in again]
     # independent check: plain transformers greedy decoding of the same prompt, unbatched
     tok = AutoTokenizer.from_pretrained(tiny_checkpoint)

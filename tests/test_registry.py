@@ -101,3 +101,88 @@ def test_a_builtin_name_wins_and_a_broken_plugin_is_one_line(tmp_path: Path, mon
     with pytest.raises(ConfigError, match=r"^the metric plug-in 'broken' \(evalstack_bad_plugin\.m:X\) could not be "
                                           r"loaded: RuntimeError: boom \(reinstall or uninstall"):
         get_metric("broken")
+
+
+ECHO_PLUGIN = {
+    "__init__": "",
+    "echo": """
+        from typing import Literal
+
+        from evalstack.models import Generation, Provider, ProviderSettings
+
+
+        class EchoSettings(ProviderSettings):
+            provider: Literal["echo"]
+            upper: bool = False
+
+
+        class EchoProvider(Provider):
+            Settings = EchoSettings
+            uses_cache = False
+
+            def cache_identity(self):
+                return {"kind": "echo", "model": self.name, "upper": self.cfg.upper}
+
+            async def generate(self, request):
+                text = request.messages[-1][1]
+                return Generation(text=text.upper() if self.cfg.upper else text)
+        """,
+    "shout": """
+        from evalstack.metrics import BaseMetric, mean_result
+
+
+        class Shout(BaseMetric):
+            KEYS = "shout"
+            DESCRIPTION = "1 when the output is upper case."
+            needs_reference = False
+
+            def compute(self, predictions, references=None, **context):
+                return [mean_result("shout", [None if p is None else float(p.isupper()) for p in predictions])]
+        """,
+}
+
+
+def test_a_plugin_metric_and_provider_run_from_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """An installed package adds a provider and a metric; a config uses both through `evalstack run`."""
+    import json
+
+    from evalstack.cli import main
+
+    install_plugin(tmp_path / "site", monkeypatch, "evalstack_echo_plugin", ECHO_PLUGIN,
+                   {"provider.echo": "evalstack_echo_plugin.echo:EchoProvider",
+                    "metric.shout": "evalstack_echo_plugin.shout:Shout"})
+    texts = ["abc", "DEF", "ghi", "JKL", "mno"]  # 2 of 5 already upper case
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    cfg = tmp_path / "eval.yaml"
+    config = """\
+name: plug
+baseline: plain
+models:
+  plain: {provider: echo}
+  loud: {provider: echo, upper: true}
+tasks:
+  - name: t
+    data: {path: d.jsonl, id: id}
+    prompt: {user: "{{ text }}"}
+    metrics: [shout]
+output: out
+"""
+    cfg.write_text(config)
+    assert main(["run", str(cfg), "--quiet"]) == 0
+    capsys.readouterr()
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    shout = {m: run["tasks"]["t"]["models"][m]["metrics"]["shout"]["value"] for m in ("plain", "loud")}
+    assert shout == {"plain": pytest.approx(2 / 5), "loud": 1.0}
+    assert run["models"]["loud"]["provider"] == "echo"
+    assert run["config"]["models"]["loud"] == {"provider": "echo", "upper": True, "concurrency": 8, "repeat": 1,
+                                               "checkpoint_step": None}
+
+    # the plug-in's Settings validate the entry, with the same one-line errors as a built-in's
+    cfg.write_text(config.replace("upper: true", "uper: true"))
+    assert main(["run", str(cfg), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {cfg}: models.loud.uper (line 5): unknown key 'uper' (did you mean 'upper'?)"]
+    cfg.write_text(config.replace("{provider: echo}", "{provider: ecko}"))
+    assert main(["run", str(cfg), "--quiet"]) == 2
+    assert "models.plain (line 4): unknown provider 'ecko' (did you mean 'echo'?)" in capsys.readouterr().err

@@ -225,19 +225,16 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
     return plan
 
 
-def check_logprobs(plans: list[TaskPlan], name: str, mcfg: Any) -> None:
+def check_logprobs(plans: list[TaskPlan], name: str, provider: Any) -> None:
     """perplexity/mean_logprob of outputs need the provider to return logprobs: say so now, not as n/a later."""
-    gives = {"openai": bool((getattr(mcfg, "params", None) or {}).get("logprobs")),
-             "replay": bool(getattr(mcfg, "logprobs_column", None)), "local": True}.get(mcfg.provider, False)
-    if gives:
+    if provider.returns_logprobs():
         return
     for plan in plans:
         for mp in plan.metrics:
             if (mp.name in ("perplexity", "mean_logprob") and mp.options.get("text", "prediction") == "prediction"
                     and not mp.options.get("model")):
-                fix = {"openai": "add `logprobs: true` to its params", "replay": "set its `logprobs_column`"}
                 raise ConfigError(f"metric '{mp.name}' needs token logprobs, which model '{name}' does not return",
-                                  where=mp.where, hint=fix.get(mcfg.provider, "use a provider that returns logprobs"))
+                                  where=mp.where, hint=provider.logprobs_hint)
 
 
 def check_gate_keys(cfg: Config, plans: list[TaskPlan]) -> None:

@@ -118,8 +118,11 @@ def format_loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the pydantic model that owns the last key in ``loc`` (best effort, for hints)."""
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...], data: Any = None) -> list[str]:
+    """Field names of the pydantic model that owns the last key in ``loc`` (best effort, for hints).
+
+    ``data`` (the document) lets a model whose fields depend on the data name the right class: a
+    ``settings_for(node)`` classmethod (a model entry: the Settings of the provider it names)."""
     from typing import get_args, get_origin
 
     def members(t: Any) -> list[Any]:
@@ -133,28 +136,36 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
                 out.extend(members(a))
         return out
 
+    def concrete(t: Any, node: Any) -> Any:
+        resolve = getattr(t, "settings_for", None) if isinstance(t, type) else None
+        return resolve(node) if resolve is not None else t
+
     current: list[Any] = [model]
+    node = data
     for part in loc[:-1]:
         nxt: list[Any] = []
         for t in current:
+            t = concrete(t, node)
             origin = get_origin(t)
             if isinstance(t, type) and issubclass(t, BaseModel):
                 if isinstance(part, str) and part in t.model_fields:
                     nxt.extend(members(t.model_fields[part].annotation))
-                elif isinstance(part, str):
-                    prov = t.model_fields.get("provider")
-                    if prov is not None and part in get_args(prov.annotation):
-                        nxt.append(t)  # a discriminated-union tag in loc
             elif origin is list and isinstance(part, int):
                 nxt.extend(members(get_args(t)[0]))
             elif origin is dict:
                 nxt.extend(members(get_args(t)[1]))
-        # keep only the tagged member when the tag is in loc
         current = nxt
+        node = node[part] if isinstance(node, (dict, list)) and _has(node, part) else None
         if not current:
             return []
-    models = [t for t in current if isinstance(t, type) and issubclass(t, BaseModel)]
+    models = [t for t in (concrete(t, node) for t in current) if isinstance(t, type) and issubclass(t, BaseModel)]
     return list(models[0].model_fields) if len(models) == 1 else []
+
+
+def _has(node: Any, part: Any) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(part, int) and 0 <= part < len(node)
 
 
 def validation_error(exc: ValidationError, doc: YamlDoc, model: type[BaseModel],
@@ -163,9 +174,7 @@ def validation_error(exc: ValidationError, doc: YamlDoc, model: type[BaseModel],
     errors = exc.errors()
     # an unknown key usually explains a "missing" one next to it (a typo): report it first
     err = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
-    loc = tuple(p for p in err.get("loc", ()) if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
-    # pydantic adds the union tag (e.g. 'openai') to loc for discriminated unions: drop it for the path
-    clean = tuple(p for p in loc if not (isinstance(p, str) and p in _TAGS))
+    clean = loc = tuple(p for p in err.get("loc", ()) if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
     line = doc.line_of(clean)
     where = f"{doc.path}: {format_loc(clean)}" + (f" (line {line})" if line else "")
     kind = err.get("type", "")
@@ -173,7 +182,7 @@ def validation_error(exc: ValidationError, doc: YamlDoc, model: type[BaseModel],
     hint = None
     if kind == "extra_forbidden":
         key = clean[-1] if clean else "?"
-        fields = [f for f in _fields_at(model, loc) if f != "provider"]
+        fields = [f for f in _fields_at(model, loc, doc.data) if f != "provider"]
         msg = f"unknown key '{key}'"
         hint = did_you_mean(str(key), fields, f"allowed keys: {', '.join(fields)}" if fields else None)
     elif kind == "missing":
@@ -199,7 +208,6 @@ def validation_error(exc: ValidationError, doc: YamlDoc, model: type[BaseModel],
     return error(msg, where=where, hint=hint)
 
 
-_TAGS: set[str] = set()
 _AT = re.compile(r"^at ([A-Za-z0-9_.\[\]\-]+): (.*)$", re.S)
 
 
@@ -209,11 +217,6 @@ def _parse_loc(path: str) -> tuple[Any, ...]:
     for name, idx in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path):
         out.append(int(idx) if idx else name)
     return tuple(out)
-
-
-def register_union_tags(*tags: str) -> None:
-    """Tell :func:`validation_error` which loc entries are discriminator tags, not keys."""
-    _TAGS.update(tags)
 
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

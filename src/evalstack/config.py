@@ -16,6 +16,7 @@ __all__ = [
     "MetricSpec",
     "JudgeSpec",
     "ModelConfig",
+    "validate_model_settings",
     "OpenAIModel",
     "AzureSettings",
     "ReplayModel",
@@ -32,12 +33,14 @@ import hashlib
 import os
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, WrapValidator, field_validator,
+                      model_validator)
 
-from ._yaml import expand_env, load_yaml, register_union_tags, validation_error
+from ._yaml import expand_env, load_yaml, validation_error
 from .errors import ConfigError
+from .models._base import ProviderSettings
 
 
 class _Strict(BaseModel):
@@ -46,87 +49,53 @@ class _Strict(BaseModel):
 
 # ---------------------------------------------------------------- models (providers)
 
-class _ModelBase(_Strict):
-    concurrency: int = Field(8, ge=1, le=1024, description="Requests in flight at once for this endpoint.")
-    repeat: int = Field(1, ge=1, le=100, description="Samples per example (sampling repeats get distinct cache slots).")
-    checkpoint_step: int | None = Field(None, description="Training step of this checkpoint: joins its task scores with the loss curve.")
+def validate_model_settings(data: Any) -> Any:
+    """A ``models.<name>`` / ``judge`` entry validated by the ``Settings`` of the provider it names (built-in
+    or plug-in, found through :mod:`evalstack.registry`). Errors keep their key path: pydantic reports the
+    Settings' own errors under the entry, and an unknown or missing ``provider`` as a discriminated union does."""
+    from pydantic_core import InitErrorDetails
+
+    from .models._base import ProviderSettings
+    from .registry import find, names
+
+    if isinstance(data, ProviderSettings):
+        return data
+    error: InitErrorDetails
+    if not isinstance(data, dict):
+        error = {"type": "model_attributes_type", "loc": (), "input": data}
+    elif "provider" not in data:
+        error = {"type": "union_tag_not_found", "loc": (), "input": data, "ctx": {"discriminator": "'provider'"}}
+    else:
+        kind = data["provider"]
+        prov = find("provider", kind) if isinstance(kind, str) else None
+        if prov is not None:
+            return prov.Settings.model_validate(data)
+        error = {"type": "union_tag_invalid", "loc": (), "input": data,
+                 "ctx": {"discriminator": "'provider'", "tag": str(kind),
+                         "expected_tags": ", ".join(f"'{n}'" for n in names("provider"))}}
+    raise ValidationError.from_exception_data("ModelConfig", [error])
 
 
-class AzureSettings(_Strict):
-    endpoint: str = Field(description="https://<resource>.openai.azure.com")
-    api_version: str = "2024-10-21"
-    deployment: str = Field(description="The deployment name (used as the model).")
+def _model_settings(data: Any, handler: Any) -> Any:
+    return validate_model_settings(data)
 
 
-class OpenAIModel(_ModelBase):
-    """Any OpenAI-compatible chat-completions endpoint: OpenAI, Azure, vLLM, Ollama, llama.cpp."""
+ModelConfig = Annotated[SerializeAsAny[ProviderSettings], WrapValidator(_model_settings)]
+"""A model entry: the provider's own ``Settings`` (an :class:`~evalstack.models.ProviderSettings`)."""
 
-    provider: Literal["openai"]
-    model: str | None = Field(None, description="Model id (or Azure deployment, if `azure` is not given).")
-    base_url: str | None = Field(None, description="Endpoint, e.g. http://localhost:8000/v1 (vLLM); default: $OPENAI_BASE_URL or OpenAI.")
-    api_key_env: str | None = Field("OPENAI_API_KEY", description="Name of the env var holding the key (never the key); null for keyless local servers (Ollama, vLLM).")
-    azure: AzureSettings | None = None
-    params: dict[str, Any] = Field(default_factory=dict, description="temperature, max_tokens, seed, top_p, stop, logprobs, top_logprobs...")
-    timeout: float = Field(60.0, gt=0, description="Seconds per request.")
-    max_tries: int = Field(6, ge=1, le=50, description="Tries per request on 429/5xx/timeouts before it counts as failed.")
-    headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers (not secrets: use api_key_env).")
-    batch: bool = Field(False, description="Use the Batch API (half price, hours of latency).")
-    on_empty: Literal["fail", "score_as_empty"] = Field(
-        "fail", description="A reply with no usable content (content null: tool calls only; finish_reason "
-                            "content_filter; finish_reason length before any text): `fail` (default) makes it a failed "
-                            "item of kind no_content / content_filter / length_empty, unscored everywhere; "
-                            "`score_as_empty` scores it as the output ''. Either way it is counted in run.json "
-                            "(`empty`) and the report, and kept in the cache (a re-run does not ask again).")
-
-    @model_validator(mode="after")
-    def _need_model(self) -> "OpenAIModel":
-        if not self.model and not self.azure:
-            raise ValueError("give `model` (or `azure: {endpoint, deployment}`)")
-        return self
-
-    @field_validator("params")
-    @classmethod
-    def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
-        for bad in ("api_key", "messages", "model", "stream"):
-            if bad in v:
-                raise ValueError(f"params may not set '{bad}'" + (" (name an env var in api_key_env)" if bad == "api_key" else ""))
-        return v
+_SETTINGS_ALIASES = {"OpenAIModel": "_openai:OpenAISettings", "AzureSettings": "_openai:AzureSettings",
+                     "ReplayModel": "_replay:ReplaySettings", "LocalModel": "_local:LocalSettings",
+                     "MockModel": "_mock:MockSettings"}
 
 
-class ReplayModel(_ModelBase):
-    """Recorded outputs, keyed by example id (JSONL/CSV/JSON/Parquet with id + output [+ logprobs])."""
+def __getattr__(name: str) -> Any:
+    """The built-in providers' Settings under their former names here (they live with their provider)."""
+    if name in _SETTINGS_ALIASES:
+        import importlib
 
-    provider: Literal["replay"]
-    path: Path
-    id_column: str = "id"
-    output_column: str = "output"
-    task_column: str | None = Field(None, description="Column naming the task, when one file holds several tasks.")
-    logprobs_column: str | None = Field(None, description="Column with a list of token logprobs.")
-
-
-class LocalModel(_ModelBase):
-    """A Hugging Face transformers checkpoint folder (causal LM), greedy decoding on CPU by default."""
-
-    provider: Literal["local"]
-    path: Path
-    device: str = "cpu"
-    batch_size: int = Field(8, ge=1)
-    max_new_tokens: int = Field(64, ge=1)
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    concurrency: int = Field(1, ge=1, le=1)
-
-
-class MockModel(_ModelBase):
-    """For unit tests only: deterministic outputs with no I/O."""
-
-    provider: Literal["mock"]
-    outputs: dict[str, str] = Field(default_factory=dict, description="example id -> output")
-    default: str = "mock output"
-    fail_ids: list[str] = Field(default_factory=list)
-
-
-ModelConfig = Annotated[Union[OpenAIModel, ReplayModel, LocalModel, MockModel], Field(discriminator="provider")]
-register_union_tags("openai", "replay", "local", "mock")
+        module, _, attr = _SETTINGS_ALIASES[name].partition(":")
+        return getattr(importlib.import_module(f"evalstack.models.{module}"), attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------- tasks
@@ -376,7 +345,7 @@ def _resolve_paths(cfg: Config, base: Path) -> None:
         return p if p.is_absolute() else Path(os.path.normpath(base / p))
 
     for m in list(cfg.models.values()) + ([cfg.judge] if cfg.judge else []):
-        if hasattr(m, "path"):
+        if isinstance(getattr(m, "path", None), Path):
             m.path = fix(m.path)
     for t in cfg.tasks:
         t.data.path = fix(t.data.path)
@@ -386,7 +355,7 @@ def _resolve_paths(cfg: Config, base: Path) -> None:
                 if isinstance(val, str) and val and not os.path.isabs(val) and (base / val).exists():
                     m.options[key] = str(fix(Path(val)))
         for j in t.judges + t.pairwise:
-            if j.judge is not None and hasattr(j.judge, "path"):
+            if j.judge is not None and isinstance(getattr(j.judge, "path", None), Path):
                 j.judge.path = fix(j.judge.path)
             if j.rubric.endswith((".yaml", ".yml")) or "/" in j.rubric:
                 j.rubric = str(fix(Path(j.rubric)))
@@ -454,7 +423,7 @@ def config_digest(cfg: Config) -> str:
         return ref
 
     def model(m: Any) -> None:
-        if isinstance(m, dict) and m.get("provider") in ("replay", "local") and "path" in m:
+        if isinstance(m, dict) and "path" in m:  # a provider's file or folder (replay, local): by contents
             m["path"] = file_ref(m["path"])
 
     for m in data.get("models", {}).values():

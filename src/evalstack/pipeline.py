@@ -32,7 +32,7 @@ from ._stages import StageLog
 from .config import Config, config_digest, load_config
 from .errors import ConfigError
 from .models import (EMPTY_KINDS, Cache, Generation, Request, Runner, apply_on_empty, attribute_shared,
-                     default_cache_path, empty_counts, make_provider)
+                     default_cache_path, empty_counts, make_provider, provider_class)
 from .results import (ErrorInfo, ExampleRow, FailureGroup, Incomplete, ModelInfo, ModelTaskSummary, RunResult,
                       TaskSummary, Usage)
 
@@ -149,12 +149,11 @@ class _Run:
         self.curve_reports = self._analyze_curves()  # a bad curves file fails now, not after the run
         self.providers = {}
         for name in self.model_names:
-            mcfg = self.cfg.models[name]
-            if self.concurrency and hasattr(mcfg, "concurrency") and mcfg.provider == "openai":
-                mcfg = mcfg.model_copy(update={"concurrency": self.concurrency})
-            p = make_provider(name, mcfg)
+            p = make_provider(name, self.cfg.models[name])
+            if self.concurrency:  # --concurrency, within what the provider can use
+                p.concurrency = min(self.concurrency, p.max_concurrency)
             p.check_ready()
-            check_logprobs(self.plans, name, mcfg)
+            check_logprobs(self.plans, name, p)
             for plan in self.plans:
                 p.check_examples(plan.name, [ex.id for ex in plan.examples])
             self.providers[name] = p
@@ -474,9 +473,9 @@ def _resume_command(cfg: Config, out_dir: Path | None, limit: int | None, models
 
 
 def _with_batch(cfg: Config) -> Config:
-    """A copy of the config with ``batch: true`` on every ``openai`` model and judge."""
+    """A copy of the config with ``batch: true`` on every model and judge whose provider has a batch API."""
     def on(m: Any) -> Any:
-        return m.model_copy(update={"batch": True}) if getattr(m, "provider", None) == "openai" else m
+        return m.model_copy(update={"batch": True}) if provider_class(m.provider).supports_batch_api else m
 
     tasks = [t.model_copy(update={"judges": [j.model_copy(update={"judge": on(j.judge)}) if j.judge else j for j in t.judges],
                                   "pairwise": [j.model_copy(update={"judge": on(j.judge)}) if j.judge else j for j in t.pairwise]})

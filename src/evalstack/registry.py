@@ -24,7 +24,7 @@ Unknown names are reported by :func:`lookup` with a "did you mean"; :func:`did_y
 
 from __future__ import annotations
 
-__all__ = ["ENTRY_POINT_GROUP", "KINDS", "closest", "did_you_mean", "entries", "lookup", "names", "register"]
+__all__ = ["ENTRY_POINT_GROUP", "KINDS", "closest", "did_you_mean", "entries", "find", "lookup", "names", "register"]
 
 import importlib
 from dataclasses import dataclass
@@ -109,6 +109,11 @@ def _find(kind: str, name: str) -> Any | None:
         if ep is not None:
             _load_entry_point(kind, name, ep)
     return _ITEMS.get((kind, name))
+
+
+def find(kind: str, name: str) -> Any | None:
+    """The ``kind`` plug-in called ``name`` (a built-in, else an installed entry point, loaded now), or None."""
+    return _find(kind, name)
 
 
 def entries(kind: str) -> dict[str, Any]:

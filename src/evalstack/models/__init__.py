@@ -5,16 +5,18 @@ from ._base import (
     Generation,
     PermanentError,
     Provider,
+    ProviderSettings,
     Request,
     TransientError,
     apply_on_empty,
     empty_counts,
     empty_kind,
     make_provider,
+    provider_class,
     provider_kinds,
     register_provider,
 )
-from ._batch import BatchSettings, BatchStats
+from ._batch_api import BatchSettings, BatchStats
 from ._cache import Cache, default_cache_path
 from ._runner import Runner, RunStats, attribute_shared
 
@@ -26,6 +28,7 @@ __all__ = [
     "Generation",
     "PermanentError",
     "Provider",
+    "ProviderSettings",
     "Request",
     "RunStats",
     "Runner",
@@ -36,6 +39,7 @@ __all__ = [
     "empty_counts",
     "empty_kind",
     "make_provider",
+    "provider_class",
     "provider_kinds",
     "register_provider",
 ]

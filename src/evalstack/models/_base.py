@@ -1,9 +1,15 @@
-"""The provider contract and its registry.
+"""The provider contract: its settings, its capabilities, its registration.
 
 A provider turns a :class:`Request` (chat messages + output-affecting params) into a :class:`Generation`.
 It raises :class:`TransientError` for what a retry may fix (429, 5xx, timeouts, dropped connections,
 malformed bodies) and :class:`PermanentError` for what it will not (400, 401, 404). Retries, concurrency,
 caching and progress are the runner's job, not the provider's.
+
+A provider is one class (one file): ``@register_provider("<kind>")``, a pydantic ``Settings`` model (a
+:class:`ProviderSettings` subclass: the keys of its ``models.<name>`` entry, validated by the config through
+the registry), :meth:`Provider.cache_identity` and :meth:`Provider.generate`, plus the capabilities it
+declares: :meth:`~Provider.returns_logprobs`, :attr:`~Provider.supports_batch_api` (with
+:meth:`~Provider.run_batch_api`), :attr:`~Provider.max_concurrency` and :attr:`~Provider.micro_batch`.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ __all__ = [
     "Request",
     "Generation",
     "Provider",
+    "ProviderSettings",
     "TransientError",
     "PermanentError",
     "register_provider",
     "make_provider",
+    "provider_class",
     "provider_kinds",
 ]
 
@@ -28,6 +36,8 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 # Request params that cannot change what the model returns: transport (timeouts, headers, query strings)
@@ -267,28 +277,74 @@ class PermanentError(Exception):
         """True where every other request will fail the same way (bad key, unknown model): stop the run."""
 
 
+class ProviderSettings(BaseModel):
+    """One ``models.<name>`` (or ``judge``) entry of the config: the keys every provider takes. Each provider's
+    ``Settings`` subclasses it with its own keys; the config validates an entry with the ``Settings`` of the
+    provider it names (:func:`evalstack.config.validate_model_settings`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str = Field(description="The provider kind: openai, replay, local, or an installed plug-in's.")
+    concurrency: int = Field(8, ge=1, le=1024, description="Requests in flight at once for this endpoint.")
+    repeat: int = Field(1, ge=1, le=100, description="Samples per example (sampling repeats get distinct cache slots).")
+    checkpoint_step: int | None = Field(None, description="Training step of this checkpoint: joins its task scores with the loss curve.")
+
+    @classmethod
+    def settings_for(cls, data: Any) -> type["ProviderSettings"]:
+        """The Settings class of the provider ``data`` (a model entry) names; this class when none is known."""
+        from ..registry import find
+
+        kind = data.get("provider") if isinstance(data, dict) else None
+        prov = find("provider", kind) if isinstance(kind, str) else None
+        return prov.Settings if prov is not None else cls
+
+
 class Provider(ABC):
     """A plug-in model provider. Subclasses register with :func:`register_provider`."""
 
     kind: ClassVar[str]
+    Settings: ClassVar[type[ProviderSettings]] = ProviderSettings
+    """The pydantic model of this provider's ``models.<name>`` entry."""
     uses_cache: ClassVar[bool] = True
     """False for providers whose outputs are already recorded (replay) or free to recompute (mock)."""
+    max_concurrency: ClassVar[int] = 1024
+    """Most requests this provider can have in flight; ``--concurrency`` is capped at it (local models: 1)."""
+    supports_batch_api: ClassVar[bool] = False
+    """True when ``batch: true`` sends requests through a batch API (:meth:`run_batch_api`) first."""
+    logprobs_hint: ClassVar[str] = "use a provider that returns logprobs"
+    """How to make this provider return token logprobs (shown when a metric needs them and it does not)."""
 
     def __init__(self, name: str, cfg: Any):
         self.name = name
         self.cfg = cfg
-        self.concurrency: int = getattr(cfg, "concurrency", 1)
+        self.concurrency: int = min(getattr(cfg, "concurrency", 1), self.max_concurrency)
         self.max_tries: int = getattr(cfg, "max_tries", 1)
-        self.batch_size: int = 1
-        """>1: the runner hands lists of requests to :meth:`generate_batch` (local models)."""
+        self.micro_batch: int = 1
+        """>1: the runner hands lists of this many requests to :meth:`generate_micro_batch` (local models
+        decode several prompts in one forward pass; nothing to do with a provider's batch API)."""
 
     @abstractmethod
-    def identity(self) -> dict[str, Any]:
-        """What identifies this model's outputs in the cache key (kind, endpoint, model; never a key)."""
+    def cache_identity(self) -> dict[str, Any]:
+        """What identifies this model's outputs in the cache key (kind, endpoint, model; never a key).
+        Changing what an existing provider returns here changes every cache key it has written."""
 
     def describe(self) -> str:
         """The model id/file shown in reports."""
-        return str(self.identity().get("model", self.kind))
+        return str(self.cache_identity().get("model", self.kind))
+
+    def returns_logprobs(self) -> bool:
+        """True when this model's generations carry token logprobs (perplexity of outputs needs them)."""
+        return False
+
+    def batch_api_enabled(self) -> bool:
+        """True when this model's requests go through the provider's batch API first (``batch: true``)."""
+        return self.supports_batch_api and bool(getattr(self.cfg, "batch", False))
+
+    async def run_batch_api(self, pending: dict[str, Request], *, cache: Any, settings: Any, stats: Any,
+                            progress: Any = None, label: str | None = None) -> dict[str, Generation]:
+        """Send ``pending`` (cache key -> request) through the batch API; return what it answered by key
+        (stored in ``cache`` as it comes); the runner sends the rest online. Only if :attr:`supports_batch_api`."""
+        raise NotImplementedError(f"provider '{self.kind}' has no batch API")
 
     def check_ready(self) -> None:
         """Raise ConfigError/DataError now if the provider cannot work (missing key env var, missing file)."""
@@ -304,8 +360,8 @@ class Provider(ABC):
         """One request. Raise TransientError/PermanentError on failure."""
         raise NotImplementedError
 
-    async def generate_batch(self, requests: list[Request]) -> list[Generation]:
-        """Several requests at once (only called when batch_size > 1)."""
+    async def generate_micro_batch(self, requests: list[Request]) -> list[Generation]:
+        """Several requests at once (only called when :attr:`micro_batch` > 1)."""
         return [await self.generate(r) for r in requests]
 
     async def aclose(self) -> None:
@@ -321,7 +377,7 @@ class Provider(ABC):
         (model ``params`` merged with the request's: sampling, max_tokens, seed, stop, response_format,
         tools, logprobs...) and the repeat index. Never a key, header, timeout or concurrency."""
         params = {k: v for k, v in self.effective_params(request).items() if k not in NON_OUTPUT_PARAMS}
-        blob = json.dumps({"v": KEY_VERSION, "provider": self.identity(), "messages": request.messages,
+        blob = json.dumps({"v": KEY_VERSION, "provider": self.cache_identity(), "messages": request.messages,
                            "params": params, "repeat": request.repeat},
                           sort_keys=True, ensure_ascii=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
@@ -340,6 +396,14 @@ def register_provider(kind: str) -> Callable[[type[Provider]], type[Provider]]:
     return deco
 
 
+def provider_class(kind: str, *, where: str | None = None) -> type[Provider]:
+    """The provider class registered as ``kind`` (built-in or plug-in); a ConfigError with a "did you mean"."""
+    from ..registry import lookup
+
+    cls: type[Provider] = lookup("provider", kind, where=where)
+    return cls
+
+
 def provider_kinds() -> list[str]:
     """Every provider kind: the built-ins and installed plug-ins."""
     from ..registry import names
@@ -349,7 +413,4 @@ def provider_kinds() -> list[str]:
 
 def make_provider(name: str, cfg: Any) -> Provider:
     """Build the provider for a model config (``cfg.provider`` names its kind)."""
-    from ..registry import lookup
-
-    cls: type[Provider] = lookup("provider", cfg.provider, where=f"models.{name}")
-    return cls(name, cfg)
+    return provider_class(cfg.provider, where=f"models.{name}")(name, cfg)

@@ -12,10 +12,12 @@ import hashlib
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from ..errors import ConfigError, DataError
-from ._base import Generation, Provider, Request, register_provider
+from ._base import Generation, Provider, ProviderSettings, Request, register_provider
 
 
 def _fingerprint(path: Path) -> str:
@@ -28,23 +30,40 @@ def _fingerprint(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+class LocalSettings(ProviderSettings):
+    """A Hugging Face transformers checkpoint folder (causal LM), greedy decoding on CPU by default."""
+
+    provider: Literal["local"]
+    path: Path
+    device: str = "cpu"
+    batch_size: int = Field(8, ge=1)
+    max_new_tokens: int = Field(64, ge=1)
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    concurrency: int = Field(1, ge=1, le=1)
+
+
 @register_provider("local")
 class LocalProvider(Provider):
+    Settings = LocalSettings
+    max_concurrency = 1
+
     def __init__(self, name: str, cfg: Any):
         super().__init__(name, cfg)
-        self.batch_size = cfg.batch_size
-        self.concurrency = 1
+        self.micro_batch = cfg.batch_size  # prompts decoded together (the YAML key predates the Batch API)
         self._model: Any = None
         self._tok: Any = None
         self._lock = threading.Lock()
 
-    def identity(self) -> dict[str, Any]:
+    def cache_identity(self) -> dict[str, Any]:
         p = Path(self.cfg.path)
         return {"kind": "local", "model": str(p), "fingerprint": _fingerprint(p) if p.is_dir() else "",
                 "dtype": self.cfg.dtype, "max_new_tokens": self.cfg.max_new_tokens}
 
     def describe(self) -> str:
         return str(self.cfg.path)
+
+    def returns_logprobs(self) -> bool:
+        return True
 
     def check_ready(self) -> None:
         p = Path(self.cfg.path)
@@ -118,8 +137,8 @@ class LocalProvider(Provider):
                                    finish_reason="stop" if keep < len(ids) else "length"))
         return gens
 
-    async def generate_batch(self, requests: list[Request]) -> list[Generation]:
+    async def generate_micro_batch(self, requests: list[Request]) -> list[Generation]:
         return await asyncio.to_thread(self._generate_sync, requests)
 
     async def generate(self, request: Request) -> Generation:
-        return (await self.generate_batch([request]))[0]
+        return (await self.generate_micro_batch([request]))[0]

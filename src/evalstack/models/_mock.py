@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from ._base import Generation, PermanentError, Provider, Request, register_provider
+from pydantic import Field
+
+from ._base import Generation, PermanentError, Provider, ProviderSettings, Request, register_provider
+
+
+class MockSettings(ProviderSettings):
+    """For unit tests only: deterministic outputs with no I/O."""
+
+    provider: Literal["mock"]
+    outputs: dict[str, str] = Field(default_factory=dict, description="example id -> output")
+    default: str = "mock output"
+    fail_ids: list[str] = Field(default_factory=list)
 
 
 @register_provider("mock")
 class MockProvider(Provider):
+    Settings = MockSettings
     uses_cache = False
 
-    def identity(self) -> dict[str, Any]:
+    def cache_identity(self) -> dict[str, Any]:
         return {"kind": "mock", "model": self.name}
 
     async def generate(self, request: Request) -> Generation:

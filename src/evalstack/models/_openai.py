@@ -7,12 +7,58 @@ One client per provider (connection pooling across requests); the SDK's own retr
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .._secrets import register_model
 from ..errors import ConfigError, redact
-from ._base import Generation, PermanentError, Provider, Request, TransientError, register_provider
+from ._base import (Generation, PermanentError, Provider, ProviderSettings, Request, TransientError,
+                    register_provider)
+
+
+class AzureSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: str = Field(description="https://<resource>.openai.azure.com")
+    api_version: str = "2024-10-21"
+    deployment: str = Field(description="The deployment name (used as the model).")
+
+
+class OpenAISettings(ProviderSettings):
+    """Any OpenAI-compatible chat-completions endpoint: OpenAI, Azure, vLLM, Ollama, llama.cpp."""
+
+    provider: Literal["openai"]
+    model: str | None = Field(None, description="Model id (or Azure deployment, if `azure` is not given).")
+    base_url: str | None = Field(None, description="Endpoint, e.g. http://localhost:8000/v1 (vLLM); default: $OPENAI_BASE_URL or OpenAI.")
+    api_key_env: str | None = Field("OPENAI_API_KEY", description="Name of the env var holding the key (never the key); null for keyless local servers (Ollama, vLLM).")
+    azure: AzureSettings | None = None
+    params: dict[str, Any] = Field(default_factory=dict, description="temperature, max_tokens, seed, top_p, stop, logprobs, top_logprobs...")
+    timeout: float = Field(60.0, gt=0, description="Seconds per request.")
+    max_tries: int = Field(6, ge=1, le=50, description="Tries per request on 429/5xx/timeouts before it counts as failed.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers (not secrets: use api_key_env).")
+    batch: bool = Field(False, description="Use the Batch API (half price, hours of latency).")
+    on_empty: Literal["fail", "score_as_empty"] = Field(
+        "fail", description="A reply with no usable content (content null: tool calls only; finish_reason "
+                            "content_filter; finish_reason length before any text): `fail` (default) makes it a failed "
+                            "item of kind no_content / content_filter / length_empty, unscored everywhere; "
+                            "`score_as_empty` scores it as the output ''. Either way it is counted in run.json "
+                            "(`empty`) and the report, and kept in the cache (a re-run does not ask again).")
+
+    @model_validator(mode="after")
+    def _need_model(self) -> "OpenAISettings":
+        if not self.model and not self.azure:
+            raise ValueError("give `model` (or `azure: {endpoint, deployment}`)")
+        return self
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for bad in ("api_key", "messages", "model", "stream"):
+            if bad in v:
+                raise ValueError(f"params may not set '{bad}'" + (" (name an env var in api_key_env)" if bad == "api_key" else ""))
+        return v
 
 
 def _retry_after(exc: Any) -> float | None:
@@ -34,6 +80,10 @@ def _retry_after(exc: Any) -> float | None:
 class OpenAIProvider(Provider):
     """OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp server: anything that speaks /v1/chat/completions."""
 
+    Settings = OpenAISettings
+    supports_batch_api = True
+    logprobs_hint = "add `logprobs: true` to its params"
+
     def __init__(self, name: str, cfg: Any):
         super().__init__(name, cfg)
         self._client: Any = None
@@ -41,12 +91,22 @@ class OpenAIProvider(Provider):
         self.model = cfg.azure.deployment if cfg.azure else cfg.model
         register_model(cfg)  # key variable, URL password, credential headers: redacted wherever they turn up
 
-    def identity(self) -> dict[str, Any]:
+    def cache_identity(self) -> dict[str, Any]:
         endpoint = self.cfg.azure.endpoint if self.cfg.azure else (self.base_url or "https://api.openai.com/v1")
         return {"kind": "openai", "endpoint": _without_userinfo(endpoint).rstrip("/"), "model": self.model}
 
     def describe(self) -> str:
         return str(self.model)
+
+    def returns_logprobs(self) -> bool:
+        return bool((self.cfg.params or {}).get("logprobs"))
+
+    async def run_batch_api(self, pending: dict[str, Request], *, cache: Any, settings: Any, stats: Any,
+                            progress: Any = None, label: str | None = None) -> dict[str, Generation]:
+        from ._openai_batch import run_batches
+
+        return await run_batches(self, pending, cache=cache, settings=settings, stats=stats, progress=progress,
+                                 label=label)
 
     def _key(self) -> str | None:
         if self.cfg.api_key_env is None:

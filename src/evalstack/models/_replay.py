@@ -8,23 +8,42 @@ sent anywhere and nothing is cached: the file is the cache.
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
 
 from ..errors import DataError
-from ._base import Generation, PermanentError, Provider, Request, register_provider
+from ._base import Generation, PermanentError, Provider, ProviderSettings, Request, register_provider
+
+
+class ReplaySettings(ProviderSettings):
+    """Recorded outputs, keyed by example id (JSONL/CSV/JSON/Parquet with id + output [+ logprobs])."""
+
+    provider: Literal["replay"]
+    path: Path
+    id_column: str = "id"
+    output_column: str = "output"
+    task_column: str | None = Field(None, description="Column naming the task, when one file holds several tasks.")
+    logprobs_column: str | None = Field(None, description="Column with a list of token logprobs.")
 
 
 @register_provider("replay")
 class ReplayProvider(Provider):
+    Settings = ReplaySettings
     uses_cache = False
+    logprobs_hint = "set its `logprobs_column`"
 
     def __init__(self, name: str, cfg: Any):
         super().__init__(name, cfg)
         self.concurrency = 1024
         self._table: dict[tuple[str | None, str], tuple[Any, Any]] | None = None
 
-    def identity(self) -> dict[str, Any]:
+    def cache_identity(self) -> dict[str, Any]:
         return {"kind": "replay", "model": str(self.cfg.path)}
+
+    def returns_logprobs(self) -> bool:
+        return bool(self.cfg.logprobs_column)
 
     def describe(self) -> str:
         return self.cfg.path.name

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 from ..errors import ProviderError, redact
 from ._base import Generation, PermanentError, Provider, Request, TransientError
-from ._batch import BatchSettings, BatchStats, batch_enabled, run_batches
+from ._batch_api import BatchSettings, BatchStats
 from ._cache import Cache
 
 
@@ -147,7 +147,7 @@ class Runner:
         self._note = note
         """``note(text)``: where stage lines go when no bars are drawn (see ``_stages.py``); None: nowhere."""
         self.batch_settings = batch or BatchSettings.from_env()
-        """How ``batch: true`` providers split, submit and poll (see ``_batch.py``)."""
+        """How ``batch: true`` providers split, submit and poll (see ``_batch_api.py``)."""
         self.stats: dict[str, RunStats] = {}
         self._sems: dict[int, asyncio.Semaphore] = {}
         self._inflight: dict[str, asyncio.Future[Generation]] = {}
@@ -257,9 +257,9 @@ class Runner:
                 fut.set_result(gen)
             finish(idxs, gen)
 
-        async def batch(items: list[tuple[Any, list[int]]]) -> None:
+        async def micro_batch(items: list[tuple[Any, list[int]]]) -> None:
             async with self._sem(provider):
-                gens = await self._batch_call(provider, [requests[idxs[0]] for _, idxs in items], st)
+                gens = await self._micro_batch_call(provider, [requests[idxs[0]] for _, idxs in items], st)
             rows = []
             for (key, idxs), gen in zip(items, gens):
                 if gen.ok and provider.uses_cache and isinstance(key, str):
@@ -267,12 +267,12 @@ class Runner:
                 finish(idxs, gen)
             self.cache.put_many(rows)
 
-        if batch_enabled(provider) and todo:  # the Batch API first; what it leaves out goes online below
+        if provider.batch_api_enabled() and todo:  # the Batch API first; what it leaves out goes online below
             await self._via_batch_api(provider, requests, todo, st, finish, label)
         items = list(todo.items())
-        if provider.batch_size > 1:
-            chunks = [items[i:i + provider.batch_size] for i in range(0, len(items), provider.batch_size)]
-            await _pool(chunks, batch, workers=max(1, provider.concurrency))
+        if provider.micro_batch > 1:
+            chunks = [items[i:i + provider.micro_batch] for i in range(0, len(items), provider.micro_batch)]
+            await _pool(chunks, micro_batch, workers=max(1, provider.concurrency))
         else:
             # a bounded pool of workers, not a task per request: memory stays flat at 100k requests. Twice
             # the concurrency, so that workers sleeping in a backoff do not leave request slots idle.
@@ -286,17 +286,17 @@ class Runner:
                              st: RunStats, finish: Any, label: str | None) -> None:
         st.batch = st.batch or BatchStats()
         pending = {k: requests[idxs[0]] for k, idxs in todo.items() if isinstance(k, str)}
-        got = await run_batches(provider, pending, cache=self.cache, settings=self.batch_settings, stats=st.batch,
-                                progress=self._progress, label=label or provider.name)
+        got = await provider.run_batch_api(pending, cache=self.cache, settings=self.batch_settings, stats=st.batch,
+                                           progress=self._progress, label=label or provider.name)
         for key, gen in got.items():
             st.requests += 1
             st.prompt_tokens += gen.prompt_tokens
             st.completion_tokens += gen.completion_tokens
             finish(todo.pop(key), gen)
 
-    async def _batch_call(self, provider: Provider, reqs: list[Request], st: RunStats) -> list[Generation]:
+    async def _micro_batch_call(self, provider: Provider, reqs: list[Request], st: RunStats) -> list[Generation]:
         try:
-            gens = await provider.generate_batch(reqs)
+            gens = await provider.generate_micro_batch(reqs)
         except (TransientError, PermanentError) as exc:
             return [Generation(text=None, error_kind=exc.kind, error_message=redact(str(exc)), tries=1) for _ in reqs]
         for g in gens:

@@ -1,5 +1,8 @@
 """The OpenAI Batch API path of the ``openai`` provider (``batch: true``): half the price, hours of latency.
 
+``OpenAIProvider.run_batch_api`` calls :func:`run_batches`; the runner only knows the provider capability
+(``supports_batch_api``) and :mod:`._batch_api`'s settings and counts.
+
 The runner hands this module the requests its cache could not answer; what comes back goes into the same
 SQLite cache, parsed exactly as an online response is, so reports, ``--resume`` and re-runs cannot tell a
 batch answer from an online one.
@@ -24,7 +27,7 @@ batch answer from an online one.
 
 from __future__ import annotations
 
-__all__ = ["BatchSettings", "BatchStats", "batch_enabled", "request_body", "run_batches"]
+__all__ = ["request_body", "run_batches"]
 
 import asyncio
 import json
@@ -35,6 +38,7 @@ from typing import Any, Awaitable, Callable, Iterable, Iterator
 
 from ..errors import ProviderError, redact
 from ._base import Generation, Provider, Request, TransientError
+from ._batch_api import BatchSettings, BatchStats
 from ._cache import Cache
 
 _TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
@@ -42,70 +46,6 @@ _UNFINISHED_CODES = frozenset({"batch_expired", "batch_cancelled"})
 _REQUEST_OPTIONS = ("timeout", "extra_headers", "extra_query")  # SDK request options, not body fields
 _WRITE_EVERY = 1000  # cache rows per transaction while parsing a result file
 _TRANSFER_TIMEOUT = 1800.0  # seconds for one file upload/download (the provider's timeout is per chat request)
-
-
-@dataclass(frozen=True)
-class BatchSettings:
-    """How batch mode splits, submits and waits."""
-
-    poll_interval: float = 30.0
-    """Seconds between two polls of a batch (``$EVALSTACK_BATCH_POLL_INTERVAL`` overrides the default)."""
-    max_requests: int = 50_000
-    """Lines per batch file (the API's limit is 50,000)."""
-    max_bytes: int = 200_000_000
-    """Bytes per batch file (the API's limit is 200 MB)."""
-    resubmits: int = 1
-    """How many times requests left unfinished by an expired/failed/cancelled batch go into a new batch
-    before they are sent online."""
-    completion_window: str = "24h"
-    """The Batch API's completion window (the only one it offers)."""
-
-    def __post_init__(self) -> None:
-        if self.poll_interval < 0 or self.max_requests < 1 or self.max_bytes < 1 or self.resubmits < 0:
-            raise ValueError("BatchSettings: poll_interval >= 0, max_requests >= 1, max_bytes >= 1, resubmits >= 0")
-
-    @classmethod
-    def from_env(cls) -> "BatchSettings":
-        """The defaults, with ``$EVALSTACK_BATCH_POLL_INTERVAL`` (seconds) when set."""
-        raw = os.environ.get("EVALSTACK_BATCH_POLL_INTERVAL")
-        if not raw:
-            return cls()
-        try:
-            return cls(poll_interval=float(raw))
-        except ValueError:
-            from ..errors import ConfigError
-
-            raise ConfigError(f"EVALSTACK_BATCH_POLL_INTERVAL={raw!r} is not a number of seconds >= 0",
-                              hint="e.g. export EVALSTACK_BATCH_POLL_INTERVAL=30") from None
-
-
-@dataclass
-class BatchStats:
-    """What batch mode did for one provider (summed over the runner's calls)."""
-
-    created: int = 0
-    """Batches submitted."""
-    resumed: int = 0
-    """Batches found in flight in the cache (a stopped run) and polled again instead of resubmitted."""
-    polls: int = 0
-    """Batch status requests."""
-    results: int = 0
-    """Requests answered by a batch (stored in the cache)."""
-    failed_lines: int = 0
-    """Lines that came back with an error status; sent online."""
-    unfinished: int = 0
-    """Requests an expired, failed or cancelled batch did not finish."""
-    resubmitted: int = 0
-    """Of those, requests put into a new batch."""
-    online: int = 0
-    """Requests sent online after all: failed lines, unfinished past ``resubmits``, lines over ``max_bytes``."""
-    batch_ids: list[str] = field(default_factory=list)
-    """Every batch id polled, in order of first poll."""
-
-
-def batch_enabled(provider: Provider) -> bool:
-    """True when ``provider`` is an ``openai`` provider configured with ``batch: true``."""
-    return provider.kind == "openai" and bool(getattr(provider.cfg, "batch", False))
 
 
 def request_body(provider: Any, request: Request) -> dict[str, Any]:
@@ -191,7 +131,7 @@ class _BatchJob:
         self.stats = stats
         self.progress = progress
         self.label = label
-        self.tag = json.dumps(provider.identity(), sort_keys=True)
+        self.tag = json.dumps(provider.cache_identity(), sort_keys=True)
         self.client = provider._get_client()
         self.n = 0
 
