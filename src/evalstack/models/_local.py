@@ -20,6 +20,11 @@ from ..errors import ConfigError, DataError
 from ._base import Generation, Provider, ProviderSettings, Request, register_provider
 
 
+_LOAD_LOCK = threading.Lock()
+"""One checkpoint loads at a time: transformers' from_pretrained is not thread-safe (two local models of one
+run loading at once left a weight on the meta device: "Cannot copy out of meta tensor")."""
+
+
 def _fingerprint(path: Path) -> str:
     """Changes when the checkpoint's files change (names, sizes, mtimes), so the cache never serves stale outputs."""
     h = hashlib.sha256()
@@ -52,7 +57,6 @@ class LocalProvider(Provider):
         self.micro_batch = cfg.batch_size  # prompts decoded together (the YAML key predates the Batch API)
         self._model: Any = None
         self._tok: Any = None
-        self._lock = threading.Lock()
 
     def cache_identity(self) -> dict[str, Any]:
         p = Path(self.cfg.path)
@@ -75,7 +79,7 @@ class LocalProvider(Provider):
                             hint="save the model with model.save_pretrained(folder)")
 
     def _load(self) -> None:
-        with self._lock:
+        with _LOAD_LOCK:
             if self._model is not None:
                 return
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
