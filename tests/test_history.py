@@ -149,4 +149,4 @@ def test_terminal_control_characters_in_a_run_name_are_made_visible(tmp_path):
     r = cli("history", store=store)
     assert r.returncode == 0, r.stderr
     assert not any(ch in r.stdout for ch in "\x1b\x07\u202e"), repr(r.stdout)
-    assert "\\u001b]0;pwned" in r.stdout
+    assert "\\x1b]0;pwned" in r.stdout

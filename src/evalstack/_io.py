@@ -9,8 +9,16 @@ rather than written through.
 
 from __future__ import annotations
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write_json", "AtomicWriter", "read_input_file",
-           "MAX_INPUT_BYTES", "SymlinkRefused", "open_nofollow_dir"]
+__all__ = [
+    "atomic_write_text",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "AtomicWriter",
+    "read_input_file",
+    "MAX_INPUT_BYTES",
+    "SymlinkRefused",
+    "open_nofollow_dir",
+]
 
 import errno
 import json
@@ -21,15 +29,18 @@ from pathlib import Path
 from typing import IO, Any
 
 from ._crash import crash_point
-from .errors import ConfigError
+from .errors import ConfigError, EvalstackError
 
 
 class SymlinkRefused(ConfigError):
     """evalstack was about to write through a symlink: refused (exit 2), nothing written."""
 
     def __init__(self, path: Path | str):
-        super().__init__("is a symlink; evalstack does not write through symlinks", where=str(path),
-                         hint="remove the link, or choose another output folder")
+        super().__init__(
+            "is a symlink; evalstack does not write through symlinks",
+            where=str(path),
+            hint="remove the link, or choose another output folder",
+        )
 
 
 def _umask() -> int:
@@ -121,7 +132,9 @@ class _Temp:
         os.close(self.dfd)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, root: str | os.PathLike[str] | None = None) -> Path:
+def atomic_write_bytes(
+    path: str | os.PathLike[str], data: bytes, *, root: str | os.PathLike[str] | None = None
+) -> Path:
     """Write ``data`` to a temp file in the same folder, fsync it, then rename it over ``path``.
 
     ``root``: the run folder ``path`` lies in; no folder between it and ``path`` may be a symlink.
@@ -149,11 +162,13 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, root: str | os
     return atomic_write_bytes(path, redact_secrets(text).encode("utf-8"), root=root)
 
 
-def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 2,
-                      root: str | os.PathLike[str] | None = None) -> Path:
+def atomic_write_json(
+    path: str | os.PathLike[str], obj: Any, *, indent: int | None = 2, root: str | os.PathLike[str] | None = None
+) -> Path:
     """JSON (sorted keys for byte-stable output, NaN refused), written atomically."""
-    return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False, allow_nan=False)
-                             + "\n", root=root)
+    return atomic_write_text(
+        path, json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n", root=root
+    )
 
 
 class _Redacting:
@@ -206,12 +221,23 @@ class AtomicWriter:
 MAX_INPUT_BYTES = 2 * 1024**3
 """Largest data, replay or curves file read (2 GiB): a file is read whole, so bigger would exhaust memory."""
 
-_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a device"),
-          (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
-def read_input_file(path: str | os.PathLike[str], *, error: type[Exception], what: str = "file",
-                    max_bytes: int = MAX_INPUT_BYTES, hint: str = "check the path") -> bytes:
+def read_input_file(
+    path: str | os.PathLike[str],
+    *,
+    error: type[EvalstackError],
+    what: str = "file",
+    max_bytes: int = MAX_INPUT_BYTES,
+    hint: str = "check the path",
+) -> bytes:
     """The bytes of a user's input file: a regular file only (never /dev/zero, a FIFO, a socket), at most
     ``max_bytes``; every problem is ``error(message, where=path, hint=...)``.
 
@@ -234,8 +260,11 @@ def read_input_file(path: str | os.PathLike[str], *, error: type[Exception], wha
             raise error(f"not a regular file ({kind})", where=p, hint=f"point it at a {what} on disk")
         limit = f"{max_bytes / 2**30:g} GiB" if max_bytes >= 2**30 else f"{max_bytes / 2**20:g} MiB"
         if st.st_size > max_bytes:
-            raise error(f"{what} is larger than {limit} ({st.st_size:,} bytes)", where=p,
-                        hint="split it, or sample it with data.sample / data.limit")
+            raise error(
+                f"{what} is larger than {limit} ({st.st_size:,} bytes)",
+                where=p,
+                hint="split it, or sample it with data.sample / data.limit",
+            )
         try:
             data = fh.read(max_bytes + 1)
         except OSError as exc:

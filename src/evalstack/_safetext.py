@@ -7,13 +7,15 @@
   CR) gets a leading ``'`` (OWASP's CSV-injection advice).
 - :func:`cap`: a field cut to :data:`SHOW_CHARS` characters with ``... (N more)``, so one huge reply cannot
   make a huge report.
+- :func:`shown`: any value as display text, capped and made visible (the viewer's pages, ``history`` and
+  ``labels`` lines).
 - :class:`SafeStream`: a text stream that applies :func:`visible` (and secret redaction) to everything
   written (the CLI wraps stdout and stderr in it).
 """
 
 from __future__ import annotations
 
-__all__ = ["visible", "csv_cell", "cap", "SHOW_CHARS", "SafeStream", "cut_outputs"]
+__all__ = ["visible", "csv_cell", "cap", "shown", "SHOW_CHARS", "SafeStream", "cut_outputs"]
 
 import re
 from typing import Any
@@ -22,9 +24,12 @@ SHOW_CHARS = 20_000
 """What a report or review list shows of one field (input, output, reference, judge reason)."""
 
 # C0 controls but \t and \n (and \r of a CRLF line end), DEL, C1 controls, bidi embeddings/overrides/
-# isolates and marks, line/paragraph separators (they break a line where a reader does not expect one)
-_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-                     "|\r(?!\n)")
+# isolates and marks, line/paragraph separators (they break a line where a reader does not expect one),
+# lone surrogates (they cannot be encoded: a terminal write or a UTF-8 page would fail on them)
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+    "|\r(?!\n)"
+)
 
 
 def _escape(m: re.Match[str]) -> str:
@@ -62,6 +67,11 @@ def cap(text: Any, limit: int = SHOW_CHARS) -> Any:
     return text
 
 
+def shown(text: Any, limit: int = SHOW_CHARS) -> str:
+    """Any value as display text: ``str()`` of it (``''`` for None), :func:`cap` at ``limit``, :func:`visible`."""
+    return visible(cap("" if text is None else str(text), limit))
+
+
 def cut_outputs(gens: dict[Any, list[Any]], limit: int) -> dict[Any, dict[int, int]]:
     """Cut every generation's ``text`` to ``limit`` characters (``max_output_chars``), in place.
 
@@ -74,8 +84,9 @@ def cut_outputs(gens: dict[Any, list[Any]], limit: int) -> dict[Any, dict[int, i
         for k, g in enumerate(items):
             if id(g) not in done:
                 text = getattr(g, "text", None)
-                n = len(text) - limit if isinstance(text, str) and len(text) > limit else 0
-                if n:
+                n = 0
+                if isinstance(text, str) and len(text) > limit:
+                    n = len(text) - limit
                     g.text = text[:limit]
                 done[id(g)] = n
             if done[id(g)]:
@@ -96,7 +107,11 @@ class SafeStream:
     def write(self, s: str | bytes) -> int:
         from ._secrets import redact_secrets
 
-        text = s.decode(getattr(self.unsafe_raw, "encoding", None) or "utf-8", "replace") if isinstance(s, (bytes, bytearray)) else s
+        text = (
+            s.decode(getattr(self.unsafe_raw, "encoding", None) or "utf-8", "replace")
+            if isinstance(s, (bytes, bytearray))
+            else s
+        )
         self.unsafe_raw.write(visible(redact_secrets(text)))
         return len(s)
 

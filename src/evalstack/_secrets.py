@@ -16,9 +16,21 @@ patterns would also change model outputs that merely look like keys.
 
 from __future__ import annotations
 
-__all__ = ["register_env", "register_value", "secret_values", "redact_secrets", "is_secret_name",
-           "is_registered_env", "mask_userinfo", "register_url", "register_headers", "MIN_LEN",
-           "register_key_names", "check_expansions", "register_model"]
+__all__ = [
+    "register_env",
+    "register_value",
+    "secret_values",
+    "redact_secrets",
+    "is_secret_name",
+    "is_registered_env",
+    "mask_userinfo",
+    "register_url",
+    "register_headers",
+    "MIN_LEN",
+    "register_key_names",
+    "check_expansions",
+    "register_model",
+]
 
 import os
 import re
@@ -28,8 +40,15 @@ from urllib.parse import urlsplit, urlunsplit
 MIN_LEN = 6
 """Shorter values are not treated as secrets (redacting 'x' everywhere would mangle every text)."""
 
-_NAMES: set[str] = {"OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "WANDB_API_KEY", "MLFLOW_TRACKING_TOKEN",
-                    "MLFLOW_TRACKING_PASSWORD", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"}
+_NAMES: set[str] = {
+    "OPENAI_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "WANDB_API_KEY",
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_PASSWORD",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+}
 _VALUES: set[str] = set()
 _SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD")
 _SECRET_HEADER = re.compile(r"(?i)auth|key|token|secret|password|cookie|signature")
@@ -155,9 +174,12 @@ def check_expansions(expanded: list[tuple[tuple[Any, ...], str, str]], data: Any
 
             line = doc.line_of(loc)
             where = f"{doc.path}: {format_loc(loc)}" + (f" (line {line})" if line else "")
-            raise ConfigError(f"${{{name}}} holds a secret and would be sent in the prompt and shown in reports",
-                              where=where, hint="remove it from the prompt, or set allow_secret_in_prompt: true "
-                                                "(it is still redacted from every file written)")
+            raise ConfigError(
+                f"${{{name}}} holds a secret and would be sent in the prompt and shown in reports",
+                where=where,
+                hint="remove it from the prompt, or set allow_secret_in_prompt: true "
+                "(it is still redacted from every file written)",
+            )
 
 
 def register_model(cfg: Any) -> None:

@@ -29,14 +29,21 @@ from ._join import join_checkpoints
 from ._markdown import curves_markdown, write_curve_outputs
 from ._readers import read_curves
 from ._records import BANDS, CheckpointPoint, CurveReport, Diagnosis, RftCandidate, RftSummary, overfit_band
-from ._sft_rules import SFT_RULES
+from ._sft_rules import SFT_RULES as _SFT_RULES
 from ._table import CheckpointInfo, CurveTable
 
-RFT_RULE_IDS = ("reward_flat_zero", "reward_always_negative", "reward_high_flat", "reward_hacking", "token_growth",
-                "grader_errors", "parse_errors")
+RFT_RULE_IDS = (
+    "reward_flat_zero",
+    "reward_always_negative",
+    "reward_high_flat",
+    "reward_hacking",
+    "token_growth",
+    "grader_errors",
+    "parse_errors",
+)
 """Stable ids of the RFT rules."""
 
-SFT_RULE_IDS = tuple(SFT_RULES)
+SFT_RULE_IDS = tuple(_SFT_RULES)
 """Stable ids of the SFT rules."""
 
 __all__ = [

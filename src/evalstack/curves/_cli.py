@@ -59,14 +59,36 @@ def _emit(reports: list, *, as_json: bool, out: Path | None) -> None:
 
 @curves.command("analyze")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON (one object, or a list for several files).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the analysis as JSON (one object, or a list for several files)."
+)
 @click.option("--out", type=click.Path(path_type=Path), help="Write DIR/curves/analysis.json and PNG plots.")
-@click.option("--format", "fmt", type=click.Choice(["openai", "azure", "hf", "generic", "rft"]), help="Input format (default: detect).")
-@click.option("--mapping", multiple=True, metavar="COLUMN=SOURCE", help="Generic CSV: canonical column = your column (repeatable).")
-@click.option("--hidden-tokens", type=click.IntRange(min=0), help="n hidden tokens per example in the reported metrics (2 for GPT-4.1).")
-@click.option("--visible-tokens", type=click.FloatRange(min=0, min_open=True), help="v, mean visible tokens per example (needed to correct).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["openai", "azure", "hf", "generic", "rft"]),
+    help="Input format (default: detect).",
+)
+@click.option(
+    "--mapping",
+    multiple=True,
+    metavar="COLUMN=SOURCE",
+    help="Generic CSV: canonical column = your column (repeatable).",
+)
+@click.option(
+    "--hidden-tokens",
+    type=click.IntRange(min=0),
+    help="n hidden tokens per example in the reported metrics (2 for GPT-4.1).",
+)
+@click.option(
+    "--visible-tokens",
+    type=click.FloatRange(min=0, min_open=True),
+    help="v, mean visible tokens per example (needed to correct).",
+)
 @click.option("--n-epochs", type=click.IntRange(min=1), help="Epochs of the run (marks epoch boundaries).")
-@click.option("--smoothing", default="auto", show_default=True, help="Moving-average window for per-step values (1 = none).")
+@click.option(
+    "--smoothing", default="auto", show_default=True, help="Moving-average window for per-step values (1 = none)."
+)
 def analyze_cmd(files, as_json, out, fmt, mapping, hidden_tokens, visible_tokens, n_epochs, smoothing) -> None:
     """Analyse results CSV(s), trainer_state.json, events JSON or a folder written by `curves fetch`.
 
@@ -78,8 +100,18 @@ def analyze_cmd(files, as_json, out, fmt, mapping, hidden_tokens, visible_tokens
 
     maps = _mapping(mapping)
     window = _smoothing(smoothing)
-    reports = [analyze(f, format=fmt, mapping=maps or None, hidden_tokens=hidden_tokens,
-                       visible_tokens=visible_tokens, n_epochs=n_epochs, smoothing=window) for f in files]
+    reports = [
+        analyze(
+            f,
+            format=fmt,
+            mapping=maps or None,
+            hidden_tokens=hidden_tokens,
+            visible_tokens=visible_tokens,
+            n_epochs=n_epochs,
+            smoothing=window,
+        )
+        for f in files
+    ]
     from ._markdown import dedupe_labels
 
     dedupe_labels(reports)
@@ -103,21 +135,38 @@ def fetch_cmd(job_id, out, as_json) -> None:
     if as_json:
         _echo_json({"fetch": summary, "analysis": report.to_dict()})
         return
-    click.echo(f"fetched {summary['job_id']} ({summary['status']}, {summary['model']}): "
-               f"{summary['n_checkpoints']} checkpoints, {summary['n_events']} events -> {folder}")
+    click.echo(
+        f"fetched {summary['job_id']} ({summary['status']}, {summary['model']}): "
+        f"{summary['n_checkpoints']} checkpoints, {summary['n_events']} events -> {folder}"
+    )
     for p in summary["files"]:
         click.echo(f"wrote {p}")
     click.echo(format_text(report))
 
 
 @curves.command("hidden-tokens")
-@click.option("--choices", type=click.IntRange(min=1), help="K: the model learned a uniform choice among K single-token answers.")
-@click.option("--visible-tokens", type=click.FloatRange(min=1), default=1.0, show_default=True,
-              help="v: visible tokens per example (the answer + e.g. an end token).")
-@click.option("--hidden-tokens", type=click.IntRange(min=0), default=None, help="n: hidden tokens per example [default: 2].")
-@click.option("--infer-from-min-accuracy", "floor", type=click.FloatRange(0, 1, max_open=True),
-              help="Infer n from the accuracy floor A seen when the answer is wrong: A = (v-1+n)/(v+n).")
-@click.option("--json", "as_json", is_flag=True, help="JSON with loss, visible_loss, answer_token_loss, min/max/mean_accuracy.")
+@click.option(
+    "--choices", type=click.IntRange(min=1), help="K: the model learned a uniform choice among K single-token answers."
+)
+@click.option(
+    "--visible-tokens",
+    type=click.FloatRange(min=1),
+    default=1.0,
+    show_default=True,
+    help="v: visible tokens per example (the answer + e.g. an end token).",
+)
+@click.option(
+    "--hidden-tokens", type=click.IntRange(min=0), default=None, help="n: hidden tokens per example [default: 2]."
+)
+@click.option(
+    "--infer-from-min-accuracy",
+    "floor",
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Infer n from the accuracy floor A seen when the answer is wrong: A = (v-1+n)/(v+n).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="JSON with loss, visible_loss, answer_token_loss, min/max/mean_accuracy."
+)
 def hidden_tokens_cmd(choices, visible_tokens, hidden_tokens, floor, as_json) -> None:
     """Expected reported loss and token accuracy with n hidden tokens per example.
 
@@ -139,12 +188,18 @@ def hidden_tokens_cmd(choices, visible_tokens, hidden_tokens, floor, as_json) ->
     if floor is not None:
         inferred = infer_hidden_tokens(floor, visible_tokens=visible_tokens)
         if hidden_tokens is not None and hidden_tokens != inferred:
-            raise ConfigError(f"--hidden-tokens {hidden_tokens} contradicts the accuracy floor {floor} "
-                              f"(which implies n={inferred}); give one of them")
+            raise ConfigError(
+                f"--hidden-tokens {hidden_tokens} contradicts the accuracy floor {floor} "
+                f"(which implies n={inferred}); give one of them"
+            )
         n = inferred
-        out.update(min_accuracy_observed=floor, inferred_hidden_tokens=inferred,
-                   inferred_exact=round(hidden_tokens_exact(floor, visible_tokens=visible_tokens), 6),
-                   visible_tokens=visible_tokens, hidden_tokens=inferred)
+        out.update(
+            min_accuracy_observed=floor,
+            inferred_hidden_tokens=inferred,
+            inferred_exact=round(hidden_tokens_exact(floor, visible_tokens=visible_tokens), 6),
+            visible_tokens=visible_tokens,
+            hidden_tokens=inferred,
+        )
     if choices is not None:
         out.update(hidden_token_expectation(choices, visible_tokens=visible_tokens, hidden_tokens=n))
     if as_json:
@@ -152,13 +207,17 @@ def hidden_tokens_cmd(choices, visible_tokens, hidden_tokens, floor, as_json) ->
         return
     v = out.get("visible_tokens", visible_tokens)
     if floor is not None:
-        click.echo(f"accuracy floor {floor} with v={v:g} visible token(s): n = 1/(1-A) - v = "
-                   f"{out['inferred_exact']:.4g} -> {out['inferred_hidden_tokens']} hidden tokens per example")
+        click.echo(
+            f"accuracy floor {floor} with v={v:g} visible token(s): n = 1/(1-A) - v = "
+            f"{out['inferred_exact']:.4g} -> {out['inferred_hidden_tokens']} hidden tokens per example"
+        )
     if choices is not None:
         click.echo(f"K={choices} choices, v={v:g} visible token(s), n={n} hidden tokens per example")
         click.echo(f"  answer-token loss: ln {choices} = {out['answer_token_loss']:.4f}")
         click.echo(f"  visible loss (mean per visible token): ln {choices} / {v:g} = {out['visible_loss']:.4f}")
         click.echo(f"  reported loss: ln {choices} / ({v:g}+{n}) = {out['loss']:.4f}")
         floor = "answer wrong" if choices > 1 else "one choice: the answer cannot be wrong"
-        click.echo(f"  token accuracy: min {out['min_accuracy']:.4f} ({floor}), max {out['max_accuracy']:.4f} "
-                   f"(answer right), mean {out['mean_accuracy']:.4f}")
+        click.echo(
+            f"  token accuracy: min {out['min_accuracy']:.4f} ({floor}), max {out['max_accuracy']:.4f} "
+            f"(answer right), mean {out['mean_accuracy']:.4f}"
+        )

@@ -9,8 +9,9 @@ metrics events included). ``read_curves(out_dir)`` / ``analyze(out_dir)`` read t
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .._io import atomic_write_bytes, atomic_write_json
 from ..errors import ConfigError, ProviderError
@@ -36,15 +37,19 @@ def _call(what: str, job_id: str, fn: Callable[..., Any], *args: Any, **kwargs: 
     try:
         return fn(*args, **kwargs)
     except openai.NotFoundError:
-        raise ConfigError(f"{what}: not found (job {job_id})", hint="check the job id and the API key's project") from None
+        raise ConfigError(
+            f"{what}: not found (job {job_id})", hint="check the job id and the API key's project"
+        ) from None
     except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-        raise ConfigError(f"{what}: the API key was rejected ({exc.status_code})",
-                          hint="check OPENAI_API_KEY / OPENAI_BASE_URL") from None
+        raise ConfigError(
+            f"{what}: the API key was rejected ({exc.status_code})", hint="check OPENAI_API_KEY / OPENAI_BASE_URL"
+        ) from None
     except openai.APIStatusError as exc:
         raise ProviderError(f"{what}: the API answered {exc.status_code}") from None
     except openai.APIConnectionError as exc:
-        raise ProviderError(f"{what}: cannot reach the API ({type(exc).__name__})",
-                            hint="check OPENAI_BASE_URL and the network") from None
+        raise ProviderError(
+            f"{what}: cannot reach the API ({type(exc).__name__})", hint="check OPENAI_BASE_URL and the network"
+        ) from None
 
 
 def fetch_job(job_id: str, *, client: Any, out_dir: str | Path) -> dict[str, Any]:
@@ -77,17 +82,28 @@ def fetch_job(job_id: str, *, client: Any, out_dir: str | Path) -> dict[str, Any
     files.append(atomic_write_json(out / "checkpoints.json", checkpoints))
     events = all_items("list events", client.fine_tuning.jobs.list_events)
     files.append(atomic_write_json(out / "events.json", events))
-    return {"job_id": job.get("id", job_id), "status": job.get("status"), "model": job.get("model"),
-            "fine_tuned_model": job.get("fine_tuned_model"), "n_epochs": job_epochs(job), "out_dir": str(out),
-            "files": [str(p) for p in files], "n_result_files": len(job.get("result_files") or []),
-            "n_checkpoints": len(checkpoints), "n_events": len(events), "result_base64_decoded": decoded}
+    return {
+        "job_id": job.get("id", job_id),
+        "status": job.get("status"),
+        "model": job.get("model"),
+        "fine_tuned_model": job.get("fine_tuned_model"),
+        "n_epochs": job_epochs(job),
+        "out_dir": str(out),
+        "files": [str(p) for p in files],
+        "n_result_files": len(job.get("result_files") or []),
+        "n_checkpoints": len(checkpoints),
+        "n_events": len(events),
+        "result_base64_decoded": decoded,
+    }
 
 
 def client_from_env() -> Any:
     """A sync ``openai.OpenAI`` from ``OPENAI_API_KEY`` and (optional) ``OPENAI_BASE_URL``."""
     key = os.environ.get("OPENAI_API_KEY")
     if not key:
-        raise ConfigError("OPENAI_API_KEY is not set", hint="export OPENAI_API_KEY; set OPENAI_BASE_URL too for a compatible server")
+        raise ConfigError(
+            "OPENAI_API_KEY is not set", hint="export OPENAI_API_KEY; set OPENAI_BASE_URL too for a compatible server"
+        )
     import openai
 
     return openai.OpenAI(api_key=key, base_url=os.environ.get("OPENAI_BASE_URL") or None, max_retries=2, timeout=60.0)

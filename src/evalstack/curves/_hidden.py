@@ -36,8 +36,9 @@ n = 1/(1 - A) - v (for v = 1: A = n/(n+1), n = A/(1 - A)).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from typing import cast
 
 from ..errors import ConfigError
 from ._table import ACCURACY_COLUMNS, LOSS_COLUMNS, CurveTable, r
@@ -116,8 +117,11 @@ def infer_hidden_tokens(min_accuracy: float, *, visible_tokens: float = 1) -> in
     """
     exact = hidden_tokens_exact(min_accuracy, visible_tokens=visible_tokens)
     if exact < -0.5:
-        raise ConfigError(f"an accuracy floor of {min_accuracy} with {visible_tokens} visible token(s) implies "
-                          f"n = {exact:.2f} < 0 hidden tokens", hint="check --visible-tokens")
+        raise ConfigError(
+            f"an accuracy floor of {min_accuracy} with {visible_tokens} visible token(s) implies "
+            f"n = {exact:.2f} < 0 hidden tokens",
+            hint="check --visible-tokens",
+        )
     return max(0, round(exact))
 
 
@@ -136,23 +140,29 @@ class HiddenTokenCorrection:
 
     def to_dict(self) -> dict[str, object]:
         """JSON-able form."""
-        return {"hidden_tokens": self.hidden_tokens, "visible_tokens": self.visible_tokens,
-                "applied": self.applied, "statement": self.statement,
-                "loss_factor": r((self.visible_tokens + self.hidden_tokens) / self.visible_tokens, 6)
-                if self.applied and self.visible_tokens else None}
+        return {
+            "hidden_tokens": self.hidden_tokens,
+            "visible_tokens": self.visible_tokens,
+            "applied": self.applied,
+            "statement": self.statement,
+            "loss_factor": r((self.visible_tokens + self.hidden_tokens) / self.visible_tokens, 6)
+            if self.applied and self.visible_tokens
+            else None,
+        }
 
 
 def _mean_visible(visible_tokens: float | Sequence[float]) -> float:
     if isinstance(visible_tokens, (int, float)) and not isinstance(visible_tokens, bool):
         return float(visible_tokens)
-    vals = [float(x) for x in visible_tokens]
+    vals = [float(x) for x in cast(Sequence[float], visible_tokens)]
     if not vals:
         raise ConfigError("visible_tokens: the per-example counts are empty")
     return sum(vals) / len(vals)
 
 
-def correct_for_hidden_tokens(table: CurveTable, *, hidden_tokens: int,
-                              visible_tokens: float | Sequence[float] | None) -> tuple[CurveTable, HiddenTokenCorrection]:
+def correct_for_hidden_tokens(
+    table: CurveTable, *, hidden_tokens: int, visible_tokens: float | Sequence[float] | None
+) -> tuple[CurveTable, HiddenTokenCorrection]:
     """Convert a table's reported losses and token accuracies to visible-token values.
 
     ``visible_tokens`` is the mean number of visible (assistant) tokens per example, or the per-example
@@ -163,19 +173,26 @@ def correct_for_hidden_tokens(table: CurveTable, *, hidden_tokens: int,
     _check(1 if visible_tokens is None else _mean_visible(visible_tokens), hidden_tokens)
     n = int(hidden_tokens)
     if n == 0:
-        return table, HiddenTokenCorrection(0, None, False, "hidden_tokens = 0: reported values are visible-token values.")
+        return table, HiddenTokenCorrection(
+            0, None, False, "hidden_tokens = 0: reported values are visible-token values."
+        )
     if visible_tokens is None:
         return table, HiddenTokenCorrection(
-            n, None, False,
+            n,
+            None,
+            False,
             f"Reported losses and accuracies include n={n} hidden tokens per example and were NOT corrected "
             "(give visible_tokens to correct them); losses understate the visible-token loss, accuracies "
-            "overstate it; valid/train ratios are unaffected.")
+            "overstate it; valid/train ratios are unaffected.",
+        )
     v = _mean_visible(visible_tokens)
     cols: dict[str, list[float | None]] = {}
     clipped = 0
     for c in LOSS_COLUMNS:
         if c in table.columns:
-            cols[c] = [None if x is None else visible_loss(x, visible_tokens=v, hidden_tokens=n) for x in table.columns[c]]
+            cols[c] = [
+                None if x is None else visible_loss(x, visible_tokens=v, hidden_tokens=n) for x in table.columns[c]
+            ]
     for c in ACCURACY_COLUMNS:
         if c in table.columns:
             out: list[float | None] = []
@@ -188,9 +205,11 @@ def correct_for_hidden_tokens(table: CurveTable, *, hidden_tokens: int,
                 out.append(min(1.0, max(0.0, raw)))
             cols[c] = out
     vs = f"{v:g}"
-    statement = (f"Corrected for n={n} hidden tokens per example with v={vs} visible tokens: visible loss = "
-                 f"reported x ({vs}+{n})/{vs} = reported x {(v + n) / v:.4g}; visible accuracy = "
-                 f"(reported x {v + n:g} - {n})/{vs}. Assumes hidden tokens are predicted with certainty.")
+    statement = (
+        f"Corrected for n={n} hidden tokens per example with v={vs} visible tokens: visible loss = "
+        f"reported x ({vs}+{n})/{vs} = reported x {(v + n) / v:.4g}; visible accuracy = "
+        f"(reported x {v + n:g} - {n})/{vs}. Assumes hidden tokens are predicted with certainty."
+    )
     if clipped:
         statement += f" {clipped} accuracy value(s) fell outside [0, 1] and were clipped (check v and n)."
     return table.with_columns(cols, note=statement), HiddenTokenCorrection(n, v, True, statement)

@@ -4,7 +4,8 @@ a checkpoint whose valid loss is lower than another's but whose task scores are 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import ConfigError
 from ._records import CheckpointPoint, CurveReport
@@ -24,8 +25,12 @@ def _nearest(points: list[CheckpointPoint], step: int) -> CheckpointPoint | None
     return min(points, key=lambda p: (abs(p.step - step), p.step)) if points else None
 
 
-def join_checkpoints(report: CurveReport, model_scores: Mapping[str, tuple[int, Mapping[str, float]]], *,
-                     higher_is_better: Mapping[str, bool] | None = None) -> list[dict[str, Any]]:
+def join_checkpoints(
+    report: CurveReport,
+    model_scores: Mapping[str, tuple[int, Mapping[str, float]]],
+    *,
+    higher_is_better: Mapping[str, bool] | None = None,
+) -> list[dict[str, Any]]:
     """Rows joining each checkpoint's valid loss with its task scores, sorted by step.
 
     ``model_scores``: model name -> ``(checkpoint_step, {"task/metric": value, ...})``. The valid loss is
@@ -43,13 +48,23 @@ def join_checkpoints(report: CurveReport, model_scores: Mapping[str, tuple[int, 
         if isinstance(step, bool) or not isinstance(step, int):
             raise ConfigError(f"model '{model}': checkpoint_step must be an integer, got {step!r}")
         pt = _nearest(report.points, step)
-        rows.append({"model": model, "checkpoint_step": step, "valid_loss": r(pt.valid_loss, 6) if pt else None,
-                     "valid_loss_step": pt.step if pt else None, "valid_source": pt.valid_source if pt else None,
-                     "train_loss": r(pt.train_loss, 6) if pt else None,
-                     "overfit_ratio": r(pt.overfit_ratio) if pt else None, "overfit_band": pt.overfit_band if pt else None,
-                     "is_best": bool(pt and report.best and pt.step == report.best.step),
-                     "scores": {k: float(v) for k, v in scores.items() if v is not None},
-                     "flagged": False, "conflicts": [], "flag_reason": None})
+        rows.append(
+            {
+                "model": model,
+                "checkpoint_step": step,
+                "valid_loss": r(pt.valid_loss, 6) if pt else None,
+                "valid_loss_step": pt.step if pt else None,
+                "valid_source": pt.valid_source if pt else None,
+                "train_loss": r(pt.train_loss, 6) if pt else None,
+                "overfit_ratio": r(pt.overfit_ratio) if pt else None,
+                "overfit_band": pt.overfit_band if pt else None,
+                "is_best": bool(pt and report.best and pt.step == report.best.step),
+                "scores": {k: float(v) for k, v in scores.items() if v is not None},
+                "flagged": False,
+                "conflicts": [],
+                "flag_reason": None,
+            }
+        )
     for a in rows:
         for b in rows:
             if a is b or a["valid_loss"] is None or b["valid_loss"] is None or not a["valid_loss"] < b["valid_loss"]:
@@ -66,14 +81,22 @@ def join_checkpoints(report: CurveReport, model_scores: Mapping[str, tuple[int, 
                 else:
                     worse[m] = [va, vb]
             if len(worse) > better:
-                a["conflicts"].append({"model": b["model"], "checkpoint_step": b["checkpoint_step"],
-                                       "valid_loss": b["valid_loss"], "worse_on": worse})
+                a["conflicts"].append(
+                    {
+                        "model": b["model"],
+                        "checkpoint_step": b["checkpoint_step"],
+                        "valid_loss": b["valid_loss"],
+                        "worse_on": worse,
+                    }
+                )
     for row in rows:
         if row["conflicts"]:
             row["flagged"] = True
             c = row["conflicts"][0]
             metrics = ", ".join(f"{m} {v[0]:.4g} vs {v[1]:.4g}" for m, v in c["worse_on"].items())
-            row["flag_reason"] = (f"lower valid loss ({row['valid_loss']:.4f} < {c['valid_loss']:.4f}) than "
-                                  f"{c['model']} (step {c['checkpoint_step']}) but worse on the task: {metrics}")
+            row["flag_reason"] = (
+                f"lower valid loss ({row['valid_loss']:.4f} < {c['valid_loss']:.4f}) than "
+                f"{c['model']} (step {c['checkpoint_step']}) but worse on the task: {metrics}"
+            )
     rows.sort(key=lambda x: (x["checkpoint_step"], x["model"]))
     return rows

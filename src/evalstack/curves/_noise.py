@@ -8,7 +8,7 @@ itself out so that it cannot hide its own noise). The trend test is Mann-Kendall
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from ._table import median
 from ._thresholds import NOISE_FIT, SIGMA_FACTOR
@@ -18,7 +18,7 @@ def running_median(values: Sequence[float], window: int = NOISE_FIT) -> list[flo
     """Centred running median (the window shrinks at both ends)."""
     half = window // 2
     n = len(values)
-    return [median(values[max(0, i - half):min(n, i + half + 1)]) for i in range(n)]
+    return [median(values[max(0, i - half) : min(n, i + half + 1)]) for i in range(n)]
 
 
 def noise_sigma(values: Sequence[float]) -> float:

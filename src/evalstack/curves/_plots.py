@@ -7,8 +7,9 @@ Stable names, relative to the output folder: ``curves/<label>_loss.png``, ``_acc
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .._io import atomic_write_bytes
 from ._records import BANDS, CurveReport
@@ -36,14 +37,27 @@ def _figure(title: str):
 def _epoch_lines(ax: Any, report: CurveReport) -> None:
     for i, end in enumerate(report.epoch_ends[:-1], start=1):
         ax.axvline(end, color=_COLORS["epoch"], linestyle=":", linewidth=1)
-        ax.annotate(f"epoch {i}", (end, 1), xycoords=("data", "axes fraction"), fontsize=7, color=_COLORS["epoch"],
-                    ha="right", va="top", rotation=90)
+        ax.annotate(
+            f"epoch {i}",
+            (end, 1),
+            xycoords=("data", "axes fraction"),
+            fontsize=7,
+            color=_COLORS["epoch"],
+            ha="right",
+            va="top",
+            rotation=90,
+        )
 
 
 def _best_line(ax: Any, report: CurveReport) -> None:
     if report.best is not None:
-        ax.axvline(report.best.step, color=_COLORS["best"], linestyle="--", linewidth=1.2,
-                   label=f"best checkpoint (step {report.best.step})")
+        ax.axvline(
+            report.best.step,
+            color=_COLORS["best"],
+            linestyle="--",
+            linewidth=1.2,
+            label=f"best checkpoint (step {report.best.step})",
+        )
 
 
 def _pair(ax: Any, report: CurveReport, train: str, valid: str, full: str) -> bool:
@@ -52,7 +66,9 @@ def _pair(ax: Any, report: CurveReport, train: str, valid: str, full: str) -> bo
     if t.has(train):
         s, v = t.series(train)
         ax.plot(s, v, color=_COLORS["train"], alpha=0.25, linewidth=0.8)
-        ax.plot(s, smooth(v, report.smoothing_window), color=_COLORS["train"], linewidth=1.6, label=f"{train} (smoothed)")
+        ax.plot(
+            s, smooth(v, report.smoothing_window), color=_COLORS["train"], linewidth=1.6, label=f"{train} (smoothed)"
+        )
         drawn = True
     if t.has(valid):
         s, v = t.series(valid)
@@ -67,7 +83,9 @@ def _pair(ax: Any, report: CurveReport, train: str, valid: str, full: str) -> bo
 
 def plot_loss(report: CurveReport):
     """Train/valid loss, best checkpoint and epoch lines."""
-    fig, ax = _figure(f"{report.label}: loss" + (" (visible tokens)" if report.hidden and report.hidden.applied else ""))
+    fig, ax = _figure(
+        f"{report.label}: loss" + (" (visible tokens)" if report.hidden and report.hidden.applied else "")
+    )
     if not _pair(ax, report, "train_loss", "valid_loss", "full_valid_loss"):
         return None
     if report.best is not None:
@@ -97,7 +115,7 @@ def plot_overfit(report: CurveReport):
     if not pts:
         return None
     fig, ax = _figure(f"{report.label}: overfit ratio (valid / train)")
-    ratios = [p.overfit_ratio for p in pts]
+    ratios = [p.overfit_ratio for p in pts if p.overfit_ratio is not None]
     top = max(2.3, max(ratios) * 1.08)
     lo = 0.0
     for upper, name, _ in BANDS:
@@ -145,8 +163,13 @@ def plot_tokens(report: CurveReport):
     return fig
 
 
-_PLOTTERS: dict[str, Callable] = {"loss": plot_loss, "accuracy": plot_accuracy, "overfit": plot_overfit,
-                                  "reward": plot_reward, "tokens": plot_tokens}
+_PLOTTERS: dict[str, Callable] = {
+    "loss": plot_loss,
+    "accuracy": plot_accuracy,
+    "overfit": plot_overfit,
+    "reward": plot_reward,
+    "tokens": plot_tokens,
+}
 
 
 def write_plots(report: CurveReport, folder: Path, *, root: Path | None = None) -> dict[str, Path]:

@@ -20,15 +20,20 @@ def read_json_text(path: Path, text: str, *, format: str | None, resolver: Resol
     obj = _load_json_or_jsonl(path, text)
     if isinstance(obj, dict) and "log_history" in obj:
         if format not in (None, "hf"):
-            raise DataError(f"format '{format}' was given but this is a HF trainer_state.json", where=str(path),
-                            hint="use format: hf or leave format out")
+            raise DataError(
+                f"format '{format}' was given but this is a HF trainer_state.json",
+                where=str(path),
+                hint="use format: hf or leave format out",
+            )
         return read_hf_state(path, obj, resolver)
     if format == "hf":
         raise DataError("format 'hf' expects a trainer_state.json with a 'log_history' list", where=str(path))
     items = _items(obj)
     if items is None:
-        raise DataError("JSON is neither a trainer_state.json (log_history), a list of metrics events nor a "
-                        "checkpoints list", where=str(path))
+        raise DataError(
+            "JSON is neither a trainer_state.json (log_history), a list of metrics events nor a checkpoints list",
+            where=str(path),
+        )
     if items and all(isinstance(x, dict) and "step_number" in x for x in items):
         checkpoints, rows = read_checkpoints(path, items, resolver)
         return _finish(path, rows, format, checkpoints=checkpoints, what="checkpoints")
@@ -40,8 +45,9 @@ def _finish(path: Path, rows: Rows, format: str | None, *, what: str, **kw: Any)
         raise DataError(f"no {what} with a step and a loss or reward", where=str(path))
     table = build_table(rows, source=str(path), format=format or "openai", **kw)
     if not any(table.has(c) for c in ("train_loss", "valid_loss", "full_valid_loss") + REWARD_COLUMNS):
-        raise DataError(f"the {what} hold no loss column (train_loss, valid_loss, full_valid_loss) nor rewards",
-                        where=str(path))
+        raise DataError(
+            f"the {what} hold no loss column (train_loss, valid_loss, full_valid_loss) nor rewards", where=str(path)
+        )
     if format is None and table.kind == "rft":
         table = CurveTable(**{**table.__dict__, "format": "rft"})
     return table
@@ -63,7 +69,9 @@ def _load_json_or_jsonl(path: Path, text: str) -> Any:
                 try:
                     out.append(json.loads(ln))
                 except json.JSONDecodeError as exc:
-                    raise DataError(f"line {i}, column {exc.colno}: invalid JSON line ({exc.msg})", where=str(path)) from None
+                    raise DataError(
+                        f"line {i}, column {exc.colno}: invalid JSON line ({exc.msg})", where=str(path)
+                    ) from None
             return out
     return parse_json(path, text)
 
@@ -89,8 +97,9 @@ def _flatten(d: dict[str, Any], out: dict[str, Any] | None = None) -> dict[str, 
     return out
 
 
-def _merge_metrics(row: dict[str, float | None], data: dict[str, Any], *, where: str, resolver: Resolver,
-                   counts: dict[str, int]) -> None:
+def _merge_metrics(
+    row: dict[str, float | None], data: dict[str, Any], *, where: str, resolver: Resolver, counts: dict[str, int]
+) -> None:
     for key, value in _flatten(data).items():
         canon = resolver.canonical(key)
         if canon is None or canon == "step":
@@ -123,16 +132,23 @@ def read_hf_state(path: Path, state: dict[str, Any], resolver: Resolver) -> Curv
         if "step" not in entry:
             continue
         row = rows.setdefault(_step(entry["step"], where=where), {})
-        _merge_metrics(row, {k: v for k, v in entry.items() if k != "step"}, where=where, resolver=resolver,
-                       counts=counts)
+        _merge_metrics(
+            row, {k: v for k, v in entry.items() if k != "step"}, where=where, resolver=resolver, counts=counts
+        )
     rows = {s: r for s, r in rows.items() if r}
     n_epochs = state.get("num_train_epochs")
     meta = {k: state[k] for k in ("best_model_checkpoint", "best_metric", "global_step", "max_steps") if k in state}
     from ._readers import _nonfinite_note
 
-    return _finish(path, rows, "hf", what="log_history entries",
-                   n_epochs=int(n_epochs) if isinstance(n_epochs, (int, float)) and n_epochs >= 1 else None,
-                   meta=meta, notes=_nonfinite_note(counts))
+    return _finish(
+        path,
+        rows,
+        "hf",
+        what="log_history entries",
+        n_epochs=int(n_epochs) if isinstance(n_epochs, (int, float)) and n_epochs >= 1 else None,
+        meta=meta,
+        notes=_nonfinite_note(counts),
+    )
 
 
 def events_rows(path: Path, items: list[Any], resolver: Resolver) -> Rows:
@@ -152,8 +168,9 @@ def events_rows(path: Path, items: list[Any], resolver: Resolver) -> Rows:
             continue
         where = f"{path}: event [{i}]"
         row = rows.setdefault(_step(data[step_key], where=where), {})
-        _merge_metrics(row, {k: v for k, v in data.items() if k != step_key}, where=where, resolver=resolver,
-                       counts=counts)
+        _merge_metrics(
+            row, {k: v for k, v in data.items() if k != step_key}, where=where, resolver=resolver, counts=counts
+        )
     return {s: r for s, r in rows.items() if r}
 
 
@@ -168,9 +185,16 @@ def read_checkpoints(path: Path, items: list[Any], resolver: Resolver) -> tuple[
         metrics = item.get("metrics") or {}
         if not isinstance(metrics, dict):
             raise DataError("'metrics' is not an object", where=where)
-        _merge_metrics(row, {k: v for k, v in metrics.items() if k != "step"}, where=where, resolver=resolver, counts={})
-        cps.append(CheckpointInfo(step=step, model=item.get("fine_tuned_model_checkpoint"),
-                                  metrics={k: v for k, v in row.items() if v is not None}))
+        _merge_metrics(
+            row, {k: v for k, v in metrics.items() if k != "step"}, where=where, resolver=resolver, counts={}
+        )
+        cps.append(
+            CheckpointInfo(
+                step=step,
+                model=item.get("fine_tuned_model_checkpoint"),
+                metrics={k: v for k, v in row.items() if v is not None},
+            )
+        )
         rows[step] = row
     cps.sort(key=lambda c: c.step)
     return cps, rows
@@ -217,8 +241,11 @@ def read_job_dir(folder: Path, *, format: str | None, resolver: Resolver) -> Cur
             text, _ = load_text(f)
             parts[name] = _load_json_or_jsonl(f, text)
     if not csvs and "events.json" not in parts and "checkpoints.json" not in parts:
-        raise DataError("the folder holds no results CSV, events.json or checkpoints.json", where=str(folder),
-                        hint="run `evalstack curves fetch JOB_ID --out DIR` or give the results file")
+        raise DataError(
+            "the folder holds no results CSV, events.json or checkpoints.json",
+            where=str(folder),
+            hint="run `evalstack curves fetch JOB_ID --out DIR` or give the results file",
+        )
     rows: Rows = {}
     notes: list[str] = []
     fmt = format
@@ -234,7 +261,9 @@ def read_job_dir(folder: Path, *, format: str | None, resolver: Resolver) -> Cur
         items = _items(parts["checkpoints.json"]) or []
         checkpoints, cp_rows = read_checkpoints(folder / "checkpoints.json", items, resolver)
         _fill(rows, cp_rows)
-    job = parts.get("job.json") if isinstance(parts.get("job.json"), dict) else {}
+    job = parts.get("job.json")
+    if not isinstance(job, dict):
+        job = {}
     meta = {k: job[k] for k in ("id", "model", "fine_tuned_model", "status") if job.get(k) is not None}
     table = _finish(folder, rows, fmt, what="metrics", checkpoints=checkpoints, n_epochs=job_epochs(job), meta=meta)
     return CurveTable(**{**table.__dict__, "notes": notes})

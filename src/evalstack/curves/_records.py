@@ -11,6 +11,7 @@ from ._thresholds import BANDS, OVERFIT_FACTOR  # noqa: F401  (re-exported)
 
 SCHEMA_VERSION = 1
 
+
 def overfit_band(ratio: float | None) -> str | None:
     """The band name of a valid/train ratio (``None`` when the ratio is unknown)."""
     if ratio is None:
@@ -51,10 +52,17 @@ class CheckpointPoint:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
-        return {"step": self.step, "epoch": self.epoch, "train_loss": r(self.train_loss, 6),
-                "valid_loss": r(self.valid_loss, 6), "valid_source": self.valid_source,
-                "overfit_ratio": r(self.overfit_ratio), "overfit_band": self.overfit_band, "model": self.model,
-                "is_checkpoint": self.is_checkpoint}
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "train_loss": r(self.train_loss, 6),
+            "valid_loss": r(self.valid_loss, 6),
+            "valid_source": self.valid_source,
+            "overfit_ratio": r(self.overfit_ratio),
+            "overfit_band": self.overfit_band,
+            "model": self.model,
+            "is_checkpoint": self.is_checkpoint,
+        }
 
 
 @dataclass(frozen=True)
@@ -81,9 +89,15 @@ class Diagnosis:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
-        return {"id": self.id, "severity": self.severity, "observation": self.observation,
-                "diagnosis": self.diagnosis, "evidence": self.evidence, "action": self.action,
-                "message": self.message}
+        return {
+            "id": self.id,
+            "severity": self.severity,
+            "observation": self.observation,
+            "diagnosis": self.diagnosis,
+            "evidence": self.evidence,
+            "action": self.action,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)
@@ -105,9 +119,14 @@ class RftCandidate:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
-        return {"step": self.step, "reasons": self.reasons, "train_reward": r(self.train_reward),
-                "valid_reward": r(self.valid_reward), "completion_tokens": r(self.completion_tokens, 1),
-                "model": self.model}
+        return {
+            "step": self.step,
+            "reasons": self.reasons,
+            "train_reward": r(self.train_reward),
+            "valid_reward": r(self.valid_reward),
+            "completion_tokens": r(self.completion_tokens, 1),
+            "model": self.model,
+        }
 
 
 @dataclass

@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass
 
 from ._records import CheckpointPoint, overfit_band
-from ._thresholds import OVERFIT_FACTOR
 from ._table import CurveTable, auto_window, smooth, value_at
+from ._thresholds import OVERFIT_FACTOR
 
 
 @dataclass
@@ -80,7 +80,9 @@ def _even_spacing(steps: list[int], last: int) -> int | None:
     return None
 
 
-def epoch_boundaries(table: CurveTable, n_epochs: int | None, *, n_epochs_source: str = "config") -> tuple[list[int], str | None]:
+def epoch_boundaries(
+    table: CurveTable, n_epochs: int | None, *, n_epochs_source: str = "config"
+) -> tuple[list[int], str | None]:
     """The last step of each epoch, and where that came from.
 
     Order: an ``epoch`` column (HF trainer state); ``n_epochs`` (config) or the table's own (job
@@ -96,9 +98,9 @@ def epoch_boundaries(table: CurveTable, n_epochs: int | None, *, n_epochs_source
         n = n_epochs or table.n_epochs or max(1, math.ceil(max(ev) - 1e-6))
         ends = [next((s for s, e in zip(es, ev) if e >= k - 1e-6), last) for k in range(1, n + 1)]
         return ends, "epoch column of the trainer state"
-    n, source = (n_epochs, n_epochs_source) if n_epochs else (table.n_epochs, "job hyperparameters / trainer state")
-    if n:
-        return [round(k * last / n) for k in range(1, n + 1)], f"n_epochs={n} ({source})"
+    n_ep, source = (n_epochs, n_epochs_source) if n_epochs else (table.n_epochs, "job hyperparameters / trainer state")
+    if n_ep:
+        return [round(k * last / n_ep) for k in range(1, n_ep + 1)], f"n_epochs={n_ep} ({source})"
     fv_steps, _ = table.series("full_valid_loss")
     spacing = _even_spacing(fv_steps, last)
     if spacing:
@@ -111,7 +113,9 @@ def epoch_boundaries(table: CurveTable, n_epochs: int | None, *, n_epochs_source
     return [], None
 
 
-def build_context(table: CurveTable, *, window: int, epoch_ends: list[int], hidden_uncorrected: int) -> SftContext | None:
+def build_context(
+    table: CurveTable, *, window: int, epoch_ends: list[int], hidden_uncorrected: int
+) -> SftContext | None:
     """The SFT series of a table (``None`` when it has no loss at all).
 
     The validation series is ``full_valid_loss`` when it was measured at least twice (or is all there
@@ -135,10 +139,21 @@ def build_context(table: CurveTable, *, window: int, epoch_ends: list[int], hidd
     if not ts and not vs:
         return None
     rs, rv = table.series("valid_loss") if table.has("valid_loss") else (vs, vv)
-    return SftContext(train_steps=ts, train_raw=tv, train_smooth=smooth(tv, window), valid_steps=vs, valid=list(vv),
-                      valid_raw_steps=rs, valid_raw=rv, valid_source=source, valid_window=vwin, epoch_ends=epoch_ends,
-                      last_step=table.steps[-1], hidden_uncorrected=hidden_uncorrected,
-                      valid_raw_per_batch=per_batch and window > 1)
+    return SftContext(
+        train_steps=ts,
+        train_raw=tv,
+        train_smooth=smooth(tv, window),
+        valid_steps=vs,
+        valid=list(vv),
+        valid_raw_steps=rs,
+        valid_raw=rv,
+        valid_source=source,
+        valid_window=vwin,
+        epoch_ends=epoch_ends,
+        last_step=table.steps[-1],
+        hidden_uncorrected=hidden_uncorrected,
+        valid_raw_per_batch=per_batch and window > 1,
+    )
 
 
 def _nearest(steps: list[int], values: list[float], step: int) -> float | None:
@@ -162,10 +177,19 @@ def checkpoint_points(table: CurveTable, ctx: SftContext) -> list[CheckpointPoin
         train = ctx.train_at(step)
         ratio = v / train if train is not None and train > 0 else None
         cp = cps.get(step)
-        out.append(CheckpointPoint(step=step, epoch=ctx.epoch_of(step), train_loss=train, valid_loss=v,
-                                   valid_source=ctx.valid_source, overfit_ratio=ratio,
-                                   overfit_band=overfit_band(ratio), model=cp.model if cp else None,
-                                   is_checkpoint=cp is not None))
+        out.append(
+            CheckpointPoint(
+                step=step,
+                epoch=ctx.epoch_of(step),
+                train_loss=train,
+                valid_loss=v,
+                valid_source=ctx.valid_source,
+                overfit_ratio=ratio,
+                overfit_band=overfit_band(ratio),
+                model=cp.model if cp else None,
+                is_checkpoint=cp is not None,
+            )
+        )
     return out
 
 
@@ -174,8 +198,9 @@ def best_point(points: list[CheckpointPoint]) -> CheckpointPoint | None:
     return min(points, key=lambda p: (p.valid_loss, p.step)) if points else None
 
 
-def overfit_warning(points: list[CheckpointPoint], *, per_batch: bool = False,
-                    level_rose: bool = True) -> tuple[bool, str | None, str | None]:
+def overfit_warning(
+    points: list[CheckpointPoint], *, per_batch: bool = False, level_rose: bool = True
+) -> tuple[bool, str | None, str | None]:
     """The seed's OVERFIT check: final measured valid loss > 1.2 x the lowest measured one.
 
     On a per-batch series (``per_batch``) the lowest of many noisy values is biased low, so the warning
@@ -190,7 +215,13 @@ def overfit_warning(points: list[CheckpointPoint], *, per_batch: bool = False,
         ratio = f"{final / best:.2f}x the best" if best > 0 else "the best is 0"
         msg = f"OVERFIT: best={best:.4f}, final={final:.4f} ({ratio})"
         if per_batch and not level_rose:
-            return False, None, (f"{msg} on single valid mini-batches, but the averaged valid level did not rise "
-                                 "beyond the batch noise: not warned (noise)")
+            return (
+                False,
+                None,
+                (
+                    f"{msg} on single valid mini-batches, but the averaged valid level did not rise "
+                    "beyond the batch noise: not warned (noise)"
+                ),
+            )
         return True, msg, None
     return False, None, None

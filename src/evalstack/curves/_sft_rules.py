@@ -18,7 +18,7 @@ errors as well as a practical size (see ``_thresholds`` and ``_noise``).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from ._noise import mann_kendall, noise_sigma, reversals
 from ._records import CheckpointPoint, Diagnosis
@@ -58,8 +58,10 @@ def valid_level(ctx, *, wide: bool = False) -> tuple[list[int], list[float], flo
 
 def _hidden_evidence(ctx, ev: dict) -> dict:
     if ctx.hidden_uncorrected:
-        ev["note"] = (f"losses include {ctx.hidden_uncorrected} hidden tokens per example (not corrected): the "
-                      "visible-token loss is higher than shown")
+        ev["note"] = (
+            f"losses include {ctx.hidden_uncorrected} hidden tokens per example (not corrected): the "
+            "visible-token loss is higher than shown"
+        )
     return ev
 
 
@@ -75,10 +77,22 @@ def train_loss_flat(ctx, best: CheckpointPoint | None) -> Diagnosis | None:
     if drop >= FLAT_MIN_DROP or tail < FLAT_MIN_LEVEL:
         return None
     return Diagnosis(
-        "train_loss_flat", "warning", "Train loss barely decreases", "learning rate too low or noisy data",
-        _hidden_evidence(ctx, {"start_train_loss": r(head), "end_train_loss": r(tail), "relative_drop": r(drop),
-                               "steps": [ctx.train_steps[0], ctx.train_steps[-1]], "threshold_drop": FLAT_MIN_DROP}),
-        "Increase the learning-rate multiplier (e.g. x2) or clean noisy / contradictory training examples.")
+        "train_loss_flat",
+        "warning",
+        "Train loss barely decreases",
+        "learning rate too low or noisy data",
+        _hidden_evidence(
+            ctx,
+            {
+                "start_train_loss": r(head),
+                "end_train_loss": r(tail),
+                "relative_drop": r(drop),
+                "steps": [ctx.train_steps[0], ctx.train_steps[-1]],
+                "threshold_drop": FLAT_MIN_DROP,
+            },
+        ),
+        "Increase the learning-rate multiplier (e.g. x2) or clean noisy / contradictory training examples.",
+    )
 
 
 def train_loss_collapse(ctx, best: CheckpointPoint | None) -> Diagnosis | None:
@@ -89,14 +103,27 @@ def train_loss_collapse(ctx, best: CheckpointPoint | None) -> Diagnosis | None:
     tail = edge_median(raw, tail=True)
     if tail > COLLAPSE_LOSS:
         return None
-    first = next((s for s, v in zip(ctx.train_steps, ctx.train_smooth) if v <= 2.5 * COLLAPSE_LOSS), ctx.train_steps[-1])
+    first = next(
+        (s for s, v in zip(ctx.train_steps, ctx.train_smooth) if v <= 2.5 * COLLAPSE_LOSS), ctx.train_steps[-1]
+    )
     return Diagnosis(
-        "train_loss_collapse", "warning", "Train loss crashes to ~0", "learning rate too high or data too easy",
-        _hidden_evidence(ctx, {"start_train_loss": r(edge_median(raw, tail=False)), "end_train_loss": r(tail, 5),
-                               "first_step_below_0.05": first, "fraction_of_run": r(first / ctx.last_step, 3) if ctx.last_step > 0 else None,
-                               "threshold": COLLAPSE_LOSS}),
+        "train_loss_collapse",
+        "warning",
+        "Train loss crashes to ~0",
+        "learning rate too high or data too easy",
+        _hidden_evidence(
+            ctx,
+            {
+                "start_train_loss": r(edge_median(raw, tail=False)),
+                "end_train_loss": r(tail, 5),
+                "first_step_below_0.05": first,
+                "fraction_of_run": r(first / ctx.last_step, 3) if ctx.last_step > 0 else None,
+                "threshold": COLLAPSE_LOSS,
+            },
+        ),
         "Lower the learning-rate multiplier or add harder, more varied examples (check for duplicated or "
-        "trivial targets).")
+        "trivial targets).",
+    )
 
 
 def valid_rises(ctx, best: CheckpointPoint | None) -> Diagnosis | None:
@@ -136,12 +163,25 @@ def valid_rises(ctx, best: CheckpointPoint | None) -> Diagnosis | None:
         act = f"Deploy the checkpoint at {where} or train for fewer steps/epochs."
     source = ctx.valid_source if k == 1 else f"{ctx.valid_source} (mean of {k} measurements)"
     return Diagnosis(
-        "valid_rises", "warning", f"Valid loss rises {when}", "overfitting",
-        {"min_step": steps[b], "min_epoch": e_best, "min_valid_loss": r(vmin), "final_step": steps[-1],
-         "final_valid_loss": r(final), "rise_pct": r(100 * (final / vmin - 1), 2),
-         "threshold_pct": r(100 * need / vmin, 2), "noise_sigma": r(se * math.sqrt(k)) if k > 1 else None,
-         "mann_kendall_tau": r(tau, 3), "mann_kendall_p": r(p, 4), "valid_source": source},
-        act)
+        "valid_rises",
+        "warning",
+        f"Valid loss rises {when}",
+        "overfitting",
+        {
+            "min_step": steps[b],
+            "min_epoch": e_best,
+            "min_valid_loss": r(vmin),
+            "final_step": steps[-1],
+            "final_valid_loss": r(final),
+            "rise_pct": r(100 * (final / vmin - 1), 2),
+            "threshold_pct": r(100 * need / vmin, 2),
+            "noise_sigma": r(se * math.sqrt(k)) if k > 1 else None,
+            "mann_kendall_tau": r(tau, 3),
+            "mann_kendall_p": r(p, 4),
+            "valid_source": source,
+        },
+        act,
+    )
 
 
 def valid_plateau(ctx, best: CheckpointPoint | None) -> Diagnosis | None:
@@ -172,11 +212,23 @@ def valid_plateau(ctx, best: CheckpointPoint | None) -> Diagnosis | None:
     if learned is not None and learned < PLATEAU_LEARNED:
         return None  # nothing was learned in epoch 1 either: flat/high rules cover that
     return Diagnosis(
-        "valid_plateau", "info", "Valid loss plateaus after epoch 1", "the model learned the task quickly",
-        {"epoch1_end_step": e1, "valid_at_epoch1": r(v1), "best_valid_after": r(m), "best_step_after": s_min,
-         "improvement_after_epoch1_pct": r(100 * gain, 2), "epoch1_improvement_pct": r(100 * learned, 2) if learned is not None else None,
-         "mann_kendall_tau_after": r(tau, 3), "n_epochs": len(ctx.epoch_ends), "valid_source": ctx.valid_source},
-        f"Try n_epochs=1 (deploy the epoch-1 checkpoint, step {e1}) or a lower learning-rate multiplier.")
+        "valid_plateau",
+        "info",
+        "Valid loss plateaus after epoch 1",
+        "the model learned the task quickly",
+        {
+            "epoch1_end_step": e1,
+            "valid_at_epoch1": r(v1),
+            "best_valid_after": r(m),
+            "best_step_after": s_min,
+            "improvement_after_epoch1_pct": r(100 * gain, 2),
+            "epoch1_improvement_pct": r(100 * learned, 2) if learned is not None else None,
+            "mann_kendall_tau_after": r(tau, 3),
+            "n_epochs": len(ctx.epoch_ends),
+            "valid_source": ctx.valid_source,
+        },
+        f"Try n_epochs=1 (deploy the epoch-1 checkpoint, step {e1}) or a lower learning-rate multiplier.",
+    )
 
 
 def valid_oscillates(ctx, best: CheckpointPoint | None) -> Diagnosis | None:
@@ -207,11 +259,21 @@ def valid_oscillates(ctx, best: CheckpointPoint | None) -> Diagnosis | None:
     if not spread and not (e0 is not None and e1 is not None and e1 > e0):
         return None
     return Diagnosis(
-        "valid_oscillates", "warning", "Valid loss oscillates", "small batch or inconsistent data",
-        {"n_measurements": len(raw), "reversals": len(turns), "swing_threshold": r(h),
-         "relative_swing_threshold": r(h / level), "noise_sigma": r(sigma) if per_batch else None,
-         "averaged_over": k, "turning_points": [{"step": steps[i], "valid_loss": r(vals[i])} for i in turns[:10]]},
-        "Increase the batch size, or audit the training/validation data for inconsistent labels or formats.")
+        "valid_oscillates",
+        "warning",
+        "Valid loss oscillates",
+        "small batch or inconsistent data",
+        {
+            "n_measurements": len(raw),
+            "reversals": len(turns),
+            "swing_threshold": r(h),
+            "relative_swing_threshold": r(h / level),
+            "noise_sigma": r(sigma) if per_batch else None,
+            "averaged_over": k,
+            "turning_points": [{"step": steps[i], "valid_loss": r(vals[i])} for i in turns[:10]],
+        },
+        "Increase the batch size, or audit the training/validation data for inconsistent labels or formats.",
+    )
 
 
 def both_high(ctx, best: CheckpointPoint | None) -> Diagnosis | None:
@@ -228,11 +290,24 @@ def both_high(ctx, best: CheckpointPoint | None) -> Diagnosis | None:
     if tdrop >= HIGH_MIN_DROP or vdrop >= HIGH_MIN_DROP:
         return None
     return Diagnosis(
-        "both_high", "warning", "Both losses stay high", "the task is too hard for this model as framed",
-        _hidden_evidence(ctx, {"start_train_loss": r(t0), "end_train_loss": r(t1), "train_drop": r(tdrop),
-                               "start_valid_loss": r(v0), "best_valid_loss": r(vbest), "valid_drop": r(vdrop),
-                               "threshold_drop": HIGH_MIN_DROP}),
-        "Try a larger base model, or simplify / split the task (shorter targets, clearer format).")
+        "both_high",
+        "warning",
+        "Both losses stay high",
+        "the task is too hard for this model as framed",
+        _hidden_evidence(
+            ctx,
+            {
+                "start_train_loss": r(t0),
+                "end_train_loss": r(t1),
+                "train_drop": r(tdrop),
+                "start_valid_loss": r(v0),
+                "best_valid_loss": r(vbest),
+                "valid_drop": r(vdrop),
+                "threshold_drop": HIGH_MIN_DROP,
+            },
+        ),
+        "Try a larger base model, or simplify / split the task (shorter targets, clearer format).",
+    )
 
 
 def gap_from_start(ctx, best: CheckpointPoint | None) -> Diagnosis | None:
@@ -248,16 +323,32 @@ def gap_from_start(ctx, best: CheckpointPoint | None) -> Diagnosis | None:
     if med < GAP_RATIO:
         return None
     return Diagnosis(
-        "gap_from_start", "warning", "Large train-valid gap from the start", "insufficient or mismatched training data",
-        {"window_end_step": round(early_end), "early_ratios": [{"step": s, "ratio": r(x)} for s, x in ratios[:10]],
-         "median_ratio": r(med), "threshold": GAP_RATIO},
+        "gap_from_start",
+        "warning",
+        "Large train-valid gap from the start",
+        "insufficient or mismatched training data",
+        {
+            "window_end_step": round(early_end),
+            "early_ratios": [{"step": s, "ratio": r(x)} for s, x in ratios[:10]],
+            "median_ratio": r(med),
+            "threshold": GAP_RATIO,
+        },
         "Add more diverse training data that matches the validation (real) distribution; check that train and "
-        "valid come from the same source and format.")
+        "valid come from the same source and format.",
+    )
 
 
 SFT_RULES: dict[str, Callable] = {
-    f.__name__: f for f in (train_loss_flat, train_loss_collapse, valid_rises, valid_plateau, valid_oscillates,
-                            both_high, gap_from_start)
+    f.__name__: f
+    for f in (
+        train_loss_flat,
+        train_loss_collapse,
+        valid_rises,
+        valid_plateau,
+        valid_oscillates,
+        both_high,
+        gap_from_start,
+    )
 }
 """Rule id -> rule function (the ids are stable: reports and tests key on them)."""
 

@@ -7,8 +7,9 @@ step", never zero. Series helpers work on ``(steps, values)`` pairs and skip mis
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any
 
 LOSS_COLUMNS = ("train_loss", "valid_loss", "full_valid_loss")
 ACCURACY_COLUMNS = ("train_accuracy", "valid_accuracy", "full_valid_accuracy")
@@ -72,7 +73,7 @@ class CurveTable:
         """``rft`` when the table holds rewards, else ``sft``."""
         return "rft" if any(self.has(c) for c in REWARD_COLUMNS) else "sft"
 
-    def with_columns(self, columns: dict[str, list[float | None]], *, note: str | None = None) -> "CurveTable":
+    def with_columns(self, columns: dict[str, list[float | None]], *, note: str | None = None) -> CurveTable:
         """A copy with ``columns`` replaced/added (and ``note`` appended)."""
         merged = dict(self.columns)
         merged.update(columns)
@@ -89,6 +90,7 @@ def build_table(rows: dict[int, dict[str, float | None]], **kwargs: Any) -> Curv
 
 
 # ---------------------------------------------------------------------------------------- series helpers
+
 
 def auto_window(n: int) -> int:
     """The default smoothing window for ``n`` measurements: odd, about n/15, between 3 and 25 (1 if n<5)."""

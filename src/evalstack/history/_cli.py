@@ -18,20 +18,38 @@ def _store(store: Path | None):  # noqa: ANN202
 
 
 @click.group("history", invoke_without_command=True)
-@click.option("--store", type=click.Path(path_type=Path), help="The run store folder (default: $EVALSTACK_STORE, "
-              "else store/ beside the cache).")
+@click.option(
+    "--store",
+    type=click.Path(path_type=Path),
+    help="The run store folder (default: $EVALSTACK_STORE, else store/ beside the cache).",
+)
 @click.option("--task", help="Only this task.")
 @click.option("--metric", help="Only this metric (METRIC or TASK/METRIC).")
 @click.option("--model", help="Only this model.")
 @click.option("--since", help="Only runs created on or after this date (YYYY-MM-DD).")
-@click.option("--min-decline", type=float, default=0.0, show_default=True,
-              help="Flag a decline only if the fitted decline per run is at least this.")
+@click.option(
+    "--min-decline",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Flag a decline only if the fitted decline per run is at least this.",
+)
 @click.option("--fail-on-decline", is_flag=True, help="Exit 1 when any shown series is flagged (for CI).")
 @click.option("--plot", type=click.Path(path_type=Path), help="Write a PNG of the shown series with their CIs.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def history(ctx: click.Context, store: Path | None, task: str | None, metric: str | None, model: str | None,
-            since: str | None, min_decline: float, fail_on_decline: bool, plot: Path | None, as_json: bool) -> int | None:
+def history(
+    ctx: click.Context,
+    store: Path | None,
+    task: str | None,
+    metric: str | None,
+    model: str | None,
+    since: str | None,
+    min_decline: float,
+    fail_on_decline: bool,
+    plot: Path | None,
+    as_json: bool,
+) -> int | None:
     """Metrics of indexed runs over time, with a one-sided trend test per series (drift alarm)."""
     ctx.ensure_object(dict)
     ctx.obj["store"] = store
@@ -60,38 +78,70 @@ def history(ctx: click.Context, store: Path | None, task: str | None, metric: st
     finally:
         rs.close()
     if not series:
-        click.echo(f"no indexed run matches (the store holds {total_runs} run(s); index finished runs with "
-                   "`evalstack history add RUN`)", err=True)
+        click.echo(
+            f"no indexed run matches (the store holds {total_runs} run(s); index finished runs with "
+            "`evalstack history add RUN`)",
+            err=True,
+        )
         return 0
     out, flagged = [], 0
     for (t, m, mod), pts in sorted(series.items()):
-        comparable = [i == 0 or (p.config_digest == pts[i - 1].config_digest and p.baseline == pts[i - 1].baseline)
-                      for i, p in enumerate(pts)]
+        comparable = [
+            i == 0 or (p.config_digest == pts[i - 1].config_digest and p.baseline == pts[i - 1].baseline)
+            for i, p in enumerate(pts)
+        ]
         values = [p.value for p in pts if p.value is not None]
-        tr = trend(values, [p.ci_low for p in pts if p.value is not None], [p.ci_high for p in pts if p.value is not None],
-                   higher_is_better=pts[0].higher_is_better, min_decline=min_decline)
+        tr = trend(
+            values,
+            [p.ci_low for p in pts if p.value is not None],
+            [p.ci_high for p in pts if p.value is not None],
+            higher_is_better=pts[0].higher_is_better,
+            min_decline=min_decline,
+        )
         flagged += tr.flagged
-        out.append({"task": t, "metric": m, "model": mod, "higher_is_better": pts[0].higher_is_better,
-                    "points": [{"created_at": p.created_at, "run": p.name, "path": p.path, "value": p.value,
-                                "ci": [p.ci_low, p.ci_high], "n": p.n, "unscored": p.unscored,
-                                "checkpoint_step": p.checkpoint_step, "same_config_as_previous": c}
-                               for p, c in zip(pts, comparable)],
-                    "trend": tr.__dict__})
+        out.append(
+            {
+                "task": t,
+                "metric": m,
+                "model": mod,
+                "higher_is_better": pts[0].higher_is_better,
+                "points": [
+                    {
+                        "created_at": p.created_at,
+                        "run": p.name,
+                        "path": p.path,
+                        "value": p.value,
+                        "ci": [p.ci_low, p.ci_high],
+                        "n": p.n,
+                        "unscored": p.unscored,
+                        "checkpoint_step": p.checkpoint_step,
+                        "same_config_as_previous": c,
+                    }
+                    for p, c in zip(pts, comparable)
+                ],
+                "trend": tr.__dict__,
+            }
+        )
     if plot is not None:
         _plot(out, plot)
     if as_json:
         click.echo(json.dumps(out, indent=2))
     else:
-        from ..view._app import visible  # names from run.json files made elsewhere: no raw control character
+        from .._safetext import shown  # names from run.json files made elsewhere: no raw control character
 
         for s in out:
-            click.echo(visible(f"{s['task']}/{s['metric']} ({s['model']}, "
-                               f"{'higher' if s['higher_is_better'] else 'lower'} is better)", 2000))
+            click.echo(
+                shown(
+                    f"{s['task']}/{s['metric']} ({s['model']}, "
+                    f"{'higher' if s['higher_is_better'] else 'lower'} is better)",
+                    2000,
+                )
+            )
             for p in s["points"]:
                 ci = "" if p["ci"][0] is None else f" [{p['ci'][0]:.4f}, {p['ci'][1]:.4f}]"
                 val = "-" if p["value"] is None else f"{p['value']:.4f}"
                 mark = "" if p["same_config_as_previous"] else "  * config or baseline changed"
-                click.echo(visible(f"  {p['created_at'][:19]}  {p['run'][:30]:<30} {val}{ci} n={p['n']}{mark}", 2000))
+                click.echo(shown(f"  {p['created_at'][:19]}  {p['run'][:30]:<30} {val}{ci} n={p['n']}{mark}", 2000))
             tr = s["trend"]
             if tr["slope"] is None:
                 click.echo(f"  trend: {tr['runs']} run(s), too few to test (3 or more)")
@@ -99,8 +149,10 @@ def history(ctx: click.Context, store: Path | None, task: str | None, metric: st
                 pw = "-" if tr["p_weighted"] is None else f"{tr['p_weighted']:.3g}"
                 pmk = "-" if tr["p_mann_kendall"] is None else f"{tr['p_mann_kendall']:.3g}"
                 word = "DECLINE" if tr["flagged"] else "no significant decline"
-                click.echo(f"  trend over {tr['runs']} runs: {tr['slope']:+.4f} per run (one-sided p: weighted {pw}, "
-                           f"Mann-Kendall {pmk}): {word}")
+                click.echo(
+                    f"  trend over {tr['runs']} runs: {tr['slope']:+.4f} per run (one-sided p: weighted {pw}, "
+                    f"Mann-Kendall {pmk}): {word}"
+                )
         if plot is not None:
             click.echo(f"wrote {plot}", err=True)
     return 1 if fail_on_decline and flagged else 0
@@ -123,7 +175,9 @@ def _plot(series: list[dict], path: Path) -> None:
         for i, p in enumerate(pts):
             if not p["same_config_as_previous"]:
                 ax.axvline(i - 0.5, color="#a4161a", linestyle=":", linewidth=1)
-        ax.set_title(f"{s['task']}/{s['metric']} ({s['model']})" + ("  DECLINE" if s["trend"]["flagged"] else ""), fontsize=9)
+        ax.set_title(
+            f"{s['task']}/{s['metric']} ({s['model']})" + ("  DECLINE" if s["trend"]["flagged"] else ""), fontsize=9
+        )
         ax.set_xticks(x, [p["created_at"][:10] for p in pts], rotation=30, fontsize=7)
     fig.tight_layout()
     import io

@@ -18,9 +18,9 @@ A series is flagged when the weighted trend's p-value (Mann-Kendall's where a ru
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Sequence
 
 import numpy as np
 
@@ -38,9 +38,16 @@ class Trend:
     between_run_variance: float = 0.0  # tau^2 added to each run's sampling variance
 
 
-def trend(values: Sequence[float], ci_low: Sequence[float | None], ci_high: Sequence[float | None], *,
-          higher_is_better: bool = True, confidence: float = 0.95, alpha: float = 0.05,
-          min_decline: float = 0.0) -> Trend:
+def trend(
+    values: Sequence[float],
+    ci_low: Sequence[float | None],
+    ci_high: Sequence[float | None],
+    *,
+    higher_is_better: bool = True,
+    confidence: float = 0.95,
+    alpha: float = 0.05,
+    min_decline: float = 0.0,
+) -> Trend:
     """The one-sided trend tests of one metric's per-run estimates (oldest first)."""
     y = np.asarray(values, dtype=float)
     n = int(y.size)
@@ -49,8 +56,13 @@ def trend(values: Sequence[float], ci_low: Sequence[float | None], ci_high: Sequ
     t = np.arange(n, dtype=float)
     sign = 1.0 if higher_is_better else -1.0
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    se = np.array([(h - lo) / (2 * z) if lo is not None and h is not None and h > lo else np.nan
-                   for lo, h in zip(ci_low, ci_high)], dtype=float)
+    se = np.array(
+        [
+            (h - lo) / (2 * z) if lo is not None and h is not None and h > lo else np.nan
+            for lo, h in zip(ci_low, ci_high)
+        ],
+        dtype=float,
+    )
     p_w = slope = None
     tau2 = 0.0
     if np.all(np.isfinite(se)) and np.all(se > 0):

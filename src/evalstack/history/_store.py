@@ -13,9 +13,11 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import ConfigError, DataError
 
@@ -69,8 +71,11 @@ class RunStore:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"cannot create the run store: {exc.strerror}", where=str(self.folder),
-                              hint="set EVALSTACK_STORE to a writable folder") from None
+            raise ConfigError(
+                f"cannot create the run store: {exc.strerror}",
+                where=str(self.folder),
+                hint="set EVALSTACK_STORE to a writable folder",
+            ) from None
         self.path = self.folder / "runs.sqlite"
         self.con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self.con.execute("PRAGMA journal_mode=WAL")
@@ -84,8 +89,11 @@ class RunStore:
         """Index a finished run folder; (run key, whether it was new)."""
         run_json = Path(run_dir) / "run.json"
         if not run_json.is_file():
-            raise DataError("not a finished run folder (no run.json)", where=str(run_dir),
-                            hint="only runs that finished are indexed")
+            raise DataError(
+                "not a finished run folder (no run.json)",
+                where=str(run_dir),
+                hint="only runs that finished are indexed",
+            )
         raw = run_json.read_bytes()
         try:
             meta = json.loads(raw)
@@ -97,20 +105,42 @@ class RunStore:
         for task, ts in (meta.get("tasks") or {}).items():
             for model, mts in (ts.get("models") or {}).items():
                 for metric, ms in (mts.get("metrics") or {}).items():
-                    points.append((key, task, model, metric, ms.get("value"), ms.get("ci_low"), ms.get("ci_high"),
-                                   ms.get("n"), ms.get("unscored"), int(bool(ms.get("higher_is_better", True))),
-                                   steps.get(model)))
-        from datetime import datetime, timezone
+                    points.append(
+                        (
+                            key,
+                            task,
+                            model,
+                            metric,
+                            ms.get("value"),
+                            ms.get("ci_low"),
+                            ms.get("ci_high"),
+                            ms.get("n"),
+                            ms.get("unscored"),
+                            int(bool(ms.get("higher_is_better", True))),
+                            steps.get(model),
+                        )
+                    )
+        from datetime import datetime
 
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         cur = self.con.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
             new = cur.execute("SELECT 1 FROM runs WHERE run_key=?", (key,)).fetchone() is None
             if new:
-                cur.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            (key, str(meta.get("name", "")), str(Path(run_dir).resolve()), str(meta.get("created_at", now)),
-                             meta.get("baseline"), meta.get("config_digest"), meta.get("evalstack_version"), now))
+                cur.execute(
+                    "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        key,
+                        str(meta.get("name", "")),
+                        str(Path(run_dir).resolve()),
+                        str(meta.get("created_at", now)),
+                        meta.get("baseline"),
+                        meta.get("config_digest"),
+                        meta.get("evalstack_version"),
+                        now,
+                    ),
+                )
                 cur.executemany("INSERT INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", points)
             cur.execute("COMMIT")
         except BaseException:
@@ -118,8 +148,15 @@ class RunStore:
             raise
         return key, new
 
-    def points(self, *, task: str | None = None, metric: str | None = None, model: str | None = None,
-               since: str | None = None, name: str | None = None) -> Iterator[Point]:
+    def points(
+        self,
+        *,
+        task: str | None = None,
+        metric: str | None = None,
+        model: str | None = None,
+        since: str | None = None,
+        name: str | None = None,
+    ) -> Iterator[Point]:
         """Index rows matching the filters, oldest first."""
         where, args = [], []
         for col, val in (("p.task", task), ("p.metric", metric), ("p.model", model), ("r.name", name)):
@@ -129,12 +166,15 @@ class RunStore:
         if since is not None:
             where.append("r.created_at >= ?")
             args.append(since)
-        sql = ("SELECT r.created_at, r.name, r.run_key, r.path, r.baseline, r.config_digest, p.task, p.model, p.metric, "
-               "p.value, p.ci_low, p.ci_high, p.n, p.unscored, p.higher_is_better, p.checkpoint_step "
-               "FROM points p JOIN runs r ON r.run_key = p.run_key"
-               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.created_at, r.run_key, p.task, p.model, p.metric")
+        sql = (
+            "SELECT r.created_at, r.name, r.run_key, r.path, r.baseline, r.config_digest, p.task, p.model, p.metric, "
+            "p.value, p.ci_low, p.ci_high, p.n, p.unscored, p.higher_is_better, p.checkpoint_step "
+            "FROM points p JOIN runs r ON r.run_key = p.run_key"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY r.created_at, r.run_key, p.task, p.model, p.metric"
+        )
         for row in self.con.execute(sql, args):
-            yield Point(*row[:14], bool(row[14]), row[15])
+            yield Point(*(*row[:14], bool(row[14]), row[15]))
 
     def count_runs(self) -> int:
         return int(self.con.execute("SELECT count(*) FROM runs").fetchone()[0])

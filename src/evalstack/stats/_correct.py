@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["ppi_lambda", "ppi_mean", "rogan_gladen"]
 
@@ -38,8 +39,9 @@ def ppi_lambda(y: np.ndarray, yhat: np.ndarray, yhat_unlabeled: np.ndarray) -> f
     return float(np.clip(cov / ((1 + n / big_n) * var), 0.0, 1.0))
 
 
-def ppi_mean(y, yhat, yhat_unlabeled, *, confidence: float = 0.95,
-             lam: float | None = None) -> tuple[float, float, float, float]:
+def ppi_mean(
+    y: ArrayLike, yhat: ArrayLike, yhat_unlabeled: ArrayLike, *, confidence: float = 0.95, lam: float | None = None
+) -> tuple[float, float, float, float]:
     """(estimate, CI low, CI high, lambda) of the mean score from human labels ``y`` and judge scores.
 
     ``y`` and ``yhat`` are the human and judge scores of the labelled examples (same order);
@@ -57,8 +59,16 @@ def ppi_mean(y, yhat, yhat_unlabeled, *, confidence: float = 0.95,
     return est, est - half, est + half, float(lam)
 
 
-def rogan_gladen(judged_rate: float, n_judged: int, sensitivity: float, n_positive: int, specificity: float,
-                 n_negative: int, *, confidence: float = 0.95) -> tuple[float, float, float]:
+def rogan_gladen(
+    judged_rate: float,
+    n_judged: int,
+    sensitivity: float,
+    n_positive: int,
+    specificity: float,
+    n_negative: int,
+    *,
+    confidence: float = 0.95,
+) -> tuple[float, float, float]:
     """(estimate, CI low, CI high) of the true pass rate from the judge's pass rate and its error rates.
 
     estimate = (q + Sp - 1) / (Se + Sp - 1); variance by the delta method over q (from ``n_judged``),
@@ -66,13 +76,21 @@ def rogan_gladen(judged_rate: float, n_judged: int, sensitivity: float, n_positi
     """
     youden = sensitivity + specificity - 1
     if youden <= 0:
-        raise ValueError(f"the judge is no better than chance (sensitivity {sensitivity:.3g} + specificity "
-                         f"{specificity:.3g} <= 1): its pass rate cannot be corrected")
+        raise ValueError(
+            f"the judge is no better than chance (sensitivity {sensitivity:.3g} + specificity "
+            f"{specificity:.3g} <= 1): its pass rate cannot be corrected"
+        )
     if min(n_judged, n_positive, n_negative) < 1:
         raise ValueError("need judged examples and human labels of both outcomes")
     est = (judged_rate + specificity - 1) / youden
-    var = (judged_rate * (1 - judged_rate) / n_judged + est**2 * sensitivity * (1 - sensitivity) / n_positive
-           + (1 - est) ** 2 * specificity * (1 - specificity) / n_negative) / youden**2
+    var = (
+        judged_rate * (1 - judged_rate) / n_judged
+        + est**2 * sensitivity * (1 - sensitivity) / n_positive
+        + (1 - est) ** 2 * specificity * (1 - specificity) / n_negative
+    ) / youden**2
     half = _z(confidence) * math.sqrt(var)
-    clip = lambda v: min(1.0, max(0.0, v))  # noqa: E731
-    return clip(est), clip(est - half), clip(est + half)
+    return _clip01(est), _clip01(est - half), _clip01(est + half)
+
+
+def _clip01(v: float) -> float:
+    return min(1.0, max(0.0, v))

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["LengthBias", "length_bias"]
 
@@ -41,20 +42,20 @@ def fit_fractional_logit(y: np.ndarray, x: np.ndarray, *, iters: int = 100) -> t
     design = np.column_stack([np.ones_like(x), x])
     coef = np.zeros(2)
     for _ in range(iters):
-        p = _sigmoid(np.clip(design @ coef, -700, 700))
+        p = np.asarray(_sigmoid(np.clip(design @ coef, -700, 700)))
         w = p * (1 - p)
         hess = design.T @ (design * w[:, None])
         step = np.linalg.solve(hess + 1e-12 * np.eye(2), design.T @ (y - p))
         coef = coef + step
         if np.max(np.abs(step)) < 1e-12:
             break
-    p = _sigmoid(design @ coef)
+    p = np.asarray(_sigmoid(design @ coef))
     bread = np.linalg.inv(design.T @ (design * (p * (1 - p))[:, None]))
     meat = design.T @ (design * ((y - p) ** 2)[:, None])
     return coef, bread @ meat @ bread
 
 
-def length_bias(scores, length_differences, *, confidence: float = 0.95) -> LengthBias:
+def length_bias(scores: ArrayLike, length_differences: ArrayLike, *, confidence: float = 0.95) -> LengthBias:
     """Length bias and length-controlled win rate from per-example pairwise scores and length differences."""
     from statistics import NormalDist
 
@@ -71,14 +72,29 @@ def length_bias(scores, length_differences, *, confidence: float = 0.95) -> Leng
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
     if sd == 0 or np.all(y == y[0]) and y[0] in (0.0, 1.0):
         rate = float(y.mean())
-        return LengthBias(int(y.size), rate, rate, (float("nan"), float("nan")), 0.0, (float("nan"), float("nan")),
-                          float(d.mean()))
+        return LengthBias(
+            int(y.size), rate, rate, (float("nan"), float("nan")), 0.0, (float("nan"), float("nan")), float(d.mean())
+        )
     coef, cov = fit_fractional_logit(y, x)
     if not np.all(np.isfinite(coef)) or np.max(np.abs(coef)) > 25:  # complete separation: the MLE is infinite
         nan = (float("nan"), float("nan"))
-        return LengthBias(int(y.size), float(y.mean()), float(_sigmoid(np.clip(coef[0], -50, 50))), nan,
-                          float(np.sign(coef[1]) * np.inf), nan, float(d.mean()), separated=True)
+        return LengthBias(
+            int(y.size),
+            float(y.mean()),
+            float(_sigmoid(np.clip(coef[0], -50, 50))),
+            nan,
+            float(np.sign(coef[1]) * np.inf),
+            nan,
+            float(d.mean()),
+            separated=True,
+        )
     se_t, se_b = math.sqrt(cov[0, 0]), math.sqrt(cov[1, 1])
-    return LengthBias(int(y.size), float(y.mean()), float(_sigmoid(coef[0])),
-                      (float(_sigmoid(coef[0] - z * se_t)), float(_sigmoid(coef[0] + z * se_t))),
-                      float(coef[1]), (float(coef[1] - z * se_b), float(coef[1] + z * se_b)), float(d.mean()))
+    return LengthBias(
+        int(y.size),
+        float(y.mean()),
+        float(_sigmoid(coef[0])),
+        (float(_sigmoid(coef[0] - z * se_t)), float(_sigmoid(coef[0] + z * se_t))),
+        float(coef[1]),
+        (float(coef[1] - z * se_b), float(coef[1] + z * se_b)),
+        float(d.mean()),
+    )

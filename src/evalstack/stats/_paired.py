@@ -26,7 +26,7 @@ from ..metrics._base import MetricResult
 from ..results import DeltaSummary
 from ._binary import mcnemar_p, tango_interval
 from ._quantiles import BootstrapQuantiles, quantile_sketch
-from ._resample import percentile_interval, resampled_sums
+from ._resample import resampled_sums
 from ._summary import _check_settings, _finite
 
 _TIE = 1e-12
@@ -93,8 +93,15 @@ def verdict(ci: tuple[float, float] | None, higher_is_better: bool) -> str:
     return "no_significant_change"
 
 
-def paired_delta(model: MetricResult, baseline: MetricResult, *, confidence: float = 0.95,
-                 n_resamples: int = 2000, seed: int = 0, keep_quantiles: bool = True) -> DeltaSummary:
+def paired_delta(
+    model: MetricResult,
+    baseline: MetricResult,
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    keep_quantiles: bool = True,
+) -> DeltaSummary:
     """``model - baseline`` over the examples both scored, with a paired bootstrap CI and a paired test.
 
     Both results must be aligned example by example (same task, same order). The same resample indices
@@ -115,10 +122,16 @@ def paired_delta(model: MetricResult, baseline: MetricResult, *, confidence: flo
         return DeltaSummary(delta=None, n=0, confidence=confidence)
     sm, sb = model.suff_stats[both], baseline.suff_stats[both]
     delta = _finite(float(model.from_stats(sm.sum(0))) - float(baseline.from_stats(sb.sum(0))))
-    x, y = _per_example_pairs(model, baseline, both)
-    wins, losses, ties = wins_losses_ties(x, y, hib) if x is not None else (0, 0, 0)
-    binary = (x is not None and len(x) == n and not (model.corpus_only or baseline.corpus_only)
-              and np.isin(x, (0.0, 1.0)).all() and np.isin(y, (0.0, 1.0)).all())
+    pairs = _per_example_pairs(model, baseline, both)
+    x, y = pairs if pairs is not None else (np.empty(0), np.empty(0))
+    wins, losses, ties = wins_losses_ties(x, y, hib) if pairs is not None else (0, 0, 0)
+    binary = (
+        pairs is not None
+        and len(x) == n
+        and not (model.corpus_only or baseline.corpus_only)
+        and np.isin(x, (0.0, 1.0)).all()
+        and np.isin(y, (0.0, 1.0)).all()
+    )
     ci = sketch = p = None
     test = "mcnemar" if binary else "paired_bootstrap"
     if n >= 2:
@@ -127,13 +140,24 @@ def paired_delta(model: MetricResult, baseline: MetricResult, *, confidence: flo
         full = quantile_sketch(deltas, confidence)
         sketch = full if keep_quantiles else None
         if binary:
-            b, c = int(((x > 0.5) & (y < 0.5)).sum()), int(((x < 0.5) & (y > 0.5)).sum())
+            b, c = int(np.count_nonzero((x > 0.5) & (y < 0.5))), int(np.count_nonzero((x < 0.5) & (y > 0.5)))
             ci, p = tango_interval(b, c, n, confidence), mcnemar_p(b, c)
         elif full is not None:
             ci, p = _bootstrap_ci_p(BootstrapQuantiles(full), confidence)
-    return DeltaSummary(delta=delta, ci_low=None if ci is None else ci[0], ci_high=None if ci is None else ci[1],
-                        p_value=_finite(p), test=test, n=n, wins=wins, losses=losses, ties=ties,
-                        verdict=verdict(ci, hib), confidence=confidence, quantiles=sketch)
+    return DeltaSummary(
+        delta=delta,
+        ci_low=None if ci is None else ci[0],
+        ci_high=None if ci is None else ci[1],
+        p_value=_finite(p),
+        test=test,
+        n=n,
+        wins=wins,
+        losses=losses,
+        ties=ties,
+        verdict=verdict(ci, hib),
+        confidence=confidence,
+        quantiles=sketch,
+    )
 
 
 def _bootstrap_ci_p(q: BootstrapQuantiles, confidence: float) -> tuple[tuple[float, float], float]:
@@ -147,10 +171,14 @@ def binary_counts(d: DeltaSummary, higher_is_better: bool) -> tuple[int, int]:
     return (d.wins, d.losses) if higher_is_better else (d.losses, d.wins)
 
 
-def _per_example_pairs(model: MetricResult, baseline: MetricResult, both: np.ndarray):
+def _per_example_pairs(
+    model: MetricResult, baseline: MetricResult, both: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Per-example scores of both models where both have one (None when either has no per-example list)."""
     if model.per_example is None or baseline.per_example is None:
-        return None, None
+        return None
     idx = [i for i in np.flatnonzero(both) if model.per_example[i] is not None and baseline.per_example[i] is not None]
-    return (np.array([model.per_example[i] for i in idx], dtype=float),
-            np.array([baseline.per_example[i] for i in idx], dtype=float))
+    return (
+        np.array([model.per_example[i] for i in idx], dtype=float),
+        np.array([baseline.per_example[i] for i in idx], dtype=float),
+    )

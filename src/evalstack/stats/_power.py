@@ -21,12 +21,22 @@ which the power reaches the target and says so. Corpus-only metrics (macro F1, B
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Plan", "connor_n", "mcnemar_mde", "mcnemar_n", "mcnemar_power", "ttest_n", "wilcoxon_mde",
-           "wilcoxon_n", "wilcoxon_power"]
+__all__ = [
+    "Plan",
+    "connor_n",
+    "mcnemar_mde",
+    "mcnemar_n",
+    "mcnemar_power",
+    "ttest_n",
+    "wilcoxon_mde",
+    "wilcoxon_n",
+    "wilcoxon_power",
+]
 
 _MAX_N = 2_000_000
 
@@ -67,7 +77,7 @@ def mcnemar_power(n: int, psi: float, delta: float, alpha: float = 0.05) -> floa
     return float(np.clip((weight * reject).sum(), 0.0, 1.0))
 
 
-def _smallest_n(power_at, target: float) -> int | None:
+def _smallest_n(power_at: Callable[[int], float], target: float) -> int | None:
     """Smallest n with power_at(n) >= target: doubling, then bisection (on the saw-tooth's envelope)."""
     hi = 8
     while power_at(hi) < target:
@@ -88,8 +98,10 @@ def mcnemar_n(psi: float, mde: float, *, power: float = 0.8, alpha: float = 0.05
     """Smallest number of pairs for the exact McNemar test to see |delta| = mde with the given power."""
     _check(alpha, power)
     if not 0 < mde <= psi:
-        raise ValueError(f"the effect {mde:g} must be above 0 and at most the discordance rate {psi:g}: "
-                         "two models that disagree on a fraction psi of examples cannot differ by more")
+        raise ValueError(
+            f"the effect {mde:g} must be above 0 and at most the discordance rate {psi:g}: "
+            "two models that disagree on a fraction psi of examples cannot differ by more"
+        )
     return _smallest_n(lambda n: mcnemar_power(n, psi, -mde, alpha), power)
 
 
@@ -122,8 +134,9 @@ def _null_differences(diffs: np.ndarray) -> np.ndarray:
     return np.concatenate([d, -d])  # symmetric about 0: the null hypothesis holds exactly
 
 
-def wilcoxon_power(null_diffs: np.ndarray, n: int, effect: float, *, alpha: float = 0.05, reps: int = 2000,
-                   seed: int = 0) -> float:
+def wilcoxon_power(
+    null_diffs: np.ndarray, n: int, effect: float, *, alpha: float = 0.05, reps: int = 2000, seed: int = 0
+) -> float:
     """Simulated power of the gate's Wilcoxon test (Pratt) for n pairs drawn from null_diffs + effect."""
     from scipy.stats import wilcoxon
 
@@ -137,8 +150,9 @@ def wilcoxon_power(null_diffs: np.ndarray, n: int, effect: float, *, alpha: floa
     return hits / reps
 
 
-def wilcoxon_n(null_diffs: np.ndarray, mde: float, *, power: float = 0.8, alpha: float = 0.05,
-               reps: int = 2000, seed: int = 0) -> int | None:
+def wilcoxon_n(
+    null_diffs: np.ndarray, mde: float, *, power: float = 0.8, alpha: float = 0.05, reps: int = 2000, seed: int = 0
+) -> int | None:
     """Smallest n at which the simulated Wilcoxon power reaches ``power`` for a drop of ``mde``."""
     _check(alpha, power)
     if mde <= 0:
@@ -146,8 +160,9 @@ def wilcoxon_n(null_diffs: np.ndarray, mde: float, *, power: float = 0.8, alpha:
     return _smallest_n(lambda n: wilcoxon_power(null_diffs, n, -mde, alpha=alpha, reps=reps, seed=seed), power)
 
 
-def wilcoxon_mde(null_diffs: np.ndarray, n: int, *, power: float = 0.8, alpha: float = 0.05, reps: int = 2000,
-                 seed: int = 0) -> float:
+def wilcoxon_mde(
+    null_diffs: np.ndarray, n: int, *, power: float = 0.8, alpha: float = 0.05, reps: int = 2000, seed: int = 0
+) -> float:
     """Smallest drop that n pairs detect with the given power under the Wilcoxon test (simulated)."""
     _check(alpha, power)
     spread = float(np.max(np.abs(null_diffs)))

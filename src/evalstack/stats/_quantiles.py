@@ -12,13 +12,34 @@ extended as a normal distribution through the median and the outermost stored qu
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from statistics import NormalDist
-from typing import Sequence
 
 import numpy as np
 
-TAIL_LEVELS = (0.0005, 0.001, 0.002, 0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04,
-               0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
+TAIL_LEVELS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.0125,
+    0.015,
+    0.02,
+    0.025,
+    0.03,
+    0.04,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.25,
+    0.3,
+    0.4,
+)
 """Lower-tail probabilities stored in a sketch (and ``1 - p`` for each): CIs at confidence ``1 - 2p`` (0.8,
 0.9, 0.95, 0.98, 0.99, 0.999 among others) are read back exactly, others interpolated."""
 
@@ -89,7 +110,7 @@ class BootstrapQuantiles:
         return 1.0 - self._search(lambda p: self.quantile(p) >= x, want_largest=False)
 
     @staticmethod
-    def _search(ok, *, want_largest: bool) -> float:
+    def _search(ok: Callable[[float], bool], *, want_largest: bool) -> float:
         """Bisection for the boundary of a monotone predicate over p in (0, 1)."""
         eps = 1e-15
         if want_largest:

@@ -22,11 +22,11 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-_CACHE: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_CACHE: OrderedDict[tuple[str, tuple[int, ...], int, int], np.ndarray] = OrderedDict()
 _CACHE_SIZE = 16
 _LOCK = threading.Lock()
 
@@ -67,7 +67,8 @@ def _draw(joint: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     uniq, counts = np.unique(joint, axis=0, return_counts=True)
     if _grouped_is_cheaper(n, len(uniq), joint.shape[1]):
-        return rng.multinomial(n, counts / counts.sum(), size=n_resamples).astype(float) @ uniq
+        sums: np.ndarray = rng.multinomial(n, counts / counts.sum(), size=n_resamples).astype(float) @ uniq
+        return sums
     return _gathered_sums(joint, n_resamples, rng)
 
 

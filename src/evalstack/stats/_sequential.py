@@ -20,8 +20,8 @@ decision is taken (``final``). ``bench/bench_sequential.py`` measures its false 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -53,9 +53,16 @@ class SequentialDecision:
     high: float
 
 
-def sequential_gate(diffs: Sequence[float], *, margin: float = 0.0, alpha: float = 0.05, batch: float = 0.1,
-                    min_examples: int = 30, final_ci: tuple[float, float] | None = None,
-                    order_seed: int = 0) -> SequentialDecision:
+def sequential_gate(
+    diffs: Sequence[float],
+    *,
+    margin: float = 0.0,
+    alpha: float = 0.05,
+    batch: float = 0.1,
+    min_examples: int = 30,
+    final_ci: tuple[float, float] | None = None,
+    order_seed: int = 0,
+) -> SequentialDecision:
     """Decide a ``max_regression: margin`` rule on paired differences (positive = better), looking in batches.
 
     ``final_ci`` is the gate's own fixed-n CI of the mean difference over the whole set, used when no look

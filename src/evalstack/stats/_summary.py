@@ -42,12 +42,12 @@ def restrict(result: MetricResult, mask: np.ndarray) -> MetricResult:
     stats = result.suff_stats[mask]
     value = _finite(result.from_stats(stats[scored].sum(axis=0))) if scored.any() else None
     per_example = None if result.per_example is None else [x for x, m in zip(result.per_example, mask) if m]
-    return replace(result, value=value, per_example=per_example, scored=scored.copy(), suff_stats=stats,
-                   details={})
+    return replace(result, value=value, per_example=per_example, scored=scored.copy(), suff_stats=stats, details={})
 
 
-def metric_summary(result: MetricResult, *, confidence: float = 0.95, n_resamples: int = 2000,
-                   seed: int = 0) -> MetricSummary:
+def metric_summary(
+    result: MetricResult, *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+) -> MetricSummary:
     """Value, CI (Wilson for 0/1 scores, else percentile bootstrap), n and unscored count of one metric result.
 
     Resamples the scored examples with replacement ``n_resamples`` times (count matrices over the
@@ -67,10 +67,17 @@ def metric_summary(result: MetricResult, *, confidence: float = 0.95, n_resample
     method = "percentile_bootstrap" if ci is not None else None
     if len(stats) >= 2 and value is not None and _binary_mean(result):
         ci, method = wilson_interval(int(round(value * len(stats))), len(stats), confidence), "wilson"
-    return MetricSummary(value=_finite(value), ci_low=None if ci is None else ci[0],
-                         ci_high=None if ci is None else ci[1], n=result.n, unscored=result.unscored,
-                         higher_is_better=result.higher_is_better, corpus_only=result.corpus_only,
-                         ci_method=method, details=jsonable(result.details))
+    return MetricSummary(
+        value=_finite(value),
+        ci_low=None if ci is None else ci[0],
+        ci_high=None if ci is None else ci[1],
+        n=result.n,
+        unscored=result.unscored,
+        higher_is_better=result.higher_is_better,
+        corpus_only=result.corpus_only,
+        ci_method=method,
+        details=jsonable(result.details),
+    )
 
 
 def _binary_mean(result: MetricResult) -> bool:

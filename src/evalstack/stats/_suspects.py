@@ -14,7 +14,7 @@ Only classification tasks (``labels:``) have gold labels to suspect.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -28,10 +28,13 @@ def agreement_probs(votes: Sequence[Sequence[int | None]], n_classes: int, *, al
         for a in answers:
             if a is not None:
                 out[i, a] += 1.0
-    return out / out.sum(axis=1, keepdims=True)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
 
 
-def logprob_probs(top_logprobs: Sequence[dict[str, float]], labels: Sequence[str], *, floor: float = 1e-6) -> np.ndarray:
+def logprob_probs(
+    top_logprobs: Sequence[dict[str, float]], labels: Sequence[str], *, floor: float = 1e-6
+) -> np.ndarray:
     """(n, C) probabilities from each example's first-token top logprobs, keyed by label text.
 
     A label missing from an example's top list gets ``floor``; each row is renormalised over the labels.
@@ -43,7 +46,8 @@ def logprob_probs(top_logprobs: Sequence[dict[str, float]], labels: Sequence[str
             j = idx.get(tok.strip())
             if j is not None:
                 out[i, j] = max(out[i, j], float(np.exp(lp)))
-    return out / out.sum(axis=1, keepdims=True)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
 
 
 def find_suspects(gold: Sequence[int], pred_probs: np.ndarray) -> np.ndarray:
@@ -53,5 +57,7 @@ def find_suspects(gold: Sequence[int], pred_probs: np.ndarray) -> np.ndarray:
     gold_arr = np.asarray(gold, dtype=int)
     if gold_arr.size == 0:
         return np.array([], dtype=int)
-    return np.asarray(find_label_issues(gold_arr, np.asarray(pred_probs, dtype=float),
-                                        return_indices_ranked_by="self_confidence"), dtype=int)
+    return np.asarray(
+        find_label_issues(gold_arr, np.asarray(pred_probs, dtype=float), return_indices_ranked_by="self_confidence"),
+        dtype=int,
+    )

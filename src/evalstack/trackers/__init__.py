@@ -16,8 +16,19 @@ from the config.
 
 from __future__ import annotations
 
-__all__ = ["Tracker", "WandbTracker", "MlflowTracker", "TrackerError", "TrackerWarning", "log_run",
-           "validate_trackers", "parse_trackers", "register_tracker", "scalar_metrics", "run_params"]
+__all__ = [
+    "Tracker",
+    "WandbTracker",
+    "MlflowTracker",
+    "TrackerError",
+    "TrackerWarning",
+    "log_run",
+    "validate_trackers",
+    "parse_trackers",
+    "register_tracker",
+    "scalar_metrics",
+    "run_params",
+]
 
 import warnings
 from pathlib import Path
@@ -45,11 +56,18 @@ def log_run(trackers: list[dict[str, Any]], run: RunResult, out_dir: Path) -> No
         try:
             tracker.log(run, Path(out_dir))
         except Exception as exc:  # noqa: BLE001 - backends raise anything; the run itself is done
-            msg = redact(f"trackers[{i}] ({kind}): logging failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            msg = redact(
+                f"trackers[{i}] ({kind}): logging failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            )
             if tracker.required:
                 errors.append(msg)
             else:
-                warnings.warn(f"{msg} (the reports in {out_dir} are complete; set required: true to fail the run instead)",
-                              TrackerWarning, stacklevel=2)
+                warnings.warn(
+                    f"{msg} (the reports in {out_dir} are complete; set required: true to fail the run instead)",
+                    TrackerWarning,
+                    stacklevel=2,
+                )
     if errors:
-        raise TrackerError("; ".join(errors), hint=f"the reports in {out_dir} are complete; `--resume` logs the run again")
+        raise TrackerError(
+            "; ".join(errors), hint=f"the reports in {out_dir} are complete; `--resume` logs the run again"
+        )

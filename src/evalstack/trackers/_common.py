@@ -57,8 +57,13 @@ def scalar_metrics(run: RunResult) -> dict[str, float]:
 def run_params(run: RunResult) -> dict[str, str]:
     """Flat string parameters of a run: name, baseline, versions, statistics settings, each model's
     provider/model/checkpoint step/generation params, and each task's example count."""
-    params: dict[str, Any] = {"name": run.name, "baseline": run.baseline, "config_digest": run.config_digest,
-                              "evalstack_version": run.evalstack_version, "tasks": ",".join(run.tasks)}
+    params: dict[str, Any] = {
+        "name": run.name,
+        "baseline": run.baseline,
+        "config_digest": run.config_digest,
+        "evalstack_version": run.evalstack_version,
+        "tasks": ",".join(run.tasks),
+    }
     for k, v in run.settings.items():
         params[f"settings.{k}"] = v
     for name, info in run.models.items():
@@ -69,8 +74,9 @@ def run_params(run: RunResult) -> dict[str, str]:
             params[f"models.{name}.params.{k}"] = v
     for tname, ts in run.tasks.items():
         params[f"tasks.{tname}.n_examples"] = ts.n_examples
-    return {safe_key(k): v if isinstance(v, str) else json.dumps(v, default=str)
-            for k, v in params.items() if v is not None}
+    return {
+        safe_key(k): v if isinstance(v, str) else json.dumps(v, default=str) for k, v in params.items() if v is not None
+    }
 
 
 def gate_rows(run: RunResult) -> list[dict[str, Any]]:
@@ -80,8 +86,11 @@ def gate_rows(run: RunResult) -> list[dict[str, Any]]:
 
 def run_files(out_dir: Path) -> list[Path]:
     """The files of a run folder to upload, sorted; hidden files (the run lock, temp files) are left out."""
-    return sorted(p for p in Path(out_dir).rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(out_dir).parts))
+    return sorted(
+        p
+        for p in Path(out_dir).rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(out_dir).parts)
+    )
 
 
 def plot_files(out_dir: Path) -> dict[str, Path]:

@@ -46,10 +46,16 @@ class WandbTracker(Tracker):
     job_type: str = "evaluation"
     tags: list[str] = Field(default_factory=list)
     notes: str | None = None
-    mode: Literal["online", "offline", "disabled"] | None = Field(None, description="Default: $WANDB_MODE, else online.")
-    dir: Path | None = Field(None, description="Folder for W&B's local files; default: $WANDB_DIR, else the working folder.")
+    mode: Literal["online", "offline", "disabled"] | None = Field(
+        None, description="Default: $WANDB_MODE, else online."
+    )
+    dir: Path | None = Field(
+        None, description="Folder for W&B's local files; default: $WANDB_DIR, else the working folder."
+    )
     log_examples: bool = Field(True, description="Log the examples table (one row per example x model).")
-    max_examples: int = Field(20000, ge=0, description="Rows of the examples table at most (first rows of examples.jsonl).")
+    max_examples: int = Field(
+        20000, ge=0, description="Rows of the examples table at most (first rows of examples.jsonl)."
+    )
     log_plots: bool = Field(True, description="Log the PNGs of plots/ and curves/.")
 
     def log(self, run: RunResult, out_dir: Path) -> None:
@@ -59,24 +65,44 @@ class WandbTracker(Tracker):
 
         if self.dir is not None:
             self.dir.mkdir(parents=True, exist_ok=True)
-        config = {"name": run.name, "baseline": run.baseline, "config_digest": run.config_digest,
-                  "evalstack_version": run.evalstack_version, "settings": run.settings,
-                  "models": {k: v.model_dump() for k, v in run.models.items()}, "config": run.config}
-        wb = wandb.init(project=self.project, entity=self.entity, name=self.name or run.name, group=self.group,
-                        job_type=self.job_type, tags=self.tags or None, notes=self.notes, mode=self.mode,
-                        dir=str(self.dir) if self.dir else None, config=config, reinit="create_new",
-                        settings=wandb.Settings(silent=True, console="off"))
+        config = {
+            "name": run.name,
+            "baseline": run.baseline,
+            "config_digest": run.config_digest,
+            "evalstack_version": run.evalstack_version,
+            "settings": run.settings,
+            "models": {k: v.model_dump() for k, v in run.models.items()},
+            "config": run.config,
+        }
+        wb = wandb.init(
+            project=self.project,
+            entity=self.entity,
+            name=self.name or run.name,
+            group=self.group,
+            job_type=self.job_type,
+            tags=self.tags or None,
+            notes=self.notes,
+            mode=self.mode,
+            dir=str(self.dir) if self.dir else None,
+            config=config,
+            reinit="create_new",
+            settings=wandb.Settings(silent=True, console="off"),
+        )
         try:
             wb.summary.update(scalar_metrics(run))
             logged: dict[str, Any] = {}
-            tables = {"metrics": metric_rows(run), "deltas": delta_rows(run), "gate": gate_rows(run),
-                      "checkpoints": run.checkpoints}
+            tables = {
+                "metrics": metric_rows(run),
+                "deltas": delta_rows(run),
+                "gate": gate_rows(run),
+                "checkpoints": run.checkpoints,
+            }
             if self.log_examples:
                 tables["examples"] = _examples(out_dir, self.max_examples)
             for key, rows in tables.items():
                 if rows:
                     cols, data = table_columns(rows)
-                    logged[key] = wandb.Table(columns=cols, data=data, allow_mixed_types=True)
+                    logged[key] = wandb.Table(columns=[*cols], data=data, allow_mixed_types=True)
             if self.log_plots:
                 logged.update({k: wandb.Image(str(p), caption=p.name) for k, p in plot_files(out_dir).items()})
             wb.log(logged)

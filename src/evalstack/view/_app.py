@@ -17,24 +17,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from .._safetext import SHOW_CHARS, shown
 from ..errors import EvalstackError
 from ._labels import LABELS, append_label
 from ._store import PER_PAGE, SORTS, Filters, Store, _num
 
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-       "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-SHOW_CHARS = 20_000
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 _WORD = re.compile(r"\S+\s*|\s+")  # a word with the space after it
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-
-
-def visible(text: Any, limit: int = SHOW_CHARS) -> str:
-    """Text for a page: control, bidi and lone-surrogate characters made visible, capped at ``limit``."""
-    s = "" if text is None else str(text)
-    more = len(s) - limit
-    s = s[:limit] if more > 0 else s
-    s = _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", s)
-    return s + (f" ... ({more:,} more characters)" if more > 0 else "")
 
 
 def word_diff(old: str, new: str) -> list[tuple[str, str]]:
@@ -61,18 +53,39 @@ def filters_from(params: Any) -> Filters:
         page = min(max(1, int(params.get("page") or 1)), 10**9)  # past the last page: an empty page, not an overflow
     except ValueError:
         page = 1
-    return Filters(model=params.get("model") or None, metric=params.get("metric") or None,
-                   lo=_num(params.get("lo")), hi=_num(params.get("hi")), regression=params.get("regression") == "1",
-                   status=status if status in ("failed", "unscored", "scored") else None,
-                   slice_col=params.get("slice_col") or None, slice_val=params.get("slice_val"),
-                   q=(params.get("q") or "")[:500] or None, label=label if label in (*LABELS, "none") else None,
-                   sort=sort if sort in SORTS else "score", desc=params.get("desc") == "1", page=page)
+    return Filters(
+        model=params.get("model") or None,
+        metric=params.get("metric") or None,
+        lo=_num(params.get("lo")),
+        hi=_num(params.get("hi")),
+        regression=params.get("regression") == "1",
+        status=status if status in ("failed", "unscored", "scored") else None,
+        slice_col=params.get("slice_col") or None,
+        slice_val=params.get("slice_val"),
+        q=(params.get("q") or "")[:500] or None,
+        label=label if label in (*LABELS, "none") else None,
+        sort=sort if sort in SORTS else "score",
+        desc=params.get("desc") == "1",
+        page=page,
+    )
 
 
 def filter_query(f: Filters, **change: Any) -> str:
-    d = {"model": f.model, "metric": f.metric, "lo": f.lo, "hi": f.hi, "regression": "1" if f.regression else None,
-         "status": f.status, "slice_col": f.slice_col, "slice_val": f.slice_val, "q": f.q, "label": f.label,
-         "sort": f.sort, "desc": "1" if f.desc else None, "page": f.page}
+    d = {
+        "model": f.model,
+        "metric": f.metric,
+        "lo": f.lo,
+        "hi": f.hi,
+        "regression": "1" if f.regression else None,
+        "status": f.status,
+        "slice_col": f.slice_col,
+        "slice_val": f.slice_val,
+        "q": f.q,
+        "label": f.label,
+        "sort": f.sort,
+        "desc": "1" if f.desc else None,
+        "page": f.page,
+    }
     d.update(change)
     return urlencode({k: v for k, v in d.items() if v not in (None, "")})
 
@@ -88,7 +101,7 @@ def make_app(store: Store, *, token: str, reviewer: str = "", port_hosts: tuple[
     templates = Path(str(resources.files("evalstack.view") / "templates"))
     static = Path(str(resources.files("evalstack.view") / "static"))
     env = Environment(loader=FileSystemLoader(str(templates)), autoescape=select_autoescape(default=True))
-    env.filters["visible"] = visible
+    env.filters["visible"] = shown
     env.filters["num"] = lambda v: "-" if v is None else f"{v:.4g}"
     base = f"/{token}"
 
@@ -118,10 +131,20 @@ def make_app(store: Store, *, token: str, reviewer: str = "", port_hosts: tuple[
         if f.metric is None and f.sort != "id":
             f.sort = "id"
         total, rows = store.list_examples(run, task, f)
-        return page("list.html.j2", run=run, task=task, info=info, f=f, total=total, rows=rows, per=PER_PAGE,
-                    q=lambda **kw: filter_query(f, **kw), counts=store.label_counts(run, task),
-                    model=f.model or next((m for m in info.models[task] if m != info.baseline), info.baseline),
-                    labels=LABELS)
+        return page(
+            "list.html.j2",
+            run=run,
+            task=task,
+            info=info,
+            f=f,
+            total=total,
+            rows=rows,
+            per=PER_PAGE,
+            q=lambda **kw: filter_query(f, **kw),
+            counts=store.label_counts(run, task),
+            model=f.model or next((m for m in info.models[task] if m != info.baseline), info.baseline),
+            labels=LABELS,
+        )
 
     async def example(request: Request) -> Response:
         run, task = run_task(request)
@@ -131,8 +154,11 @@ def make_app(store: Store, *, token: str, reviewer: str = "", port_hosts: tuple[
         if not rows:
             raise _NotFound()
         f = filters_from(request.query_params)
-        model = f.model if f.model in info.models[task] else next(
-            (m for m in info.models[task] if m != info.baseline), info.baseline)
+        model = (
+            f.model
+            if f.model in info.models[task]
+            else next((m for m in info.models[task] if m != info.baseline), info.baseline)
+        )
         f.model = model
         if f.metric and f.metric not in info.metrics.get(task, []):
             f.metric = None
@@ -142,12 +168,24 @@ def make_app(store: Store, *, token: str, reviewer: str = "", port_hosts: tuple[
         if model != info.baseline and model in by_model and info.baseline in by_model:
             diff = word_diff(by_model[info.baseline]["output"] or "", by_model[model]["output"] or "")
         metrics = sorted({k for r in rows for k in r["scores"]})
-        return page("example.html.j2", run=run, task=task, info=info, ex_id=ex_id, rows=rows, model=model,
-                    diff=diff, metrics=metrics, prev_id=prev_id, next_id=next_id, query=filter_query(f),
-                    labels=LABELS)
+        return page(
+            "example.html.j2",
+            run=run,
+            task=task,
+            info=info,
+            ex_id=ex_id,
+            rows=rows,
+            model=model,
+            diff=diff,
+            metrics=metrics,
+            prev_id=prev_id,
+            next_id=next_id,
+            query=filter_query(f),
+            labels=LABELS,
+        )
 
     async def post_label(request: Request) -> Response:
-        form = await request.form()
+        form: Any = await request.form()
         if request.headers.get("content-type", "").startswith("application/json"):
             try:
                 form = json.loads(await request.body())
@@ -159,13 +197,21 @@ def make_app(store: Store, *, token: str, reviewer: str = "", port_hosts: tuple[
         if run not in store.runs or not store.exists(run, task, model, ex_id):
             return PlainTextResponse("unknown example: labels are only written for examples of the run", 400)
         try:
-            append_label(store.runs[run].path, task=task, model=model, ex_id=ex_id, label=str(form.get("label") or ""),
-                         corrected=form.get("corrected") or None, note=str(form.get("note") or ""), who=reviewer)
+            append_label(
+                store.runs[run].path,
+                task=task,
+                model=model,
+                ex_id=ex_id,
+                label=str(form.get("label") or ""),
+                corrected=form.get("corrected") or None,
+                note=str(form.get("note") or ""),
+                who=reviewer,
+            )
         except EvalstackError as exc:
             return PlainTextResponse(str(exc), 400)
         store.reload_labels()
         back = str(form.get("back") or "")
-        if not back.startswith(base + "/") or "//" in back[len(base):] or "\\" in back:
+        if not back.startswith(base + "/") or "//" in back[len(base) :] or "\\" in back:
             back = f"{base}/e/{run}/{task}/{ex_id}"
         return RedirectResponse(back, status_code=303)
 
@@ -181,10 +227,19 @@ def make_app(store: Store, *, token: str, reviewer: str = "", port_hosts: tuple[
             raise _NotFound()
         return Response((static / name).read_bytes(), media_type=kinds[name])
 
-    routes = [Mount(base, routes=[
-        Route("/", index), Route("/t/{run}/{task}", task_list), Route("/e/{run}/{task}/{ex_id:path}", example),
-        Route("/label", post_label, methods=["POST"]), Route("/api/examples/{run}/{task}", api_examples),
-        Route("/static/{name}", asset)])]
+    routes = [
+        Mount(
+            base,
+            routes=[
+                Route("/", index),
+                Route("/t/{run}/{task}", task_list),
+                Route("/e/{run}/{task}/{ex_id:path}", example),
+                Route("/label", post_label, methods=["POST"]),
+                Route("/api/examples/{run}/{task}", api_examples),
+                Route("/static/{name}", asset),
+            ],
+        )
+    ]
 
     app = Starlette(routes=routes)
     inner = app.router
@@ -198,7 +253,7 @@ def make_app(store: Store, *, token: str, reviewer: str = "", port_hosts: tuple[
         path = scope.get("path", "")
         ok_host = host in port_hosts if port_hosts else host.split(":")[0] in ("127.0.0.1", "localhost", "testserver")
         ok_token = path == base or path.startswith(base + "/")
-        ok_token = ok_token and secrets.compare_digest(path[1:1 + len(token)].encode(), token.encode())
+        ok_token = ok_token and secrets.compare_digest(path[1 : 1 + len(token)].encode(), token.encode())
         if not (ok_host and ok_token):
             resp: Response = PlainTextResponse("forbidden: open the URL evalstack view printed", 403)
         else:
@@ -214,8 +269,13 @@ def make_app(store: Store, *, token: str, reviewer: str = "", port_hosts: tuple[
     return guarded
 
 
-_SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
-                     "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 
 
 class _NotFound(Exception):
@@ -226,8 +286,11 @@ def _with_headers(app: Any) -> Any:
     async def wrapped(scope: dict, receive: Any, send: Any) -> None:
         async def send_with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":
-                hdrs = [(k, v) for k, v in message.get("headers", []) if k.decode().lower() not in
-                        {h.lower() for h in _SECURITY_HEADERS}]
+                hdrs = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.decode().lower() not in {h.lower() for h in _SECURITY_HEADERS}
+                ]
                 hdrs += [(k.lower().encode(), v.encode()) for k, v in _SECURITY_HEADERS.items()]
                 message = {**message, "headers": hdrs}
             await send(message)

@@ -19,8 +19,11 @@ def _check_runs(runs: tuple[Path, ...]) -> list[Path]:
     out = []
     for r in runs:
         if not (r / "run.json").is_file() or not (r / "examples.jsonl").is_file():
-            raise ConfigError("not a finished run folder (run.json and examples.jsonl are needed)", where=str(r),
-                              hint="give a folder written by `evalstack run`")
+            raise ConfigError(
+                "not a finished run folder (run.json and examples.jsonl are needed)",
+                where=str(r),
+                hint="give a folder written by `evalstack run`",
+            )
         out.append(r)
     return out
 
@@ -80,7 +83,9 @@ def labels() -> None:
 @click.option("--as", "kind", type=click.Choice(["judge-validation", "cleaned-data"]), required=True)
 @click.option("--task", help="The task (default: the only task with labels).")
 @click.option("--rubric", help="judge-validation: the rubric (default: the task's only judge).")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="The file to write (JSONL); never the source.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="The file to write (JSONL); never the source."
+)
 def export(run: Path, kind: str, task: str | None, rubric: str | None, out: Path) -> None:
     """Write the labels as a `judge validate` label file, or the held-out set with gold-wrong rows fixed."""
     from ._export import export_cleaned_data, export_judge_validation
@@ -88,8 +93,15 @@ def export(run: Path, kind: str, task: str | None, rubric: str | None, out: Path
     _check_runs((run,))
     if kind == "judge-validation":
         n, skipped = export_judge_validation(run, out, task=task, rubric=rubric)
-        click.echo(f"wrote {n} label row(s) to {out}" + (f"; {skipped} label(s) skipped (judge_wrong without a "
-                                                         "corrected score, model_wrong/gold_wrong, or not an example of this run)" if skipped else ""))
+        click.echo(
+            f"wrote {n} label row(s) to {out}"
+            + (
+                f"; {skipped} label(s) skipped (judge_wrong without a "
+                "corrected score, model_wrong/gold_wrong, or not an example of this run)"
+                if skipped
+                else ""
+            )
+        )
     else:
         dropped, corrected, log = export_cleaned_data(run, out, task=task)
         click.echo(f"wrote {out}: {dropped} row(s) dropped, {corrected} corrected (gold_wrong labels); changelog {log}")
@@ -107,11 +119,17 @@ def show(run: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    from ._app import visible
+    from .._safetext import shown
 
     for r in rows:  # model text made visible: no control or bidi character reaches the terminal raw
-        extra = (f" -> {r['corrected']}" if r.get("corrected") is not None else "") + (f"  ({r['note']})" if r.get("note") else "")
-        click.echo(visible(f"{r['task']}/{r['id']} {r['model']}: {r['label']}{extra}  [{r.get('who', '')} {r.get('at', '')}]", 2000))
+        extra = (f" -> {r['corrected']}" if r.get("corrected") is not None else "") + (
+            f"  ({r['note']})" if r.get("note") else ""
+        )
+        click.echo(
+            shown(
+                f"{r['task']}/{r['id']} {r['model']}: {r['label']}{extra}  [{r.get('who', '')} {r.get('at', '')}]", 2000
+            )
+        )
 
 
 @labels.command("suspects")
@@ -121,7 +139,7 @@ def show(run: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def suspects(run: Path, task: str | None, top: int, as_json: bool) -> None:
     """Gold labels that the models' answers contradict (confident learning), most suspicious first."""
-    from ._app import visible
+    from .._safetext import shown
     from ._suspects import find_run_suspects
 
     _check_runs((run,))
@@ -129,13 +147,19 @@ def suspects(run: Path, task: str | None, top: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(res, indent=2, ensure_ascii=False))
         return
-    click.echo(f"{res['task']}: {len(res['suspects'])} suspect gold label(s) of {res['n']} (confident learning on "
-               f"the agreement of {len(res['accuracy'])} model(s)); confirm them in `evalstack view {run}` "
-               "(label gold_wrong)")
+    click.echo(
+        f"{res['task']}: {len(res['suspects'])} suspect gold label(s) of {res['n']} (confident learning on "
+        f"the agreement of {len(res['accuracy'])} model(s)); confirm them in `evalstack view {run}` "
+        "(label gold_wrong)"
+    )
     for s in res["suspects"][:top]:
         answers = ", ".join(f"{m}: {a or '(none)'}" for m, a in s["answers"].items())
-        click.echo(visible(f"  {s['id']}  gold {s['gold']}  P(gold) {s['p_gold']:.2f}  suggested {s['suggested']}  "
-                           f"[{answers}]", 2000))
+        click.echo(
+            shown(
+                f"  {s['id']}  gold {s['gold']}  P(gold) {s['p_gold']:.2f}  suggested {s['suggested']}  [{answers}]",
+                2000,
+            )
+        )
     for m, a in res["accuracy"].items():
         if a["all"] is not None:
             without = "-" if a["without_suspects"] is None else f"{a['without_suspects']:.4f} (n={a['n_without']})"

@@ -28,10 +28,14 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def _check_out(run: Path, out: Path) -> None:
     """--out may not be a file of the run folder itself (run.json, examples.jsonl, the label files...)."""
-    if out.resolve().parent == run.resolve() and (out.name in ("run.json", "examples.jsonl")
-                                                   or (out.name.startswith("labels") and out.name.endswith(".jsonl"))):
-        raise ConfigError(f"--out is the run's own {out.name}: evalstack never overwrites it", where=str(out),
-                          hint="write the export outside the run folder")
+    if out.resolve().parent == run.resolve() and (
+        out.name in ("run.json", "examples.jsonl") or (out.name.startswith("labels") and out.name.endswith(".jsonl"))
+    ):
+        raise ConfigError(
+            f"--out is the run's own {out.name}: evalstack never overwrites it",
+            where=str(out),
+            hint="write the export outside the run folder",
+        )
 
 
 def _pick_task(labels: dict, task: str | None) -> str:
@@ -94,12 +98,22 @@ def export_judge_validation(run: Path, out: Path, *, task: str | None, rubric: s
             skipped += 1
             continue
         fields = row.get("fields") or {}
-        out_rows.append({"id": f"{model}/{ex_id}", "input": row.get("input", ""), "output": row.get("output") or "",
-                         "reference": row.get("reference"), "context": fields.get(context_col) if context_col else None,
-                         "human_score": human})
+        out_rows.append(
+            {
+                "id": f"{model}/{ex_id}",
+                "input": row.get("input", ""),
+                "output": row.get("output") or "",
+                "reference": row.get("reference"),
+                "context": fields.get(context_col) if context_col else None,
+                "human_score": human,
+            }
+        )
     if not out_rows:
-        raise DataError(f"no label of task {task!r} gives a human score for {rubric!r}", where=str(run),
-                        hint="label examples `ok` (the judge was right) or `judge_wrong` with a corrected score")
+        raise DataError(
+            f"no label of task {task!r} gives a human score for {rubric!r}",
+            where=str(run),
+            hint="label examples `ok` (the judge was right) or `judge_wrong` with a corrected score",
+        )
     _write_jsonl(out, out_rows)
     return len(out_rows), skipped
 
@@ -115,11 +129,16 @@ def export_cleaned_data(run: Path, out: Path, *, task: str | None) -> tuple[int,
     data = tcfg.get("data") or {}
     src = Path(str(data.get("path", "")))
     if not src.is_absolute():  # relative to the config's folder, which run.json names relative to the run folder
-        cfg_dir = run / str(json.loads((run / "run.json").read_text(encoding="utf-8")).get("config", {}).get("config_dir") or ".")
+        cfg_dir = run / str(
+            json.loads((run / "run.json").read_text(encoding="utf-8")).get("config", {}).get("config_dir") or "."
+        )
         src = next((c.resolve() for c in (cfg_dir / src, run / src) if c.is_file()), src.resolve())
     if not src.is_file():
-        raise DataError("the task's data file is not there any more", where=str(src),
-                        hint="run from the folder the config paths are relative to")
+        raise DataError(
+            "the task's data file is not there any more",
+            where=str(src),
+            hint="run from the folder the config paths are relative to",
+        )
     if out.resolve() == src.resolve():
         raise ConfigError("--out is the source data file: evalstack never overwrites it", where=str(out))
     column = tcfg.get("target") or tcfg.get("reference")
@@ -134,14 +153,25 @@ def export_cleaned_data(run: Path, out: Path, *, task: str | None) -> tuple[int,
             continue
         if lab.get("corrected") is not None and column:
             row = dict(ex.row)
-            log.append({"id": ex.id, "change": "corrected", "column": column, "old": row.get(column),
-                        "new": lab["corrected"], "who": lab.get("who"), "at": lab.get("at"), "note": lab.get("note")})
+            log.append(
+                {
+                    "id": ex.id,
+                    "change": "corrected",
+                    "column": column,
+                    "old": row.get(column),
+                    "new": lab["corrected"],
+                    "who": lab.get("who"),
+                    "at": lab.get("at"),
+                    "note": lab.get("note"),
+                }
+            )
             row[column] = lab["corrected"]
             kept.append(row)
             corrected += 1
         else:
-            log.append({"id": ex.id, "change": "dropped", "who": lab.get("who"), "at": lab.get("at"),
-                        "note": lab.get("note")})
+            log.append(
+                {"id": ex.id, "change": "dropped", "who": lab.get("who"), "at": lab.get("at"), "note": lab.get("note")}
+            )
             dropped += 1
     _write_jsonl(out, kept)
     log_path = out.with_name(out.name + ".changelog.jsonl")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +40,30 @@ def check_label(label: str, corrected: Any, note: str | None) -> tuple[str, Any,
     return label, corrected, note
 
 
-def append_label(run_dir: Path, *, task: str, model: str, ex_id: str, label: str, corrected: Any = None,
-                 note: str | None = None, who: str = "", now: datetime | None = None) -> dict[str, Any]:
+def append_label(
+    run_dir: Path,
+    *,
+    task: str,
+    model: str,
+    ex_id: str,
+    label: str,
+    corrected: Any = None,
+    note: str | None = None,
+    who: str = "",
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """Append one validated label line to ``run_dir/labels.jsonl`` (atomic append, fsynced)."""
     label, corrected, note = check_label(label, corrected, note)
-    row = {"task": task, "model": model, "id": ex_id, "label": label, "corrected": corrected, "note": note,
-           "who": who, "at": (now or datetime.now(timezone.utc)).isoformat(timespec="microseconds")}
+    row = {
+        "task": task,
+        "model": model,
+        "id": ex_id,
+        "label": label,
+        "corrected": corrected,
+        "note": note,
+        "who": who,
+        "at": (now or datetime.now(UTC)).isoformat(timespec="microseconds"),
+    }
     data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace")
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
     try:
@@ -73,8 +91,11 @@ def read_labels(run_dir: Path) -> list[dict[str, Any]]:
                     row = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(row, dict) and row.get("label") in LABELS and all(
-                        isinstance(row.get(k), str) for k in ("task", "model", "id")):
+                if (
+                    isinstance(row, dict)
+                    and row.get("label") in LABELS
+                    and all(isinstance(row.get(k), str) for k in ("task", "model", "id"))
+                ):
                     out.append(row)
     return out
 

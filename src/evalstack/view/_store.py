@@ -76,15 +76,23 @@ class Store:
         self.runs: dict[str, RunInfo] = {}
         for path in run_dirs:
             try:
-                ev = load(path, allow_unfinished=allow_unfinished)  # type: ignore[call-arg]
+                ev = load(path, allow_unfinished=allow_unfinished)
             except TypeError:  # a reader without the unfinished-folder check
                 ev = load(path)
             key = path.resolve().name or "run"
             while key in self.runs:
                 key += "'"
             run = ev.run
-            info = RunInfo(key=key, path=ev.out_dir, result=run, baseline=run.baseline, tasks=list(run.tasks),
-                           models={t: list(ts.models) for t, ts in run.tasks.items()}, metrics={}, higher={})
+            info = RunInfo(
+                key=key,
+                path=ev.out_dir,
+                result=run,
+                baseline=run.baseline,
+                tasks=list(run.tasks),
+                models={t: list(ts.models) for t, ts in run.tasks.items()},
+                metrics={},
+                higher={},
+            )
             for t, ts in run.tasks.items():
                 for mts in ts.models.values():
                     for mk, ms in mts.metrics.items():
@@ -113,20 +121,26 @@ class Store:
 
     # ---- loading ------------------------------------------------------------------------------------
     def _load(self) -> None:
-        cols = ("{task:'VARCHAR', model:'VARCHAR', id:'VARCHAR', input:'VARCHAR', output:'VARCHAR', "
-                "reference:'JSON', scores:'JSON', judge:'JSON', fields:'JSON', error:'JSON'}")
-        parts = []
-        for key, info in self.runs.items():
+        cols = (
+            "{task:'VARCHAR', model:'VARCHAR', id:'VARCHAR', input:'VARCHAR', output:'VARCHAR', "
+            "reference:'JSON', scores:'JSON', judge:'JSON', fields:'JSON', error:'JSON'}"
+        )
+        parts: list[str] = []
+        for info in self.runs.values():
             path = info.path / "examples.jsonl"
             if not path.is_file():
                 raise DataError("no examples.jsonl in the run folder", where=str(info.path))
-            parts.append(f"SELECT '{len(parts)}' AS ri, * FROM read_json(?, format='newline_delimited', columns={cols}, "
-                         "maximum_object_size=1073741824)")
+            parts.append(
+                f"SELECT '{len(parts)}' AS ri, * FROM read_json(?, format='newline_delimited', columns={cols}, "
+                "maximum_object_size=1073741824)"
+            )
         keys = list(self.runs)
         with self.lock:
             try:
-                self.con.execute("CREATE TABLE ex0 AS " + " UNION ALL ".join(parts),
-                                 [str(self.runs[k].path / "examples.jsonl") for k in keys])
+                self.con.execute(
+                    "CREATE TABLE ex0 AS " + " UNION ALL ".join(parts),
+                    [str(self.runs[k].path / "examples.jsonl") for k in keys],
+                )
             except Exception:  # noqa: BLE001 - duckdb's own errors: e.g. a lone surrogate escape in a string
                 self._load_slow(keys)
             case = " ".join(f"WHEN '{i}' THEN ?" for i in range(len(keys)))
@@ -144,13 +158,23 @@ class Store:
             self.con.execute("DROP TABLE sc0")
             for key, info in self.runs.items():
                 for (task,) in self.con.execute("SELECT DISTINCT task FROM ex WHERE run=?", [key]).fetchall():
-                    info.metrics[task] = [m for (m,) in self.con.execute(
-                        "SELECT DISTINCT metric FROM sc WHERE run=? AND task=? ORDER BY metric", [key, task]).fetchall()]
-                    info.slices[task] = [c for (c,) in self.con.execute(
-                        "SELECT DISTINCT unnest(json_keys(fields)) FROM ex WHERE run=? AND task=? AND fields IS NOT NULL",
-                        [key, task]).fetchall()]
-            self.con.execute("CREATE TABLE lab (run VARCHAR, task VARCHAR, model VARCHAR, id VARCHAR, label VARCHAR, "
-                             "corrected VARCHAR, note VARCHAR, who VARCHAR, ts VARCHAR)")
+                    info.metrics[task] = [
+                        m
+                        for (m,) in self.con.execute(
+                            "SELECT DISTINCT metric FROM sc WHERE run=? AND task=? ORDER BY metric", [key, task]
+                        ).fetchall()
+                    ]
+                    info.slices[task] = [
+                        c
+                        for (c,) in self.con.execute(
+                            "SELECT DISTINCT unnest(json_keys(fields)) FROM ex WHERE run=? AND task=? AND fields IS NOT NULL",
+                            [key, task],
+                        ).fetchall()
+                    ]
+            self.con.execute(
+                "CREATE TABLE lab (run VARCHAR, task VARCHAR, model VARCHAR, id VARCHAR, label VARCHAR, "
+                "corrected VARCHAR, note VARCHAR, who VARCHAR, ts VARCHAR)"
+            )
         self.reload_labels()
 
     def _load_slow(self, keys: list[str]) -> None:
@@ -177,13 +201,18 @@ class Store:
                     data["ri"].append(str(i))
                     for c in cols:
                         v = row.get(c)
-                        data[c].append(text(v) if c in ("task", "model", "id", "input", "output")
-                                       else (None if v is None else text(json.dumps(v, ensure_ascii=False))))
+                        data[c].append(
+                            text(v)
+                            if c in ("task", "model", "id", "input", "output")
+                            else (None if v is None else text(json.dumps(v, ensure_ascii=False)))
+                        )
         frame = pd.DataFrame(data)
         self.con.register("ex_frame", frame)
-        self.con.execute("CREATE TABLE ex0 AS SELECT ri, task, model, id, input, output, CAST(reference AS JSON) AS "
-                         "reference, CAST(scores AS JSON) AS scores, CAST(judge AS JSON) AS judge, CAST(fields AS JSON) "
-                         "AS fields, CAST(error AS JSON) AS error FROM ex_frame")
+        self.con.execute(
+            "CREATE TABLE ex0 AS SELECT ri, task, model, id, input, output, CAST(reference AS JSON) AS "
+            "reference, CAST(scores AS JSON) AS scores, CAST(judge AS JSON) AS judge, CAST(fields AS JSON) "
+            "AS fields, CAST(error AS JSON) AS error FROM ex_frame"
+        )
         self.con.unregister("ex_frame")
 
     def reload_labels(self) -> None:
@@ -192,8 +221,19 @@ class Store:
         rows = []
         for key, info in self.runs.items():
             for r in read_labels(info.path):
-                rows.append((key, r["task"], r["model"], r["id"], r["label"], None if r.get("corrected") is None
-                             else str(r["corrected"]), r.get("note") or "", r.get("who") or "", r.get("at") or ""))
+                rows.append(
+                    (
+                        key,
+                        r["task"],
+                        r["model"],
+                        r["id"],
+                        r["label"],
+                        None if r.get("corrected") is None else str(r["corrected"]),
+                        r.get("note") or "",
+                        r.get("who") or "",
+                        r.get("at") or "",
+                    )
+                )
         with self.lock:
             self.con.execute("DELETE FROM lab")
             if rows:
@@ -203,15 +243,21 @@ class Store:
     def exists(self, run: str, task: str, model: str, ex_id: str) -> bool:
         self.wait()
         with self.lock:
-            return self.con.execute("SELECT 1 FROM ex WHERE run=? AND task=? AND model=? AND id=? LIMIT 1",
-                                    [run, task, model, ex_id]).fetchone() is not None
+            return (
+                self.con.execute(
+                    "SELECT 1 FROM ex WHERE run=? AND task=? AND model=? AND id=? LIMIT 1", [run, task, model, ex_id]
+                ).fetchone()
+                is not None
+            )
 
     def _where(self, run: str, task: str, f: Filters) -> tuple[str, list[Any], str, list[Any]]:
         info = self.runs[run]
         model = f.model or next((m for m in info.models.get(task, []) if m != info.baseline), info.baseline)
-        joins = ("LEFT JOIN sc s ON s.run=e.run AND s.task=e.task AND s.model=e.model AND s.id=e.id AND s.metric=? "
-                 "LEFT JOIN (SELECT run, task, model, id, arg_max(label, ts) AS label FROM lab GROUP BY ALL) l "
-                 "ON l.run=e.run AND l.task=e.task AND l.model=e.model AND l.id=e.id")
+        joins = (
+            "LEFT JOIN sc s ON s.run=e.run AND s.task=e.task AND s.model=e.model AND s.id=e.id AND s.metric=? "
+            "LEFT JOIN (SELECT run, task, model, id, arg_max(label, ts) AS label FROM lab GROUP BY ALL) l "
+            "ON l.run=e.run AND l.task=e.task AND l.model=e.model AND l.id=e.id"
+        )
         jargs: list[Any] = [f.metric or ""]
         where = ["e.run=?", "e.task=?", "e.model=?"]
         args: list[Any] = [run, task, model]
@@ -235,8 +281,10 @@ class Store:
             args += ["$." + json.dumps(f.slice_col), f.slice_val]
         if f.q:
             pat = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            where.append("(e.output ILIKE ? ESCAPE '\\' OR CAST(e.reference AS VARCHAR) ILIKE ? ESCAPE '\\' "
-                         "OR CAST(e.judge AS VARCHAR) ILIKE ? ESCAPE '\\' OR e.input ILIKE ? ESCAPE '\\')")
+            where.append(
+                "(e.output ILIKE ? ESCAPE '\\' OR CAST(e.reference AS VARCHAR) ILIKE ? ESCAPE '\\' "
+                "OR CAST(e.judge AS VARCHAR) ILIKE ? ESCAPE '\\' OR e.input ILIKE ? ESCAPE '\\')"
+            )
             args += [pat] * 4
         if f.label == "none":
             where.append("l.label IS NULL")
@@ -253,7 +301,9 @@ class Store:
             return f"s.value{desc} NULLS LAST, e.id"
         return f"e.id{desc}"
 
-    def list_examples(self, run: str, task: str, f: Filters, per_page: int = PER_PAGE) -> tuple[int, list[dict[str, Any]]]:
+    def list_examples(
+        self, run: str, task: str, f: Filters, per_page: int = PER_PAGE
+    ) -> tuple[int, list[dict[str, Any]]]:
         """(total, one page of rows). Narrow columns are filtered, sorted and counted in one query; the texts
         are fetched for the page's rows only."""
         self.wait()
@@ -262,20 +312,39 @@ class Store:
         with self.lock:
             keys = self.con.execute(
                 f"SELECT e.model, e.id, s.value, s.base, l.label, count(*) OVER () FROM ex e {joins} WHERE {where} "
-                f"ORDER BY {order} LIMIT ? OFFSET ?", jargs + args + [per_page, (max(1, f.page) - 1) * per_page]).fetchall()
+                f"ORDER BY {order} LIMIT ? OFFSET ?",
+                jargs + args + [per_page, (max(1, f.page) - 1) * per_page],
+            ).fetchall()
             if not keys:
-                total = self.con.execute(f"SELECT count(*) FROM ex e {joins} WHERE {where}", jargs + args).fetchone()[0]
+                total = (
+                    self.con.execute(f"SELECT count(*) FROM ex e {joins} WHERE {where}", jargs + args).fetchone()
+                    or (0,)
+                )[0]
                 return int(total), []
-            texts = {(r[0], r[1]): r[2:] for r in self.con.execute(
-                "SELECT model, id, left(output, 300), error IS NOT NULL, left(coalesce(reference->>'$', ''), 200) "
-                "FROM ex WHERE run=? AND task=? AND model=? AND list_contains(?, id)",
-                [run, task, keys[0][0], [k[1] for k in keys]]).fetchall()}
+            texts = {
+                (r[0], r[1]): r[2:]
+                for r in self.con.execute(
+                    "SELECT model, id, left(output, 300), error IS NOT NULL, left(coalesce(reference->>'$', ''), 200) "
+                    "FROM ex WHERE run=? AND task=? AND model=? AND list_contains(?, id)",
+                    [run, task, keys[0][0], [k[1] for k in keys]],
+                ).fetchall()
+            }
         out = []
         for model, ex_id, value, base, label, _ in keys:
             output, failed, ref = texts.get((model, ex_id), ("", False, ""))
-            out.append({"id": ex_id, "model": model, "output": output, "failed": failed, "score": value, "base": base,
-                        "delta": None if value is None or base is None else value - base, "label": label,
-                        "reference": ref})
+            out.append(
+                {
+                    "id": ex_id,
+                    "model": model,
+                    "output": output,
+                    "failed": failed,
+                    "score": value,
+                    "base": base,
+                    "delta": None if value is None or base is None else value - base,
+                    "label": label,
+                    "reference": ref,
+                }
+            )
         return int(keys[0][5]), out
 
     def neighbours(self, run: str, task: str, f: Filters, ex_id: str) -> tuple[str | None, str | None]:
@@ -286,7 +355,8 @@ class Store:
             row = self.con.execute(
                 f"SELECT prev, nxt FROM (SELECT e.id AS id, lag(e.id) OVER w AS prev, lead(e.id) OVER w AS nxt "
                 f"FROM ex e {joins} WHERE {where} WINDOW w AS (ORDER BY {order})) WHERE id = ?",
-                jargs + args + [ex_id]).fetchone()
+                jargs + args + [ex_id],
+            ).fetchone()
         return (row[0], row[1]) if row else (None, None)
 
     def example(self, run: str, task: str, ex_id: str) -> list[dict[str, Any]]:
@@ -294,25 +364,44 @@ class Store:
         with self.lock:
             rows = self.con.execute(
                 "SELECT model, input, output, reference, scores, judge, fields, error FROM ex "
-                "WHERE run=? AND task=? AND id=?", [run, task, ex_id]).fetchall()
-            labs = self.con.execute("SELECT model, label, corrected, note, who, ts FROM lab WHERE run=? AND task=? "
-                                    "AND id=? ORDER BY ts", [run, task, ex_id]).fetchall()
+                "WHERE run=? AND task=? AND id=?",
+                [run, task, ex_id],
+            ).fetchall()
+            labs = self.con.execute(
+                "SELECT model, label, corrected, note, who, ts FROM lab WHERE run=? AND task=? AND id=? ORDER BY ts",
+                [run, task, ex_id],
+            ).fetchall()
         order = self.runs[run].models.get(task, [])
         out = []
         for r in rows:
-            out.append({"model": r[0], "input": r[1], "output": r[2], "reference": _json_text(r[3]),
-                        "scores": json.loads(r[4]) if r[4] else {}, "judge": json.loads(r[5]) if r[5] else {},
-                        "fields": json.loads(r[6]) if r[6] else {}, "error": json.loads(r[7]) if r[7] else None,
-                        "labels": [dict(zip(("label", "corrected", "note", "who", "at"), lab[1:]))
-                                   for lab in labs if lab[0] == r[0]]})
+            out.append(
+                {
+                    "model": r[0],
+                    "input": r[1],
+                    "output": r[2],
+                    "reference": _json_text(r[3]),
+                    "scores": json.loads(r[4]) if r[4] else {},
+                    "judge": json.loads(r[5]) if r[5] else {},
+                    "fields": json.loads(r[6]) if r[6] else {},
+                    "error": json.loads(r[7]) if r[7] else None,
+                    "labels": [
+                        dict(zip(("label", "corrected", "note", "who", "at"), lab[1:]))
+                        for lab in labs
+                        if lab[0] == r[0]
+                    ],
+                }
+            )
         out.sort(key=lambda d: order.index(d["model"]) if d["model"] in order else len(order))
         return out
 
     def label_counts(self, run: str, task: str) -> dict[str, int]:
         self.wait()
         with self.lock:
-            rows = self.con.execute("SELECT label, count(*) FROM (SELECT arg_max(label, ts) AS label FROM lab "
-                                    "WHERE run=? AND task=? GROUP BY model, id) GROUP BY label", [run, task]).fetchall()
+            rows = self.con.execute(
+                "SELECT label, count(*) FROM (SELECT arg_max(label, ts) AS label FROM lab "
+                "WHERE run=? AND task=? GROUP BY model, id) GROUP BY label",
+                [run, task],
+            ).fetchall()
         return {k: int(v) for k, v in rows}
 
 

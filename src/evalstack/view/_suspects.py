@@ -24,14 +24,17 @@ def _task_cfg(run: Path, task: str | None) -> dict[str, Any]:
     classif = [t for t in cfg.get("tasks", []) if t.get("labels")]
     if task is None:
         if len(classif) != 1:
-            raise ConfigError(f"--task is needed: classification tasks in {run}: "
-                              f"{', '.join(t['name'] for t in classif) or 'none'}")
+            raise ConfigError(
+                f"--task is needed: classification tasks in {run}: {', '.join(t['name'] for t in classif) or 'none'}"
+            )
         return classif[0]
     for t in classif:
         if t.get("name") == task:
             return t
-    raise ConfigError(f"--task {task!r} is not a classification task (with labels:) of {run}",
-                      hint=f"classification tasks: {', '.join(t['name'] for t in classif) or 'none'}")
+    raise ConfigError(
+        f"--task {task!r} is not a classification task (with labels:) of {run}",
+        hint=f"classification tasks: {', '.join(t['name'] for t in classif) or 'none'}",
+    )
 
 
 def find_run_suspects(run: Path, *, task: str | None = None, alpha: float = 0.5) -> dict[str, Any]:
@@ -59,30 +62,67 @@ def find_run_suspects(run: Path, *, task: str | None = None, alpha: float = 0.5)
     ids = [i for i in outputs if i in gold_text]
     if not ids:
         raise DataError(f"task {name!r} has no examples with a gold label in examples.jsonl", where=str(run))
-    gold_parsed = extract_labels([gold_text[i] for i in ids], labels, mode="normalized", aliases=lp.get("aliases"),
-                                 case_sensitive=bool(lp.get("case_sensitive")))
+    gold_parsed = extract_labels(
+        [gold_text[i] for i in ids],
+        labels,
+        mode="normalized",
+        aliases=lp.get("aliases"),
+        case_sensitive=bool(lp.get("case_sensitive")),
+    )
     index = {lab: j for j, lab in enumerate(labels)}
     kept = [(i, index[g]) for i, g in zip(ids, gold_parsed) if g is not None]
     skipped = len(ids) - len(kept)
     votes, answers = [], []
     for i, _ in kept:
         outs = outputs[i]
-        parsed = extract_labels([o for _, o in outs], labels, mode=lp.get("mode"), aliases=lp.get("aliases"),
-                                regex=lp.get("regex"), case_sensitive=bool(lp.get("case_sensitive")))
+        parsed = extract_labels(
+            [o for _, o in outs],
+            labels,
+            mode=lp.get("mode"),
+            aliases=lp.get("aliases"),
+            regex=lp.get("regex"),
+            case_sensitive=bool(lp.get("case_sensitive")),
+        )
         votes.append([index[p] if p is not None else None for p in parsed])
         answers.append({m: p for (m, _), p in zip(outs, parsed)})
     if len({m for a in answers for m in a}) < 2 and max((len(v) for v in votes), default=0) < 2:
-        raise DataError(f"task {name!r}: one answer per example cannot contradict a gold label",
-                        where=str(run), hint="suspects need several models or repeated samples (repeat: N)")
+        raise DataError(
+            f"task {name!r}: one answer per example cannot contradict a gold label",
+            where=str(run),
+            hint="suspects need several models or repeated samples (repeat: N)",
+        )
     probs = agreement_probs(votes, len(labels), alpha=alpha)
     gold = [g for _, g in kept]
     ranked = [int(k) for k in find_suspects(gold, probs)]
-    suspects = [{"id": kept[k][0], "gold": labels[gold[k]], "p_gold": float(probs[k, gold[k]]),
-                 "suggested": labels[int(np.argmax(probs[k]))], "answers": answers[k]} for k in ranked]
+    suspects = [
+        {
+            "id": kept[k][0],
+            "gold": labels[gold[k]],
+            "p_gold": float(probs[k, gold[k]]),
+            "suggested": labels[int(np.argmax(probs[k]))],
+            "answers": answers[k],
+        }
+        for k in ranked
+    ]
     out_ids = {s["id"] for s in suspects}
-    accuracy = {m: {"all": float(np.mean(list(v.values()))) if v else None, "n_all": len(v),
-                    "without_suspects": (float(np.mean([x for i, x in v.items() if i not in out_ids]))
-                                         if len(v) > len(out_ids & set(v)) else None),
-                    "n_without": len([i for i in v if i not in out_ids])} for m, v in acc.items()}
-    return {"task": name, "n": len(kept), "skipped_gold_not_a_label": skipped, "source": "agreement",
-            "suspects": suspects, "accuracy": accuracy}
+    accuracy = {
+        m: {
+            "all": float(np.mean(list(v.values()))) if v else None,
+            "n_all": len(v),
+            "without_suspects": (
+                float(np.mean([x for i, x in v.items() if i not in out_ids]))
+                if len(v) > len(out_ids & set(v))
+                else None
+            ),
+            "n_without": len([i for i in v if i not in out_ids]),
+        }
+        for m, v in acc.items()
+    }
+    return {
+        "task": name,
+        "n": len(kept),
+        "skipped_gold_not_a_label": skipped,
+        "source": "agreement",
+        "suspects": suspects,
+        "accuracy": accuracy,
+    }
