@@ -49,6 +49,12 @@ def _epoch_lines(ax: Any, report: CurveReport) -> None:
         )
 
 
+def _marks(ax: Any, report: CurveReport) -> None:
+    """The best checkpoint's line and the epoch ends."""
+    _best_line(ax, report)
+    _epoch_lines(ax, report)
+
+
 def _best_line(ax: Any, report: CurveReport) -> None:
     if report.best is not None:
         ax.axvline(
@@ -90,8 +96,7 @@ def plot_loss(report: CurveReport):
         return None
     if report.best is not None:
         ax.plot([report.best.step], [report.best.valid_loss], "*", color=_COLORS["best"], markersize=14, zorder=5)
-    _best_line(ax, report)
-    _epoch_lines(ax, report)
+    _marks(ax, report)
     ax.set_ylabel("loss (nats/token)")
     ax.legend(fontsize=8)
     return fig
@@ -102,8 +107,7 @@ def plot_accuracy(report: CurveReport):
     fig, ax = _figure(f"{report.label}: token accuracy")
     if not _pair(ax, report, "train_accuracy", "valid_accuracy", "full_valid_accuracy"):
         return None
-    _best_line(ax, report)
-    _epoch_lines(ax, report)
+    _marks(ax, report)
     ax.set_ylabel("mean token accuracy")
     ax.legend(fontsize=8)
     return fig
@@ -123,8 +127,7 @@ def plot_overfit(report: CurveReport):
         ax.axhspan(lo, hi, color=_BAND_COLORS[name], alpha=0.8, zorder=0, label=name)
         lo = hi
     ax.plot([p.step for p in pts], ratios, "o-", color="#333333", markersize=4, zorder=3)
-    _best_line(ax, report)
-    _epoch_lines(ax, report)
+    _marks(ax, report)
     ax.set_ylim(min(0.8, min(ratios) * 0.95), top)
     ax.set_ylabel("valid_loss / train_loss")
     ax.legend(fontsize=8, loc="upper left")

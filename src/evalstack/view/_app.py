@@ -20,13 +20,27 @@ from urllib.parse import urlencode
 from .._safetext import SHOW_CHARS, shown
 from ..errors import EvalstackError
 from ._labels import LABELS, append_label
-from ._store import PER_PAGE, SORTS, Filters, Store, _num
+from ._store import PER_PAGE, SORTS, Filters, RunInfo, Store, _num
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 _WORD = re.compile(r"\S+\s*|\s+")  # a word with the space after it
+
+
+def _filters(params: Any, info: RunInfo, task: str) -> Filters:
+    """A page's filters from its query; a metric the task does not have is dropped."""
+    f = filters_from(params)
+    if f.metric and f.metric not in info.metrics.get(task, []):
+        f.metric = None
+    return f
+
+
+def _model_shown(info: RunInfo, task: str, wanted: str | None) -> str:
+    """``wanted`` when the task has that model, else the first model that is not the baseline."""
+    models = info.models[task]
+    return wanted if wanted in models else next((m for m in models if m != info.baseline), info.baseline)
 
 
 def word_diff(old: str, new: str) -> list[tuple[str, str]]:
@@ -111,6 +125,9 @@ def make_app(store: Store, *, token: str, reviewer: str = "", port_hosts: tuple[
     def page(name: str, **ctx: Any) -> HTMLResponse:
         return HTMLResponse(env.get_template(name).render(base=base, store=store, metric_keys=metric_keys, **ctx))
 
+    def run_page(name: str, run: str, task: str, **ctx: Any) -> HTMLResponse:
+        return page(name, run=run, task=task, info=store.runs[run], labels=LABELS, **ctx)
+
     def run_task(request: Request) -> tuple[str, str]:
         run, task = request.path_params["run"], request.path_params["task"]
         if run not in store.runs or task not in store.runs[run].tasks:
@@ -123,27 +140,23 @@ def make_app(store: Store, *, token: str, reviewer: str = "", port_hosts: tuple[
     async def task_list(request: Request) -> Response:
         run, task = run_task(request)
         info = store.runs[run]
-        f = filters_from(request.query_params)
-        if f.metric and f.metric not in info.metrics.get(task, []):
-            f.metric = None
+        f = _filters(request.query_params, info, task)
         if f.model and f.model not in info.models[task]:
             f.model = None
         if f.metric is None and f.sort != "id":
             f.sort = "id"
         total, rows = store.list_examples(run, task, f)
-        return page(
+        return run_page(
             "list.html.j2",
-            run=run,
-            task=task,
-            info=info,
+            run,
+            task,
             f=f,
             total=total,
             rows=rows,
             per=PER_PAGE,
             q=lambda **kw: filter_query(f, **kw),
             counts=store.label_counts(run, task),
-            model=f.model or next((m for m in info.models[task] if m != info.baseline), info.baseline),
-            labels=LABELS,
+            model=_model_shown(info, task, f.model),
         )
 
     async def example(request: Request) -> Response:
@@ -153,26 +166,18 @@ def make_app(store: Store, *, token: str, reviewer: str = "", port_hosts: tuple[
         rows = store.example(run, task, ex_id)
         if not rows:
             raise _NotFound()
-        f = filters_from(request.query_params)
-        model = (
-            f.model
-            if f.model in info.models[task]
-            else next((m for m in info.models[task] if m != info.baseline), info.baseline)
-        )
-        f.model = model
-        if f.metric and f.metric not in info.metrics.get(task, []):
-            f.metric = None
+        f = _filters(request.query_params, info, task)
+        model = f.model = _model_shown(info, task, f.model)
         prev_id, next_id = store.neighbours(run, task, f, ex_id)
         by_model = {r["model"]: r for r in rows}
         diff = None
         if model != info.baseline and model in by_model and info.baseline in by_model:
             diff = word_diff(by_model[info.baseline]["output"] or "", by_model[model]["output"] or "")
         metrics = sorted({k for r in rows for k in r["scores"]})
-        return page(
+        return run_page(
             "example.html.j2",
-            run=run,
-            task=task,
-            info=info,
+            run,
+            task,
             ex_id=ex_id,
             rows=rows,
             model=model,
@@ -181,7 +186,6 @@ def make_app(store: Store, *, token: str, reviewer: str = "", port_hosts: tuple[
             prev_id=prev_id,
             next_id=next_id,
             query=filter_query(f),
-            labels=LABELS,
         )
 
     async def post_label(request: Request) -> Response:

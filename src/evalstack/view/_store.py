@@ -250,6 +250,11 @@ class Store:
                 is not None
             )
 
+    def _query(self, run: str, task: str, f: Filters) -> tuple[str, list[Any], str, list[Any], str]:
+        """(joins, their args, where, its args, order) once the store is loaded."""
+        self.wait()
+        return *self._where(run, task, f), self._order(run, task, f)
+
     def _where(self, run: str, task: str, f: Filters) -> tuple[str, list[Any], str, list[Any]]:
         info = self.runs[run]
         model = f.model or next((m for m in info.models.get(task, []) if m != info.baseline), info.baseline)
@@ -306,9 +311,7 @@ class Store:
     ) -> tuple[int, list[dict[str, Any]]]:
         """(total, one page of rows). Narrow columns are filtered, sorted and counted in one query; the texts
         are fetched for the page's rows only."""
-        self.wait()
-        joins, jargs, where, args = self._where(run, task, f)
-        order = self._order(run, task, f)
+        joins, jargs, where, args, order = self._query(run, task, f)
         with self.lock:
             keys = self.con.execute(
                 f"SELECT e.model, e.id, s.value, s.base, l.label, count(*) OVER () FROM ex e {joins} WHERE {where} "
@@ -348,9 +351,7 @@ class Store:
         return int(keys[0][5]), out
 
     def neighbours(self, run: str, task: str, f: Filters, ex_id: str) -> tuple[str | None, str | None]:
-        self.wait()
-        joins, jargs, where, args = self._where(run, task, f)
-        order = self._order(run, task, f)
+        joins, jargs, where, args, order = self._query(run, task, f)
         with self.lock:
             row = self.con.execute(
                 f"SELECT prev, nxt FROM (SELECT e.id AS id, lag(e.id) OVER w AS prev, lead(e.id) OVER w AS nxt "
