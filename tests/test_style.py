@@ -54,19 +54,12 @@ CHECKED = [
     "tests/test_style.py",
 ]
 
-PUBLIC_PACKAGES = [
-    "evalstack",
-    "evalstack.curves",
-    "evalstack.history",
-    "evalstack.judges",
-    "evalstack.metrics",
-    "evalstack.models",
-    "evalstack.report",
-    "evalstack.stats",
-    "evalstack.testing",
-    "evalstack.trackers",
-    "evalstack.view",
-]
+# every package whose dotted name has no _part: each one's __all__ is checked
+PUBLIC_PACKAGES = sorted(
+    ".".join(("evalstack", *p.parent.relative_to(SRC).parts))
+    for p in SRC.rglob("__init__.py")
+    if not any(part.startswith("_") for part in p.parent.relative_to(SRC).parts)
+)
 
 
 def _tool(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -140,9 +133,5 @@ def test_all_is_exactly_the_public_names(pkg_name: str) -> None:
     assert not unlisted, f"{pkg_name} defines public names not in __all__ (add them, or prefix _): {unlisted}"
 
 
-def test_public_packages_are_all_listed() -> None:
-    """A new public sub-package gets its ``__all__`` checked too."""
-    found = {
-        f"evalstack.{p.name}" for p in SRC.iterdir() if (p / "__init__.py").is_file() and not p.name.startswith("_")
-    }
-    assert found | {"evalstack"} == set(PUBLIC_PACKAGES) | {"evalstack"}, found
+def test_the_public_packages_are_found() -> None:
+    assert {"evalstack", "evalstack.stats", "evalstack.testing.loopback"} <= set(PUBLIC_PACKAGES), PUBLIC_PACKAGES
