@@ -164,7 +164,8 @@ def test_second_run_is_served_from_the_cache(srv: LoopbackServer, tmp_path: Path
     assert sent == 4 and first.usage["requests"] == 4
     second = pointwise(srv, "factual_correctness", QA, cache=cache)
     assert srv.count("/chat/completions") == sent  # zero requests on the re-run
-    assert second.usage == {"requests": 0, "cached": 4, "prompt_tokens": 0, "completion_tokens": 0, "retries": 0}
+    assert second.usage == {"requests": 0, "cached": 4, "prompt_tokens": 0, "completion_tokens": 0, "retries": 0,
+                            "reasks": 1}  # the re-ask, answered from the cache too
     assert second.result.per_example == first.result.per_example == [4.0, None, 4.0]
     assert [r["method"] for r in second.rows.values()] == [r["method"] for r in first.rows.values()]
     cache.close()

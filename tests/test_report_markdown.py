@@ -139,8 +139,8 @@ def test_checkpoint_table_only_with_several_models():
 
 def test_token_usage_per_judge_and_model(md: str):
     usage = _section(md, "Token usage")
-    assert _cells(_row(usage, "faithfulness")) == ["faithfulness", "30", "0", "15,003", "2,100", "0"]
-    assert _cells(_row(usage, "relevance")) == ["relevance", "30", "30", "12,000", "1,500", "0"]
+    assert _cells(_row(usage, "faithfulness")) == ["faithfulness", "30", "0", "0", "15,003", "2,100", "0"]
+    assert _cells(_row(usage, "relevance")) == ["relevance", "30", "0", "30", "12,000", "1,500", "0"]
     assert _cells(_row(usage, "ckpt-200")) == ["ckpt-200", "22", "3", "1,240", "324", "9,002", "1,200"]
 
 

@@ -259,8 +259,8 @@ class _Run:
         order = [out[kind][k] for kind in ("pointwise", "pairwise") for k in sorted(
             out[kind], key=lambda k: (self._task_index[k[0]], k[2], self.model_names.index(k[1])))]
         attribute_shared([res.gens for res in order])
-        for res in order:
-            res.usage = usage_of(res.gens)
+        for res in order:  # re-asks stay counted per model: they are known from the call results only
+            res.usage = usage_of(res.gens) | {"reasks": res.usage.get("reasks", 0)}
         return out
 
     def _score(self, plan: TaskPlan, model: str, g: list[Generation]) -> list[Any]:

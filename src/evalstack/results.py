@@ -79,6 +79,8 @@ class Usage(_Record):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     retries: int = Field(0, description="Extra tries after 429/5xx/timeouts.")
+    reasks: int = Field(0, description="Judge prompts asked again after an unparseable reply (each re-ask is also "
+                                       "counted in requests, or in cached).")
 
 
 class ModelTaskSummary(_Record):

@@ -195,9 +195,11 @@ def all_gens(results: Sequence[CallResult]) -> list[Generation]:
 
 def usage_of(results: Sequence[CallResult] | Sequence[Generation]) -> dict[str, int]:
     """Token usage and request counts (the keys of results.Usage) of call results or their generations;
-    cached answers (and answers shared with another model's identical request) cost no tokens."""
+    cached answers (and answers shared with another model's identical request) cost no tokens. ``reasks``
+    (prompts asked again after an unparseable reply) is known from call results only."""
     gens = [g for r in results for g in (r.gens if isinstance(r, CallResult) else [r])]
-    u = {"requests": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "retries": 0}
+    u = {"requests": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "retries": 0,
+         "reasks": sum(1 for r in results if isinstance(r, CallResult) and r.retried)}
     for g in gens:
         if g.cached:
             u["cached"] += 1

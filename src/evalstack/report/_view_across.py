@@ -148,11 +148,12 @@ def usage_tables(run: RunResult) -> tuple[Table, Table]:
             for rubric, u in mts.judge_usage.items():
                 _add(per_judge.setdefault(rubric, Usage()), u)
                 _add(judged, u)
-    jt = Table(["judge", "requests", "cached", "prompt tokens", "completion tokens", "retries"],
-               numeric=[False, True, True, True, True, True])
+    jt = Table(["judge", "requests (re-asks included)", "re-asks", "cached", "prompt tokens", "completion tokens",
+                "retries"], numeric=[False] + [True] * 6)
     for rubric in sorted(per_judge):
         u = per_judge[rubric]
-        jt.rows.append([_c(rubric)] + [_c(fmt_int(x)) for x in (u.requests, u.cached, u.prompt_tokens, u.completion_tokens, u.retries)])
+        jt.rows.append([_c(rubric)] + [_c(fmt_int(x)) for x in (u.requests, u.reasks, u.cached, u.prompt_tokens,
+                                                                 u.completion_tokens, u.retries)])
     mt = Table(["model", "requests", "cached", "prompt tokens", "completion tokens", "judge prompt tokens",
                 "judge completion tokens"], numeric=[False] + [True] * 6)
     for m in model_order(run):
@@ -164,7 +165,7 @@ def usage_tables(run: RunResult) -> tuple[Table, Table]:
 
 
 def _add(acc: Usage, u: Usage) -> None:
-    for f in ("requests", "cached", "prompt_tokens", "completion_tokens", "retries"):
+    for f in ("requests", "cached", "prompt_tokens", "completion_tokens", "retries", "reasks"):
         setattr(acc, f, getattr(acc, f) + getattr(u, f))
 
 
