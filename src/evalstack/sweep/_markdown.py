@@ -112,7 +112,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         lines += ["", f"![task score and loss by step]({o['plot']})"]
     if o.get("rounds") and len(o["rounds"]) > 1:
         lines += ["", "## Successive halving", ""]
-        lines += [f"- round {r['round']}: {r['size']} example(s) per task, evaluated {', '.join(r['evaluated'])}; "
+        lines += [f"- round {r['round']}: " + ", ".join(f"{n} {t}" for t, n in r["sizes"].items())
+                  + f" example(s), evaluated {', '.join(r['evaluated'])}; "
                   f"kept {', '.join(r['kept']) or 'none'}" + (f"; failed a constraint: {', '.join(r['failed'])}" if r["failed"] else "")
                   for r in o["rounds"]]
     if o.get("curve"):

@@ -102,7 +102,8 @@ def build_result(spec: Any, sw: Any, found: Any, chosen: list[Any], reasons: dic
         "eta": s.eta, "confirm_fraction": s.confirm_fraction, "seed": s.seed,
         "split": {t: {"select": len(sel), "confirm": len(conf)} for t, (sel, conf) in sw.split.items()},
         "curve": _curve_summary(found.curve), "candidates": cands,
-        "rounds": [{k: v for k, v in r.items() if k != "values"} for r in rounds],
+        "rounds": [{**{k: v for k, v in r.items() if k != "values"}, "sizes": sw.round_sizes.get(r["round"], {})}
+                   for r in rounds],
         "baseline_score": getattr(sw, "baseline_eval", None), "pick": pick_rec, "no_pick_reason": "no candidate met the constraints" if no_pick else None,
         "loss_best": None if loss_best is None else {"name": loss_best.name, "step": loss_best.step},
         "flags": flag_lines, "gate": gate,

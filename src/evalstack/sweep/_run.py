@@ -155,11 +155,13 @@ class _Sweep:
         n_rounds = len(next(iter(sizes.values())))
         self.evals: dict[str, dict[int, dict[str, Any]]] = {n: {} for n in names}
         self.constraint_results: dict[str, list[Any]] = {}
+        self.round_sizes: dict[int, dict[str, int]] = {}
         gate = self._selection_gate()
 
         def evaluate(r: int, alive: list[str], _size: int) -> tuple[dict[str, float | None], set[str]]:
             phase = f"select-r{r}" if n_rounds > 1 else "select"
             ids = {t: self.split[t][0][:sizes[t][r]] for t in self.split}
+            self.round_sizes[r] = {t: len(v) for t, v in ids.items()}
             models = {base: self.cfg.models[base], **{n: by_name[n].model for n in alive}}
             run = self._run_phase(phase, models, ids, gate).run
             failed = set()
