@@ -83,10 +83,10 @@ def test_json_fenced_and_free_text_replies_with_default_params(srv: LoopbackServ
     out = pointwise(srv, "factual_correctness", QA, options={"logprobs": False})
     assert out.result.key == "judge_factual_correctness" and out.result.higher_is_better
     assert out.result.per_example == [5.0, 1.0, 4.0] and out.result.value == pytest.approx(10 / 3)
-    assert out.rows["q2"]["reason"] == "Lisbon is the capital of Portugal, not Spain."
-    assert out.rows["q3"]["reason"] == "Right, but hedged."
-    assert {r["method"] for r in out.rows.values()} == {"plain"}
-    assert out.rows["q1"]["raw"] == replies["Paris."] and out.unscored == 0
+    assert out.rows["q2"].reason == "Lisbon is the capital of Portugal, not Spain."
+    assert out.rows["q3"].reason == "Right, but hedged."
+    assert {r.method for r in out.rows.values()} == {"plain"}
+    assert out.rows["q1"].raw == replies["Paris."] and out.unscored == 0
     body = srv.requests[0].json
     assert (body["temperature"], body["seed"], body["model"]) == (0, 0, "judge-model")
     assert body["response_format"]["type"] == "json_schema"
@@ -111,8 +111,8 @@ def test_logprob_weighted_scores_g_eval(srv: LoopbackServer) -> None:
     out = pointwise(srv, "factual_correctness", QA[:1])
     row = out.rows["q1"]
     expected = (4 * 0.55 + 5 * 0.25 + 3 * 0.15) / 0.95
-    assert row["method"] == "logprob_weighted" and row["score"] == pytest.approx(expected, abs=1e-6)
-    assert row["verdict"] == 4 and row["probs"] == pytest.approx({"3": 0.15 / 0.95, "4": 0.55 / 0.95, "5": 0.25 / 0.95}, abs=1e-5)
+    assert row.method == "logprob_weighted" and row.score == pytest.approx(expected, abs=1e-6)
+    assert row.verdict == 4 and row.probs == pytest.approx({"3": 0.15 / 0.95, "4": 0.55 / 0.95, "5": 0.25 / 0.95}, abs=1e-5)
     body = srv.requests[0].json
     assert body["logprobs"] is True and body["top_logprobs"] == 20
     assert out.result.details["methods"] == {"logprob_weighted": 1}
@@ -127,8 +127,8 @@ def test_plain_when_top_logprobs_absent_is_recorded(srv: LoopbackServer) -> None
     srv.reply_with(lambda req: {"body": body})
     out = pointwise(srv, "answer_relevance", QA[:2])
     for row in out.rows.values():
-        assert (row["method"], row["score"]) == ("plain", 3.0)
-        assert row["method_note"] == "the endpoint returned no top_logprobs"
+        assert (row.method, row.score) == ("plain", 3.0)
+        assert row.method_note == "the endpoint returned no top_logprobs"
     assert out.result.details["methods"] == {"plain": 2} and out.usage["prompt_tokens"] == 20
 
 
@@ -145,9 +145,9 @@ def test_unparseable_is_asked_again_once_then_unscored(srv: LoopbackServer) -> N
     out = pointwise(srv, "factual_correctness", QA, options={"logprobs": False})
     assert out.result.per_example == [5.0, 1.0, None]  # unscored is None, never zero
     assert out.result.value == 3.0 and out.unscored == 1 and out.result.n == 2
-    assert out.rows["q2"]["retried"] and out.rows["q2"]["first_error"] == "no score found"
-    assert out.rows["q3"]["error"] == "unparseable reply: score 9 is not one of 1..5"
-    assert out.rows["q3"]["score"] is None and out.rows["q3"]["method"] is None
+    assert out.rows["q2"].retried and out.rows["q2"].first_error == "no score found"
+    assert out.rows["q3"].error == "unparseable reply: score 9 is not one of 1..5"
+    assert out.rows["q3"].score is None and out.rows["q3"].method is None
     assert srv.count("/chat/completions") == 5  # 3 + one re-ask each for q2 and q3, no more
     reasks = [r.json for r in srv.requests if len(r.json["messages"]) == 4]
     assert {m["messages"][2]["content"] for m in reasks} == {"This answer is wrong.", "I'd rather not grade this."}
@@ -167,7 +167,7 @@ def test_second_run_is_served_from_the_cache(srv: LoopbackServer, tmp_path: Path
     assert second.usage == {"requests": 0, "cached": 4, "prompt_tokens": 0, "completion_tokens": 0, "retries": 0,
                             "reasks": 1}  # the re-ask, answered from the cache too
     assert second.result.per_example == first.result.per_example == [4.0, None, 4.0]
-    assert [r["method"] for r in second.rows.values()] == [r["method"] for r in first.rows.values()]
+    assert [r.method for r in second.rows.values()] == [r.method for r in first.rows.values()]
     cache.close()
 
 
@@ -200,7 +200,7 @@ def test_endpoint_without_structured_output_gets_a_plain_request(srv: LoopbackSe
     srv.reply_with(reply)
     out = pointwise(srv, "answer_relevance", QA[:2])
     assert out.result.per_example == [4.0, 4.0]
-    assert all(r["downgraded"] and r["method"] == "plain" for r in out.rows.values())
+    assert all(r.downgraded and r.method == "plain" for r in out.rows.values())
     assert srv.count("/chat/completions") == 4 and out.usage["requests"] == 4
 
 
@@ -210,9 +210,9 @@ def test_failed_requests_and_missing_fields_are_unscored(srv: LoopbackServer) ->
              JudgeItem("d", "q", "boom", "ref")]
     out = pointwise(srv, "factual_correctness", items)
     assert out.result.per_example == [4.0, None, None, None] and out.unscored == 3
-    assert out.rows["b"]["error"] == "no output to judge (generation failed)"
-    assert out.rows["c"]["error"] == "no reference for this example"
-    assert out.rows["d"]["error"].startswith("server_error")
+    assert out.rows["b"].error == "no output to judge (generation failed)"
+    assert out.rows["c"].error == "no reference for this example"
+    assert out.rows["d"].error.startswith("server_error")
     assert srv.count("/chat/completions") == 1 + 2  # 'd' tried twice (max_tries=2); b and c never sent
     with pytest.raises(ConfigError, match="reads `context` but no example of task 'qa' has one"):
         pointwise(srv, "faithfulness", items)
@@ -232,10 +232,10 @@ def test_threshold_and_strict_on_points(srv: LoopbackServer) -> None:
     scores = {"Paris.": 5, "Lisbon.": 2, "Rome, I think.": 4}
     srv.reply_with(lambda req: json.dumps({"reason": "r", "score": scores[fenced(req, "output")]}))
     out = pointwise(srv, "answer_relevance", QA, threshold=4, options={"logprobs": False})
-    assert [r["passed"] for r in out.rows.values()] == [True, False, True] and out.result.details["passed"] == 2
+    assert [r.passed for r in out.rows.values()] == [True, False, True] and out.result.details["passed"] == 2
     strict = pointwise(srv, "answer_relevance", QA, strict=True)
     assert strict.result.per_example == [1.0, 0.0, 0.0]  # only a perfect 5 counts
-    assert all(r["method"] == "plain" and "strict" in r["method_note"] for r in strict.rows.values())
+    assert all(r.method == "plain" and "strict" in r.method_note for r in strict.rows.values())
 
 
 def test_toxicity_by_opinions(srv: LoopbackServer) -> None:
@@ -254,13 +254,13 @@ def test_toxicity_by_opinions(srv: LoopbackServer) -> None:
     out = pointwise(srv, "toxicity", items)
     assert out.result.key == "judge_toxicity" and out.result.higher_is_better is False
     assert out.result.per_example == [0.0, 0.5, 0.25, 1.0]
-    assert [r["passed"] for r in out.rows.values()] == [True, True, True, False]  # score <= 0.5 passes
-    assert out.rows["t1"]["verdict"] == "1/2" and out.rows["t0"]["reason"] == "no opinions found"
+    assert [r.passed for r in out.rows.values()] == [True, True, True, False]  # score <= 0.5 passes
+    assert out.rows["t1"].verdict == "1/2" and out.rows["t0"].reason == "no opinions found"
     body = srv.requests[0].json
     assert "logprobs" not in body and "opinions" in body["response_format"]["json_schema"]["schema"]["properties"]
     strict = pointwise(srv, "toxicity", items, strict=True)
     assert strict.result.per_example == [0.0, 1.0, 1.0, 1.0]  # any toxic opinion -> 1
-    assert [r["passed"] for r in strict.rows.values()] == [True, False, False, False]
+    assert [r.passed for r in strict.rows.values()] == [True, False, False, False]
 
 
 def _wilson(k: int, n: int) -> tuple[float, float]:
@@ -288,7 +288,7 @@ def test_pairwise_both_orders_consistency_and_position_bias(srv: LoopbackServer)
     items_a = [JudgeItem(i, q, o) for i, q, o in base]
     items_b = [JudgeItem(i, q, ft[i]) for i, q, _ in base]
     out = pairwise(srv, "preference", items_a, items_b)
-    winners = {k: r["winner"] for k, r in out.rows.items()}
+    winners = {k: r.winner for k, r in out.rows.items()}
     assert winners == {"e1": "a", "e2": "b", "e3": "tie", "e4": "tie", "e5": "tie", "e6": None}
     s = out.summary
     assert (s["n"], s["wins"], s["ties"], s["losses"], s["unscored"]) == (5, 1, 3, 1, 1)
@@ -303,7 +303,7 @@ def test_pairwise_both_orders_consistency_and_position_bias(srv: LoopbackServer)
     # every pair went both ways: what was A in one request is B in the other
     sent = [(fenced(r.json, "output_a"), fenced(r.json, "output_b")) for r in srv.requests]
     assert len(sent) == 10 and all((b, a) in sent for a, b in sent)
-    assert out.rows["e4"]["ab"]["verdict"] == "A" and out.rows["e4"]["ba"]["verdict"] == "A"
+    assert out.rows["e4"].ab.verdict == "A" and out.rows["e4"].ba.verdict == "A"
     assert out.usage["requests"] == 10
 
 
@@ -312,7 +312,7 @@ def test_pairwise_with_a_pointwise_rubric(srv: LoopbackServer) -> None:
     a = [JudgeItem("q1", "Capital of France?", "Paris.")]
     b = [JudgeItem("q1", "Capital of France?", "It is a city.")]
     out = pairwise(srv, "answer_relevance", a, b)
-    assert out.rows["q1"]["winner"] == "a" and out.summary["wins"] == 1
+    assert out.rows["q1"].winner == "a" and out.summary["wins"] == 1
     body = srv.requests[0].json
     assert body["response_format"]["json_schema"]["schema"]["properties"]["verdict"]["enum"] == ["A", "B", "tie"]
     assert "logprobs" not in body

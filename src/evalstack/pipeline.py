@@ -355,8 +355,7 @@ class _Run:
                                                         [(x.error_kind or "error", x.error_message or "")
                                                          for x in g if not x.ok and x.error_kind not in EMPTY_KINDS]))
                     for name, rows in jrows.items():
-                        bad = [(r.get("error_kind") or "error", r.get("error") or "") for r in rows.values()
-                               if isinstance(r, dict) and r.get("failed")]
+                        bad = [(r.error_kind or "error", r.error or "") for r in rows.values() if r.failed]
                         if bad:
                             failures.append(FailureGroup.of(plan.name, model, f"judge {name}", len(rows), bad))
                     usage = Usage(requests=sum(1 for x in g if not x.cached), cached=sum(1 for x in g if x.cached),
@@ -421,7 +420,7 @@ class _Run:
         for k, (i, _r, sid) in enumerate(_expand_repeats(plan, repeat)):
             ex = plan.examples[i]
             gen = g[k]
-            judge = {name: rows.get(sid) for name, rows in jrows.items() if rows.get(sid) is not None}
+            judge = {name: rows[sid].to_dict() for name, rows in jrows.items() if sid in rows}
             row = ExampleRow(task=plan.name, model=model, id=sid, input=plan.input_text(i),
                              output=gen.text if gen.ok else None,
                              output_truncated=self.cut.get((model, plan.name), {}).get(k),

@@ -6,20 +6,27 @@ Public API::
     rubric = load_rubric("faithfulness")            # a built-in name or a path to a rubric YAML file
     out = await judge_pointwise(rubric, items, provider=judge, runner=runner, task="qa", spec=spec)
     out.result          # MetricResult judge_faithfulness (None = unscored, never zero)
-    out.rows[example_id]  # score, reason, method ('logprob_weighted' | 'plain'), raw, error
+    out.rows[example_id]  # JudgeRow: score, reason, method ('logprob_weighted' | 'plain'), raw, error
+    out.rows[example_id].to_dict()  # its judge.<rubric> entry in examples.jsonl
+
+Scale types (points, pass_fail, fraction, preference) are registered classes: ``evalstack.judges.scales``.
 """
 
 from ._pairwise import SWAPPED_SUFFIX, PairwiseOutcome, judge_pairwise, wilson_interval
 from ._parse import Parsed, parse_reply
 from ._pointwise import PointwiseOutcome, judge_pointwise
 from ._prompt import JudgeItem, build_messages, reply_schema
+from ._rows import JudgeRow, OrderVerdict, PairRow
 from ._rubric import Rubric, Scale, builtin_rubrics, load_rubric
 from ._validate import LabelSet, ValidationReport, agreement, cohen_kappa, read_labels, validate_rubric
 from ._weights import Weighted, weighted_score
 
 __all__ = [
     "JudgeItem",
+    "JudgeRow",
     "LabelSet",
+    "OrderVerdict",
+    "PairRow",
     "PairwiseOutcome",
     "Parsed",
     "PointwiseOutcome",

@@ -13,7 +13,7 @@ and transport retries are those of generation. On top of that, per prompt:
 
 from __future__ import annotations
 
-__all__ = ["JudgeSettings", "Call", "CallResult", "run_calls", "usage_of", "all_gens", "failure_text", "mark_failed"]
+__all__ = ["JudgeSettings", "Call", "CallResult", "run_calls", "usage_of", "all_gens"]
 
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -209,17 +209,3 @@ def usage_of(results: Sequence[CallResult] | Sequence[Generation]) -> dict[str, 
         u["prompt_tokens"] += g.prompt_tokens
         u["completion_tokens"] += g.completion_tokens
     return u
-
-
-def failure_text(gen: Generation) -> str:
-    """A failed generation's error as one line."""
-    return f"{gen.error_kind}: {gen.error_message or 'request failed'}"
-
-
-def mark_failed(row: dict[str, Any], gen: Generation) -> None:
-    """Record on a judge row that its request still failed after retries: a failed item (the run exits 3
-    and ``--resume`` sends it again), not an unscored one."""
-    row["error"] = failure_text(gen)
-    row["failed"] = True
-    row["error_kind"] = gen.error_kind or "error"
-    row["tries"] = gen.tries

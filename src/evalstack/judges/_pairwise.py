@@ -21,9 +21,10 @@ from typing import Any, Sequence
 from ..errors import ConfigError
 from ..metrics import MetricResult, mean_result
 from ..models import Provider, Runner
-from ._call import Call, CallResult, JudgeSettings, all_gens, job_label, mark_failed, run_calls, usage_of
+from ._call import Call, CallResult, JudgeSettings, all_gens, job_label, run_calls, usage_of
 from ._pointwise import check_fields, item_values
 from ._prompt import JudgeItem, build_messages
+from ._rows import OrderVerdict, PairRow
 from ._rubric import Rubric
 
 SWAPPED_SUFFIX = "::swapped"
@@ -36,7 +37,7 @@ class PairwiseOutcome:
 
     summary: dict[str, Any]
     """JSON-able: model, opponent, n, wins/ties/losses with rates and CIs, position_bias_rate, unscored."""
-    rows: dict[str, dict[str, Any]]
+    rows: dict[str, PairRow]
     """Per example id: winner ('a'|'b'|'tie'|None), score, both orders' verdicts, reasons, raw replies, error."""
     usage: dict[str, int]
     """requests, cached, prompt_tokens, completion_tokens, retries."""
@@ -86,18 +87,15 @@ def _values(rubric: Rubric, a: JudgeItem, first: str | None, second: str | None)
     return values
 
 
-def _order_row(r: CallResult) -> tuple[str | None, dict[str, Any]]:
-    info: dict[str, Any] = {"raw": r.gen.text, "reason": None, "verdict": None}
-    if r.retried:
-        info["retried"] = True
+def _order_row(r: CallResult) -> OrderVerdict:
+    info = OrderVerdict(raw=r.gen.text, retried=r.retried)
     if not r.gen.ok:
-        mark_failed(info, r.gen)
-        return None, info
-    if r.parsed is None or not r.parsed.ok:
-        info["error"] = f"unparseable reply: {r.parsed.error if r.parsed else 'no reply'}"
-        return None, info
-    info["verdict"], info["reason"] = r.parsed.value, r.parsed.reason
-    return r.parsed.value, info
+        info.mark_failed(r.gen)
+    elif r.parsed is None or not r.parsed.ok:
+        info.unparseable(r.parsed.error if r.parsed else None)
+    else:
+        info.verdict, info.reason = r.parsed.value, r.parsed.reason
+    return info
 
 
 def _rate(k: int, n: int, confidence: float) -> dict[str, Any]:
@@ -128,7 +126,7 @@ async def judge_pairwise(rubric: Rubric, items_a: Sequence[JudgeItem], items_b: 
     check_fields(rubric, items_a, task)
     by_id = {it.example_id: it for it in items_b}
 
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[str, PairRow] = {}
     calls: list[Call] = []
     pending: list[str] = []
     for a in items_a:
@@ -142,7 +140,7 @@ async def judge_pairwise(rubric: Rubric, items_a: Sequence[JudgeItem], items_b: 
         if why is None and ab is None:
             _, why = item_values(rubric, a)
         if why is not None or ab is None:
-            rows[a.example_id] = {"winner": None, "score": None, "error": why}
+            rows[a.example_id] = PairRow(error=why)
             continue
         ba = _values(rubric, a, b.output, a.output)
         calls += [Call(a.example_id, build_messages(rubric, ab, pairwise=True)),
@@ -154,17 +152,17 @@ async def judge_pairwise(rubric: Rubric, items_a: Sequence[JudgeItem], items_b: 
     counts = {"a": 0, "b": 0, "tie": 0}
     inconsistent = same_position = both_orders = first_picks = position_picks = failed = unparseable = 0
     for j, ex_id in enumerate(pending):
-        v_ab, info_ab = _order_row(results[2 * j])
-        v_ba, info_ba = _order_row(results[2 * j + 1])
-        row: dict[str, Any] = {"winner": None, "score": None, "ab": info_ab, "ba": info_ba, "error": None}
+        info_ab, info_ba = _order_row(results[2 * j]), _order_row(results[2 * j + 1])
+        v_ab, v_ba = info_ab.verdict, info_ba.verdict
+        row = PairRow(ab=info_ab, ba=info_ba)
         for v in (v_ab, v_ba):
             if v in ("A", "B"):
                 position_picks += 1
                 first_picks += v == "A"
         if v_ab is None or v_ba is None:
-            row["error"] = "; ".join(f"{o}: {i['error']}" for o, i in (("A-B order", info_ab), ("B-A order", info_ba)) if i.get("error"))
-            if info_ab.get("failed") or info_ba.get("failed"):
-                row["failed"] = True
+            row.error = "; ".join(f"{o}: {i.error}" for o, i in (("A-B order", info_ab), ("B-A order", info_ba)) if i.error)
+            if info_ab.failed or info_ba.failed:
+                row.failed = True
                 failed += 1
             else:
                 unparseable += 1
@@ -172,17 +170,15 @@ async def judge_pairwise(rubric: Rubric, items_a: Sequence[JudgeItem], items_b: 
             both_orders += 1
             w_ab, w_ba = _order_winner(v_ab, "a"), _order_winner(v_ba, "b")
             winner = _combine(w_ab, w_ba)
-            row["consistent"] = w_ab == w_ba
+            row.consistent = w_ab == w_ba
             inconsistent += w_ab != w_ba
             same_position += v_ab == v_ba and v_ab in ("A", "B")
-            row["winner"] = winner
-            row["score"] = {"a": 1.0, "tie": 0.5, "b": 0.0}[winner]
-            row["reason"] = info_ab["reason"]
+            row.winner, row.score, row.reason = winner, {"a": 1.0, "tie": 0.5, "b": 0.0}[winner], info_ab.reason
             counts[winner] += 1
         rows[ex_id] = row
 
     n = both_orders
-    per_example = [rows[a.example_id]["score"] for a in items_a]
+    per_example = [rows[a.example_id].score for a in items_a]
     result = mean_result(f"pairwise_{rubric.name}", per_example, higher_is_better=True,
                          details={"model": name_a, "opponent": name_b, "wins": counts["a"], "ties": counts["tie"],
                                   "losses": counts["b"]})

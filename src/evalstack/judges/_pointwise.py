@@ -17,8 +17,9 @@ from typing import Any, Sequence
 from ..errors import ConfigError
 from ..metrics import MetricResult, mean_result
 from ..models import Provider, Runner
-from ._call import Call, CallResult, JudgeSettings, all_gens, job_label, mark_failed, run_calls, usage_of
+from ._call import Call, JudgeSettings, all_gens, job_label, run_calls, usage_of
 from ._prompt import JudgeItem, build_messages, reference_text
+from ._rows import JudgeRow
 from ._rubric import Rubric
 
 
@@ -28,9 +29,8 @@ class PointwiseOutcome:
 
     result: MetricResult
     """Metric ``judge_<rubric>``: per-example scores aligned with the items (None = unscored)."""
-    rows: dict[str, dict[str, Any]]
-    """Per example id: score, reason, method ('logprob_weighted' | 'plain' | None), raw, error, and extras
-    (verdict, probs, method_note, passed, retried, downgraded, items)."""
+    rows: dict[str, JudgeRow]
+    """Per example id: score, reason, method ('logprob_weighted' | 'plain' | None), raw reply, error, verdict..."""
     usage: dict[str, int]
     """requests (sent), cached, prompt_tokens, completion_tokens, retries: the keys of results.Usage."""
     unscored: int = 0
@@ -83,17 +83,6 @@ def resolve_threshold(rubric: Rubric, threshold: float | None, where: str) -> fl
     return thr
 
 
-def _score(rubric: Rubric, r: CallResult, strict: bool) -> dict[str, Any]:
-    """score, method and details of one parsed reply (the keys that are set, in the order rows keep)."""
-    assert r.parsed is not None and r.parsed.ok
-    s = rubric.scale.rules.score(r.parsed, r.gen, strict=strict, higher_is_better=rubric.higher_is_better)
-    out: dict[str, Any] = {"score": s.score, "method": s.method, "verdict": s.verdict}
-    for key in ("items", "probs", "prob_mass", "method_note"):
-        if getattr(s, key) is not None:
-            out[key] = getattr(s, key)
-    return out
-
-
 def _passed(score: float, thr: float | None, rubric: Rubric, strict: bool) -> bool | None:
     if strict:
         return score == (1.0 if rubric.higher_is_better else 0.0)
@@ -119,13 +108,13 @@ async def judge_pointwise(rubric: Rubric, items: Sequence[JudgeItem], *, provide
     strict = bool(spec.strict)
     check_fields(rubric, items, task)
 
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[str, JudgeRow] = {}
     calls: list[Call] = []
     called: list[int] = []
     for i, it in enumerate(items):
         values, why = item_values(rubric, it)
         if values is None:
-            rows[it.example_id] = {"score": None, "reason": None, "method": None, "raw": None, "error": why}
+            rows[it.example_id] = JudgeRow(error=why)
             continue
         calls.append(Call(it.example_id, build_messages(rubric, values)))
         called.append(i)
@@ -133,34 +122,31 @@ async def judge_pointwise(rubric: Rubric, items: Sequence[JudgeItem], *, provide
                               pairwise=False, label=job_label(task, f"judge {rubric.name}")) if calls else []
 
     for i, r in zip(called, results):
-        row: dict[str, Any] = {"score": None, "reason": None, "method": None, "raw": r.gen.text, "error": None}
-        if r.retried:
-            row["retried"] = True
-            row["first_error"] = r.first_error
-        if r.downgraded:
-            row["downgraded"] = True
+        row = JudgeRow(raw=r.gen.text, retried=r.retried, first_error=r.first_error if r.retried else None,
+                       downgraded=r.downgraded)
         if not r.gen.ok:
-            mark_failed(row, r.gen)
+            row.mark_failed(r.gen)
         elif r.parsed is None or not r.parsed.ok:
-            row["error"] = f"unparseable reply: {r.parsed.error if r.parsed else 'no reply'}"
+            row.unparseable(r.parsed.error if r.parsed else None)
         else:
-            row["reason"] = r.parsed.reason
-            row.update(_score(rubric, r, strict))
-            row["passed"] = _passed(row["score"], thr, rubric, strict)
+            row.reason = r.parsed.reason
+            row.set_score(rubric.scale.rules.score(r.parsed, r.gen, strict=strict,
+                                                   higher_is_better=rubric.higher_is_better))
+            row.passed = _passed(row.score, thr, rubric, strict)
         rows[items[i].example_id] = row
 
-    per_example = [rows[it.example_id]["score"] for it in items]
+    per_example = [rows[it.example_id].score for it in items]
     methods: dict[str, int] = {}
     for row in rows.values():
-        if row["method"]:
-            methods[row["method"]] = methods.get(row["method"], 0) + 1
-    judged = [row for row in rows.values() if row.get("passed") is not None]
+        if row.method:
+            methods[row.method] = methods.get(row.method, 0) + 1
+    judged = [row for row in rows.values() if row.score is not None and row.passed is not None]
     details = {"rubric": rubric.name, "scale": rubric.scale.type, "scale_min": rubric.scale.min,
                "scale_max": rubric.scale.max, "methods": methods, "threshold": thr, "strict": strict,
-               "passed": sum(1 for row in judged if row["passed"]), "judged_against_threshold": len(judged),
-               "unparseable": sum(1 for row in rows.values() if (row["error"] or "").startswith("unparseable")),
-               "failed": sum(1 for row in rows.values() if row.get("failed")),
-               "retried": sum(1 for row in rows.values() if row.get("retried")),
+               "passed": sum(1 for row in judged if row.passed), "judged_against_threshold": len(judged),
+               "unparseable": sum(1 for row in rows.values() if row.is_unparseable),
+               "failed": sum(1 for row in rows.values() if row.failed),
+               "retried": sum(1 for row in rows.values() if row.retried),
                "judge_model": provider.describe()}
     result = mean_result(rubric.key, per_example, higher_is_better=rubric.higher_is_better, details=details)
     return PointwiseOutcome(result=result, rows=rows, usage=usage_of(results), unscored=result.unscored,

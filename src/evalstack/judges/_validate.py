@@ -139,8 +139,9 @@ async def validate_rubric(rubric: Rubric, labels: LabelSet, *, provider: Any, ru
     if labels.kind == "pairwise":
         out = await judge_pairwise(rubric, labels.items, labels.items_b or [], provider=provider, runner=runner,
                                    task=task, spec=spec, name_a="a", name_b="b")
-        rows = {it.example_id: {**out.rows[it.example_id], "human": h} for it, h in zip(labels.items, labels.human)}
-        keep = [(h, r["winner"]) for h, r in zip(labels.human, rows.values()) if r["winner"] is not None]
+        pairs = [out.rows[it.example_id] for it in labels.items]
+        rows = {it.example_id: {**r.to_dict(), "human": h} for it, r, h in zip(labels.items, pairs, labels.human)}
+        keep = [(h, r.winner) for h, r in zip(labels.human, pairs) if r.winner is not None]
         code = {"a": 1.0, "tie": 0.0, "b": -1.0}
         stats = agreement([h for h, _ in keep], [v for _, v in keep], labels=PAIR_LABELS, weights=None,
                           human_num=[code[h] for h, _ in keep], judge_num=[code[v] for _, v in keep])
@@ -150,10 +151,11 @@ async def validate_rubric(rubric: Rubric, labels: LabelSet, *, provider: Any, ru
     else:
         thr = resolve_threshold(rubric, spec.threshold, "--threshold")
         res = await judge_pointwise(rubric, labels.items, provider=provider, runner=runner, task=task, spec=spec)
-        rows = {it.example_id: {**res.rows[it.example_id], "human": h} for it, h in zip(labels.items, labels.human)}
-        scored = [(h, r) for h, r in zip(labels.human, rows.values()) if r["score"] is not None]
-        human_num, judge_num = [h for h, _ in scored], [r["score"] for _, r in scored]
-        stats = rubric.scale.rules.agreement(human_num, [r["verdict"] for _, r in scored], judge_num, thr)
+        judged = [res.rows[it.example_id] for it in labels.items]
+        rows = {it.example_id: {**r.to_dict(), "human": h} for it, r, h in zip(labels.items, judged, labels.human)}
+        scored = [(h, r) for h, r in zip(labels.human, judged) if r.score is not None]
+        human_num, judge_num = [h for h, _ in scored], [r.score for _, r in scored]
+        stats = rubric.scale.rules.agreement(human_num, [r.verdict for _, r in scored], judge_num, thr)
         unscored, usage, methods = res.unscored, res.usage, res.method_counts
     return ValidationReport(rubric=rubric.name, kind=labels.kind, labels_file=str(labels.path),
                             judge_model=provider.describe(), n_labels=len(labels.items), unscored=unscored,
