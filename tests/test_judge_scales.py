@@ -14,37 +14,52 @@ from typing import Any
 
 import pytest
 
+from evalstack import registry
 from evalstack.errors import RubricError
 from evalstack.judges import Rubric, build_messages, builtin_rubrics, load_rubric, parse_reply, reply_schema
 from evalstack.judges.scales import ScaleType, register_scale, scale_types
-from evalstack import registry
 
-VALUES = {"input": "What is the capital of France?", "output": "Paris.", "reference": "Paris",
-          "context": "France's capital is Paris.", "output_a": "Paris.", "output_b": "Lyon, I think."}
-PASS_FAIL = dict(name="pf", description="d", kind="pointwise", criteria="c", reasoning_first=False,
-                 scale=dict(type="pass_fail", levels={"fail": "bad", "pass": "good"}))
+VALUES = {
+    "input": "What is the capital of France?",
+    "output": "Paris.",
+    "reference": "Paris",
+    "context": "France's capital is Paris.",
+    "output_a": "Paris.",
+    "output_b": "Lyon, I think.",
+}
+PASS_FAIL = dict(
+    name="pf",
+    description="d",
+    kind="pointwise",
+    criteria="c",
+    reasoning_first=False,
+    scale=dict(type="pass_fail", levels={"fail": "bad", "pass": "good"}),
+)
 
 
 def _rubric(name: str) -> Rubric:
     return Rubric.model_validate(PASS_FAIL) if name == "pf" else load_rubric(name)
 
 
-@pytest.mark.parametrize("name, pairwise, digest", [
-    ("answer_relevance", False, "1041c133a17ee9e5"),
-    ("answer_relevance", True, "a823ab9bda0d93ad"),
-    ("conciseness", False, "f9a09f4f030d5a50"),
-    ("conciseness", True, "9d2b1bc8ebe2a7e2"),
-    ("factual_correctness", False, "7fd4986ae8d91cd1"),
-    ("factual_correctness", True, "bdf3475bb1c29601"),
-    ("faithfulness", False, "17bc934565e63fba"),
-    ("faithfulness", True, "254b31c49ce3a14d"),
-    ("instruction_following", False, "7dd4d2faa39ec532"),
-    ("instruction_following", True, "0a9d05741c705137"),
-    ("preference", True, "3767bba2ee0ccd27"),
-    ("toxicity", False, "6dc42efa685a04ad"),
-    ("pf", False, "7147c0460eef53a7"),
-    ("pf", True, "c0cf0d7fb52e4fa7"),
-])
+@pytest.mark.parametrize(
+    "name, pairwise, digest",
+    [
+        ("answer_relevance", False, "1041c133a17ee9e5"),
+        ("answer_relevance", True, "a823ab9bda0d93ad"),
+        ("conciseness", False, "f9a09f4f030d5a50"),
+        ("conciseness", True, "9d2b1bc8ebe2a7e2"),
+        ("factual_correctness", False, "7fd4986ae8d91cd1"),
+        ("factual_correctness", True, "bdf3475bb1c29601"),
+        ("faithfulness", False, "17bc934565e63fba"),
+        ("faithfulness", True, "254b31c49ce3a14d"),
+        ("instruction_following", False, "7dd4d2faa39ec532"),
+        ("instruction_following", True, "0a9d05741c705137"),
+        ("preference", True, "3767bba2ee0ccd27"),
+        ("toxicity", False, "6dc42efa685a04ad"),
+        ("pf", False, "7147c0460eef53a7"),
+        ("pf", True, "c0cf0d7fb52e4fa7"),
+    ],
+)
 def test_judge_prompts_are_unchanged(name: str, pairwise: bool, digest: str) -> None:
     r = _rubric(name)
     blob = json.dumps([build_messages(r, VALUES, pairwise=pairwise), reply_schema(r, pairwise=pairwise)])
@@ -58,7 +73,9 @@ def test_builtin_types_are_registered_and_every_builtin_rubric_uses_one() -> Non
 
 def test_unknown_scale_type_is_one_error_with_did_you_mean(tmp_path: Path) -> None:
     p = tmp_path / "r.yaml"
-    p.write_text("name: x\ndescription: d\nkind: pointwise\ncriteria: c\nscale:\n  type: pionts\n  levels: {1: a, 2: b}\n")
+    p.write_text(
+        "name: x\ndescription: d\nkind: pointwise\ncriteria: c\nscale:\n  type: pionts\n  levels: {1: a, 2: b}\n"
+    )
     with pytest.raises(RubricError) as info:
         load_rubric(p)
     msg = str(info.value)
@@ -101,7 +118,8 @@ def letters() -> Any:
 
 def test_a_registered_type_serves_rubric_files_prompts_and_parsing(tmp_path: Path, letters: Any) -> None:
     p = tmp_path / "grade.yaml"
-    p.write_text(textwrap.dedent("""\
+    p.write_text(
+        textwrap.dedent("""\
         name: grade
         description: Letter grade
         kind: pointwise
@@ -109,12 +127,14 @@ def test_a_registered_type_serves_rubric_files_prompts_and_parsing(tmp_path: Pat
         scale:
           type: letters_for_test
           levels: {A: right, B: mostly, C: half, D: little, E: wrong}
-        """))
+        """)
+    )
     r = load_rubric(p)
     system = build_messages(r, {"input": "q", "output": "o"})[0]["content"]
     assert "Grade (a letter, A best):\n- A: right\n- B: mostly" in system
-    assert system.endswith('{"reason": "<your reasoning, at most 4 sentences>", "score": "A" to "E"}. '
-                           "Reason first, then give the score.")
+    assert system.endswith(
+        '{"reason": "<your reasoning, at most 4 sentences>", "score": "A" to "E"}. Reason first, then give the score.'
+    )
     assert reply_schema(r)["properties"]["score"] == {"type": "string", "enum": ["A", "B", "C", "D", "E"]}
     assert parse_reply('{"reason": "close", "score": "b"}', r.scale).value == "B"
     assert parse_reply("Fine work.\nGrade: C", r.scale).value == "C"

@@ -26,6 +26,9 @@ CHECKED = [
     "src/evalstack/_safetext.py",
     "src/evalstack/_secrets.py",
     "src/evalstack/history",
+    "src/evalstack/judges/_agreement.py",
+    "src/evalstack/judges/_rows.py",
+    "src/evalstack/judges/scales",
     "src/evalstack/stats",
     "src/evalstack/trackers/__init__.py",
     "src/evalstack/trackers/_common.py",
@@ -51,6 +54,8 @@ CHECKED = [
             "_thresholds.py",
         )
     ),
+    "tests/test_judge_rows.py",
+    "tests/test_judge_scales.py",
     "tests/test_style.py",
 ]
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 __all__ = ["cohen_kappa", "agreement"]
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 
-def cohen_kappa(y1: Sequence[Any], y2: Sequence[Any], labels: Sequence[Any], weights: str | None = None) -> float | None:
+def cohen_kappa(
+    y1: Sequence[Any], y2: Sequence[Any], labels: Sequence[Any], weights: str | None = None
+) -> float | None:
     """Cohen's kappa of two raters over ``labels`` (weights None, 'linear' or 'quadratic').
 
     The same number as ``sklearn.metrics.cohen_kappa_score(y1, y2, labels=labels, weights=weights)``;
@@ -40,8 +43,15 @@ def cohen_kappa(y1: Sequence[Any], y2: Sequence[Any], labels: Sequence[Any], wei
     return float(1.0 - (w * conf).sum() / denom)
 
 
-def agreement(human: Sequence[Any], verdict: Sequence[Any], *, labels: Sequence[Any], weights: str | None,
-              human_num: Sequence[float] | None = None, judge_num: Sequence[float] | None = None) -> dict[str, Any]:
+def agreement(
+    human: Sequence[Any],
+    verdict: Sequence[Any],
+    *,
+    labels: Sequence[Any],
+    weights: str | None,
+    human_num: Sequence[float] | None = None,
+    judge_num: Sequence[float] | None = None,
+) -> dict[str, Any]:
     """Agreement of judge verdicts with human labels (aligned lists, scored items only).
 
     Exact agreement, kappa and the confusion matrix compare the categories ``human`` and ``verdict``
@@ -51,8 +61,15 @@ def agreement(human: Sequence[Any], verdict: Sequence[Any], *, labels: Sequence[
     n = len(human)
     out: dict[str, Any] = {"n": n, "labels": list(labels), "kappa_weights": weights or "none"}
     if n == 0:
-        return {**out, "exact_agreement": None, "kappa": None, "spearman": None, "spearman_p": None,
-                "mean_bias": None, "confusion": []}
+        return {
+            **out,
+            "exact_agreement": None,
+            "kappa": None,
+            "spearman": None,
+            "spearman_p": None,
+            "mean_bias": None,
+            "confusion": [],
+        }
     idx = {lab: i for i, lab in enumerate(labels)}
     conf = np.zeros((len(labels), len(labels)), dtype=int)
     for h, v in zip(human, verdict):
@@ -68,7 +85,8 @@ def agreement(human: Sequence[Any], verdict: Sequence[Any], *, labels: Sequence[
     out.update(
         exact_agreement=float(np.trace(conf) / n),
         kappa=cohen_kappa(list(human), list(verdict), labels, weights),
-        spearman=rho, spearman_p=p,
+        spearman=rho,
+        spearman_p=p,
         mean_bias=float(np.mean(j_num - h_num)),
         confusion=conf.tolist(),
     )

@@ -86,8 +86,13 @@ class JudgeRow(_Outcome):
 
     def to_dict(self) -> dict[str, Any]:
         """The ``judge.<rubric>`` entry of examples.jsonl."""
-        out: dict[str, Any] = {"score": self.score, "reason": self.reason, "method": self.method, "raw": self.raw,
-                               "error": self.error}
+        out: dict[str, Any] = {
+            "score": self.score,
+            "reason": self.reason,
+            "method": self.method,
+            "raw": self.raw,
+            "error": self.error,
+        }
         if self.retried:
             out.update(retried=True, first_error=self.first_error)
         if self.downgraded:
@@ -95,8 +100,18 @@ class JudgeRow(_Outcome):
         out.update(self._failure())
         if self.score is not None:
             out["verdict"] = self.verdict
-            out.update({k: v for k, v in (("items", self.items), ("probs", self.probs), ("prob_mass", self.prob_mass),
-                                          ("method_note", self.method_note)) if v is not None})
+            out.update(
+                {
+                    k: v
+                    for k, v in (
+                        ("items", self.items),
+                        ("probs", self.probs),
+                        ("prob_mass", self.prob_mass),
+                        ("method_note", self.method_note),
+                    )
+                    if v is not None
+                }
+            )
             out["passed"] = self.passed
         return out
 

@@ -56,8 +56,18 @@ class ScaleType:
     """The ``scale.type`` value in rubric files."""
     answer: ClassVar[str] = "score"
     """The reply's key for the judge's answer (also the word error messages use)."""
-    json_keys: ClassVar[tuple[str, ...]] = ("score", "rating", "grade", "verdict", "winner", "preference", "label",
-                                            "result", "answer", "final_score")
+    json_keys: ClassVar[tuple[str, ...]] = (
+        "score",
+        "rating",
+        "grade",
+        "verdict",
+        "winner",
+        "preference",
+        "label",
+        "result",
+        "answer",
+        "final_score",
+    )
     """Keys of a JSON reply that may hold the answer, in order of preference."""
     compares_two: ClassVar[bool] = False
     """True for the scale of pairwise rubrics (and only theirs): the judge picks one of two outputs."""
@@ -104,6 +114,12 @@ class ScaleType:
         """A few words for reports, e.g. ``points 1-5``."""
         return self.name
 
+    @classmethod
+    def generic(cls, scale: Scale) -> ScaleType:
+        """This type over another type's scale, with its own generic level meanings (preference: how any
+        rubric's criteria compare two outputs)."""
+        return cls(scale)
+
     def comparison(self) -> ScaleType:
         """The scale a judge answers on when this rubric compares two outputs (A, B or tie)."""
         return get_scale_type("preference").generic(self.scale)
@@ -138,8 +154,12 @@ class ScaleType:
         key = self.answer
         order = ["reason", key] if reasoning_first else [key, "reason"]
         props = {"reason": {"type": "string"}, key: self.value_schema()}
-        return {"type": "object", "additionalProperties": False, "required": order,
-                "properties": {k: props[k] for k in order}}
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "required": order,
+            "properties": {k: props[k] for k in order},
+        }
 
     # -- reading a reply
     def check_answer(self, raw: Any) -> tuple[Any, str | None]:
@@ -174,12 +194,17 @@ class ScaleType:
         plain = values[str(parsed.value)]
         if strict:
             best = self.max if higher_is_better else self.min
-            return ScaleScore(score=1.0 if plain == best else 0.0, method="plain", verdict=parsed.value,
-                              method_note="strict mode: binary score from the verdict")
+            return ScaleScore(
+                score=1.0 if plain == best else 0.0,
+                method="plain",
+                verdict=parsed.value,
+                method_note="strict mode: binary score from the verdict",
+            )
         w = weighted_score(gen.text or "", gen.tokens, gen.top_logprobs, parsed.span, values)
         if w.score is not None:
-            return ScaleScore(score=w.score, method="logprob_weighted", verdict=parsed.value, probs=w.probs,
-                              prob_mass=w.mass)
+            return ScaleScore(
+                score=w.score, method="logprob_weighted", verdict=parsed.value, probs=w.probs, prob_mass=w.mass
+            )
         return ScaleScore(score=plain, method="plain", verdict=parsed.value, method_note=w.note)
 
     # -- agreement with people
@@ -195,14 +220,21 @@ class ScaleType:
             raise DataError(f"human_score {raw!r} is outside {self.min:g}..{self.max:g}", where=where)
         return num
 
-    def agreement(self, human: list[float], verdicts: list[Any], scores: list[float],
-                  threshold: float | None) -> dict[str, Any]:
+    def agreement(
+        self, human: list[float], verdicts: list[Any], scores: list[float], threshold: float | None
+    ) -> dict[str, Any]:
         """Agreement statistics of the judge's verdicts (and final scores) with human labels, scored rows only."""
         from .._agreement import agreement
 
         plain = self.values()
-        return agreement(human, [plain[str(v)] for v in verdicts], labels=list(plain.values()),
-                         weights="quadratic" if self.ordinal else None, human_num=human, judge_num=scores)
+        return agreement(
+            human,
+            [plain[str(v)] for v in verdicts],
+            labels=list(plain.values()),
+            weights="quadratic" if self.ordinal else None,
+            human_num=human,
+            judge_num=scores,
+        )
 
 
 def register_scale(name: str):  # noqa: ANN201 - a class decorator
@@ -218,6 +250,7 @@ def register_scale(name: str):  # noqa: ANN201 - a class decorator
             raise TypeError(f"scale type '{name}' must be a ScaleType subclass, not {cls!r}")
         cls.name = name
         return register("scale", name, cls)
+
     return deco
 
 

@@ -8,16 +8,35 @@ from ._base import ScaleType, register_scale
 from ._points import LEAD, short
 
 _LEVELS = ("pass", "fail")
-_PASS = {"pass": "pass", "passed": "pass", "yes": "pass", "true": "pass", "1": "pass",
-         "fail": "fail", "failed": "fail", "no": "fail", "false": "fail", "0": "fail"}
-_HUMAN = {"pass": 1.0, "1": 1.0, "1.0": 1.0, "true": 1.0, "yes": 1.0,
-          "fail": 0.0, "0": 0.0, "0.0": 0.0, "false": 0.0, "no": 0.0}
+_PASS = {
+    "pass": "pass",
+    "passed": "pass",
+    "yes": "pass",
+    "true": "pass",
+    "1": "pass",
+    "fail": "fail",
+    "failed": "fail",
+    "no": "fail",
+    "false": "fail",
+    "0": "fail",
+}
+_HUMAN = {
+    "pass": 1.0,
+    "1": 1.0,
+    "1.0": 1.0,
+    "true": 1.0,
+    "yes": 1.0,
+    "fail": 0.0,
+    "0": 0.0,
+    "0.0": 0.0,
+    "false": 0.0,
+    "no": 0.0,
+}
 
 
 @register_scale("pass_fail")
 class PassFail(ScaleType):
     """Exactly the levels 'pass' and 'fail'."""
-
 
     def check(self) -> None:
         if sorted(map(str, self.scale.levels)) != sorted(_LEVELS):

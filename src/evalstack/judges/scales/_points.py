@@ -10,8 +10,10 @@ _NUM = r"(\d+(?:\.\d+)?)"
 # Every optional piece starts with a character of its own, so no two repeats compete for one run of
 # spaces (no catastrophic backtracking), and line patterns use [ \t], never \s, which would run on
 # across newlines from every line start (quadratic on a reply of blank lines).
-LEAD = (r"(?:final\s++)?(?:score|rating|grade|verdict|result)\s*+(?:\(\s*+\d++\s*+-\s*+\d++\s*+\)\s*+)?"
-        r"(?:\*++\s*+)?(?:[:=]\s*+)?(?:\*++\s*+)?\[{0,2}")
+LEAD = (
+    r"(?:final\s++)?(?:score|rating|grade|verdict|result)\s*+(?:\(\s*+\d++\s*+-\s*+\d++\s*+\)\s*+)?"
+    r"(?:\*++\s*+)?(?:[:=]\s*+)?(?:\*++\s*+)?\[{0,2}"
+)
 """The lead-in of an explicit free-text answer ('Final score (1-5): **4**'); shared with pass_fail."""
 
 
@@ -25,12 +27,12 @@ def short(raw: Any) -> str:
 class Points(ScaleType):
     """Two or more consecutive integer levels; ordinal (quadratic-weighted kappa against people)."""
 
-
     def check(self) -> None:
         keys = list(self.scale.levels)
         if not all(isinstance(k, int) and not isinstance(k, bool) for k in keys):
             raise ValueError("at scale.levels: points levels must be integers, e.g. {1: ..., 2: ..., 3: ...}")
-        if len(keys) < 2 or sorted(keys) != list(range(min(keys), max(keys) + 1)):
+        ints = sorted(int(k) for k in keys)
+        if len(ints) < 2 or ints != list(range(ints[0], ints[-1] + 1)):
             raise ValueError("at scale.levels: points levels must be 2 or more consecutive integers, e.g. 1 to 5")
 
     def ordered_levels(self) -> list[Any]:
@@ -74,8 +76,11 @@ class Points(ScaleType):
         return int(num), None
 
     def text_patterns(self) -> list[str]:
-        return [LEAD + _NUM, r"\b" + _NUM + r"[ \t]*+(?:/|out of)[ \t]*+" + str(int(self.max)) + r"\b",
-                r"^[ \t]*+\**+" + _NUM + r"\**+\.?[ \t]*+$"]
+        return [
+            LEAD + _NUM,
+            r"\b" + _NUM + r"[ \t]*+(?:/|out of)[ \t]*+" + str(int(self.max)) + r"\b",
+            r"^[ \t]*+\**+" + _NUM + r"\**+\.?[ \t]*+$",
+        ]
 
     def human_value(self, raw: Any, rubric: str, where: str) -> float:
         from ...errors import DataError
@@ -85,6 +90,8 @@ class Points(ScaleType):
         except ValueError:
             raise DataError(f"human_score {raw!r} is not a number", where=where) from None
         if not num.is_integer() or int(num) not in self.scale.levels:
-            raise DataError(f"human_score {raw!r} is not a level of rubric '{rubric}' "
-                            f"({int(self.min)}..{int(self.max)})", where=where)
+            raise DataError(
+                f"human_score {raw!r} is not a level of rubric '{rubric}' ({int(self.min)}..{int(self.max)})",
+                where=where,
+            )
         return num

@@ -11,10 +11,23 @@ if TYPE_CHECKING:
     from .._rubric import Scale
 
 _LEVELS = ("A", "B", "tie")
-_PREF = {"a": "A", "b": "B", "tie": "tie", "draw": "tie", "equal": "tie", "c": "tie",
-         "response a": "A", "response b": "B", "neither": "tie", "both": "tie"}
-_GENERIC = [("A", "Response A is better by the criteria."), ("B", "Response B is better by the criteria."),
-            ("tie", "Neither is clearly better.")]
+_PREF = {
+    "a": "A",
+    "b": "B",
+    "tie": "tie",
+    "draw": "tie",
+    "equal": "tie",
+    "c": "tie",
+    "response a": "A",
+    "response b": "B",
+    "neither": "tie",
+    "both": "tie",
+}
+_GENERIC = [
+    ("A", "Response A is better by the criteria."),
+    ("B", "Response B is better by the criteria."),
+    ("tie", "Neither is clearly better."),
+]
 
 
 @register_scale("preference")
@@ -58,7 +71,9 @@ class Preference(ScaleType):
         return (v, None) if v else (None, f"verdict {short(raw)} is not A, B or tie")
 
     def text_patterns(self) -> list[str]:
-        return [r"\[\[\s*+(A|B|C|tie)\s*+\]\]",
-                r"(?:final\s++)?(?:verdict|winner|preference|better(?:\s++response)?|choice|answer)\s*+(?:\*++\s*+)?"
-                r"[:=]\s*+(?:\*++\s*+)?(?:response\s++)?\[{0,2}(A|B|tie|draw)\b",
-                r"^[^\w\n]*+(?:response[ \t]++)?(A|B|tie)[^\w\n]*+$"]
+        return [
+            r"\[\[\s*+(A|B|C|tie)\s*+\]\]",
+            r"(?:final\s++)?(?:verdict|winner|preference|better(?:\s++response)?|choice|answer)\s*+(?:\*++\s*+)?"
+            r"[:=]\s*+(?:\*++\s*+)?(?:response\s++)?\[{0,2}(A|B|tie|draw)\b",
+            r"^[^\w\n]*+(?:response[ \t]++)?(A|B|tie)[^\w\n]*+$",
+        ]
