@@ -196,6 +196,11 @@ def test_unit_schedule_split_and_halving():
     rounds = successive_halving(list(truth), [10, 20, 40], 2, evaluate, True)
     assert calls == [(0, ["a", "b", "c", "d"], 10), (1, ["b", "c"], 20), (2, ["b"], 40)]
     assert rounds[-1]["kept"] == [] and rounds[-1]["failed"] == ["b"]  # the last survivor failed a constraint
+    from evalstack.sweep import rank
+
+    # lower is better (perplexity, toxicity): smallest first; unscored last; ties in the given (step) order
+    assert rank({"s3": 0.2, "s1": None, "s2": 0.1, "s4": 0.1}, False, ["s1", "s2", "s3", "s4"]) == ["s2", "s4", "s3", "s1"]
+    assert rank({"s3": 0.2, "s1": None, "s2": 0.1, "s4": 0.1}, True, ["s1", "s2", "s3", "s4"]) == ["s3", "s2", "s4", "s1"]
 
 
 def test_sweep_is_listed_in_help(capsys):

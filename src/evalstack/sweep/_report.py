@@ -79,9 +79,11 @@ def build_result(spec: Any, sw: Any, found: Any, chosen: list[Any], reasons: dic
     flag_lines = []
     for name, f in flags.items():
         step = next(c.step for c in chosen if c.name == name)
+        n = evals.get(name, {}).get(f["round"], {}).get("n")
         flag_lines.append(f"lower valid loss scored worse on the real task: {name} (step {step}, valid loss "
                           f"{f['valid_loss']:.4f}) scored {f['score']:.4g} on {s.objective.metric}, {f['than']} "
-                          f"(step {f['than_step']}, valid loss {f['than_valid_loss']:.4f}) scored {f['than_score']:.4g}")
+                          f"(step {f['than_step']}, valid loss {f['than_valid_loss']:.4f}) scored {f['than_score']:.4g}"
+                          + (f" (same {n} examples; point estimates)" if n else ""))
     pick_rec = None
     if pick is not None:
         adjusted = confirmation is not None

@@ -72,7 +72,8 @@ class _Sweep:
                                   where=f"{cfg.source or 'config'}: sweep.confirm_fraction", hint="add examples or lower it")
             self.split[name] = (sel, conf)
 
-    def _write_data(self, phase: str, ids_by_task: dict[str, list[str]]) -> dict[str, Path]:
+    def _write_data(self, phase: str, ids_by_task: dict[str, list[str]]) -> dict[str, tuple[Path, str]]:
+        """Each task's examples of this phase as JSONL (path, id column), original order and columns kept."""
         from .._io import atomic_write_bytes
         from .._outdir import record
 
@@ -215,6 +216,9 @@ def run_sweep(spec: SweepSpec, *, out_dir: str | Path | None = None, progress: b
     claim(out, where="--out" if out_dir else f"{cfg.source or 'config'}: output", protected=protected_paths(cfg))
     found = discover(spec, out / "source")
     chosen, reasons, notes = choose_candidates(found.candidates, found.curve, spec.sweep.select)
+    others = [m for m in cfg.models if m != cfg.baseline]
+    if others:
+        notes.append(f"models other than the baseline are not part of the sweep: {', '.join(others)}")
     incomplete = None
     rounds: list[dict[str, Any]] = []
     confirmation = None
