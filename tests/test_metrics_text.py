@@ -13,7 +13,7 @@ import pytest
 from evalstack.errors import DataError
 from evalstack.metrics import RougeScorer, compute
 from evalstack.metrics._rouge import lcs_indices
-from evalstack.metrics._sacre import bleu_from_stats
+from evalstack.metrics._bleu import bleu_from_stats
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "metrics"))
 import textgen  # noqa: E402

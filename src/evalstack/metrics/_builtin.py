@@ -6,12 +6,14 @@ the functions that compute, so importing this stays fast.
 
 from . import (  # noqa: F401
     _bertscore,
+    _bleu,
+    _chrf,
     _classification,
     _evaluate,
     _overlap,
     _perplexity,
     _rouge,
-    _sacre,
     _selfbleu,
+    _ter,
     _toxicity,
 )

@@ -16,9 +16,9 @@ import bisect
 import numpy as np
 
 from ._base import MetricResult, mean_result, register_metric
+from ._bleu import TOKENIZERS, bleu_from_stats, bleu_scorer, check_tokenizer
 from ._inputs import check_predictions
 from ._options import BaseMetric, Option, boolean, choice, integer
-from ._sacre import _TOKENIZERS, bleu_from_stats, bleu_scorer, check_tokenizer
 
 
 def _closest_other_length(h: int, sorted_lens: list[int]) -> int:
@@ -77,7 +77,7 @@ class SelfBleu(BaseMetric):
     DESCRIPTION = ("Diversity of a model's outputs: mean sentence BLEU (0-100) of each output against the "
                    "others; lower = more diverse. No references needed.")
     OPTIONS = {
-        "tokenize": Option("13a", choice(*_TOKENIZERS), "sacrebleu tokenizer"),
+        "tokenize": Option("13a", choice(*TOKENIZERS), "sacrebleu tokenizer"),
         "lowercase": Option(False, boolean, "lower-case before scoring"),
         "max_ngram_order": Option(4, integer(1, 10), "highest n-gram order"),
     }
