@@ -44,7 +44,7 @@ def curves() -> None:
 
 def _emit(reports: list, *, as_json: bool, out: Path | None) -> None:
     from . import write_curve_outputs
-    from ._markdown import format_text
+    from ._text import format_text
 
     written = write_curve_outputs(reports, out) if out is not None else []
     if as_json:
@@ -112,7 +112,7 @@ def analyze_cmd(files, as_json, out, fmt, mapping, hidden_tokens, visible_tokens
         )
         for f in files
     ]
-    from ._markdown import dedupe_labels
+    from ._write import dedupe_labels
 
     dedupe_labels(reports)
     _emit(reports, as_json=as_json, out=out)
@@ -127,7 +127,7 @@ def fetch_cmd(job_id, out, as_json) -> None:
     then print the analysis."""
     from . import analyze, fetch_job
     from ._fetch import client_from_env
-    from ._markdown import format_text
+    from ._text import format_text
 
     folder = out or Path(job_id)
     summary = fetch_job(job_id, client=client_from_env(), out_dir=folder)
