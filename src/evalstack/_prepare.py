@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._score import score_outputs
 from .config import Config, JudgeSpec, TaskConfig
 from .data import Example, check_template, load_examples, make_env, messages_text, render_messages
 from .errors import ConfigError, DataError, EvalstackError
@@ -255,40 +256,6 @@ def check_gate_keys(cfg: Config, plans: list[TaskPlan]) -> None:
                               hint=hint)
 
 
-def score_outputs(task: TaskConfig, metrics: list[MetricPlan], predictions: list[str | None], *,
-                  targets: list[Any] | None, references: list[Any] | None, knowledge: list[Any] | None = None,
-                  logprobs: list[Any] | None = None, note: Any = None, label: str = "") -> list[Any]:
-    """Every metric of a task on its outputs: the one place that decides what a metric is scored against.
-
-    Label metrics get ``targets``, the others ``references`` (else ``targets``). Gold labels and scalar
-    references compare as text (an integer column 0/1 matches labels ["0", "1"]; the answer 144 matches
-    "144"). A metric's error names its place in the config. ``note(text)`` gets a stage line (labelled
-    ``label``) for the quick metrics together and for each metric that loads a backend.
-    """
-    if targets is not None:
-        targets = [None if x is None else str(x) for x in targets]
-    if references is not None:
-        references = [x if x is None or isinstance(x, (str, list)) else str(x) for x in references]
-    context: dict[str, Any] = {"labels": task.labels, "label_parsing": task.label_parsing.model_dump(),
-                               "logprobs": logprobs if logprobs is not None else [None] * len(predictions)}
-    if knowledge is not None:
-        context["knowledge"] = knowledge
-    results: list[Any] = []
-    if note is not None:
-        quick = [mp.name for mp in metrics if not mp.instance.loads_backend()]
-        if quick:
-            note(f"scoring {label}: {', '.join(quick)} ({len(predictions)} outputs)")
-    for mp in metrics:
-        if note is not None and mp.instance.loads_backend():
-            note(f"scoring {label}: {mp.name} ({len(predictions)} outputs)")
-        refs = targets if mp.uses_labels else (references if references is not None else targets)
-        try:
-            results.extend(mp.instance.compute(predictions, refs, **context))
-        except EvalstackError as exc:
-            raise type(exc)(str(exc), where=mp.where) from None
-    return results
-
-
 def load_metric_backends(plans: list[TaskPlan]) -> None:
     """The dry run of the metrics that load a model or a slow library (BERTScore, toxicity classifiers,
     local LMs, `evaluate` modules): called once every cheap check of the run has passed, still before any
@@ -330,26 +297,6 @@ def _dry_run_metrics(plan: TaskPlan, metrics: list[MetricPlan] | None = None) ->
                                 logprobs=[[-0.5, -0.25]])
         for r in results:
             plan.keys[r.key] = r.higher_is_better
-
-
-def collapse_repeats(result: Any, k: int) -> Any:
-    """One row per example from k sample rows (example-major order): sufficient statistics add up, so the
-    metric value is unchanged while the bootstrap resamples whole examples (a cluster bootstrap) and the
-    paired tests see one per-example mean each."""
-    import dataclasses
-
-    import numpy as np
-
-    n = result.scored.size // k
-    stats = result.suff_stats.reshape(n, k, -1).sum(axis=1)
-    scored = result.scored.reshape(n, k).any(axis=1)
-    per = None
-    if result.per_example is not None:
-        per = []
-        for i in range(n):
-            vals = [v for v in result.per_example[i * k:(i + 1) * k] if v is not None]
-            per.append(float(np.mean(vals)) if vals else None)
-    return dataclasses.replace(result, suff_stats=stats, scored=scored, per_example=per)
 
 
 def _dry_run_rubric(plan: TaskPlan, rubric: Any, *, pairwise: bool, where: str) -> None:

@@ -26,7 +26,8 @@ from . import __version__
 from ._io import AtomicWriter
 from ._lock import RunLock
 from ._outdir import claim, record, sha256_file
-from ._prepare import MetricPlan, score_outputs
+from ._prepare import MetricPlan
+from ._score import score_outputs
 from .config import GateConfig, StatsSettings, TaskConfig
 from .errors import DataError
 from .models import EMPTY_KINDS

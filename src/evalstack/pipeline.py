@@ -25,9 +25,9 @@ from ._crash import crash_point
 from ._io import AtomicWriter
 from ._lock import RunLock
 from ._outdir import claim, protected_paths, record, sha256_file
-from ._prepare import (TaskPlan, check_gate_keys, check_logprobs, collapse_repeats, load_metric_backends, prepare_task,
-                       score_outputs)
+from ._prepare import TaskPlan, check_gate_keys, check_logprobs, load_metric_backends, prepare_task
 from ._safetext import cut_outputs
+from ._score import collapse_repeats, score_outputs
 from ._stages import StageLog
 from .config import Config, config_digest, load_config
 from .errors import ConfigError
