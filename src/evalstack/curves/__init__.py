@@ -26,12 +26,12 @@ from ._hidden import (
     visible_loss,
 )
 from ._join import join_checkpoints
-from ._text import curves_markdown
-from ._write import write_curve_outputs
 from ._readers import read_curves
 from ._records import BANDS, CheckpointPoint, CurveReport, Diagnosis, RftCandidate, RftSummary, overfit_band
 from ._sft_rules import SFT_RULES as _SFT_RULES
 from ._table import CheckpointInfo, CurveTable
+from ._text import curves_markdown
+from ._write import write_curve_outputs
 
 RFT_RULE_IDS = (
     "reward_flat_zero",
