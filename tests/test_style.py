@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "evalstack"
 
-# Paths (relative to the checkout) that ruff and mypy check.
+# Paths (relative to the checkout) that ruff checks (lint and format) and mypy checks.
 CHECKED = [
     "src/evalstack/_io.py",
     "src/evalstack/_safetext.py",
@@ -58,6 +58,8 @@ CHECKED = [
     "tests/test_judge_scales.py",
     "tests/test_style.py",
 ]
+# mypy also checks these (typed, not yet formatted: others were changing them when the style landed)
+MYPY_ONLY = ["src/evalstack/_gate_judge.py", "src/evalstack/config.py", "src/evalstack/gate.py"]
 
 # every package whose dotted name has no _part: each one's __all__ is checked
 PUBLIC_PACKAGES = sorted(
@@ -93,7 +95,7 @@ def test_ruff_format() -> None:
 def test_mypy() -> None:
     # the cache lives outside the checkout (nothing a test writes lands in it), one per checkout
     cache = Path(tempfile.gettempdir()) / f"evalstack-mypy-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:12]}"
-    proc = _tool("mypy", "--cache-dir", str(cache), *[p for p in CHECKED if p.startswith("src/")])
+    proc = _tool("mypy", "--cache-dir", str(cache), *[p for p in CHECKED if p.startswith("src/")], *MYPY_ONLY)
     assert proc.returncode == 0, _report(proc, "mypy <file> from the checkout's root; the config is pyproject.toml")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 from .config import GateRule
 from .errors import ConfigError
@@ -45,6 +46,12 @@ class Check:
     incomplete: str = ""
     run_confidence: float = 0.95
 
+    @property
+    def d(self) -> DeltaSummary:
+        """The delta of a comparative check (resolved with one)."""
+        assert self.delta is not None, "a comparative check is resolved with its delta"
+        return self.delta
+
 
 def fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4g}"
@@ -59,7 +66,7 @@ def _pct(conf: float) -> str:
     return f"{conf * 100:g}%"
 
 
-def _scale(check: Check) -> dict:
+def _scale(check: Check) -> dict[str, Any]:
     """quantity, limit and relation of a check: the bound on its value's own scale."""
     hib = check.summary.higher_is_better
     if check.kind in ("min", "max"):
@@ -69,7 +76,7 @@ def _scale(check: Check) -> dict:
     return dict(quantity="count" if check.bound >= 1 else "share", limit=check.bound, relation="<=")
 
 
-def _result(check: Check, **fields) -> GateRuleResult:
+def _result(check: Check, **fields: Any) -> GateRuleResult:
     rule = f"{check.rule.metric} {check.kind} {check.bound:g} ({check.model})"
     fields.setdefault("outcome", "pass" if fields.get("passed") else "fail")
     for k, v in _scale(check).items():
@@ -102,7 +109,7 @@ def _judge(run: RunResult, check: Check, conf: float) -> GateRuleResult:
         return _judge_level(check, conf)
     if check.kind in ("max_unscored", "max_invalid"):
         return _judge_count(check)
-    d = check.delta
+    d = check.d
     name = f"{check.model} vs {run.baseline} on {check.rule.metric}"
     if d.delta is None:
         return _result(check, passed=False, outcome="not_judged",
@@ -240,7 +247,7 @@ def _round_n(n: int) -> str:
     return f"{int(math.ceil(n / mag) * mag):,}"
 
 
-def _inconclusive(check: Check, **fields) -> GateRuleResult:
+def _inconclusive(check: Check, **fields: Any) -> GateRuleResult:
     policy = check.inconclusive
     msg = fields.pop("message")
     msg += {"warn": "", "fail": " [inconclusive: fail]", "pass": " [inconclusive: pass]"}[policy]
@@ -261,8 +268,11 @@ def _judge_count(check: Check) -> GateRuleResult:
 
 # ------------------------------------------------------------------------------------------ deltas
 
-def _judge_drop(run: RunResult, check: Check, conf: float, ci, fields) -> GateRuleResult:
-    d, hib, m = check.delta, check.summary.higher_is_better, check.bound
+def _judge_drop(
+    run: RunResult, check: Check, conf: float, ci: tuple[float, float] | None, fields: dict[str, Any]
+) -> GateRuleResult:
+    d, hib, m = check.d, check.summary.higher_is_better, check.bound
+    assert d.delta is not None, "_judge answers not_judged for a delta without a value"
     base = check.baseline_summary.value if check.baseline_summary else None
     values = f"({_fmt_level(base)} -> {_fmt_level(check.summary.value)})"
     limit = fields["limit"]
@@ -297,7 +307,7 @@ def _fmt_level(x: float | None) -> str:
 def delta_ci(run: RunResult, check: Check, conf: float) -> tuple[float, float] | None:
     """The delta's CI at the gate's confidence: Tango's from the counts (0/1 scores), else from the
     quantile sketch, else the delta's own CI when it has the same confidence."""
-    d = check.delta
+    d = check.d
     if d.ci_low is None or d.ci_high is None:
         return None
     if d.test == "mcnemar" and d.n >= 1:
@@ -316,7 +326,7 @@ def delta_ci(run: RunResult, check: Check, conf: float) -> tuple[float, float] |
 def margin_p(check: Check, conf: float) -> float | None:
     """One-sided p-value of the rule's margin hypothesis, from the same method as the delta's CI
     (Tango's score test for 0/1 scores, the bootstrap sketch otherwise; None without either)."""
-    d = check.delta
+    d = check.d
     hib, m = check.summary.higher_is_better, check.bound
     if d.test == "mcnemar" and d.n >= 1:
         b, c = binary_counts(d, hib)
@@ -337,6 +347,7 @@ def decide_margin(check: Check, res: GateRuleResult, p: float | None, conf: floa
     a = (1.0 - conf) / 2.0
     hib, m = check.summary.higher_is_better, check.bound
     lo, hi = res.ci_low, res.ci_high
+    assert lo is not None and hi is not None, "a margin is decided on a judged check with a CI"
     margin = -m if hib else m
     ci_text = f"{_pct(conf)} CI [{fmt(lo)}, {fmt(hi)}]"
     head = f"{check.model} on {check.rule.metric}: delta {fmt(res.value)}, {ci_text}"

@@ -338,15 +338,16 @@ class Config(_Strict):
 
 
 def _resolve_paths(cfg: Config, base: Path) -> None:
-    def fix(p: Path | None) -> Path | None:
-        if p is None:
-            return None
+    def fix_opt(p: Path | None) -> Path | None:
+        return None if p is None else fix(p)
+
+    def fix(p: Path) -> Path:
         p = p.expanduser()
         return p if p.is_absolute() else Path(os.path.normpath(base / p))
 
-    for m in list(cfg.models.values()) + ([cfg.judge] if cfg.judge else []):
-        if isinstance(getattr(m, "path", None), Path):
-            m.path = fix(m.path)
+    for provider in list(cfg.models.values()) + ([cfg.judge] if cfg.judge else []):
+        if isinstance(path := getattr(provider, "path", None), Path):
+            setattr(provider, "path", fix(path))  # noqa: B010 - a provider's own Settings may have a path
     for t in cfg.tasks:
         t.data.path = fix(t.data.path)
         for m in t.metrics:  # model folders, metric modules, baseline files named relative to the config
@@ -355,14 +356,14 @@ def _resolve_paths(cfg: Config, base: Path) -> None:
                 if isinstance(val, str) and val and not os.path.isabs(val) and (base / val).exists():
                     m.options[key] = str(fix(Path(val)))
         for j in t.judges + t.pairwise:
-            if j.judge is not None and isinstance(getattr(j.judge, "path", None), Path):
-                j.judge.path = fix(j.judge.path)
+            if j.judge is not None and isinstance(path := getattr(j.judge, "path", None), Path):
+                setattr(j.judge, "path", fix(path))  # noqa: B010
             if j.rubric.endswith((".yaml", ".yml")) or "/" in j.rubric:
                 j.rubric = str(fix(Path(j.rubric)))
     for c in cfg.curves:
         c.path = fix(c.path)
-    cfg.output = fix(cfg.output)
-    cfg.cache = fix(cfg.cache)
+    cfg.output = fix_opt(cfg.output)
+    cfg.cache = fix_opt(cfg.cache)
 
 
 def config_from_data(data: Any, *, source: Path | None = None, doc: Any = None) -> Config:

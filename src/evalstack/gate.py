@@ -46,6 +46,7 @@ from __future__ import annotations
 
 __all__ = ["evaluate_gate", "load_gate_rules", "COMPARATIVE", "ABSOLUTE"]
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -55,7 +56,7 @@ from .config import GateConfig, GateRule
 from .errors import ConfigError
 from .registry import did_you_mean
 from ._gate_judge import ABSOLUTE, COMPARATIVE, Check, decide_margin, judge, with_unscored_note
-from .results import GateDecision, GateRuleResult, RunResult
+from .results import GateDecision, GateRuleResult, RunResult, TaskSummary
 from .stats import holm
 
 _KINDS = ("min", "max", "max_regression", "require_non_inferiority", "max_unscored", "max_invalid", "max_drop")
@@ -94,7 +95,7 @@ def evaluate_gate(run: RunResult, gate: GateConfig) -> GateDecision:
     checks = [c for i, rule in enumerate(gate.rules) for c in _resolve(run, i, rule, gate)]
     conf = gate.confidence
     results: list[GateRuleResult] = []
-    family: list[tuple[int, float]] = []  # (position in results, raw p) of the Holm family
+    family: list[tuple[int, float | None]] = []  # (position in results, raw p) of the Holm family
     for check in checks:
         res = judge(run, check, conf)
         if check.kind in _HOLM_FAMILY and res.ci_low is not None and res.outcome != "not_judged":
@@ -167,11 +168,11 @@ def _resolve(run: RunResult, index: int, rule: GateRule, gate: GateConfig) -> li
     return checks
 
 
-def _hint(name: str, known) -> str:
+def _hint(name: str, known: Iterable[str]) -> str:
     return did_you_mean(name, known, f"known: {', '.join(sorted(known)) or 'none'}")
 
 
-def _incomplete(task, model: str, baseline: str | None) -> str:
+def _incomplete(task: TaskSummary, model: str, baseline: str | None) -> str:
     """Why a rule on ``model`` (and ``baseline``) cannot be judged: items that failed after retries."""
     parts = []
     for m in dict.fromkeys([model] + ([baseline] if baseline else [])):
