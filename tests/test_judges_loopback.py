@@ -318,3 +318,37 @@ def test_pairwise_with_a_pointwise_rubric(srv: LoopbackServer) -> None:
     assert "logprobs" not in body
     with pytest.raises(ConfigError, match="cannot compare two outputs"):
         pairwise(srv, "toxicity", a, b)
+
+
+def test_judges_are_scorers_with_one_outcome_type(srv: LoopbackServer) -> None:
+    from evalstack.judges import JudgeOutcome, JudgeScorer
+
+    # pairwise requests show output_a/output_b: A (the model's, in the A-B order) wins; pointwise ones score 4
+    srv.reply_with(lambda req: ("[[A]]" if fenced(req, "output_a") == "Rome." else "[[B]]")
+                   if "output_a" in req["messages"][1]["content"] else '{"reason": "fine", "score": 4}')
+    outputs = {"ft": "Rome.", "base": "Milan."}
+
+    def items(model: str) -> list[JudgeItem]:
+        return [JudgeItem("q3", "Capital of Italy?", outputs[model], "Rome")]
+
+    prov = judge_provider(srv)
+    point = JudgeScorer(load_rubric("answer_relevance"), JudgeSpec(rubric="answer_relevance"), provider=prov)
+    pair = JudgeScorer(load_rubric("preference"), JudgeSpec(rubric="preference"), pairwise=True, provider=prov)
+    assert (point.name, point.key, pair.name, pair.key) == ("answer_relevance", "judge_answer_relevance",
+                                                            "pairwise_preference", "pairwise_preference")
+    assert point.scores("base", "base") and not pair.scores("base", "base") and pair.scores("ft", "base")
+
+    async def go() -> list[JudgeOutcome]:
+        runner = Runner(Cache(None), progress=False)
+        try:
+            return [await s.score("ft", items, baseline="base", runner=runner, task="qa/ft") for s in (point, pair)]
+        finally:
+            await prov.aclose()
+
+    p, q = asyncio.run(go())
+    assert (p.name, p.result.key, p.result.per_example, p.summary) == ("answer_relevance", "judge_answer_relevance",
+                                                                       [4.0], None)
+    assert (q.name, q.rubric, q.result.key, q.result.per_example) == ("pairwise_preference", "preference",
+                                                                      "pairwise_preference", [1.0])
+    assert q.summary is not None and (q.summary["model"], q.summary["opponent"], q.summary["wins"]) == ("ft", "base", 1)
+    assert q.rows["q3"].winner == "a" and len(srv.requests) == 3  # one pointwise, two pairwise orders

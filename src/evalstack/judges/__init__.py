@@ -18,12 +18,15 @@ from ._pointwise import PointwiseOutcome, judge_pointwise
 from ._prompt import JudgeItem, build_messages, reply_schema
 from ._rows import JudgeRow, OrderVerdict, PairRow
 from ._rubric import Rubric, Scale, builtin_rubrics, load_rubric
+from ._scorer import JudgeOutcome, JudgeScorer
 from ._validate import LabelSet, ValidationReport, agreement, cohen_kappa, read_labels, validate_rubric
 from ._weights import Weighted, weighted_score
 
 __all__ = [
     "JudgeItem",
+    "JudgeOutcome",
     "JudgeRow",
+    "JudgeScorer",
     "LabelSet",
     "OrderVerdict",
     "PairRow",

@@ -15,40 +15,32 @@ from __future__ import annotations
 __all__ = ["PairwiseOutcome", "judge_pairwise", "wilson_interval", "SWAPPED_SUFFIX"]
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..errors import ConfigError
-from ..metrics import MetricResult, mean_result
+from ..metrics import mean_result
 from ..models import Provider, Runner
 from ._call import Call, CallResult, JudgeSettings, all_gens, job_label, run_calls, usage_of
 from ._pointwise import check_fields, item_values
 from ._prompt import JudgeItem, build_messages
 from ._rows import OrderVerdict, PairRow
 from ._rubric import Rubric
+from ._scorer import JudgeOutcome
 
 SWAPPED_SUFFIX = "::swapped"
 """Appended to the example id of the (B, A) request: replay verdict files key that order by it."""
 
 
-@dataclass
-class PairwiseOutcome:
-    """What :func:`judge_pairwise` returns."""
+@dataclass(kw_only=True)
+class PairwiseOutcome(JudgeOutcome):
+    """What :func:`judge_pairwise` returns: metric ``pairwise_<rubric>``, per example 1 (A wins), 0.5 (tie),
+    0 (B wins), None (unscored); ``failed`` and ``unparseable`` count examples (either order)."""
 
-    summary: dict[str, Any]
-    """JSON-able: model, opponent, n, wins/ties/losses with rates and CIs, position_bias_rate, unscored."""
     rows: dict[str, PairRow]
     """Per example id: winner ('a'|'b'|'tie'|None), score, both orders' verdicts, reasons, raw replies, error."""
-    usage: dict[str, int]
-    """requests, cached, prompt_tokens, completion_tokens, retries."""
-    result: MetricResult
-    """``pairwise_<rubric>``: per example 1 (A wins), 0.5 (tie), 0 (B wins), None (unscored)."""
-    failed: int = 0
-    """Examples where a request of either order still failed after retries (exit 3, ``--resume`` resends)."""
-    unparseable: int = 0
-    """Examples judged in both orders where a reply stayed unparseable after the re-ask (unscored, not failed)."""
-    gens: list[Any] = field(default_factory=list)
-    """Every generation made (for usage: the pipeline re-attributes requests shared with other models)."""
+    summary: dict[str, Any]
+    """JSON-able: model, opponent, n, wins/ties/losses with rates and CIs, position_bias_rate, unscored."""
 
 
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float | None, float | None]:
@@ -195,5 +187,5 @@ async def judge_pairwise(rubric: Rubric, items_a: Sequence[JudgeItem], items_b: 
         "position_bias_rate": (same_position / n) if n else None,
         "first_position_rate": (first_picks / position_picks) if position_picks else None,
     }
-    return PairwiseOutcome(summary=summary, rows=rows, usage=usage_of(results), result=result, failed=failed,
+    return PairwiseOutcome(rubric=rubric.name, name=f"pairwise_{rubric.name}", summary=summary, rows=rows, usage=usage_of(results), result=result, failed=failed,
                            unparseable=unparseable, gens=all_gens(results))

@@ -15,32 +15,23 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..errors import ConfigError
-from ..metrics import MetricResult, mean_result
+from ..metrics import mean_result
 from ..models import Provider, Runner
 from ._call import Call, JudgeSettings, all_gens, job_label, run_calls, usage_of
 from ._prompt import JudgeItem, build_messages, reference_text
 from ._rows import JudgeRow
 from ._rubric import Rubric
+from ._scorer import JudgeOutcome
 
 
-@dataclass
-class PointwiseOutcome:
-    """What :func:`judge_pointwise` returns."""
+@dataclass(kw_only=True)
+class PointwiseOutcome(JudgeOutcome):
+    """What :func:`judge_pointwise` returns: metric ``judge_<rubric>``, scores aligned with the items."""
 
-    result: MetricResult
-    """Metric ``judge_<rubric>``: per-example scores aligned with the items (None = unscored)."""
     rows: dict[str, JudgeRow]
     """Per example id: score, reason, method ('logprob_weighted' | 'plain' | None), raw reply, error, verdict..."""
-    usage: dict[str, int]
-    """requests (sent), cached, prompt_tokens, completion_tokens, retries: the keys of results.Usage."""
     unscored: int = 0
     """Items with no score (no output, missing field, failed request, unparseable reply)."""
-    failed: int = 0
-    """Items whose judge request still failed after retries (failed items: exit 3, ``--resume`` resends)."""
-    unparseable: int = 0
-    """Items whose reply stayed unparseable after the re-ask (unscored, not failed)."""
-    gens: list[Any] = field(default_factory=list)
-    """Every generation made (for usage: the pipeline re-attributes requests shared with other models)."""
     method_counts: dict[str, int] = field(default_factory=dict)
     """How many scores each method produced."""
 
@@ -149,6 +140,6 @@ async def judge_pointwise(rubric: Rubric, items: Sequence[JudgeItem], *, provide
                "retried": sum(1 for row in rows.values() if row.retried),
                "judge_model": provider.describe()}
     result = mean_result(rubric.key, per_example, higher_is_better=rubric.higher_is_better, details=details)
-    return PointwiseOutcome(result=result, rows=rows, usage=usage_of(results), unscored=result.unscored,
+    return PointwiseOutcome(rubric=rubric.name, name=rubric.name, result=result, rows=rows, usage=usage_of(results), unscored=result.unscored,
                             method_counts=methods, failed=details["failed"], unparseable=details["unparseable"],
                             gens=all_gens(results))
