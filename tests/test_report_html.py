@@ -39,7 +39,11 @@ def evil(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Page]:
     html = render_html(run, d)
     page = Page()
     page.feed(html)
+    _DIRS[html] = d
     return html, page
+
+
+_DIRS: dict[str, Path] = {}
 
 
 def test_no_script_no_external_resource(evil):
@@ -102,7 +106,12 @@ def test_sections_and_review_lists(evil):
     html, page = evil
     text = " ".join(" ".join(page.text).split())
     assert "Gate FAILED: 1 of 3 rules failed (confidence 0.95)." in text
-    assert "summaries/toxicity_rate: ckpt-200 (10 lowest, lower is better: highest values)" in text
+    from fixtures.report.crafted import raw_rows
+
+    tox = [r["scores"]["toxicity_rate"] for r in raw_rows(_DIRS[html]) if r["task"] == "summaries"
+           and r["model"] == "ckpt-200" and r["scores"].get("toxicity_rate") is not None]
+    assert len(tox) == 10 and 0 < tox.count(min(tox)) < 10  # lower is better: rows at the best (min) are not low
+    assert f"summaries/toxicity_rate: ckpt-200 ({10 - tox.count(min(tox))} lowest, lower is better: highest values)" in text
     assert "summaries/rougeL: ckpt-200 vs base (6 examples)" in text
     assert "intent/accuracy: ckpt-100 vs base (1 example)" in text
     assert "best value per column in bold (direction-aware)." in text

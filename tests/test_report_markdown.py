@@ -182,7 +182,8 @@ def test_loss_curve_section_fallback_and_curves_markdown(monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "evalstack.curves", types.ModuleType("evalstack.curves"))  # no curves_markdown
     md = render_markdown(run)
     curves = _section(md, "Loss curves")
-    assert _cells(_row(curves, "ckpt run", "200")) == ["ckpt run", "200", "0.8123", "1.0456", "1.6200", "moderate", "yes"]
+    assert _cells(_row(curves, "ckpt run", "200")) == ["ckpt run", "200", "0.8123", "1.0456", "1.6200", "moderate", "yes",
+                                                      "as reported"]  # no hidden-token correction, no smoothing
     diag = _cells(_row(curves, "ckpt run", "**valid\\_rises**"))
     assert diag[2:4] == ["warning", "Valid loss rises after epoch 2"]
     assert diag[4] == '{"from\\_step": 200, "rise": 0.2333, "to\\_step": 400}'

@@ -147,3 +147,100 @@ def test_review_input_is_the_example_fields(run_dir: Path) -> None:
     regressions = list(csv.DictReader((run_dir / "review" / "regressions.csv").open(encoding="utf-8")))
     t1 = next(r for r in regressions if r["id"] == "t1")
     assert t1["input"] == "I was charged twice"
+
+
+def _tied_project(tmp: Path) -> Path:
+    """40 questions: base answers every one exactly (exact_match and token_f1 constant 1); ft gets one right
+    and pads the other 39 with 1-5 extra words (exact_match 39 of 40 at its worst value 0; token_f1 spread)."""
+    n = 40
+    (tmp / "qa.jsonl").write_text("".join(json.dumps({"id": f"q{i:02d}", "q": f"question {i}", "a": f"r{i}"}) + "\n"
+                                          for i in range(n)))
+    (tmp / "base.jsonl").write_text("".join(json.dumps({"id": f"q{i:02d}", "output": f"r{i}"}) + "\n" for i in range(n)))
+    (tmp / "ft.jsonl").write_text("".join(json.dumps({"id": f"q{i:02d}", "output": f"r{i}" if i == 0 else
+                                                      f"r{i} " + " ".join(["x"] * (i % 5 + 1))}) + "\n" for i in range(n)))
+    cfg = tmp / "eval.yaml"
+    cfg.write_text("""
+name: tied
+baseline: base
+models:
+  base: {provider: replay, path: base.jsonl}
+  ft: {provider: replay, path: ft.jsonl}
+tasks:
+  - name: qa
+    data: {path: qa.jsonl, id: id}
+    prompt: {user: "{{ q }}"}
+    reference: a
+    metrics: [exact_match, token_f1]
+output: out
+""")
+    return cfg
+
+
+def test_lowest_lists_skip_constant_and_almost_all_tied_metrics(tmp_path: Path) -> None:
+    """Issue 14 item 9: report.html listed 20 "lowest" examples of a metric every example scores the same
+    (an arbitrary pick among ties). Lists of constant or almost all tied (>= 95% at the worst value) metrics
+    are left out and the report says why; a list never shows rows at the best value seen; review/lowest.csv
+    keeps every list."""
+    import html as html_lib
+    import re
+
+    cfg = _tied_project(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "evalstack", "-q", "run", str(cfg)], capture_output=True, text=True,
+                       timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    page = html_lib.unescape((out / "report.html").read_text(encoding="utf-8"))
+    lowest = page[page.index('<h2 id="lowest">'):]
+    titles = re.findall(r"<summary>(.*?)</summary>", lowest)
+    assert titles == ["qa/token_f1: ft (20 lowest)"], titles
+    # token_f1 of ft by hand: precision 1/(k+1) with k = i % 5 + 1 padding words, recall 1 -> F1 = 2/(k+2)
+    listed = [float(x) for x in re.findall(r'<td class="num ">(\d\.\d{4})</td>', lowest)]
+    want = sorted(2 / (i % 5 + 3) for i in range(1, 40))[:20]
+    assert listed == pytest.approx(want, abs=5e-5)
+    note = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", lowest.split("<details>")[0]))
+    assert "qa/exact_match: base (every one of the 40 examples scores 1)" in note
+    assert "qa/token_f1: base (every one of the 40 examples scores 1)" in note
+    assert "qa/exact_match: ft (39 of 40 examples tie at the worst value 0)" in note
+    # the review file keeps every list (a data file: the reader filters)
+    rows = list(csv.DictReader((out / "review" / "lowest.csv").open(encoding="utf-8")))
+    assert {(x["metric"], x["model"]) for x in rows} == {(k, m) for k in ("exact_match", "token_f1") for m in ("base", "ft")}
+
+
+def _curve_project(tmp: Path, curve: str, repo_root: Path) -> Path:
+    cfg = _project(tmp)
+    text = cfg.read_text().replace("  ft: {provider: replay, path: ft.jsonl, task_column: task}",
+                                   "  ft: {provider: replay, path: ft.jsonl, task_column: task, checkpoint_step: 300}")
+    results = (repo_root / "configs" / "demo" / "curves" / "results.csv").as_posix()
+    cfg.write_text(text.replace("output: out", f"curves:\n  - {{path: '{results}', {curve}label: sft}}\noutput: out"))
+    return cfg
+
+
+@pytest.mark.parametrize("curve, train, valid", [
+    ("hidden_tokens: 2, visible_tokens: 24, ", "train loss (smoothed over {w} steps, hidden-token corrected)",
+     "valid loss (hidden-token corrected)"),
+    ("", "train loss (smoothed over {w} steps)", "valid loss"),
+])
+def test_curve_tables_say_smoothed_and_hidden_token_corrected(tmp_path: Path, repo_root: Path, curve: str, train: str,
+                                                              valid: str) -> None:
+    """Issue 14 item 9: the loss columns of the curve tables (report.md's loss-curve table and the checkpoint
+    join, report.html's too) name what was done to the values: the train loss is a moving average over the
+    analysis' window, and both are corrected for hidden tokens when that was applied (only then)."""
+    import html as html_lib
+
+    cfg = _curve_project(tmp_path, curve, repo_root)
+    r = subprocess.run([sys.executable, "-m", "evalstack", "-q", "run", str(cfg)], capture_output=True, text=True,
+                       timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    analysis = json.loads((out / "curves" / "analysis.json").read_text())
+    c = analysis["curves"][0] if "curves" in analysis else analysis
+    w = c["smoothing_window"]
+    assert (w > 1) == ("smoothed" in train) and bool((c.get("hidden_tokens") or {}).get("applied")) == ("corrected" in valid)
+    train, valid = train.format(w=w), valid
+    md = (out / "report.md").read_text(encoding="utf-8")
+    curve_table = next(x for x in md.splitlines() if x.startswith("| step | epoch |"))
+    assert f"| {train} | {valid} |" in curve_table, curve_table
+    join = md[md.index("### Checkpoints and the loss curve"):].split("\n\n")[1].splitlines()[0]
+    assert f"| {valid} |" in join and f"| {train} |" in join, join
+    page = html_lib.unescape((out / "report.html").read_text(encoding="utf-8"))
+    assert f"<th class=\"num\">{valid}</th>" in page and f"<th class=\"num\">{train}</th>" in page

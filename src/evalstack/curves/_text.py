@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+from .._loss_labels import loss_labels
 from ._records import CurveReport, band_meaning
 
 MAX_ROWS = 12
@@ -40,17 +41,22 @@ def _span(d: dict[str, Any]) -> str:
     return f"steps {first}-{last}" + (f" ({n} logged)" if n and n != last - first + 1 else "")
 
 
+def _corrected(d: dict[str, Any]) -> str:
+    return " (hidden-token corrected)" if (d.get("hidden_tokens") or {}).get("applied") else ""
+
+
 def _best_lines(d: dict[str, Any]) -> list[str]:
     ep = next((p.get("epoch") for p in d.get("checkpoints") or [] if p["step"] == d["best_step"]), None)
     model = f", model `{d['best_checkpoint_model']}`" if d.get("best_checkpoint_model") else ""
     out = [f"**Best checkpoint: step {d['best_step']}**{f' (epoch {ep})' if ep else ''}: "
-           f"{d.get('best_valid_source')} {_f(d.get('best_valid_loss'))}{model}.",
-           f"Final: step {d.get('final_step')}, valid loss {_f(d.get('final_valid_loss'))}, overfit ratio "
+           f"{d.get('best_valid_source')} {_f(d.get('best_valid_loss'))}{_corrected(d)}{model}.",
+           f"Final: step {d.get('final_step')}, valid loss {_f(d.get('final_valid_loss'))}{_corrected(d)}, overfit ratio "
            f"{_f(d.get('overfit_ratio'), 2)} ({d.get('overfit_band')} overfitting band: {band_meaning(d.get('overfit_band'))})."]
     if d.get("overfit_warning"):
         out += ["", f"> **{d.get('overfit_message')}** - deploy the best checkpoint (step {d['best_step']}), not the final one."]
     rows, total = _rows(d)
-    out += ["", "| step | epoch | train loss | valid loss | valid/train | band | |", "|---:|---:|---:|---:|---:|---|---|"]
+    train_h, valid_h = loss_labels(d)
+    out += ["", f"| step | epoch | {train_h} | {valid_h} | valid/train | band | |", "|---:|---:|---:|---:|---:|---|---|"]
     for p in rows:
         mark = "**best**" if p["step"] == d["best_step"] else ("checkpoint" if p.get("is_checkpoint") else "")
         out.append(f"| {p['step']} | {p.get('epoch') or ''} | {_f(p.get('train_loss'))} | {_f(p.get('valid_loss'))} | "

@@ -52,12 +52,13 @@ def _environment() -> Any:
 
 
 def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[dict[str, Any]] | None = None,
-                       regressions: list[dict[str, Any]] | None = None, failure_modes: list[Any] | None = None,
+                       lowest_skipped: list[tuple[str, str]] = (), regressions: list[dict[str, Any]] | None = None, failure_modes: list[Any] | None = None,
                        top: int = 3) -> str:
     """report.html from a run, its plots (:class:`~evalstack.report._plots.Plot`), review rows and new
     failure modes (:class:`~evalstack.report._worse.FailureMode`).
 
-    ``lowest``/``regressions``/``failure_modes`` of None mean examples.jsonl was not there (the page says so).
+    ``lowest``/``regressions``/``failure_modes`` of None mean examples.jsonl was not there (the page says so);
+    ``lowest_skipped``: (task/metric: model, why) of the lowest-score lists left out as saying nothing.
     """
     from ._worse import failure_mode_table, worse_deltas_table
 
@@ -87,7 +88,7 @@ def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[di
     nav += [("checkpoints", "Checkpoints")] if checkpoints or run.checkpoints else []
     nav += [("usage", "Tokens")] + ([("curves", "Loss curves")] if run.curves else [])
     nav += [("regressions", "Regressions")] if regressions else []
-    nav += [("lowest", "Lowest scores")] if lowest else []
+    nav += [("lowest", "Lowest scores")] if lowest or lowest_skipped else []
     ctx = {
         "run": run, "verdict": v, "failed_rules": incomplete_lines(run) if v.status == "incomplete" else v.failed, "gate": gate_table(run.gate),
         "curve_notes": curve_notes(run),
@@ -104,6 +105,7 @@ def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[di
         "examples_note": "" if lowest is not None else "examples.jsonl was not found: no per-example lists.",
         "regressions": [(f"{t}/{k}: {m} vs {b} ({_n(len(rows), 'example')})", regressions_table(rows))
                         for (t, k, m, b), rows in group_rows(regressions or [], "task", "metric", "model", "baseline")],
+        "lowest_skipped": list(lowest_skipped),
         "lowest": [(f"{t}/{k}: {m} ({len(rows)} lowest{'' if rows[0]['higher_is_better'] else ', lower is better: highest values'})",
                     lowest_table(rows)) for (t, k, m), rows in group_rows(lowest or [], "task", "metric", "model")],
     }
@@ -134,5 +136,6 @@ def render_html(run: RunResult, run_dir: str | Path | None = None, *, worst: int
     from ._write import collect
 
     data = collect(run, run_dir, worst=worst)
-    return render_html_report(run, plots=data.plots, lowest=data.lowest, regressions=data.regressions,
+    return render_html_report(run, plots=data.plots, lowest=data.lowest_shown, lowest_skipped=data.lowest_skipped,
+                              regressions=data.regressions,
                               failure_modes=data.failure_modes)

@@ -22,6 +22,10 @@ from ._runinfo import (check_filters, higher_is_better, is_per_example, key_of_s
                        task_rank)
 from ._store import EXAMPLES_JSONL, iter_examples, read_run
 
+ALMOST_ALL = 0.95
+"""The report leaves out a lowest-score list when this share of the metric's per-example values ties at its
+worst value (a pick among ties says nothing); review/lowest.csv keeps it."""
+
 LOWEST_COLUMNS = ["task", "model", "metric", "rank", "id", "score", "higher_is_better",
                   "input", "output", "reference", "judge_reason"]
 """Columns of review/lowest.csv (and keys of each review row)."""
@@ -135,6 +139,44 @@ class ExampleScan:
                             "output": cap(row.output), "reference": cap(row.reference),
                             "judge_reason": cap(judge_reason(row.judge, key))})
         return out
+
+    def for_report(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+        """The lowest rows worth showing in the report, and the lists left out with why.
+
+        A list says nothing when the metric's per-example values are constant, or almost all (at least
+        :data:`ALMOST_ALL`) tied at the worst value: it would be an arbitrary pick among ties. Rows that
+        score the best value seen are not low at all and are dropped from the lists kept. (review/lowest.csv
+        and ``evalstack review`` keep every row.)"""
+        out: list[dict[str, Any]] = []
+        skipped: list[tuple[str, str]] = []
+        best: dict[tuple[str, str, str], float | None] = {}
+        rank: dict[tuple[str, str, str], int] = {}
+        for r in rows:
+            g = (r["task"], r["model"], r["metric"])
+            if g not in best:
+                why, best[g] = self._tie_reason(*g, r["higher_is_better"])
+                if why:
+                    skipped.append((f"{g[0]}/{g[2]}: {g[1]}", why))
+                    rank[g] = -1
+            if rank.get(g) == -1 or r["score"] == best[g]:
+                continue
+            rank[g] = rank.get(g, 0) + 1  # ranks count again from 1 in each list shown
+            out.append(r | {"rank": rank[g]})
+        return out, skipped
+
+    def _tie_reason(self, task: str, model: str, key: str, hib: bool) -> tuple[str | None, float | None]:
+        """(why the list says nothing or None, the best value seen)."""
+        vals = self.values(task, model, key)
+        if not vals:
+            return None, None
+        best, worst = (max(vals), min(vals)) if hib else (min(vals), max(vals))
+        n = len(vals)
+        if best == worst:
+            return f"every one of the {n} examples scores {worst:g}", best
+        ties = sum(1 for v in vals if v == worst)
+        if ties >= ALMOST_ALL * n:
+            return f"{ties} of {n} examples tie at the worst value {worst:g}", best
+        return None, best
 
     def values(self, task: str, model: str, key: str) -> list[float]:
         """Finite per-example scores of one model on ``task/key`` (for histograms)."""

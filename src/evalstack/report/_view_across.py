@@ -87,7 +87,10 @@ def checkpoint_curve_table(run: RunResult) -> Table:
     """Each evaluated checkpoint joined with the loss curve: the valid loss (at which step, from which
     source), train loss, valid/train ratio and band, whether it is the curve's best, and the contradiction
     with the task scores when it has one (the scores themselves are in :func:`checkpoint_tables`)."""
-    t = Table(["model", "step", "valid loss", "at step", "source", "train loss", "valid/train", "band", "best",
+    from .._loss_labels import loss_labels
+
+    train_h, valid_h = loss_labels(run.curves[0] if run.curves else None)  # the join is with the first curve
+    t = Table(["model", "step", valid_h, "at step", "source", train_h, "valid/train", "band", "best",
                "flag"], numeric=[False, True, True, True, False, True, True, False, False, False])
     for r in run.checkpoints:
         flag = r.get("flag_reason") or ("flagged" if r.get("flagged") else "")
@@ -175,11 +178,16 @@ _CURVE_KEYS = ["best_step", "best_valid_loss", "final_valid_loss", "overfit_rati
 
 
 def curve_summary_table(curves: list[dict[str, Any]]) -> Table:
-    """One row per configured curve: best step, best/final valid loss, overfit ratio and band."""
+    """One row per configured curve: best step, best/final valid loss, overfit ratio and band, and what was
+    done to the losses (hidden-token corrected; the ratio's train loss smoothed)."""
+    from .._loss_labels import loss_labels
+
     rows = []
     for i, c in enumerate(curves):
         name = c.get("label") or c.get("source") or c.get("path") or f"curve {i + 1}"
-        rows.append({"curve": as_text(name)} | {k: c.get(k) for k in _CURVE_KEYS})
+        train_h, valid_h = loss_labels(c)
+        done = "; ".join(h for h in (valid_h, train_h) if "(" in h) or "as reported"
+        rows.append({"curve": as_text(name)} | {k: c.get(k) for k in _CURVE_KEYS} | {"losses": done})
     return dict_rows_table(rows)
 
 

@@ -20,6 +20,8 @@ class ReportData:
 
     plots: list[Any] = field(default_factory=list)
     lowest: list[dict[str, Any]] | None = None
+    lowest_shown: list[dict[str, Any]] | None = None  # the lists the report shows (see ExampleScan.for_report)
+    lowest_skipped: list[tuple[str, str]] = field(default_factory=list)  # (task/metric: model, why not shown)
     regressions: list[dict[str, Any]] | None = None
     failure_modes: list[Any] | None = None  # new failure modes (report._worse.FailureMode), None: no examples
 
@@ -36,6 +38,7 @@ def collect(run: RunResult, run_dir: str | Path | None, *, worst: int = 20, plot
         note("review lists: scanning examples.jsonl")
         scan = scan_examples(run_dir, run, worst=worst)
         data.lowest = scan.lowest_rows()
+        data.lowest_shown, data.lowest_skipped = scan.for_report(data.lowest)
         data.regressions = fill_regression_texts(run_dir, scan.regression_candidates(run.baseline, worst=worst))
         data.failure_modes = fill_failure_examples(run_dir, find_failure_modes(run, scan.outputs))
     if plots:
@@ -83,8 +86,8 @@ def write_report_files(run_dir: str | Path, run: RunResult, *, worst: int = 20,
     written.append(atomic_write_text(out / "report.md", render_markdown(
         run, regressions=data.regressions, failure_modes=data.failure_modes), root=out))
     written.append(atomic_write_text(out / "report.html", render_html_report(
-        run, plots=data.plots, lowest=data.lowest, regressions=data.regressions,
-        failure_modes=data.failure_modes), root=out))
+        run, plots=data.plots, lowest=data.lowest_shown, lowest_skipped=data.lowest_skipped,
+        regressions=data.regressions, failure_modes=data.failure_modes), root=out))
     written.append(atomic_write_text(out / "junit.xml", render_junit(run), root=out))
     lowest, regressions = data.lowest or [], data.regressions or []
     written.append(atomic_write_text(out / "review" / "lowest.csv", rows_to_csv(lowest, LOWEST_COLUMNS), root=out))
