@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 def _resume_command(config: Path, out_dir: Path | None, limit: int | None, models: str | None, batch: bool) -> str:
@@ -25,7 +25,7 @@ def _resume_command(config: Path, out_dir: Path | None, limit: int | None, model
 
 
 def _echo_summary(outcome) -> None:  # noqa: ANN001
-    from .report._view import incomplete_lines, verdict
+    from ..report._view import incomplete_lines, verdict
 
     run = outcome.run
     click.echo(f"wrote {outcome.out_dir}", err=True)
@@ -35,7 +35,7 @@ def _echo_summary(outcome) -> None:  # noqa: ANN001
         for line in incomplete_lines(run):
             click.echo(f"  {line}", err=True)
     echo_deltas(run)
-    from .report._worse import summary_lines
+    from ..report._worse import summary_lines
 
     for line in summary_lines(run, getattr(outcome, "failure_modes", None)):  # what got worse, before the gate
         click.echo(line, err=True)
@@ -45,7 +45,7 @@ def _echo_summary(outcome) -> None:  # noqa: ANN001
 
 def echo_deltas(run) -> None:  # noqa: ANN001
     """One line per delta: value, CI, p and test, n, verdict."""
-    from .report._format import fmt_p
+    from ..report._format import fmt_p
 
     for tname, ts in run.tasks.items():
         for model, d in ts.deltas.items():
@@ -89,8 +89,8 @@ def echo_gate(gate, headline: str) -> None:  # noqa: ANN001
 def run(config: Path, out_dir: Path | None, limit: int | None, resume: bool, no_cache: bool, concurrency: int | None,
         models: str | None, batch: bool, quiet: bool, as_json: bool) -> int:
     """Run CONFIG: generate, score, compare with the baseline, gate, and write the report folder."""
-    from .config import load_config
-    from .pipeline import run_config
+    from ..config import load_config
+    from ..pipeline import run_config
 
     if resume and no_cache:
         raise ConfigError("--resume needs the cache; drop --no-cache")
@@ -141,8 +141,8 @@ def _step_summary(out_dir: Path) -> None:
 def gate(run_dir: Path, rules: Path, as_json: bool, allow_unfinished: bool, out_dir: Path | None) -> int:
     """Re-judge a saved run against gate rules (exit 1 if the gate fails). A folder whose run did not finish
     is refused (exit 2) unless --allow-unfinished."""
-    from .gate import evaluate_gate, load_gate_rules
-    from .report import read_run
+    from ..gate import evaluate_gate, load_gate_rules
+    from ..report import read_run
 
     run_ = read_run(run_dir, allow_unfinished=allow_unfinished)
     decision = evaluate_gate(run_, load_gate_rules(rules))
@@ -162,9 +162,9 @@ def gate(run_dir: Path, rules: Path, as_json: bool, allow_unfinished: bool, out_
 def _write_gated(run_, run_dir: Path, out_dir: Path) -> None:  # noqa: ANN001
     """report.md and junit.xml of ``run_`` (with the new gate) into ``out_dir``, claimed like a run's folder:
     the run folder itself (its marker) or a new/empty folder; never over files evalstack did not write."""
-    from ._io import atomic_write_text
-    from ._outdir import claim, record
-    from .report import render_junit, render_markdown
+    from .._io import atomic_write_text
+    from .._outdir import claim, record
+    from ..report import render_junit, render_markdown
 
     claim(out_dir, where="--out")
     paths = [out_dir / "report.md", out_dir / "junit.xml"]
@@ -186,7 +186,7 @@ def compare(runs: tuple[Path, ...], baseline: str | None, out_dir: Path, interse
             as_json: bool) -> int:
     """Delta report from saved runs (checkpoints evaluated on different days), matched on example ids.
     Exit 0/1 as the gate of the newest run (or --rules) decides, 3 when a run is incomplete."""
-    from .compare import compare as compare_
+    from ..compare import compare as compare_
 
     outcome = compare_(list(runs), out_dir=out_dir, baseline=baseline, intersect=intersect, rules=rules)
     if as_json:

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 SIMULATE_UP_TO = 200_000
 """Above this many examples (by the t-test) the Wilcoxon power is not simulated: 2,000 data sets per step."""
@@ -23,7 +23,7 @@ SIMULATE_UP_TO = 200_000
 
 def pilot_pairs(run_dir: Path, metric: str, model: str | None) -> tuple[np.ndarray, np.ndarray, str, str]:
     """(model scores, baseline scores, model, baseline) on the examples both scored, in id order."""
-    from .api import load
+    from ..api import load
 
     ev = load(run_dir)
     task, _, key = metric.partition("/")
@@ -62,7 +62,7 @@ def make_plan(*, mde: float, power: float, alpha: float, discordance: float | No
               model_scores: np.ndarray | None = None, baseline_scores: np.ndarray | None = None,
               source: str = "", reps: int = 2000, seed: int = 0, at_n: int | None = None) -> dict:
     """The plan as a dict (see :class:`~evalstack.stats._power.Plan`), plus what ``at_n`` examples can see."""
-    from .stats import _power as pw
+    from ..stats import _power as pw
 
     binary = discordance is not None
     if model_scores is not None and baseline_scores is not None:
@@ -151,7 +151,7 @@ def describe(plan: dict, metric: str) -> list[str]:
 def plan(mde: float, power: float, alpha: float, run_dir: Path | None, metric: str | None, model: str | None,
          discordance: float | None, sd: float | None, at_n: int | None, seed: int, as_json: bool) -> None:
     """How many examples the gate's paired test needs to see a drop of --mde with the given power."""
-    from .stats._power import _MAX_N
+    from ..stats._power import _MAX_N
 
     if not (math.isfinite(mde) and mde > 0):
         raise ConfigError(f"--mde must be above 0, got {mde:g} (0.02 is a 2-point drop of accuracy)")

@@ -1,11 +1,8 @@
-"""The command line. Only this module parses arguments; nothing imports it.
-
-Heavy libraries (datasets, torch, sklearn, evaluate...) are imported inside the commands, never at module
-import: `evalstack --help` must stay well under half a second. Sub-command groups that live with their
-concept (`curves`, `judge`) are loaded lazily by :class:`_LazyGroup` from ``"module:attribute"`` paths.
-"""
+"""The ``evalstack`` group, its lazy command table, and ``main`` (errors -> one line and an exit code)."""
 
 from __future__ import annotations
+
+__all__ = ["cli", "main"]
 
 import importlib
 import logging
@@ -14,24 +11,24 @@ import sys
 
 import click
 
-from .errors import EvalstackError, redact
+from ..errors import EvalstackError, redact
 
 # name -> "module:attribute" of a click command; imported only when that command is invoked or listed
 # by --help (short help is given here so that listing imports nothing).
 _LAZY = {
-    "run": ("evalstack._cli_run:run", "Run a config: generate, score, compare, gate, report."),
-    "compare": ("evalstack._cli_run:compare", "Delta report from saved runs (e.g. checkpoints on different days)."),
-    "gate": ("evalstack._cli_run:gate", "Re-judge a saved run against gate rules."),
+    "run": ("evalstack.cli._run:run", "Run a config: generate, score, compare, gate, report."),
+    "compare": ("evalstack.cli._run:compare", "Delta report from saved runs (e.g. checkpoints on different days)."),
+    "gate": ("evalstack.cli._run:gate", "Re-judge a saved run against gate rules."),
     "review": ("evalstack.report._cli:review", "Lowest-score and biggest-regression lists for data review."),
     "metrics": ("evalstack.metrics._cli:metrics_cmd", "List metrics with their options and direction."),
     "curves": ("evalstack.curves._cli:curves", "Loss-curve analysis of fine-tuning runs."),
     "judge": ("evalstack.judges._cli:judge", "LLM judges: validate a rubric against human labels."),
-    "init": ("evalstack._cli_init:init", "Write a starter config for a held-out data file."),
+    "init": ("evalstack.cli._init:init", "Write a starter config for a held-out data file."),
     "view": ("evalstack.view._cli:view", "Review workbench: read, filter, compare and label examples in the browser."),
     "labels": ("evalstack.view._cli:labels", "Review labels: export them for judge validation or as cleaned data."),
     "history": ("evalstack.history._cli:history", "Metrics of indexed runs over time, with drift alarms."),
-    "cache": ("evalstack._cli_cache:cache", "Check or repair a damaged response cache file."),
-    "plan": ("evalstack._cli_plan:plan", "How many examples the gate's paired test needs to see a given drop."),
+    "cache": ("evalstack.cli._cache:cache", "Check or repair a damaged response cache file."),
+    "plan": ("evalstack.cli._plan:plan", "How many examples the gate's paired test needs to see a given drop."),
     "sweep": ("evalstack.sweep._cli:sweep", "Evaluate a fine-tuning run's checkpoints and pick one honestly."),
 }
 
@@ -121,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     Everything printed (results, summaries, errors, log lines) goes through
     :class:`~evalstack._safetext.SafeStream`: control characters and bidi overrides from model or data text
     are shown as escapes (``\\x1b``), never sent to the terminal."""
-    from ._safetext import SafeStream
+    from .._safetext import SafeStream
 
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = SafeStream(sys.stdout), SafeStream(sys.stderr)
@@ -157,7 +154,3 @@ def _main(argv: list[str] | None) -> int:
                    "(set EVALSTACK_DEBUG=1 for a traceback and please report it)", err=True)
         return 4
     return rv if isinstance(rv, int) else 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

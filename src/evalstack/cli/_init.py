@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from .errors import ConfigError, DataError
+from ..errors import ConfigError, DataError
 
 _ID_NAMES = ("id", "idx", "uid", "uuid", "example_id", "sample_id", "qid", "_id", "key", "guid")
 _LABEL_NAMES = ("label", "labels", "class", "category", "intent", "target", "sentiment", "gold", "gold_label", "y",
@@ -311,9 +311,9 @@ def init(data_file: Path, out: Path, label_column: str | None, reference_column:
          id_column: str | None, split: str | None, base_model: str | None, finetuned_model: str | None, provider: str,
          force: bool, as_json: bool) -> int:
     """Write a starter config for DATA_FILE (JSONL, JSON, CSV, Parquet or a saved HF dataset folder)."""
-    from ._io import atomic_write_text
-    from .config import load_config
-    from .data import read_rows
+    from .._io import atomic_write_text
+    from ..config import load_config
+    from ..data import read_rows
 
     if out.exists() and not force:
         raise ConfigError("the file exists; nothing was written", where=str(out), hint="use --force to overwrite, or --out another.yaml")
