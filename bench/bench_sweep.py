@@ -45,10 +45,20 @@ def outcomes(rng: np.random.Generator, n: int, probs: list[float], rho: float) -
     return (draw < np.asarray(probs)[:, None]).astype(np.int8)
 
 
-def trial(rng: np.random.Generator, base_p: float, probs: list[float], *, n: int, confirm: float, strategy: str,
-          eta: int, rho: float, seed: int) -> dict:
+def trial(
+    rng: np.random.Generator,
+    base_p: float,
+    probs: list[float],
+    *,
+    n: int,
+    confirm: float,
+    strategy: str,
+    eta: int,
+    rho: float,
+    seed: int,
+) -> dict:
     k = len(probs)
-    scores = outcomes(rng, n, [*probs, base_p], rho)            # rows 0..k-1 checkpoints, row k the baseline
+    scores = outcomes(rng, n, [*probs, base_p], rho)  # rows 0..k-1 checkpoints, row k the baseline
     ids = [f"e{i}" for i in range(n)]
     sel, conf = split_ids(ids, confirm, seed)
     pos = {x: i for i, x in enumerate(ids)}
@@ -73,8 +83,12 @@ def trial(rng: np.random.Generator, base_p: float, probs: list[float], *, n: int
         lo, hi = tango_interval(int(((m == 1) & (b == 0)).sum()), int(((m == 0) & (b == 1)).sum()), len(idx), 0.95)
         return lo <= truth <= hi
 
-    return {"picked_best": pick == int(np.argmax(probs)), "share": spent / full,
-            "confirmed_covers": covered(conf_i), "naive_covers": covered(sel_i)}
+    return {
+        "picked_best": pick == int(np.argmax(probs)),
+        "share": spent / full,
+        "confirmed_covers": covered(conf_i),
+        "naive_covers": covered(sel_i),
+    }
 
 
 def main() -> None:
@@ -86,16 +100,32 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     print(f"{args.trials} trials per row, n={args.n} examples, confirm_fraction={args.confirm}, rho={args.rho}")
-    print("| scenario | strategy | planted best picked | requests vs full sweep | confirmed CI covers | naive CI covers |")
+    print(
+        "| scenario | strategy | planted best picked | requests vs full sweep | confirmed CI covers | naive CI covers |"
+    )
     print("|---|---|---|---|---|---|")
     for name, (base_p, probs) in SCENARIOS.items():
         for strategy in ("successive_halving", "full"):
             rng = np.random.default_rng(args.seed)
-            rows = [trial(rng, base_p, probs, n=args.n, confirm=args.confirm, strategy=strategy, eta=2, rho=args.rho,
-                          seed=args.seed + t) for t in range(args.trials)]
-            mean = lambda key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
-            print(f"| {name} | {strategy} | {mean('picked_best'):.1%} | {mean('share'):.1%} | "
-                  f"{mean('confirmed_covers'):.1%} | {mean('naive_covers'):.1%} |")
+            rows = [
+                trial(
+                    rng,
+                    base_p,
+                    probs,
+                    n=args.n,
+                    confirm=args.confirm,
+                    strategy=strategy,
+                    eta=2,
+                    rho=args.rho,
+                    seed=args.seed + t,
+                )
+                for t in range(args.trials)
+            ]
+            mean = {key: sum(r[key] for r in rows) / len(rows) for key in rows[0]}
+            print(
+                f"| {name} | {strategy} | {mean['picked_best']:.1%} | {mean['share']:.1%} | "
+                f"{mean['confirmed_covers']:.1%} | {mean['naive_covers']:.1%} |"
+            )
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ CHECKED = [
     "src/evalstack/trackers/_common.py",
     "src/evalstack/trackers/_mlflow.py",
     "src/evalstack/trackers/_wandb.py",
+    "src/evalstack/sweep",
     "src/evalstack/view",
     *(
         f"src/evalstack/curves/{name}"
@@ -57,6 +58,9 @@ CHECKED = [
     "tests/test_judge_rows.py",
     "tests/test_judge_scales.py",
     "tests/test_style.py",
+    "tests/test_sweep_cli.py",
+    "tests/test_sweep_outcomes.py",
+    "tests/test_sweep_sources.py",
 ]
 # mypy also checks these (typed, not yet formatted: others were changing them when the style landed)
 MYPY_ONLY = ["src/evalstack/_gate_judge.py", "src/evalstack/config.py", "src/evalstack/gate.py"]

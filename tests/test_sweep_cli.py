@@ -41,10 +41,21 @@ def _first_label(text: str) -> str | None:
     """label_parsing mode first, by hand: the earliest allowed label (or alias) occurring as a whole word."""
     import re
 
-    names = {"billing": "billing", "bug": "bug", "account": "account", "shipping": "shipping", "other": "other",
-             "feature_request": "feature_request", "feature request": "feature_request"}
-    hits = [(m.start(), -len(k), v) for k, v in names.items()
-            for m in [re.search(rf"(?<!\w){re.escape(k)}(?!\w)", text, re.IGNORECASE)] if m]
+    names = {
+        "billing": "billing",
+        "bug": "bug",
+        "account": "account",
+        "shipping": "shipping",
+        "other": "other",
+        "feature_request": "feature_request",
+        "feature request": "feature_request",
+    }
+    hits = [
+        (m.start(), -len(k), v)
+        for k, v in names.items()
+        for m in [re.search(rf"(?<!\w){re.escape(k)}(?!\w)", text, re.IGNORECASE)]
+        if m
+    ]
     return min(hits)[2] if hits else None
 
 
@@ -57,7 +68,9 @@ def _demo_copy(tmp_path: Path, **sweep_changes) -> Path:
 
     def fix(node):
         if isinstance(node, dict):
-            return {k: (str(base / v) if k in ("path", "curve") and isinstance(v, str) else fix(v)) for k, v in node.items()}
+            return {
+                k: (str(base / v) if k in ("path", "curve") and isinstance(v, str) else fix(v)) for k, v in node.items()
+            }
         if isinstance(node, list):
             return [fix(x) for x in node]
         return node
@@ -114,7 +127,9 @@ def test_demo_sweep_picks_the_task_best_and_confirms_it_on_held_out_examples(tmp
     assert (c["ci_low"], c["ci_high"]) == pytest.approx((lo, hi), abs=1e-9)
     b = sum(x and not y for x, y in zip(right, base_right))
     w = sum(y and not x for x, y in zip(right, base_right))
-    assert c["delta"]["p_value"] == pytest.approx(mcnemar([[0, b], [w, 0]], exact=False, correction=False).pvalue, rel=1e-6)
+    assert c["delta"]["p_value"] == pytest.approx(
+        mcnemar([[0, b], [w, 0]], exact=False, correction=False).pvalue, rel=1e-6
+    )
     assert c["delta"]["ci_low"] < c["delta"]["delta"] < c["delta"]["ci_high"]
     # lower valid loss scored worse on the real task: step 300 has the lowest valid loss (0.45 < 0.48)
     assert res["loss_best"]["step"] == 300 and acc[300] < acc[200]
@@ -157,11 +172,13 @@ def test_curve_selection_and_every(tmp_path, capsys):
 def test_bad_sweep_sections_are_one_line_exit_2(tmp_path, capsys):
     import yaml
 
-    cases = [({"job": "ftjob-1"}, "exactly one source"),
-             ({"objective": {"metric": "intent/acuracy"}}, "did you mean 'intent/accuracy'"),
-             ({"objective": {"metric": "nope/accuracy"}}, "unknown task 'nope'"),
-             ({"confirm_fraction": 1.5}, "sweep.confirm_fraction"),
-             ({"selct": "all"}, "did you mean 'select'")]
+    cases = [
+        ({"job": "ftjob-1"}, "exactly one source"),
+        ({"objective": {"metric": "intent/acuracy"}}, "did you mean 'intent/accuracy'"),
+        ({"objective": {"metric": "nope/accuracy"}}, "unknown task 'nope'"),
+        ({"confirm_fraction": 1.5}, "sweep.confirm_fraction"),
+        ({"selct": "all"}, "did you mean 'select'"),
+    ]
     for i, (change, expect) in enumerate(cases):
         d = tmp_path / str(i)
         d.mkdir()
@@ -199,11 +216,47 @@ def test_unit_schedule_split_and_halving():
     from evalstack.sweep import rank
 
     # lower is better (perplexity, toxicity): smallest first; unscored last; ties in the given (step) order
-    assert rank({"s3": 0.2, "s1": None, "s2": 0.1, "s4": 0.1}, False, ["s1", "s2", "s3", "s4"]) == ["s2", "s4", "s3", "s1"]
-    assert rank({"s3": 0.2, "s1": None, "s2": 0.1, "s4": 0.1}, True, ["s1", "s2", "s3", "s4"]) == ["s3", "s2", "s4", "s1"]
+    assert rank({"s3": 0.2, "s1": None, "s2": 0.1, "s4": 0.1}, False, ["s1", "s2", "s3", "s4"]) == [
+        "s2",
+        "s4",
+        "s3",
+        "s1",
+    ]
+    assert rank({"s3": 0.2, "s1": None, "s2": 0.1, "s4": 0.1}, True, ["s1", "s2", "s3", "s4"]) == [
+        "s3",
+        "s2",
+        "s4",
+        "s1",
+    ]
 
 
 def test_sweep_is_listed_in_help(capsys):
     assert main(["--help"]) == 0
     assert "sweep" in capsys.readouterr().out
     assert shutil.which("evalstack") or True
+
+
+def test_a_lower_is_better_objective_picks_the_lowest(tmp_path, capsys):
+    """TER (lower is better) as the objective: the pick is the candidate with the lowest TER, each value
+    equal to sacrebleu's corpus_ter on the selection examples."""
+    import yaml
+    from sacrebleu.metrics import TER
+
+    cfg = _demo_copy(tmp_path, objective={"metric": "general_qa/ter"}, constraints=[], select="all")
+    data = yaml.safe_load(cfg.read_text())
+    data["tasks"][1]["metrics"] = ["exact_match", "ter"]
+    cfg.write_text(yaml.safe_dump(data, sort_keys=False))
+    code, stdout, err = run_main(capsys, cfg, "--json", "-q")
+    assert code == 0, err
+    res = json.loads(stdout)
+    refs = {r["id"]: r["answer"] for r in _jsonl(ROOT / "configs/demo/data/general_qa_test.jsonl")}
+    sel = [r["id"] for r in _jsonl(tmp_path / "out/data/select/general_qa.jsonl")]
+    ter = {}
+    for step in (100, 200, 300, 400):
+        outs = _outputs(ROOT / f"configs/demo/sweep/step-{step}.jsonl", "general_qa")
+        ter[step] = TER().corpus_score([outs[i] for i in sel], [[refs[i] for i in sel]]).score
+    by_step = {c["step"]: c for c in res["candidates"]}
+    for step, value in ter.items():
+        assert by_step[step]["score"]["value"] == pytest.approx(value)
+    assert res["objective"]["higher_is_better"] is False
+    assert res["pick"]["step"] == min(ter, key=lambda s: (ter[s], s)) and ter[400] > ter[res["pick"]["step"]]

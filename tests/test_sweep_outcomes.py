@@ -32,13 +32,32 @@ def _setup(srv, tmp_path: Path, **sweep) -> Path:
         return LABELS[i % 3] if right else LABELS[(i + 1) % 3]
 
     srv.reply_with(reply)
-    cfg = {"name": "served", "baseline": "base",
-           "models": {"base": {"provider": "openai", "model": "base-model", "base_url": srv.base_url, "api_key_env": None}},
-           "tasks": [{"name": "intent", "data": {"path": "test.jsonl", "id": "id"}, "prompt": {"user": "Ticket: {{ text }}"},
-                      "target": "label", "labels": LABELS, "metrics": ["accuracy"]}],
-           "sweep": {"path": "train-out", "serve": {"base_url": srv.base_url, "model": "run1-{name}", "max_tries": 1},
-                     "select": "all", "objective": {"metric": "intent/accuracy"}, "confirm_fraction": 0.25, **sweep},
-           "cache": str(tmp_path / "cache.sqlite")}
+    cfg = {
+        "name": "served",
+        "baseline": "base",
+        "models": {
+            "base": {"provider": "openai", "model": "base-model", "base_url": srv.base_url, "api_key_env": None}
+        },
+        "tasks": [
+            {
+                "name": "intent",
+                "data": {"path": "test.jsonl", "id": "id"},
+                "prompt": {"user": "Ticket: {{ text }}"},
+                "target": "label",
+                "labels": LABELS,
+                "metrics": ["accuracy"],
+            }
+        ],
+        "sweep": {
+            "path": "train-out",
+            "serve": {"base_url": srv.base_url, "model": "run1-{name}", "max_tries": 1},
+            "select": "all",
+            "objective": {"metric": "intent/accuracy"},
+            "confirm_fraction": 0.25,
+            **sweep,
+        },
+        "cache": str(tmp_path / "cache.sqlite"),
+    }
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -72,7 +91,7 @@ def test_no_candidate_meets_the_constraints_exit_1(srv, tmp_path, capsys):
     res = json.loads(out)
     assert code == 1 and res["pick"] is None and "No pick: no candidate met the constraints" in err
     assert all(c["meets_constraints"] is False for c in res["candidates"])
-    assert "runs/confirm" not in json.dumps(res["runs"])               # nothing confirmed without a pick
+    assert "runs/confirm" not in json.dumps(res["runs"])  # nothing confirmed without a pick
 
 
 def test_a_phase_with_failing_requests_is_incomplete_exit_3(srv, tmp_path, capsys):
@@ -82,7 +101,7 @@ def test_a_phase_with_failing_requests_is_incomplete_exit_3(srv, tmp_path, capsy
     code, out, err = _run(capsys, cfg, "--out", tmp_path / "out", "--json")
     res = json.loads(out)
     assert code == 3 and res["incomplete"]["phase"] == "select" and "SWEEP INCOMPLETE" in err
-    assert res["pick"] is None and res["no_pick_reason"] is None      # not "no candidate met": it did not finish
+    assert res["pick"] is None and res["no_pick_reason"] is None  # not "no candidate met": it did not finish
 
 
 def test_rft_candidates_follow_the_reward_curve():

@@ -31,8 +31,11 @@ def _planted_correct(n: int, share: float, rng: random.Random) -> set[int]:
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     intent, qa = _rows("intent_test.jsonl"), _rows("general_qa_test.jsonl")
-    base = {r["id"]: r["output"] for r in map(json.loads, (HERE / "outputs" / "base.jsonl").read_text().splitlines())
-            if r["task"] == "general_qa"}
+    base = {
+        r["id"]: r["output"]
+        for r in map(json.loads, (HERE / "outputs" / "base.jsonl").read_text().splitlines())
+        if r["task"] == "general_qa"
+    }
     for step, (acc, forgot, _) in PLANTED.items():
         rng = random.Random(step)
         ok_i = _planted_correct(len(intent), acc, rng)
@@ -40,9 +43,13 @@ def main() -> None:
         lines = []
         for i, row in enumerate(intent):
             wrong = [lab for lab in LABELS if lab != row["label"]]
-            lines.append({"task": "intent", "id": row["id"], "output": row["label"] if i in ok_i else rng.choice(wrong)})
+            lines.append(
+                {"task": "intent", "id": row["id"], "output": row["label"] if i in ok_i else rng.choice(wrong)}
+            )
         for i, row in enumerate(qa):
-            lines.append({"task": "general_qa", "id": row["id"], "output": "I am not sure." if i in lost else base[row["id"]]})
+            lines.append(
+                {"task": "general_qa", "id": row["id"], "output": "I am not sure." if i in lost else base[row["id"]]}
+            )
         (OUT / f"step-{step}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     rng = random.Random(7)
     rows = ["step,train_loss,valid_loss"]

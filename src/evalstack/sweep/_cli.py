@@ -10,9 +10,15 @@ import click
 
 @click.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder (default: the config's `output`).")
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache (not with successive_halving).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: the config's `output`).",
+)
+@click.option(
+    "--no-cache", is_flag=True, help="Neither read nor write the response cache (not with successive_halving)."
+)
 @click.option("--quiet", "-q", is_flag=True, help="Only results and errors: no progress bars or stage lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print the sweep record (sweep.json) on stdout.")
 def sweep(config: Path, out_dir: Path | None, no_cache: bool, quiet: bool, as_json: bool) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -28,37 +28,65 @@ class Every(_Strict):
 
 
 class Objective(_Strict):
-    metric: str = Field(description="'<task>/<metric key>' the pick maximises (or minimises, for lower-is-better metrics).")
+    metric: str = Field(
+        description="'<task>/<metric key>' the pick maximises (or minimises, for lower-is-better metrics)."
+    )
 
 
 class SweepSettings(_Strict):
     """Where the checkpoints come from (exactly one of job, path, models) and how one is picked."""
 
-    job: str | None = Field(None, description="An OpenAI fine-tuning job id: its checkpoints, final model and results file.")
-    path: Path | None = Field(None, description="A training output folder with HF Trainer `checkpoint-*/` folders and trainer_state.json.")
-    models: dict[str, ModelConfig] | None = Field(None, description="An explicit list of checkpoints (each with checkpoint_step).")
-    curve: Path | None = Field(None, description="A loss-curve file (results CSV, trainer_state.json...) for the explicit list.")
-    model: ModelConfig | None = Field(None, description="job: the model config every checkpoint runs with (its `model` "
-                                      "is replaced); default the baseline's when it is an openai model.")
-    serve: dict[str, Any] | None = Field(None, description="path: serve each checkpoint through this OpenAI-compatible "
-                                         "server (openai model keys; `model` may use {name} and {step}).")
-    local: dict[str, Any] = Field(default_factory=dict, description="path: options of the `local` provider per checkpoint.")
-    select: Union[Literal["all", "curve"], Every] = Field("curve", description="all; curve (best valid loss, final, "
-                                                          "mid-training, RFT peak reward); {every: N}.")
+    job: str | None = Field(
+        None, description="An OpenAI fine-tuning job id: its checkpoints, final model and results file."
+    )
+    path: Path | None = Field(
+        None, description="A training output folder with HF Trainer `checkpoint-*/` folders and trainer_state.json."
+    )
+    models: dict[str, ModelConfig] | None = Field(
+        None, description="An explicit list of checkpoints (each with checkpoint_step)."
+    )
+    curve: Path | None = Field(
+        None, description="A loss-curve file (results CSV, trainer_state.json...) for the explicit list."
+    )
+    model: ModelConfig | None = Field(
+        None,
+        description="job: the model config every checkpoint runs with (its `model` "
+        "is replaced); default the baseline's when it is an openai model.",
+    )
+    serve: dict[str, Any] | None = Field(
+        None,
+        description="path: serve each checkpoint through this OpenAI-compatible "
+        "server (openai model keys; `model` may use {name} and {step}).",
+    )
+    local: dict[str, Any] = Field(
+        default_factory=dict, description="path: options of the `local` provider per checkpoint."
+    )
+    select: Literal["all", "curve"] | Every = Field(
+        "curve", description="all; curve (best valid loss, final, mid-training, RFT peak reward); {every: N}."
+    )
     objective: Objective
-    constraints: list[GateRule] = Field(default_factory=list, description="Gate rules a candidate must meet to be picked.")
-    confirm_fraction: float = Field(0.3, ge=0, lt=1, description="Share of each task's examples held out to confirm "
-                                    "the pick (0: no confirmation; the pick's CI is then not adjusted for selection).")
+    constraints: list[GateRule] = Field(
+        default_factory=list, description="Gate rules a candidate must meet to be picked."
+    )
+    confirm_fraction: float = Field(
+        0.3,
+        ge=0,
+        lt=1,
+        description="Share of each task's examples held out to confirm "
+        "the pick (0: no confirmation; the pick's CI is then not adjusted for selection).",
+    )
     strategy: Literal["full", "successive_halving"] = "full"
     eta: int = Field(2, ge=2, le=8, description="successive_halving: keep 1/eta of the candidates per round.")
     seed: int = Field(0, description="Seed of the selection/confirmation split.")
 
     @model_validator(mode="after")
-    def _one_source(self) -> "SweepSettings":
+    def _one_source(self) -> SweepSettings:
         given = [k for k in ("job", "path", "models") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one source of checkpoints: `job` (OpenAI fine-tuning job id), `path` "
-                             f"(a folder with checkpoint-*/) or `models` (an explicit list); got {given or 'none'}")
+            raise ValueError(
+                "give exactly one source of checkpoints: `job` (OpenAI fine-tuning job id), `path` "
+                f"(a folder with checkpoint-*/) or `models` (an explicit list); got {given or 'none'}"
+            )
         if self.models is not None and any(m.checkpoint_step is None for m in self.models.values()):
             bad = next(n for n, m in self.models.items() if m.checkpoint_step is None)
             raise ValueError(f"at sweep.models.{bad}: give `checkpoint_step` (the training step of this checkpoint)")
@@ -98,7 +126,8 @@ def _check(spec: SweepSpec, doc: Any) -> None:
         return ConfigError(msg, where=where, hint=hint)
 
     for loc, metric in [(("sweep", "objective", "metric"), sw.objective.metric)] + [
-            (("sweep", "constraints", i, "metric"), r.metric) for i, r in enumerate(sw.constraints)]:
+        (("sweep", "constraints", i, "metric"), r.metric) for i, r in enumerate(sw.constraints)
+    ]:
         task, _, key = metric.partition("/")
         if not key:
             raise bad(loc, f"metric must be '<task>/<metric>', got '{metric}'", "e.g. intent/accuracy")
@@ -109,19 +138,27 @@ def _check(spec: SweepSpec, doc: Any) -> None:
             raise bad(("sweep", "constraints", i, "model"), "a constraint applies to every candidate: drop `model`")
     for name in sw.models or {}:
         if name in cfg.models:
-            raise bad(("sweep", "models", name), f"'{name}' is also under models: (the baseline's list)",
-                      "give candidates names of their own")
+            raise bad(
+                ("sweep", "models", name),
+                f"'{name}' is also under models: (the baseline's list)",
+                "give candidates names of their own",
+            )
 
 
 def sweep_from_data(data: Any, *, source: Path | None = None, doc: Any = None) -> SweepSpec:
     """Validate parsed config data with a ``sweep:`` section into a :class:`SweepSpec`."""
     where = str(source) if source else "config"
     if not isinstance(data, dict):
-        raise ConfigError("the config must be a YAML mapping (name:, baseline:, models:, tasks:, sweep: ...)", where=where)
+        raise ConfigError(
+            "the config must be a YAML mapping (name:, baseline:, models:, tasks:, sweep: ...)", where=where
+        )
     data = dict(data)
     if "sweep" not in data:
-        raise ConfigError("no `sweep:` section", where=where,
-                          hint="add sweep: {job: ftjob-..., objective: {metric: <task>/<metric>}} (see README, Checkpoint sweeps)")
+        raise ConfigError(
+            "no `sweep:` section",
+            where=where,
+            hint="add sweep: {job: ftjob-..., objective: {metric: <task>/<metric>}} (see README, Checkpoint sweeps)",
+        )
     raw = data.pop("sweep")
     cfg = config_from_data(data, source=source, doc=doc)
     try:

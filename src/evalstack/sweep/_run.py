@@ -47,29 +47,39 @@ class _Sweep:
 
         cfg, sw = self.cfg, self.sw
         if sw.strategy == "successive_halving" and self.no_cache:
-            raise ConfigError("successive_halving needs the cache (kept candidates' earlier answers come from it); "
-                              "drop --no-cache", where=f"{cfg.source or 'config'}: sweep.strategy")
+            raise ConfigError(
+                "successive_halving needs the cache (kept candidates' earlier answers come from it); drop --no-cache",
+                where=f"{cfg.source or 'config'}: sweep.strategy",
+            )
         self.plans = {t.name: prepare_task(cfg, t, i) for i, t in enumerate(cfg.tasks)}
         self.higher: bool | None = None
         for loc, metric in [("sweep.objective.metric", sw.objective.metric)] + [
-                (f"sweep.constraints[{i}].metric", r.metric) for i, r in enumerate(sw.constraints)]:
+            (f"sweep.constraints[{i}].metric", r.metric) for i, r in enumerate(sw.constraints)
+        ]:
             task, key = metric.split("/", 1)
             plan = self.plans[task]
             if key not in plan.keys and not plan.keys_pending:
                 import difflib
 
                 close = difflib.get_close_matches(key, list(plan.keys), n=1)
-                raise ConfigError(f"unknown metric '{metric}'", where=f"{cfg.source or 'config'}: {loc}",
-                                  hint=f"did you mean '{task}/{close[0]}'?" if close else
-                                  f"task '{task}' reports: {', '.join(sorted(plan.keys))}")
+                raise ConfigError(
+                    f"unknown metric '{metric}'",
+                    where=f"{cfg.source or 'config'}: {loc}",
+                    hint=f"did you mean '{task}/{close[0]}'?"
+                    if close
+                    else f"task '{task}' reports: {', '.join(sorted(plan.keys))}",
+                )
         task, key = sw.objective.metric.split("/", 1)
         self.higher = self.plans[task].keys.get(key)
         self.split: dict[str, tuple[list[str], list[str]]] = {}
         for name, plan in self.plans.items():
             sel, conf = split_ids([ex.id for ex in plan.examples], sw.confirm_fraction, sw.seed)
             if not sel:
-                raise ConfigError(f"task '{name}' has too few examples to split ({len(plan.examples)})",
-                                  where=f"{cfg.source or 'config'}: sweep.confirm_fraction", hint="add examples or lower it")
+                raise ConfigError(
+                    f"task '{name}' has too few examples to split ({len(plan.examples)})",
+                    where=f"{cfg.source or 'config'}: sweep.confirm_fraction",
+                    hint="add examples or lower it",
+                )
             self.split[name] = (sel, conf)
 
     def _write_data(self, phase: str, ids_by_task: dict[str, list[str]]) -> dict[str, tuple[Path, str]]:
@@ -98,10 +108,32 @@ class _Sweep:
         tasks = []
         for t in self.cfg.tasks:
             path, id_col = data[t.name]
-            tasks.append(t.model_copy(update={"data": t.data.model_copy(update={
-                "path": path, "format": "jsonl", "id": id_col, "split": None, "limit": None, "sample": None})}))
-        new = self.cfg.model_copy(update={"models": models, "tasks": tasks, "gate": gate, "curves": [],
-                                          "output": self.out / "runs" / phase, "trackers": []})
+            tasks.append(
+                t.model_copy(
+                    update={
+                        "data": t.data.model_copy(
+                            update={
+                                "path": path,
+                                "format": "jsonl",
+                                "id": id_col,
+                                "split": None,
+                                "limit": None,
+                                "sample": None,
+                            }
+                        )
+                    }
+                )
+            )
+        new = self.cfg.model_copy(
+            update={
+                "models": models,
+                "tasks": tasks,
+                "gate": gate,
+                "curves": [],
+                "output": self.out / "runs" / phase,
+                "trackers": [],
+            }
+        )
         new.source = self.cfg.source
         return new
 
@@ -109,8 +141,12 @@ class _Sweep:
         from ..pipeline import run_config
 
         cfg = self._phase_config(phase, models, ids_by_task, gate)
-        outcome = run_config(cfg, progress=self.progress, no_cache=self.no_cache,
-                             resume_command=f"evalstack sweep {self.cfg.source or 'CONFIG'}")
+        outcome = run_config(
+            cfg,
+            progress=self.progress,
+            no_cache=self.no_cache,
+            resume_command=f"evalstack sweep {self.cfg.source or 'CONFIG'}",
+        )
         self.runs[phase] = outcome
         for task, ids in ids_by_task.items():
             self.units.update((m, task, i) for m in models for i in ids)
@@ -136,23 +172,41 @@ class _Sweep:
         ts = run.tasks[task]
         s = ts.models[name].metrics.get(key)
         if s is None:
-            raise ConfigError(f"unknown metric '{self.sw.objective.metric}'",
-                              where=f"{self.cfg.source or 'config'}: sweep.objective.metric",
-                              hint=f"task '{task}' reports: {', '.join(sorted(ts.models[name].metrics))}")
+            raise ConfigError(
+                f"unknown metric '{self.sw.objective.metric}'",
+                where=f"{self.cfg.source or 'config'}: sweep.objective.metric",
+                hint=f"task '{task}' reports: {', '.join(sorted(ts.models[name].metrics))}",
+            )
         if self.higher is None:
             self.higher = bool(s.higher_is_better)
         d = ts.deltas.get(name, {}).get(key)
-        return {"value": s.value, "ci_low": s.ci_low, "ci_high": s.ci_high, "n": s.n, "unscored": s.unscored,
-                "delta": None if d is None else {"delta": d.delta, "ci_low": d.ci_low, "ci_high": d.ci_high,
-                                                 "p_value": d.p_value, "test": d.test, "n": d.n}}
+        return {
+            "value": s.value,
+            "ci_low": s.ci_low,
+            "ci_high": s.ci_high,
+            "n": s.n,
+            "unscored": s.unscored,
+            "delta": None
+            if d is None
+            else {
+                "delta": d.delta,
+                "ci_low": d.ci_low,
+                "ci_high": d.ci_high,
+                "p_value": d.p_value,
+                "test": d.test,
+                "n": d.n,
+            },
+        }
 
     def select(self, chosen: list[Any]) -> list[dict[str, Any]]:
         names = [c.name for c in chosen]
         by_name = {c.name: c for c in chosen}
         base = self.cfg.baseline
         halving = self.sw.strategy == "successive_halving" and len(names) > 1
-        sizes = {t: (halving_sizes(len(sel), len(names), self.sw.eta) if halving else [len(sel)])
-                 for t, (sel, _) in self.split.items()}
+        sizes = {
+            t: (halving_sizes(len(sel), len(names), self.sw.eta) if halving else [len(sel)])
+            for t, (sel, _) in self.split.items()
+        }
         n_rounds = len(next(iter(sizes.values())))
         self.evals: dict[str, dict[int, dict[str, Any]]] = {n: {} for n in names}
         self.constraint_results: dict[str, list[Any]] = {}
@@ -161,7 +215,7 @@ class _Sweep:
 
         def evaluate(r: int, alive: list[str], _size: int) -> tuple[dict[str, float | None], set[str]]:
             phase = f"select-r{r}" if n_rounds > 1 else "select"
-            ids = {t: self.split[t][0][:sizes[t][r]] for t in self.split}
+            ids = {t: self.split[t][0][: sizes[t][r]] for t in self.split}
             self.round_sizes[r] = {t: len(v) for t, v in ids.items()}
             models = {base: self.cfg.models[base], **{n: by_name[n].model for n in alive}}
             run = self._run_phase(phase, models, ids, gate).run
@@ -175,8 +229,9 @@ class _Sweep:
                     failed.add(n)
             return {n: self.evals[n][r]["value"] for n in alive}, failed
 
-        return successive_halving(names, sizes[next(iter(sizes))], self.sw.eta, evaluate,
-                                  lambda: True if self.higher is None else self.higher)
+        return successive_halving(
+            names, sizes[next(iter(sizes))], self.sw.eta, evaluate, lambda: True if self.higher is None else self.higher
+        )
 
     def confirm(self, pick: Any) -> dict[str, Any] | None:
         if not any(conf for _, conf in self.split.values()):
@@ -187,8 +242,11 @@ class _Sweep:
         if gate is not None:
             gate = gate.model_copy(update={"rules": [r for r in gate.rules if r.model in (None, pick.name)]})
         run = self._run_phase("confirm", models, ids, gate).run
-        return {"phase": "confirm", **self._objective(run, pick.name),
-                "gate": None if run.gate is None else run.gate.model_dump(mode="json")}
+        return {
+            "phase": "confirm",
+            **self._objective(run, pick.name),
+            "gate": None if run.gate is None else run.gate.model_dump(mode="json"),
+        }
 
 
 class _Incomplete(Exception):
@@ -197,8 +255,9 @@ class _Incomplete(Exception):
         self.phase, self.outcome = phase, outcome
 
 
-def run_sweep(spec: SweepSpec, *, out_dir: str | Path | None = None, progress: bool = False,
-              no_cache: bool = False) -> SweepOutcome:
+def run_sweep(
+    spec: SweepSpec, *, out_dir: str | Path | None = None, progress: bool = False, no_cache: bool = False
+) -> SweepOutcome:
     """Run a sweep and write ``sweep.json``, ``sweep.md``, ``sweep.html`` and the plot into the output folder.
 
     Exit code: 0 a pick was made (and the gate passed on it, or there is no gate); 1 no candidate met the
@@ -231,8 +290,15 @@ def run_sweep(spec: SweepSpec, *, out_dir: str | Path | None = None, progress: b
             confirmation = sw.confirm(pick)
     except _Incomplete as exc:
         incomplete = {"phase": exc.phase, "failed": exc.outcome.failed, "run": str(exc.outcome.out_dir)}
-    rows = [{"name": c.name, "step": c.step, "valid_loss": valid_loss_at(found.curve, c.step)[0],
-             "scores": {r: e["value"] for r, e in sw.evals.get(c.name, {}).items()}} for c in chosen]
+    rows = [
+        {
+            "name": c.name,
+            "step": c.step,
+            "valid_loss": valid_loss_at(found.curve, c.step)[0],
+            "scores": {r: e["value"] for r, e in sw.evals.get(c.name, {}).items()},
+        }
+        for c in chosen
+    ]
     flags = loss_conflicts(rows, True if sw.higher is None else sw.higher) if hasattr(sw, "evals") else {}
     result = build_result(spec, sw, found, chosen, reasons, notes, rounds, pick, confirmation, flags, incomplete)
     write_outputs(out, result, found.curve)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 
 def valid_loss_at(curve: Any, step: int) -> tuple[float | None, int | None]:
@@ -24,7 +25,9 @@ def _nearest(cands: Sequence[Any], step: float) -> Any:
     return min(cands, key=lambda c: (abs(c.step - step), c.step))
 
 
-def choose_candidates(cands: Sequence[Any], curve: Any, select: Any) -> tuple[list[Any], dict[str, list[str]], list[str]]:
+def choose_candidates(
+    cands: Sequence[Any], curve: Any, select: Any
+) -> tuple[list[Any], dict[str, list[str]], list[str]]:
     """The candidates to evaluate, why each is one (``best_valid_loss``, ``final``, ``mid``, ``peak_reward``)
     and notes.
 
@@ -45,8 +48,11 @@ def choose_candidates(cands: Sequence[Any], curve: Any, select: Any) -> tuple[li
         best = min(measured, key=lambda vc: (vc[0], vc[1].step))[1]
         reasons[best.name].append("best_valid_loss")
     else:
-        notes.append("no validation loss in the curve" if curve is not None else "no loss curve: the best-valid-loss "
-                     "checkpoint is unknown (give sweep.curve)")
+        notes.append(
+            "no validation loss in the curve"
+            if curve is not None
+            else "no loss curve: the best-valid-loss checkpoint is unknown (give sweep.curve)"
+        )
     rft = getattr(curve, "rft", None)
     if rft is not None and rft.facts.get("peak_step") is not None:
         reasons[_nearest(cands, rft.facts["peak_step"]).name].append("peak_reward")
@@ -103,23 +109,37 @@ def rank(values: dict[str, float | None], higher_is_better: bool, order: Sequenc
     return sorted(values, key=key)
 
 
-def successive_halving(names: Sequence[str], sizes: Sequence[int], eta: int,
-                       evaluate: Callable[[int, list[str], int], tuple[dict[str, float | None], set[str]]],
-                       higher_is_better: bool) -> list[dict[str, Any]]:
+def successive_halving(
+    names: Sequence[str],
+    sizes: Sequence[int],
+    eta: int,
+    evaluate: Callable[[int, list[str], int], tuple[dict[str, float | None], set[str]]],
+    higher_is_better: bool | Callable[[], bool],
+) -> list[dict[str, Any]]:
     """Run the schedule: round r evaluates the alive candidates on the first ``sizes[r]`` selection
     examples through ``evaluate(r, alive, size) -> ({name: objective}, {names failing a constraint})``;
     those failing a constraint leave, then the better ``ceil(alive / eta)`` by the objective stay.
-    Returns one record per round: size, evaluated, values, failed, kept."""
+    ``higher_is_better`` may be a callable: the objective's direction is read from the first round's results
+    when no dry run could tell it. Returns one record per round: size, evaluated, values, failed, kept."""
     alive = list(names)
     out = []
     for r, size in enumerate(sizes):
         values, failed = evaluate(r, alive, size)
         ok = [n for n in alive if n not in failed]
-        ranked = rank({n: values.get(n) for n in ok}, higher_is_better, names)
+        higher = higher_is_better() if callable(higher_is_better) else higher_is_better  # known after round 0
+        ranked = rank({n: values.get(n) for n in ok}, higher, names)
         last = r == len(sizes) - 1
-        kept = ranked if last else ranked[:max(1, math.ceil(len(alive) / eta))]
-        out.append({"round": r, "size": size, "evaluated": list(alive), "values": values, "failed": sorted(failed),
-                    "kept": kept})
+        kept = ranked if last else ranked[: max(1, math.ceil(len(alive) / eta))]
+        out.append(
+            {
+                "round": r,
+                "size": size,
+                "evaluated": list(alive),
+                "values": values,
+                "failed": sorted(failed),
+                "kept": kept,
+            }
+        )
         alive = [n for n in names if n in kept]
         if not alive:
             break
@@ -145,7 +165,16 @@ def loss_conflicts(rows: Iterable[dict[str, Any]], higher_is_better: bool) -> di
             if va is None or vb is None or va == vb:
                 continue
             if (va < vb) == higher_is_better:  # a scored worse
-                flags.setdefault(a["name"], {"than": b["name"], "than_step": b["step"], "valid_loss": a["valid_loss"],
-                                             "than_valid_loss": b["valid_loss"], "score": va, "than_score": vb,
-                                             "round": rnd})
+                flags.setdefault(
+                    a["name"],
+                    {
+                        "than": b["name"],
+                        "than_step": b["step"],
+                        "valid_loss": a["valid_loss"],
+                        "than_valid_loss": b["valid_loss"],
+                        "score": va,
+                        "than_score": vb,
+                        "round": rnd,
+                    },
+                )
     return flags

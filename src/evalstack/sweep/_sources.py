@@ -50,9 +50,11 @@ def _job_template(spec: SweepSpec) -> Any:
     sw, cfg = spec.sweep, spec.config
     tpl = sw.model or cfg.models[cfg.baseline]
     if getattr(tpl, "provider", None) != "openai":
-        raise ConfigError("the job's checkpoints run through an openai model: give sweep.model "
-                          "{provider: openai, model: any, ...} (the baseline is not an openai model)",
-                          where=f"{cfg.source or 'config'}: sweep.model")
+        raise ConfigError(
+            "the job's checkpoints run through an openai model: give sweep.model "
+            "{provider: openai, model: any, ...} (the baseline is not an openai model)",
+            where=f"{cfg.source or 'config'}: sweep.model",
+        )
     return tpl
 
 
@@ -62,8 +64,7 @@ def _client(tpl: Any) -> Any:
     key_env = tpl.api_key_env
     key = os.environ.get(key_env) if key_env else "unused"
     if not key:
-        raise ConfigError(f"{key_env} is not set (the job's checkpoints are listed with it)",
-                          hint=f"export {key_env}")
+        raise ConfigError(f"{key_env} is not set (the job's checkpoints are listed with it)", hint=f"export {key_env}")
     base = tpl.base_url or os.environ.get("OPENAI_BASE_URL") or None
     return openai.OpenAI(api_key=key, base_url=base, max_retries=2, timeout=tpl.timeout)
 
@@ -83,13 +84,27 @@ def from_job(spec: SweepSpec, work: Path) -> Discovered:
         last = max([*report.table.steps, *by_step, 0])
         by_step[last] = (final, True)  # the final model stands for a checkpoint at the same step
     if not by_step:
-        raise DataError(f"job {job_id} has no checkpoints and no final model yet (status {summary.get('status')})",
-                        where=f"{spec.config.source or 'config'}: sweep.job", hint="wait for the job to save a checkpoint")
-    cands = [Candidate(name="final" if is_final else f"step-{step}", step=step, final=is_final, origin=model,
-                       model=tpl.model_copy(update={"model": model, "checkpoint_step": step, "azure": None}))
-             for step, (model, is_final) in sorted(by_step.items())]
-    return Discovered(cands, report, f"OpenAI fine-tuning job {job_id} ({summary.get('status')}, "
-                                     f"{summary.get('n_checkpoints')} checkpoint(s) listed)")
+        raise DataError(
+            f"job {job_id} has no checkpoints and no final model yet (status {summary.get('status')})",
+            where=f"{spec.config.source or 'config'}: sweep.job",
+            hint="wait for the job to save a checkpoint",
+        )
+    cands = [
+        Candidate(
+            name="final" if is_final else f"step-{step}",
+            step=step,
+            final=is_final,
+            origin=model,
+            model=tpl.model_copy(update={"model": model, "checkpoint_step": step, "azure": None}),
+        )
+        for step, (model, is_final) in sorted(by_step.items())
+    ]
+    return Discovered(
+        cands,
+        report,
+        f"OpenAI fine-tuning job {job_id} ({summary.get('status')}, "
+        f"{summary.get('n_checkpoints')} checkpoint(s) listed)",
+    )
 
 
 def _trainer_state(folder: Path, ckpts: list[tuple[int, Path]]) -> Path | None:
@@ -115,7 +130,9 @@ def _folder_model(spec: SweepSpec, name: str, step: int, path: Path) -> Any:
         return LocalModel.model_validate({**sw.local, "provider": "local", "path": path, "checkpoint_step": step})
     except (ValueError, KeyError) as exc:
         key = "serve" if sw.serve is not None else "local"
-        raise ConfigError(f"invalid {key} settings: {str(exc).splitlines()[-1].strip()}", where=f"{where}.{key}") from None
+        raise ConfigError(
+            f"invalid {key} settings: {str(exc).splitlines()[-1].strip()}", where=f"{where}.{key}"
+        ) from None
 
 
 def from_folder(spec: SweepSpec) -> Discovered:
@@ -128,24 +145,43 @@ def from_folder(spec: SweepSpec) -> Discovered:
     assert folder is not None
     where = f"{spec.config.source or 'config'}: sweep.path"
     if not folder.is_dir():
-        raise ConfigError(f"training output folder not found: {folder}", where=where,
-                          hint="point sweep.path at the folder holding checkpoint-*/ folders")
+        raise ConfigError(
+            f"training output folder not found: {folder}",
+            where=where,
+            hint="point sweep.path at the folder holding checkpoint-*/ folders",
+        )
     ckpts = sorted((int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := _CKPT.match(p.name)))
     state = _trainer_state(folder, ckpts)
     report = analyze(state, label="training") if state else None
-    cands = [Candidate(name=f"step-{s}", step=s, origin=p.name, model=_folder_model(spec, p.name, s, p))
-             for s, p in ckpts]
+    cands = [
+        Candidate(name=f"step-{s}", step=s, origin=p.name, model=_folder_model(spec, p.name, s, p)) for s, p in ckpts
+    ]
     if (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file():
         last = report.table.meta.get("global_step") if report else None
         step = int(last) if isinstance(last, (int, float)) else (ckpts[-1][0] if ckpts else 0)
         if step not in {s for s, _ in ckpts}:
-            cands.append(Candidate(name="final", step=step, final=True, origin=folder.name,
-                                   model=_folder_model(spec, folder.name, step, folder)))
+            cands.append(
+                Candidate(
+                    name="final",
+                    step=step,
+                    final=True,
+                    origin=folder.name,
+                    model=_folder_model(spec, folder.name, step, folder),
+                )
+            )
     if not cands:
-        raise DataError("no checkpoint-<step>/ folders and no final model (config.json) in the folder",
-                        where=str(folder), hint="save checkpoints with the HF Trainer (save_strategy) or list them under sweep.models")
-    return Discovered(cands, report, f"training folder {folder.name}/ ({len(ckpts)} checkpoint folder(s)"
-                                     + (", trainer_state.json" if state else ", no trainer_state.json") + ")")
+        raise DataError(
+            "no checkpoint-<step>/ folders and no final model (config.json) in the folder",
+            where=str(folder),
+            hint="save checkpoints with the HF Trainer (save_strategy) or list them under sweep.models",
+        )
+    return Discovered(
+        cands,
+        report,
+        f"training folder {folder.name}/ ({len(ckpts)} checkpoint folder(s)"
+        + (", trainer_state.json" if state else ", no trainer_state.json")
+        + ")",
+    )
 
 
 def from_list(spec: SweepSpec) -> Discovered:
@@ -156,9 +192,16 @@ def from_list(spec: SweepSpec) -> Discovered:
     report = analyze(sw.curve, label="training") if sw.curve else None
     items = sorted((sw.models or {}).items(), key=lambda kv: (kv[1].checkpoint_step, kv[0]))
     last = items[-1][1].checkpoint_step if items else None
-    cands = [Candidate(name=n, step=int(m.checkpoint_step), model=m, final=m.checkpoint_step == last,
-                       origin=str(getattr(m, "model", None) or (Path(m.path).name if getattr(m, "path", None) else m.provider)))
-             for n, m in items]
+    cands = [
+        Candidate(
+            name=n,
+            step=int(m.checkpoint_step or 0),  # validated: every listed model has one
+            model=m,
+            final=m.checkpoint_step == last,
+            origin=str(getattr(m, "model", None) or Path(getattr(m, "path", None) or m.provider).name),
+        )
+        for n, m in items
+    ]
     return Discovered(cands, report, f"explicit list of {len(cands)} checkpoint(s)")
 
 
