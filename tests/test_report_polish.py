@@ -244,3 +244,50 @@ def test_curve_tables_say_smoothed_and_hidden_token_corrected(tmp_path: Path, re
     assert f"| {valid} |" in join and f"| {train} |" in join, join
     page = html_lib.unescape((out / "report.html").read_text(encoding="utf-8"))
     assert f"<th class=\"num\">{valid}</th>" in page and f"<th class=\"num\">{train}</th>" in page
+
+
+def test_histogram_captions_give_the_means_drawn_and_say_when_they_are_not_the_table_values(tmp_path: Path) -> None:
+    """Issue 14 item 9: a histogram marks each model's mean of the per-example scores; for perplexity (exp of
+    the token-weighted mean log-probability over the whole set) that is not the table's value. The caption
+    gives the means drawn, and says why they differ where they do."""
+    import html as html_lib
+    import math
+    import re
+
+    lps = {"base": {"q1": [-0.1], "q2": [-2.0, -1.0, -0.5, -0.3], "q3": [-0.2, -0.4]},
+           "ft": {"q1": [-0.05, -0.1, -0.2], "q2": [-1.5], "q3": [-0.3, -0.3, -0.6, -0.9, -1.2]}}
+    (tmp_path / "qa.jsonl").write_text("".join(json.dumps({"id": i, "question": q, "answer": a}) + "\n"
+                                               for i, q, _, a in QA))
+    for m, by in lps.items():
+        (tmp_path / f"{m}.jsonl").write_text("".join(json.dumps({"id": i, "output": OUTPUTS[m][i], "logprobs": lp}) + "\n"
+                                                     for i, lp in by.items()))
+    (tmp_path / "eval.yaml").write_text("""
+name: hist
+baseline: base
+models:
+  base: {provider: replay, path: base.jsonl, logprobs_column: logprobs}
+  ft: {provider: replay, path: ft.jsonl, logprobs_column: logprobs}
+tasks:
+  - name: qa
+    data: {path: qa.jsonl, id: id}
+    prompt: {user: "{{ question }}"}
+    reference: answer
+    metrics: [exact_match, perplexity]
+output: out
+""")
+    r = subprocess.run([sys.executable, "-m", "evalstack", "-q", "run", "eval.yaml"], capture_output=True, text=True,
+                       timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    page = html_lib.unescape((tmp_path / "out" / "report.html").read_text(encoding="utf-8"))
+    caps = {c.split(":")[1].strip().split(" ")[0]: c for c in re.findall(r"<figcaption>(Score distribution: .*?)</figcaption>", page)}
+    # exact match: per-example 0/1, the table's accuracy is their mean
+    em = {m: sum(OUTPUTS[m][i] == a for i, _, _, a in QA) / 3 for m in lps}
+    assert caps["qa/exact_match"] == (f"Score distribution: qa/exact_match (means drawn, as in the table: "
+                                      f"base {em['base']:.4f}, ft {em['ft']:.4f})")
+    # perplexity by hand: per example exp(-mean lp); the table's: exp(-sum of all lp / all tokens)
+    drawn = {m: sum(math.exp(-sum(lp) / len(lp)) for lp in by.values()) / 3 for m, by in lps.items()}
+    table = {m: math.exp(-sum(sum(lp) for lp in by.values()) / sum(len(lp) for lp in by.values())) for m, by in lps.items()}
+    cap = caps["qa/perplexity"]
+    assert f"means drawn base {drawn['base']:.4f}, ft {drawn['ft']:.4f}" in cap, cap
+    assert f"the table's base {table['base']:.4f}, ft {table['ft']:.4f}" in cap, cap
+    assert "computed over the whole set" in cap

@@ -177,8 +177,27 @@ def histogram_plots(run: RunResult, values: dict[tuple[str, str, str], list[floa
         else:
             fig = _stacked_hists(series, np.concatenate([v for _, v in series]))
         fig.suptitle(_txt(f"{task}/{key}: per-example scores"), fontsize=9, x=0.01, ha="left")
-        out.append(Plot(safe_name("hist", task, key), f"Score distribution: {task}/{key}", "histogram", _png(fig), task))
+        out.append(Plot(safe_name("hist", task, key), f"Score distribution: {task}/{key}" + _mean_note(run, task, key, series),
+                        "histogram", _png(fig), task))
     return out
+
+
+def _mean_note(run: RunResult, task: str, key: str, series: list[tuple[str, Any]]) -> str:
+    """The means the plot marks, and whether they are the table's values; when not (a corpus-level metric
+    such as perplexity: exp of the token-weighted mean log-probability), both, and why."""
+    from ._format import fmt_num
+
+    drawn, table = [], []
+    for model, v in series:
+        mts = run.tasks[task].models.get(model) if task in run.tasks else None
+        s = mts.metrics.get(key) if mts else None
+        drawn.append((model, float(v.mean())))
+        table.append((model, s.value if s is not None else None))
+    shown = ", ".join(f"{m} {fmt_num(x)}" for m, x in drawn)
+    if all(t is not None and abs(d - t) <= 1e-9 * max(1.0, abs(t)) for (_, d), (_, t) in zip(drawn, table)):
+        return f" (means drawn, as in the table: {shown})"
+    return (f": means drawn {shown}; the table's {', '.join(f'{m} {fmt_num(t)}' for m, t in table)}, computed over "
+            f"the whole set (e.g. token-weighted), not as the mean of per-example scores")
 
 
 def _discrete_bars(series: list[tuple[str, Any]], levels: Any) -> Any:
