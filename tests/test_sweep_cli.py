@@ -193,6 +193,12 @@ def test_bad_sweep_sections_are_one_line_exit_2(tmp_path, capsys):
     assert code == 2 and "no `sweep:` section" in err
 
 
+def test_evalstack_run_on_a_sweep_config_names_evalstack_sweep(capsys):
+    code = main(["run", str(DEMO)])
+    err = capsys.readouterr().err
+    assert code == 2 and "run it with `evalstack sweep CONFIG`" in err and "sweep (line 27)" in err
+
+
 def test_unit_schedule_split_and_halving():
     from evalstack.sweep import halving_sizes, split_ids, successive_halving
 

@@ -371,6 +371,11 @@ def config_from_data(data: Any, *, source: Path | None = None, doc: Any = None) 
     if not isinstance(data, dict):
         where = str(source) if source else "config"
         raise ConfigError("the config must be a YAML mapping (name:, baseline:, models:, tasks: ...)", where=where)
+    if "sweep" in data:  # the one hook of evalstack.sweep: its loader takes the section off before it gets here
+        line = doc.line_of(("sweep",)) if doc is not None else None
+        raise ConfigError("this config has a `sweep:` section (checkpoints to sweep)",
+                          where=f"{source or 'config'}: sweep" + (f" (line {line})" if line else ""),
+                          hint="run it with `evalstack sweep CONFIG`")
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
