@@ -139,19 +139,31 @@ ECHO_PLUGIN = {
             def compute(self, predictions, references=None, **context):
                 return [mean_result("shout", [None if p is None else float(p.isupper()) for p in predictions])]
         """,
+    "summary": """
+        from evalstack.report._formats import ReportFormat
+
+
+        class Summary(ReportFormat):
+            filename = "summary.txt"
+
+            def render(self, run, data):
+                return f"{run.name}: {len(run.models)} models, tasks {', '.join(run.tasks)}\\n"
+        """,
 }
 
 
 def test_a_plugin_metric_and_provider_run_from_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    """An installed package adds a provider and a metric; a config uses both through `evalstack run`."""
+    """An installed package adds a provider, a metric and a report format; a config uses them through
+    `evalstack run` (before the registry, config validation rejected provider 'echo')."""
     import json
 
     from evalstack.cli import main
 
     install_plugin(tmp_path / "site", monkeypatch, "evalstack_echo_plugin", ECHO_PLUGIN,
                    {"provider.echo": "evalstack_echo_plugin.echo:EchoProvider",
-                    "metric.shout": "evalstack_echo_plugin.shout:Shout"})
+                    "metric.shout": "evalstack_echo_plugin.shout:Shout",
+                    "report_format.summary": "evalstack_echo_plugin.summary:Summary"})
     texts = ["abc", "DEF", "ghi", "JKL", "mno"]  # 2 of 5 already upper case
     (tmp_path / "d.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
     cfg = tmp_path / "eval.yaml"
@@ -175,6 +187,7 @@ output: out
     shout = {m: run["tasks"]["t"]["models"][m]["metrics"]["shout"]["value"] for m in ("plain", "loud")}
     assert shout == {"plain": pytest.approx(2 / 5), "loud": 1.0}
     assert run["models"]["loud"]["provider"] == "echo"
+    assert (tmp_path / "out" / "summary.txt").read_text() == "plug: 2 models, tasks t\n"
     assert run["config"]["models"]["loud"] == {"provider": "echo", "upper": True, "concurrency": 8, "repeat": 1,
                                                "checkpoint_step": None}
 

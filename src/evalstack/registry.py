@@ -1,10 +1,11 @@
 """Plug-ins: one registry keyed by (kind, name), fed by the built-ins and by the ``evalstack`` entry points.
 
-Kinds (:data:`KINDS`): ``metric``, ``provider``, ``scale`` (rubric scale types), ``tracker``,
-``report_format``. Each kind has a decorator in the package that owns it (``register_metric``,
-``register_provider``, ``register_tracker``...) which fills in what that kind needs and calls
-:func:`register`. The built-ins are modules whose import runs those decorators; they are imported on the
-first lookup of their kind.
+Kinds (:data:`KINDS`): ``metric``, ``provider``, ``report_format``, ``scale`` (rubric scale types),
+``tracker``. Each kind has a decorator in the package that owns it (``register_metric``,
+``register_provider``, ``register_report_format``, ``register_scale``, ``register_tracker``) which fills in
+what that kind needs and calls :func:`register`. The built-ins are the decorated classes of the kind's
+package: every module of it is imported on the first lookup of the kind, so adding a built-in is one new
+module (plus its test).
 
 Installed packages add plug-ins through the entry-point group ``evalstack``, one entry per plug-in named
 ``<kind>.<name>``::
@@ -39,19 +40,19 @@ ENTRY_POINT_GROUP = "evalstack"
 class _Kind:
     what: str
     """How messages name one of them ("metric", "provider", "tracker type"...)."""
-    builtins: tuple[str, ...]
-    """Modules whose import registers the built-ins."""
+    package: str
+    """The package holding the built-ins: every module in it is imported (its decorators register), so a
+    new built-in is one new module there."""
     decorator: str
     """``module:function``; ``function(name)(obj)`` registers a plug-in loaded from an entry point."""
 
 
 KINDS: dict[str, _Kind] = {
-    "metric": _Kind("metric", ("evalstack.metrics._builtin",), "evalstack.metrics._base:register_metric"),
-    "provider": _Kind("provider", ("evalstack.models._openai", "evalstack.models._replay", "evalstack.models._local",
-                                   "evalstack.models._mock"), "evalstack.models._base:register_provider"),
-    "scale": _Kind("scale type", ("evalstack.judges.scales",), "evalstack.judges.scales._base:register_scale"),
-    "tracker": _Kind("tracker type", ("evalstack.trackers._wandb", "evalstack.trackers._mlflow"),
-                     "evalstack.trackers._base:register_tracker"),
+    "metric": _Kind("metric", "evalstack.metrics", "evalstack.metrics._base:register_metric"),
+    "provider": _Kind("provider", "evalstack.models", "evalstack.models._base:register_provider"),
+    "report_format": _Kind("report format", "evalstack.report", "evalstack.report._formats:register_report_format"),
+    "scale": _Kind("scale type", "evalstack.judges.scales", "evalstack.judges.scales._base:register_scale"),
+    "tracker": _Kind("tracker type", "evalstack.trackers", "evalstack.trackers._base:register_tracker"),
 }
 """Every plug-in kind: what it is called, where its built-ins live, how a loaded plug-in is registered."""
 
@@ -75,9 +76,14 @@ def register(kind: str, name: str, obj: Any) -> Any:
 
 
 def _load_builtins(kind: str) -> None:
+    """Import every module of the kind's package (each imports its heavy libraries only when used)."""
     if kind not in _BUILTINS_LOADED:
-        for module in _kind(kind).builtins:
-            importlib.import_module(module)
+        import pkgutil
+
+        package = importlib.import_module(_kind(kind).package)
+        for mod in pkgutil.iter_modules(package.__path__):
+            if not mod.ispkg and mod.name != "__main__":
+                importlib.import_module(f"{package.__name__}.{mod.name}")
         _BUILTINS_LOADED.add(kind)
 
 

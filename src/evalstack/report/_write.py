@@ -61,8 +61,9 @@ def write_reports(run_dir: str | Path, run: RunResult, *, worst: int = 20, note:
 
 def write_report_files(run_dir: str | Path, run: RunResult, *, worst: int = 20,
                        note: Any = None) -> tuple[list[Path], ReportData]:
-    """Write run.json, report.md, report.html, junit.xml, review/lowest.csv, review/lowest.jsonl,
-    review/regressions.csv and plots/*.png into ``run_dir``; return the paths written.
+    """Write run.json, every report format (report.md, report.html, junit.xml and those of plug-ins:
+    :mod:`._formats`), review/lowest.csv, review/lowest.jsonl, review/regressions.csv and plots/*.png into
+    ``run_dir``; return the paths written.
 
     Each file is listed in the folder's manifest (``.evalstack-run``, when the folder is evalstack's) before
     it is written; PNGs of an earlier report are removed only if the manifest lists them.
@@ -71,24 +72,19 @@ def write_report_files(run_dir: str | Path, run: RunResult, *, worst: int = 20,
     review files hold only their header and the reports say so. ``worst`` is N of the review lists.
     Returns the paths and what the reports were made of (e.g. the new failure modes, for the terminal).
     """
-    from ._html import render_html_report
-    from ._junit import render_junit
-    from ._markdown import render_markdown
-
     from .._outdir import record, remove_stale
+    from ._formats import report_formats
 
     out = Path(run_dir)
-    record(out, [out / f for f in _FILES])  # the manifest lists each file before it is written
+    formats = report_formats()
+    files = ["run.json", *(f.filename for f in formats), *_REVIEW_FILES]
+    record(out, [out / f for f in files])  # the manifest lists each file before it is written
     written = [write_run_json(out, run)]
     data = collect(run, out, worst=worst, note=note)
     if note is not None:
-        note("reports: report.md, report.html, junit.xml, review/")
-    written.append(atomic_write_text(out / "report.md", render_markdown(
-        run, regressions=data.regressions, failure_modes=data.failure_modes), root=out))
-    written.append(atomic_write_text(out / "report.html", render_html_report(
-        run, plots=data.plots, lowest=data.lowest_shown, lowest_skipped=data.lowest_skipped,
-        regressions=data.regressions, failure_modes=data.failure_modes), root=out))
-    written.append(atomic_write_text(out / "junit.xml", render_junit(run), root=out))
+        note(f"reports: {', '.join(f.filename for f in formats)}, review/")
+    for fmt in formats:  # text, so that every registered secret is redacted from it as from every report
+        written.append(atomic_write_text(out / fmt.filename, fmt.render(run, data), root=out))
     lowest, regressions = data.lowest or [], data.regressions or []
     written.append(atomic_write_text(out / "review" / "lowest.csv", rows_to_csv(lowest, LOWEST_COLUMNS), root=out))
     written.append(atomic_write_text(out / "review" / "lowest.jsonl", rows_to_jsonl(lowest), root=out))
@@ -100,8 +96,7 @@ def write_report_files(run_dir: str | Path, run: RunResult, *, worst: int = 20,
     return written, data
 
 
-_FILES = ["run.json", "report.md", "report.html", "junit.xml", "review/lowest.csv", "review/lowest.jsonl",
-          "review/regressions.csv"]
+_REVIEW_FILES = ["review/lowest.csv", "review/lowest.jsonl", "review/regressions.csv"]
 
 
 def _plot_names(plots: list[Any]) -> list[tuple[str, bytes]]:

@@ -59,15 +59,14 @@ class _Sweep:
             task, key = metric.split("/", 1)
             plan = self.plans[task]
             if key not in plan.keys and not plan.keys_pending:
-                import difflib
+                from ..registry import did_you_mean
 
-                close = difflib.get_close_matches(key, list(plan.keys), n=1)
                 raise ConfigError(
                     f"unknown metric '{metric}'",
                     where=f"{cfg.source or 'config'}: {loc}",
-                    hint=f"did you mean '{task}/{close[0]}'?"
-                    if close
-                    else f"task '{task}' reports: {', '.join(sorted(plan.keys))}",
+                    hint=did_you_mean(
+                        key, plan.keys, f"task '{task}' reports: {', '.join(sorted(plan.keys))}", prefix=f"{task}/"
+                    ),
                 )
         task, key = sw.objective.metric.split("/", 1)
         self.higher = self.plans[task].keys.get(key)
