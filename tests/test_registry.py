@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,8 +23,9 @@ def _fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(registry, "_EP_LOADED", set())
 
 
-def install_plugin(site: Path, monkeypatch: pytest.MonkeyPatch, package: str, modules: dict[str, str],
-                   entry_points: dict[str, str]) -> None:
+def install_plugin(
+    site: Path, monkeypatch: pytest.MonkeyPatch, package: str, modules: dict[str, str], entry_points: dict[str, str]
+) -> None:
     """A real installed distribution: ``<package>-0.1.dist-info`` with METADATA and entry_points.txt, and the
     package's modules, in ``site`` put first on sys.path (what pip leaves in site-packages)."""
     pkg = site / package
@@ -33,8 +35,7 @@ def install_plugin(site: Path, monkeypatch: pytest.MonkeyPatch, package: str, mo
     info = site / f"{package}-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[evalstack]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items()))
+    (info / "entry_points.txt").write_text("[evalstack]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items()))
     monkeypatch.syspath_prepend(str(site))
     for mod in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
         monkeypatch.delitem(sys.modules, mod)
@@ -54,7 +55,8 @@ def test_lookup_finds_builtins_and_names_unknown_ones_with_a_hint() -> None:
     from evalstack.models._openai import OpenAIProvider
 
     assert registry.lookup("provider", "openai") is OpenAIProvider
-    assert get_metric("accuracy").name == "accuracy"
+    accuracy: Any = get_metric("accuracy")
+    assert accuracy.name == "accuracy"
     with pytest.raises(ConfigError, match=r"^models\.m: unknown provider 'opnai' \(did you mean 'openai'\?\)$"):
         registry.lookup("provider", "opnai", where="models.m")
     with pytest.raises(DataError, match=r"unknown tracker type 'x' \(known: mlflow, wandb\)"):
@@ -65,9 +67,13 @@ def test_lookup_finds_builtins_and_names_unknown_ones_with_a_hint() -> None:
 
 
 def test_an_entry_point_is_loaded_only_when_its_name_is_needed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    install_plugin(tmp_path / "site", monkeypatch, "evalstack_lazy_plugin", {
-        "__init__": "",
-        "metric": """
+    install_plugin(
+        tmp_path / "site",
+        monkeypatch,
+        "evalstack_lazy_plugin",
+        {
+            "__init__": "",
+            "metric": """
             from evalstack.metrics import BaseMetric, mean_result
 
             class Shout(BaseMetric):
@@ -77,8 +83,10 @@ def test_an_entry_point_is_loaded_only_when_its_name_is_needed(tmp_path: Path, m
 
                 def compute(self, predictions, references=None, **context):
                     return [mean_result("shout", [None if p is None else float(p.isupper()) for p in predictions])]
-            """},
-        {"metric.shout": "evalstack_lazy_plugin.metric:Shout"})
+            """,
+        },
+        {"metric.shout": "evalstack_lazy_plugin.metric:Shout"},
+    )
     from evalstack.metrics import compute, get_metric
 
     get_metric("accuracy")
@@ -87,19 +95,28 @@ def test_an_entry_point_is_loaded_only_when_its_name_is_needed(tmp_path: Path, m
     assert "evalstack_lazy_plugin.metric" not in sys.modules
     assert compute("shout", ["YES", "no", None]).value == 0.5
     assert "evalstack_lazy_plugin.metric" in sys.modules
-    assert get_metric("shout").name == "shout"  # went through register_metric without decorating itself
+    shout: Any = get_metric("shout")
+    assert shout.name == "shout"  # went through register_metric without decorating itself
     with pytest.raises(ConfigError, match=r"unknown metric 'shoot' \(did you mean 'shout'\?\)"):
         get_metric("shoot")
 
 
 def test_a_builtin_name_wins_and_a_broken_plugin_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    install_plugin(tmp_path / "site", monkeypatch, "evalstack_bad_plugin", {"__init__": "", "m": "raise RuntimeError('boom')"},
-                   {"metric.accuracy": "evalstack_bad_plugin.m:X", "metric.broken": "evalstack_bad_plugin.m:X"})
+    install_plugin(
+        tmp_path / "site",
+        monkeypatch,
+        "evalstack_bad_plugin",
+        {"__init__": "", "m": "raise RuntimeError('boom')"},
+        {"metric.accuracy": "evalstack_bad_plugin.m:X", "metric.broken": "evalstack_bad_plugin.m:X"},
+    )
     from evalstack.metrics import get_metric
 
     assert get_metric("accuracy").__module__ == "evalstack.metrics._classification"
-    with pytest.raises(ConfigError, match=r"^the metric plug-in 'broken' \(evalstack_bad_plugin\.m:X\) could not be "
-                                          r"loaded: RuntimeError: boom \(reinstall or uninstall"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^the metric plug-in 'broken' \(evalstack_bad_plugin\.m:X\) could not be "
+        r"loaded: RuntimeError: boom \(reinstall or uninstall",
+    ):
         get_metric("broken")
 
 
@@ -152,20 +169,30 @@ ECHO_PLUGIN = {
 }
 
 
-def test_a_plugin_metric_and_provider_run_from_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_plugin_metric_and_provider_run_from_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """An installed package adds a provider, a metric and a report format; a config uses them through
     `evalstack run` (before the registry, config validation rejected provider 'echo')."""
     import json
 
     from evalstack.cli import main
 
-    install_plugin(tmp_path / "site", monkeypatch, "evalstack_echo_plugin", ECHO_PLUGIN,
-                   {"provider.echo": "evalstack_echo_plugin.echo:EchoProvider",
-                    "metric.shout": "evalstack_echo_plugin.shout:Shout",
-                    "report_format.summary": "evalstack_echo_plugin.summary:Summary"})
+    install_plugin(
+        tmp_path / "site",
+        monkeypatch,
+        "evalstack_echo_plugin",
+        ECHO_PLUGIN,
+        {
+            "provider.echo": "evalstack_echo_plugin.echo:EchoProvider",
+            "metric.shout": "evalstack_echo_plugin.shout:Shout",
+            "report_format.summary": "evalstack_echo_plugin.summary:Summary",
+        },
+    )
     texts = ["abc", "DEF", "ghi", "JKL", "mno"]  # 2 of 5 already upper case
-    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    (tmp_path / "d.jsonl").write_text(
+        "".join(json.dumps({"id": f"e{i}", "text": t}) + "\n" for i, t in enumerate(texts))
+    )
     cfg = tmp_path / "eval.yaml"
     config = """\
 name: plug
@@ -188,8 +215,13 @@ output: out
     assert shout == {"plain": pytest.approx(2 / 5), "loud": 1.0}
     assert run["models"]["loud"]["provider"] == "echo"
     assert (tmp_path / "out" / "summary.txt").read_text() == "plug: 2 models, tasks t\n"
-    assert run["config"]["models"]["loud"] == {"provider": "echo", "upper": True, "concurrency": 8, "repeat": 1,
-                                               "checkpoint_step": None}
+    assert run["config"]["models"]["loud"] == {
+        "provider": "echo",
+        "upper": True,
+        "concurrency": 8,
+        "repeat": 1,
+        "checkpoint_step": None,
+    }
 
     # the plug-in's Settings validate the entry, with the same one-line errors as a built-in's
     cfg.write_text(config.replace("upper: true", "uper: true"))

@@ -23,6 +23,10 @@ SRC = ROOT / "src" / "evalstack"
 # Paths (relative to the checkout) that ruff checks (lint and format) and mypy checks.
 CHECKED = [
     "src/evalstack/_io.py",
+    "src/evalstack/registry.py",
+    "src/evalstack/models/_batch_api.py",
+    "src/evalstack/report/_formats.py",
+    "tests/test_registry.py",
     "src/evalstack/_safetext.py",
     "src/evalstack/_secrets.py",
     "src/evalstack/history",

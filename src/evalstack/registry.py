@@ -92,7 +92,7 @@ def _entry_points(kind: str) -> dict[str, Any]:
     from importlib.metadata import entry_points
 
     prefix = f"{kind}."
-    return {ep.name[len(prefix):]: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name.startswith(prefix)}
+    return {ep.name[len(prefix) :]: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name.startswith(prefix)}
 
 
 def _load_entry_point(kind: str, name: str, ep: Any) -> None:
@@ -100,9 +100,10 @@ def _load_entry_point(kind: str, name: str, ep: Any) -> None:
     try:
         obj = ep.load()
     except Exception as exc:  # noqa: BLE001 - a broken plug-in is the user's to fix, named in one line
-        raise ConfigError(f"the {_kind(kind).what} plug-in '{name}' ({ep.value}) could not be loaded: "
-                          f"{type(exc).__name__}: {exc}", hint="reinstall or uninstall the package that provides it"
-                          ) from None
+        raise ConfigError(
+            f"the {_kind(kind).what} plug-in '{name}' ({ep.value}) could not be loaded: {type(exc).__name__}: {exc}",
+            hint="reinstall or uninstall the package that provides it",
+        ) from None
     if _ITEMS.get((kind, name)) is not obj:  # a plug-in that did not decorate itself
         module, _, func = _kind(kind).decorator.partition(":")
         getattr(importlib.import_module(module), func)(name)(obj)
@@ -137,8 +138,15 @@ def names(kind: str) -> list[str]:
     return sorted({n for (k, n) in _ITEMS if k == kind} | set(_entry_points(kind)))
 
 
-def lookup(kind: str, name: str, *, where: str | None = None, error: type[EvalstackError] = ConfigError,
-           known: str | None = None, always_list: bool = False) -> Any:
+def lookup(
+    kind: str,
+    name: str,
+    *,
+    where: str | None = None,
+    error: type[EvalstackError] = ConfigError,
+    known: str | None = None,
+    always_list: bool = False,
+) -> Any:
     """The ``kind`` plug-in called ``name``, or ``error`` (a ConfigError by default) naming ``where`` with a
     "did you mean" (else, or with ``always_list`` also, the known names; ``known`` says how they are
     introduced, default "known")."""
@@ -164,11 +172,12 @@ def closest(word: str, choices: Any, *, cutoff: float = 0.6) -> str | None:
 @overload
 def did_you_mean(word: str, choices: Any, otherwise: str, *, prefix: str = "", cutoff: float = 0.6) -> str: ...
 @overload
-def did_you_mean(word: str, choices: Any, otherwise: None = None, *, prefix: str = "",
-                 cutoff: float = 0.6) -> str | None: ...
-def did_you_mean(word: str, choices: Any, otherwise: str | None = None, *, prefix: str = "",
-                 cutoff: float = 0.6) -> str | None:
+def did_you_mean(
+    word: str, choices: Any, otherwise: None = None, *, prefix: str = "", cutoff: float = 0.6
+) -> str | None: ...
+def did_you_mean(
+    word: str, choices: Any, otherwise: str | None = None, *, prefix: str = "", cutoff: float = 0.6
+) -> str | None:
     """``did you mean '<prefix><nearest>'?`` when a choice is near ``word``, else ``otherwise``."""
     near = closest(word, choices, cutoff=cutoff)
     return f"did you mean '{prefix}{near}'?" if near is not None else otherwise
-

@@ -34,7 +34,7 @@ class BatchSettings:
             raise ValueError("BatchSettings: poll_interval >= 0, max_requests >= 1, max_bytes >= 1, resubmits >= 0")
 
     @classmethod
-    def from_env(cls) -> "BatchSettings":
+    def from_env(cls) -> BatchSettings:
         """The defaults, with ``$EVALSTACK_BATCH_POLL_INTERVAL`` (seconds) when set."""
         raw = os.environ.get("EVALSTACK_BATCH_POLL_INTERVAL")
         if not raw:
@@ -44,8 +44,10 @@ class BatchSettings:
         except ValueError:
             from ..errors import ConfigError
 
-            raise ConfigError(f"EVALSTACK_BATCH_POLL_INTERVAL={raw!r} is not a number of seconds >= 0",
-                              hint="e.g. export EVALSTACK_BATCH_POLL_INTERVAL=30") from None
+            raise ConfigError(
+                f"EVALSTACK_BATCH_POLL_INTERVAL={raw!r} is not a number of seconds >= 0",
+                hint="e.g. export EVALSTACK_BATCH_POLL_INTERVAL=30",
+            ) from None
 
 
 @dataclass

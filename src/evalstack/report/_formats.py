@@ -13,7 +13,8 @@ from __future__ import annotations
 
 __all__ = ["ReportFormat", "register_report_format", "report_formats"]
 
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from ..results import RunResult
 
@@ -73,8 +74,14 @@ class Html(ReportFormat):
     def render(self, run: RunResult, data: Any) -> str:
         from ._html import render_html_report
 
-        return render_html_report(run, plots=data.plots, lowest=data.lowest_shown, lowest_skipped=data.lowest_skipped,
-                                  regressions=data.regressions, failure_modes=data.failure_modes)
+        return render_html_report(
+            run,
+            plots=data.plots,
+            lowest=data.lowest_shown,
+            lowest_skipped=data.lowest_skipped,
+            regressions=data.regressions,
+            failure_modes=data.failure_modes,
+        )
 
 
 @register_report_format("junit")
