@@ -185,14 +185,14 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
         try:  # validates aliases/regex against the labels before any request
             extract_labels([], task.labels, **task.label_parsing.model_dump())
         except EvalstackError as exc:
-            raise type(exc)(str(exc), where=f"{where}.label_parsing") from None
+            raise exc.at(f"{where}.label_parsing") from None
     for j, spec in enumerate(task.metrics):
         w = f"{where}.metrics[{j}]"
         try:
             cls = get_metric(spec.name)
             inst = cls(**spec.options)
         except EvalstackError as exc:
-            raise type(exc)(str(exc), where=w) from None
+            raise exc.at(w) from None
         except TypeError as exc:
             raise ConfigError(f"bad options for metric '{spec.name}': {exc}", where=w) from None
         uses_labels = bool(cls.uses_labels)  # scored against `target` (gold labels), else against `reference`
@@ -211,7 +211,7 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
                 try:
                     rubric = load_rubric(js.rubric)
                 except EvalstackError as exc:
-                    raise type(exc)(str(exc), where=w) from None
+                    raise exc.at(w) from None
                 if kind == "judges" and rubric.kind == "pairwise":
                     raise ConfigError(f"rubric '{rubric.name}' is pairwise", where=w,
                                       hint="list it under the task's `pairwise:` instead of `judges:`")
@@ -312,4 +312,4 @@ def _dry_run_rubric(plan: TaskPlan, rubric: Any, *, pairwise: bool, where: str) 
     try:
         build_messages(rubric, values, pairwise=pairwise)
     except EvalstackError as exc:
-        raise type(exc)(f"{exc} (dry run on example '{plan.examples[0].id}')", where=where) from None
+        raise exc.at(where, note=f"dry run on example '{plan.examples[0].id}'") from None

@@ -48,7 +48,7 @@ def score_outputs(task: TaskConfig, metrics: list[MetricPlan], predictions: list
         try:
             results.extend(mp.instance.compute(predictions, refs, **context))
         except EvalstackError as exc:
-            raise type(exc)(str(exc), where=mp.where) from None
+            raise exc.at(mp.where) from None
     return results
 
 

@@ -4,6 +4,24 @@ Every problem a user can fix (a bad config key, a missing column, a malformed da
 that does not parse) is raised as an :class:`EvalstackError` subclass whose message is one readable line
 naming the file, the field or line, and the fix. The CLI prints ``error: <message>`` to stderr and exits
 with :attr:`EvalstackError.exit_code`; it never shows a traceback for these.
+
+The tree (``exit_code`` in brackets; the ones defined beside their concept name their module)::
+
+    Exception
+    └── EvalstackError [2]          what a user can act on: "<where>: <message> (<hint>)"
+        ├── ConfigError [2]         the YAML config, a gate rules file or a CLI option
+        │   ├── SymlinkRefused [2]  (_io) about to write through a symlink: nothing written
+        │   └── CacheDamaged [2]    (models._cache) the cache file as a whole is unusable
+        ├── DataError [2]           a dataset, replay, label, human-score, curves or run file
+        ├── RubricError [2]         a judge rubric file
+        ├── ProviderError [3]       a provider could not serve requests after retries
+        ├── RunIncomplete [3]       some items still failed after retries (``--resume`` re-sends them)
+        └── TrackerError [3]        (trackers._base) a ``required: true`` tracker could not log the run
+
+A caller that knows *where* an inner error happened adds it to the same object and re-raises it
+(``raise exc.at(where) from None``), so its type, ``hint`` and own attributes survive. A user's text file
+is read by :func:`evalstack._io.read_user_text`, which gives every reader the same one-line errors
+(missing, a folder, not a regular file, too large, not UTF-8).
 """
 
 from __future__ import annotations
@@ -21,6 +39,7 @@ __all__ = [
 
 import os
 import re
+from typing import Self
 
 
 class EvalstackError(Exception):
@@ -29,16 +48,38 @@ class EvalstackError(Exception):
     exit_code = 2
 
     def __init__(self, message: str, *, where: str | None = None, hint: str | None = None):
+        self.message = message
         self.where = where
         self.hint = hint
-        text = message
-        if where:
-            text = f"{where}: {text}"
-        if hint:
-            text = f"{text} ({hint})"
+        self._notes: list[str] = []
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        text = self.message
+        if self.where:
+            text = f"{self.where}: {text}"
+        if self.hint:
+            text = f"{text} ({self.hint})"
+        for note in self._notes:
+            text = f"{text} ({note})"
         # one line, always: a key or value from the user's file may itself hold a newline
-        text = text.replace("\r", "\\r").replace("\n", "\\n")
-        super().__init__(redact(text))
+        return redact(text.replace("\r", "\\r").replace("\n", "\\n"))
+
+    def at(self, where: str, *, note: str | None = None) -> Self:
+        """Attach the place the error was found (``where``, put in front of an inner one: ``outer: inner:
+        message``) and an optional ``note`` after the hint; return this same error, to re-raise it with its
+        type, hint and attributes intact::
+
+            except EvalstackError as exc:
+                raise exc.at(f"{cfg.source}: tasks[{i}].metrics[{j}]") from None
+        """
+        if not hasattr(self, "message"):  # a subclass that did not call EvalstackError.__init__
+            self.message, self.where, self.hint, self._notes = str(self), None, None, []
+        self.where = f"{where}: {self.where}" if self.where else where
+        if note:
+            self._notes.append(note)
+        self.args = (self._text(),)
+        return self
 
 
 class ConfigError(EvalstackError):
