@@ -117,3 +117,40 @@ def test_rft_candidates_follow_the_reward_curve():
     assert {c.step for c in chosen} == expected == {30, 60}
     assert "peak_reward" in reasons["s60"] and "final" in reasons["s60"] and reasons["s30"] == ["mid"]
     assert any("validation loss" in n for n in notes)
+
+
+def test_an_hf_folder_final_model_counts_when_no_checkpoint_has_its_step(tmp_path):
+    from evalstack.sweep import sweep_from_data
+    from evalstack.sweep._sources import discover
+
+    run = tmp_path / "train-out"
+    for step in (100, 200):
+        (run / f"checkpoint-{step}").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    (tmp_path / "test.jsonl").write_text('{"id": "a", "text": "x"}\n{"id": "b", "text": "y"}\n')
+    base = {
+        "name": "f",
+        "baseline": "base",
+        "models": {"base": {"provider": "mock"}},
+        "tasks": [
+            {
+                "name": "t",
+                "data": {"path": str(tmp_path / "test.jsonl"), "id": "id"},
+                "prompt": {"user": "{{ text }}"},
+                "reference": "text",
+                "metrics": ["exact_match"],
+            }
+        ],
+        "sweep": {"path": str(run), "objective": {"metric": "t/exact_match"}},
+    }
+    for global_step, expected in (
+        (250, [(100, "step-100"), (200, "step-200"), (250, "final")]),
+        (200, [(100, "step-100"), (200, "step-200")]),
+    ):  # the final model is checkpoint-200
+        log = [{"step": s, "loss": 1.0, "eval_loss": 0.5} for s in (100, 200)]
+        (run / "trainer_state.json").write_text(json.dumps({"log_history": log, "global_step": global_step}))
+        found = discover(sweep_from_data(json.loads(json.dumps(base))), tmp_path / "work")
+        assert [(c.step, c.name) for c in found.candidates] == expected
+        assert [c.model.path for c in found.candidates] == [
+            run / f"checkpoint-{s}" if n != "final" else run for s, n in expected
+        ]
