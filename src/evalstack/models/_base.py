@@ -391,7 +391,8 @@ def register_provider(kind: str) -> Callable[[type[Provider]], type[Provider]]:
         from ..registry import register
 
         cls.kind = kind
-        return register("provider", kind, cls)
+        register("provider", kind, cls)
+        return cls
 
     return deco
 

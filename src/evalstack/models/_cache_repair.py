@@ -43,7 +43,7 @@ class CacheReport:
     """File-level problems (header, integrity, schema, version, unreadable ranges)."""
     rows: int = 0
     good: int = 0
-    bad: Counter = field(default_factory=Counter)
+    bad: Counter[str] = field(default_factory=Counter)
     """Damaged rows by kind (bad JSON, unknown key, text null, ...)."""
     batches: int = 0
 

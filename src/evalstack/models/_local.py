@@ -91,7 +91,7 @@ class LocalProvider(Provider):
             try:
                 tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
                 dtype = getattr(torch, self.cfg.dtype)
-                model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype)
+                model: Any = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype)
             except (OSError, ValueError) as exc:
                 raise DataError(f"cannot load the checkpoint: {str(exc).splitlines()[0][:200]}", where=path) from None
             model.to(self.cfg.device)
@@ -104,7 +104,7 @@ class LocalProvider(Provider):
     def _prompt(self, request: Request) -> str:
         msgs = request.message_dicts
         if getattr(self._tok, "chat_template", None):
-            return self._tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+            return str(self._tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True))
         return "\n\n".join(m["content"] for m in msgs) + "\n"
 
     def _generate_sync(self, requests: list[Request]) -> list[Generation]:

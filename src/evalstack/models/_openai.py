@@ -106,7 +106,7 @@ class OpenAIProvider(Provider):
         from ._openai_batch import run_batches
 
         return await run_batches(self, pending, cache=cache, settings=settings, stats=stats, progress=progress,
-                                 label=label)
+                                 label=label or "")
 
     def _key(self) -> str | None:
         if self.cfg.api_key_env is None:

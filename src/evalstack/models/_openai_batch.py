@@ -250,7 +250,8 @@ class _BatchJob:
                 raise
             return path
 
-        return await self._api("result download", fetch, missing_ok=True)
+        path: str | None = await self._api("result download", fetch, missing_ok=True)
+        return path
 
     def _read_results(self, path: str, keys: set[str], out: _Outcome) -> None:
         """Parse one result file (worker thread): good lines to the cache, failed ones to ``out.failed``."""

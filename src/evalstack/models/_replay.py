@@ -46,7 +46,7 @@ class ReplayProvider(Provider):
         return bool(self.cfg.logprobs_column)
 
     def describe(self) -> str:
-        return self.cfg.path.name
+        return str(self.cfg.path.name)
 
     def _load(self) -> dict[tuple[str | None, str], tuple[Any, Any]]:
         if self._table is not None:

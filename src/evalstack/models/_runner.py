@@ -221,8 +221,9 @@ class Runner:
 
         def finish(idxs: list[int], gen: Generation) -> None:
             for j, i in enumerate(idxs):
-                results[i] = gen if j == 0 else _shared(gen)
-                results[i].key = keys[i] if isinstance(keys[i], str) else None
+                g = gen if j == 0 else _shared(gen)
+                g.key = keys[i] if isinstance(keys[i], str) else None
+                results[i] = g
             done[0] += len(idxs)
             if not gen.ok:
                 st.failed += len(idxs)
