@@ -266,3 +266,15 @@ def test_a_lower_is_better_objective_picks_the_lowest(tmp_path, capsys):
         assert by_step[step]["score"]["value"] == pytest.approx(value)
     assert res["objective"]["higher_is_better"] is False
     assert res["pick"]["step"] == min(ter, key=lambda s: (ter[s], s)) and ter[400] > ter[res["pick"]["step"]]
+
+
+def test_a_sweep_killed_mid_phase_continues_when_run_again(tmp_path, capsys):
+    """A phase's run folder left unfinished (the sweep was killed in it: its lock file holds the pid) does not
+    stop the next `evalstack sweep` of the same config: the phase continues (answers so far from the cache)."""
+    cfg = _demo_copy(tmp_path)
+    code, first, err = run_main(capsys, cfg, "--json", "-q")
+    assert code == 0, err
+    (tmp_path / "out" / "runs" / "select" / ".evalstack.lock").write_text("pid 12345\n")  # as a killed run leaves it
+    code, again, err = run_main(capsys, cfg, "--json", "-q")
+    assert code == 0, err
+    assert json.loads(again)["pick"] == json.loads(first)["pick"]

@@ -140,10 +140,13 @@ class _Sweep:
         from ..pipeline import run_config
 
         cfg = self._phase_config(phase, models, ids_by_task, gate)
+        # resume: a phase is rebuilt the same from the config, so a folder a killed sweep left unfinished is
+        # continued (finished answers from the cache), never refused; on a new folder it changes nothing
         outcome = run_config(
             cfg,
             progress=self.progress,
             no_cache=self.no_cache,
+            resume=True,
             resume_command=f"evalstack sweep {self.cfg.source or 'CONFIG'}",
         )
         self.runs[phase] = outcome
