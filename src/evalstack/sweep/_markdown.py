@@ -52,6 +52,9 @@ def headline(result: dict[str, Any]) -> list[str]:
             + (f" p {fmt_p(d.get('p_value'))} ({d.get('test')})" if d.get("p_value") is not None else "")
         )
         lines.append(f"  {p['note']}")
+        b = result.get("baseline_score")
+        if b and b.get("value") is not None:
+            lines.append(f"  baseline {result['baseline']}: {metric} {_score(b)} on the selection part")
     elif result.get("no_pick_reason"):
         lines.append(f"No pick: {result['no_pick_reason']}")
     for f in result.get("flags", []):
@@ -59,7 +62,11 @@ def headline(result: dict[str, Any]) -> list[str]:
     g = result.get("gate")
     if g is not None:
         n = len(g.get("rules", []))
-        lines.append(f"Gate on the pick {'PASSED' if g.get('passed') else 'FAILED'}: {n} rule{'s' if n != 1 else ''}")
+        shaky = sum(1 for r in g.get("rules", []) if r.get("outcome") == "inconclusive")
+        lines.append(
+            f"Gate on the pick {'PASSED' if g.get('passed') else 'FAILED'}: {n} rule{'s' if n != 1 else ''}"
+            + (f", {shaky} inconclusive" if shaky else "")
+        )
         for r in g.get("rules", []):
             if not r.get("passed") or r.get("outcome") not in (None, "pass"):
                 lines.append(f"  {(r.get('outcome') or 'fail').upper()} {r.get('rule')}: {r.get('message')}")
