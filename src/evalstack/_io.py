@@ -15,6 +15,7 @@ __all__ = [
     "atomic_write_json",
     "AtomicWriter",
     "read_input_file",
+    "read_user_text",
     "MAX_INPUT_BYTES",
     "SymlinkRefused",
     "open_nofollow_dir",
@@ -272,3 +273,28 @@ def read_input_file(
         if len(data) > max_bytes:
             raise error(f"{what} is larger than {limit}", where=p)
     return data
+
+
+UTF8_HINT = "save the file as UTF-8, e.g. iconv -f latin1 -t utf-8"
+
+
+def read_user_text(
+    path: str | os.PathLike[str],
+    what: str = "file",
+    *,
+    error: type[EvalstackError] = EvalstackError,
+    hint: str = "check the path",
+    max_bytes: int = MAX_INPUT_BYTES,
+    utf8_hint: str = UTF8_HINT,
+) -> str:
+    """The text of a user's file (config, gate rules, rubric, data, labels, replay outputs, curves, run.json):
+    the bytes by :func:`read_input_file`'s rules, decoded as UTF-8 (a leading BOM dropped). Every reader gets
+    the same one-line errors, as ``error``: not found, a folder, not a regular file, too large, and text
+    that is not UTF-8 (naming the line and byte offset: ``path:LINE: not UTF-8 text (byte N)``)."""
+    raw = read_input_file(path, error=error, what=what, max_bytes=max_bytes, hint=hint)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        start = exc.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)  # utf-8-sig counts after the BOM
+        line = raw[:start].count(b"\n") + 1
+        raise error(f"not UTF-8 text (byte {start})", where=f"{path}:{line}", hint=utf8_hint) from None

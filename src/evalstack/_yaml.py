@@ -84,13 +84,9 @@ def _check_node(node: Any, depth: int, where: str, counter: list[int], error: ty
 def load_yaml(path: str | os.PathLike[str], *, what: str = "file", error: type[EvalstackError] = ConfigError) -> YamlDoc:
     """Read and parse a YAML file; every problem is an ``error`` naming the file and line."""
     p = Path(path)
-    from ._io import read_input_file
+    from ._io import read_user_text
 
-    raw = read_input_file(p, error=error, what=what, max_bytes=_MAX_YAML_BYTES)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise error(f"not UTF-8 text (byte {exc.start})", where=str(p), hint="save the file as UTF-8") from None
+    text = read_user_text(p, what, error=error, max_bytes=_MAX_YAML_BYTES)
     try:
         node = yaml.compose(text, Loader=_Loader)
         if node is not None:

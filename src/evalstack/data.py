@@ -55,15 +55,9 @@ def _detect_format(path: Path, fmt: str | None) -> str:
 
 
 def _read_text(path: Path) -> str:
-    from ._io import read_input_file
+    from ._io import read_user_text
 
-    raw = read_input_file(path, error=DataError, hint="check the path (relative paths start at the config's folder)")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"not UTF-8 (invalid byte at offset {exc.start})", where=f"{path}:{line}",
-                        hint="convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+    return read_user_text(path, error=DataError, hint="check the path (relative paths start at the config's folder)")
 
 
 def _rows_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:

@@ -104,21 +104,19 @@ def _nonfinite_note(counts: dict[str, int]) -> list[str]:
 
 def load_text(path: Path) -> tuple[str, list[str]]:
     """The file's text (BOM stripped, base64 decoded where the whole content is base64) and notes."""
-    from .._io import read_input_file
+    from .._io import read_user_text
 
-    data = read_input_file(path, error=DataError, hint="check the curves path")
-    if not data.strip():
-        raise DataError("the file is empty (expected a results CSV, trainer_state.json or metrics events JSON)",
-                        where=str(path))
+    text = read_user_text(path, error=DataError, hint="check the curves path")
+    if not text.strip(" \t\n\r\x0b\x0c"):
+        raise DataError(
+            "the file is empty (expected a results CSV, trainer_state.json or metrics events JSON)", where=str(path)
+        )
     notes: list[str] = []
-    decoded = maybe_base64(data)
+    decoded = maybe_base64(text.encode("utf-8"))
     if decoded is not None:
-        data = decoded
+        text = decoded.decode("utf-8-sig")  # maybe_base64 returns only bytes that decode so
         notes.append("content was base64-encoded: decoded")
-    try:
-        return data.decode("utf-8-sig"), notes
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not UTF-8 text (byte {exc.start}); expected CSV or JSON", where=str(path)) from None
+    return text, notes
 
 
 _B64 = re.compile(rb"^[A-Za-z0-9+/=\r\n]+$")

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 from pydantic import ValidationError
 
-from .._io import atomic_write_json
+from .._io import atomic_write_json, read_user_text
 from ..errors import DataError
 from ..results import SCHEMA_VERSION, ExampleRow, RunResult
 
@@ -69,12 +69,10 @@ def read_run(run_dir_or_run_json: str | Path, *, allow_unfinished: bool = False)
     if not path.is_file():
         raise DataError("no run.json here", where=str(path),
                         hint="give a run folder written by `evalstack run` (it holds run.json) or the run.json file")
+    text = read_user_text(path, "run.json", error=DataError,
+                          utf8_hint="the file is damaged: re-run `evalstack run` to write it again")
     try:
-        text = path.read_text(encoding="utf-8")
         data = json.loads(text)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", where=str(path),
-                        hint="the file is damaged: re-run `evalstack run` to write it again") from None
     except json.JSONDecodeError as exc:
         raise DataError(f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", where=str(path),
                         hint="the file is truncated or edited by hand: re-run `evalstack run` to write it again") from None
