@@ -54,3 +54,18 @@ def test_demo_runs_offline_and_reports_every_family(tmp_path: Path, repo_root: P
         assert (out / f).stat().st_size > 0, f
     rows = (out / "examples.jsonl").read_text().splitlines()
     assert len(rows) == 2 * (300 + 100 + 80)
+    # report polish (issue 14 item 9): every unparseable recorded verdict was asked again once, and counted
+    replies = [json.loads(x)["output"] for x in (repo_root / "configs" / "demo" / "outputs" / "judge_faithfulness.jsonl")
+               .read_text().splitlines()]
+    unparseable = sum(1 for x in replies if not x.lstrip().startswith("{"))
+    usage = next(x for x in md.splitlines() if x.startswith("| faithfulness |"))
+    assert [c.strip() for c in usage.split("|")[2:4]] == [str(len(replies) + unparseable), str(unparseable)]
+    # loss columns name the smoothing window of the analysis and the hidden-token correction it applied
+    window = run["curves"][0]["smoothing_window"]
+    assert f"| train loss (smoothed over {window} steps, hidden-token corrected) | valid loss (hidden-token " \
+           "corrected) |" in md
+    # checkpoint scores: a column per metric, the 10 metrics of summaries split over two tables
+    assert "Task `summaries` (continued):" in md
+    # perplexity's histogram draws per-example means, and says the table's value is not their mean
+    ppl = run["tasks"]["general_qa"]["models"]["base"]["metrics"]["perplexity"]["value"]
+    assert "Score distribution: general_qa/perplexity: means drawn base " in html and f"the table&#39;s base {ppl:.4f}" in html

@@ -154,8 +154,9 @@ def _checkpoint_section(run: RunResult) -> list[str]:
     if tables:
         out += ["## Checkpoints", "", "Scores per task, a column per metric; best value per column in bold "
                 "(direction-aware).", ""]
-        for task, t in tables:
-            out += [f"Task {_code(task)}:", "", md_table(t), ""]
+        for i, (task, t) in enumerate(tables):
+            more = " (continued)" if i and tables[i - 1][0] == task else ""
+            out += [f"Task {_code(task)}{more}:", "", md_table(t), ""]
     if run.checkpoints:
         out += ["### Checkpoints and the loss curve", "", md_table(checkpoint_curve_table(run)), ""]
     return out
