@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ._hidden import correct_for_hidden_tokens
 from ._readers import read_curves
@@ -93,7 +93,7 @@ def analyze(table_or_path: CurveTable | str | Path, *, hidden_tokens: int | None
 
 def analyze_config(entry: Any) -> CurveReport:
     """Analyse one ``curves:`` config entry (a ``CurvesConfig`` or a dict with the same keys)."""
-    get = entry.get if isinstance(entry, dict) else lambda k, d=None: getattr(entry, k, d)
+    get: Callable[..., Any] = entry.get if isinstance(entry, dict) else lambda k, d=None: getattr(entry, k, d)
     return analyze(get("path"), format=get("format"), mapping=get("mapping") or None,
                    hidden_tokens=get("hidden_tokens"), visible_tokens=get("visible_tokens"),
                    n_epochs=get("n_epochs"), label=get("label"))

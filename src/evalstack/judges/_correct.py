@@ -45,7 +45,8 @@ def read_human_scores(path: Path) -> list[tuple[str | None, str | None, str, flo
     """(task, model, id, human score) rows of a label file, checked; duplicates are refused."""
     from ..data import read_rows
 
-    out, seen = [], {}
+    out: list[tuple[str | None, str | None, str, float]] = []
+    seen: dict[tuple[str | None, str | None, str], int] = {}
     for line, row in read_rows(Path(path)):
         where = f"{path}:{line}"
         if "id" not in row or "human_score" not in row:

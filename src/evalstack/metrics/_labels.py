@@ -53,15 +53,15 @@ def _table(labels: Sequence[str], aliases: Mapping[str, str] | None, key) -> dic
     for alias, target in (aliases or {}).items():
         if not isinstance(alias, str) or not isinstance(target, str):
             raise ConfigError(f"label_parsing.aliases: '{alias}: {target}' must map text to a label")
-        lab = canon.get(target) or table.get(key(target))
-        if lab is None:
+        to = canon.get(target) or table.get(key(target))
+        if to is None:
             raise ConfigError(f"label_parsing.aliases: '{alias}' maps to unknown label '{target}'",
                               hint=f"labels are: {', '.join(labels)}")
         k = key(alias)
-        if k in table and table[k] != lab:
+        if k in table and table[k] != to:
             raise ConfigError(f"label_parsing.aliases: '{alias}' is ambiguous: it matches '{table[k]}' "
-                              f"and '{lab}'")
-        table[k] = lab
+                              f"and '{to}'")
+        table[k] = to
     return table
 
 

@@ -82,9 +82,9 @@ def render_junit(run: RunResult) -> str:
           failure=(head.headline, "incomplete", "\n".join(incomplete_lines(run))) if head.status == "incomplete" else None,
           out=what)
     for task_name in run.tasks:  # config order
-        task = run.tasks[task_name]
+        summary = run.tasks[task_name]
         for m in model_order(run):
-            mts = task.models.get(m)
+            mts = summary.models.get(m)
             if mts is None:
                 continue
             msg = f"{fmt_int(mts.failed)} of {fmt_int(mts.n_examples)} generations failed after retries"

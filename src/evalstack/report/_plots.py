@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -237,7 +238,7 @@ def _stacked_hists(series: list[tuple[str, Any]], allv: Any) -> Any:
     return fig
 
 
-def curve_pngs(run_dir: str | Path, curves: list[dict[str, Any]] = (), *, max_bytes: int = 8_000_000) -> list[Plot]:
+def curve_pngs(run_dir: str | Path, curves: Sequence[dict[str, Any]] = (), *, max_bytes: int = 8_000_000) -> list[Plot]:
     """The loss-curve PNGs of the curves analysis: those each curve dict names in ``plots`` (kind -> path
     relative to the run folder or to its ``curves/``), then any other PNG under ``run_dir/curves/``.
     Only real PNG files inside the run folder are taken (size-capped)."""
@@ -245,7 +246,9 @@ def curve_pngs(run_dir: str | Path, curves: list[dict[str, Any]] = (), *, max_by
     found: list[tuple[Path, str]] = []
     for c in curves:
         label = str(c.get("label") or "curve")
-        plots = c.get("plots") if isinstance(c.get("plots"), dict) else {}
+        plots = c.get("plots")
+        if not isinstance(plots, dict):
+            plots = {}
         for kind, rel in plots.items():
             for base in (root, root / "curves"):
                 p = (base / str(rel)).resolve()

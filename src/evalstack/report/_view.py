@@ -94,10 +94,12 @@ def run_failures(run: RunResult) -> list[dict[str, Any]]:
     for tname, task in run.tasks.items():
         for m in model_order(run):
             mts = task.models.get(m)
-            if mts is not None and mts.failed:
+            if mts is None:
+                continue
+            if mts.failed:
                 out.append({"task": tname, "model": m, "stage": "generation", "failed": mts.failed,
                             "total": mts.n_examples, "kinds": {}, "examples": {}})
-            for rubric, n in sorted((mts.judge_failed if mts is not None else {}).items()):
+            for rubric, n in sorted(mts.judge_failed.items()):
                 if n:
                     out.append({"task": tname, "model": m, "stage": f"judge {rubric}", "failed": n,
                                 "total": mts.n_examples, "kinds": {}, "examples": {}})

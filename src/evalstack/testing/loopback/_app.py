@@ -220,7 +220,8 @@ class LoopbackApp:
     # ----------------------------------------------------------- other state
     def batch_plan(self, **settings: Any) -> BatchPlan:
         """Set how batches created from now on behave (fields of :class:`BatchPlan`); returns the plan."""
-        plan = BatchPlan(**{k: (frozenset(v) if k == "fail_custom_ids" else v) for k, v in settings.items()})
+        fields: dict[str, Any] = {k: (frozenset(v) if k == "fail_custom_ids" else v) for k, v in settings.items()}
+        plan = BatchPlan(**fields)
         with self._lock:
             self._batches.plan = plan
         return plan

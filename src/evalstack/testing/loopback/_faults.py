@@ -88,10 +88,10 @@ def parse_fault_rates(rates: Mapping[str, float] | str | None) -> dict[str, floa
         else:
             parsed: dict[str, float] = {}
             for item in filter(None, (p.strip() for p in text.split(","))):
-                key, sep, value = item.partition("=")
+                name, sep, rate = item.partition("=")
                 if not sep:
                     raise ValueError(f"fault rate {item!r} is not KIND=PROBABILITY (e.g. 429=0.1)")
-                parsed[key.strip()] = float(value)
+                parsed[name.strip()] = float(rate)
             rates = parsed
     assert not isinstance(rates, str)
     out: dict[str, float] = {}

@@ -226,7 +226,8 @@ class Batches:
         expire_at = len(batch.lines)
         if plan.outcome == "expired":
             expire_at = plan.expire_after if plan.expire_after is not None else len(batch.lines) // 2
-        outputs, errors = [], []
+        outputs: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
         usage = {"input_tokens": 0, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 0,
                  "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 0}
         for i, line in enumerate(batch.lines):
