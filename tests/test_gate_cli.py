@@ -79,7 +79,9 @@ def test_gate_out_writes_report_md_and_junit_with_this_verdict(tmp_path, capsys)
     assert main(["gate", str(run_dir), "--rules", ok, "--out", str(out)]) == 0
     captured = capsys.readouterr()
     md = (out / "report.md").read_text(encoding="utf-8")
-    assert "> ✅ **Gate PASSED: 1 rule passed (confidence 0.95" in md
+    head = next(x for x in md.splitlines() if x.startswith("> "))
+    assert head.startswith("> ✅ **Gate PASSED: 1 rule passed (confidence 0.95; rules: --rules ")  # names the file
+    assert head.endswith("gate.yaml).**"), head
     junit = (out / "junit.xml").read_text(encoding="utf-8")
     assert [c.get("name") for c in ET.fromstring(junit).iter("testcase") if c.find("failure") is not None] == []
     assert "wrote " in captured.err and not (run_dir / "report.md").exists()  # the saved run is not touched

@@ -147,7 +147,8 @@ def gate(run_dir: Path, rules: Path, as_json: bool, allow_unfinished: bool, out_
     run_ = read_run(run_dir, allow_unfinished=allow_unfinished)
     decision = evaluate_gate(run_, load_gate_rules(rules))
     if out_dir is not None:
-        _write_gated(run_.model_copy(update={"gate": decision}), run_dir, out_dir)
+        gated = decision.model_copy(update={"source": decision.source or f"--rules {rules}"})  # the report names them
+        _write_gated(run_.model_copy(update={"gate": gated}), run_dir, out_dir)
     if as_json:
         click.echo(decision.model_dump_json(indent=2))
     else:
