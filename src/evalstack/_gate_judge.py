@@ -15,9 +15,15 @@ from typing import Any
 from .config import GateRule
 from .errors import ConfigError
 from .results import DeltaSummary, GateRuleResult, MetricSummary, RunResult
-from .stats import BootstrapQuantiles, verdict
-from .stats._binary import tango_interval, tango_p_at_least, tango_p_at_most, wilson_interval
-from .stats._paired import binary_counts
+from .stats import (
+    BootstrapQuantiles,
+    binary_counts,
+    tango_interval,
+    tango_p_at_least,
+    tango_p_at_most,
+    verdict,
+    wilson_interval,
+)
 
 ABSOLUTE = ("min", "max", "max_unscored", "max_invalid")
 COMPARATIVE = ("max_regression", "require_non_inferiority", "max_drop")

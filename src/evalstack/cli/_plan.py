@@ -62,7 +62,7 @@ def make_plan(*, mde: float, power: float, alpha: float, discordance: float | No
               model_scores: np.ndarray | None = None, baseline_scores: np.ndarray | None = None,
               source: str = "", reps: int = 2000, seed: int = 0, at_n: int | None = None) -> dict:
     """The plan as a dict (see :class:`~evalstack.stats._power.Plan`), plus what ``at_n`` examples can see."""
-    from ..stats import _power as pw
+    from .. import stats as pw
 
     binary = discordance is not None
     if model_scores is not None and baseline_scores is not None:
@@ -94,7 +94,7 @@ def make_plan(*, mde: float, power: float, alpha: float, discordance: float | No
                 what = f"normal paired differences, SD {sd:.4g} (assumed)"
             else:
                 what = f"paired differences from {source} (n={pilot_n}, SD {np.std(diffs, ddof=1):.4g}), centred and symmetrised"
-            null = pw._null_differences(diffs)
+            null = pw.null_differences(diffs)
             spread = float(np.std(null, ddof=1))
             ref_n = pw.ttest_n(spread, mde, power=power, alpha=alpha)
             if ref_n is not None and ref_n > SIMULATE_UP_TO:  # simulating 2,000 data sets of that size costs hours
@@ -151,12 +151,12 @@ def describe(plan: dict, metric: str) -> list[str]:
 def plan(mde: float, power: float, alpha: float, run_dir: Path | None, metric: str | None, model: str | None,
          discordance: float | None, sd: float | None, at_n: int | None, seed: int, as_json: bool) -> None:
     """How many examples the gate's paired test needs to see a drop of --mde with the given power."""
-    from ..stats._power import _MAX_N
+    from ..stats import MAX_N
 
     if not (math.isfinite(mde) and mde > 0):
         raise ConfigError(f"--mde must be above 0, got {mde:g} (0.02 is a 2-point drop of accuracy)")
-    if at_n is not None and not 2 <= at_n <= _MAX_N:
-        raise ConfigError(f"--n must be at least 2 and at most {_MAX_N:,}, got {at_n}")
+    if at_n is not None and not 2 <= at_n <= MAX_N:
+        raise ConfigError(f"--n must be at least 2 and at most {MAX_N:,}, got {at_n}")
     if sd is not None and not (math.isfinite(sd) and 1e-12 <= sd):
         raise ConfigError(f"--sd must be a finite number of at least 1e-12, got {sd:g} (the SD of the paired differences)")
     if discordance is not None and not 0 < discordance <= 1:

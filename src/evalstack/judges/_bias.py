@@ -21,7 +21,7 @@ from ..errors import ConfigError, DataError
 
 def pairwise_bias(run: Path, *, task: str | None = None, rubric: str | None = None) -> list[dict[str, Any]]:
     """One dict per (task, model, rubric) with the raw and length-controlled win rates and the length slope."""
-    from ..stats._lengthbias import length_bias
+    from ..stats import length_bias
 
     meta = json.loads((run / "run.json").read_text(encoding="utf-8"))
     baseline = meta.get("baseline")

@@ -70,7 +70,7 @@ def correct_run(run_dir: Path, labels: Path, *, task: str | None = None, rubric:
                 confidence: float = 0.95) -> dict[str, Any]:
     """Naive and corrected estimates per model (and per paired delta) as a dict for printing or JSON."""
     from ..api import load
-    from ..stats._correct import ppi_mean, rogan_gladen
+    from ..stats import ppi_mean, rogan_gladen
 
     ev = load(run_dir)
     rows = read_human_scores(labels)

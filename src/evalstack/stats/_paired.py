@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metrics._base import MetricResult
+from ..metrics import MetricResult
 from ..results import DeltaSummary
 from ._binary import mcnemar_p, tango_interval
 from ._quantiles import BootstrapQuantiles, quantile_sketch

@@ -27,18 +27,20 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "MAX_N",
     "Plan",
     "connor_n",
     "mcnemar_mde",
     "mcnemar_n",
     "mcnemar_power",
+    "null_differences",
     "ttest_n",
     "wilcoxon_mde",
     "wilcoxon_n",
     "wilcoxon_power",
 ]
 
-_MAX_N = 2_000_000
+MAX_N = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ def _smallest_n(power_at: Callable[[int], float], target: float) -> int | None:
     hi = 8
     while power_at(hi) < target:
         hi *= 2
-        if hi > _MAX_N:
+        if hi > MAX_N:
             return None
     lo = hi // 2
     while hi - lo > 1:
@@ -125,7 +127,7 @@ def mcnemar_mde(n: int, psi: float, *, power: float = 0.8, alpha: float = 0.05) 
     return hi
 
 
-def _null_differences(diffs: np.ndarray) -> np.ndarray:
+def null_differences(diffs: np.ndarray) -> np.ndarray:
     d = np.asarray(diffs, dtype=float)
     d = d[np.isfinite(d)]
     if d.size < 2 or not np.any(d != 0):

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics._base import MetricResult
+from ..metrics import MetricResult
 from ..results import MetricSummary
 from ._binary import wilson_interval
 from ._resample import percentile_interval, resampled_sums

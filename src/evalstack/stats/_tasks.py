@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics._base import MetricResult
+from ..metrics import MetricResult
 from ..results import DeltaSummary, MetricSummary, SliceSummary
 from ._paired import paired_delta
 from ._summary import metric_summary, restrict

@@ -40,7 +40,7 @@ def _task_cfg(run: Path, task: str | None) -> dict[str, Any]:
 def find_run_suspects(run: Path, *, task: str | None = None, alpha: float = 0.5) -> dict[str, Any]:
     """The suspects of one task, with each model's accuracy over all examples and without the suspects."""
     from ..metrics import extract_labels
-    from ..stats._suspects import agreement_probs, find_suspects
+    from ..stats import agreement_probs, find_suspects
 
     tcfg = _task_cfg(run, task)
     name, labels = tcfg["name"], list(tcfg["labels"])
