@@ -40,7 +40,7 @@ from pydantic import (BaseModel, ConfigDict, Field, SerializeAsAny, ValidationEr
 
 from ._yaml import expand_env, load_yaml, validation_error
 from .errors import ConfigError
-from .models._base import ProviderSettings
+from .models import ProviderSettings
 
 
 class _Strict(BaseModel):
@@ -55,7 +55,7 @@ def validate_model_settings(data: Any) -> Any:
     Settings' own errors under the entry, and an unknown or missing ``provider`` as a discriminated union does."""
     from pydantic_core import InitErrorDetails
 
-    from .models._base import ProviderSettings
+    from .models import ProviderSettings
     from .registry import find, names
 
     if isinstance(data, ProviderSettings):

@@ -20,7 +20,7 @@ def check(file: Path, quiet: bool) -> int:
 
     Exit 0 when the file is healthy, 1 when something is damaged, 2 when FILE is not there.
     """
-    from ..models._cache_repair import check_cache
+    from ..models import check_cache
 
     rep = check_cache(file)
     if not quiet:
@@ -40,7 +40,7 @@ def repair(file: Path, out: Path | None, quiet: bool) -> int:
     Rows that do not parse, and rows on unreadable pages, are left out (a run re-requests them).
     Use the new file by moving it over FILE, or by pointing `cache:` at it.
     """
-    from ..models._cache_repair import repair_cache
+    from ..models import repair_cache
 
     rep, dst = repair_cache(file, out)
     if not quiet:

@@ -18,12 +18,14 @@ from ._base import (
 )
 from ._batch_api import BatchSettings, BatchStats
 from ._cache import Cache, default_cache_path
+from ._cache_repair import CacheReport, check_cache, repair_cache
 from ._runner import Runner, RunStats, attribute_shared
 
 __all__ = [
     "BatchSettings",
     "BatchStats",
     "Cache",
+    "CacheReport",
     "EMPTY_KINDS",
     "Generation",
     "PermanentError",
@@ -35,6 +37,7 @@ __all__ = [
     "TransientError",
     "apply_on_empty",
     "attribute_shared",
+    "check_cache",
     "default_cache_path",
     "empty_counts",
     "empty_kind",
@@ -42,4 +45,5 @@ __all__ = [
     "provider_class",
     "provider_kinds",
     "register_provider",
+    "repair_cache",
 ]
