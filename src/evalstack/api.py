@@ -67,7 +67,7 @@ from .results import ExampleRow, GateDecision, MetricSummary, RunResult
 def metric_rows(run: RunResult) -> list[dict[str, Any]]:
     """One dict per task x metric x model: ``task, metric ('<task>/<key>'), key, model, value, ci_low,
     ci_high, n, unscored, higher_is_better`` (baseline first, then the other models; keys sorted)."""
-    from .report._runinfo import model_order, task_metric_keys
+    from .report import model_order, task_metric_keys
 
     rows = []
     for tname, ts in run.tasks.items():
@@ -238,7 +238,7 @@ def load(run_dir: str | Path, *, allow_unfinished: bool = False) -> Evaluation:
     A folder whose run did not finish (killed while writing, or still running) raises
     :class:`~evalstack.errors.DataError` ("run --resume first"); ``allow_unfinished=True`` opens it as it is."""
     from .report import read_run
-    from .report._store import run_json_path
+    from .report import run_json_path
 
     path = run_json_path(run_dir)
     result = read_run(path, allow_unfinished=allow_unfinished)

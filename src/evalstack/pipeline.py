@@ -303,7 +303,7 @@ class _Run:
             self.timings["score"] = time.perf_counter() - t
             run.timings = {k: round(v, 3) for k, v in self.timings.items()}
             crash_point("scored")
-            from .report._write import write_report_files
+            from .report import write_report_files
 
             _, data = write_report_files(self.out_dir, run, note=self.log)
             lock.reports_complete()  # readers may read the folder; trackers come next

@@ -25,7 +25,7 @@ def _resume_command(config: Path, out_dir: Path | None, limit: int | None, model
 
 
 def _echo_summary(outcome) -> None:  # noqa: ANN001
-    from ..report._view import incomplete_lines, verdict
+    from ..report import incomplete_lines, verdict
 
     run = outcome.run
     click.echo(f"wrote {outcome.out_dir}", err=True)
@@ -35,7 +35,7 @@ def _echo_summary(outcome) -> None:  # noqa: ANN001
         for line in incomplete_lines(run):
             click.echo(f"  {line}", err=True)
     echo_deltas(run)
-    from ..report._worse import summary_lines
+    from ..report import summary_lines
 
     for line in summary_lines(run, getattr(outcome, "failure_modes", None)):  # what got worse, before the gate
         click.echo(line, err=True)
@@ -45,7 +45,7 @@ def _echo_summary(outcome) -> None:  # noqa: ANN001
 
 def echo_deltas(run) -> None:  # noqa: ANN001
     """One line per delta: value, CI, p and test, n, verdict."""
-    from ..report._format import fmt_p
+    from ..report import fmt_p
 
     for tname, ts in run.tasks.items():
         for model, d in ts.deltas.items():

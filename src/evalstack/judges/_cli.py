@@ -75,13 +75,13 @@ def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _fmt(x: Any, signed: bool = False) -> str:
-    from ..report._format import fmt_num
+    from ..report import fmt_num
 
     return fmt_num(x, signed=signed)
 
 
 def _text_report(rep: Any, rubric: Any) -> str:
-    from ..report._format import fmt_p
+    from ..report import fmt_p
 
     s = rep.stats
     scale_desc = rubric.scale.rules.describe()

@@ -8,22 +8,37 @@ The pipeline writes ``examples.jsonl`` itself, then calls::
 
 Saved runs are read back with :func:`read_run` and :func:`iter_examples`; ``evalstack review`` prints
 :func:`review_rows` / :func:`regression_rows`.
+
+The pieces other packages show (the CLI's summary lines and verdict, the number formats, the model order
+and metric keys of a run, the gate table) are exported here too: nothing outside imports a ``report._module``.
 """
 
+from ._format import fmt_ci, fmt_num, fmt_p
 from ._html import CSP, render_html
 from ._junit import render_junit
 from ._markdown import render_markdown
+from ._plots import safe_name
 from ._review import (LOWEST_COLUMNS, REGRESSION_COLUMNS, regression_rows, review_rows, rows_to_csv,
                       rows_to_jsonl)
-from ._store import SCHEMA_FILE, iter_examples, read_run, run_json_schema, write_run_json, write_run_schema
-from ._write import write_reports
+from ._runinfo import model_order, task_metric_keys
+from ._store import (SCHEMA_FILE, iter_examples, read_run, run_json_path, run_json_schema, write_run_json,
+                     write_run_schema)
+from ._view import gate_table, incomplete_lines, verdict
+from ._worse import summary_lines
+from ._write import write_report_files, write_reports
 
 __all__ = [
     "CSP",
     "LOWEST_COLUMNS",
     "REGRESSION_COLUMNS",
     "SCHEMA_FILE",
+    "fmt_ci",
+    "fmt_num",
+    "fmt_p",
+    "gate_table",
+    "incomplete_lines",
     "iter_examples",
+    "model_order",
     "read_run",
     "regression_rows",
     "render_html",
@@ -32,7 +47,13 @@ __all__ = [
     "review_rows",
     "rows_to_csv",
     "rows_to_jsonl",
+    "run_json_path",
     "run_json_schema",
+    "safe_name",
+    "summary_lines",
+    "task_metric_keys",
+    "verdict",
+    "write_report_files",
     "write_reports",
     "write_run_json",
     "write_run_schema",

@@ -7,7 +7,7 @@ import base64
 import html
 from typing import Any
 
-from ..report._format import fmt_ci, fmt_num, fmt_p
+from ..report import fmt_ci, fmt_num, fmt_p
 
 
 def _cell(text: Any) -> str:

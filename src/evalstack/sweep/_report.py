@@ -236,7 +236,7 @@ def plot_png(result: dict[str, Any], curve: Any) -> bytes | None:
 
 
 def _plot_name(result: dict[str, Any]) -> str:
-    from ..report._plots import safe_name
+    from ..report import safe_name
 
     return "sweep_" + safe_name(*result["objective"]["metric"].split("/", 1)) + ".png"
 

@@ -57,7 +57,7 @@ def _text_table(table: Any) -> str:
 
 def gate_message(run: Any) -> str:
     """The gate verdict and its table (every rule: value, bound, CI, p, result, message)."""
-    from ..report._view import gate_table
+    from ..report import gate_table
 
     gate = run.gate
     failed = [r for r in gate.rules if not r.passed]
