@@ -231,3 +231,22 @@ output: out
     cfg.write_text(config.replace("{provider: echo}", "{provider: ecko}"))
     assert main(["run", str(cfg), "--quiet"]) == 2
     assert "models.plain (line 4): unknown provider 'ecko' (did you mean 'echo'?)" in capsys.readouterr().err
+
+
+def test_the_config_json_schema_names_every_providers_settings(repo_root: Path) -> None:
+    """Config.model_json_schema() holds each provider's own keys: the demo's models validate, a typo does not."""
+    import jsonschema
+    import yaml
+
+    from evalstack.config import Config
+
+    schema = Config.model_json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    entry = schema["properties"]["models"]["additionalProperties"]
+    assert sorted(s["properties"]["provider"]["const"] for s in entry["oneOf"]) == registry.names("provider")
+    models = yaml.safe_load((repo_root / "configs" / "demo.yaml").read_text())["models"]
+    validate = jsonschema.Draft202012Validator(entry).is_valid
+    assert all(validate(m) for m in models.values())
+    assert validate({"provider": "openai", "model": "m", "params": {"temperature": 0}})
+    assert not validate({"provider": "openai", "modle": "m"})
+    assert not validate({"provider": "nope", "model": "m"})

@@ -17,11 +17,11 @@ __all__ = [
     "JudgeSpec",
     "ModelConfig",
     "validate_model_settings",
-    "OpenAIModel",
-    "AzureSettings",
-    "ReplayModel",
-    "LocalModel",
-    "MockModel",
+    "OpenAIModel",  # noqa: F822 - module __getattr__: the Settings of a built-in provider
+    "AzureSettings",  # noqa: F822 - module __getattr__: the Settings of a built-in provider
+    "ReplayModel",  # noqa: F822 - module __getattr__: the Settings of a built-in provider
+    "LocalModel",  # noqa: F822 - module __getattr__: the Settings of a built-in provider
+    "MockModel",  # noqa: F822 - module __getattr__: the Settings of a built-in provider
     "GateConfig",
     "GateRule",
     "CurvesConfig",
@@ -80,7 +80,16 @@ def _model_settings(data: Any, handler: Any) -> Any:
     return validate_model_settings(data)
 
 
-ModelConfig = Annotated[SerializeAsAny[ProviderSettings], WrapValidator(_model_settings)]
+class _EverySettings:
+    """JSON Schema of a model entry: one of every registered provider's Settings (built at schema time)."""
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        from .registry import entries
+
+        return {"oneOf": [handler(p.Settings.__pydantic_core_schema__) for p in entries("provider").values()]}
+
+
+ModelConfig = Annotated[SerializeAsAny[ProviderSettings], WrapValidator(_model_settings), _EverySettings()]
 """A model entry: the provider's own ``Settings`` (an :class:`~evalstack.models.ProviderSettings`)."""
 
 _SETTINGS_ALIASES = {"OpenAIModel": "_openai:OpenAISettings", "AzureSettings": "_openai:AzureSettings",
