@@ -302,7 +302,7 @@ def _dry_run_metrics(plan: TaskPlan, metrics: list[MetricPlan] | None = None) ->
 def _dry_run_rubric(plan: TaskPlan, rubric: Any, *, pairwise: bool, where: str) -> None:
     """Build the judge prompt for the first example now, so that a rubric template that fails at render
     time (or goes over the render budget) stops the run before the first generation request."""
-    from .judges._prompt import build_messages, reference_text
+    from .judges import build_messages, reference_text
 
     task, row = plan.cfg, plan.examples[0].row
     ref = row.get(task.reference or task.target) if (task.reference or task.target) else None

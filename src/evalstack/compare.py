@@ -70,9 +70,9 @@ def compare(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = None,
             rules: Path | None = None) -> "RunOutcome":
     """:func:`compare_runs`, returning the merged run with its folder and exit code."""
     from .gate import load_gate_rules
-    from .pipeline import _quiet_offline_env
+    from .pipeline import quiet_offline_env
 
-    _quiet_offline_env()
+    quiet_offline_env()
     gate_file = load_gate_rules(rules) if rules is not None else None  # a bad rules file fails before any work
     loaded = [(Path(d), *_load(Path(d))) for d in run_dirs]
     first_dir, first, _ = loaded[0]

@@ -8,7 +8,7 @@ requests) failed after retries.
 
 from __future__ import annotations
 
-__all__ = ["run", "RunOutcome", "run_config"]
+__all__ = ["run", "RunOutcome", "run_config", "quiet_offline_env"]
 
 import asyncio
 import dataclasses
@@ -254,7 +254,7 @@ class _Run:
                 await prov.aclose()
         # a prompt judged for several models was sent once, by whichever got there first: charge it to the
         # first in a fixed order (task order, rubric name, model config order): the same usage on every run
-        from .judges._call import usage_of
+        from .judges import usage_of
 
         order = [out[kind][k] for kind in ("pointwise", "pairwise") for k in sorted(
             out[kind], key=lambda k: (self._task_index[k[0]], k[2], self.model_names.index(k[1])))]
@@ -485,7 +485,7 @@ def _with_batch(cfg: Config) -> Config:
     return new
 
 
-def _quiet_offline_env() -> None:
+def quiet_offline_env() -> None:
     """Offline by default (no hub download can happen at run time) and no library progress bars in our output.
 
     setdefault: a user who really wants the hub, or the bars, sets the variables themselves.
@@ -501,7 +501,7 @@ def run_config(cfg: Config, *, out_dir: str | Path | None = None, limit: int | N
                progress: bool = False, batch: bool = False, resume_command: str | None = None) -> RunOutcome:
     """Run a validated :class:`Config` and write its output folder (``resume_command``: the command an
     incomplete run's reports tell the user to run; default built from the config's path and the options)."""
-    _quiet_offline_env()
+    quiet_offline_env()
     return _Run(cfg, out_dir=Path(out_dir) if out_dir else None, limit=limit, resume=resume, no_cache=no_cache,
                 concurrency=concurrency, only_models=models, progress=progress, batch=batch,
                 resume_command=resume_command).execute()

@@ -15,7 +15,8 @@ Scale types (points, pass_fail, fraction, preference) are registered classes: ``
 from ._pairwise import SWAPPED_SUFFIX, PairwiseOutcome, judge_pairwise, wilson_interval
 from ._parse import Parsed, parse_reply
 from ._pointwise import PointwiseOutcome, judge_pointwise
-from ._prompt import JudgeItem, build_messages, reply_schema
+from ._call import usage_of
+from ._prompt import JudgeItem, build_messages, reference_text, reply_schema
 from ._rows import JudgeRow, OrderVerdict, PairRow
 from ._rubric import Rubric, Scale, builtin_rubrics, load_rubric
 from ._scorer import JudgeOutcome, JudgeScorer
@@ -47,7 +48,9 @@ __all__ = [
     "load_rubric",
     "parse_reply",
     "read_labels",
+    "reference_text",
     "reply_schema",
+    "usage_of",
     "validate_rubric",
     "weighted_score",
     "wilson_interval",

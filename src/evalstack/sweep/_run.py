@@ -265,11 +265,11 @@ def run_sweep(
     Exit code: 0 a pick was made (and the gate passed on it, or there is no gate); 1 no candidate met the
     constraints, or the gate failed on the pick; 3 a phase could not finish (items failed after retries)."""
     from .._outdir import claim, protected_paths
-    from ..pipeline import _quiet_offline_env
+    from ..pipeline import quiet_offline_env
     from ._report import build_result, write_outputs
     from ._sources import discover
 
-    _quiet_offline_env()
+    quiet_offline_env()
     cfg = spec.config
     out = Path(out_dir) if out_dir else cfg.output_dir()
     sw = _Sweep(spec, out, progress=progress, no_cache=no_cache)
