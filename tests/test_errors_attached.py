@@ -107,3 +107,12 @@ def test_at_on_a_subclass_that_skipped_the_base_constructor() -> None:
 
     exc = Bare("plain text").at("here")
     assert str(exc) == "here: plain text" and exc.where == "here" and exc.hint is None
+
+
+def test_a_label_parsing_error_gets_the_metric_as_its_place() -> None:
+    from evalstack.metrics import get_metric
+
+    with pytest.raises(ConfigError) as info:
+        get_metric("accuracy")(labels=["a", "b"], label_parsing={"mode": "regex", "regex": "("})
+    assert str(info.value).startswith("metric 'accuracy': label_parsing.regex '(' is not a valid regular expression")
+    assert info.value.where == "metric 'accuracy'"

@@ -259,7 +259,7 @@ class _ClassificationMetric(BaseMetric):
         try:
             return extract_labels(outputs, labels, **label_parsing)
         except ConfigError as exc:
-            raise ConfigError(f"metric '{self.name}': {exc}") from None
+            raise exc.at(f"metric '{self.name}'") from None  # the same error: its hint is kept
         except TypeError as exc:  # a label_parsing key with the wrong kind of value
             raise ConfigError(f"metric '{self.name}': label_parsing: {exc}") from None
 
