@@ -157,7 +157,7 @@ ECHO_PLUGIN = {
                 return [mean_result("shout", [None if p is None else float(p.isupper()) for p in predictions])]
         """,
     "summary": """
-        from evalstack.report._formats import ReportFormat
+        from evalstack.report import ReportFormat
 
 
         class Summary(ReportFormat):

@@ -22,7 +22,9 @@ def test_public_api_is_pinned():
         "rows_to_jsonl", "run_json_schema", "write_reports", "write_run_json", "write_run_schema",
         # what the CLI, api, judges, sweep and testing show (issue 15: no import of a report._module outside report/)
         "fmt_ci", "fmt_num", "fmt_p", "gate_table", "incomplete_lines", "model_order", "run_json_path", "safe_name",
-        "summary_lines", "task_metric_keys", "verdict", "write_report_files"])
+        "summary_lines", "task_metric_keys", "verdict", "write_report_files",
+        # report formats are plug-ins (evalstack.registry kind report_format)
+        "ReportFormat", "register_report_format", "report_formats"])
     for name in report.__all__:
         assert getattr(report, name) is not None
 

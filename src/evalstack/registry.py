@@ -48,11 +48,11 @@ class _Kind:
 
 
 KINDS: dict[str, _Kind] = {
-    "metric": _Kind("metric", "evalstack.metrics", "evalstack.metrics._base:register_metric"),
-    "provider": _Kind("provider", "evalstack.models", "evalstack.models._base:register_provider"),
-    "report_format": _Kind("report format", "evalstack.report", "evalstack.report._formats:register_report_format"),
-    "scale": _Kind("scale type", "evalstack.judges.scales", "evalstack.judges.scales._base:register_scale"),
-    "tracker": _Kind("tracker type", "evalstack.trackers", "evalstack.trackers._base:register_tracker"),
+    "metric": _Kind("metric", "evalstack.metrics", "evalstack.metrics:register_metric"),
+    "provider": _Kind("provider", "evalstack.models", "evalstack.models:register_provider"),
+    "report_format": _Kind("report format", "evalstack.report", "evalstack.report:register_report_format"),
+    "scale": _Kind("scale type", "evalstack.judges.scales", "evalstack.judges.scales:register_scale"),
+    "tracker": _Kind("tracker type", "evalstack.trackers", "evalstack.trackers:register_tracker"),
 }
 """Every plug-in kind: what it is called, where its built-ins live, how a loaded plug-in is registered."""
 

@@ -14,6 +14,7 @@ and metric keys of a run, the gate table) are exported here too: nothing outside
 """
 
 from ._format import fmt_ci, fmt_num, fmt_p
+from ._formats import ReportFormat, register_report_format, report_formats
 from ._html import CSP, render_html
 from ._junit import render_junit
 from ._markdown import render_markdown
@@ -29,6 +30,9 @@ from ._write import write_report_files, write_reports
 
 __all__ = [
     "CSP",
+    "ReportFormat",
+    "register_report_format",
+    "report_formats",
     "LOWEST_COLUMNS",
     "REGRESSION_COLUMNS",
     "SCHEMA_FILE",
