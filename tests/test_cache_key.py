@@ -185,3 +185,25 @@ def test_judge_cache_key(srv, tmp_path: Path, what: str) -> None:
     judge, extra, expected = JUDGE_CHANGES[what]
     run(judge_config(tmp_path, srv.base_url, judge, extra), key=KEY_B if "key" in what else KEY_A)
     assert srv.count("/chat/completions") - before == expected, what
+
+
+def test_builtin_providers_keys_are_byte_identical_to_before_the_provider_registry() -> None:
+    """Existing caches stay valid: these keys were printed by the code before providers owned their Settings
+    and cache_identity() (commit 85aec56, issue 15), for one request with system prompt, params and repeat."""
+    from evalstack.config import AzureSettings, MockModel, OpenAIModel, ReplayModel
+    from evalstack.models import Request, make_provider
+
+    req = Request.make("t", "e1", [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}],
+                       {"temperature": 0, "response_format": {"type": "json_object"}}, repeat=1)
+    cfgs = {
+        "ec983cb9c3ce2a860a5ca1972d228ce53193aa9b36b2dce7c3a06376b24830e3": OpenAIModel(
+            provider="openai", model="gpt-x", base_url="http://u:p@127.0.0.1:9/v1", api_key_env=None,
+            params={"seed": 1}),
+        "4dcd4df2b343e2a3b16a96cf078bc18587862890120e68400725c7cbe97aa74e": OpenAIModel(
+            provider="openai", azure=AzureSettings(endpoint="https://r.openai.azure.com", deployment="d"),
+            api_key_env=None),
+        "9791095d29cf4e6fcdd80c21bd660bfb77cd354fb48bfe617c08e5b4b37d7c5b": ReplayModel(
+            provider="replay", path=Path("outputs/x.jsonl")),
+        "9127912153a2c6a4a97e668ed744e1e836b63bd20089642418ea1f98a3f3e5cc": MockModel(provider="mock"),
+    }
+    assert {make_provider("m", cfg).cache_key(req): key for key, cfg in cfgs.items()} == {k: k for k in cfgs}
