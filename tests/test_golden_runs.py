@@ -121,7 +121,9 @@ def _reply(req: dict):
     return json.dumps({"reason": "checked", "score": 5 if f["output"] == truth else 1})
 
 
-def _loopback_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, extra: str) -> Path:
+def _loopback_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, extra: str,
+                   then=None) -> Path:
+    """Run the loopback config into ``out``; ``then()``: more CLI commands afterwards, with the server up."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GOLDEN_KEY", "sk-golden-0123456789")
     qa = [{"id": f"q{i}", "question": f"What is {i}+{i}?", "answer": str(2 * i), "kind": "even" if i % 2 else "odd"}
@@ -165,6 +167,8 @@ cache: c.sqlite
 output: out
 """)
         code = main(["run", "cfg.yaml"])
+        if then is not None:
+            then()
     assert code in (0, 1)
     return tmp_path / "out"
 
@@ -179,3 +183,22 @@ def test_loopback_judges_run_is_unchanged(tmp_path: Path, monkeypatch: pytest.Mo
 def test_loopback_plain_run_is_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = _loopback_case(tmp_path, monkeypatch, "plain", "")
     _check("loopback_plain", out, tmp_path, port=True)
+
+
+def test_compare_of_two_run_folders_is_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`evalstack compare` of the baseline alone (a later run, all cached) and the joint run with judges:
+    metrics re-scored from saved outputs, judge scores carried over, slices, gate (``--rules``: the default
+    names the newest folder, which two runs finished in the same second leave open)."""
+    def then() -> None:  # the baseline alone: a config without the gate (its rules compare with the baseline)
+        text = Path("cfg.yaml").read_text()
+        Path("base.yaml").write_text(text[:text.index("gate:")] + text[text.index("cache:"):])
+        assert main(["run", "base.yaml", "--models", "weak", "--out", "weak_only"]) == 0
+        Path("rules.yaml").write_text("rules:\n  - {metric: qa/exact_match, max_regression: 0.05}\n"
+                                      "  - {metric: intent/f1_macro, max_regression: 0.1}\n"
+                                      "  - {metric: qa/judge_factual_correctness, min: 0.5}\n")
+        assert main(["compare", "weak_only", "out", "--out", "cmp", "--rules", "rules.yaml"]) in (0, 1)
+
+    _loopback_case(tmp_path, monkeypatch, "judges", """\
+    judges: [factual_correctness, toxicity]
+    pairwise: [preference]""", then=then)
+    _check("compare", tmp_path / "cmp", tmp_path, port=True)
