@@ -242,6 +242,4 @@ def load(run_dir: str | Path, *, allow_unfinished: bool = False) -> Evaluation:
 
     path = run_json_path(run_dir)
     result = read_run(path, allow_unfinished=allow_unfinished)
-    failed = sum(mts.failed_items for ts in result.tasks.values() for mts in ts.models.values())
-    code = 3 if failed else (1 if result.gate is not None and not result.gate.passed else 0)
-    return Evaluation(run=result, out_dir=path.parent, failed=failed, exit_code=code)
+    return Evaluation(run=result, out_dir=path.parent, failed=result.failed_items, exit_code=result.exit_code)

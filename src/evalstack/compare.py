@@ -176,14 +176,10 @@ def _write(loaded: list[Any], out_dir: Path, models: dict[str, Any], rows: dict[
                     tasks=summaries, config=first.config, sources=[str(d) for d, _, _ in loaded],
                     examples_sha256=sha256_file(examples),
                     settings={"confidence": settings.confidence, "n_resamples": settings.n_resamples, "seed": settings.seed})
-    def bad(e: ExampleRow) -> bool:  # failed after retries (an empty reply is the endpoint's final answer)
-        return e.error is not None and e.error.kind not in EMPTY_KINDS
-
-    failures = [FailureGroup.of(task, model, "generation", len(ex), [(e.error.kind, e.error.message)
-                                                                     for e in ex.values() if bad(e)])
-                for d, _, r in loaded for (task, model), ex in r.items() if any(bad(e) for e in ex.values())]
+    failures = [g for _, _, r in loaded for (task, model), ex in r.items() for g in _failure_groups(task, model, ex)]
     if failures:
-        unfinished = [str(d) for d, _, r in loaded if any(bad(e) for ex in r.values() for e in ex.values())]
+        unfinished = [str(d) for d, _, r in loaded
+                      if any(_failure_groups(t, m, ex) for (t, m), ex in r.items())]
         run.incomplete = Incomplete(failed=sum(f.failed for f in failures), groups=failures,
                                     resume_command=" ; ".join(f"evalstack run CONFIG --out {d} --resume" for d in unfinished)
                                     + ", then compare again")
@@ -197,5 +193,19 @@ def _write(loaded: list[Any], out_dir: Path, models: dict[str, Any], rows: dict[
         run.gate.source = (f"--rules {rules}" if gate_file is not None
                            else f"the gate rules of the newest run, {newest_dir} ({newest.created_at})")
     write_reports(out_dir, run)
-    code = 3 if failures else (1 if run.gate is not None and not run.gate.passed else 0)
-    return RunOutcome(run=run, out_dir=out_dir, failed=sum(f.failed for f in failures), exit_code=code)
+    return RunOutcome(run=run, out_dir=out_dir, failed=run.failed_items, exit_code=run.exit_code)
+
+
+def _failure_groups(task: str, model: str, rows: dict[str, ExampleRow]) -> list[FailureGroup]:
+    """Items of saved rows that failed after retries: generations (an empty reply is the endpoint's final
+    answer, not a failure), then each judge's requests (rows marked ``failed``)."""
+    groups = []
+    gen = [(e.error.kind, e.error.message) for e in rows.values() if e.error is not None and e.error.kind not in EMPTY_KINDS]
+    if gen:
+        groups.append(FailureGroup.of(task, model, "generation", len(rows), gen))
+    for name in dict.fromkeys(k for e in rows.values() for k in e.judge):
+        js = [e.judge[name] for e in rows.values() if isinstance(e.judge.get(name), dict)]
+        bad = [(j.get("error_kind") or "error", j.get("error") or "") for j in js if j.get("failed")]
+        if bad:
+            groups.append(FailureGroup.of(task, model, f"judge {name}", len(js), bad))
+    return groups

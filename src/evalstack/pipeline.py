@@ -315,8 +315,8 @@ class _Run:
             crash_point("reports_written")
             lock.finish()
         self.cache.close()
-        code = 3 if failed else (1 if run.gate is not None and not run.gate.passed else 0)
-        return RunOutcome(run=run, out_dir=self.out_dir, failed=failed, exit_code=code, failure_modes=data.failure_modes)
+        return RunOutcome(run=run, out_dir=self.out_dir, failed=failed, exit_code=run.exit_code,
+                          failure_modes=data.failure_modes)
 
     def _summarise(self, runner: Runner, gens: dict[tuple[str, str], list[Generation]], judged: dict[str, Any]) -> tuple[RunResult, int]:
         from .stats import slice_summaries, task_summaries

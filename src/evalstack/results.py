@@ -225,6 +225,19 @@ class RunResult(_Record):
                                         "readers refuse a folder whose examples.jsonl differs (a mix of two runs).")
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per phase (ignored by determinism checks).")
 
+    @property
+    def failed_items(self) -> int:
+        """Generations and judge requests that failed after retries, over every task and model."""
+        return sum(mts.failed_items for ts in self.tasks.values() for mts in ts.models.values())
+
+    @property
+    def exit_code(self) -> int:
+        """The one exit-code rule of `run`, `compare`, `gate` on a saved run and the API: 3 items failed
+        after retries (the run is incomplete), 1 the gate failed, 0 passed or no gate."""
+        if self.failed_items:
+            return 3
+        return 1 if self.gate is not None and not self.gate.passed else 0
+
 
 class ErrorInfo(_Record):
     kind: str = Field(description="rate_limit, server_error, timeout, connection, bad_response, ...; content_filter, "

@@ -1,0 +1,57 @@
+"""`evalstack compare` exits as `evalstack run` does: 3 while an input run has items that failed after
+retries (generation or judge), through the CLI, against the loopback server."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from evalstack.cli import main
+from evalstack.testing.loopback import Fault, LoopbackServer
+
+
+def _judge(req: dict):
+    """The judge answers 5 except for example e0's output, which gets HTTP 500 every time."""
+    out = re.search(r'name="output">\n(.*?)\n</data-', req["messages"][1]["content"], re.S).group(1)
+    return Fault.of(500) if out.endswith("out-0") else json.dumps({"reason": "r", "score": 5})
+
+
+def test_compare_of_a_run_with_failed_judge_requests_exits_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """compare counted only failed generations: a run that exited 3 on failed judge requests compared as
+    complete (exit 0, no INCOMPLETE). Failed before the fix, passes now."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CX_KEY", "sk-cx-0123456789")
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "q": f"question {i}"}) + "\n" for i in range(6)))
+    for m in ("base", "ft"):
+        (tmp_path / f"{m}.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "output": f"{m} out-{i}"}) + "\n"
+                                                     for i in range(6)))
+    with LoopbackServer() as srv:
+        srv.reply_with(_judge)
+        (tmp_path / "cfg.yaml").write_text(f"""\
+name: cmpexit
+baseline: base
+models:
+  base: {{provider: replay, path: base.jsonl}}
+  ft: {{provider: replay, path: ft.jsonl}}
+judge: {{provider: openai, model: judge-model, base_url: "{srv.base_url}", api_key_env: CX_KEY, max_tries: 1}}
+tasks:
+  - name: qa
+    data: {{path: d.jsonl, id: id}}
+    prompt: {{user: "{{{{ q }}}}"}}
+    judges: [conciseness]
+cache: c.sqlite
+""")
+        assert main(["run", "cfg.yaml", "--out", "monday", "--quiet"]) == 3
+    capsys.readouterr()
+    assert main(["compare", "monday", "--out", "cmp"]) == 3
+    err = capsys.readouterr().err
+    assert "INCOMPLETE: 2 items failed after retries" in err
+    run = json.loads(Path("cmp/run.json").read_text())
+    assert run["incomplete"]["failed"] == 2
+    assert [(g["model"], g["stage"], g["failed"]) for g in run["incomplete"]["groups"]] == [
+        ("base", "judge conciseness", 1), ("ft", "judge conciseness", 1)]
+    assert "evalstack run CONFIG --out monday --resume" in run["incomplete"]["resume_command"]
