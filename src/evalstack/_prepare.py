@@ -8,18 +8,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ._score import score_outputs
 from .config import Config, JudgeSpec, TaskConfig
 from .data import Example, check_template, load_examples, make_env, messages_text, render_messages
 from .errors import ConfigError, DataError, EvalstackError
 
+if TYPE_CHECKING:
+    from jinja2 import Environment, Template
+
+    from .judges import Rubric
+    from .metrics import Metric, MetricResult
+    from .models import Provider
+
+
 @dataclass
 class MetricPlan:
     name: str
-    options: dict[str, Any]
-    instance: Any
+    options: dict[str, object]
+    instance: Metric
     uses_labels: bool
     where: str
 
@@ -27,8 +35,10 @@ class MetricPlan:
 @dataclass
 class JudgePlan:
     spec: JudgeSpec
-    rubric: Any
+    rubric: Rubric
     where: str
+    provider: Provider | None = None
+    """Set by the pipeline once the judge's provider is built."""
 
 
 @dataclass
@@ -53,7 +63,7 @@ class TaskPlan:  # noqa: D101 (documented below)
     def name(self) -> str:
         return self.cfg.name
 
-    def column(self, name: str | None) -> list[Any] | None:
+    def column(self, name: str | None) -> list[object] | None:
         if not name:
             return None
         return [ex.row.get(name) for ex in self.examples]
@@ -77,7 +87,7 @@ class TaskPlan:  # noqa: D101 (documented below)
         return messages_text(self.messages[i])
 
 
-def _as_text(value: Any) -> str:
+def _as_text(value: object) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (dict, list)):
@@ -87,7 +97,7 @@ def _as_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _shown_fields(env: Any, source: str, columns: set[str]) -> list[str]:
+def _shown_fields(env: Environment, source: str, columns: set[str]) -> list[str]:
     """The data columns a template reads, in order of first use (walking its syntax tree)."""
     from jinja2 import nodes
 
@@ -98,9 +108,10 @@ def _shown_fields(env: Any, source: str, columns: set[str]) -> list[str]:
     return seen
 
 
-def _templates(task: TaskConfig, key: str, source: str, env: Any) -> tuple[list[tuple[str, Any, str]], dict[str, str]]:
+def _templates(task: TaskConfig, key: str, source: str, env: Environment
+               ) -> tuple[list[tuple[str, Template, str]], dict[str, str]]:
     """Compiled (role, template, where) triples and the columns they read -> the first config key that reads it."""
-    parts: list[tuple[str, Any, str]] = []
+    parts: list[tuple[str, Template, str]] = []
     needed: dict[str, str] = {}
     p = task.prompt
     items: list[tuple[str, str, str]] = []
@@ -226,7 +237,7 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
     return plan
 
 
-def check_logprobs(plans: list[TaskPlan], name: str, provider: Any) -> None:
+def check_logprobs(plans: list[TaskPlan], name: str, provider: Provider) -> None:
     """perplexity/mean_logprob of outputs need the provider to return logprobs: say so now, not as n/a later."""
     if provider.returns_logprobs():
         return
@@ -299,7 +310,7 @@ def _dry_run_metrics(plan: TaskPlan, metrics: list[MetricPlan] | None = None) ->
             plan.keys[r.key] = r.higher_is_better
 
 
-def _dry_run_rubric(plan: TaskPlan, rubric: Any, *, pairwise: bool, where: str) -> None:
+def _dry_run_rubric(plan: TaskPlan, rubric: Rubric, *, pairwise: bool, where: str) -> None:
     """Build the judge prompt for the first example now, so that a rubric template that fails at render
     time (or goes over the render budget) stops the run before the first generation request."""
     from .judges import build_messages, reference_text

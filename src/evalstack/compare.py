@@ -16,22 +16,27 @@ from __future__ import annotations
 
 __all__ = ["compare_runs", "compare"]
 
-import datetime as _dt
-import json
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from . import __version__
-from ._io import AtomicWriter
+from ._examples import with_scores, write_examples
 from ._lock import RunLock
-from ._outdir import claim, record, sha256_file
+from ._outdir import claim
 from ._prepare import MetricPlan
 from ._score import score_outputs
+from ._summary import ModelScores, assemble_run, failure_groups, summarise_task
 from .config import GateConfig, StatsSettings, TaskConfig
 from .errors import DataError
 from .models import EMPTY_KINDS
-from .results import ExampleRow, FailureGroup, Incomplete, ModelTaskSummary, RunResult, TaskSummary, Usage
+from .results import ExampleRow, FailureGroup, ModelInfo, RunResult
+
+if TYPE_CHECKING:
+    from .metrics import MetricResult
+    from .pipeline import RunOutcome
+
+Rows = dict[tuple[str, str], dict[str, ExampleRow]]
+"""(task, model) -> example id -> saved row."""
 
 
 def _empty_rows(rows: list[ExampleRow]) -> dict[str, int]:
@@ -46,7 +51,7 @@ def _empty_rows(rows: list[ExampleRow]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _load(run_dir: Path) -> tuple[RunResult, dict[tuple[str, str], dict[str, ExampleRow]]]:
+def _load(run_dir: Path) -> tuple[RunResult, Rows]:
     from .report import iter_examples, read_run
 
     run = read_run(run_dir)
@@ -67,7 +72,7 @@ def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = 
 
 
 def compare(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = None, intersect: bool = False,
-            rules: Path | None = None) -> "RunOutcome":
+            rules: Path | None = None) -> RunOutcome:
     """:func:`compare_runs`, returning the merged run with its folder and exit code."""
     from .gate import load_gate_rules
     from .pipeline import quiet_offline_env
@@ -77,8 +82,8 @@ def compare(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = None,
     loaded = [(Path(d), *_load(Path(d))) for d in run_dirs]
     first_dir, first, _ = loaded[0]
     baseline = baseline or first.baseline
-    models: dict[str, Any] = {}
-    rows: dict[tuple[str, str], dict[str, ExampleRow]] = {}
+    models: dict[str, ModelInfo] = {}
+    rows: Rows = {}
     for d, run, r in loaded:
         for name, info in run.models.items():
             if name in models:
@@ -108,104 +113,95 @@ def compare(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = None,
     return outcome
 
 
-def _write(loaded: list[Any], out_dir: Path, models: dict[str, Any], rows: dict[tuple[str, str], dict[str, ExampleRow]],
+def _write(loaded: list[tuple[Path, RunResult, Rows]], out_dir: Path, models: dict[str, ModelInfo], rows: Rows,
            baseline: str, intersect: bool, tasks_cfg: list[TaskConfig], task_index: dict[str, int],
-           settings: StatsSettings, gate_file: GateConfig | None, rules: Path | None) -> "RunOutcome":
-    from .metrics import get_metric, mean_result
+           settings: StatsSettings, gate_file: GateConfig | None, rules: Path | None) -> RunOutcome:
     from .pipeline import RunOutcome
     from .report import write_reports
-    from .stats import slice_summaries, task_summaries
 
     _, first, _ = loaded[0]
-    summaries: dict[str, TaskSummary] = {}
-    examples = out_dir / "examples.jsonl"
-    record(out_dir, [examples])
-    with AtomicWriter(examples, root=out_dir) as fh:
-        for task in tasks_cfg:
-            present = [m for m in models if (task.name, m) in rows]
-            if baseline not in present:
-                continue
-            id_sets = [set(rows[(task.name, m)]) for m in present]
-            ids = set.intersection(*id_sets)
-            if not intersect and any(s != id_sets[0] for s in id_sets):
-                raise DataError(f"task '{task.name}': the runs evaluated different examples "
-                                f"({min(map(len, id_sets))}-{max(map(len, id_sets))} ids, {len(ids)} in common)",
-                                hint="pass --intersect to compare on the common examples")
-            order = [i for i in rows[(task.name, baseline)] if i in ids]
-            plans = []  # token logprobs are not saved, so perplexity/mean_logprob cannot be re-scored
-            for j, spec in enumerate(task.metrics):
-                if spec.name not in ("perplexity", "mean_logprob"):
-                    cls = get_metric(spec.name)
-                    plans.append(MetricPlan(spec.name, spec.options, cls(**spec.options), bool(cls.uses_labels),
-                                            f"tasks[{task_index[task.name]}].metrics[{j}]"))  # the run's own order: same CIs
-            by_model: dict[str, dict[str, Any]] = {}
-            ts = TaskSummary(name=task.name, n_examples=len(order))
-            for m in present:
-                ex = [rows[(task.name, m)][i] for i in order]
-                # examples.jsonl keeps one reference column (the task's reference, else its target)
-                refs = [e.reference for e in ex]
-                results = score_outputs(task, plans, [e.output for e in ex], targets=refs, references=refs,
-                                        knowledge=[e.fields.get(task.context) for e in ex] if task.context else None)
-                judge_keys = sorted({k for e in ex for k in e.scores if k.startswith("judge_")})
-                for k in judge_keys:
-                    results.append(mean_result(k, [e.scores.get(k) for e in ex]))
-                by_model[m] = {r.key: r for r in results}
-                rubrics = sorted({r for e in ex for r in e.judge})
-                jrows = {r: [e.judge.get(r) or {} for e in ex] for r in rubrics}
-                ts.models[m] = ModelTaskSummary(
-                    n_examples=len(ex), failed=sum(1 for e in ex if e.error is not None and e.error.kind not in EMPTY_KINDS),
-                    usage=Usage(), empty=_empty_rows(ex),
-                    judge_failed={r: sum(1 for j in js if j.get("failed")) for r, js in jrows.items()},
-                    judge_unparseable={r: sum(1 for j in js if not j.get("failed") and "unparseable" in str(j.get("error") or ""))
-                                       for r, js in jrows.items()})
-                per = [(r.key, r.per_example) for r in results if r.per_example is not None]
-                for k, e in enumerate(ex):
-                    e2 = e.model_copy(update={"scores": {**e.scores, **{key: vals[k] for key, vals in per}}})
-                    fh.write(json.dumps(e2.model_dump(mode="json"), ensure_ascii=False, default=str) + "\n")
-            metrics, deltas = task_summaries(by_model, baseline, settings)
-            for m, ms in metrics.items():
-                ts.models[m].metrics = ms
-            ts.deltas = deltas
-            base_rows = [rows[(task.name, baseline)][i] for i in order]
-            for col in task.slice_by:
-                values = [None if e.fields.get(col) is None else str(e.fields.get(col)) for e in base_rows]
-                ts.slices.extend(slice_summaries(by_model, baseline, values, col, settings))
-            summaries[task.name] = ts
-    run = RunResult(name=f"compare-{first.name}", created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                    evalstack_version=__version__, config_digest=first.config_digest, baseline=baseline, models=models,
-                    tasks=summaries, config=first.config, sources=[str(d) for d, _, _ in loaded],
-                    examples_sha256=sha256_file(examples),
-                    settings={"confidence": settings.confidence, "n_resamples": settings.n_resamples, "seed": settings.seed})
+    scored: list[tuple[TaskConfig, list[str], dict[str, ModelScores], list[ExampleRow]]] = []
+    out_rows: list[ExampleRow] = []
+    for task in tasks_cfg:
+        present = [m for m in models if (task.name, m) in rows]
+        if baseline not in present:
+            continue
+        id_sets = [set(rows[(task.name, m)]) for m in present]
+        ids = set.intersection(*id_sets)
+        if not intersect and any(s != id_sets[0] for s in id_sets):
+            raise DataError(f"task '{task.name}': the runs evaluated different examples "
+                            f"({min(map(len, id_sets))}-{max(map(len, id_sets))} ids, {len(ids)} in common)",
+                            hint="pass --intersect to compare on the common examples")
+        order = [i for i in rows[(task.name, baseline)] if i in ids]
+        plans = _metric_plans(task, task_index[task.name])
+        scores: dict[str, ModelScores] = {}
+        for m in present:
+            ex = [rows[(task.name, m)][i] for i in order]
+            scores[m], results = _rescore(task, plans, ex)
+            out_rows.extend(with_scores(ex, results))
+        scored.append((task, order, scores, [rows[(task.name, baseline)][i] for i in order]))
+    examples_sha256 = write_examples(out_dir, out_rows)
+    summaries = {task.name: summarise_task(task.name, len(order), scores, baseline=baseline, settings=settings,
+                                           slices=[(col, [None if e.fields.get(col) is None else str(e.fields.get(col))
+                                                          for e in base_rows]) for col in task.slice_by])
+                 for task, order, scores, base_rows in scored}
     failures = [g for _, _, r in loaded for (task, model), ex in r.items() for g in _failure_groups(task, model, ex)]
-    if failures:
-        unfinished = [str(d) for d, _, r in loaded
-                      if any(_failure_groups(t, m, ex) for (t, m), ex in r.items())]
-        run.incomplete = Incomplete(failed=sum(f.failed for f in failures), groups=failures,
-                                    resume_command=" ; ".join(f"evalstack run CONFIG --out {d} --resume" for d in unfinished)
-                                    + ", then compare again")
+    unfinished = [str(d) for d, _, r in loaded if any(_failure_groups(t, m, ex) for (t, m), ex in r.items())]
     # the newest by created_at; of runs finished in the same second, the one named last
     _, newest_dir, newest = max(((i, d, r) for i, (d, r, _) in enumerate(loaded)), key=lambda x: (x[2].created_at, x[0]))
     gate_cfg = gate_file or (GateConfig.model_validate(newest.config["gate"]) if newest.config.get("gate") else None)
-    if gate_cfg is not None:
-        from .gate import evaluate_gate
-
-        run.gate = evaluate_gate(run, gate_cfg)
-        run.gate.source = (f"--rules {rules}" if gate_file is not None
-                           else f"the gate rules of the newest run, {newest_dir} ({newest.created_at})")
+    run = assemble_run(name=f"compare-{first.name}", baseline=baseline, config_digest=first.config_digest,
+                       models=models, tasks=summaries, config=first.config, examples_sha256=examples_sha256,
+                       settings={"confidence": settings.confidence, "n_resamples": settings.n_resamples,
+                                 "seed": settings.seed},
+                       failures=failures, sources=[str(d) for d, _, _ in loaded],
+                       resume_command=" ; ".join(f"evalstack run CONFIG --out {d} --resume" for d in unfinished)
+                       + ", then compare again",
+                       gate=gate_cfg, gate_source=(f"--rules {rules}" if gate_file is not None else
+                                                   f"the gate rules of the newest run, {newest_dir} ({newest.created_at})"))
     write_reports(out_dir, run)
     return RunOutcome(run=run, out_dir=out_dir, failed=run.failed_items, exit_code=run.exit_code)
 
 
+def _metric_plans(task: TaskConfig, index: int) -> list[MetricPlan]:
+    """The task's metrics that saved outputs can be scored with, in the run's own order (same CIs): token
+    logprobs are not saved, so a metric that needs them is left out."""
+    from .metrics import get_metric
+
+    plans = []
+    for j, spec in enumerate(task.metrics):
+        if spec.name not in ("perplexity", "mean_logprob"):
+            cls = get_metric(spec.name)
+            plans.append(MetricPlan(spec.name, spec.options, cls(**spec.options), bool(cls.uses_labels),
+                                    f"tasks[{index}].metrics[{j}]"))
+    return plans
+
+
+def _rescore(task: TaskConfig, plans: list[MetricPlan], ex: list[ExampleRow]) -> tuple[ModelScores, list[MetricResult]]:
+    """One model's saved rows scored again: the task's metrics on the outputs, the saved judge scores, the
+    counts of failed, empty and unparseable items (usage is not carried over)."""
+    from .metrics import mean_result
+
+    refs = [e.reference for e in ex]  # examples.jsonl keeps one reference column (the task's reference, else its target)
+    results = score_outputs(task, plans, [e.output for e in ex], targets=refs, references=refs,
+                            knowledge=[e.fields.get(task.context) for e in ex] if task.context else None)
+    judged = results + [mean_result(k, [e.scores.get(k) for e in ex])
+                        for k in sorted({k for e in ex for k in e.scores if k.startswith("judge_")})]
+    rubrics = sorted({r for e in ex for r in e.judge})
+    jrows = {r: [e.judge.get(r) or {} for e in ex] for r in rubrics}
+    scores = ModelScores(
+        results=judged, n_rows=len(ex), failed=sum(1 for e in ex if e.error is not None and e.error.kind not in EMPTY_KINDS),
+        empty=_empty_rows(ex), judge_failed={r: sum(1 for j in js if j.get("failed")) for r, js in jrows.items()},
+        judge_unparseable={r: sum(1 for j in js if not j.get("failed") and "unparseable" in str(j.get("error") or ""))
+                           for r, js in jrows.items()})
+    return scores, results
+
+
 def _failure_groups(task: str, model: str, rows: dict[str, ExampleRow]) -> list[FailureGroup]:
-    """Items of saved rows that failed after retries: generations (an empty reply is the endpoint's final
-    answer, not a failure), then each judge's requests (rows marked ``failed``)."""
-    groups = []
+    """Items of saved rows that failed after retries (generations, then each judge's requests)."""
     gen = [(e.error.kind, e.error.message) for e in rows.values() if e.error is not None and e.error.kind not in EMPTY_KINDS]
-    if gen:
-        groups.append(FailureGroup.of(task, model, "generation", len(rows), gen))
-    for name in dict.fromkeys(k for e in rows.values() for k in e.judge):
-        js = [e.judge[name] for e in rows.values() if isinstance(e.judge.get(name), dict)]
-        bad = [(j.get("error_kind") or "error", j.get("error") or "") for j in js if j.get("failed")]
-        if bad:
-            groups.append(FailureGroup.of(task, model, f"judge {name}", len(js), bad))
-    return groups
+    judged = {n: [e.judge[n] for e in rows.values() if isinstance(e.judge.get(n), dict)]
+              for n in dict.fromkeys(k for e in rows.values() for k in e.judge)}
+    return failure_groups(task, model, len(rows), gen,
+                          {n: (len(js), [(j.get("error_kind") or "error", j.get("error") or "") for j in js if j.get("failed")])
+                           for n, js in judged.items()})

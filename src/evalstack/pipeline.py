@@ -12,30 +12,35 @@ __all__ = ["run", "RunOutcome", "run_config", "quiet_offline_env"]
 
 import asyncio
 import dataclasses
-import datetime as _dt
-import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Mapping, TypeVar
 
-from . import __version__
+from pydantic import BaseModel
+
 from ._crash import crash_point
-from ._io import AtomicWriter
+from ._examples import example_rows, write_examples
 from ._lock import RunLock
-from ._outdir import claim, protected_paths, record, sha256_file
-from ._prepare import TaskPlan, check_gate_keys, check_logprobs, load_metric_backends, prepare_task
+from ._outdir import claim, protected_paths, record
+from ._prepare import JudgePlan, TaskPlan, check_gate_keys, check_logprobs, load_metric_backends, prepare_task
+from ._runjson import public_config, relative_path, request_stats
 from ._safetext import cut_outputs
-from ._score import collapse_repeats, score_outputs
+from ._score import score_outputs
 from ._stages import StageLog
+from ._summary import ModelScores, assemble_run, failure_groups, summarise_task
 from .config import Config, config_digest, load_config
 from .errors import ConfigError
-from .models import (EMPTY_KINDS, Cache, Generation, Request, Runner, apply_on_empty, attribute_shared,
+from .models import (EMPTY_KINDS, Cache, Generation, Provider, Request, Runner, apply_on_empty, attribute_shared,
                      default_cache_path, empty_counts, make_provider, provider_class)
-from .results import (ErrorInfo, ExampleRow, FailureGroup, Incomplete, ModelInfo, ModelTaskSummary, RunResult,
-                      TaskSummary, Usage)
+from .results import FailureGroup, ModelInfo, RunResult, TaskSummary, Usage
 
+if TYPE_CHECKING:
+    from .curves import CurveReport
+    from .judges import JudgeItem, JudgeOutcome, JudgeRow, PairRow, PairwiseOutcome, PointwiseOutcome
+    from .metrics import MetricResult
+    from .report._worse import FailureMode
 
 @dataclass
 class RunOutcome:
@@ -45,7 +50,7 @@ class RunOutcome:
     out_dir: Path
     failed: int
     exit_code: int
-    failure_modes: list[Any] | None = None
+    failure_modes: list[FailureMode] | None = None
     """New failure modes found in examples.jsonl (:class:`evalstack.report._worse.FailureMode`)."""
 
 
@@ -56,63 +61,26 @@ def _expand_repeats(plan: TaskPlan, repeat: int) -> list[tuple[int, int, str]]:
     return [(i, r, f"{ex.id}#{r}") for i, ex in enumerate(plan.examples) for r in range(repeat)]
 
 
-def relative_path(path: Any, base: Path) -> Any:
-    """``path`` relative to ``base`` (the config's folder) when it is an absolute path string: run folders
-    and reports then name no absolute path of the machine that wrote them."""
-    if not isinstance(path, str) or not os.path.isabs(path):
-        return path
-    try:
-        return Path(os.path.relpath(path, base)).as_posix()
-    except ValueError:  # another drive (Windows)
-        return path
+Key = tuple[str, str, str]
+"""(task, model, rubric) of a judge outcome."""
 
 
-def public_config(cfg: Config, out_dir: Path | None = None) -> dict[str, Any]:
-    """The resolved config for run.json: every HTTP header value masked (headers may carry keys), URLs'
-    ``user:password@`` masked, registered secrets redacted (e.g. one allowed into a prompt), and file paths
-    relative to the config's folder."""
-    from ._secrets import mask_userinfo, redact_secrets
+@dataclass
+class _Judged:
+    """What the judge step returns: per (task, model, rubric) the pointwise and pairwise outcomes."""
 
-    data = cfg.model_dump(mode="json", exclude={"source"})
-    base = cfg.base_dir
-    if out_dir is not None:  # the config's folder relative to the run folder: relative data paths resolve
-        data["config_dir"] = relative_path(str(base), Path(out_dir).resolve())
-    for m in [*data.get("models", {}).values(), data.get("judge") or {}]:
-        if isinstance(m, dict) and "path" in m:
-            m["path"] = relative_path(m["path"], base)
-    for t in data.get("tasks", []):
-        t["data"]["path"] = relative_path(t["data"]["path"], base)
-        for j in t.get("judges", []) + t.get("pairwise", []):
-            if isinstance(j.get("judge"), dict) and "path" in j["judge"]:
-                j["judge"]["path"] = relative_path(j["judge"]["path"], base)
-            j["rubric"] = relative_path(j.get("rubric"), base)
-    for c in data.get("curves", []):
-        c["path"] = relative_path(c["path"], base)
-    for k in ("output", "cache"):
-        data[k] = relative_path(data.get(k), base)
-
-    def mask(node: Any, key: Any = None) -> Any:
-        if isinstance(node, dict):
-            return {k: ({h: "***" for h in v} if k == "headers" and isinstance(v, dict) else mask(v, k)) for k, v in node.items()}
-        if isinstance(node, list):
-            return [mask(x) for x in node]
-        if isinstance(node, str):
-            return redact_secrets(mask_userinfo(node) if key in ("base_url", "endpoint") else node)
-        return node
-
-    return mask(data)
+    pointwise: dict[Key, PointwiseOutcome] = field(default_factory=dict)
+    pairwise: dict[Key, PairwiseOutcome] = field(default_factory=dict)
 
 
-def _request_stats(st: Any) -> dict[str, Any]:
-    """A provider's request counters for run.json (batch-mode counts where batch mode ran)."""
-    out: dict[str, Any] = {"requests": st.requests, "cached": st.cached, "retries": st.retries, "failed": st.failed,
-                           "cache_repaired": st.cache_repaired, "faults": dict(sorted(st.faults.items()))}
-    if st.batch is not None:
-        b = st.batch
-        out["batch"] = {k: getattr(b, k) for k in ("created", "resumed", "polls", "results", "failed_lines",
-                                                   "unfinished", "resubmitted", "online") if hasattr(b, k)}
-        out["batch"]["batch_ids"] = list(getattr(b, "batch_ids", []))
-    return out
+@dataclass(frozen=True)
+class _Scored:
+    """One model on one task after the score step: its outputs, their scores, the judge rows by name."""
+
+    gens: list[Generation]
+    scores: ModelScores
+    judge_rows: dict[str, Mapping[str, JudgeRow | PairRow]]
+    failures: list[FailureGroup]
 
 
 class _Run:
@@ -147,7 +115,7 @@ class _Run:
         self._task_index = {p.name: i for i, p in enumerate(self.plans)}
         check_gate_keys(self.cfg, self.plans)
         self.curve_reports = self._analyze_curves()  # a bad curves file fails now, not after the run
-        self.providers = {}
+        self.providers: dict[str, Provider] = {}
         for name in self.model_names:
             p = make_provider(name, self.cfg.models[name])
             if self.concurrency:  # --concurrency, within what the provider can use
@@ -157,7 +125,7 @@ class _Run:
             for plan in self.plans:
                 p.check_examples(plan.name, [ex.id for ex in plan.examples])
             self.providers[name] = p
-        self.judge_providers: dict[str, Any] = {}
+        self.judge_providers: dict[str, Provider] = {}
         for plan in self.plans:
             for jp in plan.judges + plan.pairwise:
                 key = jp.where if jp.spec.judge is not None else "judge"
@@ -179,7 +147,7 @@ class _Run:
         self.cache = Cache(cache_path)
         self.timings["prepare"] = time.perf_counter() - t
 
-    def _analyze_curves(self) -> list[Any]:
+    def _analyze_curves(self) -> list[CurveReport]:
         if not self.cfg.curves:
             return []
         from .curves import analyze
@@ -195,11 +163,9 @@ class _Run:
 
     async def _generate_all(self, runner: Runner) -> dict[tuple[str, str], list[Generation]]:
         async def one(model: str, plan: TaskPlan) -> tuple[tuple[str, str], list[Generation]]:
-            prov = self.providers[model]
-            repeat = getattr(self.cfg.models[model], "repeat", 1)
             reqs = [Request.make(plan.name, plan.examples[i].id, plan.messages[i], None, r)
-                    for i, r, _ in _expand_repeats(plan, repeat)]
-            gens = await runner.run(prov, reqs, label=f"{model} · {plan.name}")
+                    for i, r, _ in self._rows(plan, model)]
+            gens = await runner.run(self.providers[model], reqs, label=f"{model} · {plan.name}")
             return (model, plan.name), gens
 
         try:
@@ -210,30 +176,29 @@ class _Run:
         attribute_shared([gens for _, gens in pairs])  # identical requests: charged to the first in config order
         return dict(pairs)
 
-    async def _judge_all(self, runner: Runner, gens: dict[tuple[str, str], list[Generation]]) -> dict[str, Any]:
+    async def _judge_all(self, runner: Runner, gens: dict[tuple[str, str], list[Generation]]) -> _Judged:
         from .judges import JudgeItem, judge_pairwise, judge_pointwise
 
-        out: dict[str, Any] = {"pointwise": {}, "pairwise": {}}
+        out = _Judged()
         jobs = []
 
-        def items(plan: TaskPlan, model: str) -> list[Any]:
-            repeat = getattr(self.cfg.models[model], "repeat", 1)
+        def items(plan: TaskPlan, model: str) -> list[JudgeItem]:
             ref = plan.column(plan.cfg.reference) or plan.column(plan.cfg.target)
             ctx = plan.column(plan.cfg.context)
             g = gens[(model, plan.name)]
             # the judge sees the whole prompt (system instructions matter for instruction following)
             return [JudgeItem(example_id=sid, input=plan.prompt_text(i), output=g[k].text if g[k].ok else None,
                               reference=ref[i] if ref else None, context=None if ctx is None else ctx[i])
-                    for k, (i, _r, sid) in enumerate(_expand_repeats(plan, repeat))]
+                    for k, (i, _r, sid) in enumerate(self._rows(plan, model))]
 
         for plan in self.plans:
             for jp in plan.judges:
                 for model in self.model_names:
-                    async def pw(plan=plan, jp=jp, model=model):
+                    async def pw(plan: TaskPlan = plan, jp: JudgePlan = jp, model: str = model) -> None:
                         # task "<task>/<model>": a replay judge file can key verdicts per model (task_column)
                         res = await judge_pointwise(jp.rubric, items(plan, model), provider=jp.provider, runner=runner,
                                                     task=f"{plan.name}/{model}", spec=jp.spec)
-                        out["pointwise"][(plan.name, model, jp.rubric.name)] = res
+                        out.pointwise[(plan.name, model, jp.rubric.name)] = res
                     jobs.append(pw())
             for jp in plan.pairwise:
                 base = self.cfg.baseline
@@ -241,11 +206,11 @@ class _Run:
                     if model == base:
                         continue
 
-                    async def pp(plan=plan, jp=jp, model=model):
+                    async def pp(plan: TaskPlan = plan, jp: JudgePlan = jp, model: str = model) -> None:
                         res = await judge_pairwise(jp.rubric, items(plan, model), items(plan, base), provider=jp.provider,
                                                    runner=runner, task=f"{plan.name}/{model}", spec=jp.spec,
                                                    name_a=model, name_b=base)
-                        out["pairwise"][(plan.name, model, jp.rubric.name)] = res
+                        out.pairwise[(plan.name, model, jp.rubric.name)] = res
                     jobs.append(pp())
         try:
             await asyncio.gather(*jobs)
@@ -256,17 +221,25 @@ class _Run:
         # first in a fixed order (task order, rubric name, model config order): the same usage on every run
         from .judges import usage_of
 
-        order = [out[kind][k] for kind in ("pointwise", "pairwise") for k in sorted(
-            out[kind], key=lambda k: (self._task_index[k[0]], k[2], self.model_names.index(k[1])))]
-        attribute_shared([res.gens for res in order])
-        for res in order:  # re-asks stay counted per model: they are known from the call results only
+        def order(k: Key) -> tuple[int, str, int]:
+            return self._task_index[k[0]], k[2], self.model_names.index(k[1])
+
+        outcomes: list[PointwiseOutcome | PairwiseOutcome] = [
+            *(out.pointwise[k] for k in sorted(out.pointwise, key=order)),
+            *(out.pairwise[k] for k in sorted(out.pairwise, key=order))]
+        attribute_shared([res.gens for res in outcomes])
+        for res in outcomes:  # re-asks stay counted per model: they are known from the call results only
             res.usage = usage_of(res.gens) | {"reasks": res.usage.get("reasks", 0)}
         return out
 
-    def _score(self, plan: TaskPlan, model: str, g: list[Generation]) -> list[Any]:
-        rows = _expand_repeats(plan, getattr(self.cfg.models[model], "repeat", 1))
+    def _rows(self, plan: TaskPlan, model: str) -> list[tuple[int, int, str]]:
+        return _expand_repeats(plan, getattr(self.cfg.models[model], "repeat", 1))
 
-        def column(name: str | None) -> list[Any] | None:  # one value per scored row (repeats included)
+    def _score_metrics(self, plan: TaskPlan, model: str, g: list[Generation]) -> list[MetricResult]:
+        """The task's metrics on one model's outputs."""
+        rows = self._rows(plan, model)
+
+        def column(name: str | None) -> list[object] | None:  # one value per scored row (repeats included)
             col = plan.column(name)
             return None if col is None else [col[i] for i, _, _ in rows]
 
@@ -274,6 +247,89 @@ class _Run:
                              targets=column(plan.cfg.target), references=column(plan.cfg.reference),
                              knowledge=column(plan.cfg.context), logprobs=[x.logprobs if x.ok else None for x in g],
                              note=self.log, label=f"{model} · {plan.name}")
+
+    @staticmethod
+    def _judge_scores(plan: TaskPlan, model: str, judged: _Judged) -> dict[str, JudgeOutcome]:
+        """The judges' outcomes for one model on one task, by score name (``<rubric>``, ``pairwise_<rubric>``)."""
+        out: dict[str, JudgeOutcome] = {}
+        for (tname, mname, rname), res in judged.pointwise.items():
+            if tname == plan.name and mname == model:
+                out[rname] = res
+        for (tname, mname, rname), pres in judged.pairwise.items():
+            if tname == plan.name and mname == model:
+                out[f"pairwise_{rname}"] = pres
+        return out
+
+    def _score(self, plan: TaskPlan, model: str, g: list[Generation], judged: _Judged) -> _Scored:
+        """Score step: metrics, then judge scores (a separate step: the judges' outcomes are scores too)."""
+        results = self._score_metrics(plan, model, g)
+        judges = self._judge_scores(plan, model, judged)
+        results += [res.result for res in judges.values()]
+        bad = [x for x in g if not x.ok and x.error_kind not in EMPTY_KINDS]
+        usage = Usage(requests=sum(1 for x in g if not x.cached), cached=sum(1 for x in g if x.cached),
+                      prompt_tokens=sum(x.prompt_tokens for x in g), completion_tokens=sum(x.completion_tokens for x in g),
+                      retries=sum(max(0, x.tries - 1) for x in g))
+        scores = ModelScores(results=results, n_rows=len(g), failed=len(bad), usage=usage,
+                             empty=empty_counts(g, self._on_empty(model)),
+                             judge_usage={n: Usage(**{k: int(v) for k, v in r.usage.items() if k in Usage.model_fields})
+                                          for n, r in judges.items()},
+                             judge_failed={n: r.failed for n, r in judges.items()},
+                             judge_unparseable={n: r.unparseable for n, r in judges.items()})
+        failures = failure_groups(plan.name, model, len(g), [(x.error_kind or "error", x.error_message or "") for x in bad],
+                                  {n: (len(r.rows), [(j.error_kind or "error", j.error or "") for j in r.rows.values() if j.failed])
+                                   for n, r in judges.items()})
+        return _Scored(g, scores, {n: r.rows for n, r in judges.items()}, failures)
+
+    def _summarise(self, plan: TaskPlan, scored: Mapping[tuple[str, str], _Scored], judged: _Judged) -> TaskSummary:
+        pairwise: dict[str, dict[str, dict[str, object]]] = {}
+        for (tname, mname, rname), res in judged.pairwise.items():
+            if tname == plan.name:
+                pairwise.setdefault(rname, {})[mname] = res.summary
+        slices = [(col, [None if ex.row.get(col) is None else str(ex.row.get(col)) for ex in plan.examples])
+                  for col in plan.cfg.slice_by]
+        return summarise_task(plan.name, len(plan.examples), {m: scored[(plan.name, m)].scores for m in self.model_names},
+                              baseline=self.cfg.baseline, settings=self.cfg.stats,
+                              repeat=getattr(self.cfg.models[self.cfg.baseline], "repeat", 1), slices=slices,
+                              pairwise=pairwise, note=self.log)
+
+    def _write_examples(self, scored: Mapping[tuple[str, str], _Scored]) -> str:
+        return write_examples(self.out_dir, (row for plan in self.plans for model in self.model_names
+                                             for row in example_rows(plan, model, self._rows(plan, model),
+                                                                     scored[(plan.name, model)].gens,
+                                                                     scored[(plan.name, model)].scores.results,
+                                                                     scored[(plan.name, model)].judge_rows,
+                                                                     self.cut.get((model, plan.name), {}))))
+
+    def _write_curves(self) -> None:
+        """analysis.json and the PNGs of every curve report; an earlier run's curve files (ours) removed."""
+        from ._outdir import remove_stale
+
+        written: list[Path] = []
+        if self.curve_reports:
+            from .curves import write_curve_outputs
+
+            written = write_curve_outputs(self.curve_reports, self.out_dir)
+            record(self.out_dir, written)
+        remove_stale(self.out_dir, "curves", written, ("*.png", "analysis.json"))  # only an earlier run's, ours
+        if self.curve_reports:
+            self.log(f"curves: {len(self.curve_reports)} analysis(es) and plots")
+
+    def _record(self, tasks: dict[str, TaskSummary], failures: list[FailureGroup], examples_sha256: str,
+                runner: Runner) -> RunResult:
+        cfg = self.cfg
+        models = {name: ModelInfo(name=name, provider=cfg.models[name].provider, model=self.providers[name].describe(),
+                                  checkpoint_step=cfg.models[name].checkpoint_step,
+                                  params=dict(getattr(cfg.models[name], "params", {}) or {}))
+                  for name in self.model_names}
+        return assemble_run(name=cfg.name, baseline=cfg.baseline, config_digest=config_digest(cfg), models=models,
+                            tasks=tasks, config=public_config(cfg, self.out_dir), examples_sha256=examples_sha256,
+                            settings={"confidence": cfg.stats.confidence, "n_resamples": cfg.stats.n_resamples,
+                                      "seed": cfg.stats.seed, "limit": self.limit, "max_output_chars": cfg.max_output_chars,
+                                      "outputs_truncated": sum(len(v) for v in self.cut.values())},
+                            failures=failures, resume_command=self.resume_command, gate=cfg.gate,
+                            curve_reports=self.curve_reports,
+                            requests={name: request_stats(st) for name, st in sorted(runner.stats.items())},
+                            timings={k: round(v, 3) for k, v in self.timings.items()})
 
     # ------------------------------------------------------------ the run
     def execute(self) -> RunOutcome:
@@ -292,16 +348,19 @@ class _Run:
                 crash_point("generated")
                 t = time.perf_counter()
                 judged = asyncio.run(self._judge_all(runner, gens)) if any(p.judges or p.pairwise for p in self.plans) \
-                    else {"pointwise": {}, "pairwise": {}}
+                    else _Judged()
                 self.timings["judge"] = time.perf_counter() - t
                 crash_point("judged")
             finally:
                 runner.close()
             t = time.perf_counter()
-            run, failed = self._summarise(runner, gens, judged)
-            run.requests = {name: _request_stats(st) for name, st in sorted(runner.stats.items())}
+            scored = {(plan.name, model): self._score(plan, model, gens[(model, plan.name)], judged)
+                      for plan in self.plans for model in self.model_names}
+            examples_sha256 = self._write_examples(scored)
+            tasks = {plan.name: self._summarise(plan, scored, judged) for plan in self.plans}
+            self._write_curves()
             self.timings["score"] = time.perf_counter() - t
-            run.timings = {k: round(v, 3) for k, v in self.timings.items()}
+            run = self._record(tasks, [f for s in scored.values() for f in s.failures], examples_sha256, runner)
             crash_point("scored")
             from .report import write_report_files
 
@@ -315,153 +374,8 @@ class _Run:
             crash_point("reports_written")
             lock.finish()
         self.cache.close()
-        return RunOutcome(run=run, out_dir=self.out_dir, failed=failed, exit_code=run.exit_code,
+        return RunOutcome(run=run, out_dir=self.out_dir, failed=run.failed_items, exit_code=run.exit_code,
                           failure_modes=data.failure_modes)
-
-    def _summarise(self, runner: Runner, gens: dict[tuple[str, str], list[Generation]], judged: dict[str, Any]) -> tuple[RunResult, int]:
-        from .stats import slice_summaries, task_summaries
-
-        cfg = self.cfg
-        settings = cfg.stats
-        tasks: dict[str, TaskSummary] = {}
-        failed_total = 0
-        failures: list[FailureGroup] = []
-        examples = self.out_dir / "examples.jsonl"
-        record(self.out_dir, [examples])  # the manifest lists a file before it is written
-        with AtomicWriter(examples, root=self.out_dir) as fh:
-            for plan in self.plans:
-                by_model: dict[str, dict[str, Any]] = {}
-                ts = TaskSummary(name=plan.name, n_examples=len(plan.examples))
-                for model in self.model_names:
-                    g = gens[(model, plan.name)]
-                    results = self._score(plan, model, g)
-                    jrows: dict[str, dict[str, Any]] = {}
-                    judge_usage: dict[str, Usage] = {}
-                    judge_failed: dict[str, int] = {}
-                    judge_unparseable: dict[str, int] = {}
-                    for kind in ("pointwise", "pairwise"):
-                        for (tname, mname, rname), res in judged[kind].items():
-                            if tname == plan.name and mname == model:
-                                name = rname if kind == "pointwise" else f"pairwise_{rname}"
-                                results.append(res.result)
-                                jrows[name] = res.rows
-                                judge_usage[name] = Usage(**{k: int(v) for k, v in res.usage.items() if k in Usage.model_fields})
-                                judge_failed[name], judge_unparseable[name] = res.failed, res.unparseable
-                    by_model[model] = {r.key: r for r in results}
-                    failed = sum(1 for x in g if not x.ok and x.error_kind not in EMPTY_KINDS)
-                    failed_total += failed + sum(judge_failed.values())
-                    if failed:
-                        failures.append(FailureGroup.of(plan.name, model, "generation", len(g),
-                                                        [(x.error_kind or "error", x.error_message or "")
-                                                         for x in g if not x.ok and x.error_kind not in EMPTY_KINDS]))
-                    for name, rows in jrows.items():
-                        bad = [(r.error_kind or "error", r.error or "") for r in rows.values() if r.failed]
-                        if bad:
-                            failures.append(FailureGroup.of(plan.name, model, f"judge {name}", len(rows), bad))
-                    usage = Usage(requests=sum(1 for x in g if not x.cached), cached=sum(1 for x in g if x.cached),
-                                  prompt_tokens=sum(x.prompt_tokens for x in g),
-                                  completion_tokens=sum(x.completion_tokens for x in g),
-                                  retries=sum(max(0, x.tries - 1) for x in g))
-                    ts.models[model] = ModelTaskSummary(n_examples=len(g), failed=failed, usage=usage,
-                                                        judge_usage=judge_usage, judge_failed=judge_failed,
-                                                        empty=empty_counts(g, self._on_empty(model)),
-                                                        judge_unparseable=judge_unparseable)
-                    self._write_examples(fh, plan, model, g, results, jrows)
-                repeat = getattr(cfg.models[cfg.baseline], "repeat", 1)
-                if repeat > 1:  # the unit of resampling and pairing is the example, not the sample
-                    by_model = {m: {k: collapse_repeats(r, repeat) for k, r in res.items()} for m, res in by_model.items()}
-                self.log(f"statistics {plan.name}: {len(by_model)} models, {settings.n_resamples} resamples"
-                         + (f", slices by {', '.join(plan.cfg.slice_by)}" if plan.cfg.slice_by else ""))
-                metrics, deltas = task_summaries(by_model, cfg.baseline, settings)
-                for model, ms in metrics.items():
-                    ts.models[model].metrics = ms
-                ts.deltas = deltas
-                for col in plan.cfg.slice_by:
-                    values = [None if ex.row.get(col) is None else str(ex.row.get(col)) for ex in plan.examples]
-                    ts.slices.extend(slice_summaries(by_model, cfg.baseline, values, col, settings))
-                for (tname, mname, rname), res in judged["pairwise"].items():
-                    if tname == plan.name:
-                        ts.pairwise.setdefault(rname, {})[mname] = res.summary
-                tasks[plan.name] = ts
-        models = {}
-        for name in self.model_names:
-            mcfg = cfg.models[name]
-            prov = self.providers[name]
-            params = dict(getattr(mcfg, "params", {}) or {})
-            models[name] = ModelInfo(name=name, provider=mcfg.provider, model=prov.describe(),
-                                     checkpoint_step=mcfg.checkpoint_step, params=params)
-        run = RunResult(name=cfg.name, created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                        evalstack_version=__version__, config_digest=config_digest(cfg), baseline=cfg.baseline,
-                        models=models, tasks=tasks,
-                        config=public_config(cfg, self.out_dir), examples_sha256=sha256_file(examples),
-                        settings={"confidence": settings.confidence, "n_resamples": settings.n_resamples,
-                                  "seed": settings.seed, "limit": self.limit, "max_output_chars": cfg.max_output_chars,
-                                  "outputs_truncated": sum(len(v) for v in self.cut.values())})
-        if failures:
-            run.incomplete = Incomplete(failed=sum(f.failed for f in failures), groups=failures,
-                                        resume_command=self.resume_command)
-        self._curves(run)
-        if cfg.gate is not None:
-            from .gate import evaluate_gate
-
-            run.gate = evaluate_gate(run, cfg.gate)
-        return run, failed_total
-
-    def _write_examples(self, fh: Any, plan: TaskPlan, model: str, g: list[Generation], results: list[Any],
-                        jrows: dict[str, dict[str, Any]]) -> None:
-        repeat = getattr(self.cfg.models[model], "repeat", 1)
-        ref_col = plan.cfg.reference or plan.cfg.target
-        # slice columns, kept columns, and the context column (so `compare` can re-score knowledge_f1)
-        keep = list(dict.fromkeys([*plan.cfg.slice_by, *plan.cfg.keep_columns,
-                                   *([plan.cfg.context] if plan.cfg.context else [])]))
-        # corpus-only metrics (macro F1, BLEU...) have no per-example value: their per-example proxies stay
-        # out of examples.jsonl so that nobody averages a column into the wrong number
-        per_ex = [(r.key, r.per_example) for r in results if r.per_example is not None and not r.corpus_only]
-        for k, (i, _r, sid) in enumerate(_expand_repeats(plan, repeat)):
-            ex = plan.examples[i]
-            gen = g[k]
-            judge = {name: rows[sid].to_dict() for name, rows in jrows.items() if sid in rows}
-            row = ExampleRow(task=plan.name, model=model, id=sid, input=plan.input_text(i),
-                             output=gen.text if gen.ok else None,
-                             output_truncated=self.cut.get((model, plan.name), {}).get(k),
-                             reference=ex.row.get(ref_col) if ref_col else None,
-                             scores={key: vals[k] for key, vals in per_ex},
-                             judge=judge, fields={c: ex.row.get(c) for c in keep},
-                             error=None if gen.ok else ErrorInfo(kind=gen.error_kind or "error", tries=gen.tries,
-                                                                 message=gen.error_message or "",
-                                                                 finish_reason=gen.finish_reason),
-                             finish_reason=gen.finish_reason if gen.finish_reason != "stop" else None,
-                             usage={"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens},
-                             cached=gen.cached, notes=list(gen.notes or []))
-            fh.write(json.dumps(row.model_dump(mode="json"), ensure_ascii=False, default=str) + "\n")
-
-    def _curves(self, run: RunResult) -> None:
-        from ._outdir import remove_stale
-
-        written: list[Path] = []
-        if self.curve_reports:
-            from .curves import write_curve_outputs
-
-            written = write_curve_outputs(self.curve_reports, self.out_dir)  # analysis.json + PNGs, all reports
-            record(self.out_dir, written)
-        remove_stale(self.out_dir, "curves", written, ("*.png", "analysis.json"))  # only an earlier run's, ours
-        if not self.curve_reports:
-            return
-        from .curves import join_checkpoints
-
-        self.log(f"curves: {len(self.curve_reports)} analysis(es) and plots")
-        reports = self.curve_reports
-        run.curves = [r.to_dict() for r in reports]
-        steps = {}
-        for name, info in run.models.items():
-            if info.checkpoint_step is not None:
-                scores = {f"{t}/{k}": m.value for t, ts in run.tasks.items()
-                          for k, m in ts.models[name].metrics.items() if m.value is not None}
-                steps[name] = (info.checkpoint_step, scores)
-        if steps:
-            hib = {f"{t}/{k}": m.higher_is_better for t, ts in run.tasks.items()
-                   for mts in ts.models.values() for k, m in mts.metrics.items()}
-            run.checkpoints = join_checkpoints(reports[0], steps, higher_is_better=hib)
 
 
 def _resume_command(cfg: Config, out_dir: Path | None, limit: int | None, models: list[str] | None, batch: bool) -> str:
@@ -471,10 +385,13 @@ def _resume_command(cfg: Config, out_dir: Path | None, limit: int | None, models
     return " ".join(parts + (["--batch"] if batch else []) + ["--resume"])
 
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
 def _with_batch(cfg: Config) -> Config:
     """A copy of the config with ``batch: true`` on every model and judge whose provider has a batch API."""
-    def on(m: Any) -> Any:
-        return m.model_copy(update={"batch": True}) if provider_class(m.provider).supports_batch_api else m
+    def on(m: _M) -> _M:
+        return m.model_copy(update={"batch": True}) if provider_class(getattr(m, "provider")).supports_batch_api else m
 
     tasks = [t.model_copy(update={"judges": [j.model_copy(update={"judge": on(j.judge)}) if j.judge else j for j in t.judges],
                                   "pairwise": [j.model_copy(update={"judge": on(j.judge)}) if j.judge else j for j in t.pairwise]})
@@ -507,14 +424,18 @@ def run_config(cfg: Config, *, out_dir: str | Path | None = None, limit: int | N
                 resume_command=resume_command).execute()
 
 
-def run(config: str | Path | dict[str, Any] | Config, **kwargs: Any) -> RunOutcome:
-    """Run a config given as a path, a dict or a :class:`Config` (the Python API)."""
+def run(config: str | Path | Mapping[str, object] | Config, *, out_dir: str | Path | None = None, limit: int | None = None,
+        resume: bool = False, no_cache: bool = False, concurrency: int | None = None, models: list[str] | None = None,
+        progress: bool = False, batch: bool = False, resume_command: str | None = None) -> RunOutcome:
+    """Run a config given as a path, a dict or a :class:`Config` (the Python API); the options are those of
+    :func:`run_config`."""
     if isinstance(config, Config):
         cfg = config
-    elif isinstance(config, dict):
+    elif isinstance(config, Mapping):
         from .config import config_from_data
 
-        cfg = config_from_data(config)
+        cfg = config_from_data(dict(config))
     else:
         cfg = load_config(config)
-    return run_config(cfg, **kwargs)
+    return run_config(cfg, out_dir=out_dir, limit=limit, resume=resume, no_cache=no_cache, concurrency=concurrency,
+                      models=models, progress=progress, batch=batch, resume_command=resume_command)

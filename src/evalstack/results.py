@@ -203,7 +203,10 @@ class Incomplete(_Record):
 
 
 class RunResult(_Record):
-    """Everything `run.json` holds."""
+    """Everything `run.json` holds. Built once, complete (`_summary.assemble_run`), and never changed
+    afterwards: assigning a field raises."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: int = SCHEMA_VERSION
     name: str

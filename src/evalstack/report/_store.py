@@ -110,8 +110,8 @@ def _config_order(run: RunResult) -> RunResult:
     tasks = (run.config or {}).get("tasks") if isinstance(run.config, dict) else None
     names = [t.get("name") for t in tasks or [] if isinstance(t, dict)]
     rank = {n: i for i, n in enumerate(names)}
-    run.tasks = dict(sorted(run.tasks.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
-    return run
+    # a RunResult is never changed once built: a copy with the tasks reordered
+    return run.model_copy(update={"tasks": dict(sorted(run.tasks.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))})
 
 
 def _first_error(exc: ValidationError) -> str:

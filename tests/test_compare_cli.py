@@ -1,5 +1,5 @@
-"""`evalstack compare` exits as `evalstack run` does: 3 while an input run has items that failed after
-retries (generation or judge), through the CLI, against the loopback server."""
+"""`evalstack compare` follows `evalstack run`'s rules, through the CLI: exit 3 while an input run has items
+that failed after retries (generation or judge), and the same per-example scores in examples.jsonl."""
 
 from __future__ import annotations
 
@@ -55,3 +55,40 @@ cache: c.sqlite
     assert [(g["model"], g["stage"], g["failed"]) for g in run["incomplete"]["groups"]] == [
         ("base", "judge conciseness", 1), ("ft", "judge conciseness", 1)]
     assert "evalstack run CONFIG --out monday --resume" in run["incomplete"]["resume_command"]
+
+
+def test_compare_writes_the_per_example_scores_run_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """compare wrote the per-example proxies of corpus-only metrics (macro F1, MCC: 0/1 correctness) into
+    examples.jsonl, which `run` keeps out so that nobody averages them into a wrong macro F1. Failed before
+    the fix (keys accuracy, f1_macro, mcc), passes now."""
+    monkeypatch.chdir(tmp_path)
+    labels = ["billing", "bug", "other"]
+    rows = [{"id": f"e{i}", "text": f"ticket {i}", "label": labels[i % 3]} for i in range(12)]
+    Path("d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for m, wrong in (("base", 4), ("ft", 5)):
+        Path(f"{m}.jsonl").write_text("".join(json.dumps({"id": r["id"], "output": "bug" if i % wrong == 0 else r["label"]})
+                                              + "\n" for i, r in enumerate(rows)))
+    Path("cfg.yaml").write_text("""\
+name: proxies
+baseline: base
+models:
+  base: {provider: replay, path: base.jsonl}
+  ft: {provider: replay, path: ft.jsonl}
+tasks:
+  - name: intent
+    data: {path: d.jsonl, id: id}
+    prompt: {user: "{{ text }}"}
+    target: label
+    labels: [billing, bug, other]
+    metrics: [accuracy, {f1: {average: macro}}, mcc]
+cache: c.sqlite
+""")
+    assert main(["run", "cfg.yaml", "--out", "monday", "--quiet"]) == 0
+    assert main(["compare", "monday", "--out", "cmp"]) == 0
+    ran = [json.loads(line) for line in Path("monday/examples.jsonl").read_text().splitlines()]
+    compared = [json.loads(line) for line in Path("cmp/examples.jsonl").read_text().splitlines()]
+    assert [r["scores"] for r in compared] == [r["scores"] for r in ran]
+    assert {k for r in compared for k in r["scores"]} == {"accuracy"}
+    # and the per-example accuracy is the hand-counted correctness: base wrong where i % 4 == 0 and the label is not bug
+    base = {r["id"]: r["scores"]["accuracy"] for r in compared if r["model"] == "base"}
+    assert base == {f"e{i}": 0.0 if i % 4 == 0 and labels[i % 3] != "bug" else 1.0 for i in range(12)}
