@@ -92,3 +92,46 @@ cache: c.sqlite
     # and the per-example accuracy is the hand-counted correctness: base wrong where i % 4 == 0 and the label is not bug
     base = {r["id"]: r["scores"]["accuracy"] for r in compared if r["model"] == "base"}
     assert base == {f"e{i}": 0.0 if i % 4 == 0 and labels[i % 3] != "bug" else 1.0 for i in range(12)}
+
+
+def test_assert_gate_passes_on_a_run_result_with_failed_judge_requests_fails(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pytest helper had its own copy of the exit rule that counted failed generations only: a
+    RunResult whose judge requests failed (run: exit 3) passed assert_gate_passes when the gate's task had
+    none. Failed before the fix (no AssertionError), passes now: it uses RunResult.exit_code's counts."""
+    from evalstack.report import read_run
+    from evalstack.testing import assert_gate_passes
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CX_KEY", "sk-cx-0123456789")
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "q": f"question {i}"}) + "\n" for i in range(6)))
+    for m in ("base", "ft"):
+        (tmp_path / f"{m}.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "output": f"{m} out-{i}"}) + "\n"
+                                                     for i in range(6)))
+    with LoopbackServer() as srv:
+        srv.reply_with(_judge)
+        (tmp_path / "cfg.yaml").write_text(f"""\
+name: helper
+baseline: base
+models:
+  base: {{provider: replay, path: base.jsonl}}
+  ft: {{provider: replay, path: ft.jsonl}}
+judge: {{provider: openai, model: judge-model, base_url: "{srv.base_url}", api_key_env: CX_KEY, max_tries: 1}}
+tasks:
+  - name: judged
+    data: {{path: d.jsonl, id: id}}
+    prompt: {{user: "{{{{ q }}}}"}}
+    judges: [conciseness]
+  - name: plain
+    data: {{path: d.jsonl, id: id}}
+    prompt: {{user: "{{{{ q }}}}"}}
+    metrics: [self_bleu]
+gate:
+  rules: [{{metric: plain/self_bleu, min: 0}}]
+cache: c.sqlite
+""")
+        assert main(["run", "cfg.yaml", "--out", "out", "--quiet"]) == 3
+    run = read_run(tmp_path / "out")
+    assert run.gate is not None and run.gate.passed and run.exit_code == 3
+    with pytest.raises(AssertionError, match="2 item\\(s\\) failed after retries"):
+        assert_gate_passes(run)

@@ -37,10 +37,8 @@ def _evaluation(run_or_config: Any, run_kwargs: dict[str, Any]) -> Any:
         return api.Evaluation(run=run_or_config.run, out_dir=run_or_config.out_dir, failed=run_or_config.failed,
                               exit_code=run_or_config.exit_code)
     if isinstance(run_or_config, RunResult):
-        failed = sum(m.failed for t in run_or_config.tasks.values() for m in t.models.values())
-        gate_failed = run_or_config.gate is not None and not run_or_config.gate.passed
-        return api.Evaluation(run=run_or_config, out_dir=Path("."), failed=failed,
-                              exit_code=3 if failed else 1 if gate_failed else 0)
+        return api.Evaluation(run=run_or_config, out_dir=Path("."), failed=run_or_config.failed_items,
+                              exit_code=run_or_config.exit_code)
     if isinstance(run_or_config, (str, Path)) and _is_saved_run(Path(run_or_config)):
         return api.load(run_or_config)
     return api.run(run_or_config, **run_kwargs)
