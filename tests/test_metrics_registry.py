@@ -159,6 +159,47 @@ def test_planning_flags_for_the_pipeline():
     assert reference_free == ["knowledge_f1", "mean_logprob", "perplexity", "self_bleu", "toxicity"]
 
 
+# more options per metric whose keys depend on them (the table's options are checked too)
+KEY_OPTIONS = {
+    "precision": [{}, {"average": "micro"}],
+    "f1": [{"average": ["weighted", "micro"]}],
+    "specificity": [{"average": ["micro", "macro"]}],
+    "classification": [{}, {"average": "weighted"}],
+    "rouge": [{}, {"types": ["rougeL", "rouge1"], "measure": ["precision", "fmeasure", "recall"]}],
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_declared_keys_are_the_keys_compute_returns(name):
+    """Issue 15 item 3: the pipeline checks gate rules against ``keys(options)`` before any metric runs,
+    so they must be exactly what compute returns, in its order, with outputs scored or all failed."""
+    base, preds, refs, ctx = CASES[name]
+    cls = get_metric(name)
+    for opts in [base, *KEY_OPTIONS.get(name, [])]:
+        computed = tuple(r.key for r in cls(**opts).compute(list(preds), refs, **ctx))
+        if name == "evaluate" and "keys" not in opts:  # the module's own keys: only computing tells
+            assert cls.keys(opts) == () and computed
+            opts = {**opts, "keys": list(reversed(computed))}
+            computed = tuple(r.key for r in cls(**opts).compute(list(preds), refs, **ctx))
+        assert cls.keys(opts) == computed, opts
+        assert tuple(r.key for r in cls(**opts).compute([None] * len(preds), refs, **ctx)) == computed, opts
+
+
+def test_declared_needs():
+    needs_context = sorted(i.name for i in list_metrics() if get_metric(i.name).needs_context)
+    assert needs_context == ["knowledge_f1"]
+    needs_logprobs = sorted(i.name for i in list_metrics() if get_metric(i.name).needs_logprobs)
+    assert needs_logprobs == ["mean_logprob", "perplexity"]
+    assert get_metric("perplexity")().needs_logprobs and not get_metric("rouge")().needs_logprobs
+
+
+def test_keys_validate_options_as_the_constructor_does():
+    with pytest.raises(ConfigError, match="metric 'f1': option 'average'"):
+        get_metric("f1").keys({"average": "mean"})
+    with pytest.raises(ConfigError, match="did you mean 'types'"):
+        get_metric("rouge").keys({"type": ["rougeL"]})
+
+
 def test_unknown_metric_has_a_did_you_mean():
     with pytest.raises(ConfigError, match="did you mean 'rouge'"):
         get_metric("rogue")

@@ -209,8 +209,13 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
         uses_labels = bool(cls.uses_labels)  # scored against `target` (gold labels), else against `reference`
         if uses_labels and not task.target:
             raise ConfigError(f"metric '{spec.name}' needs `target` (the gold label column)", where=w)
-        if not uses_labels and getattr(cls, "needs_reference", True) and not task.reference and not task.target:
+        if not uses_labels and cls.needs_reference and not task.reference and not task.target:
             raise ConfigError(f"metric '{spec.name}' needs `reference` (the column with reference texts)", where=w)
+        if cls.needs_context and not task.context:
+            raise ConfigError(f"metric '{spec.name}' needs `context` (the column with the texts it compares with)",
+                              where=w, hint=f"set tasks[{index}].context to the column that holds them")
+        # the keys it will report, known without computing (gate rules are checked against them)
+        plan.keys.update(dict.fromkeys(inst.keys(spec.options), bool(getattr(inst, "HIGHER_IS_BETTER", True))))
         plan.metrics.append(MetricPlan(spec.name, spec.options, inst, uses_labels, w))
     _dry_run_metrics(plan)
     if task.judges or task.pairwise:
@@ -238,13 +243,13 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
 
 
 def check_logprobs(plans: list[TaskPlan], name: str, provider: Provider) -> None:
-    """perplexity/mean_logprob of outputs need the provider to return logprobs: say so now, not as n/a later."""
+    """Metrics that need the outputs' token logprobs (``needs_logprobs``) need a provider that returns
+    them: say so now, not as n/a later."""
     if provider.returns_logprobs():
         return
     for plan in plans:
         for mp in plan.metrics:
-            if (mp.name in ("perplexity", "mean_logprob") and mp.options.get("text", "prediction") == "prediction"
-                    and not mp.options.get("model")):
+            if mp.instance.needs_logprobs:
                 raise ConfigError(f"metric '{mp.name}' needs token logprobs, which model '{name}' does not return",
                                   where=mp.where, hint=provider.logprobs_hint)
 
@@ -278,12 +283,13 @@ def load_metric_backends(plans: list[TaskPlan]) -> None:
 
 
 def _dry_run_metrics(plan: TaskPlan, metrics: list[MetricPlan] | None = None) -> None:
-    """Score one plausible output per metric now, so that a metric that cannot work with this task (a
-    missing context column, a bad option only compute sees) fails before any request, and so that the
-    gate's metric keys can be checked against the keys the metrics really produce.
+    """Score one plausible output per metric now, so that a metric that cannot work with this task (a bad
+    option only compute sees, a column of the wrong shape) fails before any request. The keys it reports
+    are declared (``keys(options)``); only a metric that declares none (``evaluate`` without ``keys``) adds
+    them here.
 
     Without ``metrics``: the light metrics now; the heavy ones are kept in ``plan.backends`` for
-    :func:`load_metric_backends`, with their declared keys (if known) in ``plan.keys`` meanwhile."""
+    :func:`load_metric_backends` (a heavy metric that declares no keys leaves ``plan.keys_pending``)."""
     task = plan.cfg
     row = plan.examples[0].row
     gold = row.get(task.reference) if task.reference else None
@@ -295,9 +301,7 @@ def _dry_run_metrics(plan: TaskPlan, metrics: list[MetricPlan] | None = None) ->
                 metrics.append(mp)
                 continue
             plan.backends.append(mp)
-            declared = mp.instance.declared_keys()
-            plan.keys.update(declared or {})
-            plan.keys_pending |= declared is None
+            plan.keys_pending |= not mp.instance.keys(mp.options)
     for mp in metrics:
         ref = label if mp.uses_labels else (gold if gold is not None else label)
         out = ref[0] if isinstance(ref, list) and ref else ref

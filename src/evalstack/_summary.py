@@ -41,7 +41,7 @@ class ModelScores:
     results: list[MetricResult]
     n_rows: int
     failed: int = 0
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = field(default_factory=lambda: Usage())
     empty: dict[str, int] = field(default_factory=dict)
     judge_usage: dict[str, Usage] = field(default_factory=dict)
     judge_failed: dict[str, int] = field(default_factory=dict)

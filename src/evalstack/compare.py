@@ -8,8 +8,10 @@ saved per-example scores. Statistics (slices included), gate and reports then ru
 The gate applies the rules of the **newest** run (by ``created_at``) unless ``rules`` names a rules file;
 the decision says which (``GateDecision.source``). A run with items that failed after retries makes the
 comparison incomplete: exit 3, and the reports say INCOMPLETE with the command that finishes that run.
-Not carried over: perplexity/mean_logprob (token logprobs are not saved), pairwise judge summaries and
-loss curves (run `evalstack curves analyze` beside it).
+Not carried over: metrics that need the provider's token logprobs (``needs_logprobs``: perplexity and
+mean_logprob without a local ``model``; logprobs are not saved), pairwise judge summaries and loss curves
+(run `evalstack curves analyze` beside it). Scoring, statistics and the run record go through the same
+`_summary` functions as `evalstack run`.
 """
 
 from __future__ import annotations
@@ -170,9 +172,10 @@ def _metric_plans(task: TaskConfig, index: int) -> list[MetricPlan]:
 
     plans = []
     for j, spec in enumerate(task.metrics):
-        if spec.name not in ("perplexity", "mean_logprob"):
-            cls = get_metric(spec.name)
-            plans.append(MetricPlan(spec.name, spec.options, cls(**spec.options), bool(cls.uses_labels),
+        cls = get_metric(spec.name)
+        metric = cls(**spec.options)
+        if not metric.needs_logprobs:
+            plans.append(MetricPlan(spec.name, spec.options, metric, bool(cls.uses_labels),
                                     f"tasks[{index}].metrics[{j}]"))
     return plans
 

@@ -196,6 +196,7 @@ class _Run:
                 for model in self.model_names:
                     async def pw(plan: TaskPlan = plan, jp: JudgePlan = jp, model: str = model) -> None:
                         # task "<task>/<model>": a replay judge file can key verdicts per model (task_column)
+                        assert jp.provider is not None  # built by prepare()
                         res = await judge_pointwise(jp.rubric, items(plan, model), provider=jp.provider, runner=runner,
                                                     task=f"{plan.name}/{model}", spec=jp.spec)
                         out.pointwise[(plan.name, model, jp.rubric.name)] = res
@@ -207,6 +208,7 @@ class _Run:
                         continue
 
                     async def pp(plan: TaskPlan = plan, jp: JudgePlan = jp, model: str = model) -> None:
+                        assert jp.provider is not None  # built by prepare()
                         res = await judge_pairwise(jp.rubric, items(plan, model), items(plan, base), provider=jp.provider,
                                                    runner=runner, task=f"{plan.name}/{model}", spec=jp.spec,
                                                    name_a=model, name_b=base)

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Protocol, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -108,18 +108,34 @@ class MetricInfo:
 
 
 class Metric(Protocol):
-    """A plug-in metric. Registered with :func:`register_metric`.
+    """A plug-in metric. Registered with :func:`register_metric` (deriving from
+    :class:`~evalstack.metrics.BaseMetric` gives every member but ``compute``).
 
     ``compute`` receives predictions (None = failed generation), references (None for reference-free
     metrics; a list of strings per example where several references exist) and a ``context`` dict of
     extra per-example columns (e.g. ``labels``, ``knowledge``, ``logprobs``). It returns one or more
     :class:`MetricResult` (ROUGE with three types returns three).
+
+    What it needs is declared, so that the pipeline checks a task before any request without naming a
+    metric: ``uses_labels`` (scored against the gold ``target``), ``needs_reference``, ``needs_context``
+    (the task's ``context:`` column), ``needs_logprobs`` (token logprobs from the provider; an instance
+    answers for its options), ``keys(options)`` (the result keys, so gate rules are checked without
+    computing) and ``loads_backend()`` (a slow model or library: checked after every cheap check).
     """
 
     name: ClassVar[str]
     info: ClassVar[MetricInfo]
+    uses_labels: ClassVar[bool]
+    needs_reference: ClassVar[bool]
+    needs_context: ClassVar[bool]
+    needs_logprobs: bool
 
     def __init__(self, **options: Any) -> None: ...
+
+    @classmethod
+    def keys(cls, options: Mapping[str, object] | None = None) -> tuple[str, ...]: ...
+
+    def loads_backend(self) -> bool: ...
 
     def compute(self, predictions: Sequence[str | None], references: Sequence[Any] | None = None,
                 **context: Any) -> list[MetricResult]: ...
@@ -141,7 +157,7 @@ def register_metric(name: str) -> Callable[[type], type]:
     return deco
 
 
-def get_metric(name: str) -> type:
+def get_metric(name: str) -> type[Metric]:
     """The metric class registered under ``name`` (built-in or plug-in); a ConfigError with a "did you
     mean" otherwise."""
     from ..registry import lookup

@@ -115,6 +115,11 @@ class BertScore(BaseMetric):
         "baseline": Option(None, optional(existing_path("file")), "bert-score baseline .tsv to rescale with"),
     }
 
+    @classmethod
+    def keys(cls, options=None) -> tuple[str, ...]:
+        cls.option_values(options)
+        return ("bertscore_f1", "bertscore_precision", "bertscore_recall")
+
     def _validate(self) -> None:
         path = self.opts["model"] or default_model_path()
         if path is None:

@@ -299,6 +299,10 @@ class _Averaged(_ClassificationMetric):
     OPTIONS = dict(_COMMON, average=Option("macro", one_or_more(*AVERAGES), "micro|macro|weighted or a list"),
                    zero_division=Option("warn", choice("warn", 0, 1, "nan"), "value where undefined (warn = 0)"))
 
+    @classmethod
+    def keys(cls, options=None) -> tuple[str, ...]:
+        return tuple(f"{cls.name}_{avg}" for avg in cls.option_values(options)["average"])
+
     def compute(self, predictions, references=None, **context) -> list[MetricResult]:
         conf = self.confusion(predictions, references, context)
         zd = _ZERO_DIVISION[self.opts["zero_division"]]
@@ -397,6 +401,13 @@ class Classification(_ClassificationMetric):
     PER_EXAMPLE = True
     DESCRIPTION = "Every classification metric at once from one label extraction (accuracy first)."
     OPTIONS = dict(_Averaged.OPTIONS)
+
+    @classmethod
+    def keys(cls, options=None) -> tuple[str, ...]:
+        averages = cls.option_values(options)["average"]
+        return ("accuracy", "balanced_accuracy", *(f"{name}_{avg}" for name in ("f1", "precision", "recall")
+                                                   for avg in averages),
+                *(f"specificity_{avg}" for avg in averages), "mcc", "cohen_kappa")
 
     def compute(self, predictions, references=None, **context) -> list[MetricResult]:
         conf = self.confusion(predictions, references, context)

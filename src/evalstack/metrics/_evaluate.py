@@ -62,9 +62,10 @@ class EvaluateModule(BaseMetric):
         if self.opts["path"] is None:
             self.fail("path", "is required", hint="write {evaluate: path/to/metric_folder}")
 
-    def declared_keys(self) -> dict[str, bool] | None:
-        keys = self.opts["keys"]
-        return None if not keys else {k: self.opts["higher_is_better"] for k in keys}
+    @classmethod
+    def keys(cls, options=None) -> tuple[str, ...]:
+        """The ``keys`` option; without it, only computing tells (the module's numeric result keys)."""
+        return tuple(cls.option_values(options)["keys"] or ())
 
     def _call(self, module, preds: list[str], refs: list[Any] | None) -> dict[str, float]:
         args = dict(self.opts["kwargs"], predictions=preds)
@@ -94,9 +95,9 @@ class EvaluateModule(BaseMetric):
                     for r in reference_lists(self.name, references, len(preds))]
         idx = [i for i, p in enumerate(preds) if p is not None and (refs is None or refs[i] is not None)]
         module = load_module(self.opts["path"])
-        if not idx:  # nothing to call the module on: one unscored result
-            key = (self.opts["keys"] or ["evaluate"])[0]
-            return [mean_result(key, [None] * len(preds), higher_is_better=self.opts["higher_is_better"])]
+        if not idx:  # nothing to call the module on: each declared key unscored (else one, "evaluate")
+            return [mean_result(key, [None] * len(preds), higher_is_better=self.opts["higher_is_better"])
+                    for key in (self.opts["keys"] or ["evaluate"])]
         if self.opts["aggregate"] == "mean":
             return self._per_example(module, preds, refs, idx)
         return self._corpus(module, preds, refs, idx)

@@ -13,7 +13,7 @@ __all__ = ["BaseMetric", "Option", "one_line", "boolean", "choice", "integer", "
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from ..errors import ConfigError
 from ..registry import did_you_mean
@@ -187,25 +187,19 @@ class BaseMetric:
     """True for classification metrics: references are the task's gold labels (``target``)."""
     needs_reference: ClassVar[bool] = True
     """False for reference-free metrics (toxicity, self-BLEU, perplexity, knowledge-F1)."""
+    needs_context: ClassVar[bool] = False
+    """True when computing reads the task's ``context:`` column (``context["knowledge"]``: knowledge-F1)."""
+    needs_logprobs: bool = False
+    """True when computing needs the token logprobs of the outputs from the provider (perplexity and
+    mean_logprob without a local ``model``): a model that returns none is refused before any request, and
+    `compare` (saved runs keep no logprobs) leaves the metric out. On the class: whether it may; on an
+    instance: whether it does with its options."""
     LOADS_BACKEND: ClassVar[bool] = False
     """True when computing loads a model or a library that takes seconds (BERTScore, a classifier...): the
     run's dry run of such a metric waits until every cheap check (config, data, files) has passed."""
 
     def __init__(self, **options: Any) -> None:
-        unknown = [k for k in options if k not in self.OPTIONS]
-        if unknown:
-            known = ", ".join(self.OPTIONS) or "none"
-            hint = did_you_mean(unknown[0], self.OPTIONS, f"known options: {known}")
-            raise ConfigError(f"metric '{self.name}': unknown option '{unknown[0]}'", hint=hint)
-        self.opts: dict[str, Any] = {}
-        for key, opt in self.OPTIONS.items():
-            if key in options:
-                try:
-                    self.opts[key] = opt.check(options[key])
-                except ValueError as exc:
-                    self.fail(key, str(exc))
-            else:
-                self.opts[key] = opt.default
+        self.opts: dict[str, Any] = self.option_values(options)
         self._validate()
 
     def _validate(self) -> None:
@@ -215,13 +209,34 @@ class BaseMetric:
         """Whether :meth:`compute` loads a heavy backend with these options (see ``LOADS_BACKEND``)."""
         return self.LOADS_BACKEND
 
-    def declared_keys(self) -> dict[str, bool] | None:
-        """Result key -> higher_is_better as declared by ``KEYS``, known without computing (None: only
-        computing tells). Used to check gate rules before a heavy backend is loaded."""
-        keys = [k.strip() for k in (self.KEYS or self.name).split(",")]
-        if not all(k.isidentifier() for k in keys):
-            return None
-        return {k: self.HIGHER_IS_BETTER for k in keys}
+    @classmethod
+    def option_values(cls, options: Mapping[str, object] | None = None) -> dict[str, Any]:
+        """``options`` validated as the constructor validates them (unknown names and bad values raise the
+        same ConfigError), with the defaults of those not given; cross-option checks are not run."""
+        options = dict(options or {})
+        unknown = [k for k in options if k not in cls.OPTIONS]
+        if unknown:
+            known = ", ".join(cls.OPTIONS) or "none"
+            hint = did_you_mean(unknown[0], cls.OPTIONS, f"known options: {known}")
+            raise ConfigError(f"metric '{cls.name}': unknown option '{unknown[0]}'", hint=hint)
+        values: dict[str, Any] = {}
+        for key, opt in cls.OPTIONS.items():
+            if key in options:
+                try:
+                    values[key] = opt.check(options[key])
+                except ValueError as exc:
+                    raise ConfigError(f"metric '{cls.name}': option '{key}': {one_line(str(exc))}") from None
+            else:
+                values[key] = opt.default
+        return values
+
+    @classmethod
+    def keys(cls, options: Mapping[str, object] | None = None) -> tuple[str, ...]:
+        """The result keys :meth:`compute` returns with these options, in its order, known without
+        computing (gate rules are checked against them before any model loads or request is sent). The
+        default: one key, the metric's name. An empty tuple: only computing tells (the ``evaluate``
+        wrapper without ``keys``)."""
+        return (cls.name,)
 
     def fail(self, option: str, message: str, hint: str | None = None):
         """Raise the one-line ConfigError for a bad option value."""

@@ -87,6 +87,7 @@ class TokenF1(BaseMetric):
 @register_metric("knowledge_f1")
 class KnowledgeF1(BaseMetric):
     needs_reference = False
+    needs_context = True
     KEYS = "knowledge_f1"
     DESCRIPTION = ("Token F1 between the output and the task's `context:` column (text or list of "
                    "texts, best taken): grounding / hallucination signal.")

@@ -77,8 +77,10 @@ def causal_lm_logprobs(texts: Sequence[str], path: str, *, device: str = "cpu",
 
 
 class _LogprobMetric(BaseMetric):
-    needs_reference = False
     """Shared: where the logprobs come from, the stats, the result."""
+
+    needs_reference = False
+    needs_logprobs = True  # the provider's, unless a local `model` computes them (see _validate)
 
     OPTIONS = {
         "model": Option(None, optional(existing_path("dir")), "local causal LM folder (default: provider logprobs)"),
@@ -89,6 +91,7 @@ class _LogprobMetric(BaseMetric):
     FORMULA = staticmethod(_perplexity)
 
     def _validate(self) -> None:
+        self.needs_logprobs = self.opts["model"] is None
         if self.opts["model"] is not None:
             check_model_folder(self.name, self.opts["model"])
         elif self.opts["text"] != "prediction":

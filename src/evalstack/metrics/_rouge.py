@@ -248,6 +248,11 @@ class Rouge(BaseMetric):
         "measure": Option(("fmeasure",), one_or_more(*_MEASURES), "precision|recall|fmeasure or a list"),
     }
 
+    @classmethod
+    def keys(cls, options=None) -> tuple[str, ...]:
+        opts = cls.option_values(options)
+        return tuple(t if m == "fmeasure" else f"{t}_{m}" for t in opts["types"] for m in opts["measure"])
+
     def compute(self, predictions, references=None, **context) -> list[MetricResult]:
         preds = check_predictions(self.name, predictions)
         refs = reference_lists(self.name, references, len(preds))

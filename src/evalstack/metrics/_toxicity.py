@@ -107,6 +107,11 @@ class Toxicity(BaseMetric):
         "device": Option(None, optional(string), "cpu | cuda | mps"),
     }
 
+    @classmethod
+    def keys(cls, options=None) -> tuple[str, ...]:
+        cls.option_values(options)
+        return ("toxicity_rate", "toxicity_score")
+
     def _validate(self) -> None:
         if self.opts["model"] is not None:
             check_model_folder(self.name, self.opts["model"])
