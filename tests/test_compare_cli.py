@@ -1,5 +1,6 @@
-"""`evalstack compare` follows `evalstack run`'s rules, through the CLI: exit 3 while an input run has items
-that failed after retries (generation or judge), and the same per-example scores in examples.jsonl."""
+"""`evalstack compare` (and `gate`, and the pytest helpers) follow `evalstack run`'s rules, through the CLI:
+exit 3 while a run has items that failed after retries (generation or judge), and compare writes the same
+per-example scores in examples.jsonl."""
 
 from __future__ import annotations
 
@@ -135,3 +136,37 @@ cache: c.sqlite
     assert run.gate is not None and run.gate.passed and run.exit_code == 3
     with pytest.raises(AssertionError, match="2 item\\(s\\) failed after retries"):
         assert_gate_passes(run)
+
+
+def test_gate_on_a_saved_incomplete_run_exits_3_not_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """`evalstack gate` re-judged an incomplete run (failed judge requests: `run` exits 3) and exited 1, as
+    for a regression; an incomplete run never looks like one: exit 3 from RunResult.exit_code, as `run`.
+    Failed before the fix (exit 1), passes now."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CX_KEY", "sk-cx-0123456789")
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "q": f"question {i}"}) + "\n" for i in range(6)))
+    for m in ("base", "ft"):
+        (tmp_path / f"{m}.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "output": f"{m} out-{i}"}) + "\n"
+                                                     for i in range(6)))
+    with LoopbackServer() as srv:
+        srv.reply_with(_judge)
+        (tmp_path / "cfg.yaml").write_text(f"""\
+name: gated
+baseline: base
+models:
+  base: {{provider: replay, path: base.jsonl}}
+  ft: {{provider: replay, path: ft.jsonl}}
+judge: {{provider: openai, model: judge-model, base_url: "{srv.base_url}", api_key_env: CX_KEY, max_tries: 1}}
+tasks:
+  - name: qa
+    data: {{path: d.jsonl, id: id}}
+    prompt: {{user: "{{{{ q }}}}"}}
+    judges: [conciseness]
+cache: c.sqlite
+""")
+        assert main(["run", "cfg.yaml", "--out", "out", "--quiet"]) == 3
+    Path("rules.yaml").write_text("rules: [{metric: qa/judge_conciseness, min: 1}]\n")
+    capsys.readouterr()
+    assert main(["gate", "out", "--rules", "rules.yaml"]) == 3
+    assert "NOT JUDGED qa/judge_conciseness" in capsys.readouterr().out

@@ -139,16 +139,17 @@ def _step_summary(out_dir: Path) -> None:
               help="Also write report.md and junit.xml with this verdict into DIR (the run folder itself, or a new "
                    "or empty folder).")
 def gate(run_dir: Path, rules: Path, as_json: bool, allow_unfinished: bool, out_dir: Path | None) -> int:
-    """Re-judge a saved run against gate rules (exit 1 if the gate fails). A folder whose run did not finish
-    is refused (exit 2) unless --allow-unfinished."""
+    """Re-judge a saved run against gate rules (exit 1 if the gate fails, 3 if the run is incomplete: items
+    failed after retries). A folder whose run did not finish is refused (exit 2) unless --allow-unfinished."""
     from ..gate import evaluate_gate, load_gate_rules
     from ..report import read_run
 
     run_ = read_run(run_dir, allow_unfinished=allow_unfinished)
     decision = evaluate_gate(run_, load_gate_rules(rules))
+    gated = run_.model_copy(update={"gate": decision})
     if out_dir is not None:
-        gated = decision.model_copy(update={"source": decision.source or f"--rules {rules}"})  # the report names them
-        _write_gated(run_.model_copy(update={"gate": gated}), run_dir, out_dir)
+        named = decision.model_copy(update={"source": decision.source or f"--rules {rules}"})  # the report names them
+        _write_gated(run_.model_copy(update={"gate": named}), run_dir, out_dir)
     if as_json:
         click.echo(decision.model_dump_json(indent=2))
     else:
@@ -157,7 +158,7 @@ def gate(run_dir: Path, rules: Path, as_json: bool, allow_unfinished: bool, out_
         for r in decision.rules:
             outcome = r.outcome or ("pass" if r.passed else "fail")
             click.echo(f"  {words[outcome] if r.passed or outcome != 'inconclusive' else 'FAIL'} {r.rule}: {r.message}")
-    return 0 if decision.passed else 1
+    return gated.exit_code  # the one rule: 3 incomplete, 1 gate failed, 0 passed
 
 
 def _write_gated(run_, run_dir: Path, out_dir: Path) -> None:  # noqa: ANN001
