@@ -22,13 +22,16 @@ SRC = ROOT / "src" / "evalstack"
 
 # Paths (relative to the checkout) that ruff checks (lint and format) and mypy checks.
 CHECKED = [
+    "src/evalstack/_examples.py",
     "src/evalstack/_io.py",
     "src/evalstack/registry.py",
     "src/evalstack/models/_batch_api.py",
     "src/evalstack/report/_formats.py",
     "tests/test_registry.py",
+    "src/evalstack/_runjson.py",
     "src/evalstack/_safetext.py",
     "src/evalstack/_secrets.py",
+    "src/evalstack/_summary.py",
     "src/evalstack/history",
     "src/evalstack/judges/_agreement.py",
     "src/evalstack/judges/_rows.py",

@@ -14,7 +14,7 @@ __all__ = ["example_rows", "per_example_scores", "with_scores", "write_examples"
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._io import AtomicWriter
 from ._outdir import record, sha256_file
@@ -32,31 +32,50 @@ def per_example_scores(results: Sequence[MetricResult]) -> list[tuple[str, list[
     return [(r.key, r.per_example) for r in results if r.per_example is not None and not r.corpus_only]
 
 
-def example_rows(plan: TaskPlan, model: str, rows: Sequence[tuple[int, int, str]], gens: Sequence[Generation],
-                 results: Sequence[MetricResult], judge_rows: Mapping[str, Mapping[str, JudgeRow | PairRow]],
-                 cut: Mapping[int, int]) -> Iterator[ExampleRow]:
+def example_rows(
+    plan: TaskPlan,
+    model: str,
+    rows: Sequence[tuple[int, int, str]],
+    gens: Sequence[Generation],
+    results: Sequence[MetricResult],
+    judge_rows: Mapping[str, Mapping[str, JudgeRow | PairRow]],
+    cut: Mapping[int, int],
+) -> Iterator[ExampleRow]:
     """The rows of one model on one task: ``rows`` is (example index, repeat index, scoring id) per
     output, ``cut`` the characters ``max_output_chars`` cut per output position."""
     ref_col = plan.cfg.reference or plan.cfg.target
     # slice columns, kept columns, and the context column (so `compare` can re-score knowledge_f1)
-    keep = list(dict.fromkeys([*plan.cfg.slice_by, *plan.cfg.keep_columns,
-                               *([plan.cfg.context] if plan.cfg.context else [])]))
+    keep = list(
+        dict.fromkeys([*plan.cfg.slice_by, *plan.cfg.keep_columns, *([plan.cfg.context] if plan.cfg.context else [])])
+    )
     per_ex = per_example_scores(results)
     for k, (i, _r, sid) in enumerate(rows):
         ex = plan.examples[i]
         gen = gens[k]
-        yield ExampleRow(task=plan.name, model=model, id=sid, input=plan.input_text(i),
-                         output=gen.text if gen.ok else None, output_truncated=cut.get(k),
-                         reference=ex.row.get(ref_col) if ref_col else None,
-                         scores={key: vals[k] for key, vals in per_ex},
-                         judge={name: jr[sid].to_dict() for name, jr in judge_rows.items() if sid in jr},
-                         fields={c: ex.row.get(c) for c in keep},
-                         error=None if gen.ok else ErrorInfo(kind=gen.error_kind or "error", tries=gen.tries,
-                                                             message=gen.error_message or "",
-                                                             finish_reason=gen.finish_reason),
-                         finish_reason=gen.finish_reason if gen.finish_reason != "stop" else None,
-                         usage={"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens},
-                         cached=gen.cached, notes=list(gen.notes or []))
+        yield ExampleRow(
+            task=plan.name,
+            model=model,
+            id=sid,
+            input=plan.input_text(i),
+            output=gen.text if gen.ok else None,
+            output_truncated=cut.get(k),
+            reference=ex.row.get(ref_col) if ref_col else None,
+            scores={key: vals[k] for key, vals in per_ex},
+            judge={name: jr[sid].to_dict() for name, jr in judge_rows.items() if sid in jr},
+            fields={c: ex.row.get(c) for c in keep},
+            error=None
+            if gen.ok
+            else ErrorInfo(
+                kind=gen.error_kind or "error",
+                tries=gen.tries,
+                message=gen.error_message or "",
+                finish_reason=gen.finish_reason,
+            ),
+            finish_reason=gen.finish_reason if gen.finish_reason != "stop" else None,
+            usage={"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens},
+            cached=gen.cached,
+            notes=list(gen.notes or []),
+        )
 
 
 def with_scores(rows: Sequence[ExampleRow], results: Sequence[MetricResult]) -> Iterator[ExampleRow]:

@@ -58,7 +58,10 @@ def public_config(cfg: Config, out_dir: Path | None = None) -> dict[str, JSON]:
 
     def mask(node: JSON, key: str | None = None) -> JSON:
         if isinstance(node, dict):
-            return {k: ({h: "***" for h in v} if k == "headers" and isinstance(v, dict) else mask(v, k)) for k, v in node.items()}
+            return {
+                k: ({h: "***" for h in v} if k == "headers" and isinstance(v, dict) else mask(v, k))
+                for k, v in node.items()
+            }
         if isinstance(node, list):
             return [mask(x) for x in node]
         if isinstance(node, str):
@@ -72,12 +75,21 @@ def public_config(cfg: Config, out_dir: Path | None = None) -> dict[str, JSON]:
 
 def request_stats(st: RunStats) -> dict[str, JSON]:
     """A provider's request counters for run.json (batch-mode counts where batch mode ran)."""
-    out: dict[str, JSON] = {"requests": st.requests, "cached": st.cached, "retries": st.retries, "failed": st.failed,
-                            "cache_repaired": st.cache_repaired, "faults": dict(sorted(st.faults.items()))}
+    out: dict[str, JSON] = {
+        "requests": st.requests,
+        "cached": st.cached,
+        "retries": st.retries,
+        "failed": st.failed,
+        "cache_repaired": st.cache_repaired,
+        "faults": dict(sorted(st.faults.items())),
+    }
     if st.batch is not None:
         b = st.batch
-        batch: dict[str, JSON] = {k: getattr(b, k) for k in ("created", "resumed", "polls", "results", "failed_lines",
-                                                             "unfinished", "resubmitted", "online") if hasattr(b, k)}
+        batch: dict[str, JSON] = {
+            k: getattr(b, k)
+            for k in ("created", "resumed", "polls", "results", "failed_lines", "unfinished", "resubmitted", "online")
+            if hasattr(b, k)
+        }
         batch["batch_ids"] = list(getattr(b, "batch_ids", []))
         out["batch"] = batch
     return out
