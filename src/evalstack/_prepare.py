@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ._score import score_outputs
 from .config import Config, JudgeSpec, TaskConfig
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from jinja2 import Environment, Template
 
     from .judges import Rubric
-    from .metrics import Metric, MetricResult
+    from .metrics import Metric
     from .models import Provider
 
 
