@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from .curves import CurveReport
     from .judges import JudgeItem, JudgeOutcome, JudgeRow, PairRow, PairwiseOutcome, PointwiseOutcome
     from .metrics import MetricResult
-    from .report._worse import FailureMode
 
 @dataclass
 class RunOutcome:
@@ -50,7 +49,7 @@ class RunOutcome:
     out_dir: Path
     failed: int
     exit_code: int
-    failure_modes: list[FailureMode] | None = None
+    failure_modes: list[object] | None = None
     """New failure modes found in examples.jsonl (:class:`evalstack.report._worse.FailureMode`)."""
 
 
