@@ -34,7 +34,7 @@ def test_completion_script_and_commands() -> None:
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "_evalstack_completion()" in r.stdout and "complete -o nosort -F" in r.stdout
     items, heavy = _complete("evalstack ", 1)
-    assert items == [f"plain,{c}" for c in ("cache", "compare", "curves", "gate", "history", "init", "judge", "labels", "metrics", "plan", "review", "run", "view")]
+    assert items == [f"plain,{c}" for c in ("cache", "compare", "curves", "gate", "history", "init", "judge", "labels", "metrics", "plan", "review", "run", "sweep", "view")]
     assert heavy == []  # completing command names imports no command module
     assert _complete("evalstack i", 1)[0] == ["plain,init"]
     assert "plain,--verbose" in _complete("evalstack --", 1)[0]
