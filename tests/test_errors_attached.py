@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import evalstack
+from evalstack import registry
 from evalstack.cli import main
 from evalstack.errors import ConfigError, DataError, EvalstackError
 from evalstack.metrics import BaseMetric, register_metric
@@ -28,7 +29,6 @@ class MissingColumn(DataError):
         super().__init__(f"needs the column '{column}'", hint=f"add a '{column}' column to the data")
 
 
-@register_metric("t15_hinted")
 class Hinted(BaseMetric):
     KEYS = "t15_hinted"
     DESCRIPTION = "always fails with a hint (test)"
@@ -38,7 +38,6 @@ class Hinted(BaseMetric):
         raise DataError("needs the column 'source'", hint=HINT)
 
 
-@register_metric("t15_own_ctor")
 class OwnCtor(BaseMetric):
     KEYS = "t15_own_ctor"
     DESCRIPTION = "always fails with an error class of its own (test)"
@@ -46,6 +45,16 @@ class OwnCtor(BaseMetric):
 
     def compute(self, predictions, references=None, **context):
         raise MissingColumn("source")
+
+
+@pytest.fixture(autouse=True)
+def _test_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The two failing metrics exist for this file's tests only (registered on a copy of the registry)."""
+    for kind in registry.KINDS:
+        registry.names(kind)  # built-ins loaded first: they stay
+    monkeypatch.setattr(registry, "_ITEMS", dict(registry._ITEMS))
+    register_metric("t15_hinted")(Hinted)
+    register_metric("t15_own_ctor")(OwnCtor)
 
 
 def _config(root: Path, metric: str) -> Path:
