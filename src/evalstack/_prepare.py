@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._score import score_outputs
-from .config import Config, JudgeSpec, TaskConfig
+from .config import Config, TaskConfig
 from .data import Example, check_template, load_examples, make_env, messages_text, render_messages
 from .errors import ConfigError, DataError, EvalstackError
 
 if TYPE_CHECKING:
     from jinja2 import Environment, Template
 
-    from .judges import Rubric
+    from .judges import JudgeScorer, Rubric
     from .metrics import Metric
     from .models import Provider
 
@@ -33,15 +33,6 @@ class MetricPlan:
 
 
 @dataclass
-class JudgePlan:
-    spec: JudgeSpec
-    rubric: Rubric
-    where: str
-    provider: Provider | None = None
-    """Set by the pipeline once the judge's provider is built."""
-
-
-@dataclass
 class TaskPlan:  # noqa: D101 (documented below)
     """A task ready to run: its examples, rendered prompts and scorers."""
 
@@ -50,8 +41,8 @@ class TaskPlan:  # noqa: D101 (documented below)
     examples: list[Example]
     messages: list[list[dict[str, str]]]
     metrics: list[MetricPlan] = field(default_factory=list)
-    judges: list[JudgePlan] = field(default_factory=list)
-    pairwise: list[JudgePlan] = field(default_factory=list)
+    judges: list[JudgeScorer] = field(default_factory=list)
+    """The task's judges, pointwise (``judges:``) then pairwise (``pairwise:``), each a scorer."""
     keys: dict[str, bool] = field(default_factory=dict)
     """Metric keys this task will report -> higher_is_better (found by a dry run before any request)."""
     backends: list[MetricPlan] = field(default_factory=list)
@@ -219,9 +210,9 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
         plan.metrics.append(MetricPlan(spec.name, spec.options, inst, uses_labels, w))
     _dry_run_metrics(plan)
     if task.judges or task.pairwise:
-        from .judges import load_rubric
+        from .judges import JudgeScorer, load_rubric
 
-        for kind, specs, out in (("judges", task.judges, plan.judges), ("pairwise", task.pairwise, plan.pairwise)):
+        for kind, specs in (("judges", task.judges), ("pairwise", task.pairwise)):
             for j, js in enumerate(specs):
                 w = f"{where}.{kind}[{j}]"
                 try:
@@ -236,9 +227,9 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
                         raise ConfigError(f"rubric '{rubric.name}' reads `{fld}` but the task has no `{fld}:` column",
                                           where=w, hint=f"set tasks[{index}].{fld} to the column that holds it")
                 _dry_run_rubric(plan, rubric, pairwise=kind == "pairwise", where=w)
-                out.append(JudgePlan(js, rubric, w))
-                prefix = "judge_" if kind == "judges" else "pairwise_"
-                plan.keys[prefix + rubric.name] = bool(getattr(rubric, "higher_is_better", True))
+                judge = JudgeScorer(rubric, js, pairwise=kind == "pairwise", where=w)
+                plan.judges.append(judge)
+                plan.keys[judge.key] = bool(getattr(rubric, "higher_is_better", True))
     return plan
 
 

@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, TypeVar
 
@@ -24,7 +24,7 @@ from ._crash import crash_point
 from ._examples import example_rows, write_examples
 from ._lock import RunLock
 from ._outdir import claim, protected_paths, record
-from ._prepare import JudgePlan, TaskPlan, check_gate_keys, check_logprobs, load_metric_backends, prepare_task
+from ._prepare import TaskPlan, check_gate_keys, check_logprobs, load_metric_backends, prepare_task
 from ._runjson import public_config, relative_path, request_stats
 from ._safetext import cut_outputs
 from ._score import score_outputs
@@ -38,7 +38,7 @@ from .results import FailureGroup, ModelInfo, RunResult, TaskSummary, Usage
 
 if TYPE_CHECKING:
     from .curves import CurveReport
-    from .judges import JudgeItem, JudgeOutcome, JudgeRow, PairRow, PairwiseOutcome, PointwiseOutcome
+    from .judges import JudgeItem, JudgeOutcome, JudgeRow, JudgeScorer, PairRow
     from .metrics import MetricResult
 
 @dataclass
@@ -61,15 +61,10 @@ def _expand_repeats(plan: TaskPlan, repeat: int) -> list[tuple[int, int, str]]:
 
 
 Key = tuple[str, str, str]
-"""(task, model, rubric) of a judge outcome."""
+"""(task, model, judge name) of a judge outcome (judge name: ``<rubric>`` or ``pairwise_<rubric>``)."""
 
-
-@dataclass
-class _Judged:
-    """What the judge step returns: per (task, model, rubric) the pointwise and pairwise outcomes."""
-
-    pointwise: dict[Key, PointwiseOutcome] = field(default_factory=dict)
-    pairwise: dict[Key, PairwiseOutcome] = field(default_factory=dict)
+Judged = dict[Key, "JudgeOutcome"]
+"""What the judge step returns: every judge's outcome per task and model it scores."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +121,7 @@ class _Run:
             self.providers[name] = p
         self.judge_providers: dict[str, Provider] = {}
         for plan in self.plans:
-            for jp in plan.judges + plan.pairwise:
+            for jp in plan.judges:
                 key = jp.where if jp.spec.judge is not None else "judge"
                 if key not in self.judge_providers:
                     jcfg = jp.spec.judge or self.cfg.judge
@@ -175,10 +170,10 @@ class _Run:
         attribute_shared([gens for _, gens in pairs])  # identical requests: charged to the first in config order
         return dict(pairs)
 
-    async def _judge_all(self, runner: Runner, gens: dict[tuple[str, str], list[Generation]]) -> _Judged:
-        from .judges import JudgeItem, judge_pairwise, judge_pointwise
+    async def _judge_all(self, runner: Runner, gens: dict[tuple[str, str], list[Generation]]) -> Judged:
+        from .judges import JudgeItem
 
-        out = _Judged()
+        out: Judged = {}
         jobs = []
 
         def items(plan: TaskPlan, model: str) -> list[JudgeItem]:
@@ -190,29 +185,18 @@ class _Run:
                               reference=ref[i] if ref else None, context=None if ctx is None else ctx[i])
                     for k, (i, _r, sid) in enumerate(self._rows(plan, model))]
 
+        base = self.cfg.baseline
         for plan in self.plans:
-            for jp in plan.judges:
+            for judge in plan.judges:  # pointwise and pairwise alike: the judge says which models it scores
                 for model in self.model_names:
-                    async def pw(plan: TaskPlan = plan, jp: JudgePlan = jp, model: str = model) -> None:
-                        # task "<task>/<model>": a replay judge file can key verdicts per model (task_column)
-                        assert jp.provider is not None  # built by prepare()
-                        res = await judge_pointwise(jp.rubric, items(plan, model), provider=jp.provider, runner=runner,
-                                                    task=f"{plan.name}/{model}", spec=jp.spec)
-                        out.pointwise[(plan.name, model, jp.rubric.name)] = res
-                    jobs.append(pw())
-            for jp in plan.pairwise:
-                base = self.cfg.baseline
-                for model in self.model_names:
-                    if model == base:
+                    if not judge.scores(model, base):
                         continue
 
-                    async def pp(plan: TaskPlan = plan, jp: JudgePlan = jp, model: str = model) -> None:
-                        assert jp.provider is not None  # built by prepare()
-                        res = await judge_pairwise(jp.rubric, items(plan, model), items(plan, base), provider=jp.provider,
-                                                   runner=runner, task=f"{plan.name}/{model}", spec=jp.spec,
-                                                   name_a=model, name_b=base)
-                        out.pairwise[(plan.name, model, jp.rubric.name)] = res
-                    jobs.append(pp())
+                    async def one(plan: TaskPlan = plan, judge: JudgeScorer = judge, model: str = model) -> None:
+                        # task "<task>/<model>": a replay judge file can key verdicts per model (task_column)
+                        out[(plan.name, model, judge.name)] = await judge.score(
+                            model, lambda m: items(plan, m), baseline=base, runner=runner, task=f"{plan.name}/{model}")
+                    jobs.append(one())
         try:
             await asyncio.gather(*jobs)
         finally:
@@ -222,12 +206,10 @@ class _Run:
         # first in a fixed order (task order, rubric name, model config order): the same usage on every run
         from .judges import usage_of
 
-        def order(k: Key) -> tuple[int, str, int]:
+        def order(k: Key) -> tuple[int, str, int]:  # rubric: pointwise and pairwise prompts are never shared
             return self._task_index[k[0]], k[2], self.model_names.index(k[1])
 
-        outcomes: list[PointwiseOutcome | PairwiseOutcome] = [
-            *(out.pointwise[k] for k in sorted(out.pointwise, key=order)),
-            *(out.pairwise[k] for k in sorted(out.pairwise, key=order))]
+        outcomes = [out[k] for k in sorted(out, key=order)]
         attribute_shared([res.gens for res in outcomes])
         for res in outcomes:  # re-asks stay counted per model: they are known from the call results only
             res.usage = usage_of(res.gens) | {"reasks": res.usage.get("reasks", 0)}
@@ -250,18 +232,11 @@ class _Run:
                              note=self.log, label=f"{model} · {plan.name}")
 
     @staticmethod
-    def _judge_scores(plan: TaskPlan, model: str, judged: _Judged) -> dict[str, JudgeOutcome]:
-        """The judges' outcomes for one model on one task, by score name (``<rubric>``, ``pairwise_<rubric>``)."""
-        out: dict[str, JudgeOutcome] = {}
-        for (tname, mname, rname), res in judged.pointwise.items():
-            if tname == plan.name and mname == model:
-                out[rname] = res
-        for (tname, mname, rname), pres in judged.pairwise.items():
-            if tname == plan.name and mname == model:
-                out[f"pairwise_{rname}"] = pres
-        return out
+    def _judge_scores(plan: TaskPlan, model: str, judged: Judged) -> dict[str, JudgeOutcome]:
+        """The judges' outcomes for one model on one task, by judge name, in the task's order of judges."""
+        return {j.name: judged[(plan.name, model, j.name)] for j in plan.judges if (plan.name, model, j.name) in judged}
 
-    def _score(self, plan: TaskPlan, model: str, g: list[Generation], judged: _Judged) -> _Scored:
+    def _score(self, plan: TaskPlan, model: str, g: list[Generation], judged: Judged) -> _Scored:
         """Score step: metrics, then judge scores (a separate step: the judges' outcomes are scores too)."""
         results = self._score_metrics(plan, model, g)
         judges = self._judge_scores(plan, model, judged)
@@ -281,11 +256,12 @@ class _Run:
                                    for n, r in judges.items()})
         return _Scored(g, scores, {n: r.rows for n, r in judges.items()}, failures)
 
-    def _summarise(self, plan: TaskPlan, scored: Mapping[tuple[str, str], _Scored], judged: _Judged) -> TaskSummary:
-        pairwise: dict[str, dict[str, dict[str, object]]] = {}
-        for (tname, mname, rname), res in judged.pairwise.items():
-            if tname == plan.name:
-                pairwise.setdefault(rname, {})[mname] = res.summary
+    def _summarise(self, plan: TaskPlan, scored: Mapping[tuple[str, str], _Scored], judged: Judged) -> TaskSummary:
+        pairwise: dict[str, dict[str, dict[str, object]]] = {}  # rubric -> model -> summary, of pairwise judges
+        for model in self.model_names:
+            for res in self._judge_scores(plan, model, judged).values():
+                if res.summary is not None:
+                    pairwise.setdefault(res.rubric, {})[model] = res.summary
         slices = [(col, [None if ex.row.get(col) is None else str(ex.row.get(col)) for ex in plan.examples])
                   for col in plan.cfg.slice_by]
         return summarise_task(plan.name, len(plan.examples), {m: scored[(plan.name, m)].scores for m in self.model_names},
@@ -348,8 +324,7 @@ class _Run:
                 self.timings["generate"] = time.perf_counter() - t
                 crash_point("generated")
                 t = time.perf_counter()
-                judged = asyncio.run(self._judge_all(runner, gens)) if any(p.judges or p.pairwise for p in self.plans) \
-                    else _Judged()
+                judged = asyncio.run(self._judge_all(runner, gens)) if any(p.judges for p in self.plans) else {}
                 self.timings["judge"] = time.perf_counter() - t
                 crash_point("judged")
             finally:
