@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,10 @@ from evalstack.errors import ConfigError, DataError
 
 
 @pytest.fixture(autouse=True)
-def _fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+def _fresh_registry() -> Iterator[None]:
     """Plug-ins registered by one test do not leak into the next (built-ins loaded first: they stay)."""
-    for kind in registry.KINDS:
-        registry.names(kind)
-    monkeypatch.setattr(registry, "_ITEMS", dict(registry._ITEMS))
-    monkeypatch.setattr(registry, "_EP_LOADED", set())
+    with registry.isolated():
+        yield
 
 
 def install_plugin(

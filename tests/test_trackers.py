@@ -133,17 +133,16 @@ def test_a_required_tracker_fails_the_run_with_exit_3(tmp_path: Path, monkeypatc
                 tmp_path / "out")
 
 
-def test_register_tracker_decorator(monkeypatch: pytest.MonkeyPatch) -> None:
-    registry.names("tracker")  # the built-ins stay registered after the test
-    monkeypatch.setattr(registry, "_ITEMS", dict(registry._ITEMS))
+def test_register_tracker_decorator() -> None:
+    with registry.isolated():  # 'custom' is forgotten after the test
 
-    @register_tracker("custom")
-    class Custom(Tracker):
-        package = "json"
+        @register_tracker("custom")
+        class Custom(Tracker):
+            package = "json"
 
-    validate_trackers([{"type": "custom", "required": True}])
-    with pytest.raises(ConfigError, match="unknown key 'x' for a custom tracker"):
-        validate_trackers([{"type": "custom", "x": 1}])
+        validate_trackers([{"type": "custom", "required": True}])
+        with pytest.raises(ConfigError, match="unknown key 'x' for a custom tracker"):
+            validate_trackers([{"type": "custom", "x": 1}])
 
 
 def test_scalar_metrics_keys_and_values(tmp_path: Path) -> None:

@@ -25,9 +25,22 @@ Unknown names are reported by :func:`lookup` with a "did you mean"; :func:`did_y
 
 from __future__ import annotations
 
-__all__ = ["ENTRY_POINT_GROUP", "KINDS", "closest", "did_you_mean", "entries", "find", "lookup", "names", "register"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "KINDS",
+    "closest",
+    "did_you_mean",
+    "entries",
+    "find",
+    "isolated",
+    "lookup",
+    "names",
+    "register",
+]
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, overload
 
@@ -73,6 +86,22 @@ def register(kind: str, name: str, obj: Any) -> Any:
     _kind(kind)
     _ITEMS[(kind, name)] = obj
     return obj
+
+
+@contextmanager
+def isolated() -> Iterator[None]:
+    """Plug-ins registered (or entry points loaded) inside are forgotten on exit; the built-ins of every kind
+    are loaded first and kept. For tests that register a plug-in of their own."""
+    for kind in KINDS:
+        _load_builtins(kind)
+    saved, saved_ep = dict(_ITEMS), set(_EP_LOADED)
+    try:
+        yield
+    finally:
+        _ITEMS.clear()
+        _ITEMS.update(saved)
+        _EP_LOADED.clear()
+        _EP_LOADED.update(saved_ep)
 
 
 def _load_builtins(kind: str) -> None:
