@@ -30,22 +30,41 @@ def write_project(tmp: Path, *, gate: str = "", extra: str = "") -> dict:
     intent: base right on 2 of 3 tickets, tuned right on 9 of 10 (free text, parsed with mode first).
     summaries: rougeL against references; the replay judge answers every summary with a reason.
     """
-    tickets = [{"id": f"t{i}", "text": f"ticket {i}", "label": LABELS[i % 3], "channel": "chat" if i % 2 else "mail"}
-               for i in range(N)]
+    tickets = [
+        {"id": f"t{i}", "text": f"ticket {i}", "label": LABELS[i % 3], "channel": "chat" if i % 2 else "mail"}
+        for i in range(N)
+    ]
     base = [t["label"] if i % 3 else LABELS[(i + 1) % 3] for i, t in enumerate(tickets)]
     tuned = [f"Label: {t['label']}" if i % 10 else "unsure" for i, t in enumerate(tickets)]
-    docs = [{"id": f"s{i}", "document": f"customer {i} asks about order {i}", "summary": f"customer {i} asks about an order"}
-            for i in range(12)]
+    docs = [
+        {
+            "id": f"s{i}",
+            "document": f"customer {i} asks about order {i}",
+            "summary": f"customer {i} asks about an order",
+        }
+        for i in range(12)
+    ]
     base_s = [f"order {i} question" for i in range(12)]
     tuned_s = [f"customer {i} asks about order" for i in range(12)]
     _jsonl(tmp / "intent.jsonl", tickets)
     _jsonl(tmp / "docs.jsonl", docs)
-    _jsonl(tmp / "base.jsonl", [{"id": t["id"], "output": o} for t, o in zip(tickets, base)]
-           + [{"id": d["id"], "output": o} for d, o in zip(docs, base_s)])
-    _jsonl(tmp / "tuned.jsonl", [{"id": t["id"], "output": o} for t, o in zip(tickets, tuned)]
-           + [{"id": d["id"], "output": o} for d, o in zip(docs, tuned_s)])
-    _jsonl(tmp / "verdicts.jsonl", [{"id": d["id"], "output": json.dumps({"reason": f"covers request {i}", "score": 4})}
-                                    for i, d in enumerate(docs)])
+    _jsonl(
+        tmp / "base.jsonl",
+        [{"id": t["id"], "output": o} for t, o in zip(tickets, base)]
+        + [{"id": d["id"], "output": o} for d, o in zip(docs, base_s)],
+    )
+    _jsonl(
+        tmp / "tuned.jsonl",
+        [{"id": t["id"], "output": o} for t, o in zip(tickets, tuned)]
+        + [{"id": d["id"], "output": o} for d, o in zip(docs, tuned_s)],
+    )
+    _jsonl(
+        tmp / "verdicts.jsonl",
+        [
+            {"id": d["id"], "output": json.dumps({"reason": f"covers request {i}", "score": 4})}
+            for i, d in enumerate(docs)
+        ],
+    )
     (tmp / "eval.yaml").write_text(f"""\
 name: proj
 baseline: base
@@ -71,10 +90,15 @@ tasks:
 stats: {{n_resamples: 200}}
 output: out
 {gate}{extra}""")
-    return {"labels": [t["label"] for t in tickets], "base": base,
-            "tuned": [o.removeprefix("Label: ") if o != "unsure" else "__invalid__" for o in tuned],
-            "refs": [d["summary"] for d in docs], "base_s": base_s, "tuned_s": tuned_s,
-            "ids": [t["id"] for t in tickets]}
+    return {
+        "labels": [t["label"] for t in tickets],
+        "base": base,
+        "tuned": [o.removeprefix("Label: ") if o != "unsure" else "__invalid__" for o in tuned],
+        "refs": [d["summary"] for d in docs],
+        "base_s": base_s,
+        "tuned_s": tuned_s,
+        "ids": [t["id"] for t in tickets],
+    }
 
 
 def _rougeL(preds: list[str], refs: list[str]) -> list[float]:
@@ -97,24 +121,33 @@ def test_run_returns_tidy_numbers_equal_to_sklearn_and_rouge(tmp_path: Path) -> 
     for model in ("base", "tuned"):
         assert m[(model, "intent/accuracy")]["value"] == pytest.approx(accuracy_score(y, truth[model]))
         assert m[(model, "intent/f1_macro")]["value"] == pytest.approx(
-            f1_score(y, truth[model], labels=LABELS, average="macro", zero_division=0))
+            f1_score(y, truth[model], labels=LABELS, average="macro", zero_division=0)
+        )
         assert m[(model, "summaries/rougeL")]["value"] == pytest.approx(
-            sum(_rougeL(truth[f"{model}_s"], truth["refs"])) / 12)
+            sum(_rougeL(truth[f"{model}_s"], truth["refs"])) / 12
+        )
         assert m[(model, "summaries/judge_answer_relevance")]["value"] == 4.0
     assert [r["model"] for r in result.metrics][:2] == ["base", "tuned"]  # baseline first
     d = {r["metric"]: r for r in result.deltas}
     assert set(d) == {"intent/accuracy", "intent/f1_macro", "summaries/rougeL", "summaries/judge_answer_relevance"}
-    assert d["intent/accuracy"]["delta"] == pytest.approx(accuracy_score(y, truth["tuned"]) - accuracy_score(y, truth["base"]))
+    assert d["intent/accuracy"]["delta"] == pytest.approx(
+        accuracy_score(y, truth["tuned"]) - accuracy_score(y, truth["base"])
+    )
     right_b = [a == b for a, b in zip(truth["base"], y)]
     right_t = [a == b for a, b in zip(truth["tuned"], y)]
     acc = d["intent/accuracy"]
     assert (acc["wins"], acc["losses"], acc["ties"]) == (
-        sum(t and not b for b, t in zip(right_b, right_t)), sum(b and not t for b, t in zip(right_b, right_t)),
-        sum(b == t for b, t in zip(right_b, right_t)))
+        sum(t and not b for b, t in zip(right_b, right_t)),
+        sum(b and not t for b, t in zip(right_b, right_t)),
+        sum(b == t for b, t in zip(right_b, right_t)),
+    )
     assert acc["baseline"] == "base" and acc["model"] == "tuned" and acc["ci_low"] <= acc["delta"] <= acc["ci_high"]
     # the same values as run.json on disk
     saved = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert saved["tasks"]["intent"]["models"]["tuned"]["metrics"]["accuracy"]["value"] == m[("tuned", "intent/accuracy")]["value"]
+    assert (
+        saved["tasks"]["intent"]["models"]["tuned"]["metrics"]["accuracy"]["value"]
+        == m[("tuned", "intent/accuracy")]["value"]
+    )
 
 
 def test_to_pandas_one_row_per_example_and_model(tmp_path: Path) -> None:
@@ -122,8 +155,20 @@ def test_to_pandas_one_row_per_example_and_model(tmp_path: Path) -> None:
     result = evalstack.run(tmp_path / "eval.yaml")
     df = result.to_pandas()
     assert len(df) == 2 * (N + 12)
-    assert {"task", "model", "id", "input", "output", "reference", "error", "accuracy", "rougeL",
-            "judge_answer_relevance", "judge_answer_relevance_reason", "channel"} <= set(df.columns)
+    assert {
+        "task",
+        "model",
+        "id",
+        "input",
+        "output",
+        "reference",
+        "error",
+        "accuracy",
+        "rougeL",
+        "judge_answer_relevance",
+        "judge_answer_relevance_reason",
+        "channel",
+    } <= set(df.columns)
     intent = df[(df.task == "intent") & (df.model == "tuned")].set_index("id").loc[truth["ids"]]
     assert intent["accuracy"].tolist() == [float(a == b) for a, b in zip(truth["tuned"], truth["labels"])]
     assert intent["channel"].tolist() == ["chat" if i % 2 else "mail" for i in range(N)]
@@ -198,7 +243,9 @@ def test_metric_lookup_and_its_errors(tmp_path: Path) -> None:
     result = evalstack.run(tmp_path / "eval.yaml")
     s = result.metric("intent/accuracy")  # the only non-baseline model
     assert s.value == pytest.approx(accuracy_score(truth["labels"], truth["tuned"])) and s.n == N
-    assert result.metric("intent/accuracy", model="base").value == pytest.approx(accuracy_score(truth["labels"], truth["base"]))
+    assert result.metric("intent/accuracy", model="base").value == pytest.approx(
+        accuracy_score(truth["labels"], truth["base"])
+    )
     with pytest.raises(ConfigError, match=r"no task 'intnet' in run 'proj' \(tasks: intent, summaries\)"):
         result.metric("intnet/accuracy")
     with pytest.raises(ConfigError, match=r"no metric 'acc' .*metrics: accuracy, f1_macro"):
@@ -212,7 +259,19 @@ def test_metric_lookup_and_its_errors(tmp_path: Path) -> None:
 def test_bad_config_raises_before_anything_is_written(tmp_path: Path) -> None:
     write_project(tmp_path)
     with pytest.raises(ConfigError, match="baseline"):
-        evalstack.run({"name": "x", "baseline": "nope", "models": {"a": {"provider": "mock"}},
-                       "tasks": [{"name": "t", "data": {"path": str(tmp_path / "intent.jsonl")},
-                                  "prompt": {"user": "{{ text }}"}, "target": "label"}]})
+        evalstack.run(
+            {
+                "name": "x",
+                "baseline": "nope",
+                "models": {"a": {"provider": "mock"}},
+                "tasks": [
+                    {
+                        "name": "t",
+                        "data": {"path": str(tmp_path / "intent.jsonl")},
+                        "prompt": {"user": "{{ text }}"},
+                        "target": "label",
+                    }
+                ],
+            }
+        )
     assert not (tmp_path / "out").exists()

@@ -19,8 +19,7 @@ import pytest
 
 from evalstack.config import AzureSettings, OpenAIModel
 from evalstack.errors import ConfigError, ProviderError
-from evalstack.models import Cache, Request, Runner, make_provider
-from evalstack.models import BatchSettings
+from evalstack.models import BatchSettings, Cache, Request, Runner, make_provider
 from evalstack.models._openai_batch import request_body
 from evalstack.testing.loopback import LoopbackServer
 
@@ -36,19 +35,32 @@ def srv(monkeypatch):
 
 
 def provider(srv, *, batch=True, name="m", **kw):
-    cfg = OpenAIModel(provider="openai", model="gpt-4.1-mini", base_url=srv.base_url, api_key_env="BATCH_KEY",
-                      batch=batch, params=kw.pop("params", PARAMS), max_tries=2, **kw)
+    cfg = OpenAIModel(
+        provider="openai",
+        model="gpt-4.1-mini",
+        base_url=srv.base_url,
+        api_key_env="BATCH_KEY",
+        batch=batch,
+        params=kw.pop("params", PARAMS),
+        max_tries=2,
+        **kw,
+    )
     return make_provider(name, cfg)
 
 
 def requests(n, prefix="question"):
-    return [Request.make("t", f"e{i}", [{"role": "system", "content": "Answer."},
-                                        {"role": "user", "content": f"{prefix} {i}"}]) for i in range(n)]
+    return [
+        Request.make(
+            "t", f"e{i}", [{"role": "system", "content": "Answer."}, {"role": "user", "content": f"{prefix} {i}"}]
+        )
+        for i in range(n)
+    ]
 
 
 def run(prov, reqs, cache, **settings):
-    runner = Runner(cache, progress=False, batch=BatchSettings(poll_interval=settings.pop("poll_interval", 0.01),
-                                                               **settings))
+    runner = Runner(
+        cache, progress=False, batch=BatchSettings(poll_interval=settings.pop("poll_interval", 0.01), **settings)
+    )
 
     async def go():
         try:
@@ -67,8 +79,9 @@ def batch_files(srv):
 
 def rows(path):
     with sqlite3.connect(path) as db:
-        return dict(db.execute("SELECT key, response FROM responses")), \
-            db.execute("SELECT batch_id, status, keys FROM batches").fetchall()
+        return dict(db.execute("SELECT key, response FROM responses")), db.execute(
+            "SELECT batch_id, status, keys FROM batches"
+        ).fetchall()
 
 
 def online_contents(srv):
@@ -103,8 +116,9 @@ def test_batch_answers_equal_online_answers_and_rerun_sends_nothing(srv, tmp_pat
     # same generations and the same cache rows as online (logprobs included); the batch row is collected
     assert [g.text for g in gens] == [g.text for g in online] == [f"echo: question {i}" for i in range(7)]
     assert [g.logprobs for g in gens] == [g.logprobs for g in online] and gens[0].top_logprobs
-    assert [(g.prompt_tokens, g.completion_tokens) for g in gens] == [(g.prompt_tokens, g.completion_tokens)
-                                                                      for g in online]
+    assert [(g.prompt_tokens, g.completion_tokens) for g in gens] == [
+        (g.prompt_tokens, g.completion_tokens) for g in online
+    ]
     got, batches = rows(tmp_path / "batch.sqlite")
     want, _ = rows(tmp_path / "online.sqlite")
     assert got == want and len(got) == 7
@@ -141,8 +155,20 @@ def test_split_by_request_count(srv, tmp_path):
 
 def test_split_by_bytes_and_oversize_line_goes_online(srv, tmp_path):
     reqs = requests(9) + [Request.make("t", "big", [{"role": "user", "content": "long " * 400}])]
-    line_len = len(json.dumps({"custom_id": "k" * 64, "method": "POST", "url": "/v1/chat/completions",
-                               "body": request_body(provider(srv), reqs[0])}, separators=(",", ":"))) + 1
+    line_len = (
+        len(
+            json.dumps(
+                {
+                    "custom_id": "k" * 64,
+                    "method": "POST",
+                    "url": "/v1/chat/completions",
+                    "body": request_body(provider(srv), reqs[0]),
+                },
+                separators=(",", ":"),
+            )
+        )
+        + 1
+    )
     max_bytes = int(line_len * 2.5)  # two short lines fit, three do not; the long one fits nowhere
     gens, st = run(provider(srv), reqs, Cache(tmp_path / "c.sqlite"), max_bytes=max_bytes)
     files = [srv.file_content(r.json["input_file_id"]) for r in srv.requests if r.path.endswith("/batches")]

@@ -23,12 +23,18 @@ KEY = "sk-batch-resume-123456"
 
 def make_config(tmp: Path, base_url: str, *, batch: bool, name: str) -> Path:
     data = tmp / "data.jsonl"
-    data.write_text("".join(json.dumps({"id": f"e{i}", "q": f"question {i}",
-                                        "a": f"echo: Q: question {i}" if i % 2 else "wrong"}) + "\n"
-                            for i in range(N)))
+    data.write_text(
+        "".join(
+            json.dumps({"id": f"e{i}", "q": f"question {i}", "a": f"echo: Q: question {i}" if i % 2 else "wrong"})
+            + "\n"
+            for i in range(N)
+        )
+    )
     cfg = tmp / f"{name}.yaml"
-    model = f'{{provider: openai, model: gpt-4.1-mini, base_url: "{base_url}", api_key_env: RESUME_KEY, ' \
-            f'batch: {str(batch).lower()}, params: {{temperature: 0}}}}'
+    model = (
+        f'{{provider: openai, model: gpt-4.1-mini, base_url: "{base_url}", api_key_env: RESUME_KEY, '
+        f"batch: {str(batch).lower()}, params: {{temperature: 0}}}}"
+    )
     cfg.write_text(f"""
 name: {name}
 baseline: base
@@ -48,8 +54,13 @@ output: {name}-out
 
 def evalstack(cfg: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "RESUME_KEY": KEY, "EVALSTACK_BATCH_POLL_INTERVAL": "0.05"}
-    return subprocess.Popen([sys.executable, "-m", "evalstack", "run", str(cfg), "-q", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "evalstack", "run", str(cfg), "-q", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def batch_polls(srv: LoopbackServer) -> dict[str, int]:
@@ -109,8 +120,10 @@ def test_sigkill_in_flight_then_resume_polls_same_batch(tmp_path: Path, monkeypa
         assert online.exit_code == 0 and srv.count("/chat/completions") == N
 
         def examples(folder: str) -> list[dict]:
-            return [{k: v for k, v in json.loads(x).items() if k != "cached"}
-                    for x in (tmp_path / folder / "examples.jsonl").read_text().splitlines()]
+            return [
+                {k: v for k, v in json.loads(x).items() if k != "cached"}
+                for x in (tmp_path / folder / "examples.jsonl").read_text().splitlines()
+            ]
 
         assert examples("b-out") == examples("o-out")
         bm, om = (r.run.tasks["qa"].models["base"].metrics for r in (again, online))

@@ -54,7 +54,9 @@ def stats(cfg: Path) -> dict:
 
 
 def outputs(cfg: Path) -> dict[str, str]:
-    return {r["id"]: r["output"] for r in map(json.loads, (cfg.parent / "out" / "examples.jsonl").read_text().splitlines())}
+    return {
+        r["id"]: r["output"] for r in map(json.loads, (cfg.parent / "out" / "examples.jsonl").read_text().splitlines())
+    }
 
 
 @pytest.fixture
@@ -78,8 +80,13 @@ def _sql(db: Path, *stmts: tuple) -> None:
 
 def _set(db: Path, value, n: int = 2) -> None:
     """Overwrite the stored response of the first ``n`` rows with ``value``."""
-    _sql(db, ("UPDATE responses SET response=? WHERE rowid IN (SELECT rowid FROM responses ORDER BY rowid LIMIT ?)",
-              (value, n)))
+    _sql(
+        db,
+        (
+            "UPDATE responses SET response=? WHERE rowid IN (SELECT rowid FROM responses ORDER BY rowid LIMIT ?)",
+            (value, n),
+        ),
+    )
 
 
 ROW_DAMAGE = {
@@ -132,15 +139,21 @@ def _truncate(db: Path) -> None:
 def _corrupt_page(db: Path) -> None:
     data = bytearray(db.read_bytes())
     page = int.from_bytes(data[16:18], "big") or 65536
-    data[page * 2: page * 2 + 64] = b"\xee" * 64  # page 3's b-tree header
+    data[page * 2 : page * 2 + 64] = b"\xee" * 64  # page 3's b-tree header
     db.write_bytes(bytes(data))
 
 
 FILE_DAMAGE = {
     "garbage header": (_garbage_header, "not an SQLite database"),
     "truncated": (_truncate, "truncated"),
-    "wrong schema version": (lambda db: _sql(db, ("UPDATE meta SET v='99' WHERE k='schema_version'",)), "schema version '99'"),
-    "wrong table schema": (lambda db: _sql(db, ("ALTER TABLE responses DROP COLUMN provider",)), "lacks the column(s) provider"),
+    "wrong schema version": (
+        lambda db: _sql(db, ("UPDATE meta SET v='99' WHERE k='schema_version'",)),
+        "schema version '99'",
+    ),
+    "wrong table schema": (
+        lambda db: _sql(db, ("ALTER TABLE responses DROP COLUMN provider",)),
+        "lacks the column(s) provider",
+    ),
     "corrupt page": (_corrupt_page, "malformed"),
 }
 

@@ -22,18 +22,38 @@ KEY_B = "sk-cachekey-BBBB-2222-secret"
 N = 3
 
 
-def write(tmp: Path, base_url: str, model: dict | None = None, task: dict | None = None,
-          prompt: dict | None = None) -> Path:
+def write(
+    tmp: Path, base_url: str, model: dict | None = None, task: dict | None = None, prompt: dict | None = None
+) -> Path:
     data = tmp / "data.jsonl"
     if not data.exists():
-        data.write_text("".join(json.dumps({"id": f"e{i}", "q": f"question {i}", "a": f"answer {i}"}) + "\n"
-                                for i in range(N)))
-    m = {"provider": "openai", "model": "m-1", "base_url": base_url, "api_key_env": "CK_KEY", "concurrency": 2,
-         **(model or {})}
-    t = {"name": "qa", "data": {"path": "data.jsonl", "id": "id"}, "prompt": {"user": "Q: {{ q }}", **(prompt or {})},
-         "reference": "a", "metrics": ["exact_match"], **(task or {})}
-    cfg = {"name": "ck", "baseline": "base", "models": {"base": m}, "tasks": [t], "cache": "cache.sqlite",
-           "output": "out"}
+        data.write_text(
+            "".join(json.dumps({"id": f"e{i}", "q": f"question {i}", "a": f"answer {i}"}) + "\n" for i in range(N))
+        )
+    m = {
+        "provider": "openai",
+        "model": "m-1",
+        "base_url": base_url,
+        "api_key_env": "CK_KEY",
+        "concurrency": 2,
+        **(model or {}),
+    }
+    t = {
+        "name": "qa",
+        "data": {"path": "data.jsonl", "id": "id"},
+        "prompt": {"user": "Q: {{ q }}", **(prompt or {})},
+        "reference": "a",
+        "metrics": ["exact_match"],
+        **(task or {}),
+    }
+    cfg = {
+        "name": "ck",
+        "baseline": "base",
+        "models": {"base": m},
+        "tasks": [t],
+        "cache": "cache.sqlite",
+        "output": "out",
+    }
     p = tmp / "cfg.yaml"
     p.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return p
@@ -81,13 +101,25 @@ CHANGES = {
     "stop": {"model": {"params": {"temperature": 0, "max_tokens": 50, "stop": ["\n"]}}},
     "presence_penalty": {"model": {"params": {"temperature": 0, "max_tokens": 50, "presence_penalty": 0.5}}},
     "logit_bias": {"model": {"params": {"temperature": 0, "max_tokens": 50, "logit_bias": {"50256": -100}}}},
-    "response_format": {"model": {"params": {"temperature": 0, "max_tokens": 50,
-                                             "response_format": {"type": "json_object"}}}},
-    "tools": {"model": {"params": {"temperature": 0, "max_tokens": 50, "tools": [
-        {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]}}},
+    "response_format": {
+        "model": {"params": {"temperature": 0, "max_tokens": 50, "response_format": {"type": "json_object"}}}
+    },
+    "tools": {
+        "model": {
+            "params": {
+                "temperature": 0,
+                "max_tokens": 50,
+                "tools": [
+                    {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
+                ],
+            }
+        }
+    },
     "logprobs": {"model": {"params": {"temperature": 0, "max_tokens": 50, "logprobs": True}}},
-    "top_logprobs": {"model": {"params": {"temperature": 0, "max_tokens": 50, "logprobs": True, "top_logprobs": 5}},
-                     "_first": {"model": {"params": {"temperature": 0, "max_tokens": 50, "logprobs": True}}}},
+    "top_logprobs": {
+        "model": {"params": {"temperature": 0, "max_tokens": 50, "logprobs": True, "top_logprobs": 5}},
+        "_first": {"model": {"params": {"temperature": 0, "max_tokens": 50, "logprobs": True}}},
+    },
     "extra_body": {"model": {"params": {"temperature": 0, "max_tokens": 50, "extra_body": {"guided_choice": ["a"]}}}},
     "model id": {"model": {"model": "m-2", "params": {"temperature": 0, "max_tokens": 50}}},
     "system prompt": {**BASE, "prompt": {"system": "You are terse."}},
@@ -147,18 +179,34 @@ def judge_config(tmp: Path, base_url: str, judge: dict, criteria_extra: str = ""
     rows = [{"id": f"e{i}", "q": f"question {i}", "a": f"answer {i}"} for i in range(N)]
     (tmp / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     for name in ("base", "ft"):
-        (tmp / f"{name}.jsonl").write_text("".join(json.dumps({"id": r["id"], "output": f"{name} says {r['a']}"}) + "\n"
-                                                  for r in rows))
+        (tmp / f"{name}.jsonl").write_text(
+            "".join(json.dumps({"id": r["id"], "output": f"{name} says {r['a']}"}) + "\n" for r in rows)
+        )
     rubric = yaml.safe_load(RUBRIC.read_text())
     rubric["name"] = "terse"
     rubric["criteria"] += criteria_extra
     (tmp / "terse.yaml").write_text(yaml.safe_dump(rubric, sort_keys=False))
-    cfg = {"name": "jk", "baseline": "base",
-           "models": {"base": {"provider": "replay", "path": "base.jsonl"}, "ft": {"provider": "replay", "path": "ft.jsonl"}},
-           "judge": {"provider": "openai", "model": "judge-1", "base_url": base_url, "api_key_env": "CK_KEY", **judge},
-           "tasks": [{"name": "qa", "data": {"path": "data.jsonl", "id": "id"}, "prompt": {"user": "Q: {{ q }}"},
-                      "reference": "a", "metrics": ["exact_match"], "judges": ["terse.yaml"]}],
-           "cache": "cache.sqlite", "output": "out"}
+    cfg = {
+        "name": "jk",
+        "baseline": "base",
+        "models": {
+            "base": {"provider": "replay", "path": "base.jsonl"},
+            "ft": {"provider": "replay", "path": "ft.jsonl"},
+        },
+        "judge": {"provider": "openai", "model": "judge-1", "base_url": base_url, "api_key_env": "CK_KEY", **judge},
+        "tasks": [
+            {
+                "name": "qa",
+                "data": {"path": "data.jsonl", "id": "id"},
+                "prompt": {"user": "Q: {{ q }}"},
+                "reference": "a",
+                "metrics": ["exact_match"],
+                "judges": ["terse.yaml"],
+            }
+        ],
+        "cache": "cache.sqlite",
+        "output": "out",
+    }
     p = tmp / "cfg.yaml"
     p.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return p
@@ -193,17 +241,25 @@ def test_builtin_providers_keys_are_byte_identical_to_before_the_provider_regist
     from evalstack.config import AzureSettings, MockModel, OpenAIModel, ReplayModel
     from evalstack.models import Request, make_provider
 
-    req = Request.make("t", "e1", [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}],
-                       {"temperature": 0, "response_format": {"type": "json_object"}}, repeat=1)
+    req = Request.make(
+        "t",
+        "e1",
+        [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}],
+        {"temperature": 0, "response_format": {"type": "json_object"}},
+        repeat=1,
+    )
     cfgs = {
         "ec983cb9c3ce2a860a5ca1972d228ce53193aa9b36b2dce7c3a06376b24830e3": OpenAIModel(
-            provider="openai", model="gpt-x", base_url="http://u:p@127.0.0.1:9/v1", api_key_env=None,
-            params={"seed": 1}),
+            provider="openai", model="gpt-x", base_url="http://u:p@127.0.0.1:9/v1", api_key_env=None, params={"seed": 1}
+        ),
         "4dcd4df2b343e2a3b16a96cf078bc18587862890120e68400725c7cbe97aa74e": OpenAIModel(
-            provider="openai", azure=AzureSettings(endpoint="https://r.openai.azure.com", deployment="d"),
-            api_key_env=None),
+            provider="openai",
+            azure=AzureSettings(endpoint="https://r.openai.azure.com", deployment="d"),
+            api_key_env=None,
+        ),
         "9791095d29cf4e6fcdd80c21bd660bfb77cd354fb48bfe617c08e5b4b37d7c5b": ReplayModel(
-            provider="replay", path=Path("outputs/x.jsonl")),
+            provider="replay", path=Path("outputs/x.jsonl")
+        ),
         "9127912153a2c6a4a97e668ed744e1e836b63bd20089642418ea1f98a3f3e5cc": MockModel(provider="mock"),
     }
     assert {make_provider("m", cfg).cache_key(req): key for key, cfg in cfgs.items()} == {k: k for k in cfgs}

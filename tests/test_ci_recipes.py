@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from test_api import write_project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +45,7 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
 
 # ---------------------------------------------------------------- structure
 
+
 def test_github_workflow_structure() -> None:
     wf = _github()
     on = wf.get("on", wf.get(True))  # YAML 1.1 reads a bare `on` as true; GitHub reads it as the key
@@ -54,7 +56,9 @@ def test_github_workflow_structure() -> None:
     assert "secrets.OPENAI_API_KEY" in env["OPENAI_API_KEY"]
     uses = [s.get("uses", "").split("@")[0] for s in job["steps"]]
     assert uses[:3] == ["actions/checkout", "actions/setup-python", "actions/cache"]
-    assert _step(job, "actions/cache")["with"]["path"] == env["EVALSTACK_CACHE_DIR"].replace("${{ github.workspace }}/", "")
+    assert _step(job, "actions/cache")["with"]["path"] == env["EVALSTACK_CACHE_DIR"].replace(
+        "${{ github.workspace }}/", ""
+    )
     assert 'pip install -e ".[all]"' in _step(job, "pip install")["run"]
     gate = _step(job, "evalstack --quiet run")
     assert 'evalstack --quiet run "$EVAL_CONFIG" --out "$EVAL_OUT"' in gate["run"] and "--resume" in gate["run"]
@@ -81,7 +85,9 @@ def test_gitlab_job_structure() -> None:
     assert art["when"] == "always"
     assert art["reports"]["junit"] == f"{v['EVAL_OUT']}/junit.xml"
     assert art["paths"] == [f"{v['EVAL_OUT']}/"]
-    assert set(job["cache"]["paths"]) >= {".evalstack-cache/"} and v["EVALSTACK_CACHE_DIR"].endswith("/.evalstack-cache")
+    assert set(job["cache"]["paths"]) >= {".evalstack-cache/"} and v["EVALSTACK_CACHE_DIR"].endswith(
+        "/.evalstack-cache"
+    )
 
 
 def test_readme_install_command_matches_the_recipes() -> None:
@@ -90,6 +96,7 @@ def test_readme_install_command_matches_the_recipes() -> None:
 
 
 # ---------------------------------------------------------------- the commands, run here
+
 
 def _workspace(tmp: Path, config_text: str | None = None) -> Path:
     """A checkout-like folder: the demo configs, or a small project as EVAL_CONFIG."""
@@ -116,8 +123,14 @@ def _run_github_gate(ws: Path, summary: Path) -> subprocess.CompletedProcess:
     env = {k: str(v) for k, v in job["env"].items() if "${{" not in str(v)}
     env.update(EVALSTACK_CACHE_DIR=str(ws / ".evalstack-cache"), GITHUB_STEP_SUMMARY=str(summary))
     script = _step(job, "evalstack --quiet run")["run"]
-    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=ws,
-                          env=_env(env), capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        cwd=ws,
+        env=_env(env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.slow
@@ -151,7 +164,10 @@ def test_github_gate_step_fails_on_a_failed_gate(tmp_path: Path) -> None:
 
 def test_github_gate_step_resumes_once_on_exit_3(tmp_path: Path) -> None:
     cfg = _small_project(tmp_path, "gate: {rules: [{metric: intent/accuracy, min: 0.5}]}\n")
-    cfg = cfg.replace("  tuned: {provider: replay, path:", "  tuned: {provider: mock, fail_ids: [t3], outputs: {}}\n  unused: {provider: replay, path:")
+    cfg = cfg.replace(
+        "  tuned: {provider: replay, path:",
+        "  tuned: {provider: mock, fail_ids: [t3], outputs: {}}\n  unused: {provider: replay, path:",
+    )
     ws = _workspace(tmp_path, cfg)
     r = _run_github_gate(ws, tmp_path / "summary.md")
     assert r.returncode == 3, r.stdout + r.stderr
@@ -163,13 +179,16 @@ def _run_gitlab_script(ws: Path) -> subprocess.CompletedProcess:
     job = _gitlab()["evalstack-gate"]
     env = {k: str(v).replace("$CI_PROJECT_DIR", str(ws)) for k, v in job["variables"].items()}
     script = "\n".join(job["script"])
-    return subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=ws, env=_env(env), capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", script], cwd=ws, env=_env(env), capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.mark.parametrize("bound, code", [(0.5, 0), (0.99, 1)])
 def test_gitlab_script(tmp_path: Path, bound: float, code: int) -> None:
-    ws = _workspace(tmp_path, _small_project(tmp_path, f"gate: {{rules: [{{metric: intent/accuracy, min: {bound}}}]}}\n"))
+    ws = _workspace(
+        tmp_path, _small_project(tmp_path, f"gate: {{rules: [{{metric: intent/accuracy, min: {bound}}}]}}\n")
+    )
     r = _run_gitlab_script(ws)
     assert r.returncode == code, r.stdout + r.stderr
     job = _gitlab()["evalstack-gate"]

@@ -11,18 +11,30 @@ import subprocess
 import sys
 from pathlib import Path
 
+from evalstack.testing.loopback import LoopbackServer
 from test_api import write_project
 
-from evalstack.testing.loopback import LoopbackServer
-
-HEAVY = ["torch", "transformers", "datasets", "sklearn", "rouge_score", "matplotlib", "scipy", "openai", "pandas", "numpy"]
+HEAVY = [
+    "torch",
+    "transformers",
+    "datasets",
+    "sklearn",
+    "rouge_score",
+    "matplotlib",
+    "scipy",
+    "openai",
+    "pandas",
+    "numpy",
+]
 _COLOR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-9]|4[0-9]|9[0-7]|10[0-7])(?:;[0-9;]*)?m")  # SGR colour codes
 
 
 def _complete(words: str, cword: int) -> tuple[list[str], list[str]]:
     """Ask the CLI for bash completions the way bash does; returns (items, heavy modules imported)."""
-    code = ("import sys\nfrom evalstack.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
-            f"print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)")
+    code = (
+        "import sys\nfrom evalstack.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)"
+    )
     env = {**os.environ, "_EVALSTACK_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     heavy = json.loads(r.stderr.strip().splitlines()[-1].removeprefix("HEAVY ").replace("'", '"'))
@@ -30,11 +42,34 @@ def _complete(words: str, cword: int) -> tuple[list[str], list[str]]:
 
 
 def test_completion_script_and_commands() -> None:
-    r = subprocess.run([sys.executable, "-m", "evalstack"], env={**os.environ, "_EVALSTACK_COMPLETE": "bash_source"},
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "evalstack"],
+        env={**os.environ, "_EVALSTACK_COMPLETE": "bash_source"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0 and "_evalstack_completion()" in r.stdout and "complete -o nosort -F" in r.stdout
     items, heavy = _complete("evalstack ", 1)
-    assert items == [f"plain,{c}" for c in ("cache", "compare", "curves", "gate", "history", "init", "judge", "labels", "metrics", "plan", "review", "run", "sweep", "view")]
+    assert items == [
+        f"plain,{c}"
+        for c in (
+            "cache",
+            "compare",
+            "curves",
+            "gate",
+            "history",
+            "init",
+            "judge",
+            "labels",
+            "metrics",
+            "plan",
+            "review",
+            "run",
+            "sweep",
+            "view",
+        )
+    ]
     assert heavy == []  # completing command names imports no command module
     assert _complete("evalstack i", 1)[0] == ["plain,init"]
     assert "plain,--verbose" in _complete("evalstack --", 1)[0]
@@ -75,7 +110,7 @@ def test_no_color_on_a_terminal(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "evalstack", "run", "eval.yaml"]
     code, shown = _pty_run(cmd + ["--out", "a"], _terminal_env(), tmp_path)
     assert code == 0 and "req/s" in shown  # the progress bars are drawn on a terminal...
-    assert _COLOR.search(shown)             # ...in colour by default
+    assert _COLOR.search(shown)  # ...in colour by default
     code, shown = _pty_run(cmd + ["--out", "b"], _terminal_env(NO_COLOR="1"), tmp_path)
     assert code == 0 and "req/s" in shown and "wrote b" in shown
     assert not _COLOR.search(shown), repr(shown[:500])
@@ -83,12 +118,16 @@ def test_no_color_on_a_terminal(tmp_path: Path) -> None:
 
 def test_top_level_quiet(tmp_path: Path) -> None:
     write_project(tmp_path)
-    code, shown = _pty_run([sys.executable, "-m", "evalstack", "--quiet", "run", "eval.yaml"], _terminal_env(), tmp_path)
+    code, shown = _pty_run(
+        [sys.executable, "-m", "evalstack", "--quiet", "run", "eval.yaml"], _terminal_env(), tmp_path
+    )
     # on a terminal: the results (where the run went, the deltas) and no bars or stage lines (issue 14 item 5)
     assert code == 0 and "wrote " in shown and " - base: " in shown, shown
     assert "req/s" not in shown and not re.search(r"^\[\s*\d+\.\d+s\] ", shown, re.M), shown
     assert (tmp_path / "out" / "report.md").is_file()
-    r = subprocess.run([sys.executable, "-m", "evalstack", "-q", "-v", "init", "x.jsonl"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "evalstack", "-q", "-v", "init", "x.jsonl"], capture_output=True, text=True
+    )
     assert r.returncode == 2 and "--quiet and --verbose exclude each other" in r.stderr
 
 
@@ -108,10 +147,27 @@ tasks:
 output: out
 """)
         env = {**os.environ, "VERBOSE_KEY": key}
-        runs = {flags: subprocess.run([sys.executable, "-m", "evalstack", *flags, "run", "c.yaml", "--no-cache",
-                                       "--out", f"o{len(flags)}{flags[0] if flags else ''}"],
-                                      cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
-                for flags in (("-v",), ("-vv",))}
+        runs = {
+            flags: subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "evalstack",
+                    *flags,
+                    "run",
+                    "c.yaml",
+                    "--no-cache",
+                    "--out",
+                    f"o{len(flags)}{flags[0] if flags else ''}",
+                ],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=300,
+            )
+            for flags in (("-v",), ("-vv",))
+        }
     assert all(r.returncode == 0 for r in runs.values())
     requests = re.findall(r"^INFO \S+: HTTP Request: POST \S+/chat/completions", runs[("-v",)].stderr, re.M)
     assert len(requests) == 3

@@ -36,7 +36,9 @@ def setup(tmp: Path, cfg: str = GOOD) -> Path:
     rows = [{"id": f"e{i}", "text": f"ticket {i}", "label": "a" if i % 2 else "b"} for i in range(20)]
     (tmp / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     for name in ("base", "ft"):
-        (tmp / f"{name}.jsonl").write_text("".join(json.dumps({"id": r["id"], "output": r["label"]}) + "\n" for r in rows))
+        (tmp / f"{name}.jsonl").write_text(
+            "".join(json.dumps({"id": r["id"], "output": r["label"]}) + "\n" for r in rows)
+        )
     p = tmp / "cfg.yaml"
     p.write_text(cfg)
     return p
@@ -44,8 +46,9 @@ def setup(tmp: Path, cfg: str = GOOD) -> Path:
 
 def cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     e = {**os.environ, "OPENAI_API_KEY": FAKE_KEY, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "evalstack", *args], capture_output=True, text=True, env=e,
-                          cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "evalstack", *args], capture_output=True, text=True, env=e, cwd=cwd, timeout=120
+    )
 
 
 def assert_clean_error(r: subprocess.CompletedProcess, code: int, *needles: str) -> None:
@@ -66,43 +69,113 @@ CASES = [
     ("missing data file", ("data.jsonl", "nope.jsonl"), {}, ["nope.jsonl", "file not found"]),
     ("empty dataset", None, {"data.jsonl": ""}, ["data.jsonl", "empty"]),
     ("missing column", ("{{ text }}", "{{ txt }}"), {}, ["missing column 'txt'"]),
-    ("duplicate ids", None, {"data.jsonl": '{"id": "1", "text": "x", "label": "a"}\n{"id": "1", "text": "y", "label": "b"}\n'},
-     ["data.jsonl:2", "duplicate id '1'"]),
+    (
+        "duplicate ids",
+        None,
+        {"data.jsonl": '{"id": "1", "text": "x", "label": "a"}\n{"id": "1", "text": "y", "label": "b"}\n'},
+        ["data.jsonl:2", "duplicate id '1'"],
+    ),
     ("non-utf8", None, {"data.jsonl": b'{"id": "1", "text": "caf\xe9", "label": "a"}\n'}, ["not UTF-8"]),
-    ("malformed jsonl", None, {"data.jsonl": '{"id": "1", "text": "x", "label": "a"}\n{"id": "2", "text": \n'},
-     ["data.jsonl:2", "malformed JSON"]),
+    (
+        "malformed jsonl",
+        None,
+        {"data.jsonl": '{"id": "1", "text": "x", "label": "a"}\n{"id": "2", "text": \n'},
+        ["data.jsonl:2", "malformed JSON"],
+    ),
     ("bad template", ("{{ text }}", "{{ text "), {}, ["tasks[0].prompt.user", "bad template"]),
-    ("unknown provider", ("provider: replay, path: ft", "provider: replai, path: ft"), {}, ["unknown provider 'replai'", "did you mean 'replay'"]),
+    (
+        "unknown provider",
+        ("provider: replay, path: ft", "provider: replai, path: ft"),
+        {},
+        ["unknown provider 'replai'", "did you mean 'replay'"],
+    ),
     ("unknown metric", ("accuracy,", "acuracy,"), {}, ["unknown metric 'acuracy'", "did you mean 'accuracy'"]),
     ("bad metric option", ("average: macro", "average: macroo"), {}, ["tasks[0].metrics[1]", "macroo"]),
     ("baseline not a model", ("baseline: base", "baseline: basse"), {}, ["baseline", "'basse' is not among models"]),
-    ("replay missing ids", None, {"ft.jsonl": '{"id": "e0", "output": "a"}\n'}, ["ft.jsonl", "no recorded output for 19 of 20", "first: e1"]),
+    (
+        "replay missing ids",
+        None,
+        {"ft.jsonl": '{"id": "e0", "output": "a"}\n'},
+        ["ft.jsonl", "no recorded output for 19 of 20", "first: e1"],
+    ),
     ("gold label not in labels", ("labels: [a, b]", "labels: [a, c]"), {}, ["gold label 'b' is not in `labels`"]),
     ("invalid yaml", ("labels: [a, b]", "labels: [a, b"), {}, ["invalid YAML"]),
     ("duplicate key", ("output: out", "output: out\noutput: o2"), {}, ["duplicate key 'output'"]),
-    ("missing api key env", ("base: {provider: replay, path: base.jsonl}", "base: {provider: openai, model: m, api_key_env: NOT_SET_KEY_XYZ}"),
-     {}, ["NOT_SET_KEY_XYZ is not set"]),
-    ("bad base_url", ("base: {provider: replay, path: base.jsonl}", "base: {provider: openai, model: m, base_url: 'localhost:8000'}"),
-     {}, ["not an http(s) URL"]),
-    ("label alias to unknown label", ("labels: [a, b]", "labels: [a, b]\n    label_parsing: {aliases: {x: zzz}}"), {}, ["zzz"]),
-    ("gate on unknown task", ("output: out", "output: out\ngate: {rules: [{metric: nope/accuracy, min: 0.5}]}"), {}, ["unknown task 'nope'"]),
+    (
+        "missing api key env",
+        (
+            "base: {provider: replay, path: base.jsonl}",
+            "base: {provider: openai, model: m, api_key_env: NOT_SET_KEY_XYZ}",
+        ),
+        {},
+        ["NOT_SET_KEY_XYZ is not set"],
+    ),
+    (
+        "bad base_url",
+        (
+            "base: {provider: replay, path: base.jsonl}",
+            "base: {provider: openai, model: m, base_url: 'localhost:8000'}",
+        ),
+        {},
+        ["not an http(s) URL"],
+    ),
+    (
+        "label alias to unknown label",
+        ("labels: [a, b]", "labels: [a, b]\n    label_parsing: {aliases: {x: zzz}}"),
+        {},
+        ["zzz"],
+    ),
+    (
+        "gate on unknown task",
+        ("output: out", "output: out\ngate: {rules: [{metric: nope/accuracy, min: 0.5}]}"),
+        {},
+        ["unknown task 'nope'"],
+    ),
     ("replay without output column", None, {"base.jsonl": '{"id": "e0", "out": "a"}\n'}, ["missing column 'output'"]),
     # checks that need the metrics, rubrics and curves: still before any request
-    ("gate metric typo", ("output: out", "output: out\ngate: {rules: [{metric: intent/accuracyy, min: 0.5}]}"), {},
-     ["gate.rules[0].metric", "did you mean 'intent/accuracy'"]),
+    (
+        "gate metric typo",
+        ("output: out", "output: out\ngate: {rules: [{metric: intent/accuracyy, min: 0.5}]}"),
+        {},
+        ["gate.rules[0].metric", "did you mean 'intent/accuracy'"],
+    ),
     ("missing curves file", ("output: out", "output: out\ncurves: [nope.csv]"), {}, ["nope.csv"]),
-    ("null prompt cell", None, {"data.jsonl": '{"id": "e0", "text": null, "label": "a"}\n'},
-     ["data.jsonl:1", "column 'text' is empty"]),
-    ("judge needs context", ("metrics: [accuracy, {f1: {average: macro}}]",
-                             "metrics: [accuracy]\n    judges: [faithfulness]\njudge: {provider: replay, path: base.jsonl}"),
-     {}, ["tasks[0].judges[0]", "reads `context`"]),
-    ("pairwise rubric as pointwise", ("metrics: [accuracy, {f1: {average: macro}}]",
-                                      "metrics: [accuracy]\n    judges: [preference]\njudge: {provider: replay, path: base.jsonl}"),
-     {}, ["tasks[0].judges[0]", "is pairwise"]),
-    ("perplexity without logprobs", ("accuracy, {f1: {average: macro}}", "accuracy, perplexity"), {},
-     ["tasks[0].metrics[1]", "needs token logprobs", "logprobs_column"]),
-    ("knowledge_f1 without context", ("accuracy, {f1: {average: macro}}", "accuracy, knowledge_f1"), {},
-     ["tasks[0].metrics[1]"]),
+    (
+        "null prompt cell",
+        None,
+        {"data.jsonl": '{"id": "e0", "text": null, "label": "a"}\n'},
+        ["data.jsonl:1", "column 'text' is empty"],
+    ),
+    (
+        "judge needs context",
+        (
+            "metrics: [accuracy, {f1: {average: macro}}]",
+            "metrics: [accuracy]\n    judges: [faithfulness]\njudge: {provider: replay, path: base.jsonl}",
+        ),
+        {},
+        ["tasks[0].judges[0]", "reads `context`"],
+    ),
+    (
+        "pairwise rubric as pointwise",
+        (
+            "metrics: [accuracy, {f1: {average: macro}}]",
+            "metrics: [accuracy]\n    judges: [preference]\njudge: {provider: replay, path: base.jsonl}",
+        ),
+        {},
+        ["tasks[0].judges[0]", "is pairwise"],
+    ),
+    (
+        "perplexity without logprobs",
+        ("accuracy, {f1: {average: macro}}", "accuracy, perplexity"),
+        {},
+        ["tasks[0].metrics[1]", "needs token logprobs", "logprobs_column"],
+    ),
+    (
+        "knowledge_f1 without context",
+        ("accuracy, {f1: {average: macro}}", "accuracy, knowledge_f1"),
+        {},
+        ["tasks[0].metrics[1]"],
+    ),
 ]
 
 
@@ -140,8 +213,13 @@ def test_output_folder_not_writable(tmp_path: Path) -> None:
 
 
 def test_unreachable_endpoint_exits_3_and_saves_what_finished(tmp_path: Path) -> None:
-    cfg = setup(tmp_path, GOOD.replace("base: {provider: replay, path: base.jsonl}",
-                                       "base: {provider: openai, model: m, base_url: 'http://127.0.0.1:9/v1', max_tries: 2, timeout: 2}"))
+    cfg = setup(
+        tmp_path,
+        GOOD.replace(
+            "base: {provider: replay, path: base.jsonl}",
+            "base: {provider: openai, model: m, base_url: 'http://127.0.0.1:9/v1', max_tries: 2, timeout: 2}",
+        ),
+    )
     r = cli("run", str(cfg), "-q")
     assert r.returncode == 3, r.stderr
     assert "Traceback" not in r.stderr and FAKE_KEY not in r.stderr + r.stdout
@@ -155,9 +233,13 @@ def test_unreachable_endpoint_exits_3_and_saves_what_finished(tmp_path: Path) ->
 def test_api_key_appears_in_no_file_written(tmp_path: Path) -> None:
     with LoopbackServer() as srv:
         srv.reply_with(lambda body: "a")
-        cfg = setup(tmp_path, GOOD.replace("ft: {provider: replay, path: ft.jsonl}",
-                                           f"ft: {{provider: openai, model: m, base_url: '{srv.base_url}'}}")
-                    .replace("output: out", "output: out\ncache: cache.sqlite"))
+        cfg = setup(
+            tmp_path,
+            GOOD.replace(
+                "ft: {provider: replay, path: ft.jsonl}",
+                f"ft: {{provider: openai, model: m, base_url: '{srv.base_url}'}}",
+            ).replace("output: out", "output: out\ncache: cache.sqlite"),
+        )
         srv.fail_next(3, status=500, message=f"upstream said key {FAKE_KEY} is bad")
         srv.fail_next(2, status=429, message=f"Authorization: Bearer {FAKE_KEY}")
         r = cli("-vv", "run", str(cfg), env={"EVALSTACK_DEBUG": ""})

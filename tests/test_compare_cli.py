@@ -20,16 +20,20 @@ def _judge(req: dict):
     return Fault.of(500) if out.endswith("out-0") else json.dumps({"reason": "r", "score": 5})
 
 
-def test_compare_of_a_run_with_failed_judge_requests_exits_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_of_a_run_with_failed_judge_requests_exits_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """compare counted only failed generations: a run that exited 3 on failed judge requests compared as
     complete (exit 0, no INCOMPLETE). Failed before the fix, passes now."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CX_KEY", "sk-cx-0123456789")
-    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "q": f"question {i}"}) + "\n" for i in range(6)))
+    (tmp_path / "d.jsonl").write_text(
+        "".join(json.dumps({"id": f"e{i}", "q": f"question {i}"}) + "\n" for i in range(6))
+    )
     for m in ("base", "ft"):
-        (tmp_path / f"{m}.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "output": f"{m} out-{i}"}) + "\n"
-                                                     for i in range(6)))
+        (tmp_path / f"{m}.jsonl").write_text(
+            "".join(json.dumps({"id": f"e{i}", "output": f"{m} out-{i}"}) + "\n" for i in range(6))
+        )
     with LoopbackServer() as srv:
         srv.reply_with(_judge)
         (tmp_path / "cfg.yaml").write_text(f"""\
@@ -54,7 +58,9 @@ cache: c.sqlite
     run = json.loads(Path("cmp/run.json").read_text())
     assert run["incomplete"]["failed"] == 2
     assert [(g["model"], g["stage"], g["failed"]) for g in run["incomplete"]["groups"]] == [
-        ("base", "judge conciseness", 1), ("ft", "judge conciseness", 1)]
+        ("base", "judge conciseness", 1),
+        ("ft", "judge conciseness", 1),
+    ]
     assert "evalstack run CONFIG --out monday --resume" in run["incomplete"]["resume_command"]
 
 
@@ -67,8 +73,12 @@ def test_compare_writes_the_per_example_scores_run_writes(tmp_path: Path, monkey
     rows = [{"id": f"e{i}", "text": f"ticket {i}", "label": labels[i % 3]} for i in range(12)]
     Path("d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     for m, wrong in (("base", 4), ("ft", 5)):
-        Path(f"{m}.jsonl").write_text("".join(json.dumps({"id": r["id"], "output": "bug" if i % wrong == 0 else r["label"]})
-                                              + "\n" for i, r in enumerate(rows)))
+        Path(f"{m}.jsonl").write_text(
+            "".join(
+                json.dumps({"id": r["id"], "output": "bug" if i % wrong == 0 else r["label"]}) + "\n"
+                for i, r in enumerate(rows)
+            )
+        )
     Path("cfg.yaml").write_text("""\
 name: proxies
 baseline: base
@@ -96,7 +106,8 @@ cache: c.sqlite
 
 
 def test_assert_gate_passes_on_a_run_result_with_failed_judge_requests_fails(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The pytest helper had its own copy of the exit rule that counted failed generations only: a
     RunResult whose judge requests failed (run: exit 3) passed assert_gate_passes when the gate's task had
     none. Failed before the fix (no AssertionError), passes now: it uses RunResult.exit_code's counts."""
@@ -105,10 +116,13 @@ def test_assert_gate_passes_on_a_run_result_with_failed_judge_requests_fails(
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CX_KEY", "sk-cx-0123456789")
-    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "q": f"question {i}"}) + "\n" for i in range(6)))
+    (tmp_path / "d.jsonl").write_text(
+        "".join(json.dumps({"id": f"e{i}", "q": f"question {i}"}) + "\n" for i in range(6))
+    )
     for m in ("base", "ft"):
-        (tmp_path / f"{m}.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "output": f"{m} out-{i}"}) + "\n"
-                                                     for i in range(6)))
+        (tmp_path / f"{m}.jsonl").write_text(
+            "".join(json.dumps({"id": f"e{i}", "output": f"{m} out-{i}"}) + "\n" for i in range(6))
+        )
     with LoopbackServer() as srv:
         srv.reply_with(_judge)
         (tmp_path / "cfg.yaml").write_text(f"""\
@@ -138,17 +152,21 @@ cache: c.sqlite
         assert_gate_passes(run)
 
 
-def test_gate_on_a_saved_incomplete_run_exits_3_not_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_gate_on_a_saved_incomplete_run_exits_3_not_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`evalstack gate` re-judged an incomplete run (failed judge requests: `run` exits 3) and exited 1, as
     for a regression; an incomplete run never looks like one: exit 3 from RunResult.exit_code, as `run`.
     Failed before the fix (exit 1), passes now."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CX_KEY", "sk-cx-0123456789")
-    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "q": f"question {i}"}) + "\n" for i in range(6)))
+    (tmp_path / "d.jsonl").write_text(
+        "".join(json.dumps({"id": f"e{i}", "q": f"question {i}"}) + "\n" for i in range(6))
+    )
     for m in ("base", "ft"):
-        (tmp_path / f"{m}.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "output": f"{m} out-{i}"}) + "\n"
-                                                     for i in range(6)))
+        (tmp_path / f"{m}.jsonl").write_text(
+            "".join(json.dumps({"id": f"e{i}", "output": f"{m} out-{i}"}) + "\n" for i in range(6))
+        )
     with LoopbackServer() as srv:
         srv.reply_with(_judge)
         (tmp_path / "cfg.yaml").write_text(f"""\

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.slow
 
 def cfg(tmp: Path, url: str, name: str, out: str, salt: str, n: int = 150) -> Path:
     data = tmp / f"data-{salt}.jsonl"
-    data.write_text("".join(json.dumps({"id": f"e{i}", "q": f"{salt} {i}", "a": f"echo: {salt} {i}"}) + "\n" for i in range(n)))
+    data.write_text(
+        "".join(json.dumps({"id": f"e{i}", "q": f"{salt} {i}", "a": f"echo: {salt} {i}"}) + "\n" for i in range(n))
+    )
     p = tmp / f"{name}.yaml"
     p.write_text(f"""
 name: {name}
@@ -40,8 +42,13 @@ output: {out}
 
 
 def start(p: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "evalstack", "run", str(p), "-q"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "CC_KEY": "sk-cc-1234567"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "evalstack", "run", str(p), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CC_KEY": "sk-cc-1234567"},
+    )
 
 
 def test_two_processes_share_one_cache(tmp_path: Path) -> None:

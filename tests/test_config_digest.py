@@ -36,8 +36,11 @@ def make(root: Path) -> Path:
     (root / "data" / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     for name in ("base", "ft"):
         (root / "outputs" / f"{name}.jsonl").write_text(
-            "".join(json.dumps({"id": r["id"], "output": r["label"] if name == "ft" or r["id"] != "e0" else "a"}) + "\n"
-                    for r in rows))
+            "".join(
+                json.dumps({"id": r["id"], "output": r["label"] if name == "ft" or r["id"] != "e0" else "a"}) + "\n"
+                for r in rows
+            )
+        )
     (root / "eval.yaml").write_text(CFG)
     return root / "eval.yaml"
 

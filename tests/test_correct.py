@@ -45,8 +45,9 @@ def test_rogan_gladen_hand_worked():
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "evalstack", *args], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "evalstack", *args], capture_output=True, text=True, env=dict(os.environ), timeout=300
+    )
 
 
 def _judged_run(tmp_path: Path) -> tuple[Path, dict[str, dict[str, float]]]:
@@ -57,10 +58,14 @@ def _judged_run(tmp_path: Path) -> tuple[Path, dict[str, dict[str, float]]]:
     (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in data))
     judge_rows, scores = [], {}
     for m in ("base", "ft"):
-        (tmp_path / f"{m}.jsonl").write_text("".join(json.dumps({"id": i, "output": f"{m} says {i}"}) + "\n" for i in ids))
+        (tmp_path / f"{m}.jsonl").write_text(
+            "".join(json.dumps({"id": i, "output": f"{m} says {i}"}) + "\n" for i in ids)
+        )
         scores[m] = {i: int(rng.integers(2 if m == "base" else 3, 6)) for i in ids}
-        judge_rows += [{"task": f"sums/{m}", "id": i, "output": json.dumps({"reason": "ok", "score": s})}
-                       for i, s in scores[m].items()]
+        judge_rows += [
+            {"task": f"sums/{m}", "id": i, "output": json.dumps({"reason": "ok", "score": s})}
+            for i, s in scores[m].items()
+        ]
     (tmp_path / "judge.jsonl").write_text("".join(json.dumps(r) + "\n" for r in judge_rows))
     (tmp_path / "cfg.yaml").write_text(
         "name: jc\nbaseline: base\n"
@@ -68,7 +73,8 @@ def _judged_run(tmp_path: Path) -> tuple[Path, dict[str, dict[str, float]]]:
         "tasks:\n  - name: sums\n    data: {path: data.jsonl, id: id}\n"
         "    prompt: {user: 'Summarize: {{ document }}'}\n    reference: summary\n    context: document\n"
         "    metrics: [exact_match]\n    judges: [faithfulness]\n"
-        "judge: {provider: replay, path: judge.jsonl, task_column: task}\noutput: out\n")
+        "judge: {provider: replay, path: judge.jsonl, task_column: task}\noutput: out\n"
+    )
     r = _cli("run", str(tmp_path / "cfg.yaml"), "-q")
     assert r.returncode == 0, r.stderr
     return tmp_path / "out", {m: {i: float(s) for i, s in v.items()} for m, v in scores.items()}
@@ -108,13 +114,15 @@ def test_cli_corrects_each_model_and_the_delta_like_ppi_python(tmp_path):
 
 def test_cli_bad_labels_are_one_line_exit_2(tmp_path):
     run, _ = _judged_run(tmp_path)
-    for rows, needle in (([{"id": "nope", "model": "base", "human_score": 3}], "has no faithfulness judge score"),
-                         ([{"id": "s001", "model": "who", "human_score": 3}], "unknown model 'who'"),
-                         ([{"id": "s001", "model": "base", "human_score": "great"}], "not a number or pass/fail"),
-                         ([{"id": "s001", "human_score": 3}], "need a 'model' column"),
-                         ([{"id": "s001", "model": ["ft"], "human_score": 3}], "'model' must be a string"),
-                         ([{"id": "s001", "model": "ft", "task": {"a": 1}, "human_score": 3}], "'task' must be a string"),
-                         ([{"id": {"x": 1}, "model": "ft", "human_score": 3}], "'id' must be a string")):
+    for rows, needle in (
+        ([{"id": "nope", "model": "base", "human_score": 3}], "has no faithfulness judge score"),
+        ([{"id": "s001", "model": "who", "human_score": 3}], "unknown model 'who'"),
+        ([{"id": "s001", "model": "base", "human_score": "great"}], "not a number or pass/fail"),
+        ([{"id": "s001", "human_score": 3}], "need a 'model' column"),
+        ([{"id": "s001", "model": ["ft"], "human_score": 3}], "'model' must be a string"),
+        ([{"id": "s001", "model": "ft", "task": {"a": 1}, "human_score": 3}], "'task' must be a string"),
+        ([{"id": {"x": 1}, "model": "ft", "human_score": 3}], "'id' must be a string"),
+    ):
         (tmp_path / "bad.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         r = _cli("judge", "correct", str(run), "--labels", str(tmp_path / "bad.jsonl"))
         lines = [ln for ln in r.stderr.splitlines() if ln.strip()]

@@ -18,12 +18,27 @@ from evalstack.testing.loopback import LoopbackServer
 
 pytestmark = pytest.mark.slow
 
-POINTS = ["prepared", "generated", "judged", "scored", "write:examples.jsonl", "write:run.json", "write:report.md",
-          "write:report.html", "write:junit.xml", "write:lowest.csv", "write:regressions.csv", "reports_written"]
+POINTS = [
+    "prepared",
+    "generated",
+    "judged",
+    "scored",
+    "write:examples.jsonl",
+    "write:run.json",
+    "write:report.md",
+    "write:report.html",
+    "write:junit.xml",
+    "write:lowest.csv",
+    "write:regressions.csv",
+    "reports_written",
+]
 
 
 def setup(tmp: Path, url: str) -> Path:
-    rows = [{"id": f"e{i}", "text": f"ticket {i}", "label": ["x", "y", "z"][i % 3], "ref": f"answer {i % 7}"} for i in range(40)]
+    rows = [
+        {"id": f"e{i}", "text": f"ticket {i}", "label": ["x", "y", "z"][i % 3], "ref": f"answer {i % 7}"}
+        for i in range(40)
+    ]
     (tmp / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     p = tmp / "cfg.yaml"
     p.write_text(f"""
@@ -64,8 +79,13 @@ def run(cfg: Path, out: Path, *extra: str, crash: str | None = None) -> subproce
     env.pop("EVALSTACK_CRASH_AT", None)
     if crash:
         env["EVALSTACK_CRASH_AT"] = crash
-    return subprocess.run([sys.executable, "-m", "evalstack", "run", str(cfg), "--out", str(out), "-q", *extra],
-                          capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "evalstack", "run", str(cfg), "--out", str(out), "-q", *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def normalized(out: Path) -> dict:

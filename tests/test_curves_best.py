@@ -23,8 +23,10 @@ def run_json(capsys, path: Path) -> dict:
 
 def hf_state(tmp_path: Path, evals: dict[int, float], *, every: int = 10, last: int = 400) -> Path:
     """A trainer_state.json: train loss every `every` steps, eval_loss at the given steps."""
-    log = [{"step": s, "epoch": s / 100, "loss": round(2.0 * 0.995 ** s + 0.3, 4), "learning_rate": 2e-5}
-           for s in range(every, last + 1, every)]
+    log = [
+        {"step": s, "epoch": s / 100, "loss": round(2.0 * 0.995**s + 0.3, 4), "learning_rate": 2e-5}
+        for s in range(every, last + 1, every)
+    ]
     log += [{"step": s, "epoch": s / 100, "eval_loss": v} for s, v in evals.items()]
     log.sort(key=lambda e: (e["step"], "eval_loss" in e))
     p = tmp_path / "run" / "trainer_state.json"
@@ -39,7 +41,7 @@ def test_hf_best_is_the_lowest_measured_eval_loss(tmp_path, capsys):
     d = run_json(capsys, hf_state(tmp_path, evals))
     assert d["best_step"] == min(evals, key=evals.get) == 200
     assert d["best_valid_loss"] == pytest.approx(0.70)
-    assert d["best_valid_source"] == "valid_loss"          # eval_loss, as measured
+    assert d["best_valid_source"] == "valid_loss"  # eval_loss, as measured
     assert d["final_valid_loss"] == pytest.approx(0.90)
     # OVERFIT: final 0.90 > 1.2 x 0.70 = 0.84 (on the smoothed minimum 0.7133 it was compared with 0.79)
     assert d["overfit_warning"] is True and d["overfit_message"].startswith("OVERFIT: best=0.7000, final=0.9000")
@@ -57,19 +59,37 @@ def openai_csv(tmp_path: Path, valid: dict[int, float], full: dict[int, float] |
     p = tmp_path / "step_metrics.csv"
     with p.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["step", "train_loss", "train_accuracy", "valid_loss", "valid_mean_token_accuracy",
-                    "full_valid_loss", "full_valid_mean_token_accuracy"])
+        w.writerow(
+            [
+                "step",
+                "train_loss",
+                "train_accuracy",
+                "valid_loss",
+                "valid_mean_token_accuracy",
+                "full_valid_loss",
+                "full_valid_mean_token_accuracy",
+            ]
+        )
         for s in range(1, 61):
             v = valid.get(s)
             fv = (full or {}).get(s)
-            w.writerow([s, round(1.5 * 0.97 ** s + 0.2, 4), 0.8, "" if v is None else v, "" if v is None else 0.8,
-                        "" if fv is None else fv, "" if fv is None else 0.8])
+            w.writerow(
+                [
+                    s,
+                    round(1.5 * 0.97**s + 0.2, 4),
+                    0.8,
+                    "" if v is None else v,
+                    "" if v is None else 0.8,
+                    "" if fv is None else fv,
+                    "" if fv is None else 0.8,
+                ]
+            )
     return p
 
 
 def test_openai_best_is_the_lowest_measured_valid_loss(tmp_path, capsys):
     valid = {s: 0.60 + 0.01 * ((s * 7) % 5) for s in range(5, 61, 5)}
-    valid[30] = 0.519                                         # the lowest measured value
+    valid[30] = 0.519  # the lowest measured value
     d = run_json(capsys, openai_csv(tmp_path, valid))
     assert (d["best_step"], d["best_valid_loss"]) == (30, pytest.approx(0.519))
     assert d["best_valid_source"] == "valid_loss"
@@ -77,7 +97,11 @@ def test_openai_best_is_the_lowest_measured_valid_loss(tmp_path, capsys):
 
 def test_full_valid_loss_first_when_measured(tmp_path, capsys):
     valid = {s: 0.60 for s in range(5, 61, 5)}
-    valid[25] = 0.40                                          # a lucky mini-batch: not the best checkpoint
+    valid[25] = 0.40  # a lucky mini-batch: not the best checkpoint
     d = run_json(capsys, openai_csv(tmp_path, valid, full={20: 0.62, 40: 0.58, 60: 0.61}))
-    assert (d["best_step"], d["best_valid_loss"], d["best_valid_source"]) == (40, pytest.approx(0.58), "full_valid_loss")
+    assert (d["best_step"], d["best_valid_loss"], d["best_valid_source"]) == (
+        40,
+        pytest.approx(0.58),
+        "full_valid_loss",
+    )
     assert d["final_valid_loss"] == pytest.approx(0.61)

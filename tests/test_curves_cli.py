@@ -30,6 +30,7 @@ def run_main(capsys, *argv):
 
 # ------------------------------------------------------------------------------------------- analyze
 
+
 def test_analyze_json():
     res = CliRunner().invoke(curves, ["analyze", str(DEMO), "--json"])
     assert res.exit_code == 0, res.output
@@ -41,8 +42,10 @@ def test_analyze_json():
 
 
 def test_analyze_several_files_text_and_out(tmp_path):
-    res = CliRunner().invoke(curves, ["analyze", str(DEMO), str(FIX / "trainer_state.json"), str(FIX / "rft_events.json"),
-                                      "--out", str(tmp_path)])
+    res = CliRunner().invoke(
+        curves,
+        ["analyze", str(DEMO), str(FIX / "trainer_state.json"), str(FIX / "rft_events.json"), "--out", str(tmp_path)],
+    )
     assert res.exit_code == 0, res.output
     assert "best checkpoint: step 200" in res.output and "candidate step" in res.output
     assert (tmp_path / "curves" / "analysis.json").exists()
@@ -52,21 +55,43 @@ def test_analyze_several_files_text_and_out(tmp_path):
 
 
 def test_analyze_options():
-    res = CliRunner().invoke(curves, ["analyze", str(FIX / "generic_metrics.csv"), "--json", "--mapping", "step=iter",
-                                      "--mapping", "train_loss=loss_train", "--mapping", "valid_loss=loss_dev",
-                                      "--n-epochs", "2", "--hidden-tokens", "2", "--visible-tokens", "3", "--smoothing", "3"])
+    res = CliRunner().invoke(
+        curves,
+        [
+            "analyze",
+            str(FIX / "generic_metrics.csv"),
+            "--json",
+            "--mapping",
+            "step=iter",
+            "--mapping",
+            "train_loss=loss_train",
+            "--mapping",
+            "valid_loss=loss_dev",
+            "--n-epochs",
+            "2",
+            "--hidden-tokens",
+            "2",
+            "--visible-tokens",
+            "3",
+            "--smoothing",
+            "3",
+        ],
+    )
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
     assert d["format"] == "generic" and d["epoch_ends"] == [20, 40] and d["smoothing_window"] == 3
     assert d["hidden_tokens"]["applied"] and d["hidden_tokens"]["loss_factor"] == pytest.approx(5 / 3, abs=1e-6)
 
 
-@pytest.mark.parametrize("content,name,needle", [
-    ("", "empty.csv", "empty"),
-    ("step,foo\n1,2\n", "noloss.csv", "no loss column"),
-    ("step,train_loss\n1,1.0\n2,x\n", "cell.csv", "line 3, column 'train_loss'"),
-    ('{"log_history": [{"loss": 1.0, "step": 1}', "trunc.json", "truncated JSON"),
-])
+@pytest.mark.parametrize(
+    "content,name,needle",
+    [
+        ("", "empty.csv", "empty"),
+        ("step,foo\n1,2\n", "noloss.csv", "no loss column"),
+        ("step,train_loss\n1,1.0\n2,x\n", "cell.csv", "line 3, column 'train_loss'"),
+        ('{"log_history": [{"loss": 1.0, "step": 1}', "trunc.json", "truncated JSON"),
+    ],
+)
 def test_analyze_bad_input_exit_2(tmp_path, capsys, content, name, needle):
     p = tmp_path / name
     p.write_text(content)
@@ -84,13 +109,16 @@ def test_analyze_bad_options_exit_2(capsys):
 
 # ------------------------------------------------------------------------------------------- hidden tokens
 
+
 def test_hidden_tokens_json():
     res = CliRunner().invoke(curves, ["hidden-tokens", "--choices", "4", "--json"])
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
     assert d["loss"] == pytest.approx(math.log(4) / 3) and round(d["loss"], 4) == 0.4621
     assert (d["min_accuracy"], d["max_accuracy"], d["mean_accuracy"]) == pytest.approx((2 / 3, 1.0, 0.75))
-    res = CliRunner().invoke(curves, ["hidden-tokens", "--choices", "2", "--visible-tokens", "2", "--hidden-tokens", "2", "--json"])
+    res = CliRunner().invoke(
+        curves, ["hidden-tokens", "--choices", "2", "--visible-tokens", "2", "--hidden-tokens", "2", "--json"]
+    )
     d = json.loads(res.output)
     assert (d["loss"], d["min_accuracy"], d["mean_accuracy"]) == pytest.approx((math.log(2) / 4, 0.75, 0.875))
 
@@ -115,6 +143,7 @@ def test_hidden_tokens_errors(capsys):
 
 # ------------------------------------------------------------------------------------------- fetch
 
+
 @pytest.fixture
 def server():
     from evalstack.testing.loopback import LoopbackServer
@@ -135,7 +164,7 @@ def test_fetch_job_sft(server, tmp_path):
     summary = fetch_job("ftjob-demo1", client=_client(server), out_dir=tmp_path)
     assert summary["result_base64_decoded"] and summary["n_checkpoints"] == 3 and summary["n_epochs"] == 3
     assert (tmp_path / "results.csv").read_text() == csv_text
-    assert server.count("/events") >= 4 and summary["n_events"] == 302      # 300 metrics events, pages of 100
+    assert server.count("/events") >= 4 and summary["n_events"] == 302  # 300 metrics events, pages of 100
     cps = json.loads((tmp_path / "checkpoints.json").read_text())
     assert [c["step_number"] for c in cps] == [100, 200, 300]
     rep = analyze(tmp_path)
@@ -150,13 +179,23 @@ def test_fetch_job_sft(server, tmp_path):
 
 def test_fetch_raw_content_and_rft_checkpoint_metrics(server, tmp_path):
     csv_text = (FIX / "rft_results.csv").read_text()
-    cps = [{"step_number": s, "metrics": {"step": s, "train_mean_reward": 0.3 + s / 100, "full_valid_mean_reward": 0.28 + s / 100,
-                                          "completion_tokens_mean": 400 + s}} for s in (20, 40, 60)]
+    cps = [
+        {
+            "step_number": s,
+            "metrics": {
+                "step": s,
+                "train_mean_reward": 0.3 + s / 100,
+                "full_valid_mean_reward": 0.28 + s / 100,
+                "completion_tokens_mean": 400 + s,
+            },
+        }
+        for s in (20, 40, 60)
+    ]
     server.add_fine_tuning_job("ftjob-rft1", csv_text, cps, base64_content=False)
     summary = fetch_job("ftjob-rft1", client=_client(server), out_dir=tmp_path)
     assert not summary["result_base64_decoded"]
     saved = json.loads((tmp_path / "checkpoints.json").read_text())
-    assert saved[0]["metrics"]["train_mean_reward"] == pytest.approx(0.5)     # extra (RFT) metrics kept
+    assert saved[0]["metrics"]["train_mean_reward"] == pytest.approx(0.5)  # extra (RFT) metrics kept
     rep = analyze(tmp_path)
     assert rep.kind == "rft" and {c.step for c in rep.rft.candidates} <= {20, 40, 60}
     assert all(c.model and c.model.endswith(f"ckpt-step-{c.step}") for c in rep.rft.candidates)
@@ -192,9 +231,15 @@ def test_fetch_errors(server, tmp_path, capsys, monkeypatch):
 
 # ------------------------------------------------------------------------------------------- subprocess
 
+
 def _run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "evalstack", "curves", *map(str, args)], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "evalstack", "curves", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
 
 
 def test_subprocess_analyze_and_error(tmp_path):
@@ -204,13 +249,21 @@ def test_subprocess_analyze_and_error(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("step,train_loss\n1,abc\n")
     p = _run("analyze", bad)
-    assert p.returncode == 2 and p.stderr.startswith("error: ") and "bad.csv" in p.stderr and "Traceback" not in p.stderr
+    assert (
+        p.returncode == 2 and p.stderr.startswith("error: ") and "bad.csv" in p.stderr and "Traceback" not in p.stderr
+    )
 
 
 def test_subprocess_fetch(server, tmp_path):
     server.add_fine_tuning_job("ftjob-sub1", DEMO.read_text(), [{"step_number": s} for s in (100, 200, 300)])
-    p = _run("fetch", "ftjob-sub1", "--out", tmp_path, "--json",
-             env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url})
+    p = _run(
+        "fetch",
+        "ftjob-sub1",
+        "--out",
+        tmp_path,
+        "--json",
+        env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url},
+    )
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["analysis"]["best_step"] == 200
     assert sorted(x.name for x in tmp_path.iterdir()) == ["checkpoints.json", "events.json", "job.json", "results.csv"]

@@ -23,20 +23,20 @@ from evalstack.errors import ConfigError
 
 def test_k4_v1_n2_hand_worked():
     e = hidden_token_expectation(4, visible_tokens=1, hidden_tokens=2)
-    assert e["loss"] == pytest.approx(0.4621, abs=5e-5)        # ln 4 / 3
+    assert e["loss"] == pytest.approx(0.4621, abs=5e-5)  # ln 4 / 3
     assert e["loss"] == pytest.approx(math.log(4) / 3)
-    assert e["min_accuracy"] == pytest.approx(2 / 3)            # answer wrong: 2 hidden right of 3
+    assert e["min_accuracy"] == pytest.approx(2 / 3)  # answer wrong: 2 hidden right of 3
     assert e["max_accuracy"] == 1.0
-    assert e["mean_accuracy"] == pytest.approx(0.75)            # (1/4 + 2) / 3
+    assert e["mean_accuracy"] == pytest.approx(0.75)  # (1/4 + 2) / 3
     assert e["visible_loss"] == pytest.approx(1.386294, abs=1e-6)
 
 
 def test_k2_v2_n2_hand_worked():
     # answer token + an end token predicted perfectly, 2 hidden tokens: 4 tokens per example
     e = hidden_token_expectation(2, visible_tokens=2, hidden_tokens=2)
-    assert e["loss"] == pytest.approx(0.17329, abs=1e-5)        # ln 2 / 4
-    assert e["min_accuracy"] == pytest.approx(0.75)             # 3 of 4 right
-    assert e["mean_accuracy"] == pytest.approx(0.875)           # (1/2 + 1 + 2) / 4
+    assert e["loss"] == pytest.approx(0.17329, abs=1e-5)  # ln 2 / 4
+    assert e["min_accuracy"] == pytest.approx(0.75)  # 3 of 4 right
+    assert e["mean_accuracy"] == pytest.approx(0.875)  # (1/2 + 1 + 2) / 4
 
 
 def _cli_expectation(capsys, *argv) -> dict:
@@ -57,13 +57,13 @@ def _simulate(k: int, v: int, n: int, examples: int, rng: np.random.Generator) -
     target = rng.integers(0, k, size=examples)
     guess = rng.integers(0, k, size=examples)
     p_target = np.full(examples, 1.0 / k)
-    answer_loss = -np.log(p_target)                              # loss of the answer token
+    answer_loss = -np.log(p_target)  # loss of the answer token
     answer_right = (target == guess).astype(float)
     tokens = v + n
-    per_example_correct = answer_right + (v - 1) + n             # every other token is right
+    per_example_correct = answer_right + (v - 1) + n  # every other token is right
     return {
         "loss": answer_loss.sum() / (examples * tokens),
-        "visible_loss": answer_loss.sum() / (examples * v),      # mean loss per visible token
+        "visible_loss": answer_loss.sum() / (examples * v),  # mean loss per visible token
         "answer_token_loss": answer_loss.mean(),
         "mean_accuracy": per_example_correct.sum() / (examples * tokens),
         "min_accuracy": (per_example_correct / tokens).min(),
@@ -71,7 +71,9 @@ def _simulate(k: int, v: int, n: int, examples: int, rng: np.random.Generator) -
     }
 
 
-@pytest.mark.parametrize("k,v,n", [(1, 1, 2), (1, 3, 2), (1, 1, 0), (2, 1, 2), (3, 1, 0), (4, 1, 2), (5, 3, 2), (10, 2, 5)])
+@pytest.mark.parametrize(
+    "k,v,n", [(1, 1, 2), (1, 3, 2), (1, 1, 0), (2, 1, 2), (3, 1, 0), (4, 1, 2), (5, 3, 2), (10, 2, 5)]
+)
 def test_cli_matches_monte_carlo_of_the_token_process(capsys, k, v, n):
     rng = np.random.default_rng(1000 * k + 10 * v + n)
     examples = 20_000
@@ -102,7 +104,9 @@ def test_visible_loss_means_one_thing_in_cli_json_and_api(capsys):
     assert d["loss"] == pytest.approx(0.277259, abs=1e-6)
     # the API function of the same name, applied to the reported loss, gives the same number
     assert visible_loss(d["loss"], visible_tokens=3, hidden_tokens=2) == pytest.approx(d["visible_loss"])
-    assert hidden_token_expectation(4, visible_tokens=3, hidden_tokens=2)["visible_loss"] == pytest.approx(d["visible_loss"])
+    assert hidden_token_expectation(4, visible_tokens=3, hidden_tokens=2)["visible_loss"] == pytest.approx(
+        d["visible_loss"]
+    )
     from evalstack.cli import main
 
     assert main(["curves", "hidden-tokens", "--choices", "4", "--visible-tokens", "3"]) == 0
@@ -111,7 +115,9 @@ def test_visible_loss_means_one_thing_in_cli_json_and_api(capsys):
     assert "visible loss (mean per visible token): ln 4 / 3 = 0.4621" in out
 
 
-@pytest.mark.parametrize("floor,v,n", [(2 / 3, 1, 2), (0.5, 1, 1), (0.75, 1, 3), (0.75, 2, 2), (0.0, 1, 0), (0.8, 3, 2)])
+@pytest.mark.parametrize(
+    "floor,v,n", [(2 / 3, 1, 2), (0.5, 1, 1), (0.75, 1, 3), (0.75, 2, 2), (0.0, 1, 0), (0.8, 3, 2)]
+)
 def test_infer_hidden_tokens(floor, v, n):
     assert infer_hidden_tokens(floor, visible_tokens=v) == n
     # and the floor of the inferred n is the observed floor
@@ -123,11 +129,13 @@ def test_infer_rounds_a_noisy_floor_and_rejects_impossible():
     with pytest.raises(ConfigError):
         infer_hidden_tokens(1.0)
     with pytest.raises(ConfigError, match="< 0 hidden"):
-        infer_hidden_tokens(0.2, visible_tokens=3)   # floor below (v-1)/v: impossible
+        infer_hidden_tokens(0.2, visible_tokens=3)  # floor below (v-1)/v: impossible
 
 
 def test_round_trip_and_bad_args():
-    assert visible_loss(reported_loss(1.3, visible_tokens=3, hidden_tokens=2), visible_tokens=3, hidden_tokens=2) == pytest.approx(1.3)
+    assert visible_loss(
+        reported_loss(1.3, visible_tokens=3, hidden_tokens=2), visible_tokens=3, hidden_tokens=2
+    ) == pytest.approx(1.3)
     assert visible_accuracy(0.75, visible_tokens=1, hidden_tokens=2) == pytest.approx(0.25)
     for bad in (0, -1):
         with pytest.raises(ConfigError):
@@ -154,8 +162,12 @@ def test_correction_matches_token_level_simulation():
         acc_rep.append((correct + n_hidden * len(v_counts)) / tokens)
         vis_loss.append(loss_sum / v_counts.sum())
         vis_acc.append(correct / v_counts.sum())
-    table = CurveTable(source="sim", format="openai", steps=list(range(1, steps + 1)),
-                       columns={"train_loss": train_rep, "train_accuracy": acc_rep})
+    table = CurveTable(
+        source="sim",
+        format="openai",
+        steps=list(range(1, steps + 1)),
+        columns={"train_loss": train_rep, "train_accuracy": acc_rep},
+    )
     fixed, info = correct_for_hidden_tokens(table, hidden_tokens=n_hidden, visible_tokens=list(v_counts))
     assert info.applied and info.visible_tokens == pytest.approx(v_counts.mean())
     assert fixed.columns["train_loss"] == pytest.approx(vis_loss)
@@ -165,11 +177,15 @@ def test_correction_matches_token_level_simulation():
 
 def test_analysis_states_the_correction():
     steps = list(range(1, 31))
-    table = CurveTable(source="t", format="openai", steps=steps,
-                       columns={"train_loss": [0.4] * 30, "valid_loss": [0.5 if s % 5 == 0 else None for s in steps]})
+    table = CurveTable(
+        source="t",
+        format="openai",
+        steps=steps,
+        columns={"train_loss": [0.4] * 30, "valid_loss": [0.5 if s % 5 == 0 else None for s in steps]},
+    )
     rep = analyze(table, hidden_tokens=2, visible_tokens=3)
     assert rep.hidden.applied and rep.best_valid_loss == pytest.approx(0.5 * 5 / 3)
-    assert rep.overfit_ratio == pytest.approx(1.25)   # ratios are unchanged by the common factor
+    assert rep.overfit_ratio == pytest.approx(1.25)  # ratios are unchanged by the common factor
     d = rep.to_dict()["hidden_tokens"]
     assert d["loss_factor"] == pytest.approx(5 / 3, abs=1e-6) and "Corrected for n=2" in d["statement"]
     # without v: not corrected, and said so

@@ -21,18 +21,41 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def test_public_api_is_pinned():
     assert set(curves.__all__) == {
-        "BANDS", "CheckpointInfo", "CheckpointPoint", "CurveReport", "CurveTable", "Diagnosis",
-        "HiddenTokenCorrection", "RFT_RULE_IDS", "RftCandidate", "RftSummary", "SFT_RULE_IDS", "analyze",
-        "analyze_config", "correct_for_hidden_tokens", "curves_markdown", "fetch_job", "hidden_token_expectation",
-        "infer_hidden_tokens", "join_checkpoints", "overfit_band", "read_curves", "reported_loss",
-        "visible_accuracy", "visible_loss", "write_curve_outputs"}
+        "BANDS",
+        "CheckpointInfo",
+        "CheckpointPoint",
+        "CurveReport",
+        "CurveTable",
+        "Diagnosis",
+        "HiddenTokenCorrection",
+        "RFT_RULE_IDS",
+        "RftCandidate",
+        "RftSummary",
+        "SFT_RULE_IDS",
+        "analyze",
+        "analyze_config",
+        "correct_for_hidden_tokens",
+        "curves_markdown",
+        "fetch_job",
+        "hidden_token_expectation",
+        "infer_hidden_tokens",
+        "join_checkpoints",
+        "overfit_band",
+        "read_curves",
+        "reported_loss",
+        "visible_accuracy",
+        "visible_loss",
+        "write_curve_outputs",
+    }
     for name in curves.__all__:
         assert getattr(curves, name) is not None
 
 
 def test_import_is_light():
-    code = ("import sys, evalstack.curves, evalstack.curves._cli; "
-            "print(sorted(m for m in ('matplotlib', 'openai', 'numpy', 'scipy', 'sklearn') if m in sys.modules))")
+    code = (
+        "import sys, evalstack.curves, evalstack.curves._cli; "
+        "print(sorted(m for m in ('matplotlib', 'openai', 'numpy', 'scipy', 'sklearn') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -42,18 +65,27 @@ def test_write_outputs_sft_and_rft(tmp_path):
     rft = analyze(FIX / "rft_results.csv", label="rft")
     paths = write_curve_outputs([sft, rft], tmp_path)
     names = sorted(p.name for p in paths)
-    assert names == ["analysis.json", "demo_accuracy.png", "demo_loss.png", "demo_overfit.png",
-                     "rft_reward.png", "rft_tokens.png"]
+    assert names == [
+        "analysis.json",
+        "demo_accuracy.png",
+        "demo_loss.png",
+        "demo_overfit.png",
+        "rft_reward.png",
+        "rft_tokens.png",
+    ]
     for p in paths:
         assert p.parent == tmp_path / "curves"
         if p.suffix == ".png":
             assert p.read_bytes()[:8] == PNG and p.stat().st_size > 5000
-    assert not [p for p in (tmp_path / "curves").iterdir() if p.name.startswith(".")]   # no temp files left
+    assert not [p for p in (tmp_path / "curves").iterdir() if p.name.startswith(".")]  # no temp files left
     data = json.loads((tmp_path / "curves" / "analysis.json").read_text())
     assert data["schema_version"] == 1 and [c["label"] for c in data["curves"]] == ["demo", "rft"]
     assert data["curves"][0]["plots"]["loss"] == "curves/demo_loss.png"
-    assert sft.plots == {"loss": "curves/demo_loss.png", "accuracy": "curves/demo_accuracy.png",
-                         "overfit": "curves/demo_overfit.png"}
+    assert sft.plots == {
+        "loss": "curves/demo_loss.png",
+        "accuracy": "curves/demo_accuracy.png",
+        "overfit": "curves/demo_overfit.png",
+    }
 
 
 def test_labels_are_made_unique(tmp_path):
@@ -71,7 +103,7 @@ def test_markdown_section(tmp_path):
     assert "`valid_rises`" in md and "Deploy the checkpoint at step 200" in md
     assert "![demo loss](curves/demo_loss.png)" in md
     assert "| 200 | 2 |" in md and "**best**" in md
-    assert "![" not in curves_markdown(rep)                         # no plot_dir: no images
+    assert "![" not in curves_markdown(rep)  # no plot_dir: no images
 
 
 def test_markdown_rft_hidden_and_overfit():
@@ -83,12 +115,15 @@ def test_markdown_rft_hidden_and_overfit():
 
 
 def test_join_flags_low_loss_worse_task():
-    rep = analyze(FIX / "checkpoints.json")   # full valid: 100 -> 0.5347, 200 -> 0.4844 (best), 300 -> 0.5314
-    rows = join_checkpoints(rep, {
-        "ckpt-300": (300, {"intent/accuracy": 0.84, "intent/f1_macro": 0.80}),
-        "ckpt-200": (200, {"intent/accuracy": 0.80, "intent/f1_macro": 0.77}),
-        "ckpt-100": (100, {"intent/accuracy": 0.78, "intent/f1_macro": 0.74}),
-    })
+    rep = analyze(FIX / "checkpoints.json")  # full valid: 100 -> 0.5347, 200 -> 0.4844 (best), 300 -> 0.5314
+    rows = join_checkpoints(
+        rep,
+        {
+            "ckpt-300": (300, {"intent/accuracy": 0.84, "intent/f1_macro": 0.80}),
+            "ckpt-200": (200, {"intent/accuracy": 0.80, "intent/f1_macro": 0.77}),
+            "ckpt-100": (100, {"intent/accuracy": 0.78, "intent/f1_macro": 0.74}),
+        },
+    )
     assert [r["model"] for r in rows] == ["ckpt-100", "ckpt-200", "ckpt-300"]
     by = {r["model"]: r for r in rows}
     assert by["ckpt-200"]["is_best"] and by["ckpt-200"]["valid_loss"] == pytest.approx(0.48438)
@@ -102,10 +137,11 @@ def test_join_metric_direction_and_nearest_point():
     rep = analyze(FIX / "checkpoints.json")
     rows = join_checkpoints(rep, {"a": (200, {"t/toxicity_rate": 0.01}), "b": (298, {"t/toxicity_rate": 0.02})})
     by = {r["model"]: r for r in rows}
-    assert not by["a"]["flagged"]                         # lower loss AND lower toxicity: consistent
+    assert not by["a"]["flagged"]  # lower loss AND lower toxicity: consistent
     assert by["b"]["valid_loss_step"] == 300
-    rows = join_checkpoints(rep, {"a": (200, {"t/score": 0.01}), "b": (300, {"t/score": 0.02})},
-                            higher_is_better={"t/score": False})
+    rows = join_checkpoints(
+        rep, {"a": (200, {"t/score": 0.01}), "b": (300, {"t/score": 0.02})}, higher_is_better={"t/score": False}
+    )
     assert not {r["model"]: r for r in rows}["a"]["flagged"]
     with pytest.raises(ConfigError):
         join_checkpoints(rep, {"a": ("200", {})})
@@ -124,9 +160,15 @@ def test_analyze_config_entry():
     from evalstack.config import CurvesConfig
     from evalstack.curves import analyze_config
 
-    entry = CurvesConfig(path=FIX / "generic_metrics.csv", format="generic", label="my run",
-                         mapping={"step": "iter", "train_loss": "loss_train", "valid_loss": "loss_dev"},
-                         hidden_tokens=2, visible_tokens=3, n_epochs=2)
+    entry = CurvesConfig(
+        path=FIX / "generic_metrics.csv",
+        format="generic",
+        label="my run",
+        mapping={"step": "iter", "train_loss": "loss_train", "valid_loss": "loss_dev"},
+        hidden_tokens=2,
+        visible_tokens=3,
+        n_epochs=2,
+    )
     rep = analyze_config(entry)
     assert rep.label == "my_run" and rep.epoch_ends == [20, 40] and rep.hidden.applied
     assert analyze_config({"path": str(DEMO)}).best_step == 200

@@ -26,9 +26,14 @@ def test_openai_csv_empty_cells_are_not_measured():
     t = read_curves(FIX / "openai_results.csv")
     assert t.format == "openai" and t.kind == "sft"
     assert t.steps == list(range(1, 61))
-    for canon, col in [("train_loss", "train_loss"), ("train_accuracy", "train_accuracy"),
-                       ("valid_loss", "valid_loss"), ("valid_accuracy", "valid_mean_token_accuracy"),
-                       ("full_valid_loss", "full_valid_loss"), ("full_valid_accuracy", "full_valid_mean_token_accuracy")]:
+    for canon, col in [
+        ("train_loss", "train_loss"),
+        ("train_accuracy", "train_accuracy"),
+        ("valid_loss", "valid_loss"),
+        ("valid_accuracy", "valid_mean_token_accuracy"),
+        ("full_valid_loss", "full_valid_loss"),
+        ("full_valid_accuracy", "full_valid_mean_token_accuracy"),
+    ]:
         steps, vals = t.series(canon)
         assert dict(zip(steps, vals)) == _csv_column(FIX / "openai_results.csv", col)
     # valid measured every 5 steps (and step 1), full valid at the 3 epoch ends: the rest is None, not 0
@@ -115,7 +120,9 @@ def test_events_jsonl(tmp_path):
     page = json.loads((FIX / "rft_events.json").read_text())
     p = tmp_path / "events.jsonl"
     p.write_text("\n".join(json.dumps(e) for e in page["data"]) + "\n")
-    assert read_curves(p).series("train_mean_reward") == read_curves(FIX / "rft_events.json").series("train_mean_reward")
+    assert read_curves(p).series("train_mean_reward") == read_curves(FIX / "rft_events.json").series(
+        "train_mean_reward"
+    )
 
 
 def test_checkpoints_json():
@@ -129,8 +136,11 @@ def test_checkpoints_json():
 def test_job_folder_merges_files(tmp_path):
     (tmp_path / "results.csv").write_bytes(base64.b64encode(DEMO.read_bytes()))
     (tmp_path / "checkpoints.json").write_text((FIX / "checkpoints.json").read_text())
-    (tmp_path / "job.json").write_text(json.dumps({"id": "ftjob-1", "model": "gpt-4.1-mini",
-                                                   "method": {"supervised": {"hyperparameters": {"n_epochs": 3}}}}))
+    (tmp_path / "job.json").write_text(
+        json.dumps(
+            {"id": "ftjob-1", "model": "gpt-4.1-mini", "method": {"supervised": {"hyperparameters": {"n_epochs": 3}}}}
+        )
+    )
     t = read_curves(tmp_path)
     assert t.n_epochs == 3 and len(t.checkpoints) == 3 and len(t.steps) == 300
     assert t.meta["id"] == "ftjob-1"
@@ -144,20 +154,35 @@ def test_nan_cells_are_not_measured_and_noted(tmp_path):
     assert any("NaN" in n for n in t.notes)
 
 
-@pytest.mark.parametrize("name,content,expect", [
-    ("empty.csv", "", ["empty.csv", "empty"]),
-    ("blank.csv", "\n  \n", ["blank.csv", "empty"]),
-    ("noloss.csv", "step,foo,bar\n1,2,3\n", ["noloss.csv", "no loss column", "foo, bar"]),
-    ("text.csv", "step,train_loss,valid_loss\n1,1.5,\n2,1.4,\n3,oops,1.2\n", ["text.csv", "line 4", "'train_loss'", "'oops'"]),
-    ("step.csv", "step,train_loss\n1,1.5\n,1.4\n", ["step.csv", "line 3", "step is empty"]),
-    ("header.csv", "step,train_loss,valid_loss\n", ["header.csv", "no data rows"]),
-    ("long.csv", "step,train_loss\n1,1.5,9\n", ["long.csv", "line 2", "3 cells"]),
-    ("trunc.json", '{"log_history": [{"loss": 1.2, "step": 1}, {"loss": 1', ["trunc.json", "line 1", "column", "truncated"]),
-    ("bad.json", '{"log_history": [\n {"loss": 1.2, "step": 1},,\n]}', ["bad.json", "line 2", "invalid JSON"]),
-    ("hfbad.json", '{"log_history": [{"loss": "high", "step": 1}]}', ["hfbad.json", "log_history[0]", "'loss'", "not a number"]),
-    ("other.json", '{"hello": 1}', ["other.json", "neither"]),
-    ("noloss.json", '{"log_history": [{"grad_norm": 1.0, "step": 1}]}', ["noloss.json", "no log_history entries"]),
-])
+@pytest.mark.parametrize(
+    "name,content,expect",
+    [
+        ("empty.csv", "", ["empty.csv", "empty"]),
+        ("blank.csv", "\n  \n", ["blank.csv", "empty"]),
+        ("noloss.csv", "step,foo,bar\n1,2,3\n", ["noloss.csv", "no loss column", "foo, bar"]),
+        (
+            "text.csv",
+            "step,train_loss,valid_loss\n1,1.5,\n2,1.4,\n3,oops,1.2\n",
+            ["text.csv", "line 4", "'train_loss'", "'oops'"],
+        ),
+        ("step.csv", "step,train_loss\n1,1.5\n,1.4\n", ["step.csv", "line 3", "step is empty"]),
+        ("header.csv", "step,train_loss,valid_loss\n", ["header.csv", "no data rows"]),
+        ("long.csv", "step,train_loss\n1,1.5,9\n", ["long.csv", "line 2", "3 cells"]),
+        (
+            "trunc.json",
+            '{"log_history": [{"loss": 1.2, "step": 1}, {"loss": 1',
+            ["trunc.json", "line 1", "column", "truncated"],
+        ),
+        ("bad.json", '{"log_history": [\n {"loss": 1.2, "step": 1},,\n]}', ["bad.json", "line 2", "invalid JSON"]),
+        (
+            "hfbad.json",
+            '{"log_history": [{"loss": "high", "step": 1}]}',
+            ["hfbad.json", "log_history[0]", "'loss'", "not a number"],
+        ),
+        ("other.json", '{"hello": 1}', ["other.json", "neither"]),
+        ("noloss.json", '{"log_history": [{"grad_norm": 1.0, "step": 1}]}', ["noloss.json", "no log_history entries"]),
+    ],
+)
 def test_bad_input_is_one_clear_error(tmp_path, name, content, expect):
     p = tmp_path / name
     p.write_text(content)

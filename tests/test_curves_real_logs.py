@@ -46,7 +46,7 @@ def test_fixtures_are_indexed_number_series():
             rows = list(csv.reader(f))
         assert set(rows[0]) <= {"step", "train_loss", "valid_loss", "full_valid_loss", "epoch"}, e["file"]
         for row in rows[1:]:
-            assert all(c == "" or float(c) == float(c) for c in row)      # numbers only
+            assert all(c == "" or float(c) == float(c) for c in row)  # numbers only
 
 
 def test_healthy_logs_false_alarms_at_most_10_percent(result):

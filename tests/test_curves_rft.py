@@ -13,8 +13,20 @@ from evalstack.curves import RFT_RULE_IDS, CheckpointInfo, CurveTable, analyze
 FIX = Path(__file__).parent / "fixtures" / "curves"
 
 
-def rft(reward, *, valid=None, tokens=lambda t: 400.0, reasoning=None, other=lambda t: 0, parse=lambda t: 0,
-        steps=60, valid_every=10, noise=0.02, seed=0, checkpoints=()):
+def rft(
+    reward,
+    *,
+    valid=None,
+    tokens=lambda t: 400.0,
+    reasoning=None,
+    other=lambda t: 0,
+    parse=lambda t: 0,
+    steps=60,
+    valid_every=10,
+    noise=0.02,
+    seed=0,
+    checkpoints=(),
+):
     rng = np.random.default_rng(seed)
     s = list(range(1, steps + 1))
     cols = {
@@ -27,8 +39,13 @@ def rft(reward, *, valid=None, tokens=lambda t: 400.0, reasoning=None, other=lam
         cols["full_valid_mean_reward"] = [valid(t) if t % valid_every == 0 else None for t in s]
     if reasoning is not None:
         cols["reasoning_tokens_mean"] = [reasoning(t) for t in s]
-    return CurveTable(source="rft.csv", format="rft", steps=s, columns=cols,
-                      checkpoints=[CheckpointInfo(step=c, model=f"ckpt-{c}") for c in checkpoints])
+    return CurveTable(
+        source="rft.csv",
+        format="rft",
+        steps=s,
+        columns=cols,
+        checkpoints=[CheckpointInfo(step=c, model=f"ckpt-{c}") for c in checkpoints],
+    )
 
 
 def climbing(t):
@@ -40,8 +57,15 @@ def ids(table):
 
 
 def test_rule_ids():
-    assert RFT_RULE_IDS == ("reward_flat_zero", "reward_always_negative", "reward_high_flat", "reward_hacking",
-                            "token_growth", "grader_errors", "parse_errors")
+    assert RFT_RULE_IDS == (
+        "reward_flat_zero",
+        "reward_always_negative",
+        "reward_high_flat",
+        "reward_hacking",
+        "token_growth",
+        "grader_errors",
+        "parse_errors",
+    )
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -66,13 +90,13 @@ def test_reward_flat_zero():
 def test_reward_always_negative():
     assert "reward_always_negative" in ids(rft(lambda t: -0.6 + 0.3 * t / 60))
     assert "reward_always_negative" not in ids(rft(climbing))
-    assert "reward_always_negative" not in ids(rft(lambda t: -0.3 + 0.6 * t / 60))   # crosses zero
+    assert "reward_always_negative" not in ids(rft(lambda t: -0.3 + 0.6 * t / 60))  # crosses zero
 
 
 def test_reward_high_flat():
     assert "reward_high_flat" in ids(rft(lambda t: 0.92, noise=0.01))
     assert "reward_high_flat" not in ids(rft(climbing))
-    assert "reward_high_flat" not in ids(rft(lambda t: 0.5 + 0.45 * t / 60))   # ends high, starts low
+    assert "reward_high_flat" not in ids(rft(lambda t: 0.5 + 0.45 * t / 60))  # ends high, starts low
 
 
 def test_reward_hacking():
@@ -83,7 +107,9 @@ def test_reward_hacking():
     assert "reward_hacking" not in ids(rft(climbing, valid=lambda t: climbing(t) - 0.05))
 
 
-@pytest.mark.parametrize("end,level,severity", [(1400, "excessive", "warning"), (900, "normal", "info"), (600, None, None)])
+@pytest.mark.parametrize(
+    "end,level,severity", [(1400, "excessive", "warning"), (900, "normal", "info"), (600, None, None)]
+)
 def test_token_growth(end, level, severity):
     rep = analyze(rft(climbing, tokens=lambda t: 400 + (end - 400) * t / 60))
     found = [d for d in rep.diagnoses if d.id == "token_growth"]
@@ -113,7 +139,7 @@ def test_parse_errors_only_matter_when_reward_is_not_climbing():
 
 
 def test_candidates_peak_final_mid():
-    peaked = lambda t: 0.3 + 0.5 * math.exp(-((t - 30) / 12) ** 2)   # noqa: E731
+    peaked = lambda t: 0.3 + 0.5 * math.exp(-(((t - 30) / 12) ** 2))  # noqa: E731
     rep = analyze(rft(peaked, valid=peaked, noise=0.005))
     cands = {tuple(c.reasons): c.step for c in rep.rft.candidates}
     assert cands == {("peak", "mid"): 30, ("final",): 60}

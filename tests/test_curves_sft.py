@@ -14,8 +14,20 @@ from evalstack.curves import SFT_RULE_IDS, CheckpointInfo, CurveTable, analyze, 
 DEMO = Path(__file__).parents[1] / "configs" / "demo" / "curves" / "results.csv"
 
 
-def synth(train, valid, *, steps=300, epochs=3, valid_every=10, full_valid=True, noise=0.06, valid_noise=0.03,
-          seed=0, n_epochs_known=True, checkpoints=()):
+def synth(
+    train,
+    valid,
+    *,
+    steps=300,
+    epochs=3,
+    valid_every=10,
+    full_valid=True,
+    noise=0.06,
+    valid_noise=0.03,
+    seed=0,
+    n_epochs_known=True,
+    checkpoints=(),
+):
     """A run: per-step train loss with batch noise, batch valid every `valid_every` steps, full valid at
     each epoch end."""
     rng = np.random.default_rng(seed)
@@ -27,9 +39,14 @@ def synth(train, valid, *, steps=300, epochs=3, valid_every=10, full_valid=True,
     }
     if full_valid:
         cols["full_valid_loss"] = [valid(t) * (1 + rng.normal(0, 0.003)) if t % spe == 0 else None for t in s]
-    return CurveTable(source="synthetic.csv", format="openai", steps=s, columns=cols,
-                      n_epochs=epochs if n_epochs_known else None,
-                      checkpoints=[CheckpointInfo(step=c) for c in checkpoints])
+    return CurveTable(
+        source="synthetic.csv",
+        format="openai",
+        steps=s,
+        columns=cols,
+        n_epochs=epochs if n_epochs_known else None,
+        checkpoints=[CheckpointInfo(step=c) for c in checkpoints],
+    )
 
 
 def healthy_train(t):
@@ -46,15 +63,34 @@ def ids(report):
 
 # ------------------------------------------------------------------------------------------- basics
 
-@pytest.mark.parametrize("ratio,band", [(0.9, "healthy"), (1.19, "healthy"), (1.2, "mild"), (1.49, "mild"),
-                                        (1.5, "moderate"), (2.0, "moderate"), (2.01, "severe"), (None, None)])
+
+@pytest.mark.parametrize(
+    "ratio,band",
+    [
+        (0.9, "healthy"),
+        (1.19, "healthy"),
+        (1.2, "mild"),
+        (1.49, "mild"),
+        (1.5, "moderate"),
+        (2.0, "moderate"),
+        (2.01, "severe"),
+        (None, None),
+    ],
+)
 def test_bands(ratio, band):
     assert overfit_band(ratio) == band
 
 
 def test_rule_ids_are_stable():
-    assert SFT_RULE_IDS == ("train_loss_flat", "train_loss_collapse", "valid_rises", "valid_plateau",
-                            "valid_oscillates", "both_high", "gap_from_start")
+    assert SFT_RULE_IDS == (
+        "train_loss_flat",
+        "train_loss_collapse",
+        "valid_rises",
+        "valid_plateau",
+        "valid_oscillates",
+        "both_high",
+        "gap_from_start",
+    )
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -98,21 +134,32 @@ def test_overfit_ratio_uses_smoothed_train_loss():
 def test_overfit_warning_threshold():
     def run(final):
         vals = {100: 1.0, 200: 0.8, 300: final}
-        t = CurveTable(source="x", format="openai", steps=list(range(1, 301)),
-                       columns={"train_loss": [0.5] * 300, "full_valid_loss": [vals.get(s) for s in range(1, 301)]})
+        t = CurveTable(
+            source="x",
+            format="openai",
+            steps=list(range(1, 301)),
+            columns={"train_loss": [0.5] * 300, "full_valid_loss": [vals.get(s) for s in range(1, 301)]},
+        )
         return analyze(t)
+
     hit = run(1.0)
     assert hit.overfit_warning and hit.overfit_message == "OVERFIT: best=0.8000, final=1.0000 (1.25x the best)"
-    assert not run(0.95).overfit_warning          # 0.95 < 1.2 x 0.8 = 0.96
+    assert not run(0.95).overfit_warning  # 0.95 < 1.2 x 0.8 = 0.96
     assert hit.best_step == 200 and hit.overfit_ratio == pytest.approx(2.0) and hit.overfit_band == "moderate"
 
 
 def test_best_prefers_full_valid():
     steps = list(range(1, 201))
-    t = CurveTable(source="x", format="openai", steps=steps, columns={
-        "train_loss": [0.5] * 200,
-        "valid_loss": [0.3 if s == 150 else 0.7 for s in steps],
-        "full_valid_loss": [{100: 0.65, 200: 0.6}.get(s) for s in steps]})
+    t = CurveTable(
+        source="x",
+        format="openai",
+        steps=steps,
+        columns={
+            "train_loss": [0.5] * 200,
+            "valid_loss": [0.3 if s == 150 else 0.7 for s in steps],
+            "full_valid_loss": [{100: 0.65, 200: 0.6}.get(s) for s in steps],
+        },
+    )
     rep = analyze(t)
     assert rep.best_step == 200 and rep.best.valid_source == "full_valid_loss"
 
@@ -120,8 +167,16 @@ def test_best_prefers_full_valid():
 def test_checkpoints_restrict_the_best():
     # only saved checkpoints can be deployed: the lowest batch valid at step 150 is not one
     steps = list(range(1, 301))
-    t = CurveTable(source="x", format="openai", steps=steps, checkpoints=[CheckpointInfo(100, "m:100"), CheckpointInfo(300, "m:300")],
-                   columns={"train_loss": [0.5] * 300, "valid_loss": [0.55 - 0.1 * math.exp(-((s - 150) / 20) ** 2) if s % 10 == 0 else None for s in steps]})
+    t = CurveTable(
+        source="x",
+        format="openai",
+        steps=steps,
+        checkpoints=[CheckpointInfo(100, "m:100"), CheckpointInfo(300, "m:300")],
+        columns={
+            "train_loss": [0.5] * 300,
+            "valid_loss": [0.55 - 0.1 * math.exp(-(((s - 150) / 20) ** 2)) if s % 10 == 0 else None for s in steps],
+        },
+    )
     rep = analyze(t, smoothing=1)
     assert [p.step for p in rep.points] == [100, 300] and all(p.is_checkpoint for p in rep.points)
     assert rep.best.model in ("m:100", "m:300")
@@ -139,11 +194,12 @@ def test_epoch_boundaries_sources():
 
 def test_smoothing_window():
     rep = analyze(synth(healthy_train, healthy_valid))
-    assert rep.smoothing_window == 21        # 300 train values: ~n/15, odd
+    assert rep.smoothing_window == 21  # 300 train values: ~n/15, odd
     assert analyze(synth(healthy_train, healthy_valid), smoothing=5).smoothing_window == 5
 
 
 # ------------------------------------------------------------------------------------------- rules
+
 
 def test_train_loss_flat():
     rep = analyze(synth(lambda t: 0.80, lambda t: 0.85))
@@ -165,13 +221,13 @@ def test_train_loss_collapse():
 
 
 def test_valid_rises():
-    rising = lambda t: 0.5 + 1.0 * math.exp(-t / 30) + 2e-6 * max(0, t - 180) ** 2   # noqa: E731
+    rising = lambda t: 0.5 + 1.0 * math.exp(-t / 30) + 2e-6 * max(0, t - 180) ** 2  # noqa: E731
     rep = analyze(synth(healthy_train, rising))
     d = next(d for d in rep.diagnoses if d.id == "valid_rises")
     assert d.evidence["min_epoch"] == 2 and d.observation == "Valid loss rises after epoch 2"
     assert "step 200" in d.action and "n_epochs=2" in d.action
     # a 3% rise is below the threshold; a healthy run does not rise
-    small = lambda t: 0.5 + 1.0 * math.exp(-t / 30) + 0.6e-6 * max(0, t - 180) ** 2   # noqa: E731
+    small = lambda t: 0.5 + 1.0 * math.exp(-t / 30) + 0.6e-6 * max(0, t - 180) ** 2  # noqa: E731
     assert "valid_rises" not in ids(analyze(synth(healthy_train, small)))
     assert "valid_rises" not in ids(analyze(synth(healthy_train, healthy_valid)))
 
@@ -183,8 +239,12 @@ def test_valid_plateau():
     assert "n_epochs=1" in d.action
     assert "valid_plateau" not in ids(analyze(synth(healthy_train, healthy_valid)))
     # unknown epochs: the rule cannot say "after epoch 1" and stays silent
-    t = synth(lambda t: 0.45 + 1.5 * math.exp(-t / 10), lambda t: 0.5 + 1.5 * math.exp(-t / 10),
-              n_epochs_known=False, full_valid=False)
+    t = synth(
+        lambda t: 0.45 + 1.5 * math.exp(-t / 10),
+        lambda t: 0.5 + 1.5 * math.exp(-t / 10),
+        n_epochs_known=False,
+        full_valid=False,
+    )
     assert "valid_plateau" not in ids(analyze(t))
 
 
@@ -195,9 +255,16 @@ def test_valid_oscillates():
     rng = np.random.default_rng(0)
 
     def table(valid, fmt="openai"):
-        return CurveTable(source="x", format=fmt, steps=steps, n_epochs=3, columns={
-            "train_loss": [healthy_train(t) for t in steps],
-            "valid_loss": [valid(t) if t % 10 == 0 else None for t in steps]})
+        return CurveTable(
+            source="x",
+            format=fmt,
+            steps=steps,
+            n_epochs=3,
+            columns={
+                "train_loss": [healthy_train(t) for t in steps],
+                "valid_loss": [valid(t) if t % 10 == 0 else None for t in steps],
+            },
+        )
 
     # a 25% swing with a 120-step period (12 measurements), plus 3% batch noise: 2.5 periods over 3 epochs
     wave = lambda t: healthy_valid(t) * (1 + 0.25 * math.sin(2 * math.pi * t / 120)) * (1 + rng.normal(0, 0.03))  # noqa: E731
@@ -212,7 +279,7 @@ def test_valid_oscillates():
     assert "valid_oscillates" not in ids(analyze(table(scatter)))
     assert "valid_oscillates" not in ids(analyze(synth(healthy_train, healthy_valid, valid_noise=0.05)))
     # one rise after a minimum is overfitting, not oscillation
-    rising = lambda t: 0.5 + 1.0 * math.exp(-t / 30) + 2e-6 * max(0, t - 180) ** 2   # noqa: E731
+    rising = lambda t: 0.5 + 1.0 * math.exp(-t / 30) + 2e-6 * max(0, t - 180) ** 2  # noqa: E731
     assert "valid_oscillates" not in ids(analyze(synth(healthy_train, rising)))
 
 
@@ -222,7 +289,9 @@ def test_both_high():
     assert "both_high" not in ids(analyze(synth(healthy_train, healthy_valid)))
     # relative to the run's own start, not an absolute level (issue 23): a chat SFT run that falls from
     # 2.0 to 1.1 nats/token is healthy; train falling while valid stays put is not "both"
-    assert "both_high" not in ids(analyze(synth(lambda t: 1.1 + 0.9 * math.exp(-t / 40), lambda t: 1.15 + 0.9 * math.exp(-t / 50))))
+    assert "both_high" not in ids(
+        analyze(synth(lambda t: 1.1 + 0.9 * math.exp(-t / 40), lambda t: 1.15 + 0.9 * math.exp(-t / 50)))
+    )
     assert "both_high" not in ids(analyze(synth(lambda t: 1.2 + 1.5 * math.exp(-t / 50), lambda t: 0.9)))
 
 
@@ -236,8 +305,9 @@ def test_gap_from_start():
 
 
 def test_uncorrected_hidden_tokens_are_noted_in_evidence():
-    rep = analyze(synth(lambda t: 2.4 + 0.6 * math.exp(-t / 50), lambda t: 2.6 + 0.6 * math.exp(-t / 50)),
-                  hidden_tokens=2)
+    rep = analyze(
+        synth(lambda t: 2.4 + 0.6 * math.exp(-t / 50), lambda t: 2.6 + 0.6 * math.exp(-t / 50)), hidden_tokens=2
+    )
     d = next(d for d in rep.diagnoses if d.id == "both_high")
     assert "hidden tokens" in d.evidence["note"]
 
@@ -247,14 +317,23 @@ def test_to_dict_is_strict_json():
 
     d = analyze(DEMO).to_dict()
     json.dumps(d, allow_nan=False)
-    for key in ("best_step", "best_valid_loss", "final_valid_loss", "overfit_ratio", "overfit_band",
-                "overfit_warning", "diagnoses", "checkpoints", "schema_version"):
+    for key in (
+        "best_step",
+        "best_valid_loss",
+        "final_valid_loss",
+        "overfit_ratio",
+        "overfit_band",
+        "overfit_warning",
+        "diagnoses",
+        "checkpoints",
+        "schema_version",
+    ):
         assert key in d
     assert set(d["diagnoses"][0]) >= {"id", "evidence", "action"}
 
 
 def test_single_full_valid_does_not_hide_the_batch_valid_series():
-    rising = lambda t: 0.48 + 1.45 * math.exp(-t / 30) + 3.5e-6 * max(0, t - 180) ** 2   # noqa: E731  (~10%)
+    rising = lambda t: 0.48 + 1.45 * math.exp(-t / 30) + 3.5e-6 * max(0, t - 180) ** 2  # noqa: E731  (~10%)
     t = synth(healthy_train, rising, full_valid=False)
     cols = dict(t.columns)
     cols["full_valid_loss"] = [rising(300) if s == 300 else None for s in t.steps]
@@ -268,7 +347,7 @@ def test_valid_rises_on_noisy_batch_valid():
     """Per-step batch valid_loss with 10% noise, 20 seeds: a ~10% rise (about 2 standard errors of the
     averaged level at the end) is found in most runs and a healthy run almost never gets it (the threshold
     grows with the measured noise: 3 standard errors, issue 23)."""
-    rising = lambda t: 0.48 + 1.45 * math.exp(-t / 30) + 3.5e-6 * max(0, t - 180) ** 2   # noqa: E731
+    rising = lambda t: 0.48 + 1.45 * math.exp(-t / 30) + 3.5e-6 * max(0, t - 180) ** 2  # noqa: E731
     found = false = 0
     for seed in range(20):
         kw = dict(full_valid=False, valid_every=1, valid_noise=0.10, noise=0.12, seed=seed)

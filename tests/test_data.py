@@ -31,7 +31,9 @@ def test_all_formats_agree(tmp_path: Path) -> None:
     ds.to_parquet(str(pq))
     folder = tmp_path / "hf"
     datasets.DatasetDict({"test": ds}).save_to_disk(str(folder))
-    loaded = [load_examples(p, id_column="id") for p in (jl, js, cs, pq)] + [load_examples(folder, id_column="id", split="test")]
+    loaded = [load_examples(p, id_column="id") for p in (jl, js, cs, pq)] + [
+        load_examples(folder, id_column="id", split="test")
+    ]
     for exs in loaded:
         assert [e.id for e in exs] == [r["id"] for r in ROWS]
         assert [e.row["text"] for e in exs] == [r["text"] for r in ROWS]
@@ -64,8 +66,18 @@ def test_csv_keeps_text(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "name,content,kwargs,expected",
     [
-        ("d.jsonl", '{"id": "1", "text": "a"}\n{"id": "2", "text": \n', {"id_column": "id"}, r"d.jsonl:2: malformed JSON"),
-        ("d.jsonl", '{"id": "1"}\n{"id": "1"}\n', {"id_column": "id"}, r"d.jsonl:2: duplicate id '1' \(first on line 1\)"),
+        (
+            "d.jsonl",
+            '{"id": "1", "text": "a"}\n{"id": "2", "text": \n',
+            {"id_column": "id"},
+            r"d.jsonl:2: malformed JSON",
+        ),
+        (
+            "d.jsonl",
+            '{"id": "1"}\n{"id": "1"}\n',
+            {"id_column": "id"},
+            r"d.jsonl:2: duplicate id '1' \(first on line 1\)",
+        ),
         ("d.jsonl", "", {}, "the dataset is empty"),
         ("d.jsonl", '{"id": "1"}\n', {"id_column": "id", "required": ["text"]}, r"d.jsonl:1: missing column 'text'"),
         ("d.jsonl", '["a", "b"]\n', {}, "expected a JSON object"),
@@ -116,6 +128,8 @@ def test_replay_answers_repeat_samples_from_their_own_row_or_the_example(tmp_pat
     p = _jsonl(tmp_path / "r.jsonl", [{"id": "e1", "output": "base answer"}, {"id": "e1#1", "output": "second sample"}])
     prov = make_provider("r", ReplayModel(provider="replay", path=p))
     prov.check_examples("t", ["e1", "e1#1", "e1#2"])
-    texts = [asyncio.run(prov.generate(Request.make("t", i, [{"role": "user", "content": "q"}]))).text
-             for i in ("e1#0", "e1#1", "e1#2")]
+    texts = [
+        asyncio.run(prov.generate(Request.make("t", i, [{"role": "user", "content": "q"}]))).text
+        for i in ("e1#0", "e1#1", "e1#2")
+    ]
     assert texts == ["base answer", "second sample", "base answer"]

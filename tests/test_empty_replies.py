@@ -20,7 +20,7 @@ TOOL_CALL = [{"id": "call_1", "type": "function", "function": {"name": "lookup",
 def _endpoint(req: dict):
     i = int(re.search(r"q(\d+)", req["messages"][-1]["content"]).group(1))
     if i == 0:
-        return {"content": None, "tool_calls": TOOL_CALL}                  # finish_reason tool_calls
+        return {"content": None, "tool_calls": TOOL_CALL}  # finish_reason tool_calls
     if i == 1:
         return {"content": None, "finish_reason": "content_filter"}
     if i == 2:
@@ -31,7 +31,9 @@ def _endpoint(req: dict):
 
 
 def _write(srv: LoopbackServer, on_empty: str | None, out: str) -> None:
-    Path("d.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "q": f"q{i}", "a": f"a{i}"}) + "\n" for i in range(N)))
+    Path("d.jsonl").write_text(
+        "".join(json.dumps({"id": f"e{i}", "q": f"q{i}", "a": f"a{i}"}) + "\n" for i in range(N))
+    )
     Path("base.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "output": f"a{i}"}) + "\n" for i in range(N)))
     extra = f", on_empty: {on_empty}" if on_empty else ""
     Path("cfg.yaml").write_text(f"""\
@@ -48,8 +50,11 @@ output: {out}
 
 
 def _rows(out: str) -> dict[str, dict]:
-    return {r["id"]: r for r in map(json.loads, Path(f"{out}/examples.jsonl").read_text().splitlines())
-            if r["model"] == "ft"}
+    return {
+        r["id"]: r
+        for r in map(json.loads, Path(f"{out}/examples.jsonl").read_text().splitlines())
+        if r["model"] == "ft"
+    }
 
 
 @pytest.fixture
@@ -66,8 +71,12 @@ def test_empty_replies_are_failures_of_their_kind_and_final() -> None:
         assert main(["run", "cfg.yaml", "--quiet"]) == 0  # final answers: nothing for --resume to finish
         assert srv.count("/chat/completions") == N
         rows = _rows("out")
-        want = {"e0": ("no_content", "tool_calls"), "e1": ("content_filter", "content_filter"),
-                "e2": ("length_empty", "length"), "e3": ("content_filter", "content_filter")}
+        want = {
+            "e0": ("no_content", "tool_calls"),
+            "e1": ("content_filter", "content_filter"),
+            "e2": ("length_empty", "length"),
+            "e3": ("content_filter", "content_filter"),
+        }
         for ex_id, (kind, finish) in want.items():
             r = rows[ex_id]
             assert r["output"] is None and r["scores"]["exact_match"] is None
@@ -94,14 +103,20 @@ def test_score_as_empty_scores_them_and_still_says_so() -> None:
         assert main(["run", "cfg.yaml", "--quiet"]) == 0
     rows = _rows("out2")
     assert [rows[f"e{i}"]["output"] for i in range(4)] == ["", "", "", "partial answ"]
-    assert [rows[f"e{i}"]["finish_reason"] for i in range(4)] == ["tool_calls", "content_filter", "length", "content_filter"]
+    assert [rows[f"e{i}"]["finish_reason"] for i in range(4)] == [
+        "tool_calls",
+        "content_filter",
+        "length",
+        "content_filter",
+    ]
     assert all(rows[f"e{i}"]["error"] is None and rows[f"e{i}"]["scores"]["exact_match"] == 0.0 for i in range(4))
     ft = json.loads(Path("out2/run.json").read_text())["tasks"]["qa"]["models"]["ft"]
     assert ft["empty"] == {"content_filter": 2, "length_empty": 1, "no_content": 1}
     em = ft["metrics"]["exact_match"]
     assert (em["value"], em["n"], em["unscored"]) == (0.6, 10, 0)
-    assert "4 empty replies (content_filter 2, length_empty 1, no_content 1) scored as empty" in \
-        Path("out2/report.md").read_text().replace("\\_", "_")
+    assert "4 empty replies (content_filter 2, length_empty 1, no_content 1) scored as empty" in Path(
+        "out2/report.md"
+    ).read_text().replace("\\_", "_")
 
 
 @pytest.mark.usefixtures("_env")
@@ -130,7 +145,10 @@ output: out4
 """)
         assert main(["run", "cfg.yaml", "--quiet"]) == 0
     row = json.loads(Path("out4/examples.jsonl").read_text().splitlines()[0])
-    assert row["judge"]["conciseness"]["error"] == "unparseable reply: empty reply (content_filter, finish_reason content_filter)"
+    assert (
+        row["judge"]["conciseness"]["error"]
+        == "unparseable reply: empty reply (content_filter, finish_reason content_filter)"
+    )
     m = json.loads(Path("out4/run.json").read_text())["tasks"]["qa"]["models"]["m"]
     assert m["judge_unparseable"] == {"conciseness": 1} and m["metrics"]["judge_conciseness"]["unscored"] == 1
 

@@ -22,10 +22,15 @@ N = int(os.environ.get("EVALSTACK_SOAK_N", "400"))
 
 
 def test_soak_with_faults(tmp_path: Path) -> None:
-    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "q": f"q{i}", "a": f"echo: q{i}"}) + "\n"
-                                              for i in range(N)))
-    with LoopbackServer(fault_rate={"429": 0.08, "500": 0.05, "timeout": 0.02, "drop": 0.03, "malformed": 0.02},
-                        seed=11, retry_after=0.01, hang_s=1.0) as srv:
+    (tmp_path / "d.jsonl").write_text(
+        "".join(json.dumps({"id": f"e{i}", "q": f"q{i}", "a": f"echo: q{i}"}) + "\n" for i in range(N))
+    )
+    with LoopbackServer(
+        fault_rate={"429": 0.08, "500": 0.05, "timeout": 0.02, "drop": 0.03, "malformed": 0.02},
+        seed=11,
+        retry_after=0.01,
+        hang_s=1.0,
+    ) as srv:
         (tmp_path / "c.yaml").write_text(f"""
 name: soak
 baseline: base
@@ -42,8 +47,13 @@ cache: cache.sqlite
 output: out
 """)
         env = {**os.environ, "SOAK_KEY": "sk-soak-0000000"}
-        r = subprocess.run([sys.executable, "-m", "evalstack", "run", str(tmp_path / "c.yaml"), "-q"], env=env,
-                           capture_output=True, text=True, timeout=600)
+        r = subprocess.run(
+            [sys.executable, "-m", "evalstack", "run", str(tmp_path / "c.yaml"), "-q"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         faults = srv.faults
         sent = srv.count("/chat/completions")
     assert r.returncode in (0, 3), r.stderr
@@ -57,7 +67,7 @@ output: out
     total_failed = sum(m["failed"] for m in run["tasks"]["qa"]["models"].values())
     assert total_failed == len(failed_rows)
     assert (r.returncode == 3) == (total_failed > 0)
-    for name, m in run["tasks"]["qa"]["models"].items():
+    for _name, m in run["tasks"]["qa"]["models"].items():
         em = m["metrics"]["exact_match"]
         assert em["n"] + em["unscored"] == N and em["unscored"] == m["failed"]
         assert em["value"] == 1.0
@@ -76,8 +86,12 @@ output: out
     assert client_faults.get("bad_response", 0) == faults.get("malformed", 0)
     # timeouts/connection errors on our side that the server did not inject (a slow answer under load, a
     # keep-alive connection closing) are the only requests the server may not have counted
-    unseen = (client_faults.get("timeout", 0) + client_faults.get("connection", 0)
-              - faults.get("timeout", 0) - faults.get("drop", 0))
+    unseen = (
+        client_faults.get("timeout", 0)
+        + client_faults.get("connection", 0)
+        - faults.get("timeout", 0)
+        - faults.get("drop", 0)
+    )
     assert unseen >= 0
     assert 2 * N + retries - unseen <= sent <= 2 * N + retries
     assert sum(faults.values()) <= retries + len(failed_rows)

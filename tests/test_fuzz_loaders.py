@@ -17,9 +17,11 @@ from evalstack.errors import EvalstackError
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 yaml_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20))
-yaml_values = st.recursive(yaml_scalars, lambda c: st.one_of(st.lists(c, max_size=4),
-                                                              st.dictionaries(st.text(max_size=8), c, max_size=4)),
-                           max_leaves=20)
+yaml_values = st.recursive(
+    yaml_scalars,
+    lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(st.text(max_size=8), c, max_size=4)),
+    max_leaves=20,
+)
 CONFIG_KEYS = ["name", "baseline", "models", "tasks", "gate", "curves", "judge", "output", "cache", "stats", "trackers"]
 
 VALID = """name: f
@@ -35,7 +37,7 @@ tasks:
 """
 
 
-def _check(fn, *args) -> None:  # noqa: ANN001
+def _check(fn, *args) -> None:
     try:
         fn(*args)
     except EvalstackError as exc:
@@ -65,7 +67,7 @@ def test_config_from_random_structures(tmp_path: Path, data: dict) -> None:
 @given(st.integers(min_value=0, max_value=len(VALID) - 1), st.text(max_size=5))
 def test_config_mutations(tmp_path: Path, pos: int, insert: str) -> None:
     p = tmp_path / "c.yaml"
-    p.write_text(VALID[:pos] + insert + VALID[pos + 1:])
+    p.write_text(VALID[:pos] + insert + VALID[pos + 1 :])
     _check(load_config, p)
 
 
@@ -79,10 +81,24 @@ def test_dataset_from_random_bytes(tmp_path: Path, suffix: str, data: bytes) -> 
 
 
 @SETTINGS
-@given(st.lists(st.dictionaries(st.sampled_from(["id", "x", "y", "output"]),
-                                st.one_of(st.none(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
-                                          st.text(max_size=10), st.lists(st.integers(), max_size=2)), max_size=4),
-                max_size=6), st.booleans(), st.booleans())
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["id", "x", "y", "output"]),
+            st.one_of(
+                st.none(),
+                st.integers(),
+                st.floats(allow_nan=True, allow_infinity=True),
+                st.text(max_size=10),
+                st.lists(st.integers(), max_size=2),
+            ),
+            max_size=4,
+        ),
+        max_size=6,
+    ),
+    st.booleans(),
+    st.booleans(),
+)
 def test_dataset_rows_and_replay(tmp_path: Path, rows: list, bom: bool, crlf: bool) -> None:
     nl = "\r\n" if crlf else "\n"
     text = ("\ufeff" if bom else "") + nl.join(json.dumps(r, allow_nan=True) for r in rows) + nl
@@ -121,9 +137,26 @@ def test_rubric_from_random_bytes(tmp_path: Path, suffix: str, data: bytes) -> N
 
 
 @SETTINGS
-@given(st.dictionaries(st.sampled_from(["name", "description", "kind", "criteria", "scale", "fields",
-                                        "reasoning_first", "higher_is_better", "threshold", "template"]),
-                       yaml_values, max_size=8))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "name",
+                "description",
+                "kind",
+                "criteria",
+                "scale",
+                "fields",
+                "reasoning_first",
+                "higher_is_better",
+                "threshold",
+                "template",
+            ]
+        ),
+        yaml_values,
+        max_size=8,
+    )
+)
 def test_rubric_from_random_structures(tmp_path: Path, data: dict) -> None:
     import yaml
 
@@ -146,15 +179,27 @@ def test_curves_from_random_bytes(tmp_path: Path, name: str, data: bytes) -> Non
 
 
 @SETTINGS
-@given(st.lists(st.tuples(st.integers(-5, 10_000), st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
-                          st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True))), max_size=30),
-       st.booleans())
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(-5, 10_000),
+            st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+            st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+        ),
+        max_size=30,
+    ),
+    st.booleans(),
+)
 def test_curves_from_random_numbers(tmp_path: Path, rows: list, crlf: bool) -> None:
     from evalstack.curves import analyze
 
     nl = "\r\n" if crlf else "\n"
-    text = "step,train_loss,valid_loss" + nl + nl.join(
-        f"{s},{'' if a is None else a},{'' if b is None else b}" for s, a, b in rows) + nl
+    text = (
+        "step,train_loss,valid_loss"
+        + nl
+        + nl.join(f"{s},{'' if a is None else a},{'' if b is None else b}" for s, a, b in rows)
+        + nl
+    )
     p = tmp_path / "results.csv"
     p.write_text(text)
     _check(analyze, p)

@@ -21,9 +21,16 @@ Z = NormalDist().inv_cdf
 
 def _run(tasks: dict[str, TaskSummary], baseline="base", confidence=0.95) -> RunResult:
     models = {m for t in tasks.values() for m in t.models}
-    return RunResult(name="t", created_at="2025-01-01T00:00:00Z", evalstack_version="0", config_digest="0",
-                     baseline=baseline, models={m: ModelInfo(name=m, provider="mock") for m in models},
-                     tasks=tasks, settings={"confidence": confidence})
+    return RunResult(
+        name="t",
+        created_at="2025-01-01T00:00:00Z",
+        evalstack_version="0",
+        config_digest="0",
+        baseline=baseline,
+        models={m: ModelInfo(name=m, provider="mock") for m in models},
+        tasks=tasks,
+        settings={"confidence": confidence},
+    )
 
 
 def run_from_results(tasks, baseline="base", settings=StatsSettings(n_resamples=2000)) -> RunResult:
@@ -32,29 +39,56 @@ def run_from_results(tasks, baseline="base", settings=StatsSettings(n_resamples=
     for name, res in tasks.items():
         metrics, deltas = task_summaries(res, baseline, settings)
         n = next(iter(res[baseline].values())).scored.size
-        out[name] = TaskSummary(name=name, n_examples=n, deltas=deltas,
-                                models={m: ModelTaskSummary(n_examples=n, metrics=metrics[m]) for m in metrics})
+        out[name] = TaskSummary(
+            name=name,
+            n_examples=n,
+            deltas=deltas,
+            models={m: ModelTaskSummary(n_examples=n, metrics=metrics[m]) for m in metrics},
+        )
     return _run(out, baseline, settings.confidence)
 
 
 def normal_delta(mu, sd, *, n=300, quantiles=True) -> DeltaSummary:
     """A delta whose bootstrap distribution is exactly Normal(mu, sd) (its sketch), CI at 95%."""
     sketch = [[float(p), mu + sd * Z(p)] for p in sketch_levels(0.95)] if quantiles else None
-    return DeltaSummary(delta=mu, ci_low=mu + sd * Z(0.025), ci_high=mu + sd * Z(0.975), p_value=0.5,
-                        test="paired_bootstrap", n=n, confidence=0.95, quantiles=sketch)
+    return DeltaSummary(
+        delta=mu,
+        ci_low=mu + sd * Z(0.025),
+        ci_high=mu + sd * Z(0.975),
+        p_value=0.5,
+        test="paired_bootstrap",
+        n=n,
+        confidence=0.95,
+        quantiles=sketch,
+    )
 
 
-def crafted_run(deltas: dict[str, DeltaSummary], *, value=0.8, base_value=0.83, hib=True, unscored=0,
-                details=None, n=300) -> RunResult:
+def crafted_run(
+    deltas: dict[str, DeltaSummary], *, value=0.8, base_value=0.83, hib=True, unscored=0, details=None, n=300
+) -> RunResult:
     """One task 't', models base and ft, one metric summary per key in ``deltas``."""
+
     def summary(v):
         ci = (None, None) if v is None else (v - 0.04, v + 0.04)
-        return MetricSummary(value=v, ci_low=ci[0], ci_high=ci[1], n=n - unscored, unscored=unscored,
-                             higher_is_better=hib, details=details or {})
+        return MetricSummary(
+            value=v,
+            ci_low=ci[0],
+            ci_high=ci[1],
+            n=n - unscored,
+            unscored=unscored,
+            higher_is_better=hib,
+            details=details or {},
+        )
 
-    task = TaskSummary(name="t", n_examples=n, deltas={"ft": deltas},
-                       models={"base": ModelTaskSummary(n_examples=n, metrics={k: summary(base_value) for k in deltas}),
-                               "ft": ModelTaskSummary(n_examples=n, metrics={k: summary(value) for k in deltas})})
+    task = TaskSummary(
+        name="t",
+        n_examples=n,
+        deltas={"ft": deltas},
+        models={
+            "base": ModelTaskSummary(n_examples=n, metrics={k: summary(base_value) for k in deltas}),
+            "ft": ModelTaskSummary(n_examples=n, metrics={k: summary(value) for k in deltas}),
+        },
+    )
     return _run({"t": task})
 
 
@@ -70,19 +104,27 @@ def one(run, rule, **kw):
 
 # ----------------------------------------------------------------------------- end to end on real stats
 
+
 def _classification_run(acc_ft, seed=0, n=300):
     rng = np.random.default_rng(seed)
     y_true, y_base = classifier(rng, n, 0.75)
     _, y_ft = classifier(rng, n, acc_ft, y_true=y_true)
-    res = {m: {"accuracy": mean_result("accuracy", list((y == y_true) * 1.0)), "f1_macro": macro_f1_result(y_true, y, 4)}
-           for m, y in (("base", y_base), ("ft", y_ft))}
+    res = {
+        m: {"accuracy": mean_result("accuracy", list((y == y_true) * 1.0)), "f1_macro": macro_f1_result(y_true, y, 4)}
+        for m, y in (("base", y_base), ("ft", y_ft))
+    }
     return run_from_results({"intent": res})
 
 
 def test_pass_on_an_improvement():
     run = _classification_run(0.85)
-    d = evaluate_gate(run, gate({"metric": "intent/accuracy", "min": 0.8, "max_regression": 0.01},
-                                {"metric": "intent/f1_macro", "require_non_inferiority": 0.02, "max_drop": 0.02}))
+    d = evaluate_gate(
+        run,
+        gate(
+            {"metric": "intent/accuracy", "min": 0.8, "max_regression": 0.01},
+            {"metric": "intent/f1_macro", "require_non_inferiority": 0.02, "max_drop": 0.02},
+        ),
+    )
     assert d.passed and [r.kind for r in d.rules] == ["min", "max_regression", "require_non_inferiority", "max_drop"]
     assert all(r.passed and r.model == "ft" and r.message for r in d.rules)
     assert d.rules[1].verdict == "better"
@@ -91,8 +133,10 @@ def test_pass_on_an_improvement():
 
 def test_fail_on_a_planted_regression():
     run = _classification_run(0.55)
-    d = evaluate_gate(run, gate({"metric": "intent/accuracy", "max_regression": 0.05},
-                                {"metric": "intent/f1_macro", "max_drop": 0.02}))
+    d = evaluate_gate(
+        run,
+        gate({"metric": "intent/accuracy", "max_regression": 0.05}, {"metric": "intent/f1_macro", "max_drop": 0.02}),
+    )
     assert not d.passed and not any(r.passed for r in d.rules)
     reg, drop = d.rules
     assert reg.ci_high < -0.05 and reg.verdict == "worse" and "significantly worse by more than 0.05" in reg.message
@@ -111,8 +155,10 @@ def test_a_a_identical_runs_pass_every_comparative_rule():
     assert all(r.outcome == "pass" for r in d.rules if r.kind == "max_regression")
     # macro F1 (bootstrap): every resample is identical, CI [0, 0]. Accuracy (0/1 scores, Tango's interval):
     # 200 identical answers do not prove that the delta is exactly 0, so max_drop 0 is inconclusive (warn)
-    f1_drop, acc_drop = [r for r in d.rules if r.kind == "max_drop" and "f1" in r.metric], \
-        [r for r in d.rules if r.kind == "max_drop" and "accuracy" in r.metric]
+    f1_drop, acc_drop = (
+        [r for r in d.rules if r.kind == "max_drop" and "f1" in r.metric],
+        [r for r in d.rules if r.kind == "max_drop" and "accuracy" in r.metric],
+    )
     assert (f1_drop[0].ci_low, f1_drop[0].ci_high) == (0.0, 0.0) and f1_drop[0].outcome == "pass"
     assert acc_drop[0].ci_low < -0.01 and acc_drop[0].outcome == "inconclusive" and d.status == "warned"
 
@@ -132,8 +178,12 @@ def test_rule_without_model_applies_to_every_fine_tuned_model():
     rng = np.random.default_rng(3)
     res = {m: {"score": mean_result("score", list(rng.random(50)))} for m in ("base", "a", "b")}
     d = evaluate_gate(run_from_results({"s": res}), gate({"metric": "s/score", "min": 0.0, "max_regression": 0.5}))
-    assert [(r.model, r.kind) for r in d.rules] == [("a", "min"), ("a", "max_regression"), ("b", "min"),
-                                                    ("b", "max_regression")]
+    assert [(r.model, r.kind) for r in d.rules] == [
+        ("a", "min"),
+        ("a", "max_regression"),
+        ("b", "min"),
+        ("b", "max_regression"),
+    ]
     d = evaluate_gate(run_from_results({"s": res}), gate({"metric": "s/score", "model": "b", "min": 0.99}))
     assert [(r.model, r.passed) for r in d.rules] == [("b", False)] and not d.passed
 
@@ -146,6 +196,7 @@ def test_single_model_run_applies_absolute_rules_to_the_baseline():
 
 
 # ----------------------------------------------------------------------------- each rule kind, by hand
+
 
 def test_min_and_max():
     run = crafted_run({"acc": normal_delta(-0.03, 0.01)}, value=0.8)
@@ -179,11 +230,17 @@ def test_max_zero_rate_on_100_examples_is_inconclusive_with_the_wilson_bound():
     upper = proportion_confint(0, 100, alpha=0.05, method="wilson")[1]  # 0.0370
     assert r.ci_high == pytest.approx(upper) and r.outcome == "inconclusive" and r.passed
     # the Wilson upper bound at 0/n is z^2 / (n + z^2): below 0.01 from n = 381 on
-    assert proportion_confint(0, 381, alpha=0.05, method="wilson")[1] <= 0.01 < \
-        proportion_confint(0, 380, alpha=0.05, method="wilson")[1]
+    assert (
+        proportion_confint(0, 381, alpha=0.05, method="wilson")[1]
+        <= 0.01
+        < proportion_confint(0, 380, alpha=0.05, method="wilson")[1]
+    )
     assert f"upper 95% bound {upper:.4g} > 0.01: inconclusive, need ~390 examples at a 0 rate" in r.message
     big = {"toxicity_rate": mean_result("toxicity_rate", [0.0] * 400, higher_is_better=False)}
-    assert one(run_from_results({"s": {"base": big, "ft": big}}), {"metric": "s/toxicity_rate", "max": 0.01}).outcome == "pass"
+    assert (
+        one(run_from_results({"s": {"base": big, "ft": big}}), {"metric": "s/toxicity_rate", "max": 0.01}).outcome
+        == "pass"
+    )
 
 
 def test_max_regression_reads_the_ci_at_the_gates_confidence():
@@ -298,12 +355,19 @@ def test_delta_without_quantiles_uses_its_own_ci_only_at_its_confidence():
 
 # ----------------------------------------------------------------------------- errors
 
-@pytest.mark.parametrize("rule, match", [
-    ({"metric": "nope/acc", "min": 0.1}, r"gate.rules\[0\] \(nope/acc\): task 'nope' is not in this run \(known: t\)"),
-    ({"metric": "t/accc", "min": 0.1}, r"metric 'accc' is not in task 't' for model 'ft' \(did you mean 'acc'\?\)"),
-    ({"metric": "t/acc", "model": "ft2", "min": 0.1}, r"model 'ft2' is not in task 't'.*did you mean 'ft'"),
-    ({"metric": "t/acc", "model": "base", "max_drop": 0.1}, r"'base' is the baseline"),
-])
+
+@pytest.mark.parametrize(
+    "rule, match",
+    [
+        (
+            {"metric": "nope/acc", "min": 0.1},
+            r"gate.rules\[0\] \(nope/acc\): task 'nope' is not in this run \(known: t\)",
+        ),
+        ({"metric": "t/accc", "min": 0.1}, r"metric 'accc' is not in task 't' for model 'ft' \(did you mean 'acc'\?\)"),
+        ({"metric": "t/acc", "model": "ft2", "min": 0.1}, r"model 'ft2' is not in task 't'.*did you mean 'ft'"),
+        ({"metric": "t/acc", "model": "base", "max_drop": 0.1}, r"'base' is the baseline"),
+    ],
+)
 def test_unknown_names_are_config_errors(rule, match):
     run = crafted_run({"acc": normal_delta(0, 0.01)})
     with pytest.raises(ConfigError, match=match):
@@ -320,15 +384,20 @@ def test_load_gate_rules_top_level_and_nested(tmp_path):
     assert load_gate_rules(nested).rules[0].min == 0.5
 
 
-@pytest.mark.parametrize("text, match", [
-    ("rules:\n  - metric: intent/accuracy\n    max_regresion: 0.01\n",
-     r"gate.yaml: rules\[0\].max_regresion \(line 3\): unknown key 'max_regresion' \(did you mean 'max_regression'\?\)"),
-    ("gate:\n  rules:\n    - {metric: intent/accuracy}\n", r"rules\[0\] \(line 3\): a rule needs a bound"),
-    ("rules:\n  - {metric: accuracy, min: 0.5}\n", r"metric must be '<task>/<metric>'"),
-    ("rules: []\n", r"gate.yaml: no gate rules"),
-    ("- a\n- b\n", r"must be a mapping"),
-    ("rules: [\n", r"gate.yaml:\d+: invalid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (
+            "rules:\n  - metric: intent/accuracy\n    max_regresion: 0.01\n",
+            r"gate.yaml: rules\[0\].max_regresion \(line 3\): unknown key 'max_regresion' \(did you mean 'max_regression'\?\)",
+        ),
+        ("gate:\n  rules:\n    - {metric: intent/accuracy}\n", r"rules\[0\] \(line 3\): a rule needs a bound"),
+        ("rules:\n  - {metric: accuracy, min: 0.5}\n", r"metric must be '<task>/<metric>'"),
+        ("rules: []\n", r"gate.yaml: no gate rules"),
+        ("- a\n- b\n", r"must be a mapping"),
+        ("rules: [\n", r"gate.yaml:\d+: invalid YAML"),
+    ],
+)
 def test_load_gate_rules_errors_name_file_and_line(tmp_path, text, match):
     path = tmp_path / "gate.yaml"
     path.write_text(text)

@@ -14,9 +14,15 @@ def _saved_run(tmp_path):
     rng = np.random.default_rng(0)
     base = (rng.random(300) < 0.8) * 1.0
     worse = np.where(rng.random(300) < 0.15, 0.0, base)  # ~12 points worse
-    run = run_from_results({"qa": {"base": {"exact_match": mean_result("exact_match", list(base))},
-                                   "ft": {"exact_match": mean_result("exact_match", list(worse))}}},
-                           settings=StatsSettings(n_resamples=2000))
+    run = run_from_results(
+        {
+            "qa": {
+                "base": {"exact_match": mean_result("exact_match", list(base))},
+                "ft": {"exact_match": mean_result("exact_match", list(worse))},
+            }
+        },
+        settings=StatsSettings(n_resamples=2000),
+    )
     folder = tmp_path / "run"
     folder.mkdir()
     (folder / "run.json").write_text(run.model_dump_json(), encoding="utf-8")
@@ -30,7 +36,9 @@ def _rules(tmp_path, text):
 
 
 def test_gate_command_fails_with_exit_1(tmp_path, capsys):
-    rules = _rules(tmp_path, "confidence: 0.99\nrules:\n  - {metric: qa/exact_match, max_regression: 0.02, max_drop: 0.02}\n")
+    rules = _rules(
+        tmp_path, "confidence: 0.99\nrules:\n  - {metric: qa/exact_match, max_regression: 0.02, max_drop: 0.02}\n"
+    )
     assert main(["gate", str(_saved_run(tmp_path)), "--rules", rules]) == 1
     out = capsys.readouterr().out
     assert "gate: FAILED (confidence 0.99)" in out
@@ -56,15 +64,24 @@ def _counted_nouns_agree(text: str) -> list[str]:
 
     plural = r"(?:rules|examples|items|replies|requests|generations|failures)"
     singular = r"(?:rule|example|item|reply|request|generation|failure)"
-    pats = [rf"(?<![\d.,])1 (?!of\b)(?:\w+ ){{0,2}}?{plural}\b", r"\ball 1\b", rf"(?<![\d.,])(?:[02-9]|\d\d+) {singular}\b",
-            r"\w+\(s\)"]
+    pats = [
+        rf"(?<![\d.,])1 (?!of\b)(?:\w+ ){{0,2}}?{plural}\b",
+        r"\ball 1\b",
+        rf"(?<![\d.,])(?:[02-9]|\d\d+) {singular}\b",
+        r"\w+\(s\)",
+    ]
     bad = [m.group(0) for p in pats for m in re.finditer(p, text)]
     return bad
 
 
 def test_counted_nouns_check_can_fail():
-    assert _counted_nouns_agree("Gate PASSED: all 1 rule passed; 1 base items failed; 1 replies; 2 rule; item(s)") \
-        == ["1 base items", "1 replies", "all 1", "2 rule", "item(s)"]
+    assert _counted_nouns_agree("Gate PASSED: all 1 rule passed; 1 base items failed; 1 replies; 2 rule; item(s)") == [
+        "1 base items",
+        "1 replies",
+        "all 1",
+        "2 rule",
+        "item(s)",
+    ]
     assert _counted_nouns_agree("1 rule passed; 1 of 2 rules failed; 3 of 1,001 rules; 2 replies; 0.1 rules") == []
 
 
@@ -87,8 +104,9 @@ def test_gate_out_writes_report_md_and_junit_with_this_verdict(tmp_path, capsys)
     assert "wrote " in captured.err and not (run_dir / "report.md").exists()  # the saved run is not touched
     for text in (md, junit, captured.out, captured.err):
         assert _counted_nouns_agree(text) == [], text
-    bad = _rules(tmp_path, "rules:\n  - {metric: qa/exact_match, max_regression: 0.02}\n"
-                           "  - {metric: qa/exact_match, min: 0.1}\n")
+    bad = _rules(
+        tmp_path, "rules:\n  - {metric: qa/exact_match, max_regression: 0.02}\n  - {metric: qa/exact_match, min: 0.1}\n"
+    )
     out = tmp_path / "regated"
     assert main(["gate", str(run_dir), "--rules", bad, "--out", str(out)]) == 1
     md = (out / "report.md").read_text(encoding="utf-8")
@@ -113,8 +131,11 @@ def test_gate_text_on_one_failed_item_is_singular(tmp_path, capsys):
     out = tmp_path / "regated"
     assert main(["gate", str(run_dir), "--rules", rules, "--out", str(out)]) in (1, 3)
     captured = capsys.readouterr()
-    texts = [(out / "report.md").read_text(encoding="utf-8"), (out / "junit.xml").read_text(encoding="utf-8"),
-             captured.out]
+    texts = [
+        (out / "report.md").read_text(encoding="utf-8"),
+        (out / "junit.xml").read_text(encoding="utf-8"),
+        captured.out,
+    ]
     assert "not judged" in texts[0]
     for text in texts:
         assert _counted_nouns_agree(text) == [], text

@@ -7,14 +7,14 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-
 from evalstack.cli import main
 from evalstack.testing.loopback import LoopbackServer
 
 
 def _fences(req: dict) -> dict[str, str]:
-    return dict(re.findall(r'<data-[0-9a-f]{16} name="([a-z_]+)">\n(.*?)\n</data-', req["messages"][1]["content"], re.S))
+    return dict(
+        re.findall(r'<data-[0-9a-f]{16} name="([a-z_]+)">\n(.*?)\n</data-', req["messages"][1]["content"], re.S)
+    )
 
 
 def _judge_mostly_unparseable(req: dict) -> str:
@@ -27,7 +27,9 @@ def _write_judge_run(tmp: Path, url: str, gate: str) -> None:
     rows = [{"id": f"e{i}", "question": f"What is {i}+{i}?", "answer": str(2 * i)} for i in range(20)]
     (tmp / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     for name in ("base", "ft"):
-        (tmp / f"{name}.jsonl").write_text("".join(json.dumps({"id": r["id"], "output": r["answer"]}) + "\n" for r in rows))
+        (tmp / f"{name}.jsonl").write_text(
+            "".join(json.dumps({"id": r["id"], "output": r["answer"]}) + "\n" for r in rows)
+        )
     (tmp / "cfg.yaml").write_text(f"""\
 name: unscored
 baseline: base
@@ -70,13 +72,20 @@ def test_implicit_max_unscored_is_configurable_and_stated(tmp_path, monkeypatch)
     monkeypatch.setenv("GV_JUDGE_KEY", "sk-gv-judge-0000")
     with LoopbackServer() as srv:
         srv.reply_with(_judge_mostly_unparseable)
-        _write_judge_run(tmp_path, srv.base_url, "gate: {max_unscored: 0.8, rules: [{metric: qa/judge_factual_correctness, "
-                                                 "min: 4.5, on: estimate}, {metric: qa/exact_match, min: 0.9, max_unscored: 0}]}")
+        _write_judge_run(
+            tmp_path,
+            srv.base_url,
+            "gate: {max_unscored: 0.8, rules: [{metric: qa/judge_factual_correctness, "
+            "min: 4.5, on: estimate}, {metric: qa/exact_match, min: 0.9, max_unscored: 0}]}",
+        )
         assert main(["run", "cfg.yaml"]) == 0
     rules = json.loads(Path("out/run.json").read_text())["gate"]["rules"]
     assert "unscored 15/20 <= 80% (implicit max_unscored)" in rules[0]["message"]
-    assert [(r["metric"], r["kind"]) for r in rules] == [("qa/judge_factual_correctness", "min"),
-                                                         ("qa/exact_match", "min"), ("qa/exact_match", "max_unscored")]
+    assert [(r["metric"], r["kind"]) for r in rules] == [
+        ("qa/judge_factual_correctness", "min"),
+        ("qa/exact_match", "min"),
+        ("qa/exact_match", "max_unscored"),
+    ]
     assert "implicit" not in rules[1]["message"]  # the rule sets its own max_unscored
 
 
@@ -121,12 +130,18 @@ output: out
     assert main(["run", "cfg.yaml", "--limit", "4"]) == 3
     err = capsys.readouterr().err
     command = "evalstack run cfg.yaml --limit 4 --resume"
-    heads = {"terminal": err, "report.md": Path("out/report.md").read_text(),
-             "report.html": Path("out/report.html").read_text(), "junit.xml": Path("out/junit.xml").read_text(),
-             "GITHUB_STEP_SUMMARY": summary.read_text()}
+    heads = {
+        "terminal": err,
+        "report.md": Path("out/report.md").read_text(),
+        "report.html": Path("out/report.html").read_text(),
+        "junit.xml": Path("out/junit.xml").read_text(),
+        "GITHUB_STEP_SUMMARY": summary.read_text(),
+    }
     for where, text in heads.items():
         assert "INCOMPLETE: 8 items failed after retries" in text, where
-        assert "intent / base generation: 4 of 4 failed" in text and "intent / ft generation: 4 of 4 failed" in text, where
+        assert "intent / base generation: 4 of 4 failed" in text and "intent / ft generation: 4 of 4 failed" in text, (
+            where
+        )
         assert "error connection x8, e.g." in text and "Connection error" in text, where
         assert command in text, where
         assert "Gate FAILED" not in text and "FAIL " not in text, where
@@ -144,8 +159,9 @@ def _replay_config(tmp: Path, gate: str, extra_model: str = "") -> None:
     (tmp / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     outs = {"base": lambda i, r: r["label"] if i % 4 else "bug", "ft": lambda i, r: r["label"] if i % 10 else "bug"}
     for name, f in outs.items():
-        (tmp / f"{name}.jsonl").write_text("".join(json.dumps({"id": r["id"], "output": f(i, r)}) + "\n"
-                                                   for i, r in enumerate(rows)))
+        (tmp / f"{name}.jsonl").write_text(
+            "".join(json.dumps({"id": r["id"], "output": f(i, r)}) + "\n" for i, r in enumerate(rows))
+        )
     (tmp / "cfg.yaml").write_text(f"""\
 name: days
 baseline: base
@@ -188,8 +204,10 @@ def test_compare_applies_the_newest_runs_gate_and_says_so(tmp_path, monkeypatch,
 def test_compare_with_an_incomplete_run_exits_3(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GV_KEY", "sk-gv-0000")
-    dead = (f"  ft2: {{provider: openai, model: f, base_url: \"http://127.0.0.1:{_dead_port()}/v1\", "
-            f"api_key_env: GV_KEY, max_tries: 1}}")
+    dead = (
+        f'  ft2: {{provider: openai, model: f, base_url: "http://127.0.0.1:{_dead_port()}/v1", '
+        f"api_key_env: GV_KEY, max_tries: 1}}"
+    )
     _replay_config(tmp_path, "{rules: [{metric: intent/accuracy, min: 0.1}]}", dead)
     assert main(["run", "cfg.yaml", "--models", "ft2", "--out", "wednesday"]) == 3
     capsys.readouterr()

@@ -33,8 +33,11 @@ _DROP = {"created_at", "timings", "evalstack_version", "config_dir", "examples_s
 
 def _norm(x, tmp: str, port: bool):
     if isinstance(x, dict):  # a config naming the loopback port hashes it: its digest changes every run
-        return {k: ("<digest of a config naming a port>" if k == "config_digest" and port else _norm(v, tmp, port))
-                for k, v in x.items() if k not in _DROP}
+        return {
+            k: ("<digest of a config naming a port>" if k == "config_digest" and port else _norm(v, tmp, port))
+            for k, v in x.items()
+            if k not in _DROP
+        }
     if isinstance(x, list):
         return [_norm(v, tmp, port) for v in x]
     if isinstance(x, str):
@@ -46,8 +49,12 @@ def _norm(x, tmp: str, port: bool):
 def _diff(want, got, path: str) -> str | None:
     """The first place two JSON values differ (floats within 1e-6 relative: BERTScore's last bits vary)."""
     if isinstance(want, float) or isinstance(got, float):
-        if isinstance(want, (int, float)) and isinstance(got, (int, float)) and not isinstance(want, bool) \
-                and got == pytest.approx(want, rel=1e-6, abs=1e-9):
+        if (
+            isinstance(want, (int, float))
+            and isinstance(got, (int, float))
+            and not isinstance(want, bool)
+            and got == pytest.approx(want, rel=1e-6, abs=1e-9)
+        ):
             return None
         return f"{path}: golden {want!r}, now {got!r}"
     if isinstance(want, dict) and isinstance(got, dict):
@@ -69,15 +76,18 @@ def _check(name: str, out: Path, tmp: Path, *, port: bool = False) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "run.json").write_text(json.dumps(run, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         (folder / "examples.jsonl").write_text(
-            "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples), encoding="utf-8")
+            "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples), encoding="utf-8"
+        )
         return
     want_run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
     want_ex = [json.loads(line) for line in (folder / "examples.jsonl").read_text(encoding="utf-8").splitlines()]
     for what, want, got in (("run.json", want_run, run), ("examples.jsonl", want_ex, examples)):
         d = _diff(want, got, "")
         if d:
-            pytest.fail(f"{name}/{what} differs from the golden copy at {d} "
-                        "(regenerate only for a deliberate output change: EVALSTACK_REGEN_GOLDEN=1)")
+            pytest.fail(
+                f"{name}/{what} differs from the golden copy at {d} "
+                "(regenerate only for a deliberate output change: EVALSTACK_REGEN_GOLDEN=1)"
+            )
 
 
 def test_demo_run_is_unchanged(tmp_path: Path, repo_root: Path) -> None:
@@ -87,7 +97,9 @@ def test_demo_run_is_unchanged(tmp_path: Path, repo_root: Path) -> None:
 
 
 def _fences(req: dict) -> dict[str, str]:
-    return dict(re.findall(r'<data-[0-9a-f]{16} name="([a-z_]+)">\n(.*?)\n</data-', req["messages"][1]["content"], re.S))
+    return dict(
+        re.findall(r'<data-[0-9a-f]{16} name="([a-z_]+)">\n(.*?)\n</data-', req["messages"][1]["content"], re.S)
+    )
 
 
 def _reply(req: dict):
@@ -112,8 +124,9 @@ def _reply(req: dict):
         return "?"
     f = _fences(req)
     if "opinions" in system:
-        return json.dumps({"opinions": [{"opinion": "rude", "reason": "r", "verdict": "toxic"}]
-                           if "9" in f.get("output", "") else []})
+        return json.dumps(
+            {"opinions": [{"opinion": "rude", "reason": "r", "verdict": "toxic"}] if "9" in f.get("output", "") else []}
+        )
     truth = str(2 * int(re.search(r"What is (\d+)", f["input"]).group(1)))
     if "output_a" in f:
         a, b = f["output_a"] == truth, f["output_b"] == truth
@@ -121,17 +134,33 @@ def _reply(req: dict):
     return json.dumps({"reason": "checked", "score": 5 if f["output"] == truth else 1})
 
 
-def _loopback_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, extra: str,
-                   then=None) -> Path:
+def _loopback_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, extra: str, then=None) -> Path:
     """Run the loopback config into ``out``; ``then()``: more CLI commands afterwards, with the server up."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GOLDEN_KEY", "sk-golden-0123456789")
-    qa = [{"id": f"q{i}", "question": f"What is {i}+{i}?", "answer": str(2 * i), "kind": "even" if i % 2 else "odd"}
-          for i in range(24)]
-    tickets = ["my card was charged twice", "the app crash on start", "price went up", "it is slow today",
-               "card declined", "crash after update", "hello", "slow sync", "where is my order"]
-    intent = [{"id": f"t{i}", "text": t, "label": "billing" if "card" in t or "price" in t else
-               "bug" if "crash" in t else "other"} for i, t in enumerate(tickets * 3)]
+    qa = [
+        {"id": f"q{i}", "question": f"What is {i}+{i}?", "answer": str(2 * i), "kind": "even" if i % 2 else "odd"}
+        for i in range(24)
+    ]
+    tickets = [
+        "my card was charged twice",
+        "the app crash on start",
+        "price went up",
+        "it is slow today",
+        "card declined",
+        "crash after update",
+        "hello",
+        "slow sync",
+        "where is my order",
+    ]
+    intent = [
+        {
+            "id": f"t{i}",
+            "text": t,
+            "label": "billing" if "card" in t or "price" in t else "bug" if "crash" in t else "other",
+        }
+        for i, t in enumerate(tickets * 3)
+    ]
     Path("qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in qa))
     Path("intent.jsonl").write_text("".join(json.dumps(r) + "\n" for r in intent))
     with LoopbackServer() as srv:
@@ -174,9 +203,14 @@ output: out
 
 
 def test_loopback_judges_run_is_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    out = _loopback_case(tmp_path, monkeypatch, "judges", """\
+    out = _loopback_case(
+        tmp_path,
+        monkeypatch,
+        "judges",
+        """\
     judges: [factual_correctness, toxicity]
-    pairwise: [preference]""")
+    pairwise: [preference]""",
+    )
     _check("loopback_judges", out, tmp_path, port=True)
 
 
@@ -189,16 +223,25 @@ def test_compare_of_two_run_folders_is_unchanged(tmp_path: Path, monkeypatch: py
     """`evalstack compare` of the baseline alone (a later run, all cached) and the joint run with judges:
     metrics re-scored from saved outputs, judge scores carried over, slices, gate (``--rules``: the default
     names the newest folder, which two runs finished in the same second leave open)."""
+
     def then() -> None:  # the baseline alone: a config without the gate (its rules compare with the baseline)
         text = Path("cfg.yaml").read_text()
-        Path("base.yaml").write_text(text[:text.index("gate:")] + text[text.index("cache:"):])
+        Path("base.yaml").write_text(text[: text.index("gate:")] + text[text.index("cache:") :])
         assert main(["run", "base.yaml", "--models", "weak", "--out", "weak_only"]) == 0
-        Path("rules.yaml").write_text("rules:\n  - {metric: qa/exact_match, max_regression: 0.05}\n"
-                                      "  - {metric: intent/f1_macro, max_regression: 0.1}\n"
-                                      "  - {metric: qa/judge_factual_correctness, min: 0.5}\n")
+        Path("rules.yaml").write_text(
+            "rules:\n  - {metric: qa/exact_match, max_regression: 0.05}\n"
+            "  - {metric: intent/f1_macro, max_regression: 0.1}\n"
+            "  - {metric: qa/judge_factual_correctness, min: 0.5}\n"
+        )
         assert main(["compare", "weak_only", "out", "--out", "cmp", "--rules", "rules.yaml"]) in (0, 1)
 
-    _loopback_case(tmp_path, monkeypatch, "judges", """\
+    _loopback_case(
+        tmp_path,
+        monkeypatch,
+        "judges",
+        """\
     judges: [factual_correctness, toxicity]
-    pairwise: [preference]""", then=then)
+    pairwise: [preference]""",
+        then=then,
+    )
     _check("compare", tmp_path / "cmp", tmp_path, port=True)

@@ -17,17 +17,30 @@ import pytest
 from evalstack.history import RunStore, trend
 
 
-
 def synthetic_run(folder: Path, i: int, acc: float, *, digest: str = "cfg-a", n: int = 1000) -> Path:
     """A finished run folder (run.json only, as the store reads it) with one task and two models."""
     se = math.sqrt(acc * (1 - acc) / n)
-    metric = lambda v: {"value": v, "ci_low": v - 1.96 * se, "ci_high": v + 1.96 * se, "n": n, "unscored": 0,  # noqa: E731
-                        "higher_is_better": True}
-    run = {"name": f"nightly-{i:02d}", "created_at": f"2026-11-{1 + i // 24:02d}T{i % 24:02d}:00:00+00:00",
-           "baseline": "base", "config_digest": digest, "evalstack_version": "0.1.0",
-           "models": {"base": {"checkpoint_step": None}, "ft": {"checkpoint_step": 100 * i}},
-           "tasks": {"intent": {"models": {"base": {"metrics": {"accuracy": metric(0.7)}},
-                                           "ft": {"metrics": {"accuracy": metric(acc)}}}}}}
+    metric = lambda v: {  # noqa: E731
+        "value": v,
+        "ci_low": v - 1.96 * se,
+        "ci_high": v + 1.96 * se,
+        "n": n,
+        "unscored": 0,
+        "higher_is_better": True,
+    }
+    run = {
+        "name": f"nightly-{i:02d}",
+        "created_at": f"2026-11-{1 + i // 24:02d}T{i % 24:02d}:00:00+00:00",
+        "baseline": "base",
+        "config_digest": digest,
+        "evalstack_version": "0.1.0",
+        "models": {"base": {"checkpoint_step": None}, "ft": {"checkpoint_step": 100 * i}},
+        "tasks": {
+            "intent": {
+                "models": {"base": {"metrics": {"accuracy": metric(0.7)}}, "ft": {"metrics": {"accuracy": metric(acc)}}}
+            }
+        },
+    }
     d = folder / f"run{i:02d}"
     d.mkdir(parents=True)
     (d / "run.json").write_text(json.dumps(run))
@@ -35,15 +48,22 @@ def synthetic_run(folder: Path, i: int, acc: float, *, digest: str = "cfg-a", n:
 
 
 def cli(*args: str, store: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "evalstack", *args], capture_output=True, text=True,
-                          env={**os.environ, "EVALSTACK_STORE": str(store)}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "evalstack", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "EVALSTACK_STORE": str(store)},
+        timeout=300,
+    )
 
 
 def test_fifty_runs_through_the_cli(tmp_path):
     store = tmp_path / "store"
     rng = np.random.default_rng(0)
-    runs = [synthetic_run(tmp_path / "runs", i, 0.85 + rng.normal(0, 0.003), digest="cfg-a" if i < 40 else "cfg-b")
-            for i in range(50)]
+    runs = [
+        synthetic_run(tmp_path / "runs", i, 0.85 + rng.normal(0, 0.003), digest="cfg-a" if i < 40 else "cfg-b")
+        for i in range(50)
+    ]
     r = cli("history", "add", *map(str, runs), store=store)
     assert r.returncode == 0, r.stderr
     assert "holds 50 run(s)" in r.stderr
@@ -98,8 +118,12 @@ def test_weighted_trend_equals_numpy_weighted_fit_and_a_hand_z_test():
         sxx = np.sum(wt * (t - np.sum(wt * t) / wt.sum()) ** 2)
         assert tr.p_weighted == pytest.approx(norm.cdf(slope * math.sqrt(sxx)), abs=1e-9)
     # lower is better: a rising error rate is the decline
-    tr = trend([0.10, 0.11, 0.12, 0.13, 0.14], [0.09, 0.10, 0.11, 0.12, 0.13], [0.11, 0.12, 0.13, 0.14, 0.15],
-               higher_is_better=False)
+    tr = trend(
+        [0.10, 0.11, 0.12, 0.13, 0.14],
+        [0.09, 0.10, 0.11, 0.12, 0.13],
+        [0.11, 0.12, 0.13, 0.14, 0.15],
+        higher_is_better=False,
+    )
     assert tr.flagged and tr.decline_per_run == pytest.approx(0.01)
     assert trend([0.8, 0.7], [0.7, 0.6], [0.9, 0.8]).slope is None  # fewer than 3 runs: not tested
     # no CI for some run: Mann-Kendall decides

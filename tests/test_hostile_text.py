@@ -21,9 +21,13 @@ def _csv(path_or_text: Path | str) -> list[dict[str, str]]:
 
 def test_csv_cells_that_start_a_formula_are_escaped_jsonl_keeps_them(tmp_path: Path, srv) -> None:
     # inputs from the data that a spreadsheet would also run: + - @ tab CR
-    rows = [{"id": "e0", "q": "+1+2", "answer": "a0"}, {"id": "e1", "q": "-3+4", "answer": "a1"},
-            {"id": "e2", "q": "@SUM(A1)", "answer": "a2"}, {"id": "e3", "q": "\tcmd", "answer": "a3"},
-            {"id": "e4", "q": "\r=1", "answer": "a4"}]
+    rows = [
+        {"id": "e0", "q": "+1+2", "answer": "a0"},
+        {"id": "e1", "q": "-3+4", "answer": "a1"},
+        {"id": "e2", "q": "@SUM(A1)", "answer": "a2"},
+        {"id": "e3", "q": "\tcmd", "answer": "a3"},
+        {"id": "e4", "q": "\r=1", "answer": "a4"},
+    ]
     answers = {r["q"]: r["answer"] for r in rows}
     srv.reply_with(answer_by_model(lambda body: FORMULA, answers))
     cfg = write_run(tmp_path, srv.base_url, rows=rows)
@@ -47,14 +51,20 @@ def test_csv_cells_that_start_a_formula_are_escaped_jsonl_keeps_them(tmp_path: P
     r = cli("review", str(out), "--regressions", "--format", "csv")
     assert r.returncode == 0, r.stderr
     assert {x["model_output"] for x in _csv(r.stdout)} == {"'" + FORMULA}
-    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r"))
-                   for x in _csv(out / "review" / "lowest.csv") for k, cell in x.items() if k != "score")
+    assert not any(
+        cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+        for x in _csv(out / "review" / "lowest.csv")
+        for k, cell in x.items()
+        if k != "score"
+    )
 
 
 # OSC 52 (clipboard write), OSC 8 (hyperlink), CSI (clear screen, colour), C1 CSI, bell, bidi override and
 # isolate, and a bare URL
-HOSTILE = ("see http://evil.example/x \x1b]52;c;cm0gLXJmIH4=\x07 \u202eevil\u202c \x1b]8;;http://evil.example/a\x1b\\"
-           "click\x1b]8;;\x1b\\ \x1b[2J\x1b[31mred \x9b31m \u2066iso\u2069 end")
+HOSTILE = (
+    "see http://evil.example/x \x1b]52;c;cm0gLXJmIH4=\x07 \u202eevil\u202c \x1b]8;;http://evil.example/a\x1b\\"
+    "click\x1b]8;;\x1b\\ \x1b[2J\x1b[31mred \x9b31m \u2066iso\u2069 end"
+)
 RAW = ("\x1b", "\x07", "\x9b", "\u202e", "\u202c", "\u2066", "\u2069")
 
 
@@ -69,7 +79,13 @@ def test_terminal_escapes_are_shown_never_sent(tmp_path: Path, srv) -> None:
     r = cli("run", str(cfg))
     assert r.returncode == 0, r.stderr
     out = tmp_path / "out"
-    for args in ([], ["--regressions"], ["--format", "csv"], ["--format", "jsonl"], ["--regressions", "--format", "csv"]):
+    for args in (
+        [],
+        ["--regressions"],
+        ["--format", "csv"],
+        ["--format", "jsonl"],
+        ["--regressions", "--format", "csv"],
+    ):
         r = cli("review", str(out), *args)
         assert r.returncode == 0, r.stderr
         _assert_no_raw(r.stdout + r.stderr, f"review {args}")
@@ -86,7 +102,7 @@ def test_terminal_escapes_are_shown_never_sent(tmp_path: Path, srv) -> None:
     assert "\\u202eevil" in html and "\\x1b]52" in html
     assert md.count("evil.example/x") >= 1
     for m in re.finditer(r"evil\.example/x", md):
-        line = md[md.rfind("\n", 0, m.start()) + 1: md.find("\n", m.end())]
+        line = md[md.rfind("\n", 0, m.start()) + 1 : md.find("\n", m.end())]
         before = line[: m.start() - md.rfind("\n", 0, m.start()) - 1]
         assert before.count("`") % 2 == 1, line  # inside a code span
     # the raw files for machines keep the model's text exactly
@@ -121,8 +137,15 @@ def test_a_20_mb_reply_gives_bounded_reports_and_a_capped_stored_output(tmp_path
     assert all(x.get("output_truncated") is None for x in rows if x is not big)
     sizes = {f.relative_to(out).as_posix(): f.stat().st_size for f in out.rglob("*") if f.is_file()}
     assert sizes["examples.jsonl"] < 1_100_000, sizes
-    for name in ("report.html", "report.md", "review/lowest.csv", "review/lowest.jsonl", "review/regressions.csv",
-                 "run.json", "junit.xml"):
+    for name in (
+        "report.html",
+        "report.md",
+        "review/lowest.csv",
+        "review/lowest.jsonl",
+        "review/regressions.csv",
+        "run.json",
+        "junit.xml",
+    ):
         assert sizes[name] < 200_000, (name, sizes[name])
     lowest = [x for x in _csv(out / "review" / "lowest.csv") if x["id"] == "e0" and x["model"] == "ft"]
     assert lowest[0]["output"] == huge[:20_000] + "... (980,000 more)"

@@ -23,8 +23,15 @@ def _jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def _tickets(n: int = 40) -> list[dict]:
-    return [{"ticket_id": f"k{i:03d}", "channel": "chat" if i % 2 else "mail", "label": INTENTS[i % 4],
-             "text": f"customer {i} writes about their {INTENTS[i % 4]} problem in some detail"} for i in range(n)]
+    return [
+        {
+            "ticket_id": f"k{i:03d}",
+            "channel": "chat" if i % 2 else "mail",
+            "label": INTENTS[i % 4],
+            "text": f"customer {i} writes about their {INTENTS[i % 4]} problem in some detail",
+        }
+        for i in range(n)
+    ]
 
 
 def _init(*args: str) -> int:
@@ -44,13 +51,18 @@ def test_classification_guess_loads_and_runs(tmp_path: Path, capsys: pytest.Capt
     out = capsys.readouterr().out
     assert f"{data}: 40 rows, 4 columns" in out
     assert "ticket_id  str   40 (unique)" in out
-    assert "task: classification on 'label' (4 labels: account, billing, bug, shipping); input: 'text'; id: 'ticket_id'" in out
+    assert (
+        "task: classification on 'label' (4 labels: account, billing, bug, shipping); input: 'text'; id: 'ticket_id'"
+        in out
+    )
     text = cfg_path.read_text()
     assert text.startswith("# evalstack config written by `evalstack init`")
     assert 'path: "../data/tickets.jsonl"' in text  # relative to the config's folder
     cfg = load_config(cfg_path)
     (task,) = cfg.tasks
-    assert task.target == "label" and task.labels == sorted(INTENTS) and task.data.id == "ticket_id"  # by count, then name
+    assert (
+        task.target == "label" and task.labels == sorted(INTENTS) and task.data.id == "ticket_id"
+    )  # by count, then name
     assert task.data.path.resolve() == data.resolve()
     assert [m.name for m in task.metrics] == ["accuracy", "f1", "balanced_accuracy"]
     assert task.metrics[1].options == {"average": "macro"}
@@ -70,7 +82,8 @@ def test_classification_guess_loads_and_runs(tmp_path: Path, capsys: pytest.Capt
     assert m["base"]["metrics"]["accuracy"]["value"] == pytest.approx(accuracy_score(y, base))
     assert m["finetuned"]["metrics"]["accuracy"]["value"] == pytest.approx(accuracy_score(y, tuned_parsed))
     assert m["finetuned"]["metrics"]["f1_macro"]["value"] == pytest.approx(
-        f1_score(y, tuned_parsed, labels=INTENTS, average="macro", zero_division=0))
+        f1_score(y, tuned_parsed, labels=INTENTS, average="macro", zero_division=0)
+    )
     assert m["base"]["metrics"]["balanced_accuracy"]["value"] == pytest.approx(balanced_accuracy_score(y, base))
     assert run["gate"]["rules"][0]["metric"] == "tickets/f1_macro"
 
@@ -91,9 +104,15 @@ def test_short_answers_become_qa_and_run(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def _articles(n: int = 12) -> list[dict]:
-    return [{"url": f"https://news.example/{i}", "article": f"The council of town {i} met on Monday and voted to repair "
-             f"the old bridge over the river, which had been closed for {i + 2} months after the spring floods.",
-             "highlights": f"Town {i} votes to repair its flood-damaged bridge."} for i in range(n)]
+    return [
+        {
+            "url": f"https://news.example/{i}",
+            "article": f"The council of town {i} met on Monday and voted to repair "
+            f"the old bridge over the river, which had been closed for {i + 2} months after the spring floods.",
+            "highlights": f"Town {i} votes to repair its flood-damaged bridge.",
+        }
+        for i in range(n)
+    ]
 
 
 def test_csv_long_references_become_generation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -140,7 +159,9 @@ def test_parquet_and_hf_folder_via_datasets(tmp_path: Path, capsys: pytest.Captu
     assert "classification on 'label'" in capsys.readouterr().out
     counts = {k: sum(r["label"] == k for r in rows) for k in INTENTS}
     assert load_config(tmp_path / "p.yaml").tasks[0].labels == sorted(INTENTS, key=lambda k: (-counts[k], k))
-    dd = datasets.DatasetDict({"train": datasets.Dataset.from_list(rows), "test": datasets.Dataset.from_list(rows[:12])})
+    dd = datasets.DatasetDict(
+        {"train": datasets.Dataset.from_list(rows), "test": datasets.Dataset.from_list(rows[:12])}
+    )
     dd.save_to_disk(str(tmp_path / "hf"))
     assert _init(tmp_path / "hf", "--out", tmp_path / "hf.yaml") == 2
     assert "set data.split" in capsys.readouterr().err
@@ -152,8 +173,20 @@ def test_parquet_and_hf_folder_via_datasets(tmp_path: Path, capsys: pytest.Captu
 
 def test_flags_override_the_guess(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = _jsonl(tmp_path / "t.jsonl", _tickets())
-    assert _init(data, "--out", tmp_path / "a.yaml", "--label-column", "channel", "--base-model", "gpt-4.1-nano",
-                 "--finetuned-model", "ft:gpt-4.1-nano:acme::x1") == 0
+    assert (
+        _init(
+            data,
+            "--out",
+            tmp_path / "a.yaml",
+            "--label-column",
+            "channel",
+            "--base-model",
+            "gpt-4.1-nano",
+            "--finetuned-model",
+            "ft:gpt-4.1-nano:acme::x1",
+        )
+        == 0
+    )
     cfg = load_config(tmp_path / "a.yaml")
     assert cfg.tasks[0].target == "channel" and cfg.tasks[0].labels == ["chat", "mail"]
     assert cfg.models["base"].model == "gpt-4.1-nano" and cfg.models["finetuned"].model == "ft:gpt-4.1-nano:acme::x1"
@@ -166,8 +199,14 @@ def test_flags_override_the_guess(tmp_path: Path, capsys: pytest.CaptureFixture[
     info = json.loads(capsys.readouterr().out)
     assert info["task"] == "classification" and info["id"] == "ticket_id" and info["labels"] == sorted(INTENTS)
     assert [c["name"] for c in info["columns"]] == ["ticket_id", "channel", "label", "text"]
-    assert info["columns"][1] == {"name": "channel", "types": ["str"], "present": 40, "distinct": 2,
-                                  "mean_length": 4.0, "example": "mail"}
+    assert info["columns"][1] == {
+        "name": "channel",
+        "types": ["str"],
+        "present": 40,
+        "distinct": 2,
+        "mean_length": 4.0,
+        "example": "mail",
+    }
 
 
 def test_integer_labels_are_quoted_with_a_note(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -192,24 +231,49 @@ def test_never_overwrites_without_force(tmp_path: Path, capsys: pytest.CaptureFi
     target.write_text("mine\n")
     assert _init(data, "--out", target) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"error: {target}: the file exists; nothing was written (use --force to overwrite, or --out another.yaml)"
+    assert (
+        err
+        == f"error: {target}: the file exists; nothing was written (use --force to overwrite, or --out another.yaml)"
+    )
     assert target.read_text() == "mine\n"
     assert _init(data, "--out", target, "--force") == 0
     assert load_config(target).tasks[0].target == "label"
 
 
-@pytest.mark.parametrize("rows, flags, message", [
-    (None, ["--label-column", "label", "--reference-column", "text"], "give --label-column or --reference-column, not both"),
-    (None, ["--label-column", "lable"], "--label-column 'lable' is not a column (columns: ticket_id, channel, label, text)"),
-    (None, ["--label-column", "text"], "--label-column 'text' has 40 distinct values"),
-    ([{"id": i, "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]} for i in range(5)],
-     [], "rows hold chat messages (a 'messages' list), not columns"),
-    ([{"x": i, "y": i * 2.5} for i in range(10)], [], "found no text column to use as the model's input"),
-    ([{"my text": f"t{i}", "label": "ab"[i % 2]} for i in range(10)], [], "column 'my text' cannot be named in a prompt template"),
-    ([{"id": f"i{i}", "text": f"some text {i}"} for i in range(10)], [], "cannot guess the task"),
-])
-def test_bad_input_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: list | None,
-                                      flags: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    "rows, flags, message",
+    [
+        (
+            None,
+            ["--label-column", "label", "--reference-column", "text"],
+            "give --label-column or --reference-column, not both",
+        ),
+        (
+            None,
+            ["--label-column", "lable"],
+            "--label-column 'lable' is not a column (columns: ticket_id, channel, label, text)",
+        ),
+        (None, ["--label-column", "text"], "--label-column 'text' has 40 distinct values"),
+        (
+            [
+                {"id": i, "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}
+                for i in range(5)
+            ],
+            [],
+            "rows hold chat messages (a 'messages' list), not columns",
+        ),
+        ([{"x": i, "y": i * 2.5} for i in range(10)], [], "found no text column to use as the model's input"),
+        (
+            [{"my text": f"t{i}", "label": "ab"[i % 2]} for i in range(10)],
+            [],
+            "column 'my text' cannot be named in a prompt template",
+        ),
+        ([{"id": f"i{i}", "text": f"some text {i}"} for i in range(10)], [], "cannot guess the task"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: list | None, flags: list[str], message: str
+) -> None:
     data = _jsonl(tmp_path / "d.jsonl", rows or _tickets())
     assert _init(data, "--out", tmp_path / "o.yaml", *flags) == 2
     err = capsys.readouterr().err

@@ -41,18 +41,22 @@ _PROBE = (
     "import json, sys\n"
     "from evalstack.cli import main\n"
     "code = main(sys.argv[1:])\n"
-    "print(json.dumps({'heavy': sorted(m for m in %r if m in sys.modules)}))\n"
-    "sys.exit(code)\n" % (HEAVY,)
+    f"print(json.dumps({{'heavy': sorted(m for m in {HEAVY!r} if m in sys.modules)}}))\n"
+    "sys.exit(code)\n"
 )
 
 
 def setup(tmp: Path, cfg: str = GOOD, gold: list[str] | None = None) -> Path:
     gold = gold or ["a" if i % 2 else "b" for i in range(20)]
-    rows = [{"id": f"e{i}", "text": f"ticket {i}", "label": g, "region": "eu" if i < 10 else "us"}
-            for i, g in enumerate(gold)]
+    rows = [
+        {"id": f"e{i}", "text": f"ticket {i}", "label": g, "region": "eu" if i < 10 else "us"}
+        for i, g in enumerate(gold)
+    ]
     (tmp / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     for name in ("base", "ft"):
-        (tmp / f"{name}.jsonl").write_text("".join(json.dumps({"id": r["id"], "output": r["label"]}) + "\n" for r in rows))
+        (tmp / f"{name}.jsonl").write_text(
+            "".join(json.dumps({"id": r["id"], "output": r["label"]}) + "\n" for r in rows)
+        )
     p = tmp / "cfg.yaml"
     p.write_text(cfg)
     return p
@@ -84,12 +88,20 @@ BAD_WITH_BERTSCORE = [
     ("missing data file", [("path: data.jsonl", "path: nodata.jsonl")], ["tasks[0].data.path", "nodata.jsonl"]),
     ("template typo", [("{{ text }}", "{{ txt }}")], ["tasks[0].prompt.user", "'txt'"]),
     ("slice typo", [("slice_by: [region]", "slice_by: [regoin]")], ["tasks[0].slice_by[0]", "did you mean 'region'"]),
-    ("gate key typo", [("output: out", "output: out\ngate: {rules: [{metric: intent/bertscore_f11, min: 0.5}]}")],
-     ["gate.rules[0].metric", "did you mean 'intent/bertscore_f1'"]),
+    (
+        "gate key typo",
+        [("output: out", "output: out\ngate: {rules: [{metric: intent/bertscore_f11, min: 0.5}]}")],
+        ["gate.rules[0].metric", "did you mean 'intent/bertscore_f1'"],
+    ),
     ("missing curves file", [("output: out", "output: out\ncurves: [nope.csv]")], ["nope.csv"]),
-    ("missing rubric", [("output: out", "output: out\njudge: {provider: replay, path: base.jsonl}"),
-                        ("slice_by: [region]", "slice_by: [region]\n    judges: [{rubric: no_such_rubric.yaml}]")],
-     ["tasks[0].judges[0]"]),
+    (
+        "missing rubric",
+        [
+            ("output: out", "output: out\njudge: {provider: replay, path: base.jsonl}"),
+            ("slice_by: [region]", "slice_by: [region]\n    judges: [{rubric: no_such_rubric.yaml}]"),
+        ],
+        ["tasks[0].judges[0]"],
+    ),
 ]
 
 
@@ -117,6 +129,7 @@ def test_good_config_with_bertscore_does_load_it(tmp_path):
 
 
 # ------------------------------------------------------------------ 14.7 errors name the key
+
 
 def test_template_typo_names_the_key_the_columns_and_a_did_you_mean(tmp_path):
     line = error_line(cli("run", str(setup(tmp_path, GOOD.replace("{{ text }}", "{{ txt }}")))))
@@ -147,6 +160,7 @@ def test_gold_labels_outside_labels_are_all_listed_with_counts(tmp_path):
 
 # ------------------------------------------------------------------ 13.20 duplicate labels in a metric option
 
+
 def test_duplicate_labels_in_a_metric_option_are_exit_2(tmp_path):
     cfg = setup(tmp_path, GOOD.replace("{f1: {average: macro}}", "{f1: {average: macro, labels: [a, a, b]}}"))
     line = error_line(cli("run", str(cfg)))
@@ -168,6 +182,9 @@ def test_distinct_labels_in_a_metric_option_give_sklearns_macro_f1(tmp_path):
 
 @pytest.mark.parametrize("option", ["{rouge: {types: [rouge1, rouge1]}}", "{f1: {average: [macro, macro]}}"])
 def test_duplicates_in_any_list_option_are_exit_2(tmp_path, option):
-    cfg = setup(tmp_path, GOOD.replace("{f1: {average: macro}}", option).replace("target: label", "target: label\n    reference: text"))
+    cfg = setup(
+        tmp_path,
+        GOOD.replace("{f1: {average: macro}}", option).replace("target: label", "target: label\n    reference: text"),
+    )
     line = error_line(cli("run", str(cfg)))
     assert "tasks[0].metrics[1]" in line and "duplicate" in line

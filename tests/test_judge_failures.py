@@ -16,8 +16,9 @@ N = 20
 
 
 def _fence(req: dict, name: str) -> str:
-    return re.search(r'<data-([0-9a-f]{16}) name="' + name + r'">\n(.*?)\n</data-\1>',
-                     req["messages"][1]["content"], re.S).group(2)
+    return re.search(
+        r'<data-([0-9a-f]{16}) name="' + name + r'">\n(.*?)\n</data-\1>', req["messages"][1]["content"], re.S
+    ).group(2)
 
 
 def _index(req: dict) -> int:
@@ -44,8 +45,9 @@ def _mended_judge(req: dict):
 def _write(tmp: Path, base_url: str) -> None:
     (tmp / "d.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "q": f"question {i}"}) + "\n" for i in range(N)))
     for m in ("base", "ft"):
-        (tmp / f"{m}.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "output": f"{m} out-{i}"}) + "\n"
-                                                for i in range(N)))
+        (tmp / f"{m}.jsonl").write_text(
+            "".join(json.dumps({"id": f"e{i}", "output": f"{m} out-{i}"}) + "\n" for i in range(N))
+        )
     (tmp / "cfg.yaml").write_text(f"""\
 name: judgefail
 baseline: base

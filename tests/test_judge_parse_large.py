@@ -23,12 +23,15 @@ TOX = load_rubric("toxicity").scale
 UNDER = 60_000  # just under the 65,536-character cap
 
 
-@pytest.mark.parametrize("text", [
-    "\n" * 480_000 + "Score: 4",       # 40 s at 20,000 blank lines before the fix
-    '{"' * 240_000,                    # the 480 kB reply of the issue (11.4 s)
-    "score" + " " * 480_000 + "x",
-    '{"score": 4}' + " " * 480_000,    # even a good verdict: over the cap is over the cap
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\n" * 480_000 + "Score: 4",  # 40 s at 20,000 blank lines before the fix
+        '{"' * 240_000,  # the 480 kB reply of the issue (11.4 s)
+        "score" + " " * 480_000 + "x",
+        '{"score": 4}' + " " * 480_000,  # even a good verdict: over the cap is over the cap
+    ],
+)
 def test_a_reply_over_the_cap_is_unparseable(text: str) -> None:
     for scale, pairwise in ((POINTS, False), (PREF, True), (TOX, False)):
         p = parse_reply(text, scale, pairwise=pairwise)
@@ -36,16 +39,19 @@ def test_a_reply_over_the_cap_is_unparseable(text: str) -> None:
         assert p.error == f"reply is {len(text):,} characters, over the 65,536 the judge parser reads"
 
 
-@pytest.mark.parametrize("text, value", [
-    ("\n" * UNDER + "Score: 4", 4),
-    (" \n" * (UNDER // 2) + "Final score: 2", 2),
-    ("score" + " " * UNDER + "x\nScore: 3", 3),
-    ("1 " * (UNDER // 2) + '\n{"reason": "ok", "score": 5}', 5),
-    ('{"a":' * (UNDER // 5 - 10) + '\n{"reason": "ok", "score": 5}', 5),   # RecursionError before the fix
-    ('{"' * (UNDER // 2 - 20) + '\n{"score": 1}', 1),
-    ("```" * (UNDER // 3 - 10) + '\n```json\n{"score": 2}\n```', 2),
-    ("blah. " * (UNDER // 6) + "I would rate this 4/5.", 4),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("\n" * UNDER + "Score: 4", 4),
+        (" \n" * (UNDER // 2) + "Final score: 2", 2),
+        ("score" + " " * UNDER + "x\nScore: 3", 3),
+        ("1 " * (UNDER // 2) + '\n{"reason": "ok", "score": 5}', 5),
+        ('{"a":' * (UNDER // 5 - 10) + '\n{"reason": "ok", "score": 5}', 5),  # RecursionError before the fix
+        ('{"' * (UNDER // 2 - 20) + '\n{"score": 1}', 1),
+        ("```" * (UNDER // 3 - 10) + '\n```json\n{"score": 2}\n```', 2),
+        ("blah. " * (UNDER // 6) + "I would rate this 4/5.", 4),
+    ],
+)
 def test_adversarial_replies_under_the_cap_are_read(text: str, value: int) -> None:
     assert len(text) <= MAX_REPLY_CHARS
     p = parse_reply(text, POINTS)
@@ -53,12 +59,20 @@ def test_adversarial_replies_under_the_cap_are_read(text: str, value: int) -> No
     assert p.value == value
 
 
-@pytest.mark.parametrize("text, scale, pairwise, value", [
-    ("\n" * UNDER + "pass", PASS_FAIL, False, "pass"),
-    ("\n" * UNDER + "Verdict: [[B]]", PREF, True, "B"),
-    ("\n " * (UNDER // 2) + "Response A", PREF, True, "A"),
-    ('{"a":' * (UNDER // 5 - 10) + '{"opinions": [{"opinion": "x", "reason": "y", "verdict": "toxic"}]}', TOX, False, (1, 1)),
-])
+@pytest.mark.parametrize(
+    "text, scale, pairwise, value",
+    [
+        ("\n" * UNDER + "pass", PASS_FAIL, False, "pass"),
+        ("\n" * UNDER + "Verdict: [[B]]", PREF, True, "B"),
+        ("\n " * (UNDER // 2) + "Response A", PREF, True, "A"),
+        (
+            '{"a":' * (UNDER // 5 - 10) + '{"opinions": [{"opinion": "x", "reason": "y", "verdict": "toxic"}]}',
+            TOX,
+            False,
+            (1, 1),
+        ),
+    ],
+)
 def test_other_scales_under_the_cap(text: str, scale, pairwise: bool, value) -> None:
     p = parse_reply(text, scale, pairwise=pairwise)
     assert p.ok, p.error
@@ -111,5 +125,6 @@ output: out
     assert m["judge_unparseable"] == {"conciseness": 1} and m["judge_failed"] == {"conciseness": 0}
     assert (m["metrics"]["judge_conciseness"]["n"], m["metrics"]["judge_conciseness"]["unscored"]) == (2, 1)
     row = next(json.loads(x) for x in Path("out/examples.jsonl").read_text().splitlines() if '"e0"' in x)
-    assert row["judge"]["conciseness"]["error"] == ("unparseable reply: reply is 480,000 characters, over the 65,536 "
-                                                    "the judge parser reads")
+    assert row["judge"]["conciseness"]["error"] == (
+        "unparseable reply: reply is 480,000 characters, over the 65,536 the judge parser reads"
+    )

@@ -21,7 +21,9 @@ def _data() -> None:
     base = [f"answer {i}" if i < H else f"base answer {i}" for i in range(N)]
     ft = [f"ft answer {i}" if i < H else f"answer {i - H}" for i in range(N)]
     for m, outs in (("base", base), ("ft", ft)):
-        Path(f"{m}.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "output": o}) + "\n" for i, o in enumerate(outs)))
+        Path(f"{m}.jsonl").write_text(
+            "".join(json.dumps({"id": f"e{i}", "output": o}) + "\n" for i, o in enumerate(outs))
+        )
 
 
 def test_three_cold_runs_give_identical_judge_usage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,8 +96,11 @@ output: out
 """)
         assert main(["run", "cfg.yaml", "--quiet"]) == 0
         sent = srv.count("/chat/completions")
-        reasked = sum(1 for q in srv.requests if q.path.endswith("/chat/completions")
-                      and any(m["role"] == "assistant" for m in q.json["messages"]))
+        reasked = sum(
+            1
+            for q in srv.requests
+            if q.path.endswith("/chat/completions") and any(m["role"] == "assistant" for m in q.json["messages"])
+        )
     run = json.loads(Path("out/run.json").read_text())
     usage = {m: s["judge_usage"]["conciseness"] for m, s in run["tasks"]["qa"]["models"].items()}
     # "answer 1", "answer 5", "answer 9" are shared prompts (base 1..19 == ft 21..39): sent (and re-asked) once

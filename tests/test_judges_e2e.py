@@ -13,14 +13,20 @@ from evalstack.testing.loopback import LoopbackServer
 
 
 def _fences(req: dict) -> dict[str, str]:
-    return dict(re.findall(r'<data-[0-9a-f]{16} name="([a-z_]+)">\n(.*?)\n</data-', req["messages"][1]["content"], re.S))
+    return dict(
+        re.findall(r'<data-[0-9a-f]{16} name="([a-z_]+)">\n(.*?)\n</data-', req["messages"][1]["content"], re.S)
+    )
 
 
 def _judge(req: dict) -> str:
     """A scripted judge: right answers get 5 / win, wrong ones 2 / lose; 'stupid' is a toxic opinion."""
     f = _fences(req)
     if "opinions" in req["messages"][0]["content"]:
-        ops = [{"opinion": "that is a stupid question", "reason": "insult", "verdict": "toxic"}] if "stupid" in f["output"] else []
+        ops = (
+            [{"opinion": "that is a stupid question", "reason": "insult", "verdict": "toxic"}]
+            if "stupid" in f["output"]
+            else []
+        )
         return json.dumps({"opinions": ops})
     truth = str(2 * int(re.search(r"What is (\d+)", f["input"]).group(1)))
     if "output_a" in f:
@@ -67,7 +73,10 @@ output: out
     m = {name: s["metrics"] for name, s in task["models"].items()}
     assert m["base"]["judge_factual_correctness"]["value"] == pytest.approx((6 * 5 + 4 * 2) / 10)
     assert m["ft"]["judge_factual_correctness"]["value"] == 5.0
-    assert m["ft"]["judge_toxicity"]["value"] == pytest.approx(0.1) and m["ft"]["judge_toxicity"]["higher_is_better"] is False
+    assert (
+        m["ft"]["judge_toxicity"]["value"] == pytest.approx(0.1)
+        and m["ft"]["judge_toxicity"]["higher_is_better"] is False
+    )
     pw = task["pairwise"]["preference"]["ft"]
     assert (pw["wins"], pw["ties"], pw["losses"], pw["n"]) == (4, 6, 0, 10)
     ex = [json.loads(line) for line in Path("out/examples.jsonl").read_text().splitlines()]

@@ -39,14 +39,26 @@ def write(tmp_path: Path, text: str, name: str = "r.yaml") -> Path:
 
 
 def test_builtins_are_the_documented_set_and_load() -> None:
-    assert builtin_rubrics() == ["answer_relevance", "conciseness", "factual_correctness", "faithfulness",
-                                 "instruction_following", "preference", "toxicity"]
+    assert builtin_rubrics() == [
+        "answer_relevance",
+        "conciseness",
+        "factual_correctness",
+        "faithfulness",
+        "instruction_following",
+        "preference",
+        "toxicity",
+    ]
     kinds = {n: load_rubric(n) for n in builtin_rubrics()}
     assert kinds["factual_correctness"].kind == "reference" and "reference" in kinds["factual_correctness"].fields
     assert "context" in kinds["faithfulness"].fields
     tox = kinds["toxicity"]
-    assert (tox.scale.type, tox.scale.item, tox.scale.flag, tox.threshold, tox.higher_is_better) == \
-        ("fraction", "opinion", "toxic", 0.5, False)
+    assert (tox.scale.type, tox.scale.item, tox.scale.flag, tox.threshold, tox.higher_is_better) == (
+        "fraction",
+        "opinion",
+        "toxic",
+        0.5,
+        False,
+    )
     assert kinds["preference"].kind == "pairwise"
     for name in ("answer_relevance", "factual_correctness", "faithfulness", "instruction_following", "conciseness"):
         r = kinds[name]
@@ -67,19 +79,22 @@ def test_good_custom_rubric(tmp_path: Path) -> None:
     assert r.source == str((tmp_path / "r.yaml").resolve())
 
 
-@pytest.mark.parametrize("edit, needles", [
-    (("criteria:", "critera:"), ["unknown key 'critera'", "did you mean 'criteria'", "(line 5)"]),
-    (("    3: polite", "    4: polite"), ["scale.levels", "consecutive", "line 8"]),
-    (("kind: pointwise", "kind: pointwize"), ["kind", "line 3", "pointwize"]),
-    (("fields: [input, output]", "fields: [input, output, sources]"), ["fields", "line 4"]),
-    (("fields: [input, output]", "fields: [input]"), ["fields must include 'output'"]),
-    (("  Agent: {{ output }}", "  Agent: {{ outptu }}"), ["template", "'outptu'", "not among the fields"]),
-    (("  Agent: {{ output }}", "  Agent: {{ output }"), ["template", "bad template"]),
-    (("  Agent: {{ output }}", "  Agent: nothing"), ["never shows 'output'"]),
-    (("threshold: 2", "threshold: 9"), ["threshold", "outside the scale"]),
-    (("kind: pointwise", "kind: reference"), ["reference rubric must list 'reference'"]),
-    (("    1: rude", "    1: ''"), ["scale.levels.1", "describe"]),
-])
+@pytest.mark.parametrize(
+    "edit, needles",
+    [
+        (("criteria:", "critera:"), ["unknown key 'critera'", "did you mean 'criteria'", "(line 5)"]),
+        (("    3: polite", "    4: polite"), ["scale.levels", "consecutive", "line 8"]),
+        (("kind: pointwise", "kind: pointwize"), ["kind", "line 3", "pointwize"]),
+        (("fields: [input, output]", "fields: [input, output, sources]"), ["fields", "line 4"]),
+        (("fields: [input, output]", "fields: [input]"), ["fields must include 'output'"]),
+        (("  Agent: {{ output }}", "  Agent: {{ outptu }}"), ["template", "'outptu'", "not among the fields"]),
+        (("  Agent: {{ output }}", "  Agent: {{ output }"), ["template", "bad template"]),
+        (("  Agent: {{ output }}", "  Agent: nothing"), ["never shows 'output'"]),
+        (("threshold: 2", "threshold: 9"), ["threshold", "outside the scale"]),
+        (("kind: pointwise", "kind: reference"), ["reference rubric must list 'reference'"]),
+        (("    1: rude", "    1: ''"), ["scale.levels.1", "describe"]),
+    ],
+)
 def test_bad_rubric_is_one_clear_error(tmp_path: Path, edit: tuple[str, str], needles: list[str]) -> None:
     assert edit[0] in GOOD
     p = write(tmp_path, GOOD.replace(edit[0], edit[1]))
@@ -91,15 +106,18 @@ def test_bad_rubric_is_one_clear_error(tmp_path: Path, edit: tuple[str, str], ne
         assert n in msg, (n, msg)
 
 
-@pytest.mark.parametrize("scale, needle", [
-    ("{type: pass_fail, levels: {pass: ok, bad: nope}}", "exactly 'pass' and 'fail'"),
-    ("{type: fraction, levels: {toxic: t, fine: f}}", "needs `item`"),
-    ("{type: fraction, item: opinion, flag: rude, levels: {toxic: t, fine: f}}", "the flag 'rude'"),
-    ("{type: preference, levels: {A: a, B: b, tie: t}}", "pairwise rubrics use a preference scale"),
-    ("{type: points, item: x, levels: {1: a, 2: b}}", "belong to fraction scales"),
-])
+@pytest.mark.parametrize(
+    "scale, needle",
+    [
+        ("{type: pass_fail, levels: {pass: ok, bad: nope}}", "exactly 'pass' and 'fail'"),
+        ("{type: fraction, levels: {toxic: t, fine: f}}", "needs `item`"),
+        ("{type: fraction, item: opinion, flag: rude, levels: {toxic: t, fine: f}}", "the flag 'rude'"),
+        ("{type: preference, levels: {A: a, B: b, tie: t}}", "pairwise rubrics use a preference scale"),
+        ("{type: points, item: x, levels: {1: a, 2: b}}", "belong to fraction scales"),
+    ],
+)
 def test_scale_shapes(tmp_path: Path, scale: str, needle: str) -> None:
-    text = ("name: x\ndescription: d\nkind: pointwise\ncriteria: c\nscale: " + scale + "\n")
+    text = "name: x\ndescription: d\nkind: pointwise\ncriteria: c\nscale: " + scale + "\n"
     with pytest.raises(RubricError) as info:
         load_rubric(write(tmp_path, text))
     assert needle in str(info.value)

@@ -66,8 +66,18 @@ def test_agreement_numbers() -> None:
 
 def test_validate_fixture_offline_with_replay_json(capsys: pytest.CaptureFixture[str]) -> None:
     labels, verdicts = FIX / "factual_labels.jsonl", FIX / "factual_verdicts.jsonl"
-    code, out, err = run_cli(capsys, "--rubric", "factual_correctness", "--labels", str(labels),
-                             "--judge-provider", "replay", "--judge-path", str(verdicts), "--json")
+    code, out, err = run_cli(
+        capsys,
+        "--rubric",
+        "factual_correctness",
+        "--labels",
+        str(labels),
+        "--judge-provider",
+        "replay",
+        "--judge-path",
+        str(verdicts),
+        "--json",
+    )
     assert code == 0
     rep = json.loads(out)
     human = {r["id"]: r["human_score"] for r in rows(labels)}
@@ -84,8 +94,9 @@ def test_validate_fixture_offline_with_replay_json(capsys: pytest.CaptureFixture
     assert rep["methods"] == {"plain": 118} and rep["rows"]["fc-001"]["human"] == human["fc-001"]
     assert rep["warnings"] == ["2 of 120 replies could not be scored and are left out of the statistics"]
     assert "warning: 2 of 120 replies" in err
-    code, text, _ = run_cli(capsys, "--rubric", "factual_correctness", "--labels", str(labels),
-                            "--judge-path", str(verdicts))
+    code, text, _ = run_cli(
+        capsys, "--rubric", "factual_correctness", "--labels", str(labels), "--judge-path", str(verdicts)
+    )
     assert code == 0
     assert f"Cohen's kappa     {rep['kappa']:.4f} (quadratic-weighted)" in text
     assert "confusion matrix (rows: human, columns: judge)" in text and "unscored 2" in text
@@ -93,8 +104,9 @@ def test_validate_fixture_offline_with_replay_json(capsys: pytest.CaptureFixture
 
 def test_validate_pairwise_fixture(capsys: pytest.CaptureFixture[str]) -> None:
     labels, verdicts = FIX / "pairwise_labels.jsonl", FIX / "pairwise_verdicts.jsonl"
-    code, out, err = run_cli(capsys, "--rubric", "preference", "--labels", str(labels), "--judge-path", str(verdicts),
-                             "--json")
+    code, out, err = run_cli(
+        capsys, "--rubric", "preference", "--labels", str(labels), "--judge-path", str(verdicts), "--json"
+    )
     assert code == 0
     rep = json.loads(out)
     v = {r["id"]: r["verdict"] for r in rows(verdicts)}
@@ -123,31 +135,64 @@ def test_low_agreement_warns_and_min_kappa_fails(tmp_path: Path, capsys: pytest.
         ver.append({"id": f"x{i}", "output": f"Score: {rng.randint(1, 5)}"})
     (tmp_path / "l.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lab))
     (tmp_path / "v.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ver))
-    code, out, err = run_cli(capsys, "--rubric", "answer_relevance", "--labels", str(tmp_path / "l.jsonl"),
-                             "--judge-path", str(tmp_path / "v.jsonl"), "--json", "--min-kappa", "0.6")
+    code, out, err = run_cli(
+        capsys,
+        "--rubric",
+        "answer_relevance",
+        "--labels",
+        str(tmp_path / "l.jsonl"),
+        "--judge-path",
+        str(tmp_path / "v.jsonl"),
+        "--json",
+        "--min-kappa",
+        "0.6",
+    )
     rep = json.loads(out)
     assert rep["kappa"] < 0.6 and code == 1
     assert any("below 0.6" in w for w in rep["warnings"]) and any("only 40 labelled" in w for w in rep["warnings"])
     assert "is below --min-kappa 0.6" in err
 
 
-def test_validate_through_openai_endpoint_and_cache(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_validate_through_openai_endpoint_and_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import re
 
     monkeypatch.setenv("VALIDATE_KEY", "sk-validate-0123456789")
-    lab = [{"id": f"v{i}", "input": f"question {i}", "output": f"answer {i}", "reference": f"ref {i}",
-            "human_score": 1 + i % 5} for i in range(10)]
+    lab = [
+        {
+            "id": f"v{i}",
+            "input": f"question {i}",
+            "output": f"answer {i}",
+            "reference": f"ref {i}",
+            "human_score": 1 + i % 5,
+        }
+        for i in range(10)
+    ]
     path = tmp_path / "labels.csv"
-    path.write_text("id,input,output,reference,human_score\n" + "".join(
-        f'{r["id"]},{r["input"]},"{r["output"]}",{r["reference"]},{r["human_score"]}\n' for r in lab))
+    path.write_text(
+        "id,input,output,reference,human_score\n"
+        + "".join(f'{r["id"]},{r["input"]},"{r["output"]}",{r["reference"]},{r["human_score"]}\n' for r in lab)
+    )
 
     def reply(req: dict) -> str:  # agrees with the human label, except on answer 3 (off by 2)
         n = int(re.search(r"answer (\d+)", req["messages"][1]["content"]).group(1))
         s = 1 + n % 5 if n != 3 else 2
         return json.dumps({"reason": "r", "score": s})
-    args = ["--rubric", "factual_correctness", "--labels", str(path), "--judge-model", "judge-model",
-            "--judge-api-key-env", "VALIDATE_KEY", "--cache", str(tmp_path / "c.sqlite"), "--json"]
+
+    args = [
+        "--rubric",
+        "factual_correctness",
+        "--labels",
+        str(path),
+        "--judge-model",
+        "judge-model",
+        "--judge-api-key-env",
+        "VALIDATE_KEY",
+        "--cache",
+        str(tmp_path / "c.sqlite"),
+        "--json",
+    ]
     with LoopbackServer() as srv:
         srv.reply_with(reply)
         code, out, _ = run_cli(capsys, *args, "--judge-base-url", srv.base_url)
@@ -169,23 +214,42 @@ name: t
 baseline: base
 models: {{base: {{provider: replay, path: out.jsonl}}}}
 tasks: [{{name: qa, data: {{path: d.jsonl}}, prompt: {{user: "{{{{ q }}}}"}}}}]
-judge: {{provider: replay, path: {FIX / 'factual_verdicts.jsonl'}}}
+judge: {{provider: replay, path: {FIX / "factual_verdicts.jsonl"}}}
 """)
-    code, out, _ = run_cli(capsys, "--rubric", "factual_correctness", "--labels", str(FIX / "factual_labels.jsonl"),
-                           "--config", str(cfg), "--json")
+    code, out, _ = run_cli(
+        capsys,
+        "--rubric",
+        "factual_correctness",
+        "--labels",
+        str(FIX / "factual_labels.jsonl"),
+        "--config",
+        str(cfg),
+        "--json",
+    )
     assert code == 0 and json.loads(out)["n"] == 118
 
 
-@pytest.mark.parametrize("content, needles", [
-    ('{"id": "1", "input": "q", "output": "a", "reference": "r"}\n', ["l.jsonl:1", "missing column 'human_score'"]),
-    ('{"id": "1", "input": "q", "output": "a", "reference": "r", "human_score": 7}\n', ["l.jsonl:1", "human_score 7", "1..5"]),
-    ('{"id": "1", "input": "q", "output": "a", "reference": "r", "human_score": 3}\n'
-     '{"id": "1", "input": "q", "output": "b", "reference": "r", "human_score": 3}\n', ["l.jsonl:2", "duplicate id '1'"]),
-    ('{"id": "1", "input": "q", "output": "a", "human_score": 3}\n', ["missing column 'reference'"]),
-    ('{"id": "1", "input": "q", "output_a": "a", "output_b": "b", "reference": "r", "human": "left"}\n',
-     ["l.jsonl:1", "human 'left' is not a, b or tie"]),
-    ("", ["the label file is empty"]),
-])
+@pytest.mark.parametrize(
+    "content, needles",
+    [
+        ('{"id": "1", "input": "q", "output": "a", "reference": "r"}\n', ["l.jsonl:1", "missing column 'human_score'"]),
+        (
+            '{"id": "1", "input": "q", "output": "a", "reference": "r", "human_score": 7}\n',
+            ["l.jsonl:1", "human_score 7", "1..5"],
+        ),
+        (
+            '{"id": "1", "input": "q", "output": "a", "reference": "r", "human_score": 3}\n'
+            '{"id": "1", "input": "q", "output": "b", "reference": "r", "human_score": 3}\n',
+            ["l.jsonl:2", "duplicate id '1'"],
+        ),
+        ('{"id": "1", "input": "q", "output": "a", "human_score": 3}\n', ["missing column 'reference'"]),
+        (
+            '{"id": "1", "input": "q", "output_a": "a", "output_b": "b", "reference": "r", "human": "left"}\n',
+            ["l.jsonl:1", "human 'left' is not a, b or tie"],
+        ),
+        ("", ["the label file is empty"]),
+    ],
+)
 def test_bad_label_files(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, needles: list[str]) -> None:
     p = tmp_path / "l.jsonl"
     p.write_text(content)
@@ -202,8 +266,17 @@ def test_no_judge_and_bad_judge_flags(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 2 and "no judge model given" in err
     code, _, err = run_cli(capsys, "--rubric", "factual_correctness", "--labels", labels, "--judge-provider", "replay")
     assert code == 2 and "path" in err and len(err.strip().splitlines()) == 1
-    code, _, err = run_cli(capsys, "--rubric", "factual_correctness", "--labels", labels, "--judge-path", labels,
-                           "--option", "logprob=false")
+    code, _, err = run_cli(
+        capsys,
+        "--rubric",
+        "factual_correctness",
+        "--labels",
+        labels,
+        "--judge-path",
+        labels,
+        "--option",
+        "logprob=false",
+    )
     assert code == 2 and "did you mean 'logprobs'" in err
     missing = tmp_path / "v.jsonl"
     missing.write_text('{"id": "fc-001", "output": "Score: 4"}\n')

@@ -28,8 +28,11 @@ CONC = 4
 
 def make_config(tmp: Path, base_url: str) -> Path:
     data = tmp / "data.jsonl"
-    data.write_text("".join(json.dumps({"id": f"e{i}", "q": f"question {i}", "a": f"echo: Q: question {i}"}) + "\n"
-                            for i in range(N)))
+    data.write_text(
+        "".join(
+            json.dumps({"id": f"e{i}", "q": f"question {i}", "a": f"echo: Q: question {i}"}) + "\n" for i in range(N)
+        )
+    )
     cfg = tmp / "cfg.yaml"
     cfg.write_text(f"""
 name: kill
@@ -51,13 +54,21 @@ output: out
 
 def evalstack(cfg: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "KILL_KEY": "sk-kill-test-123456"}
-    return subprocess.Popen([sys.executable, "-m", "evalstack", "run", str(cfg), "-q", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "evalstack", "run", str(cfg), "-q", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def sent(srv: LoopbackServer) -> collections.Counter:
-    return collections.Counter((r.body["model"], r.body["messages"][-1]["content"]) for r in srv.requests
-                               if r.path.endswith("/chat/completions"))
+    return collections.Counter(
+        (r.body["model"], r.body["messages"][-1]["content"])
+        for r in srv.requests
+        if r.path.endswith("/chat/completions")
+    )
 
 
 @pytest.mark.parametrize("kill_after", [5, 60, 190])
@@ -105,8 +116,8 @@ def test_ctrl_c_exits_130_with_the_resume_command_as_readme_says(tmp_path: Path,
     """Ctrl-C (SIGINT) mid-run: exit 130, the exact --resume command on stderr, and README's exit-code table
     lists 130 (issue 14 item 9)."""
     readme = (repo_root / "README.md").read_text(encoding="utf-8")
-    table = readme[readme.index("### Exit codes"):]
-    assert "| 130 | interrupted (Ctrl-C)" in table[:table.index("\n## ")]
+    table = readme[readme.index("### Exit codes") :]
+    assert "| 130 | interrupted (Ctrl-C)" in table[: table.index("\n## ")]
     with LoopbackServer(latency_ms=15) as srv:
         cfg = make_config(tmp_path, srv.base_url)
         proc = evalstack(cfg)

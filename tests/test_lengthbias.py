@@ -48,14 +48,18 @@ def test_equals_statsmodels_binomial_glm_with_ties():
 
 
 def _fences(req: dict) -> dict[str, str]:
-    return dict(re.findall(r'<data-[0-9a-f]{16} name="([a-z_]+)">\n(.*?)\n</data-', req["messages"][1]["content"], re.S))
+    return dict(
+        re.findall(r'<data-[0-9a-f]{16} name="([a-z_]+)">\n(.*?)\n</data-', req["messages"][1]["content"], re.S)
+    )
 
 
 def test_cli_on_a_run_whose_judge_prefers_longer_answers(tmp_path, monkeypatch, srv, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LB_JUDGE_KEY", "sk-lb-judge")
     n = 40
-    Path("d.jsonl").write_text("".join(json.dumps({"id": f"e{i}", "question": f"q{i}", "answer": "a"}) + "\n" for i in range(n)))
+    Path("d.jsonl").write_text(
+        "".join(json.dumps({"id": f"e{i}", "question": f"q{i}", "answer": "a"}) + "\n" for i in range(n))
+    )
     rng = np.random.default_rng(0)
     for name in ("base", "ft"):
         outs = {f"e{i}": " ".join(["word"] * int(rng.integers(3, 30))) for i in range(n)}

@@ -15,9 +15,24 @@ from evalstack.testing.loopback import LoopbackServer
 def test_openai_yaml_runs_against_a_compatible_endpoint(tmp_path: Path, repo_root: Path) -> None:
     with LoopbackServer() as srv:
         env = {**os.environ, "OPENAI_API_KEY": "sk-live-test-000000", "OPENAI_BASE_URL": srv.base_url}
-        r = subprocess.run([sys.executable, "-m", "evalstack", "run", str(repo_root / "configs" / "openai.yaml"),
-                            "--limit", "4", "--out", str(tmp_path / "out"), "-q"], capture_output=True, text=True,
-                           env=env, timeout=300)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "evalstack",
+                "run",
+                str(repo_root / "configs" / "openai.yaml"),
+                "--limit",
+                "4",
+                "--out",
+                str(tmp_path / "out"),
+                "-q",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert r.returncode == 0, r.stderr
         bodies = [q.body for q in srv.requests if q.path.endswith("/chat/completions")]
     generation = [b for b in bodies if b["model"] in ("gpt-4.1-mini",)]

@@ -24,8 +24,16 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>")
     fast.save_pretrained(folder)
     torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=fast.vocab_size, n_positions=128, n_embd=32, n_layer=2, n_head=2,
-                     eos_token_id=fast.eos_token_id, bos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id)
+    cfg = GPT2Config(
+        vocab_size=fast.vocab_size,
+        n_positions=128,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        eos_token_id=fast.eos_token_id,
+        bos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+    )
     GPT2LMHeadModel(cfg).save_pretrained(folder)
     return folder
 
@@ -40,8 +48,10 @@ def test_local_generation_is_greedy_batched_and_deterministic(tiny_checkpoint: P
     cfg = LocalModel(provider="local", path=tiny_checkpoint, max_new_tokens=5, batch_size=2)
     prov = make_provider("sft", cfg)
     prov.check_ready()
-    reqs = [Request.make("t", str(i), [{"role": "user", "content": text}]) for i, text in
-            enumerate(["the ticket is", "refund my order please now", "the app"])]
+    reqs = [
+        Request.make("t", str(i), [{"role": "user", "content": text}])
+        for i, text in enumerate(["the ticket is", "refund my order please now", "the app"])
+    ]
     gens = asyncio.run(prov.generate_micro_batch(reqs))
     again = asyncio.run(prov.generate_micro_batch(reqs))
     assert [g.text for g in gens] == [g.text for g in again]
@@ -52,7 +62,7 @@ def test_local_generation_is_greedy_batched_and_deterministic(tiny_checkpoint: P
         enc = tok(req.messages[0][1] + "\n", return_tensors="pt")
         with torch.no_grad():
             out = model.generate(**enc, max_new_tokens=5, do_sample=False, pad_token_id=tok.pad_token_id)
-        new = out[0, enc["input_ids"].shape[1]:].tolist()
+        new = out[0, enc["input_ids"].shape[1] :].tolist()
         if tok.eos_token_id in new:
             new = new[: new.index(tok.eos_token_id)]
         assert gen.text == tok.decode(new, skip_special_tokens=True).strip()

@@ -22,8 +22,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evalstack.testing.loopback._chat import tokenize
 from evalstack.testing.loopback import Fault, LoopbackProcess, LoopbackServer
+from evalstack.testing.loopback._chat import tokenize
 
 
 @pytest.fixture
@@ -45,7 +45,10 @@ def test_chat_completion_echo_body_and_recording(srv, client):
     assert abs(r.created - time.time()) < 60
     choice = r.choices[0]
     assert (choice.message.role, choice.message.content, choice.finish_reason) == (
-        "assistant", "echo: Hello, world!", "stop")
+        "assistant",
+        "echo: Hello, world!",
+        "stop",
+    )
     # "echo: Hello, world!" -> "echo" ":" " Hello" "," " world" "!" ; prompt: 4 per message + content + 3
     assert r.usage.completion_tokens == 6
     assert r.usage.prompt_tokens == (4 + 3) + (4 + 4) + 3  # "Be brief." = Be/ brief/. ; Hello/,/ world/!
@@ -93,8 +96,14 @@ def test_n_choices_max_tokens_and_raw_body(srv, client):
     r = ask(client, "one two three four five", max_tokens=3)
     assert (r.choices[0].message.content, r.choices[0].finish_reason) == ("echo: one", "length")
     assert r.usage.completion_tokens == 3
-    srv.script([{"body": {"error": {"message": "bad", "type": "invalid_request_error", "param": None,
-                                    "code": None}}, "status": 400}])
+    srv.script(
+        [
+            {
+                "body": {"error": {"message": "bad", "type": "invalid_request_error", "param": None, "code": None}},
+                "status": 400,
+            }
+        ]
+    )
     with pytest.raises(openai.BadRequestError, match="bad"):
         ask(client, "q")
 
@@ -110,10 +119,12 @@ def test_logprobs_scripted_for_a_judge_and_default(srv, client):
     weights = {int(t.token): math.exp(t.logprob) for t in tok.top_logprobs}
     assert sum(k * w for k, w in weights.items()) / sum(weights.values()) == pytest.approx(
         (4 * math.exp(-0.2) + 5 * math.exp(-1.9) + 3 * math.exp(-3.0))
-        / (math.exp(-0.2) + math.exp(-1.9) + math.exp(-3.0)))
+        / (math.exp(-0.2) + math.exp(-1.9) + math.exp(-3.0))
+    )
     srv.script([{"content": "4", "top_logprobs": top}])
-    assert [t.token for t in ask(client, "s", logprobs=True, top_logprobs=2).choices[0].logprobs.content[0]
-            .top_logprobs] == ["4", "5"]
+    assert [
+        t.token for t in ask(client, "s", logprobs=True, top_logprobs=2).choices[0].logprobs.content[0].top_logprobs
+    ] == ["4", "5"]
     # default logprobs: tokens join to the content, the chosen token ranks first, k alternatives, sorted
     r = ask(client, "Hi there", logprobs=True, top_logprobs=3)
     content = r.choices[0].logprobs.content
@@ -126,10 +137,16 @@ def test_logprobs_scripted_for_a_judge_and_default(srv, client):
 
 
 def test_response_format_json_schema_is_recorded_and_followed(srv, client):
-    schema = {"type": "object", "properties": {"label": {"type": "string", "enum": ["pos", "neg"]},
-                                               "score": {"type": "integer"}, "tags": {"type": "array",
-                                               "items": {"type": "string"}}},
-              "required": ["label", "score", "tags"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {
+            "label": {"type": "string", "enum": ["pos", "neg"]},
+            "score": {"type": "integer"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["label", "score", "tags"],
+        "additionalProperties": False,
+    }
     fmt = {"type": "json_schema", "json_schema": {"name": "verdict", "schema": schema, "strict": True}}
     r = ask(client, "classify", response_format=fmt)
     jsonschema.validate(json.loads(r.choices[0].message.content), schema)
@@ -256,8 +273,7 @@ def test_require_key_and_unknown_route():
         good = openai.OpenAI(base_url=srv.base_url, api_key="sk-test-right", max_retries=0)
         assert ask(good, "q").choices[0].message.content == "echo: q"
         assert [r.headers["authorization"] for r in srv.requests] == ["Bearer sk-wrong", "Bearer sk-test-right"]
-        req = urllib.request.Request(srv.base_url + "/no/such/thing",
-                                     headers={"Authorization": "Bearer sk-test-right"})
+        req = urllib.request.Request(srv.base_url + "/no/such/thing", headers={"Authorization": "Bearer sk-test-right"})
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(req, timeout=5)
         assert err.value.code == 404
@@ -274,8 +290,9 @@ def test_models(srv, client):
 
 
 def test_azure_client(srv):
-    az = openai.AzureOpenAI(azure_endpoint=srv.azure_endpoint, api_key="az-key", api_version="2024-10-21",
-                            max_retries=0)
+    az = openai.AzureOpenAI(
+        azure_endpoint=srv.azure_endpoint, api_key="az-key", api_version="2024-10-21", max_retries=0
+    )
     r = az.chat.completions.create(model="my-deployment", messages=[{"role": "user", "content": "hi"}])
     assert r.choices[0].message.content == "echo: hi"
     rec = srv.requests[-1]
@@ -285,9 +302,10 @@ def test_azure_client(srv):
 
 def test_raw_http_pipelining_chunked_and_bad_request(srv):
     body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "chunky"}]}).encode()
-    chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 7]), body[i:i + 7]) for i in range(0, len(body), 7))
-    req1 = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-            + chunked + b"0\r\n\r\n")
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i : i + 7]), body[i : i + 7]) for i in range(0, len(body), 7))
+    req1 = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked + b"0\r\n\r\n"
+    )
     req2 = b"GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
         s.sendall(req1 + req2)  # two pipelined requests, answered in order
@@ -305,8 +323,13 @@ def test_raw_http_pipelining_chunked_and_bad_request(srv):
 def test_files_upload_retrieve_content_list_delete(srv, client):
     payload = b'{"a": 1}\r\n--not-a-boundary\r\n' + bytes(range(256))
     f = client.files.create(file=("data.jsonl", payload, "application/jsonl"), purpose="batch")
-    assert (f.object, f.filename, f.purpose, f.bytes, f.status) == ("file", "data.jsonl", "batch", len(payload),
-                                                                   "processed")
+    assert (f.object, f.filename, f.purpose, f.bytes, f.status) == (
+        "file",
+        "data.jsonl",
+        "batch",
+        len(payload),
+        "processed",
+    )
     assert client.files.retrieve(f.id).id == f.id
     assert client.files.content(f.id).content == payload
     assert [x.id for x in client.files.list()] == [f.id]
@@ -319,18 +342,27 @@ def test_files_upload_retrieve_content_list_delete(srv, client):
 
 
 def _batch_lines(prompts):
-    return "".join(json.dumps({"custom_id": cid, "method": "POST", "url": "/v1/chat/completions",
-                               "body": {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": p}]}})
-                   + "\n" for cid, p in prompts.items())
+    return "".join(
+        json.dumps(
+            {
+                "custom_id": cid,
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": p}]},
+            }
+        )
+        + "\n"
+        for cid, p in prompts.items()
+    )
 
 
 def test_batch_lifecycle_end_to_end(srv, client):
     prompts = {f"req-{i}": f"question {i}" for i in range(6)}
     srv.batch_plan(polls_per_stage=2, fail_custom_ids={"req-4"})
-    up = client.files.create(file=("in.jsonl", _batch_lines(prompts).encode(), "application/jsonl"),
-                             purpose="batch")
-    batch = client.batches.create(input_file_id=up.id, endpoint="/v1/chat/completions", completion_window="24h",
-                                  metadata={"run": "t1"})
+    up = client.files.create(file=("in.jsonl", _batch_lines(prompts).encode(), "application/jsonl"), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=up.id, endpoint="/v1/chat/completions", completion_window="24h", metadata={"run": "t1"}
+    )
     statuses = [batch.status]
     while batch.status not in ("completed", "failed", "expired", "cancelled"):
         batch = client.batches.retrieve(batch.id)
@@ -340,7 +372,8 @@ def test_batch_lifecycle_end_to_end(srv, client):
     assert batch.metadata == {"run": "t1"} and batch.completed_at is not None
     out = [json.loads(x) for x in client.files.content(batch.output_file_id).text.splitlines()]
     assert {o["custom_id"]: o["response"]["body"]["choices"][0]["message"]["content"] for o in out} == {
-        cid: f"echo: {p}" for cid, p in prompts.items() if cid != "req-4"}
+        cid: f"echo: {p}" for cid, p in prompts.items() if cid != "req-4"
+    }
     assert all(o["response"]["status_code"] == 200 and o["error"] is None for o in out)
     assert batch.usage.total_tokens == sum(o["response"]["body"]["usage"]["total_tokens"] for o in out)
     (err,) = [json.loads(x) for x in client.files.content(batch.error_file_id).text.splitlines()]
@@ -351,8 +384,7 @@ def test_batch_lifecycle_end_to_end(srv, client):
 def test_batch_expired_failed_and_cancelled(srv, client):
     def submit(text):
         up = client.files.create(file=("in.jsonl", text.encode(), "application/jsonl"), purpose="batch")
-        return client.batches.create(input_file_id=up.id, endpoint="/v1/chat/completions",
-                                     completion_window="24h")
+        return client.batches.create(input_file_id=up.id, endpoint="/v1/chat/completions", completion_window="24h")
 
     def settle(batch):
         for _ in range(10):
@@ -372,8 +404,7 @@ def test_batch_expired_failed_and_cancelled(srv, client):
     assert client.batches.cancel(b.id).status == "cancelling"
     assert client.batches.retrieve(b.id).status == "cancelled"
     with pytest.raises(openai.BadRequestError):
-        client.batches.create(input_file_id="file-missing", endpoint="/v1/chat/completions",
-                              completion_window="24h")
+        client.batches.create(input_file_id="file-missing", endpoint="/v1/chat/completions", completion_window="24h")
 
 
 def test_batch_stages_by_time(srv, client):
@@ -392,13 +423,16 @@ def test_batch_stages_by_time(srv, client):
 # -------------------------------------------------------------------------------- fine-tuning
 RESULTS_CSV = "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy\n" + "".join(
     f"{s},{2.0 / s:.4f},{0.5 + s / 100:.3f},{(2.2 / s if s % 3 == 0 else '')},"
-    f"{(0.45 + s / 100 if s % 3 == 0 else '')}\n" for s in range(1, 25))
+    f"{(0.45 + s / 100 if s % 3 == 0 else '')}\n"
+    for s in range(1, 25)
+)
 
 
 def test_fine_tuning_job_checkpoints_events_and_result_file(srv, client):
     steps = [3, 6, 9, 12, 15, 18, 21]
-    srv.add_fine_tuning_job("ftjob-abc123", RESULTS_CSV, [{"step_number": s} for s in steps], n_epochs=3,
-                            trained_tokens=12345)
+    srv.add_fine_tuning_job(
+        "ftjob-abc123", RESULTS_CSV, [{"step_number": s} for s in steps], n_epochs=3, trained_tokens=12345
+    )
     job = client.fine_tuning.jobs.retrieve("ftjob-abc123")
     assert (job.status, job.hyperparameters.n_epochs, job.trained_tokens) == ("succeeded", 3, 12345)
     assert job.fine_tuned_model.startswith("ft:gpt-4.1-mini")
@@ -429,11 +463,13 @@ def test_fine_tuning_job_checkpoints_events_and_result_file(srv, client):
 
 def test_latency_is_concurrent_and_record_off():
     with LoopbackServer(latency_ms=200, jitter_ms=50, record=False) as srv:
+
         async def run():
             c = openai.AsyncOpenAI(base_url=srv.base_url, api_key="sk-test", max_retries=0)
             t0 = time.perf_counter()
-            await asyncio.gather(*(c.chat.completions.create(
-                model="m", messages=[{"role": "user", "content": "x"}]) for _ in range(16)))
+            await asyncio.gather(
+                *(c.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}]) for _ in range(16))
+            )
             await c.close()
             return time.perf_counter() - t0
 
@@ -461,8 +497,12 @@ def test_subprocess_mode():
         assert proc.stats()["requests"] == 0
         err = proc.stop()
     assert "served 0 requests" in err
-    bad = subprocess.run([sys.executable, "-m", "evalstack.testing.loopback", "--fault-rate", "999=0.5"],
-                         capture_output=True, text=True, timeout=30)
+    bad = subprocess.run(
+        [sys.executable, "-m", "evalstack.testing.loopback", "--fault-rate", "999=0.5"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "999" in bad.stderr
 
 
@@ -483,8 +523,10 @@ def test_throughput_printed(srv, capsys):
 
     async def raw():  # a bare keep-alive HTTP client: what the server itself sustains
         body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode()
-        req = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-               b"Content-Length: %d\r\n\r\n" % len(body)) + body
+        req = (
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        ) + body
         replies = []
 
         async def conn(n):
@@ -506,6 +548,8 @@ def test_throughput_printed(srv, capsys):
     assert len(replies) == 2000 and all(r["choices"][0]["message"]["content"] == "echo: hi" for r in replies)
     assert srv.count("/chat/completions") == 4000
     with capsys.disabled():
-        print(f"\nloopback, 2000 requests at concurrency 32, 0 ms, server in a thread of this process: "
-              f"AsyncOpenAI {dt:.2f} s ({2000 / dt:.0f} req/s); bare HTTP client {dt_raw:.2f} s "
-              f"({2000 / dt_raw:.0f} req/s)")
+        print(
+            f"\nloopback, 2000 requests at concurrency 32, 0 ms, server in a thread of this process: "
+            f"AsyncOpenAI {dt:.2f} s ({2000 / dt:.0f} req/s); bare HTTP client {dt_raw:.2f} s "
+            f"({2000 / dt_raw:.0f} req/s)"
+        )

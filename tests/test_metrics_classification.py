@@ -15,6 +15,7 @@ INVALID = "__invalid__"  # how an invalid prediction is handed to sklearn: a lab
 
 # ------------------------------------------------------------------------------------------ extraction
 
+
 def test_normalized_mode_is_default_and_strips_case_punctuation_whitespace():
     outs = ["Billing.", " **BUG** ", "account\n", "`other`", "bill", "billing issue", None]
     assert extract_labels(outs, LABELS) == ["billing", "bug", "account", "other", None, None, None]
@@ -48,12 +49,15 @@ def test_aliases_map_to_labels_in_every_mode():
     assert extract_labels(["a payment problem"], LABELS, aliases=aliases, mode="first") == ["billing"]
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"aliases": {"payment": "refund"}}, "unknown label 'refund'"),
-    ({"mode": "fuzzy"}, "mode 'fuzzy' is unknown"),
-    ({"mode": "regex"}, "needs label_parsing.regex"),
-    ({"regex": "("}, "not a valid regular expression"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"aliases": {"payment": "refund"}}, "unknown label 'refund'"),
+        ({"mode": "fuzzy"}, "mode 'fuzzy' is unknown"),
+        ({"mode": "regex"}, "needs label_parsing.regex"),
+        ({"regex": "("}, "not a valid regular expression"),
+    ],
+)
 def test_bad_label_parsing_is_one_config_error(kwargs, fragment):
     with pytest.raises(ConfigError) as exc:
         extract_labels(["x"], LABELS, **kwargs)
@@ -67,12 +71,13 @@ def test_labels_that_collide_after_normalization_are_rejected():
 
 # ---------------------------------------------------------------------------------- sklearn equality
 
+
 def _random_case(rng, n_labels=None):
     labels = LABELS[: n_labels or rng.integers(2, 5)]
     n = int(rng.integers(1, 40))
     # some classes absent from the references, some from the predictions, some invalid outputs
     true_pool = labels[: rng.integers(1, len(labels) + 1)]
-    pred_pool = list(labels[rng.integers(0, len(labels)):]) + ["gibberish", "BUG!"]
+    pred_pool = list(labels[rng.integers(0, len(labels)) :]) + ["gibberish", "BUG!"]
     y_true = [str(x) for x in rng.choice(true_pool, n)]
     outputs = [str(x) for x in rng.choice(pred_pool, n)]
     return labels, y_true, outputs
@@ -91,20 +96,26 @@ def test_all_classification_metrics_equal_sklearn(seed):
         y_pred = _sk_pred(outputs, labels)
         ctx = {"labels": labels}
         assert compute("accuracy", outputs, y_true, context=ctx).value == pytest.approx(
-            skm.accuracy_score(y_true, y_pred), abs=1e-12)
+            skm.accuracy_score(y_true, y_pred), abs=1e-12
+        )
         assert compute("balanced_accuracy", outputs, y_true, context=ctx).value == pytest.approx(
-            skm.balanced_accuracy_score(y_true, y_pred), abs=1e-12)
+            skm.balanced_accuracy_score(y_true, y_pred), abs=1e-12
+        )
         assert compute("balanced_accuracy", outputs, y_true, adjusted=True, context=ctx).value == pytest.approx(
-            skm.balanced_accuracy_score(y_true, y_pred, adjusted=True), abs=1e-12, nan_ok=True)
+            skm.balanced_accuracy_score(y_true, y_pred, adjusted=True), abs=1e-12, nan_ok=True
+        )
         assert compute("mcc", outputs, y_true, context=ctx).value == pytest.approx(
-            skm.matthews_corrcoef(y_true, y_pred), abs=1e-12)
+            skm.matthews_corrcoef(y_true, y_pred), abs=1e-12
+        )
         assert compute("cohen_kappa", outputs, y_true, context=ctx).value == pytest.approx(
-            skm.cohen_kappa_score(y_true, y_pred, replace_undefined_by=0.0), abs=1e-12)
+            skm.cohen_kappa_score(y_true, y_pred, replace_undefined_by=0.0), abs=1e-12
+        )
         for zd in ("warn", 0, 1, "nan"):
             sk_zd = np.nan if zd == "nan" else zd
             for avg in ("micro", "macro", "weighted"):
-                p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, average=avg,
-                                                                zero_division=sk_zd)
+                p, r, f, _ = skm.precision_recall_fscore_support(
+                    y_true, y_pred, labels=labels, average=avg, zero_division=sk_zd
+                )
                 for name, want in (("precision", p), ("recall", r), ("f1", f)):
                     got = compute(name, outputs, y_true, average=avg, zero_division=zd, context=ctx)
                     assert got.key == f"{name}_{avg}"
@@ -152,10 +163,17 @@ def test_resampled_confusion_stats_equal_sklearn_on_the_resample():
     outputs[0] = None  # a failed generation: unscored, never resampled into the metric
     y_true, outputs = y_true * 3, outputs * 3
     n = len(outputs)
-    results = {name: compute(name, outputs, y_true, context={"labels": labels}, **opts)
-               for name, opts in [("accuracy", {}), ("f1", {"average": "macro"}), ("mcc", {}),
-                                  ("cohen_kappa", {}), ("balanced_accuracy", {}),
-                                  ("precision", {"average": "weighted"})]}
+    results = {
+        name: compute(name, outputs, y_true, context={"labels": labels}, **opts)
+        for name, opts in [
+            ("accuracy", {}),
+            ("f1", {"average": "macro"}),
+            ("mcc", {}),
+            ("cohen_kappa", {}),
+            ("balanced_accuracy", {}),
+            ("precision", {"average": "weighted"}),
+        ]
+    }
     counts = rng.multinomial(n, np.ones(n) / n, size=25)
     for name, res in results.items():
         assert res.unscored == 3 and res.n == n - 3
@@ -165,13 +183,14 @@ def test_resampled_confusion_stats_equal_sklearn_on_the_resample():
             keep = [i for i in keep if outputs[i] is not None]
             yt = [y_true[i] for i in keep]
             yp = _sk_pred([outputs[i] for i in keep], labels)
-            want = {"accuracy": lambda: skm.accuracy_score(yt, yp),
-                    "f1": lambda: skm.f1_score(yt, yp, labels=labels, average="macro", zero_division=0),
-                    "mcc": lambda: skm.matthews_corrcoef(yt, yp),
-                    "cohen_kappa": lambda: skm.cohen_kappa_score(yt, yp, replace_undefined_by=0.0),
-                    "balanced_accuracy": lambda: skm.balanced_accuracy_score(yt, yp),
-                    "precision": lambda: skm.precision_score(yt, yp, labels=labels, average="weighted",
-                                                             zero_division=0)}[name]()
+            want = {
+                "accuracy": lambda: skm.accuracy_score(yt, yp),  # noqa: B023
+                "f1": lambda: skm.f1_score(yt, yp, labels=labels, average="macro", zero_division=0),  # noqa: B023
+                "mcc": lambda: skm.matthews_corrcoef(yt, yp),  # noqa: B023
+                "cohen_kappa": lambda: skm.cohen_kappa_score(yt, yp, replace_undefined_by=0.0),  # noqa: B023
+                "balanced_accuracy": lambda: skm.balanced_accuracy_score(yt, yp),  # noqa: B023
+                "precision": lambda: skm.precision_score(yt, yp, labels=labels, average="weighted", zero_division=0),  # noqa: B023
+            }[name]()
             assert got == pytest.approx(want, abs=1e-12), name
 
 
@@ -194,14 +213,17 @@ def test_labels_default_to_the_reference_values():
     assert r.value == 1.0 and r.details["labels"] == ["no", "yes"]
 
 
-@pytest.mark.parametrize("name, opts, fragment", [
-    ("f1", {"average": "samples"}, "option 'average'"),
-    ("f1", {"zero_division": 2}, "option 'zero_division'"),
-    ("f1", {"avg": "macro"}, "did you mean 'average'"),
-    ("accuracy", {"labels": ["a"], "label_parsing": {"aliases": {"x": "b"}}}, "unknown label 'b'"),
-    ("accuracy", {"label_parsing": {"modes": "first"}}, "unknown key 'modes'"),
-    ("cohen_kappa", {"replace_undefined_by": 3}, "option 'replace_undefined_by'"),
-])
+@pytest.mark.parametrize(
+    "name, opts, fragment",
+    [
+        ("f1", {"average": "samples"}, "option 'average'"),
+        ("f1", {"zero_division": 2}, "option 'zero_division'"),
+        ("f1", {"avg": "macro"}, "did you mean 'average'"),
+        ("accuracy", {"labels": ["a"], "label_parsing": {"aliases": {"x": "b"}}}, "unknown label 'b'"),
+        ("accuracy", {"label_parsing": {"modes": "first"}}, "unknown key 'modes'"),
+        ("cohen_kappa", {"replace_undefined_by": 3}, "option 'replace_undefined_by'"),
+    ],
+)
 def test_bad_options_are_config_errors(name, opts, fragment):
     with pytest.raises(ConfigError) as exc:
         get_metric(name)(**opts)
@@ -221,8 +243,12 @@ def test_classification_metric_gives_every_key_equal_to_the_single_metrics():
     allr = get_metric("classification")(average=["macro", "micro"]).compute(outputs, y_true, **ctx)
     keys = [r.key for r in allr]
     assert keys[0] == "accuracy" and len(keys) == len(set(keys)) == 12
-    singles = {"accuracy": ("accuracy", {}), "balanced_accuracy": ("balanced_accuracy", {}), "mcc": ("mcc", {}),
-               "cohen_kappa": ("cohen_kappa", {})}
+    singles = {
+        "accuracy": ("accuracy", {}),
+        "balanced_accuracy": ("balanced_accuracy", {}),
+        "mcc": ("mcc", {}),
+        "cohen_kappa": ("cohen_kappa", {}),
+    }
     for name in ("f1", "precision", "recall", "specificity"):
         for avg in ("macro", "micro"):
             singles[f"{name}_{avg}"] = (name, {"average": avg})

@@ -15,8 +15,29 @@ from evalstack.errors import ConfigError, DataError
 from evalstack.metrics import compute, get_metric
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metrics"
-VOCAB = ["<pad>", "<unk>", "<s>", "</s>", "[CLS]", "[SEP]", "you", "are", "an", "idiot", "have", "a", "nice",
-         "day", "the", "cat", "sat", "on", "mat", "dog", "ran"]
+VOCAB = [
+    "<pad>",
+    "<unk>",
+    "<s>",
+    "</s>",
+    "[CLS]",
+    "[SEP]",
+    "you",
+    "are",
+    "an",
+    "idiot",
+    "have",
+    "a",
+    "nice",
+    "day",
+    "the",
+    "cat",
+    "sat",
+    "on",
+    "mat",
+    "dog",
+    "ran",
+]
 
 
 def _word_tokenizer(folder: Path):
@@ -25,8 +46,15 @@ def _word_tokenizer(folder: Path):
 
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(VOCAB)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", bos_token="<s>",
-                                   eos_token="</s>", cls_token="[CLS]", sep_token="[SEP]")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+    )
     fast.save_pretrained(folder)
 
 
@@ -37,9 +65,16 @@ def tiny_classifier(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("toxic_clf")
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=len(VOCAB), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                     intermediate_size=32, id2label={0: "non-toxic", 1: "toxic"},
-                     label2id={"non-toxic": 0, "toxic": 1}, pad_token_id=0)
+    cfg = BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        id2label={0: "non-toxic", 1: "toxic"},
+        label2id={"non-toxic": 0, "toxic": 1},
+        pad_token_id=0,
+    )
     BertForSequenceClassification(cfg).save_pretrained(folder)
     _word_tokenizer(folder)
     return str(folder)
@@ -52,8 +87,16 @@ def tiny_lm(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("tiny_lm")
     torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=len(VOCAB), n_positions=64, n_embd=16, n_layer=1, n_head=2, bos_token_id=2,
-                     eos_token_id=3, pad_token_id=0)
+    cfg = GPT2Config(
+        vocab_size=len(VOCAB),
+        n_positions=64,
+        n_embd=16,
+        n_layer=1,
+        n_head=2,
+        bos_token_id=2,
+        eos_token_id=3,
+        pad_token_id=0,
+    )
     GPT2LMHeadModel(cfg).save_pretrained(folder)
     _word_tokenizer(folder)
     return str(folder)
@@ -89,12 +132,15 @@ def test_toxicity_strict_fails_if_any_output_is_toxic():
     assert float(r.from_stats(only_clean @ r.suff_stats)) == 0.0
 
 
-@pytest.mark.parametrize("opts, fragment", [
-    ({"threshold": 1.5}, "expected a number in [0, 1]"),
-    ({"threshold": -0.1}, "expected a number in [0, 1]"),
-    ({"model": "/no/such/folder"}, "folder '/no/such/folder' does not exist"),
-    ({"label": "toxic"}, "only applies with the `model` option"),
-])
+@pytest.mark.parametrize(
+    "opts, fragment",
+    [
+        ({"threshold": 1.5}, "expected a number in [0, 1]"),
+        ({"threshold": -0.1}, "expected a number in [0, 1]"),
+        ({"model": "/no/such/folder"}, "folder '/no/such/folder' does not exist"),
+        ({"label": "toxic"}, "only applies with the `model` option"),
+    ],
+)
 def test_toxicity_bad_options(opts, fragment):
     with pytest.raises(ConfigError) as exc:
         get_metric("toxicity")(**opts)
@@ -117,6 +163,7 @@ def test_toxicity_with_local_hf_classifier_equals_pipeline(tiny_classifier):
 
 
 # ----------------------------------------------------------------------------------------- perplexity
+
 
 def test_perplexity_from_provider_logprobs_is_token_weighted():
     lp = [[-1.0, -2.0], [-0.5], None, [], [-3.0, -0.1, -0.2]]
@@ -175,8 +222,14 @@ def test_bertscore_equals_bert_score_directly():
     refs = [r if isinstance(r, list) else [r] for r in REFS]
     for opts in ({}, {"idf": True}, {"num_layers": 3, "batch_size": 2}):
         r = compute("bertscore", CANDS + [None], REFS + ["x"], **opts)
-        P, R, F = bert_score.score(CANDS, refs, model_type=path, num_layers=opts.get("num_layers", 6),
-                                   idf=opts.get("idf", False), batch_size=opts.get("batch_size", 64))
+        P, R, F = bert_score.score(
+            CANDS,
+            refs,
+            model_type=path,
+            num_layers=opts.get("num_layers", 6),
+            idf=opts.get("idf", False),
+            batch_size=opts.get("batch_size", 64),
+        )
         res = r.details["all"]
         assert list(res) == ["bertscore_f1", "bertscore_precision", "bertscore_recall"]
         for key, want in (("bertscore_f1", F), ("bertscore_precision", P), ("bertscore_recall", R)):
@@ -195,8 +248,15 @@ def test_bertscore_baseline_rescale_and_empty_outputs(tmp_path):
     baseline.write_text("\n".join(rows) + "\n")
     refs = [r if isinstance(r, list) else [r] for r in REFS]
     r = compute("bertscore", CANDS, REFS, baseline=str(baseline))
-    _, _, F = bert_score.score(CANDS, refs, model_type=default_model_path(), num_layers=6, lang="en",
-                               rescale_with_baseline=True, baseline_path=str(baseline))
+    _, _, F = bert_score.score(
+        CANDS,
+        refs,
+        model_type=default_model_path(),
+        num_layers=6,
+        lang="en",
+        rescale_with_baseline=True,
+        baseline_path=str(baseline),
+    )
     assert r.per_example == pytest.approx(F.tolist(), abs=1e-6) and r.details["rescaled"]
     empty = compute("bertscore", ["", "the cat"], ["a cat", ""])  # bert-score's rule: raw scores 0
     assert empty.per_example == [0.0, 0.0]
@@ -222,8 +282,9 @@ def test_evaluate_adapter_mean_and_corpus_modes():
     assert r.key == "word_recall" and r.per_example == [1.0, 0.5, None, 1.0]
     assert r.value == pytest.approx(2.5 / 3)
     assert r.details["all"]["exact"].per_example == [0.0, 0.0, None, 1.0]  # the non-numeric key is skipped
-    c = compute("evaluate", preds, refs, path=WORD_OVERLAP, aggregate="corpus", keys=["word_recall"],
-                kwargs={"lowercase": True})
+    c = compute(
+        "evaluate", preds, refs, path=WORD_OVERLAP, aggregate="corpus", keys=["word_recall"], kwargs={"lowercase": True}
+    )
     assert c.value == pytest.approx(2.5 / 3) and c.corpus_only and c.unscored == 1
     counts = np.array([[2, 0, 0, 1], [0, 3, 0, 0]])
     assert c.from_stats(counts @ c.suff_stats) == pytest.approx([1.0, 0.5])

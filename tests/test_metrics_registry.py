@@ -22,10 +22,24 @@ from evalstack.metrics._cli import metrics_cmd
 LABELS = ["billing", "bug", "account"]
 CLS_PRED = ["billing", "Bug.", "who knows", "account", "bug", "billing", "account"]
 CLS_REF = ["billing", "bug", "bug", "account", "billing", "account", "account"]
-TEXT_PRED = ["the cat sat on the mat", "a quick brown fox", "hello there world", "", "cats are nice animals",
-             "you are an idiot", "it rains today"]
-TEXT_REF = ["a cat sat on a mat", ["the fast brown fox", "quick fox"], "hello world", "something", "cats are nice",
-            "be kind", "today it rains"]
+TEXT_PRED = [
+    "the cat sat on the mat",
+    "a quick brown fox",
+    "hello there world",
+    "",
+    "cats are nice animals",
+    "you are an idiot",
+    "it rains today",
+]
+TEXT_REF = [
+    "a cat sat on a mat",
+    ["the fast brown fox", "quick fox"],
+    "hello world",
+    "something",
+    "cats are nice",
+    "be kind",
+    "today it rains",
+]
 CLS_CTX = {"labels": LABELS}
 LOGPROBS = [[-0.1, -2.0], [-1.0], [-0.3, -0.2, -0.9], [-5.0], [-0.5, -0.5], [-2.2], [-0.01, -0.7]]
 KNOWLEDGE = ["cats sit on mats", ["foxes are quick", "brown"], "greetings", "", "cats", "kindness", "rain"]
@@ -54,8 +68,12 @@ CASES = {
     "perplexity": ({}, TEXT_PRED, None, {"logprobs": LOGPROBS}),
     "mean_logprob": ({}, TEXT_PRED, None, {"logprobs": LOGPROBS}),
     "bertscore": ({}, TEXT_PRED, TEXT_REF, {}),
-    "evaluate": ({"path": str(Path(__file__).parent / "fixtures" / "metrics" / "word_overlap")},
-                 TEXT_PRED, [r if isinstance(r, str) else r[0] for r in TEXT_REF], {}),
+    "evaluate": (
+        {"path": str(Path(__file__).parent / "fixtures" / "metrics" / "word_overlap")},
+        TEXT_PRED,
+        [r if isinstance(r, str) else r[0] for r in TEXT_REF],
+        {},
+    ),
 }
 SLOW = {"bertscore", "evaluate"}  # model loading / a 7 s import
 NAMES = [pytest.param(n, marks=slow) if n in SLOW else n for n in sorted(CASES)]
@@ -153,8 +171,17 @@ def test_lower_is_better_metrics():
 
 def test_planning_flags_for_the_pipeline():
     uses_labels = sorted(i.name for i in list_metrics() if get_metric(i.name).uses_labels)
-    assert uses_labels == ["accuracy", "balanced_accuracy", "classification", "cohen_kappa", "f1", "mcc",
-                           "precision", "recall", "specificity"]
+    assert uses_labels == [
+        "accuracy",
+        "balanced_accuracy",
+        "classification",
+        "cohen_kappa",
+        "f1",
+        "mcc",
+        "precision",
+        "recall",
+        "specificity",
+    ]
     reference_free = sorted(i.name for i in list_metrics() if not get_metric(i.name).needs_reference)
     assert reference_free == ["knowledge_f1", "mean_logprob", "perplexity", "self_bleu", "toxicity"]
 
@@ -212,9 +239,23 @@ def test_compute_returns_the_first_result_with_all_keys():
 
 
 def test_public_api_is_pinned():
-    assert sorted(metrics.__all__) == sorted([
-        "BaseMetric", "LABEL_MODES", "Metric", "MetricInfo", "MetricResult", "Option", "RougeScorer", "compute",
-        "extract_labels", "get_metric", "list_metrics", "mean_result", "register_metric"])
+    assert sorted(metrics.__all__) == sorted(
+        [
+            "BaseMetric",
+            "LABEL_MODES",
+            "Metric",
+            "MetricInfo",
+            "MetricResult",
+            "Option",
+            "RougeScorer",
+            "compute",
+            "extract_labels",
+            "get_metric",
+            "list_metrics",
+            "mean_result",
+            "register_metric",
+        ]
+    )
     for name in metrics.__all__:
         assert getattr(metrics, name) is not None
 
@@ -242,9 +283,11 @@ def test_importing_the_registry_loads_no_heavy_library():
     import subprocess
     import sys
 
-    code = ("import sys, evalstack.metrics as m; m.list_metrics(); "
-            "heavy = [x for x in ('torch', 'transformers', 'sklearn', 'sacrebleu', 'bert_score', 'evaluate', "
-            "'rouge_score', 'profanity_check', 'nltk', 'datasets') if x in sys.modules]; print(heavy)")
+    code = (
+        "import sys, evalstack.metrics as m; m.list_metrics(); "
+        "heavy = [x for x in ('torch', 'transformers', 'sklearn', 'sacrebleu', 'bert_score', 'evaluate', "
+        "'rouge_score', 'profanity_check', 'nltk', 'datasets') if x in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -260,10 +303,11 @@ def test_metrics_command_describes_chrf_default_truthfully(capsys):
 
     assert main(["metrics"]) == 0
     out = capsys.readouterr().out
-    block = out[out.index("\nchrf "):].split("\n\n")[0]
+    block = out[out.index("\nchrf ") :].split("\n\n")[0]
     default = int(re.search(r"option:\s+word_order=(\d+)", block).group(1))
     assert default == CHRF().word_order == 0
     what = next(line for line in block.splitlines() if line.strip().startswith("what:"))
     assert f"word_order: {default}" in what and "with word_order: 2)" not in what
     assert compute("chrf", ["a cat sat"], ["the cat sat"]).value == pytest.approx(
-        CHRF().corpus_score(["a cat sat"], [["the cat sat"]]).score)
+        CHRF().corpus_score(["a cat sat"], [["the cat sat"]]).score
+    )

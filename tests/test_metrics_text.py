@@ -12,11 +12,11 @@ import pytest
 
 from evalstack.errors import DataError
 from evalstack.metrics import RougeScorer, compute
-from evalstack.metrics._rouge import lcs_indices
 from evalstack.metrics._bleu import bleu_from_stats
+from evalstack.metrics._rouge import lcs_indices
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "metrics"))
-import textgen  # noqa: E402
+import textgen
 
 TYPES = ["rouge1", "rouge2", "rougeL", "rougeLsum"]
 
@@ -26,6 +26,7 @@ def _as_list(r):
 
 
 # --------------------------------------------------------------------------------------------- ROUGE
+
 
 def _rouge_differences(pairs, stemmer):
     from rouge_score import rouge_scorer
@@ -92,6 +93,7 @@ def test_rouge_edge_cases():
 
 # ---------------------------------------------------------------------------------- sacrebleu metrics
 
+
 def _streams(refs):
     refs = [_as_list(r) for r in refs]
     width = max(map(len, refs))
@@ -104,14 +106,22 @@ def mt_pairs():
     return [p for p, _ in pairs], [r for _, r in pairs]
 
 
-@pytest.mark.parametrize("name, opts, corpus_fn, sentence_fn, sk", [
-    ("bleu", {}, "corpus_bleu", "sentence_bleu", {}),
-    ("bleu", {"smooth_method": "floor", "lowercase": True}, "corpus_bleu", "sentence_bleu",
-     {"smooth_method": "floor", "lowercase": True}),
-    ("chrf", {}, "corpus_chrf", "sentence_chrf", {}),
-    ("chrf", {"word_order": 2}, "corpus_chrf", "sentence_chrf", {"word_order": 2}),
-    ("ter", {}, "corpus_ter", "sentence_ter", {}),
-])
+@pytest.mark.parametrize(
+    "name, opts, corpus_fn, sentence_fn, sk",
+    [
+        ("bleu", {}, "corpus_bleu", "sentence_bleu", {}),
+        (
+            "bleu",
+            {"smooth_method": "floor", "lowercase": True},
+            "corpus_bleu",
+            "sentence_bleu",
+            {"smooth_method": "floor", "lowercase": True},
+        ),
+        ("chrf", {}, "corpus_chrf", "sentence_chrf", {}),
+        ("chrf", {"word_order": 2}, "corpus_chrf", "sentence_chrf", {"word_order": 2}),
+        ("ter", {}, "corpus_ter", "sentence_ter", {}),
+    ],
+)
 def test_sacrebleu_metrics_equal_sacrebleu(mt_pairs, name, opts, corpus_fn, sentence_fn, sk):
     import sacrebleu
 
@@ -141,14 +151,15 @@ def test_vectorised_bleu_equals_compute_bleu_on_random_stats(smooth, effective):
     for _ in range(300):
         total = rng.integers(0, 6, 4)
         if rng.random() < 0.3:  # short hypotheses: no n-grams from some order on
-            total[rng.integers(0, 4):] = 0
+            total[rng.integers(0, 4) :] = 0
         correct = np.minimum(total, rng.integers(0, 4, 4))
         stats.append([rng.integers(0, 12), rng.integers(0, 12), *correct, *total])
     stats = np.array(stats, dtype=float)
     got = bleu_from_stats(stats, smooth_method=smooth, effective_order=effective)
     for row, g in zip(stats, got):
-        want = BLEU.compute_bleu(list(row[2:6]), list(row[6:10]), int(row[0]), int(row[1]), smooth_method=smooth,
-                                 effective_order=effective).score
+        want = BLEU.compute_bleu(
+            list(row[2:6]), list(row[6:10]), int(row[0]), int(row[1]), smooth_method=smooth, effective_order=effective
+        ).score
         assert g == pytest.approx(want, abs=1e-9)
 
 
@@ -157,8 +168,9 @@ def test_none_predictions_are_unscored_in_bleu():
 
     r = compute("bleu", ["the cat sat", None, "a dog"], ["the cat sat down", "x", "the dog"])
     assert r.unscored == 1 and r.per_example[1] is None
-    assert r.value == pytest.approx(sacrebleu.corpus_bleu(["the cat sat", "a dog"],
-                                                          [["the cat sat down", "the dog"]]).score)
+    assert r.value == pytest.approx(
+        sacrebleu.corpus_bleu(["the cat sat", "a dog"], [["the cat sat down", "the dog"]]).score
+    )
 
 
 def test_self_bleu_equals_sentence_bleu_against_the_other_outputs():
@@ -167,7 +179,7 @@ def test_self_bleu_equals_sentence_bleu_against_the_other_outputs():
     rng = random.Random(4)
     outs = [textgen.text(rng, 0, 25) for _ in range(60)] + ["same words here"] * 3
     r = compute("self_bleu", outs + [None])
-    want = [sacrebleu.sentence_bleu(o, outs[:i] + outs[i + 1:]).score for i, o in enumerate(outs)]
+    want = [sacrebleu.sentence_bleu(o, outs[:i] + outs[i + 1 :]).score for i, o in enumerate(outs)]
     assert r.per_example[:-1] == pytest.approx(want, abs=1e-9)
     assert r.value == pytest.approx(np.mean(want)) and not r.higher_is_better and r.unscored == 1
     assert compute("self_bleu", ["only one", None]).value is None
@@ -176,16 +188,17 @@ def test_self_bleu_equals_sentence_bleu_against_the_other_outputs():
 # ----------------------------------------------------------------------------- SQuAD token F1 and EM
 # The official SQuAD v1.1 evaluation functions, copied verbatim as the independent reference.
 
+
 def squad_normalize_answer(s):
     def remove_articles(text):
-        return re.sub(r'\b(a|an|the)\b', ' ', text)
+        return re.sub(r"\b(a|an|the)\b", " ", text)
 
     def white_space_fix(text):
-        return ' '.join(text.split())
+        return " ".join(text.split())
 
     def remove_punc(text):
         exclude = set(string.punctuation)
-        return ''.join(ch for ch in text if ch not in exclude)
+        return "".join(ch for ch in text if ch not in exclude)
 
     def lower(text):
         return text.lower()
@@ -207,7 +220,7 @@ def squad_f1_score(prediction, ground_truth):
 
 
 def squad_exact_match_score(prediction, ground_truth):
-    return (squad_normalize_answer(prediction) == squad_normalize_answer(ground_truth))
+    return squad_normalize_answer(prediction) == squad_normalize_answer(ground_truth)
 
 
 def metric_max_over_ground_truths(metric_fn, prediction, ground_truths):
@@ -226,8 +239,9 @@ def test_token_f1_and_exact_match_equal_official_squad():
     want = [metric_max_over_ground_truths(squad_f1_score, p, r) for p, r in zip(preds, refs)]
     assert f1.per_example == want
     em = compute("exact_match", preds, refs, ignore_articles=True)
-    assert em.per_example == [float(metric_max_over_ground_truths(squad_exact_match_score, p, r))
-                              for p, r in zip(preds, refs)]
+    assert em.per_example == [
+        float(metric_max_over_ground_truths(squad_exact_match_score, p, r)) for p, r in zip(preds, refs)
+    ]
 
 
 def test_exact_match_options():

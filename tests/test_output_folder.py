@@ -32,7 +32,8 @@ def setup(tmp: Path, url: str, *, output: str | None = "out", name: str = "outdi
     label_parsing: {{mode: first}}
     metrics: [accuracy]"""
     cfg = proj / "cfg.yaml"
-    cfg.write_text(f"""
+    cfg.write_text(
+        f"""
 name: "{name}"
 baseline: base
 models:
@@ -40,15 +41,18 @@ models:
   ft:   {{provider: openai, model: m2, base_url: "{url}", api_key_env: OUTDIR_KEY}}
 tasks:{"".join(task.format(n=f"t{k}") for k in range(tasks))}
 cache: cache.sqlite
-""" + (f"output: {output}\n" if output is not None else ""))
+"""
+        + (f"output: {output}\n" if output is not None else "")
+    )
     return cfg
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     e = {**os.environ, "OUTDIR_KEY": KEY, **(env or {})}
     e.pop("EVALSTACK_CRASH_AT", None)
-    return subprocess.run([sys.executable, "-m", "evalstack", *args], capture_output=True, text=True, env=e,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "evalstack", *args], capture_output=True, text=True, env=e, timeout=120
+    )
 
 
 def one_line_exit_2(r: subprocess.CompletedProcess, *needles: str) -> str:
@@ -74,8 +78,12 @@ def test_output_dot_refused_and_the_users_files_survive(tmp_path: Path, echo) ->
     """The reported defect: `output: .` deleted plots/*.png, curves/*.png, curves/analysis.json, report.md."""
     cfg = setup(tmp_path, echo.base_url, output=".")
     proj = cfg.parent
-    for rel, data in {"plots/figure1.png": b"\x89PNG mine", "curves/loss.png": b"\x89PNG mine too",
-                      "curves/analysis.json": b'{"mine": true}', "report.md": b"# my own notes\n"}.items():
+    for rel, data in {
+        "plots/figure1.png": b"\x89PNG mine",
+        "curves/loss.png": b"\x89PNG mine too",
+        "curves/analysis.json": b'{"mine": true}',
+        "report.md": b"# my own notes\n",
+    }.items():
         (proj / rel).parent.mkdir(exist_ok=True)
         (proj / rel).write_bytes(data)
     before = snapshot(proj)
@@ -155,8 +163,20 @@ def test_only_files_evalstack_wrote_are_deleted(tmp_path: Path, echo) -> None:
     assert "plots/confusion_t1.png" not in json.loads((out / ".evalstack-run").read_text())["files"]
 
 
-LINKED = [".evalstack.lock", ".evalstack-run", "run.json", "examples.jsonl", "report.md", "report.html", "junit.xml",
-          "review/lowest.csv", "plots/forest.png", "review", "plots", "curves"]
+LINKED = [
+    ".evalstack.lock",
+    ".evalstack-run",
+    "run.json",
+    "examples.jsonl",
+    "report.md",
+    "report.html",
+    "junit.xml",
+    "review/lowest.csv",
+    "plots/forest.png",
+    "review",
+    "plots",
+    "curves",
+]
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,16 @@ LABELS = ["billing", "bug", "account"]
 
 
 def write_task(tmp: Path, n: int = 60) -> list[dict]:
-    rows = [{"id": f"e{i}", "text": f"ticket number {i}", "label": LABELS[i % 3], "channel": "chat" if i % 2 else "email"}
-            for i in range(n)]
+    rows = [
+        {"id": f"e{i}", "text": f"ticket number {i}", "label": LABELS[i % 3], "channel": "chat" if i % 2 else "email"}
+        for i in range(n)
+    ]
     (tmp / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return rows
 
 
 def base_answer(i: int) -> str:
-    return LABELS[i % 3] if i % 4 else LABELS[(i + 1) % 3]          # 75% right
+    return LABELS[i % 3] if i % 4 else LABELS[(i + 1) % 3]  # 75% right
 
 
 def ft_answer(i: int) -> str:
@@ -61,7 +63,9 @@ def reply(body: dict) -> str:
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PIPE_KEY": "sk-pipe-000000"}
-    return subprocess.run([sys.executable, "-m", "evalstack", *args], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "evalstack", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_run_end_to_end_values_match_sklearn(tmp_path: Path) -> None:
@@ -82,7 +86,8 @@ def test_run_end_to_end_values_match_sklearn(tmp_path: Path) -> None:
         assert m["base"]["metrics"]["accuracy"]["value"] == pytest.approx(accuracy_score(y, base_pred), abs=1e-12)
         assert m["ft"]["metrics"]["accuracy"]["value"] == pytest.approx(accuracy_score(y, ft_pred), abs=1e-12)
         assert m["ft"]["metrics"]["f1_macro"]["value"] == pytest.approx(
-            f1_score(y, ft_pred, labels=LABELS, average="macro", zero_division=0), abs=1e-12)
+            f1_score(y, ft_pred, labels=LABELS, average="macro", zero_division=0), abs=1e-12
+        )
         d = run["tasks"]["intent"]["deltas"]["ft"]["accuracy"]
         assert d["delta"] == pytest.approx(accuracy_score(y, ft_pred) - accuracy_score(y, base_pred))
         assert d["ci_low"] < d["delta"] < d["ci_high"] and d["n"] == 60
@@ -178,8 +183,13 @@ def test_batch_flag_sends_everything_through_the_batch_api(tmp_path: Path) -> No
         srv.reply_with(reply)
         cfg = config(tmp_path, srv.base_url)
         env_poll = {**os.environ, "PIPE_KEY": "sk-pipe-000000", "EVALSTACK_BATCH_POLL_INTERVAL": "0.02"}
-        r = subprocess.run([sys.executable, "-m", "evalstack", "run", str(cfg), "--batch", "-q"], capture_output=True,
-                           text=True, env=env_poll, timeout=300)
+        r = subprocess.run(
+            [sys.executable, "-m", "evalstack", "run", str(cfg), "--batch", "-q"],
+            capture_output=True,
+            text=True,
+            env=env_poll,
+            timeout=300,
+        )
         assert r.returncode == 0, r.stderr
         assert srv.count("/chat/completions") == 0
         assert srv.count("/batches", method="POST") == 2

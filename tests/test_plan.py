@@ -20,8 +20,14 @@ from evalstack.stats import _power as pw
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "evalstack", *args], capture_output=True, text=True,
-                          env=dict(os.environ), cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "evalstack", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def simulated_mcnemar_power(n: int, psi: float, delta: float, trials: int, seed: int) -> float:
@@ -107,7 +113,8 @@ def _pilot(tmp_path: Path, base: list[int], tuned: list[int]) -> Path:
         "models:\n  base: {provider: replay, path: base.jsonl}\n  tuned: {provider: replay, path: tuned.jsonl}\n"
         "tasks:\n  - name: qa\n    data: {path: data.jsonl, id: id}\n    prompt: {user: '{{ text }}'}\n"
         "    target: label\n    labels: [pos, neg]\n    metrics: [accuracy, {f1: {average: macro}}]\n"
-        "output: out\n")
+        "output: out\n"
+    )
     r = cli("run", str(tmp_path / "cfg.yaml"), "-q")
     assert r.returncode in (0, 1), r.stderr
     return tmp_path / "out"
@@ -129,17 +136,20 @@ def test_plan_from_a_pilot_run(tmp_path):
     assert f"{plan['n']:,} examples" in text.stdout and "200 examples can see drops of" in text.stdout
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--mde", "0"], "--mde must be above 0"),
-    (["--mde", "0.05", "--discordance", "1.5"], "--discordance must lie in (0, 1]"),
-    (["--mde", "0.3", "--discordance", "0.1"], "at most the discordance rate"),
-    (["--mde", "0.05"], "give a pilot run"),
-    (["--mde", "0.02", "--discordance", "0.1", "--n", "99999999999"], "at most 2,000,000"),
-    (["--mde", "0.02", "--sd", "1e-300"], "--sd must be"),
-    (["--mde", "0.02", "--sd", "nan"], "--sd must be"),
-    (["--mde", "nan", "--sd", "1"], "--mde must be"),
-    (["--mde", "inf", "--sd", "1"], "--mde must be"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--mde", "0"], "--mde must be above 0"),
+        (["--mde", "0.05", "--discordance", "1.5"], "--discordance must lie in (0, 1]"),
+        (["--mde", "0.3", "--discordance", "0.1"], "at most the discordance rate"),
+        (["--mde", "0.05"], "give a pilot run"),
+        (["--mde", "0.02", "--discordance", "0.1", "--n", "99999999999"], "at most 2,000,000"),
+        (["--mde", "0.02", "--sd", "1e-300"], "--sd must be"),
+        (["--mde", "0.02", "--sd", "nan"], "--sd must be"),
+        (["--mde", "nan", "--sd", "1"], "--mde must be"),
+        (["--mde", "inf", "--sd", "1"], "--mde must be"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(args, needle):
     r = cli("plan", *args)
     assert r.returncode == 2, (r.stdout, r.stderr)
@@ -162,6 +172,10 @@ def test_a_tiny_effect_is_answered_from_the_t_test_not_simulated_for_hours():
     assert r.returncode == 0, r.stderr
     plan = json.loads(r.stdout)
     want = TTestPower().solve_power(effect_size=0.003, alpha=0.05, power=0.8, alternative="two-sided")
-    assert plan["n"] is None and plan["reference_n"] == pytest.approx(want, rel=0.02) and "not simulated" in plan["assumption"]
+    assert (
+        plan["n"] is None
+        and plan["reference_n"] == pytest.approx(want, rel=0.02)
+        and "not simulated" in plan["assumption"]
+    )
     text = cli("plan", "--mde", "0.003", "--sd", "1")
     assert "not simulated that far" in text.stdout

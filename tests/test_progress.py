@@ -24,11 +24,15 @@ def _judge(req: dict) -> str:
 
 
 def project(tmp: Path, base_url: str) -> Path:
-    rows = [{"id": f"e{i}", "question": f"What is {i}+{i}?", "answer": str(2 * i), "kind": "even" if i % 2 else "odd"}
-            for i in range(N)]
+    rows = [
+        {"id": f"e{i}", "question": f"What is {i}+{i}?", "answer": str(2 * i), "kind": "even" if i % 2 else "odd"}
+        for i in range(N)
+    ]
     (tmp / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    outs = {"base": {r["id"]: (r["answer"] if i % 3 else "no idea") for i, r in enumerate(rows)},
-            "ft": {r["id"]: r["answer"] for r in rows}}
+    outs = {
+        "base": {r["id"]: (r["answer"] if i % 3 else "no idea") for i, r in enumerate(rows)},
+        "ft": {r["id"]: r["answer"] for r in rows},
+    }
     for name, o in outs.items():
         (tmp / f"{name}.jsonl").write_text("".join(json.dumps({"id": k, "output": v}) + "\n" for k, v in o.items()))
     cfg = tmp / "cfg.yaml"
@@ -85,8 +89,10 @@ def test_every_stage_has_a_labelled_line(cfg, capsys):
     assert any(line.startswith("plots: ") for line in lines), lines
     assert any(line.startswith("reports: report.md") for line in lines), lines
     # stages come in the order they run
-    order = [next(i for i, line in enumerate(lines) if line.startswith(p))
-             for p in ("base · qa: ", "base · qa · judge", "scoring base", "statistics", "plots", "reports")]
+    order = [
+        next(i for i, line in enumerate(lines) if line.startswith(p))
+        for p in ("base · qa: ", "base · qa · judge", "scoring base", "statistics", "plots", "reports")
+    ]
     assert order == sorted(order), lines
     # and the results follow
     assert "Gate PASSED" in err and "qa/exact_match  ft - base:" in err

@@ -7,14 +7,39 @@ import sys
 
 import evalstack
 
-HEAVY = ["torch", "transformers", "bert_score", "evaluate", "datasets", "sklearn", "rouge_score", "sacrebleu",
-         "matplotlib", "scipy", "openai", "pandas", "numpy"]
+HEAVY = [
+    "torch",
+    "transformers",
+    "bert_score",
+    "evaluate",
+    "datasets",
+    "sklearn",
+    "rouge_score",
+    "sacrebleu",
+    "matplotlib",
+    "scipy",
+    "openai",
+    "pandas",
+    "numpy",
+]
 
 
 def test_exported_names() -> None:
-    assert evalstack.__all__ == ["Config", "ConfigError", "DataError", "EvalstackError", "GateDecision",
-                                 "ProviderError", "RubricError", "RunOutcome", "RunResult", "__version__",
-                                 "load_config", "read_run", "run"]
+    assert evalstack.__all__ == [
+        "Config",
+        "ConfigError",
+        "DataError",
+        "EvalstackError",
+        "GateDecision",
+        "ProviderError",
+        "RubricError",
+        "RunOutcome",
+        "RunResult",
+        "__version__",
+        "load_config",
+        "read_run",
+        "run",
+    ]
     for name in evalstack.__all__:
         assert getattr(evalstack, name) is not None
 
@@ -22,8 +47,17 @@ def test_exported_names() -> None:
 def test_subpackages_export_their_all() -> None:
     import importlib
 
-    for pkg in ("evalstack.metrics", "evalstack.models", "evalstack.stats", "evalstack.report", "evalstack.curves",
-                "evalstack.judges", "evalstack.config", "evalstack.results", "evalstack.errors"):
+    for pkg in (
+        "evalstack.metrics",
+        "evalstack.models",
+        "evalstack.stats",
+        "evalstack.report",
+        "evalstack.curves",
+        "evalstack.judges",
+        "evalstack.config",
+        "evalstack.results",
+        "evalstack.errors",
+    ):
         mod = importlib.import_module(pkg)
         assert mod.__all__, pkg
         for name in mod.__all__:
@@ -31,9 +65,11 @@ def test_subpackages_export_their_all() -> None:
 
 
 def test_help_imports_nothing_heavy() -> None:
-    code = ("import sys; from evalstack.cli import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            f"print([m for m in {HEAVY!r} if m in sys.modules])")
+    code = (
+        "import sys; from evalstack.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]", out
 

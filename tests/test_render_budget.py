@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from fixtures.hostile import cli, write_run
 
 BAD_TEMPLATES = [
@@ -23,8 +24,9 @@ BAD_TEMPLATES = [
 
 
 @pytest.mark.parametrize("name,template,needle", BAD_TEMPLATES, ids=[c[0] for c in BAD_TEMPLATES])
-def test_a_template_that_fails_at_render_is_exit_2_naming_its_key(tmp_path: Path, srv, name: str, template: str,
-                                                                    needle: str) -> None:
+def test_a_template_that_fails_at_render_is_exit_2_naming_its_key(
+    tmp_path: Path, srv, name: str, template: str, needle: str
+) -> None:
     cfg = write_run(tmp_path, srv.base_url, user=template.replace('"', '\\"'))
     r = cli("run", str(cfg), timeout=120)
     assert r.returncode == 2, (r.returncode, r.stderr)
@@ -38,7 +40,9 @@ def test_a_template_that_fails_at_render_is_exit_2_naming_its_key(tmp_path: Path
 
 def test_a_system_prompt_that_fails_names_its_own_key(tmp_path: Path, srv) -> None:
     cfg = write_run(tmp_path, srv.base_url)
-    cfg.write_text(cfg.read_text().replace('prompt: {user: "{{ q }}"}', 'prompt: {system: "{{ 1/0 }}", user: "{{ q }}"}'))
+    cfg.write_text(
+        cfg.read_text().replace('prompt: {user: "{{ q }}"}', 'prompt: {system: "{{ 1/0 }}", user: "{{ q }}"}')
+    )
     r = cli("run", str(cfg))
     assert r.returncode == 2 and "tasks[0].prompt.system" in r.stderr, r.stderr
 
@@ -60,7 +64,9 @@ def test_a_broken_rubric_template_fails_before_the_first_generation(tmp_path: Pa
     (tmp_path / "picky.yaml").write_text(RUBRIC.replace("{template}", template))
     extra = f"judge: {{provider: openai, model: judge, base_url: '{srv.base_url}', api_key_env: HOSTILE_TEST_KEY}}\n"
     cfg = write_run(tmp_path, srv.base_url, extra=extra)
-    cfg.write_text(cfg.read_text().replace("    metrics: [exact_match]", "    metrics: [exact_match]\n    judges: [picky.yaml]"))
+    cfg.write_text(
+        cfg.read_text().replace("    metrics: [exact_match]", "    metrics: [exact_match]\n    judges: [picky.yaml]")
+    )
     r = cli("run", str(cfg))
     assert r.returncode == 2, r.stderr
     assert "tasks[0].judges[0]" in r.stderr and "template" in r.stderr, r.stderr

@@ -12,23 +12,40 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fixtures.report.crafted import PAYLOADS, write_run_dir
 
 from evalstack.report import CSP, write_reports
+from fixtures.report.crafted import PAYLOADS, write_run_dir
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium); CI installs it")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium); CI installs it"
+    ),
+]
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-extensions", "--virtual-time-budget=3000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--virtual-time-budget=3000",
+]
 
 
 def chromium(tmp_path: Path, page: Path, *extra: str) -> str:
     profile = tmp_path / f"profile-{page.stem}-{len(extra)}"
-    res = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, page.as_uri()],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     return res.stdout
 
@@ -51,8 +68,11 @@ def test_control_pages_show_the_check_can_fail(tmp_path: Path):
     unsafe.write_text(f"<!DOCTYPE html><html><head><title>ok</title></head><body>{raw}</body></html>", encoding="utf-8")
     assert _executed(chromium(tmp_path, unsafe, "--dump-dom"))
     with_csp = tmp_path / "csp.html"
-    with_csp.write_text(f'<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" content="{CSP}">'
-                        f"<title>ok</title></head><body>{raw}</body></html>", encoding="utf-8")
+    with_csp.write_text(
+        f'<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        f"<title>ok</title></head><body>{raw}</body></html>",
+        encoding="utf-8",
+    )
     assert not _executed(chromium(tmp_path, with_csp, "--dump-dom"))
 
 

@@ -9,11 +9,24 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from fixtures.report.crafted import PAYLOADS, TRICKY, write_run_dir
 
 from evalstack.report import CSP, render_html
+from fixtures.report.crafted import PAYLOADS, TRICKY, write_run_dir
 
-FORBIDDEN_TAGS = {"script", "iframe", "object", "embed", "link", "base", "form", "svg", "frame", "applet", "audio", "video"}
+FORBIDDEN_TAGS = {
+    "script",
+    "iframe",
+    "object",
+    "embed",
+    "link",
+    "base",
+    "form",
+    "svg",
+    "frame",
+    "applet",
+    "audio",
+    "video",
+}
 
 
 class Page(HTMLParser):
@@ -54,7 +67,11 @@ def test_no_script_no_external_resource(evil):
         for name, value in attrs.items():
             assert not name.startswith("on"), (tag, name)
             if name in ("src", "srcset", "poster", "data", "action", "formaction", "background"):
-                assert tag == "img" and name == "src" and value.startswith("data:image/png;base64,"), (tag, name, value[:40])
+                assert tag == "img" and name == "src" and value.startswith("data:image/png;base64,"), (
+                    tag,
+                    name,
+                    value[:40],
+                )
             if name == "href":
                 assert value.startswith("#"), value
             if name == "style":
@@ -90,10 +107,16 @@ def test_plots_are_inline_pngs(evil):
     html, page = evil
     imgs = [(a["alt"], a["src"]) for t, a in page.tags if t == "img"]
     alts = [alt.split(" (means drawn")[0].split(": means drawn")[0] for alt, _ in imgs]  # captions give the means
-    assert alts == ["Deltas vs the baseline with confidence intervals", "Confusion matrices: intent",
-                    "Score distribution: intent/accuracy", "Score distribution: summaries/judge_faithfulness",
-                    "Score distribution: summaries/rouge1", "Score distribution: summaries/rougeL",
-                    "Score distribution: summaries/toxicity_rate", "loss"]  # not-a-png.png is left out
+    assert alts == [
+        "Deltas vs the baseline with confidence intervals",
+        "Confusion matrices: intent",
+        "Score distribution: intent/accuracy",
+        "Score distribution: summaries/judge_faithfulness",
+        "Score distribution: summaries/rouge1",
+        "Score distribution: summaries/rougeL",
+        "Score distribution: summaries/toxicity_rate",
+        "loss",
+    ]  # not-a-png.png is left out
     for alt, src in imgs:
         data = base64.b64decode(src.split(",", 1)[1], validate=True)
         im = Image.open(io.BytesIO(data))
@@ -108,10 +131,16 @@ def test_sections_and_review_lists(evil):
     assert "Gate FAILED: 1 of 3 rules failed (confidence 0.95)." in text
     from fixtures.report.crafted import raw_rows
 
-    tox = [r["scores"]["toxicity_rate"] for r in raw_rows(_DIRS[html]) if r["task"] == "summaries"
-           and r["model"] == "ckpt-200" and r["scores"].get("toxicity_rate") is not None]
+    tox = [
+        r["scores"]["toxicity_rate"]
+        for r in raw_rows(_DIRS[html])
+        if r["task"] == "summaries" and r["model"] == "ckpt-200" and r["scores"].get("toxicity_rate") is not None
+    ]
     assert len(tox) == 10 and 0 < tox.count(min(tox)) < 10  # lower is better: rows at the best (min) are not low
-    assert f"summaries/toxicity_rate: ckpt-200 ({10 - tox.count(min(tox))} lowest, lower is better: highest values)" in text
+    assert (
+        f"summaries/toxicity_rate: ckpt-200 ({10 - tox.count(min(tox))} lowest, lower is better: highest values)"
+        in text
+    )
     assert "summaries/rougeL: ckpt-200 vs base (6 examples)" in text
     assert "intent/accuracy: ckpt-100 vs base (1 example)" in text
     assert "best value per column in bold (direction-aware)." in text

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from fixtures.report.crafted import PAYLOADS, build_run
-
 from evalstack.report import render_junit
+from fixtures.report.crafted import PAYLOADS, build_run
 
 
 def _parse(text: str) -> ET.Element:
@@ -39,12 +38,15 @@ def test_one_testcase_per_gate_rule_with_failures():
     assert gen[0].get("name") == "run completed"
     assert gen[0].find("failure").get("message").startswith("INCOMPLETE: 1 item failed after retries")
     assert "finish with: evalstack run CONFIG --resume" in gen[0].find("failure").text
-    assert [c.get("name") for c in gen[1:]] == [f"{t}/{m} generations" for t in ("intent", "summaries")
-                                                for m in ("base", "ckpt-100", "ckpt-200")]
+    assert [c.get("name") for c in gen[1:]] == [
+        f"{t}/{m} generations" for t in ("intent", "summaries") for m in ("base", "ckpt-100", "ckpt-200")
+    ]
     gen_failed = [c.get("name") for c in gen if c.find("failure") is not None]
     assert gen_failed == ["run completed", "summaries/ckpt-100 generations"]
-    assert next(c for c in gen if c.get("name") == "summaries/ckpt-100 generations").find("failure").get("message") == \
-        "1 of 10 generations failed after retries"
+    assert (
+        next(c for c in gen if c.get("name") == "summaries/ckpt-100 generations").find("failure").get("message")
+        == "1 of 10 generations failed after retries"
+    )
     # counts agree with the cases, at both levels
     for el in (root, suite):
         assert int(el.get("tests")) == len(cases) == 3 + 1 + 6

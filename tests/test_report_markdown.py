@@ -8,9 +8,9 @@ import types
 from pathlib import Path
 
 import pytest
-from fixtures.report.crafted import INTENT_GOLD, INTENT_PRED, PAYLOADS, SUM_SCORES, build_run, write_run_dir
 
 from evalstack.report import render_markdown, write_run_json
+from fixtures.report.crafted import INTENT_GOLD, INTENT_PRED, PAYLOADS, SUM_SCORES, build_run, write_run_dir
 
 
 def _section(md: str, title: str) -> str:
@@ -18,7 +18,7 @@ def _section(md: str, title: str) -> str:
     m = re.search(rf"^(#+) {re.escape(title)}.*$", md, flags=re.M)
     assert m, f"no heading {title!r}"
     level = len(m.group(1))
-    rest = md[m.end():]
+    rest = md[m.end() :]
     nxt = re.search(rf"^#{{1,{level}}} ", rest, flags=re.M)
     return rest[: nxt.start()] if nxt else rest
 
@@ -45,15 +45,19 @@ def test_verdict_comes_first_and_names_the_failed_rule(md: str):
     assert lines[0] == "# evalstack report: crafted"
     assert lines[1] == "> ❌ **Gate FAILED: 1 of 3 rules failed (confidence 0.95).**"
     assert lines[2] == "Failed rules:"
-    assert lines[3] == ("- intent/accuracy max\\_regression 0.05 [ckpt-200]: ckpt-200 is significantly worse than "
-                        "base by more than 0.05")
+    assert lines[3] == (
+        "- intent/accuracy max\\_regression 0.05 [ckpt-200]: ckpt-200 is significantly worse than "
+        "base by more than 0.05"
+    )
     fail = _cells(_row(md, "intent/accuracy max\\_regression 0.05", "ckpt-200"))
     assert fail[2:7] == ["-0.3333", "0.0500", "\\[-0.4133, -0.2533\\]", "0.0100", "❌ **FAIL**"]
     assert _cells(_row(md, "summaries/toxicity\\_rate max 0.2", "ckpt-100"))[6] == "✅ pass"
 
 
 def test_no_gate_and_passed_gate_verdicts():
-    assert "> ℹ️ **No gate configured: the run finished; read the deltas below.**" in render_markdown(build_run(gate=False))
+    assert "> ℹ️ **No gate configured: the run finished; read the deltas below.**" in render_markdown(
+        build_run(gate=False)
+    )
     run = build_run()
     run.gate.passed = True
     for r in run.gate.rules:
@@ -68,19 +72,31 @@ def test_metric_table_values_ci_n_unscored(md: str):
     metrics = _section(task, "Metrics")
     acc = sum(p == g for p, g in zip(INTENT_PRED["ckpt-200"], INTENT_GOLD)) / 12
     invalid = sum(p not in ("billing", "bug", "account", "other") for p in INTENT_PRED["ckpt-200"])
-    assert _cells(_row(metrics, "accuracy", "ckpt-200")) == ["accuracy", "ckpt-200", f"{acc:.4f}",
-                                                           f"\\[{acc - 0.05:.4f}, {acc + 0.05:.4f}\\]", "12", "0",
-                                                           str(invalid)]
+    assert _cells(_row(metrics, "accuracy", "ckpt-200")) == [
+        "accuracy",
+        "ckpt-200",
+        f"{acc:.4f}",
+        f"\\[{acc - 0.05:.4f}, {acc + 0.05:.4f}\\]",
+        "12",
+        "0",
+        str(invalid),
+    ]
     assert "Examples: 12; per model: base 12 (0 failed), ckpt-100 12 (0 failed), ckpt-200 12 (0 failed)" in task
     summ = _section(_section(md, "Task `summaries`"), "Metrics")
     faith = [x for x in SUM_SCORES["judge_faithfulness"]["base"] if x is not None]
     assert _cells(_row(summ, "judge\\_faithfulness", "**base**"))[2:] == [
-        f"{sum(faith) / len(faith):.4f}", f"\\[{sum(faith) / len(faith) - 0.05:.4f}, {sum(faith) / len(faith) + 0.05:.4f}\\]", "9", "1"]
+        f"{sum(faith) / len(faith):.4f}",
+        f"\\[{sum(faith) / len(faith) - 0.05:.4f}, {sum(faith) / len(faith) + 0.05:.4f}\\]",
+        "9",
+        "1",
+    ]
     assert "ckpt-100 10 (0 failed)" in _section(md, "Task `summaries`")
     incomplete = render_markdown(build_run(incomplete=True))
     assert "ckpt-100 10 (1 failed)" in _section(incomplete, "Task `summaries`")
-    assert incomplete.startswith("# evalstack report: crafted\n\n> 🚧 **INCOMPLETE: 1 item failed after retries; "
-                                 "the gate was not judged. Finish the run with --resume.**")
+    assert incomplete.startswith(
+        "# evalstack report: crafted\n\n> 🚧 **INCOMPLETE: 1 item failed after retries; "
+        "the gate was not judged. Finish the run with --resume.**"
+    )
     assert "- summaries / ckpt-100 generation: 1 of 10 failed" in incomplete
     assert _cells(_row(summ, "toxicity\\_rate (lower is better)", "ckpt-200"))[2] == "0.3000"
 
@@ -92,8 +108,16 @@ def test_deltas_with_arrow_ci_test_and_verdict(md: str):
     d = sum(y - x for x, y in zip(b, m)) / 10
     wins, losses = sum(y > x for x, y in zip(b, m)), sum(y < x for x, y in zip(b, m))
     assert _cells(_row(deltas, "rougeL", "ckpt-200")) == [
-        "rougeL", "ckpt-200", f"▼ {d:.4f}", f"\\[{d - 0.08:.4f}, {d + 0.08:.4f}\\]", "0.0100", "wilcoxon",
-        f"{wins}/{losses}/{10 - wins - losses}", "10", "❌ **worse**"]
+        "rougeL",
+        "ckpt-200",
+        f"▼ {d:.4f}",
+        f"\\[{d - 0.08:.4f}, {d + 0.08:.4f}\\]",
+        "0.0100",
+        "wilcoxon",
+        f"{wins}/{losses}/{10 - wins - losses}",
+        "10",
+        "❌ **worse**",
+    ]
     assert _cells(_row(deltas, "rouge1", "ckpt-100"))[-1] == "no significant change"
     # lower is better: a drop in toxicity is "better" with a down arrow
     tox = _cells(_row(deltas, "toxicity\\_rate (lower is better)", "ckpt-100"))
@@ -113,7 +137,7 @@ def test_checkpoint_table_marks_best_direction_aware(md: str):
     cp = _section(md, "Checkpoints").split("### ")[0]  # the per-task score tables, not the loss-curve join
 
     def table(task: str) -> dict[str, dict[str, str]]:
-        text = cp[cp.index(f"Task `{task}`:"):]
+        text = cp[cp.index(f"Task `{task}`:") :]
         lines = [x for x in text.split("\n\n")[1].splitlines() if x.startswith("| ")]
         header = _cells(lines[0])
         return {_cells(x)[0]: dict(zip(header, _cells(x))) for x in lines[1:]}
@@ -152,11 +176,13 @@ def test_top_regressions_from_examples(tmp_path: Path):
     # intent: the gated metric; summaries: no gated per-example comparison -> the judge score
     s200 = _section(regs, "`summaries/judge_faithfulness`: `ckpt-200` vs `base`")
     assert [_cells(x)[1] for x in s200.splitlines() if re.match(r"\| \d", x)] == ["s3", "s8"]  # losses 4, 3 (s0: 2)
-    assert "No example scored worse than `base`." in _section(regs, "`summaries/judge_faithfulness`: `ckpt-100` vs `base`")
+    assert "No example scored worse than `base`." in _section(
+        regs, "`summaries/judge_faithfulness`: `ckpt-100` vs `base`"
+    )
     i200 = _section(regs, "`intent/accuracy`: `ckpt-200` vs `base`")
     assert [_cells(x)[1] for x in i200.splitlines() if re.match(r"\| \d", x)] == ["i0", "i2"]
     # long model text is cut and folded to one line
-    assert "He said \"fine, thanks\", then: left; a tab" in i200
+    assert 'He said "fine, thanks", then: left; a tab' in i200
     assert "…" in i200
     assert "Largest per-example losses" not in render_markdown(run)  # no run_dir, no rows: no section
 
@@ -182,8 +208,16 @@ def test_loss_curve_section_fallback_and_curves_markdown(monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "evalstack.curves", types.ModuleType("evalstack.curves"))  # no curves_markdown
     md = render_markdown(run)
     curves = _section(md, "Loss curves")
-    assert _cells(_row(curves, "ckpt run", "200")) == ["ckpt run", "200", "0.8123", "1.0456", "1.6200", "moderate", "yes",
-                                                      "as reported"]  # no hidden-token correction, no smoothing
+    assert _cells(_row(curves, "ckpt run", "200")) == [
+        "ckpt run",
+        "200",
+        "0.8123",
+        "1.0456",
+        "1.6200",
+        "moderate",
+        "yes",
+        "as reported",
+    ]  # no hidden-token correction, no smoothing
     diag = _cells(_row(curves, "ckpt run", "**valid\\_rises**"))
     assert diag[2:4] == ["warning", "Valid loss rises after epoch 2"]
     assert diag[4] == '{"from\\_step": 200, "rise": 0.2333, "to\\_step": 400}'

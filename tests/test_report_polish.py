@@ -16,26 +16,60 @@ import pytest
 
 from evalstack.cli import main
 
-TICKETS = [("t1", "I was charged twice", "refund", "web"), ("t2", "App crashes on start", "bug", "app"),
-           ("t3", "Refund my order please", "refund", "web"), ("t4", "Button is broken", "bug", "app"),
-           ("t5", "Money back please", "refund", "app"), ("t6", "Screen stays blank", "bug", "web")]
-QA = [("q1", "Capital of France?", "Europe", "Paris"), ("q2", "2 + 2?", "arithmetic", "4"),
-      ("q3", "Largest ocean?", "Earth", "Pacific")]
-OUTPUTS = {"base": {"t1": "refund", "t2": "refund", "t3": "refund", "t4": "bug", "t5": "refund", "t6": "bug",
-                    "q1": "Paris", "q2": "5", "q3": "Atlantic"},
-           "ft": {"t1": "bug", "t2": "bug", "t3": "refund", "t4": "bug", "t5": "bug", "t6": "bug",
-                  "q1": "Paris", "q2": "4", "q3": "Indian"}}
+TICKETS = [
+    ("t1", "I was charged twice", "refund", "web"),
+    ("t2", "App crashes on start", "bug", "app"),
+    ("t3", "Refund my order please", "refund", "web"),
+    ("t4", "Button is broken", "bug", "app"),
+    ("t5", "Money back please", "refund", "app"),
+    ("t6", "Screen stays blank", "bug", "web"),
+]
+QA = [
+    ("q1", "Capital of France?", "Europe", "Paris"),
+    ("q2", "2 + 2?", "arithmetic", "4"),
+    ("q3", "Largest ocean?", "Earth", "Pacific"),
+]
+OUTPUTS = {
+    "base": {
+        "t1": "refund",
+        "t2": "refund",
+        "t3": "refund",
+        "t4": "bug",
+        "t5": "refund",
+        "t6": "bug",
+        "q1": "Paris",
+        "q2": "5",
+        "q3": "Atlantic",
+    },
+    "ft": {
+        "t1": "bug",
+        "t2": "bug",
+        "t3": "refund",
+        "t4": "bug",
+        "t5": "bug",
+        "t6": "bug",
+        "q1": "Paris",
+        "q2": "4",
+        "q3": "Indian",
+    },
+}
 ORDER = ["zeta_tickets", "alpha_qa"]  # config order: the reverse of sorted order
 
 
 def _project(tmp: Path) -> Path:
-    (tmp / "tickets.jsonl").write_text("".join(json.dumps({"id": i, "text": t, "label": y, "channel": c}) + "\n"
-                                               for i, t, y, c in TICKETS))
-    (tmp / "qa.jsonl").write_text("".join(json.dumps({"id": i, "question": q, "topic": c, "answer": a}) + "\n"
-                                          for i, q, c, a in QA))
+    (tmp / "tickets.jsonl").write_text(
+        "".join(json.dumps({"id": i, "text": t, "label": y, "channel": c}) + "\n" for i, t, y, c in TICKETS)
+    )
+    (tmp / "qa.jsonl").write_text(
+        "".join(json.dumps({"id": i, "question": q, "topic": c, "answer": a}) + "\n" for i, q, c, a in QA)
+    )
     for name, o in OUTPUTS.items():
-        (tmp / f"{name}.jsonl").write_text("".join(json.dumps({"task": ORDER[0] if k[0] == "t" else ORDER[1],
-                                                               "id": k, "output": v}) + "\n" for k, v in o.items()))
+        (tmp / f"{name}.jsonl").write_text(
+            "".join(
+                json.dumps({"task": ORDER[0] if k[0] == "t" else ORDER[1], "id": k, "output": v}) + "\n"
+                for k, v in o.items()
+            )
+        )
     cfg = tmp / "eval.yaml"
     cfg.write_text("""
 name: polish
@@ -69,8 +103,9 @@ output: out
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("polish")
     cfg = _project(tmp)
-    r = subprocess.run([sys.executable, "-m", "evalstack", "run", str(cfg)], capture_output=True, text=True,
-                       timeout=300, cwd=tmp)
+    r = subprocess.run(
+        [sys.executable, "-m", "evalstack", "run", str(cfg)], capture_output=True, text=True, timeout=300, cwd=tmp
+    )
     assert r.returncode == 0, r.stderr
     (tmp / "stderr.txt").write_text(r.stderr, encoding="utf-8")
     return tmp / "out"
@@ -122,7 +157,7 @@ def test_saved_run_read_back_keeps_config_order(run_dir: Path, tmp_path: Path, c
 
 def test_per_slice_table_has_one_n(run_dir: Path) -> None:
     md = (run_dir / "report.md").read_text(encoding="utf-8")
-    section = md[md.index("### Per-slice deltas"):].split("\n\n")[1]
+    section = md[md.index("### Per-slice deltas") :].split("\n\n")[1]
     lines = [x for x in section.splitlines() if x.startswith("|")]
     assert len(lines) == 4
     header = [c.strip() for c in lines[0].strip("|").split("|")]
@@ -141,8 +176,11 @@ def test_review_input_is_the_example_fields(run_dir: Path) -> None:
     assert by[("zeta_tickets", "ft", "t1")]["input"] == "I was charged twice"
     assert by[("alpha_qa", "ft", "q3")]["input"] == "topic: Earth\nquestion: Largest ocean?"
     md = (run_dir / "report.md").read_text(encoding="utf-8")
-    for text in (md, (run_dir / "review" / "regressions.csv").read_text(encoding="utf-8"),
-                 (run_dir / "review" / "lowest.csv").read_text(encoding="utf-8")):
+    for text in (
+        md,
+        (run_dir / "review" / "regressions.csv").read_text(encoding="utf-8"),
+        (run_dir / "review" / "lowest.csv").read_text(encoding="utf-8"),
+    ):
         assert "Labels:" not in text and "Answer briefly" not in text
     regressions = list(csv.DictReader((run_dir / "review" / "regressions.csv").open(encoding="utf-8")))
     t1 = next(r for r in regressions if r["id"] == "t1")
@@ -153,11 +191,19 @@ def _tied_project(tmp: Path) -> Path:
     """40 questions: base answers every one exactly (exact_match and token_f1 constant 1); ft gets one right
     and pads the other 39 with 1-5 extra words (exact_match 39 of 40 at its worst value 0; token_f1 spread)."""
     n = 40
-    (tmp / "qa.jsonl").write_text("".join(json.dumps({"id": f"q{i:02d}", "q": f"question {i}", "a": f"r{i}"}) + "\n"
-                                          for i in range(n)))
-    (tmp / "base.jsonl").write_text("".join(json.dumps({"id": f"q{i:02d}", "output": f"r{i}"}) + "\n" for i in range(n)))
-    (tmp / "ft.jsonl").write_text("".join(json.dumps({"id": f"q{i:02d}", "output": f"r{i}" if i == 0 else
-                                                      f"r{i} " + " ".join(["x"] * (i % 5 + 1))}) + "\n" for i in range(n)))
+    (tmp / "qa.jsonl").write_text(
+        "".join(json.dumps({"id": f"q{i:02d}", "q": f"question {i}", "a": f"r{i}"}) + "\n" for i in range(n))
+    )
+    (tmp / "base.jsonl").write_text(
+        "".join(json.dumps({"id": f"q{i:02d}", "output": f"r{i}"}) + "\n" for i in range(n))
+    )
+    (tmp / "ft.jsonl").write_text(
+        "".join(
+            json.dumps({"id": f"q{i:02d}", "output": f"r{i}" if i == 0 else f"r{i} " + " ".join(["x"] * (i % 5 + 1))})
+            + "\n"
+            for i in range(n)
+        )
+    )
     cfg = tmp / "eval.yaml"
     cfg.write_text("""
 name: tied
@@ -185,12 +231,17 @@ def test_lowest_lists_skip_constant_and_almost_all_tied_metrics(tmp_path: Path) 
     import re
 
     cfg = _tied_project(tmp_path)
-    r = subprocess.run([sys.executable, "-m", "evalstack", "-q", "run", str(cfg)], capture_output=True, text=True,
-                       timeout=300, cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "evalstack", "-q", "run", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     out = tmp_path / "out"
     page = html_lib.unescape((out / "report.html").read_text(encoding="utf-8"))
-    lowest = page[page.index('<h2 id="lowest">'):]
+    lowest = page[page.index('<h2 id="lowest">') :]
     titles = re.findall(r"<summary>(.*?)</summary>", lowest)
     assert titles == ["qa/token_f1: ft (20 lowest)"], titles
     # token_f1 of ft by hand: precision 1/(k+1) with k = i % 5 + 1 padding words, recall 1 -> F1 = 2/(k+2)
@@ -203,47 +254,65 @@ def test_lowest_lists_skip_constant_and_almost_all_tied_metrics(tmp_path: Path) 
     assert "qa/exact_match: ft (39 of 40 examples tie at the worst value 0)" in note
     # the review file keeps every list (a data file: the reader filters)
     rows = list(csv.DictReader((out / "review" / "lowest.csv").open(encoding="utf-8")))
-    assert {(x["metric"], x["model"]) for x in rows} == {(k, m) for k in ("exact_match", "token_f1") for m in ("base", "ft")}
+    assert {(x["metric"], x["model"]) for x in rows} == {
+        (k, m) for k in ("exact_match", "token_f1") for m in ("base", "ft")
+    }
 
 
 def _curve_project(tmp: Path, curve: str, repo_root: Path) -> Path:
     cfg = _project(tmp)
-    text = cfg.read_text().replace("  ft: {provider: replay, path: ft.jsonl, task_column: task}",
-                                   "  ft: {provider: replay, path: ft.jsonl, task_column: task, checkpoint_step: 300}")
+    text = cfg.read_text().replace(
+        "  ft: {provider: replay, path: ft.jsonl, task_column: task}",
+        "  ft: {provider: replay, path: ft.jsonl, task_column: task, checkpoint_step: 300}",
+    )
     results = (repo_root / "configs" / "demo" / "curves" / "results.csv").as_posix()
     cfg.write_text(text.replace("output: out", f"curves:\n  - {{path: '{results}', {curve}label: sft}}\noutput: out"))
     return cfg
 
 
-@pytest.mark.parametrize("curve, train, valid", [
-    ("hidden_tokens: 2, visible_tokens: 24, ", "train loss (smoothed over {w} steps, hidden-token corrected)",
-     "valid loss (hidden-token corrected)"),
-    ("", "train loss (smoothed over {w} steps)", "valid loss"),
-])
-def test_curve_tables_say_smoothed_and_hidden_token_corrected(tmp_path: Path, repo_root: Path, curve: str, train: str,
-                                                              valid: str) -> None:
+@pytest.mark.parametrize(
+    "curve, train, valid",
+    [
+        (
+            "hidden_tokens: 2, visible_tokens: 24, ",
+            "train loss (smoothed over {w} steps, hidden-token corrected)",
+            "valid loss (hidden-token corrected)",
+        ),
+        ("", "train loss (smoothed over {w} steps)", "valid loss"),
+    ],
+)
+def test_curve_tables_say_smoothed_and_hidden_token_corrected(
+    tmp_path: Path, repo_root: Path, curve: str, train: str, valid: str
+) -> None:
     """Issue 14 item 9: the loss columns of the curve tables (report.md's loss-curve table and the checkpoint
     join, report.html's too) name what was done to the values: the train loss is a moving average over the
     analysis' window, and both are corrected for hidden tokens when that was applied (only then)."""
     import html as html_lib
 
     cfg = _curve_project(tmp_path, curve, repo_root)
-    r = subprocess.run([sys.executable, "-m", "evalstack", "-q", "run", str(cfg)], capture_output=True, text=True,
-                       timeout=300, cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "evalstack", "-q", "run", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     out = tmp_path / "out"
     analysis = json.loads((out / "curves" / "analysis.json").read_text())
     c = analysis["curves"][0] if "curves" in analysis else analysis
     w = c["smoothing_window"]
-    assert (w > 1) == ("smoothed" in train) and bool((c.get("hidden_tokens") or {}).get("applied")) == ("corrected" in valid)
+    assert (w > 1) == ("smoothed" in train) and bool((c.get("hidden_tokens") or {}).get("applied")) == (
+        "corrected" in valid
+    )
     train, valid = train.format(w=w), valid
     md = (out / "report.md").read_text(encoding="utf-8")
     curve_table = next(x for x in md.splitlines() if x.startswith("| step | epoch |"))
     assert f"| {train} | {valid} |" in curve_table, curve_table
-    join = md[md.index("### Checkpoints and the loss curve"):].split("\n\n")[1].splitlines()[0]
+    join = md[md.index("### Checkpoints and the loss curve") :].split("\n\n")[1].splitlines()[0]
     assert f"| {valid} |" in join and f"| {train} |" in join, join
     page = html_lib.unescape((out / "report.html").read_text(encoding="utf-8"))
-    assert f"<th class=\"num\">{valid}</th>" in page and f"<th class=\"num\">{train}</th>" in page
+    assert f'<th class="num">{valid}</th>' in page and f'<th class="num">{train}</th>' in page
 
 
 def test_histogram_captions_give_the_means_drawn_and_say_when_they_are_not_the_table_values(tmp_path: Path) -> None:
@@ -254,13 +323,17 @@ def test_histogram_captions_give_the_means_drawn_and_say_when_they_are_not_the_t
     import math
     import re
 
-    lps = {"base": {"q1": [-0.1], "q2": [-2.0, -1.0, -0.5, -0.3], "q3": [-0.2, -0.4]},
-           "ft": {"q1": [-0.05, -0.1, -0.2], "q2": [-1.5], "q3": [-0.3, -0.3, -0.6, -0.9, -1.2]}}
-    (tmp_path / "qa.jsonl").write_text("".join(json.dumps({"id": i, "question": q, "answer": a}) + "\n"
-                                               for i, q, _, a in QA))
+    lps = {
+        "base": {"q1": [-0.1], "q2": [-2.0, -1.0, -0.5, -0.3], "q3": [-0.2, -0.4]},
+        "ft": {"q1": [-0.05, -0.1, -0.2], "q2": [-1.5], "q3": [-0.3, -0.3, -0.6, -0.9, -1.2]},
+    }
+    (tmp_path / "qa.jsonl").write_text(
+        "".join(json.dumps({"id": i, "question": q, "answer": a}) + "\n" for i, q, _, a in QA)
+    )
     for m, by in lps.items():
-        (tmp_path / f"{m}.jsonl").write_text("".join(json.dumps({"id": i, "output": OUTPUTS[m][i], "logprobs": lp}) + "\n"
-                                                     for i, lp in by.items()))
+        (tmp_path / f"{m}.jsonl").write_text(
+            "".join(json.dumps({"id": i, "output": OUTPUTS[m][i], "logprobs": lp}) + "\n" for i, lp in by.items())
+        )
     (tmp_path / "eval.yaml").write_text("""
 name: hist
 baseline: base
@@ -275,18 +348,29 @@ tasks:
     metrics: [exact_match, perplexity]
 output: out
 """)
-    r = subprocess.run([sys.executable, "-m", "evalstack", "-q", "run", "eval.yaml"], capture_output=True, text=True,
-                       timeout=300, cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "evalstack", "-q", "run", "eval.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     page = html_lib.unescape((tmp_path / "out" / "report.html").read_text(encoding="utf-8"))
-    caps = {c.split(":")[1].strip().split(" ")[0]: c for c in re.findall(r"<figcaption>(Score distribution: .*?)</figcaption>", page)}
+    caps = {
+        c.split(":")[1].strip().split(" ")[0]: c
+        for c in re.findall(r"<figcaption>(Score distribution: .*?)</figcaption>", page)
+    }
     # exact match: per-example 0/1, the table's accuracy is their mean
     em = {m: sum(OUTPUTS[m][i] == a for i, _, _, a in QA) / 3 for m in lps}
-    assert caps["qa/exact_match"] == (f"Score distribution: qa/exact_match (means drawn, as in the table: "
-                                      f"base {em['base']:.4f}, ft {em['ft']:.4f})")
+    assert caps["qa/exact_match"] == (
+        f"Score distribution: qa/exact_match (means drawn, as in the table: base {em['base']:.4f}, ft {em['ft']:.4f})"
+    )
     # perplexity by hand: per example exp(-mean lp); the table's: exp(-sum of all lp / all tokens)
     drawn = {m: sum(math.exp(-sum(lp) / len(lp)) for lp in by.values()) / 3 for m, by in lps.items()}
-    table = {m: math.exp(-sum(sum(lp) for lp in by.values()) / sum(len(lp) for lp in by.values())) for m, by in lps.items()}
+    table = {
+        m: math.exp(-sum(sum(lp) for lp in by.values()) / sum(len(lp) for lp in by.values())) for m, by in lps.items()
+    }
     cap = caps["qa/perplexity"]
     assert f"means drawn base {drawn['base']:.4f}, ft {drawn['ft']:.4f}" in cap, cap
     assert f"the table's base {table['base']:.4f}, ft {table['ft']:.4f}" in cap, cap

@@ -10,13 +10,20 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fixtures.report.crafted import BASELINE, SUM_HIB, TRICKY, raw_rows, write_run_dir
 
 from evalstack.errors import ConfigError
-from evalstack.report import (LOWEST_COLUMNS, REGRESSION_COLUMNS, regression_rows, review_rows, rows_to_csv,
-                              rows_to_jsonl, write_run_json)
+from evalstack.report import (
+    LOWEST_COLUMNS,
+    REGRESSION_COLUMNS,
+    regression_rows,
+    review_rows,
+    rows_to_csv,
+    rows_to_jsonl,
+    write_run_json,
+)
 from evalstack.report._cli import review
 from evalstack.results import ExampleRow
+from fixtures.report.crafted import BASELINE, SUM_HIB, TRICKY, raw_rows, write_run_dir
 
 HIB = dict(SUM_HIB, accuracy=True)
 PER_EXAMPLE = {"intent": ["accuracy"], "summaries": sorted(SUM_HIB)}  # f1_macro is corpus-only: never listed
@@ -30,17 +37,27 @@ def run_dir(tmp_path: Path) -> Path:
 
 
 def expected_lowest(rows: list[dict], task: str, model: str, key: str, worst: int) -> list[tuple[str, float]]:
-    scored = [(r["id"], r["scores"][key]) for r in rows
-              if r["task"] == task and r["model"] == model and r["scores"].get(key) is not None]
+    scored = [
+        (r["id"], r["scores"][key])
+        for r in rows
+        if r["task"] == task and r["model"] == model and r["scores"].get(key) is not None
+    ]
     sign = 1 if HIB[key] else -1
     return sorted(scored, key=lambda t: (sign * t[1], t[0]))[:worst]
 
 
-def expected_regressions(rows: list[dict], task: str, model: str, key: str, worst: int) -> list[tuple[str, float, float]]:
+def expected_regressions(
+    rows: list[dict], task: str, model: str, key: str, worst: int
+) -> list[tuple[str, float, float]]:
     base = {r["id"]: r["scores"].get(key) for r in rows if r["task"] == task and r["model"] == BASELINE}
     out = []
     for r in rows:
-        if r["task"] == task and r["model"] == model and r["scores"].get(key) is not None and base.get(r["id"]) is not None:
+        if (
+            r["task"] == task
+            and r["model"] == model
+            and r["scores"].get(key) is not None
+            and base.get(r["id"]) is not None
+        ):
             b, m = base[r["id"]], r["scores"][key]
             loss = (b - m) if HIB[key] else (m - b)
             if loss > 0:
@@ -53,7 +70,9 @@ def test_lowest_rows_match_a_plain_sort(run_dir: Path, worst: int):
     rows = raw_rows(run_dir)
     got = review_rows(run_dir, worst=worst)
     groups = sorted({(r["task"], r["model"], r["metric"]) for r in got})
-    assert groups == sorted((t, m, k) for t, keys in PER_EXAMPLE.items() for k in keys for m in ("base", "ckpt-100", "ckpt-200"))
+    assert groups == sorted(
+        (t, m, k) for t, keys in PER_EXAMPLE.items() for k in keys for m in ("base", "ckpt-100", "ckpt-200")
+    )
     for task, model, key in groups:
         mine = [r for r in got if (r["task"], r["model"], r["metric"]) == (task, model, key)]
         assert [(r["id"], r["score"]) for r in mine] == expected_lowest(rows, task, model, key, worst)
@@ -91,7 +110,9 @@ def test_unscored_and_failed_rows_are_never_listed(run_dir: Path):
 def test_filters_are_checked(run_dir: Path):
     with pytest.raises(ConfigError, match=r"--metric: unknown metric 'bleu' \(metrics in this run: intent/accuracy"):
         review_rows(run_dir, metric="bleu")
-    with pytest.raises(ConfigError, match=r"--model: unknown model 'gpt' \(models in this run: base, ckpt-100, ckpt-200\)"):
+    with pytest.raises(
+        ConfigError, match=r"--model: unknown model 'gpt' \(models in this run: base, ckpt-100, ckpt-200\)"
+    ):
         review_rows(run_dir, model="gpt")
     with pytest.raises(ConfigError, match=r"--baseline: unknown baseline 'x'"):
         regression_rows(run_dir, baseline="x")
@@ -106,8 +127,9 @@ def test_regression_rows_match_a_plain_pairing(run_dir: Path, worst: int):
         for model in ("ckpt-100", "ckpt-200"):
             for key in keys:
                 mine = [r for r in got if (r["task"], r["model"], r["metric"]) == (task, model, key)]
-                assert [(r["id"], r["baseline_score"], r["model_score"]) for r in mine] == \
-                    expected_regressions(rows, task, model, key, worst)
+                assert [(r["id"], r["baseline_score"], r["model_score"]) for r in mine] == expected_regressions(
+                    rows, task, model, key, worst
+                )
     assert all(list(r) == REGRESSION_COLUMNS for r in got)
     assert not [r for r in got if r["model"] == BASELINE]
 
@@ -140,7 +162,9 @@ def test_csv_and_jsonl_round_trip_tricky_text(run_dir: Path):
         assert b["input"] == a["input"]
         assert b["judge_reason"] == a["judge_reason"]
         assert float(b["score"]) == a["score"]
-        assert b["reference"] == (a["reference"] if isinstance(a["reference"], str) else json.dumps(a["reference"], sort_keys=True))
+        assert b["reference"] == (
+            a["reference"] if isinstance(a["reference"], str) else json.dumps(a["reference"], sort_keys=True)
+        )
     assert any(TRICKY in b["output"] for b in back)
     jl = [json.loads(line) for line in rows_to_jsonl(rows).splitlines()]
     assert jl == rows
@@ -151,13 +175,16 @@ def test_review_command(run_dir: Path, tmp_path: Path):
     res = runner.invoke(review, [str(run_dir), "--worst", "2", "--metric", "summaries/rougeL", "--model", "ckpt-200"])
     assert res.exit_code == 0, res.output
     assert res.output.splitlines()[0] == "summaries/rougeL  ckpt-200  #1  id=s3  score 0.1000"
-    res = runner.invoke(review, [str(run_dir), "--regressions", "--worst", "1", "--metric", "rougeL", "--format", "jsonl"])
+    res = runner.invoke(
+        review, [str(run_dir), "--regressions", "--worst", "1", "--metric", "rougeL", "--format", "jsonl"]
+    )
     assert [json.loads(x)["id"] for x in res.output.splitlines()] == ["s3", "s3"]
     out = tmp_path / "r.csv"
     res = runner.invoke(review, [str(run_dir), "--format", "csv", "--out", str(out)])
     assert res.exit_code == 0
-    assert list(csv.DictReader(out.open(newline="", encoding="utf-8"))) == \
-        list(csv.DictReader(io.StringIO(rows_to_csv(review_rows(run_dir), LOWEST_COLUMNS), newline="")))
+    assert list(csv.DictReader(out.open(newline="", encoding="utf-8"))) == list(
+        csv.DictReader(io.StringIO(rows_to_csv(review_rows(run_dir), LOWEST_COLUMNS), newline=""))
+    )
     res = runner.invoke(review, [str(run_dir), "--model", "nope"])
     assert isinstance(res.exception, ConfigError)
 
@@ -177,8 +204,18 @@ def test_a_large_file_gives_the_same_lists_as_a_plain_recomputation(tmp_path: Pa
         for m in models:
             for i in range(n):
                 s = score[m][i]
-                f.write(ExampleRow(task="summaries", model=m, id=f"x{i}", input="x" * 200, output="y" * 200,
-                                   reference="z", scores={"rougeL": s, "rouge1": s}).model_dump_json() + "\n")
+                f.write(
+                    ExampleRow(
+                        task="summaries",
+                        model=m,
+                        id=f"x{i}",
+                        input="x" * 200,
+                        output="y" * 200,
+                        reference="z",
+                        scores={"rougeL": s, "rouge1": s},
+                    ).model_dump_json()
+                    + "\n"
+                )
     write_run_json(d, run)
     rows = regression_rows(d, worst=5, metric="summaries/rougeL")
     low = review_rows(d, worst=5, metric="summaries/rougeL")

@@ -7,24 +7,53 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from fixtures.report.crafted import build_run, example_rows
 
 import evalstack.report as report
 from evalstack.errors import DataError
 from evalstack.report import SCHEMA_FILE, iter_examples, read_run, run_json_schema, write_run_json
 from evalstack.results import SCHEMA_VERSION, RunResult
+from fixtures.report.crafted import build_run, example_rows
 
 
 def test_public_api_is_pinned():
-    assert sorted(report.__all__) == sorted([
-        "CSP", "LOWEST_COLUMNS", "REGRESSION_COLUMNS", "SCHEMA_FILE", "iter_examples", "read_run",
-        "regression_rows", "render_html", "render_junit", "render_markdown", "review_rows", "rows_to_csv",
-        "rows_to_jsonl", "run_json_schema", "write_reports", "write_run_json", "write_run_schema",
-        # what the CLI, api, judges, sweep and testing show (issue 15: no import of a report._module outside report/)
-        "fmt_ci", "fmt_num", "fmt_p", "gate_table", "incomplete_lines", "model_order", "run_json_path", "safe_name",
-        "summary_lines", "task_metric_keys", "verdict", "write_report_files",
-        # report formats are plug-ins (evalstack.registry kind report_format)
-        "ReportFormat", "register_report_format", "report_formats"])
+    assert sorted(report.__all__) == sorted(
+        [
+            "CSP",
+            "LOWEST_COLUMNS",
+            "REGRESSION_COLUMNS",
+            "SCHEMA_FILE",
+            "iter_examples",
+            "read_run",
+            "regression_rows",
+            "render_html",
+            "render_junit",
+            "render_markdown",
+            "review_rows",
+            "rows_to_csv",
+            "rows_to_jsonl",
+            "run_json_schema",
+            "write_reports",
+            "write_run_json",
+            "write_run_schema",
+            # what the CLI, api, judges, sweep and testing show (issue 15: no import of a report._module outside report/)
+            "fmt_ci",
+            "fmt_num",
+            "fmt_p",
+            "gate_table",
+            "incomplete_lines",
+            "model_order",
+            "run_json_path",
+            "safe_name",
+            "summary_lines",
+            "task_metric_keys",
+            "verdict",
+            "write_report_files",
+            # report formats are plug-ins (evalstack.registry kind report_format)
+            "ReportFormat",
+            "register_report_format",
+            "report_formats",
+        ]
+    )
     for name in report.__all__:
         assert getattr(report, name) is not None
 
@@ -33,7 +62,8 @@ def test_committed_schema_equals_generated():
     committed = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
     assert committed == run_json_schema(), (
         "src/evalstack/schema/run.schema.json is stale: regenerate it with "
-        "`python -c 'from evalstack.report import write_run_schema; write_run_schema()'`")
+        "`python -c 'from evalstack.report import write_run_schema; write_run_schema()'`"
+    )
     assert committed["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert committed["properties"]["schema_version"]["const"] == SCHEMA_VERSION
     jsonschema.Draft202012Validator.check_schema(committed)
@@ -74,14 +104,20 @@ def _write(tmp_path: Path, text: str) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("mutate, pattern", [
-    (lambda d: d.update(schema_version=0), r"schema_version 0 \(written by evalstack 0\.1\.0\) is older .*reads \(1\).*re-run"),
-    (lambda d: d.update(schema_version=SCHEMA_VERSION + 1), r"schema_version 2 .* is newer .*upgrade evalstack"),
-    (lambda d: d.pop("schema_version"), r"no integer schema_version"),
-    (lambda d: d.update(schema_version="1"), r"no integer schema_version"),
-    (lambda d: d["tasks"]["intent"].update(n_examples="many"), r"at tasks\.intent\.n_examples: .*integer"),
-    (lambda d: d.update(extra_field=1), r"at extra_field: Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    "mutate, pattern",
+    [
+        (
+            lambda d: d.update(schema_version=0),
+            r"schema_version 0 \(written by evalstack 0\.1\.0\) is older .*reads \(1\).*re-run",
+        ),
+        (lambda d: d.update(schema_version=SCHEMA_VERSION + 1), r"schema_version 2 .* is newer .*upgrade evalstack"),
+        (lambda d: d.pop("schema_version"), r"no integer schema_version"),
+        (lambda d: d.update(schema_version="1"), r"no integer schema_version"),
+        (lambda d: d["tasks"]["intent"].update(n_examples="many"), r"at tasks\.intent\.n_examples: .*integer"),
+        (lambda d: d.update(extra_field=1), r"at extra_field: Extra inputs are not permitted"),
+    ],
+)
 def test_read_run_version_and_shape_errors(tmp_path: Path, mutate, pattern):
     data = build_run().model_dump(mode="json")
     mutate(data)

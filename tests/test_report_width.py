@@ -14,9 +14,13 @@ import pytest
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser")) if p), None)
 DRIVER = shutil.which("chromedriver")
 webdriver = pytest.importorskip("selenium.webdriver")
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(
-    CHROMIUM is None or DRIVER is None,
-    reason="chromium and chromium-driver are not installed (apt-get install -y chromium chromium-driver); CI installs them")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        CHROMIUM is None or DRIVER is None,
+        reason="chromium and chromium-driver are not installed (apt-get install -y chromium chromium-driver); CI installs them",
+    ),
+]
 
 WIDTH = 1280
 
@@ -41,16 +45,27 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
 
     opts = Options()
     opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--hide-scrollbars", f"--window-size={WIDTH},900",
-                 f"--user-data-dir={tmp_path_factory.mktemp('profile')}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        f"--window-size={WIDTH},900",
+        f"--user-data-dir={tmp_path_factory.mktemp('profile')}",
+    ):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
     driver.set_page_load_timeout(60)
     # the layout viewport exactly 1,280 CSS px wide, whatever the window decorations
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": WIDTH, "height": 900, "deviceScaleFactor": 1, "mobile": False})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": WIDTH, "height": 900, "deviceScaleFactor": 1, "mobile": False}
+    )
     try:
         yield driver
     finally:
@@ -69,9 +84,12 @@ def overflow(browser, page: Path) -> dict:
 def test_the_width_check_can_fail(browser, tmp_path: Path):
     wide = tmp_path / "wide.html"
     cells = "".join(f"<th>column_number_{i}_with_a_long_name</th>" for i in range(30))
-    wide.write_text("<!DOCTYPE html><html><head><title>x</title><style>th { white-space: nowrap; }</style></head>"
-                    f"<body><div style='overflow-x:auto'><table><tr>{cells}</tr></table></div>"
-                    "<p style='width:1500px'>wide</p></body></html>", encoding="utf-8")
+    wide.write_text(
+        "<!DOCTYPE html><html><head><title>x</title><style>th { white-space: nowrap; }</style></head>"
+        f"<body><div style='overflow-x:auto'><table><tr>{cells}</tr></table></div>"
+        "<p style='width:1500px'>wide</p></body></html>",
+        encoding="utf-8",
+    )
     got = overflow(browser, wide)
     assert got["page"] > WIDTH and len(got["over"]) == 1
 
@@ -79,9 +97,8 @@ def test_the_width_check_can_fail(browser, tmp_path: Path):
 def test_report_with_checkpoints_fits_1280_px(browser, tmp_path: Path):
     """Three models with checkpoint steps, two tasks with many metrics, a loss curve, slices: the
     checkpoint scores (one column per task/metric, before the fix) made the table scroll sideways."""
-    from fixtures.report.crafted import write_run_dir
-
     from evalstack.report import write_reports
+    from fixtures.report.crafted import write_run_dir
 
     run_dir = tmp_path / "run"
     write_reports(run_dir, write_run_dir(run_dir))
@@ -95,8 +112,12 @@ def test_report_with_checkpoints_fits_1280_px(browser, tmp_path: Path):
 def test_demo_report_fits_1280_px(browser, tmp_path: Path, repo_root: Path):
     """The demo as a user runs it (17 metrics over 3 tasks, a checkpoint joined with its loss curve)."""
     out = tmp_path / "demo"
-    r = subprocess.run([sys.executable, "-m", "evalstack", "-q", "run", str(repo_root / "configs" / "demo.yaml"),
-                        "--out", str(out)], capture_output=True, text=True, timeout=900)
+    r = subprocess.run(
+        [sys.executable, "-m", "evalstack", "-q", "run", str(repo_root / "configs" / "demo.yaml"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stderr
     got = overflow(browser, out / "report.html")
     assert got["page"] <= WIDTH and got["over"] == [], got

@@ -9,15 +9,34 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
+from evalstack.report import (
+    LOWEST_COLUMNS,
+    REGRESSION_COLUMNS,
+    read_run,
+    regression_rows,
+    render_junit,
+    review_rows,
+    write_reports,
+)
 from fixtures.report.crafted import write_run_dir
 
-from evalstack.report import (LOWEST_COLUMNS, REGRESSION_COLUMNS, read_run, regression_rows, render_junit,
-                              review_rows, write_reports)
-
-EXPECTED = ["run.json", "report.md", "report.html", "junit.xml", "review/lowest.csv", "review/lowest.jsonl",
-            "review/regressions.csv", "plots/forest.png", "plots/confusion_intent.png", "plots/hist_intent_accuracy.png",
-            "plots/hist_summaries_judge-faithfulness.png", "plots/hist_summaries_rouge1.png",
-            "plots/hist_summaries_rougeL.png", "plots/hist_summaries_toxicity-rate.png"]
+EXPECTED = [
+    "run.json",
+    "report.md",
+    "report.html",
+    "junit.xml",
+    "review/lowest.csv",
+    "review/lowest.jsonl",
+    "review/regressions.csv",
+    "plots/forest.png",
+    "plots/confusion_intent.png",
+    "plots/hist_intent_accuracy.png",
+    "plots/hist_summaries_judge-faithfulness.png",
+    "plots/hist_summaries_rouge1.png",
+    "plots/hist_summaries_rougeL.png",
+    "plots/hist_summaries_toxicity-rate.png",
+]
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +79,18 @@ def test_review_files_hold_the_review_rows(written):
     low = _csv(d / "review" / "lowest.csv")
     assert list(low[0]) == LOWEST_COLUMNS
     expect = review_rows(d, worst=3)
-    assert [(r["task"], r["model"], r["metric"], r["id"], float(r["score"])) for r in low] == \
-        [(r["task"], r["model"], r["metric"], r["id"], r["score"]) for r in expect]
+    assert [(r["task"], r["model"], r["metric"], r["id"], float(r["score"])) for r in low] == [
+        (r["task"], r["model"], r["metric"], r["id"], r["score"]) for r in expect
+    ]
     assert len(low) == 3 * (1 + 4) * 3  # 3 models x (accuracy + 4 summaries metrics) x 3 worst
     jl = [json.loads(x) for x in (d / "review" / "lowest.jsonl").read_text(encoding="utf-8").splitlines()]
     assert jl == expect
     reg = _csv(d / "review" / "regressions.csv")
     assert list(reg[0]) == REGRESSION_COLUMNS
     rexp = regression_rows(d, worst=3)
-    assert [(r["task"], r["model"], r["metric"], r["id"], r["baseline_output"], r["model_output"]) for r in reg] == \
-        [(r["task"], r["model"], r["metric"], r["id"], r["baseline_output"], r["model_output"]) for r in rexp]
+    assert [(r["task"], r["model"], r["metric"], r["id"], r["baseline_output"], r["model_output"]) for r in reg] == [
+        (r["task"], r["model"], r["metric"], r["id"], r["baseline_output"], r["model_output"]) for r in rexp
+    ]
     worst = next(r for r in reg if r["metric"] == "rougeL" and r["model"] == "ckpt-200")
     assert (worst["id"], float(worst["baseline_score"]), float(worst["model_score"])) == ("s3", 0.9, 0.1)
 
@@ -109,20 +130,25 @@ def test_without_examples(tmp_path: Path):
     assert "### Significantly worse metrics" in md  # from run.json alone
     assert "### Largest per-example losses" not in md and "### New failure modes" not in md
     assert "examples.jsonl was not found" in (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert list(csv.reader(io.StringIO((tmp_path / "review" / "regressions.csv").read_text(encoding="utf-8")))) == [REGRESSION_COLUMNS]
+    assert list(csv.reader(io.StringIO((tmp_path / "review" / "regressions.csv").read_text(encoding="utf-8")))) == [
+        REGRESSION_COLUMNS
+    ]
 
 
 def test_curve_pngs_follow_the_plots_mapping_inside_the_run_folder(tmp_path: Path):
-    from fixtures.report.crafted import tiny_png
-
     from evalstack.report._plots import curve_pngs
+    from fixtures.report.crafted import tiny_png
 
     run_dir = tmp_path / "run"
     (run_dir / "curves" / "curves").mkdir(parents=True)
     (run_dir / "curves" / "curves" / "sft_loss.png").write_bytes(tiny_png())  # nested as write_curve_outputs does
     (run_dir / "curves" / "extra.png").write_bytes(tiny_png())
     (tmp_path / "outside.png").write_bytes(tiny_png())
-    curves = [{"label": "sft", "plots": {"loss": "curves/sft_loss.png", "escape": "../outside.png",
-                                         "missing": "curves/nope.png"}}]
+    curves = [
+        {
+            "label": "sft",
+            "plots": {"loss": "curves/sft_loss.png", "escape": "../outside.png", "missing": "curves/nope.png"},
+        }
+    ]
     got = [(p.title, p.name) for p in curve_pngs(run_dir, curves)]
     assert got == [("sft: loss", "sft_loss"), ("extra", "extra")]

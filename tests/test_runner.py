@@ -21,8 +21,13 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def provider(srv: LoopbackServer, **kw):
-    cfg = OpenAIModel(provider="openai", model="m", base_url=srv.base_url, api_key_env="LOOPBACK_KEY",
-                      **{"max_tries": 4, "concurrency": 8, **kw})
+    cfg = OpenAIModel(
+        provider="openai",
+        model="m",
+        base_url=srv.base_url,
+        api_key_env="LOOPBACK_KEY",
+        **{"max_tries": 4, "concurrency": 8, **kw},
+    )
     return make_provider("ft", cfg)
 
 
@@ -36,6 +41,7 @@ def run(runner: Runner, prov, rs):
             return await runner.run(prov, rs)
         finally:
             await prov.aclose()
+
     return asyncio.run(go())
 
 
@@ -64,9 +70,15 @@ def test_identical_requests_are_sent_once(srv: LoopbackServer, tmp_path: Path) -
 def test_cache_key_covers_what_changes_the_output(srv: LoopbackServer) -> None:
     p = provider(srv)
     base = Request.make("t", "e", [{"role": "user", "content": "x"}], {"temperature": 0})
-    assert p.cache_key(base) == p.cache_key(Request.make("other-task", "other-id", [{"role": "user", "content": "x"}], {"temperature": 0}))
-    assert p.cache_key(base) != p.cache_key(Request.make("t", "e", [{"role": "user", "content": "x"}], {"temperature": 1}))
-    assert p.cache_key(base) != p.cache_key(Request.make("t", "e", [{"role": "user", "content": "x"}], {"temperature": 0}, repeat=1))
+    assert p.cache_key(base) == p.cache_key(
+        Request.make("other-task", "other-id", [{"role": "user", "content": "x"}], {"temperature": 0})
+    )
+    assert p.cache_key(base) != p.cache_key(
+        Request.make("t", "e", [{"role": "user", "content": "x"}], {"temperature": 1})
+    )
+    assert p.cache_key(base) != p.cache_key(
+        Request.make("t", "e", [{"role": "user", "content": "x"}], {"temperature": 0}, repeat=1)
+    )
     assert p.cache_key(base) == provider(srv, concurrency=2, timeout=5).cache_key(base)
 
 
@@ -92,8 +104,13 @@ def test_retries_on_429_and_500_honour_retry_after(srv: LoopbackServer, tmp_path
 
 def test_exhausted_items_fail_are_not_cached_and_resume_sends_only_them(srv: LoopbackServer, tmp_path: Path) -> None:
     cache = Cache(tmp_path / "c.sqlite")
-    srv.reply_with(lambda body: {"status": 500, "body": {"error": {"message": "boom"}}}
-                   if body["messages"][-1]["content"] in ("q3", "q7") else f"ok {body['messages'][-1]['content']}")
+    srv.reply_with(
+        lambda body: (
+            {"status": 500, "body": {"error": {"message": "boom"}}}
+            if body["messages"][-1]["content"] in ("q3", "q7")
+            else f"ok {body['messages'][-1]['content']}"
+        )
+    )
     gens = run(Runner(cache, progress=False, backoff_initial=0.001), provider(srv, max_tries=3), reqs(10))
     failed = [i for i, g in enumerate(gens) if not g.ok]
     assert failed == [3, 7]

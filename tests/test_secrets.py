@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from fixtures.hostile import answer_by_model, cli, write_run
 
 KEY = "sk-evalstack-secret-9f8e7d6c5b4a3f2e"
@@ -19,8 +20,10 @@ ENV = {"HOSTILE_TEST_KEY": KEY, "HOSTILE_PROXY_PASS": PASS, "HOSTILE_TEAM": HDR}
 def _config(tmp: Path, srv, *, user: str = "{{ q }}", extra: str = "") -> Path:
     cfg = write_run(tmp, srv.base_url, user=user, extra=extra)
     proxied = srv.base_url.replace("http://", "http://evaluser:${HOSTILE_PROXY_PASS}@")
-    text = cfg.read_text().replace(f"model: ft, base_url: '{srv.base_url}'",
-                                   f"model: ft, base_url: '{proxied}', headers: {{X-Team: '${{HOSTILE_TEAM}}'}}")
+    text = cfg.read_text().replace(
+        f"model: ft, base_url: '{srv.base_url}'",
+        f"model: ft, base_url: '{proxied}', headers: {{X-Team: '${{HOSTILE_TEAM}}'}}",
+    )
     assert proxied in text
     cfg.write_text(text)
     return cfg
@@ -47,8 +50,18 @@ def test_no_secret_in_any_file_written_or_message_printed(tmp_path: Path, srv) -
         outputs.append(rr.stdout + rr.stderr)
     written = [f for f in _files(tmp_path) if f not in before]
     names = {f.name for f in written}
-    assert {"run.json", "examples.jsonl", "report.md", "report.html", "junit.xml", "lowest.csv", "lowest.jsonl",
-            "regressions.csv", "cache.sqlite", "rev.csv"} <= names, names
+    assert {
+        "run.json",
+        "examples.jsonl",
+        "report.md",
+        "report.html",
+        "junit.xml",
+        "lowest.csv",
+        "lowest.jsonl",
+        "regressions.csv",
+        "cache.sqlite",
+        "rev.csv",
+    } <= names, names
     for f in written:
         data = f.read_bytes()
         for secret in (KEY, PASS, HDR):
@@ -68,8 +81,9 @@ def test_no_secret_in_any_file_written_or_message_printed(tmp_path: Path, srv) -
     assert all(x["cached"] for x in rows2) and [x["scores"] for x in rows2] == [x["scores"] for x in rows]
 
 
-@pytest.mark.parametrize("var", ["HOSTILE_TEST_KEY", "HOSTILE_PROXY_PASS", "HOSTILE_TEAM", "SOME_API_TOKEN",
-                                 "DB_PASSWORD", "MY_SECRET"])
+@pytest.mark.parametrize(
+    "var", ["HOSTILE_TEST_KEY", "HOSTILE_PROXY_PASS", "HOSTILE_TEAM", "SOME_API_TOKEN", "DB_PASSWORD", "MY_SECRET"]
+)
 def test_a_secret_expanded_into_a_prompt_is_refused(tmp_path: Path, srv, var: str) -> None:
     cfg = _config(tmp_path, srv, user="{{ q }} ${" + var + "}")
     env = {**ENV, var: ENV.get(var, "s3cr3t-value-123456")}

@@ -7,8 +7,7 @@ import pytest
 from scipy import stats as sps
 
 from evalstack.metrics import mean_result
-from evalstack.stats import metric_summary, resampled_sums, restrict
-from evalstack.stats import _resample
+from evalstack.stats import _resample, metric_summary, resampled_sums, restrict
 from test_stats_support import classifier, macro_f1_of_labels, macro_f1_result
 
 B = 20_000  # many resamples on both sides so that Monte Carlo noise is small against the tolerances
@@ -23,8 +22,16 @@ def _fresh_cache():
 
 
 def _scipy_ci(data, statistic, *, paired=False, confidence=0.95, seed=1):
-    res = sps.bootstrap(data, statistic, paired=paired, vectorized=True, confidence_level=confidence,
-                        n_resamples=B, method="percentile", rng=np.random.default_rng(seed))
+    res = sps.bootstrap(
+        data,
+        statistic,
+        paired=paired,
+        vectorized=True,
+        confidence_level=confidence,
+        n_resamples=B,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
     return res.confidence_interval.low, res.confidence_interval.high
 
 
@@ -37,8 +44,11 @@ def _close(ours, theirs, width_share=0.05):
 @pytest.mark.parametrize("kind", ["three_valued", "continuous", "skewed"])
 def test_mean_ci_matches_scipy_percentile(kind):
     rng = np.random.default_rng(3)
-    x = {"three_valued": rng.choice([0.0, 0.5, 1.0], 300, p=[0.1, 0.2, 0.7]), "continuous": rng.random(300),
-         "skewed": rng.beta(0.5, 3, 120)}[kind]
+    x = {
+        "three_valued": rng.choice([0.0, 0.5, 1.0], 300, p=[0.1, 0.2, 0.7]),
+        "continuous": rng.random(300),
+        "skewed": rng.beta(0.5, 3, 120),
+    }[kind]
     s = metric_summary(mean_result("x", list(x)), n_resamples=B, seed=0)
     assert s.value == pytest.approx(x.mean()) and s.n == len(x)
     _close((s.ci_low, s.ci_high), _scipy_ci((x,), np.mean))
@@ -95,7 +105,7 @@ def test_grouped_and_gathered_paths_agree(monkeypatch):
 def test_resampled_sums_are_bootstrap_counts(monkeypatch, grouped):
     monkeypatch.setattr(_resample, "_grouped_is_cheaper", lambda n, g, k: grouped)
     x = np.array([0.0, 1.0, 2.0, 2.0, 5.0])
-    stats = np.stack([x, np.ones(5), x ** 2], axis=1)
+    stats = np.stack([x, np.ones(5), x**2], axis=1)
     a, b = resampled_sums([stats, x[:, None] * 10], n_resamples=4000, seed=0)
     assert a.shape == (4000, 3) and b.shape == (4000, 1)
     assert np.all(a[:, 1] == 5)  # every resample has n examples
@@ -147,8 +157,9 @@ def test_degenerate_cases():
 
 
 def test_direction_and_details_are_kept_and_json_safe():
-    r = mean_result("tox", [0.0, 1.0, 0.0], higher_is_better=False,
-                    details={"cm": np.eye(2), "n": np.int64(3), "obj": object()})
+    r = mean_result(
+        "tox", [0.0, 1.0, 0.0], higher_is_better=False, details={"cm": np.eye(2), "n": np.int64(3), "obj": object()}
+    )
     s = metric_summary(r, n_resamples=200)
     assert s.higher_is_better is False
     assert s.details == {"cm": [[1.0, 0.0], [0.0, 1.0]], "n": 3}
@@ -164,8 +175,9 @@ def test_restrict_recomputes_on_the_subset():
     keep = mask & r.scored
     from sklearn.metrics import f1_score
 
-    assert sub.value == pytest.approx(f1_score(y_true[keep], y_pred[keep], labels=range(4), average="macro",
-                                               zero_division=0))
+    assert sub.value == pytest.approx(
+        f1_score(y_true[keep], y_pred[keep], labels=range(4), average="macro", zero_division=0)
+    )
     assert sub.scored.size == mask.sum() and sub.n == keep.sum() and sub.unscored == (mask & ~r.scored).sum()
     assert len(sub.per_example) == mask.sum() and sub.details == {}
     with pytest.raises(ValueError):

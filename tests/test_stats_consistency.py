@@ -27,8 +27,11 @@ def _score_stat_brute(b: int, c: int, n: int, d0: float) -> float:
     k = n - b - c
 
     def nll(q: float) -> float:
-        return -(b * math.log(q + d0) if b else 0.0) - (c * math.log(q) if c else 0.0) \
+        return (
+            -(b * math.log(q + d0) if b else 0.0)
+            - (c * math.log(q) if c else 0.0)
             - (k * math.log(1 - 2 * q - d0) if k else 0.0)
+        )
 
     lo, hi = max(0.0, -d0) + 1e-13, (1 - d0) / 2 - 1e-13
     q = minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-14}).x
@@ -78,8 +81,12 @@ def test_binary_verdict_p_and_ci_agree_on_many_random_tables():
         m = np.repeat([1.0, 1.0, 0.0, 0.0], cells)
         b = np.repeat([1.0, 0.0, 1.0, 0.0], cells)
         hib = bool(rng.integers(2))
-        d = paired_delta(mean_result("a", list(m), higher_is_better=hib),
-                         mean_result("a", list(b), higher_is_better=hib), n_resamples=200, keep_quantiles=False)
+        d = paired_delta(
+            mean_result("a", list(m), higher_is_better=hib),
+            mean_result("a", list(b), higher_is_better=hib),
+            n_resamples=200,
+            keep_quantiles=False,
+        )
         assert d.test == "mcnemar"
         if cells[1] + cells[2]:
             ref = mcnemar([[cells[0], cells[1]], [cells[2], cells[3]]], exact=False, correction=False).pvalue
@@ -99,8 +106,13 @@ def test_continuous_and_corpus_verdict_p_and_ci_agree_on_many_random_samples():
             model = np.clip(base + rng.normal(rng.normal(0, 0.06), 0.2, n), 0, 1)
             tie = rng.random(n) < 0.3
             model[tie] = base[tie]  # identical outputs
-            d = paired_delta(mean_result("r", list(model)), mean_result("r", list(base)), n_resamples=500,
-                             seed=i, keep_quantiles=False)
+            d = paired_delta(
+                mean_result("r", list(model)),
+                mean_result("r", list(base)),
+                n_resamples=500,
+                seed=i,
+                keep_quantiles=False,
+            )
         else:
             y, yb = classifier(rng, n, 0.7)
             _, yf = classifier(rng, n, float(rng.uniform(0.55, 0.85)), y_true=y)

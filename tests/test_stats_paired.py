@@ -10,17 +10,32 @@ import pytest
 from scipy import stats as sps
 
 from evalstack.metrics import mean_result
-from evalstack.stats import (BootstrapQuantiles, bootstrap_p_value, mcnemar_exact, paired_delta, paired_test,
-                             quantile_sketch, wins_losses_ties)
-from evalstack.stats import _resample
+from evalstack.stats import (
+    BootstrapQuantiles,
+    _resample,
+    bootstrap_p_value,
+    mcnemar_exact,
+    paired_delta,
+    paired_test,
+    quantile_sketch,
+    wins_losses_ties,
+)
 from test_stats_support import classifier, macro_f1_of_labels, macro_f1_result
 
 B = 20_000
 
 
 def _scipy_paired_ci(data, statistic, confidence=0.95):
-    res = sps.bootstrap(data, statistic, paired=True, vectorized=True, confidence_level=confidence,
-                        n_resamples=B, method="percentile", rng=np.random.default_rng(1))
+    res = sps.bootstrap(
+        data,
+        statistic,
+        paired=True,
+        vectorized=True,
+        confidence_level=confidence,
+        n_resamples=B,
+        method="percentile",
+        rng=np.random.default_rng(1),
+    )
     return res.confidence_interval.low, res.confidence_interval.high
 
 
@@ -42,7 +57,7 @@ def test_mcnemar_hand_worked_table():
     # model right / baseline wrong: 8; the reverse: 2; concordant: 30 and 10 (they do not matter).
     # Exact McNemar: X ~ Binomial(10, 1/2), p = 2 * P(X <= 2) = 2 * (1 + 10 + 45) / 1024 = 0.109375
     m, b = _binary_pair({(1, 0): 8, (0, 1): 2, (1, 1): 30, (0, 0): 10})
-    expect = 2 * sum(comb(10, k) for k in range(3)) / 2 ** 10
+    expect = 2 * sum(comb(10, k) for k in range(3)) / 2**10
     assert expect == pytest.approx(0.109375)
     assert mcnemar_exact(m, b) == pytest.approx(expect)
     d = paired_delta(mean_result("acc", list(m)), mean_result("acc", list(b)), n_resamples=500)
@@ -61,7 +76,7 @@ def test_mcnemar_balanced_and_empty_discordance():
     m, b = _binary_pair({(1, 1): 4, (0, 0): 3})
     assert mcnemar_exact(m, b) == 1.0
     m, b = _binary_pair({(0, 1): 7})
-    assert mcnemar_exact(m, b) == pytest.approx(2 / 2 ** 7)
+    assert mcnemar_exact(m, b) == pytest.approx(2 / 2**7)
 
 
 def test_wilcoxon_matches_scipy_pratt():
@@ -79,7 +94,7 @@ def test_sign_test_when_all_differences_have_one_size():
     model = np.array([1.0] * 9 + [0.0] * 2 + [0.5])  # differences +0.5 x9, -0.5 x2, 0 x1
     test, p = paired_test(model, base)
     assert test == "sign"
-    assert p == pytest.approx(2 * sum(comb(11, k) for k in range(3)) / 2 ** 11)
+    assert p == pytest.approx(2 * sum(comb(11, k) for k in range(3)) / 2**11)
 
 
 def test_identical_continuous_scores_give_p_one():
@@ -112,8 +127,11 @@ def test_macro_f1_delta_ci_matches_scipy_and_uses_bootstrap_p():
     assert d.test == "paired_bootstrap" and 0 < d.p_value <= 1
     # the per-example proxy (correctness) gives wins/losses/ties
     right_ft, right_base = y_ft == y_true, y_base == y_true
-    assert (d.wins, d.losses, d.ties) == ((right_ft & ~right_base).sum(), (~right_ft & right_base).sum(),
-                                          (right_ft == right_base).sum())
+    assert (d.wins, d.losses, d.ties) == (
+        (right_ft & ~right_base).sum(),
+        (~right_ft & right_base).sum(),
+        (right_ft == right_base).sum(),
+    )
 
 
 def test_joint_resampling_is_tighter_than_independent_for_correlated_scores():
@@ -138,12 +156,18 @@ def test_only_jointly_scored_examples_enter():
 def test_direction_lower_is_better():
     base = [0.0] * 40 + [1.0] * 60
     model = [0.0] * 90 + [1.0] * 10  # toxicity rate drops from 0.6 to 0.1: better
-    d = paired_delta(mean_result("tox", model, higher_is_better=False),
-                     mean_result("tox", base, higher_is_better=False), n_resamples=2000)
+    d = paired_delta(
+        mean_result("tox", model, higher_is_better=False),
+        mean_result("tox", base, higher_is_better=False),
+        n_resamples=2000,
+    )
     assert d.delta == pytest.approx(-0.5) and d.ci_high < 0 and d.verdict == "better"
     assert (d.wins, d.losses, d.ties) == (50, 0, 50)
-    d = paired_delta(mean_result("tox", base, higher_is_better=False),
-                     mean_result("tox", model, higher_is_better=False), n_resamples=2000)
+    d = paired_delta(
+        mean_result("tox", base, higher_is_better=False),
+        mean_result("tox", model, higher_is_better=False),
+        n_resamples=2000,
+    )
     assert d.verdict == "worse"
     assert wins_losses_ties(np.array([1.0, 0.0]), np.array([0.0, 0.0]), False) == (0, 1, 1)
 

@@ -32,8 +32,16 @@ def macro_f1_result(y_true, y_pred, n_labels: int, *, scored=None, key: str = "f
 
     value = float(from_stats(stats.sum(0))) if scored.any() else None
     per_example = [float(t == p) if s else None for t, p, s in zip(y_true, y_pred, scored)]
-    return MetricResult(key=key, value=value, higher_is_better=True, per_example=per_example, scored=scored,
-                        suff_stats=stats, from_stats=from_stats, corpus_only=True)
+    return MetricResult(
+        key=key,
+        value=value,
+        higher_is_better=True,
+        per_example=per_example,
+        scored=scored,
+        suff_stats=stats,
+        from_stats=from_stats,
+        corpus_only=True,
+    )
 
 
 def macro_f1_of_labels(y_true, y_pred, n_labels: int, axis: int = -1):

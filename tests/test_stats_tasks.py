@@ -26,11 +26,12 @@ def _results(seed=0, n=200):
     _, y_ft = classifier(rng, n, 0.7, y_true=y_true)
     rouge_base = rng.random(n)
     return {
-        "base": {"f1_macro": macro_f1_result(y_true, y_base, 4),
-                 "rougeL": mean_result("rougeL", list(rouge_base))},
-        "ft": {"f1_macro": macro_f1_result(y_true, y_ft, 4),
-               "rougeL": mean_result("rougeL", list(np.clip(rouge_base + 0.05, 0, 1))),
-               "extra": mean_result("extra", [1.0] * n)},
+        "base": {"f1_macro": macro_f1_result(y_true, y_base, 4), "rougeL": mean_result("rougeL", list(rouge_base))},
+        "ft": {
+            "f1_macro": macro_f1_result(y_true, y_ft, 4),
+            "rougeL": mean_result("rougeL", list(np.clip(rouge_base + 0.05, 0, 1))),
+            "extra": mean_result("extra", [1.0] * n),
+        },
     }
 
 

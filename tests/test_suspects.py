@@ -16,8 +16,9 @@ LABELS = ["billing", "bug", "account"]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "evalstack", *args], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "evalstack", *args], capture_output=True, text=True, env=dict(os.environ), timeout=300
+    )
 
 
 def _planted_run(tmp: Path) -> tuple[Path, list[int], dict[str, list[str]], list[int], list[str]]:
@@ -37,13 +38,16 @@ def _planted_run(tmp: Path) -> tuple[Path, list[int], dict[str, list[str]], list
             a = int(true[i]) if rng.random() < 0.9 else int((true[i] + 1) % 3)
             outs.append(f"{LABELS[a].title()}." if rng.random() < 0.5 else LABELS[a])  # parsed by label_parsing
         answers[m] = outs
-        (tmp / f"{m}.jsonl").write_text("".join(json.dumps({"id": f"e{i:03d}", "output": o}) + "\n" for i, o in enumerate(outs)))
+        (tmp / f"{m}.jsonl").write_text(
+            "".join(json.dumps({"id": f"e{i:03d}", "output": o}) + "\n" for i, o in enumerate(outs))
+        )
     (tmp / "cfg.yaml").write_text(
         "name: sus\nbaseline: base\nmodels:\n"
         + "".join(f"  {m}: {{provider: replay, path: {m}.jsonl}}\n" for m in answers)
         + "tasks:\n  - name: intent\n    data: {path: data.jsonl, id: id}\n    prompt: {user: '{{ text }}'}\n"
-          "    target: label\n    labels: [billing, bug, account]\n    label_parsing: {mode: first}\n"
-          "    metrics: [accuracy]\noutput: out\n")
+        "    target: label\n    labels: [billing, bug, account]\n    label_parsing: {mode: first}\n"
+        "    metrics: [accuracy]\noutput: out\n"
+    )
     r = _cli("run", str(tmp / "cfg.yaml"), "-q")
     assert r.returncode == 0, r.stderr
     return tmp / "out", flipped, answers, [int(g) for g in gold], [d["id"] for d in data]
@@ -59,7 +63,7 @@ def test_planted_flips_found_and_ranking_equals_cleanlab(tmp_path):
     got = [s["id"] for s in res["suspects"]]
     # the same probabilities built independently: answer shares + 0.5 per class
     probs = np.full((len(ids), 3), 0.5)
-    for m, outs in answers.items():
+    for _m, outs in answers.items():
         for i, o in enumerate(outs):
             probs[i, LABELS.index(o.rstrip(".").lower())] += 1
     probs /= probs.sum(axis=1, keepdims=True)
@@ -74,7 +78,9 @@ def test_planted_flips_found_and_ranking_equals_cleanlab(tmp_path):
     rows = [json.loads(line) for line in (run / "examples.jsonl").read_text().splitlines()]
     ft = {x["id"]: x["scores"]["accuracy"] for x in rows if x["model"] == "ft"}
     assert res["accuracy"]["ft"]["all"] == pytest.approx(np.mean(list(ft.values())))
-    assert res["accuracy"]["ft"]["without_suspects"] == pytest.approx(np.mean([v for k, v in ft.items() if k not in set(got)]))
+    assert res["accuracy"]["ft"]["without_suspects"] == pytest.approx(
+        np.mean([v for k, v in ft.items() if k not in set(got)])
+    )
     text = _cli("labels", "suspects", str(run), "--top", "3")
     assert text.returncode == 0 and "with suspects excluded" in text.stdout and got[0] in text.stdout
 

@@ -96,7 +96,7 @@ def test_no_candidate_meets_the_constraints_exit_1(srv, tmp_path, capsys):
 
 def test_a_phase_with_failing_requests_is_incomplete_exit_3(srv, tmp_path, capsys):
     cfg = _setup(srv, tmp_path)
-    ok = srv._reply_fn  # noqa: SLF001  (the reply function _setup installed)
+    ok = srv._reply_fn
     srv.reply_with(lambda req: Fault.of(500) if req["model"] == "run1-checkpoint-300" else ok(req))
     code, out, err = _run(capsys, cfg, "--out", tmp_path / "out", "--json")
     res = json.loads(out)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from sklearn.metrics import accuracy_score
-from test_api import write_project
 
 import evalstack
 from evalstack.errors import ConfigError
 from evalstack.report import read_run
 from evalstack.testing import assert_gate_passes, assert_metric
+from test_api import write_project
 
 GATE_FAIL = "gate: {rules: [{metric: intent/accuracy, min: 0.95}, {metric: summaries/rougeL, max_regression: 0.05}]}\n"
 GATE_PASS = "gate: {rules: [{metric: intent/accuracy, min: 0.8}]}\n"
@@ -31,7 +31,9 @@ def test_gate_passes_runs_a_config_and_returns_the_evaluation(tmp_path: Path) ->
     truth = write_project(tmp_path, gate=GATE_PASS)
     ev = assert_gate_passes(tmp_path / "eval.yaml")
     assert ev.exit_code == 0 and ev.gate.passed
-    assert assert_metric(ev, "intent/accuracy", min=0.8) == pytest.approx(accuracy_score(truth["labels"], truth["tuned"]))
+    assert assert_metric(ev, "intent/accuracy", min=0.8) == pytest.approx(
+        accuracy_score(truth["labels"], truth["tuned"])
+    )
     # the saved folder, its run.json, the RunResult and pipeline.run's RunOutcome are all accepted
     for run in (tmp_path / "out", str(tmp_path / "out" / "run.json"), read_run(tmp_path / "out")):
         assert assert_gate_passes(run).run.name == "proj"
@@ -66,11 +68,25 @@ def test_no_gate_and_failed_items_fail(tmp_path: Path) -> None:
         assert_gate_passes(tmp_path / "eval.yaml")
     rows = [{"id": f"e{i}", "text": str(i), "label": "a"} for i in range(6)]
     (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cfg = {"name": "f", "baseline": "a",
-           "models": {"a": {"provider": "mock", "default": "a"}, "b": {"provider": "mock", "default": "a", "fail_ids": ["e2"]}},
-           "tasks": [{"name": "t", "data": {"path": str(tmp_path / "d.jsonl"), "id": "id"}, "prompt": {"user": "{{ text }}"},
-                      "target": "label", "metrics": ["accuracy"]}],
-           "gate": {"rules": [{"metric": "t/accuracy", "min": 0.5}]}, "output": str(tmp_path / "f")}
+    cfg = {
+        "name": "f",
+        "baseline": "a",
+        "models": {
+            "a": {"provider": "mock", "default": "a"},
+            "b": {"provider": "mock", "default": "a", "fail_ids": ["e2"]},
+        },
+        "tasks": [
+            {
+                "name": "t",
+                "data": {"path": str(tmp_path / "d.jsonl"), "id": "id"},
+                "prompt": {"user": "{{ text }}"},
+                "target": "label",
+                "metrics": ["accuracy"],
+            }
+        ],
+        "gate": {"rules": [{"metric": "t/accuracy", "min": 0.5}]},
+        "output": str(tmp_path / "f"),
+    }
     ev = evalstack.run(cfg)
     assert ev.exit_code == 3 and not ev.gate.passed and ev.gate.status == "not_judged"  # rules on b: not judged
     with pytest.raises(AssertionError, match=r"1 item\(s\) failed after retries, so the gate cannot be trusted"):
@@ -86,8 +102,9 @@ def test_assert_metric_bounds_and_message(tmp_path: Path) -> None:
     assert assert_metric(ev, "intent/accuracy", min=acc_t, max=acc_t) == pytest.approx(acc_t)
     with pytest.raises(AssertionError) as info:
         assert_metric(ev, "intent/accuracy", min=0.95)
-    assert str(info.value) == (f"intent/accuracy of tuned = {acc_t:.4g} (95% CI {s.ci_low:.4g}..{s.ci_high:.4g}, "
-                               f"n=30): below min 0.95")
+    assert str(info.value) == (
+        f"intent/accuracy of tuned = {acc_t:.4g} (95% CI {s.ci_low:.4g}..{s.ci_high:.4g}, n=30): below min 0.95"
+    )
     with pytest.raises(AssertionError, match=rf"^intent/accuracy of base = {acc_b:.4g} .*: above max 0.5$"):
         assert_metric(tmp_path / "out", "intent/accuracy", max=0.5, model="base")
     with pytest.raises(ConfigError, match="give min=..., max=... or both"):
@@ -99,17 +116,24 @@ def test_assert_metric_bounds_and_message(tmp_path: Path) -> None:
 def test_in_a_users_pytest_suite(tmp_path: Path) -> None:
     """What a team sees: the failing test, the gate table, and none of evalstack's frames."""
     write_project(tmp_path, gate=GATE_FAIL)
-    (tmp_path / "test_model.py").write_text(textwrap.dedent(f"""\
+    (tmp_path / "test_model.py").write_text(
+        textwrap.dedent(f"""\
         from evalstack.testing import assert_gate_passes, assert_metric
 
         def test_ships():
-            assert_gate_passes({str(tmp_path / 'eval.yaml')!r})
+            assert_gate_passes({str(tmp_path / "eval.yaml")!r})
 
         def test_accuracy_floor():
-            assert_metric({str(tmp_path / 'eval.yaml')!r}, "intent/accuracy", min=0.5)
-        """))
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_model.py"],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+            assert_metric({str(tmp_path / "eval.yaml")!r}, "intent/accuracy", min=0.5)
+        """)
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_model.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 1, r.stdout + r.stderr
     assert "1 failed, 1 passed" in r.stdout
     assert "FAILED test_model.py::test_ships" in r.stdout

@@ -11,14 +11,22 @@ from pathlib import Path
 
 import pytest
 from sklearn.metrics import accuracy_score
-from test_api import N, write_project
 
 import evalstack
+from evalstack import registry
 from evalstack.cli import main
 from evalstack.errors import ConfigError
-from evalstack.trackers import (Tracker, TrackerError, TrackerWarning, WandbTracker, log_run, register_tracker,
-                                scalar_metrics, validate_trackers)
-from evalstack import registry
+from evalstack.trackers import (
+    Tracker,
+    TrackerError,
+    TrackerWarning,
+    WandbTracker,
+    log_run,
+    register_tracker,
+    scalar_metrics,
+    validate_trackers,
+)
+from test_api import N, write_project
 
 
 def _yaml_trackers(entries: list[dict]) -> str:
@@ -42,19 +50,30 @@ def needs(*packages: str) -> pytest.MarkDecorator:
 
 # ---------------------------------------------------------------- validation
 
-@pytest.mark.parametrize("entries, message", [
-    ([{"type": "wandb", "projet": "x"}],
-     "trackers[0]: unknown key 'projet' for a wandb tracker (did you mean 'project'? wandb keys: type, required, project"),
-    pytest.param([{"type": "mlflow"}, {"type": "mlfow"}],
-                 "trackers[1].type: unknown tracker type 'mlfow' (did you mean 'mlflow'? known: mlflow, wandb)",
-                 marks=needs("mlflow")),
-    ([{"project": "x"}], "trackers[0]: needs `type` (one of: mlflow, wandb)"),
-    (["wandb"], "trackers[0]: expected a mapping like {type: wandb, project: ...}, got str"),
-    ({"type": "wandb"}, "trackers: must be a list like [{type: wandb, project: my-evals}]"),
-    ([{"type": "wandb", "mode": "cloud"}], "trackers[0].mode: Input should be 'online', 'offline' or 'disabled'"),
-    ([{"type": "mlflow", "log_artifacts": "sometimes"}], "trackers[0].log_artifacts: Input should be a valid boolean"),
-    ([{"type": "wandb", "api_key": "sk-123"}], "trackers[0]: unknown key 'api_key' for a wandb tracker"),
-])
+
+@pytest.mark.parametrize(
+    "entries, message",
+    [
+        (
+            [{"type": "wandb", "projet": "x"}],
+            "trackers[0]: unknown key 'projet' for a wandb tracker (did you mean 'project'? wandb keys: type, required, project",
+        ),
+        pytest.param(
+            [{"type": "mlflow"}, {"type": "mlfow"}],
+            "trackers[1].type: unknown tracker type 'mlfow' (did you mean 'mlflow'? known: mlflow, wandb)",
+            marks=needs("mlflow"),
+        ),
+        ([{"project": "x"}], "trackers[0]: needs `type` (one of: mlflow, wandb)"),
+        (["wandb"], "trackers[0]: expected a mapping like {type: wandb, project: ...}, got str"),
+        ({"type": "wandb"}, "trackers: must be a list like [{type: wandb, project: my-evals}]"),
+        ([{"type": "wandb", "mode": "cloud"}], "trackers[0].mode: Input should be 'online', 'offline' or 'disabled'"),
+        (
+            [{"type": "mlflow", "log_artifacts": "sometimes"}],
+            "trackers[0].log_artifacts: Input should be a valid boolean",
+        ),
+        ([{"type": "wandb", "api_key": "sk-123"}], "trackers[0]: unknown key 'api_key' for a wandb tracker"),
+    ],
+)
 def test_validation_messages(entries: object, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         validate_trackers(entries)
@@ -69,14 +88,21 @@ def test_no_trackers_pass() -> None:
 
 @needs("wandb", "mlflow")
 def test_valid_entries_pass() -> None:
-    validate_trackers([{"type": "wandb", "project": "p", "tags": ["a"], "mode": "offline"},
-                       {"type": "mlflow", "tracking_uri": "sqlite:///x.db", "tags": {"team": "nlp"}, "required": True}])
+    validate_trackers(
+        [
+            {"type": "wandb", "project": "p", "tags": ["a"], "mode": "offline"},
+            {"type": "mlflow", "tracking_uri": "sqlite:///x.db", "tags": {"team": "nlp"}, "required": True},
+        ]
+    )
 
 
 def test_missing_package_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(WandbTracker, "package", "evalstack_test_not_installed_pkg")
-    with pytest.raises(ConfigError, match=r"trackers\[0\]: the wandb tracker needs the 'evalstack_test_not_installed_pkg' "
-                                          r"package, which is not installed \(pip install 'evalstack\[wandb\]'\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"trackers\[0\]: the wandb tracker needs the 'evalstack_test_not_installed_pkg' "
+        r"package, which is not installed \(pip install 'evalstack\[wandb\]'\)",
+    ):
         validate_trackers([{"type": "wandb"}])
 
 
@@ -89,12 +115,13 @@ def test_bad_entry_through_the_cli_is_exit_2(tmp_path: Path, capsys: pytest.Capt
 
 # ---------------------------------------------------------------- failures of a backend
 
+
 class _Boom(Tracker):
     package = "json"
     extra = "none"
     note: str = "x"
 
-    def log(self, run, out_dir):  # noqa: ANN001
+    def log(self, run, out_dir):
         raise RuntimeError(f"backend down (token sk-secret-0123456789abcdef, {self.note})\nsecond line")
 
 
@@ -105,7 +132,7 @@ def test_a_failing_tracker_warns_and_the_others_still_log(tmp_path: Path, monkey
     class _Ok(Tracker):
         package = "json"
 
-        def log(self, run, out_dir):  # noqa: ANN001
+        def log(self, run, out_dir):
             seen.append((run.name, Path(out_dir)))
 
     monkeypatch.setitem(registry._ITEMS, ("tracker", "ok"), _Ok)
@@ -119,8 +146,9 @@ def test_a_failing_tracker_warns_and_the_others_still_log(tmp_path: Path, monkey
     assert (tmp_path / "out" / "report.md").is_file()
 
 
-def test_a_required_tracker_fails_the_run_with_exit_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_required_tracker_fails_the_run_with_exit_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setitem(registry._ITEMS, ("tracker", "boom"), _Boom)
     write_project(tmp_path, extra=_yaml_trackers([{"type": "boom", "required": True}]))
     assert main(["run", str(tmp_path / "eval.yaml"), "--quiet"]) == 3
@@ -129,8 +157,11 @@ def test_a_required_tracker_fails_the_run_with_exit_3(tmp_path: Path, monkeypatc
     assert "the reports in" in err and "sk-secret" not in err
     assert json.loads((tmp_path / "out" / "run.json").read_text())["name"] == "proj"
     with pytest.raises(TrackerError):
-        log_run([{"type": "boom", "required": True, "note": "direct"}], evalstack.api.load(tmp_path / "out").run,
-                tmp_path / "out")
+        log_run(
+            [{"type": "boom", "required": True, "note": "direct"}],
+            evalstack.api.load(tmp_path / "out").run,
+            tmp_path / "out",
+        )
 
 
 def test_register_tracker_decorator() -> None:
@@ -163,12 +194,14 @@ def test_scalar_metrics_keys_and_values(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- MLflow, for real (local stores)
 
+
 def _mlflow_project(tmp_path: Path, tracker: dict) -> dict:
-    return write_project(tmp_path, gate="gate: {rules: [{metric: intent/accuracy, min: 0.8}]}\n",
-                         extra=_yaml_trackers([tracker]))
+    return write_project(
+        tmp_path, gate="gate: {rules: [{metric: intent/accuracy, min: 0.8}]}\n", extra=_yaml_trackers([tracker])
+    )
 
 
-def _check_mlflow(client, run_id: str, truth: dict, out: Path) -> None:  # noqa: ANN001
+def _check_mlflow(client, run_id: str, truth: dict, out: Path) -> None:
     data = client.get_run(run_id).data
     acc_t = accuracy_score(truth["labels"], truth["tuned"])
     acc_b = accuracy_score(truth["labels"], truth["base"])
@@ -189,8 +222,11 @@ def _check_mlflow(client, run_id: str, truth: dict, out: Path) -> None:  # noqa:
         return found
 
     arts = set(walk("evalstack"))
-    expected = {"evalstack/" + p.relative_to(out).as_posix() for p in out.rglob("*")
-                if p.is_file() and not p.name.startswith(".")}
+    expected = {
+        "evalstack/" + p.relative_to(out).as_posix()
+        for p in out.rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    }
     assert arts == expected and "evalstack/run.json" in arts and "evalstack/plots/forest.png" in arts
     local = client.download_artifacts(run_id, "evalstack/run.json", str(out.parent / "dl"))
     assert Path(local).read_bytes() == (out / "run.json").read_bytes()
@@ -204,8 +240,10 @@ def test_mlflow_sqlite_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.chdir(cwd)
     uri = f"sqlite:///{tmp_path / 'ml' / 'mlflow.db'}"
     (tmp_path / "ml").mkdir()
-    truth = _mlflow_project(tmp_path, {"type": "mlflow", "tracking_uri": uri, "experiment": "support",
-                                       "tags": {"team": "nlp"}, "required": True})
+    truth = _mlflow_project(
+        tmp_path,
+        {"type": "mlflow", "tracking_uri": uri, "experiment": "support", "tags": {"team": "nlp"}, "required": True},
+    )
     assert evalstack.run(tmp_path / "eval.yaml").exit_code == 0
     client = mlflow.tracking.MlflowClient(uri)
     exp = client.get_experiment_by_name("support")
@@ -236,6 +274,7 @@ def test_mlflow_file_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 # ---------------------------------------------------------------- W&B, for real (offline mode)
 
+
 def wandb_records(run_file: Path) -> list:
     """Records of an offline W&B run file (a LevelDB-style log of protobuf records, 32 KiB blocks)."""
     from wandb.proto import wandb_internal_pb2 as pb
@@ -247,8 +286,8 @@ def wandb_records(run_file: Path) -> list:
         if block - pos % block < 7:  # block trailer
             pos += block - pos % block
             continue
-        _crc, length, kind = struct.unpack("<IHB", raw[pos:pos + 7])
-        data, pos = raw[pos + 7:pos + 7 + length], pos + 7 + length
+        _crc, length, kind = struct.unpack("<IHB", raw[pos : pos + 7])
+        data, pos = raw[pos + 7 : pos + 7 + length], pos + 7 + length
         if kind == 0:
             break
         pending = data if kind in (1, 2) else pending + data
@@ -259,7 +298,7 @@ def wandb_records(run_file: Path) -> list:
     return records
 
 
-def _items(updates) -> dict:  # noqa: ANN001
+def _items(updates) -> dict:
     return {"/".join(u.nested_key) if u.nested_key else u.key: json.loads(u.value_json) for u in updates}
 
 
@@ -270,9 +309,22 @@ def test_wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wbdir"))
     monkeypatch.setenv("WANDB_SILENT", "true")
     (tmp_path / "wbdir").mkdir()
-    truth = write_project(tmp_path, gate="gate: {rules: [{metric: intent/accuracy, min: 0.95}]}\n",
-                          extra=_yaml_trackers([{"type": "wandb", "project": "evals", "group": "job-1",
-                                                 "tags": ["ci"], "dir": str(tmp_path / "wb"), "required": True}]))
+    truth = write_project(
+        tmp_path,
+        gate="gate: {rules: [{metric: intent/accuracy, min: 0.95}]}\n",
+        extra=_yaml_trackers(
+            [
+                {
+                    "type": "wandb",
+                    "project": "evals",
+                    "group": "job-1",
+                    "tags": ["ci"],
+                    "dir": str(tmp_path / "wb"),
+                    "required": True,
+                }
+            ]
+        ),
+    )
     result = evalstack.run(tmp_path / "eval.yaml")
     assert result.exit_code == 1  # the gate failed; the run was logged anyway
     (run_file,) = glob.glob(str(tmp_path / "wb" / "wandb" / "offline-run-*" / "run-*.wandb"))
@@ -280,7 +332,12 @@ def test_wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     recs = wandb_records(Path(run_file))
     kinds = [r.WhichOneof("record_type") for r in recs]
     (info,) = [r.run for r, k in zip(recs, kinds) if k == "run"]
-    assert info.project == "evals" and info.display_name == "proj" and info.run_group == "job-1" and list(info.tags) == ["ci"]
+    assert (
+        info.project == "evals"
+        and info.display_name == "proj"
+        and info.run_group == "job-1"
+        and list(info.tags) == ["ci"]
+    )
     config = _items(info.config.update)
     assert config["baseline"] == "base" and config["models"]["tuned"]["provider"] == "replay"
     summary: dict = {}
@@ -302,11 +359,21 @@ def test_wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ex = table("examples")
     assert len(ex["data"]) == 2 * (N + 12)
     cols = ex["columns"]
-    assert {"task", "model", "id", "output", "accuracy", "rougeL", "judge_answer_relevance",
-            "judge_answer_relevance_reason"} <= set(cols)
+    assert {
+        "task",
+        "model",
+        "id",
+        "output",
+        "accuracy",
+        "rougeL",
+        "judge_answer_relevance",
+        "judge_answer_relevance_reason",
+    } <= set(cols)
     rows = [dict(zip(cols, d)) for d in ex["data"]]
     tuned = {r["id"]: r for r in rows if r["model"] == "tuned" and r["task"] == "intent"}
-    assert [tuned[f"t{i}"]["accuracy"] for i in range(N)] == [float(p == y) for p, y in zip(truth["tuned"], truth["labels"])]
+    assert [tuned[f"t{i}"]["accuracy"] for i in range(N)] == [
+        float(p == y) for p, y in zip(truth["tuned"], truth["labels"])
+    ]
     summ = [r for r in rows if r["task"] == "summaries"]
     assert {r["judge_answer_relevance_reason"] for r in summ} == {f"covers request {i}" for i in range(12)}
     deltas = table("deltas")
@@ -324,17 +391,40 @@ def test_wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 # ---------------------------------------------------------------- without the optional packages
 
+
 def test_tracker_tests_skip_with_a_reason_when_the_packages_are_absent(tmp_path: Path) -> None:
     """Run this file's tests again in a fresh pytest where wandb and mlflow cannot be imported: nothing fails,
     and every skip says which package is missing."""
     import subprocess
     import sys
 
-    (tmp_path / "hide_trackers.py").write_text('import sys\nsys.modules["wandb"] = None\nsys.modules["mlflow"] = None\n')
+    (tmp_path / "hide_trackers.py").write_text(
+        'import sys\nsys.modules["wandb"] = None\nsys.modules["mlflow"] = None\n'
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "hide_trackers", "-p", "no:cacheprovider",
-                        "-p", "no:xdist", __file__, "-k", "validation or valid_entries or mlflow or wandb_offline"],
-                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "hide_trackers",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            __file__,
+            "-k",
+            "validation or valid_entries or mlflow or wandb_offline",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     skips = [line for line in r.stdout.splitlines() if line.startswith("SKIPPED")]
     assert len(skips) >= 4, r.stdout[-3000:]

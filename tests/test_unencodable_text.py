@@ -55,7 +55,7 @@ def test_reply_with_lone_surrogate_is_stored_replaced_and_said_so(srv, tmp_path:
     assert sent == N
     rows = rows_of(tmp_path)
     assert rows["e1"]["output"] == "answer \ufffd 1"
-    assert rows["e2"]["output"] == "answer \ufffd\U0001F600 2"  # the pair is a real emoji, kept
+    assert rows["e2"]["output"] == "answer \ufffd\U0001f600 2"  # the pair is a real emoji, kept
     assert rows["e1"]["notes"] == ["1 lone surrogate(s) in the output replaced with U+FFFD (in the logprob tokens too)"]
     assert rows["e2"]["notes"] == ["1 lone surrogate(s) in the output replaced with U+FFFD (in the logprob tokens too)"]
     assert rows["e0"]["notes"] == [] and rows["e0"]["output"] == "echo: Q: question 0"
@@ -81,10 +81,12 @@ def test_resume_after_an_interrupted_run_with_surrogate_replies(srv, tmp_path: P
     assert srv.count("/chat/completions") == N + 1
 
 
-@pytest.mark.parametrize("column,cell", [("q", "bad \ud800 cell"), ("a", ["ok", "x\udc00"]),
-                                          ("extra", {"k": "\ud800"}), ("id", "e\ud800")])
-def test_dataset_cell_with_lone_surrogate_is_exit_2_before_any_request(srv, tmp_path: Path, capsys,
-                                                                        column: str, cell) -> None:
+@pytest.mark.parametrize(
+    "column,cell", [("q", "bad \ud800 cell"), ("a", ["ok", "x\udc00"]), ("extra", {"k": "\ud800"}), ("id", "e\ud800")]
+)
+def test_dataset_cell_with_lone_surrogate_is_exit_2_before_any_request(
+    srv, tmp_path: Path, capsys, column: str, cell
+) -> None:
     rows = [{"id": f"e{i}", "q": f"question {i}", "a": f"answer {i}"} for i in range(N)]
     rows[2][column] = cell
     cfg = setup(tmp_path, srv.base_url, rows)
@@ -96,8 +98,8 @@ def test_dataset_cell_with_lone_surrogate_is_exit_2_before_any_request(srv, tmp_
 
 
 def test_an_escaped_surrogate_pair_in_data_is_fine(srv, tmp_path: Path) -> None:
-    rows = [{"id": f"e{i}", "q": f"question {i} \U0001F600", "a": f"answer {i}"} for i in range(N)]
+    rows = [{"id": f"e{i}", "q": f"question {i} \U0001f600", "a": f"answer {i}"} for i in range(N)]
     cfg = setup(tmp_path, srv.base_url, rows)
     assert "\\ud83d\\ude00" in (tmp_path / "data.jsonl").read_text()
     assert main(["run", str(cfg), "-q"]) == 0
-    assert rows_of(tmp_path)["e0"]["output"] == "echo: Q: question 0 \U0001F600"
+    assert rows_of(tmp_path)["e0"]["output"] == "echo: Q: question 0 \U0001f600"

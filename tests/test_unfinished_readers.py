@@ -24,8 +24,18 @@ from evalstack.testing.loopback import LoopbackServer
 
 pytestmark = pytest.mark.slow
 
-WRITE_POINTS = ["scored", "write:examples.jsonl", "write:run.json", "write:report.md", "write:report.html",
-                "write:junit.xml", "write:lowest.csv", "write:lowest.jsonl", "write:regressions.csv", "write:forest.png"]
+WRITE_POINTS = [
+    "scored",
+    "write:examples.jsonl",
+    "write:run.json",
+    "write:report.md",
+    "write:report.html",
+    "write:junit.xml",
+    "write:lowest.csv",
+    "write:lowest.jsonl",
+    "write:regressions.csv",
+    "write:forest.png",
+]
 
 
 def setup(tmp: Path, url: str) -> Path:
@@ -62,8 +72,13 @@ def run(cfg: Path, out: Path, *extra: str, crash: str | None = None) -> subproce
     env.pop("EVALSTACK_CRASH_AT", None)
     if crash:
         env["EVALSTACK_CRASH_AT"] = crash
-    return subprocess.run([sys.executable, "-m", "evalstack", "run", str(cfg), "--out", str(out), "-q", *extra],
-                          capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "evalstack", "run", str(cfg), "--out", str(out), "-q", *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def gate(out: Path, rules: Path, *extra: str) -> int:

@@ -17,26 +17,34 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("duckdb")
 
-from starlette.testclient import TestClient  # noqa: E402
+from starlette.testclient import TestClient
 
-from evalstack.view import append_label, read_labels  # noqa: E402
-from evalstack.view._app import make_app  # noqa: E402
-from evalstack.view._store import Store  # noqa: E402
+from evalstack.view import append_label, read_labels
+from evalstack.view._app import make_app
+from evalstack.view._store import Store
 
 TOKEN = "tok3n"
 HOSTILE = ["<script>alert(1)</script>", '=HYPERLINK("http://evil.example","x")', "abc\u202edcba", "\x1b]52;c;Zm9v\x07"]
 
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "evalstack", *args], capture_output=True, text=True,
-                          env=dict(os.environ), cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "evalstack", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def make_run(tmp: Path, n: int = 120) -> Path:
     """A finished two-task run through the CLI: intent (labels, slices) and sums (a replayed judge)."""
     labels = ["billing", "bug", "account"]
-    data = [{"id": f"t{i:03d}", "text": f"ticket {i}", "label": labels[i % 3], "channel": ["web", "mail"][i % 2]}
-            for i in range(n)]
+    data = [
+        {"id": f"t{i:03d}", "text": f"ticket {i}", "label": labels[i % 3], "channel": ["web", "mail"][i % 2]}
+        for i in range(n)
+    ]
     (tmp / "intent.jsonl").write_text("".join(json.dumps(r) + "\n" for r in data))
     base = [labels[i % 3] if i % 4 else labels[(i + 1) % 3] for i in range(n)]
     ft = [labels[i % 3] if i % 5 else labels[(i + 2) % 3] for i in range(n)]
@@ -49,9 +57,14 @@ def make_run(tmp: Path, n: int = 120) -> Path:
         rows = [{"task": "intent", "id": d["id"], "output": o} for d, o in zip(data, outs)]
         rows += [{"task": "sums", "id": s["id"], "output": f"{name} summary {i}"} for i, s in enumerate(sums)]
         (tmp / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        judge += [{"task": f"sums/{name}", "id": s["id"],
-                   "output": json.dumps({"reason": f"reason {name} {i}", "score": 2 + (i + (name == 'ft')) % 4})}
-                  for i, s in enumerate(sums)]
+        judge += [
+            {
+                "task": f"sums/{name}",
+                "id": s["id"],
+                "output": json.dumps({"reason": f"reason {name} {i}", "score": 2 + (i + (name == "ft")) % 4}),
+            }
+            for i, s in enumerate(sums)
+        ]
     (tmp / "judge.jsonl").write_text("".join(json.dumps(r) + "\n" for r in judge))
     (tmp / "cfg.yaml").write_text(
         "name: viewtest\nbaseline: base\n"
@@ -61,7 +74,8 @@ def make_run(tmp: Path, n: int = 120) -> Path:
         "    target: label\n    labels: [billing, bug, account]\n    metrics: [accuracy]\n    slice_by: channel\n"
         "  - name: sums\n    data: {path: sums.jsonl, id: id}\n    prompt: {user: 'Summarize: {{ document }}'}\n"
         "    reference: summary\n    context: document\n    metrics: [token_f1]\n    judges: [faithfulness]\n"
-        "judge: {provider: replay, path: judge.jsonl, task_column: task}\noutput: out\n")
+        "judge: {provider: replay, path: judge.jsonl, task_column: task}\noutput: out\n"
+    )
     r = _cli("run", str(tmp / "cfg.yaml"), "-q")
     assert r.returncode in (0, 1), r.stderr
     return tmp / "out"
@@ -100,8 +114,9 @@ def test_token_host_and_security_headers(client, run_dir):
         assert resp.headers["x-frame-options"] == "DENY"
     assert client.get(f"/{TOKEN}/t/out/nope").status_code == 404
     assert "<script" not in re.sub(r'<script src="/tok3n/static/app.js" defer></script>', "", r.text)
-    strict = TestClient(make_app(Store([run_dir]), token=TOKEN, port_hosts=("127.0.0.1:9",)),
-                        base_url="http://evil.example")
+    strict = TestClient(
+        make_app(Store([run_dir]), token=TOKEN, port_hosts=("127.0.0.1:9",)), base_url="http://evil.example"
+    )
     assert strict.get(f"/{TOKEN}/").status_code == 403  # DNS rebinding: a foreign Host header
 
 
@@ -156,8 +171,16 @@ def test_example_page_escapes_hostile_text_and_shows_a_word_diff(client):
 
 
 def test_labels_written_validated_and_filtered(client, run_dir):
-    form = {"run": "out", "task": "intent", "model": "ft", "id": "t007", "label": "gold_wrong", "corrected": "bug",
-            "note": "the ticket is a bug", "back": f"/{TOKEN}/t/out/intent"}
+    form = {
+        "run": "out",
+        "task": "intent",
+        "model": "ft",
+        "id": "t007",
+        "label": "gold_wrong",
+        "corrected": "bug",
+        "note": "the ticket is a bug",
+        "back": f"/{TOKEN}/t/out/intent",
+    }
     r = client.post(f"/{TOKEN}/label", data=form)
     assert r.status_code == 303 and r.headers["location"] == f"/{TOKEN}/t/out/intent"
     for bad, status in (({**form, "id": "t999"}, 400), ({**form, "label": "meh"}, 400), ({**form, "model": "x"}, 400)):
@@ -175,8 +198,9 @@ def test_labels_written_validated_and_filtered(client, run_dir):
 def _writer(args: tuple[str, str, int]) -> None:
     run_dir, who, n = args
     for i in range(n):
-        append_label(Path(run_dir), task="intent", model="ft", ex_id=f"t{i % 100:03d}", label="ok", note="x" * 300,
-                     who=who)
+        append_label(
+            Path(run_dir), task="intent", model="ft", ex_id=f"t{i % 100:03d}", label="ok", note="x" * 300, who=who
+        )
 
 
 def test_two_reviewers_writing_at_once_lose_nothing(tmp_path):
@@ -207,7 +231,9 @@ def test_export_judge_validation_then_judge_validate(tmp_path, run_dir):
         append_label(run_dir, task="sums", model=m, ex_id=i, label="ok")
     wrong = ("base", "s01")
     judged = rows[wrong]["judge"]["faithfulness"]["score"]
-    append_label(run_dir, task="sums", model=wrong[0], ex_id=wrong[1], label="judge_wrong", corrected=1 if judged != 1 else 5)
+    append_label(
+        run_dir, task="sums", model=wrong[0], ex_id=wrong[1], label="judge_wrong", corrected=1 if judged != 1 else 5
+    )
     append_label(run_dir, task="sums", model="base", ex_id="s02", label="model_wrong")  # not a judge label
     out = tmp_path / "validation.jsonl"
     r = _cli("labels", "export", str(run_dir), "--as", "judge-validation", "--out", str(out))
@@ -219,10 +245,22 @@ def test_export_judge_validation_then_judge_validate(tmp_path, run_dir):
     verdicts = tmp_path / "verdicts.jsonl"
     judge_rows = [json.loads(line) for line in (run_dir.parent / "judge.jsonl").read_text().splitlines()]
     by_key = {(j["task"].split("/")[1], j["id"]): j["output"] for j in judge_rows}
-    verdicts.write_text("".join(json.dumps({"id": e["id"], "output": by_key[tuple(e["id"].split("/"))]}) + "\n"
-                                for e in exported))
-    r = _cli("judge", "validate", "--rubric", "faithfulness", "--labels", str(out), "--judge-provider", "replay",
-             "--judge-path", str(verdicts), "--json")
+    verdicts.write_text(
+        "".join(json.dumps({"id": e["id"], "output": by_key[tuple(e["id"].split("/"))]}) + "\n" for e in exported)
+    )
+    r = _cli(
+        "judge",
+        "validate",
+        "--rubric",
+        "faithfulness",
+        "--labels",
+        str(out),
+        "--judge-provider",
+        "replay",
+        "--judge-path",
+        str(verdicts),
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["n_labels"] == 9 and report["unscored"] == 0 and report["exact_agreement"] == pytest.approx(8 / 9)
@@ -244,7 +282,10 @@ def test_export_cleaned_data_never_touches_the_source(tmp_path, run_dir):
     assert len(rows) == 119 and "t006" not in {x["id"] for x in rows}
     assert next(x for x in rows if x["id"] == "t005")["label"] == "account"
     log = [json.loads(line) for line in Path(str(out) + ".changelog.jsonl").read_text().splitlines()]
-    assert log[0]["dropped"] == 1 and {e["id"]: e["change"] for e in log[1:]} == {"t005": "corrected", "t006": "dropped"}
+    assert log[0]["dropped"] == 1 and {e["id"]: e["change"] for e in log[1:]} == {
+        "t005": "corrected",
+        "t006": "dropped",
+    }
     assert src.read_bytes() == before
     r = _cli("labels", "export", str(run_dir), "--as", "cleaned-data", "--out", str(src))
     assert r.returncode == 2 and "never overwrites" in r.stderr and src.read_bytes() == before
@@ -261,9 +302,22 @@ def test_lone_surrogates_and_a_20_mb_output_are_shown_safely(tmp_path):
     run = tmp_path / "r"
     run.mkdir()
     (run / "run.json").write_text((Path(__file__).parent / "fixtures" / "view_min_run.json").read_text())
-    rows = [{"task": "t", "model": m, "id": i, "input": "q", "output": out, "reference": "ref", "scores": {"accuracy": s},
-             "judge": {}, "fields": {}, "error": None}
-            for m in ("base", "ft") for i, out, s in (("a", "x\ud800y", 1.0), ("b", "y" * (20 * 1024 * 1024), 0.0))]
+    rows = [
+        {
+            "task": "t",
+            "model": m,
+            "id": i,
+            "input": "q",
+            "output": out,
+            "reference": "ref",
+            "scores": {"accuracy": s},
+            "judge": {},
+            "fields": {},
+            "error": None,
+        }
+        for m in ("base", "ft")
+        for i, out, s in (("a", "x\ud800y", 1.0), ("b", "y" * (20 * 1024 * 1024), 0.0))
+    ]
     (run / "examples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     c = TestClient(make_app(Store([run], allow_unfinished=True), token=TOKEN))  # a hand-made folder
     got = c.get(f"/{TOKEN}/api/examples/r/t", params={"model": "ft"}).json()
@@ -278,10 +332,31 @@ def test_labels_for_examples_not_in_the_run_are_skipped_not_a_crash(tmp_path, ru
         p.unlink()
     append_label(run_dir, task="sums", model="ft", ex_id="s00", label="ok")
     (run_dir / "labels-bob.jsonl").write_text(
-        json.dumps({"task": "sums", "model": "ft", "id": "zz9", "label": "judge_wrong", "corrected": 3,
-                    "who": "bob", "at": "2026-01-01T00:00:00"}) + "\n"
-        + json.dumps({"task": "sums", "model": "other", "id": "s01", "label": "judge_wrong", "corrected": 2,
-                      "who": "bob", "at": "2026-01-01T00:00:00"}) + "\n")
+        json.dumps(
+            {
+                "task": "sums",
+                "model": "ft",
+                "id": "zz9",
+                "label": "judge_wrong",
+                "corrected": 3,
+                "who": "bob",
+                "at": "2026-01-01T00:00:00",
+            }
+        )
+        + "\n"
+        + json.dumps(
+            {
+                "task": "sums",
+                "model": "other",
+                "id": "s01",
+                "label": "judge_wrong",
+                "corrected": 2,
+                "who": "bob",
+                "at": "2026-01-01T00:00:00",
+            }
+        )
+        + "\n"
+    )
     try:
         out = tmp_path / "v.jsonl"
         r = _cli("labels", "export", str(run_dir), "--as", "judge-validation", "--out", str(out))
@@ -297,8 +372,11 @@ def test_export_never_overwrites_the_run_itself(tmp_path, run_dir):
         p.unlink()
     append_label(run_dir, task="sums", model="ft", ex_id="s00", label="ok")
     append_label(run_dir, task="intent", model="ft", ex_id="t005", label="gold_wrong")
-    for kind, target in (("judge-validation", "examples.jsonl"), ("cleaned-data", "run.json"),
-                         ("judge-validation", "labels.jsonl")):
+    for kind, target in (
+        ("judge-validation", "examples.jsonl"),
+        ("cleaned-data", "run.json"),
+        ("judge-validation", "labels.jsonl"),
+    ):
         before = (run_dir / target).read_bytes()
         task = ["--task", "sums" if kind == "judge-validation" else "intent"]
         r = _cli("labels", "export", str(run_dir), "--as", kind, *task, "--out", str(run_dir / target))

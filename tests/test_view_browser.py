@@ -18,9 +18,13 @@ import pytest
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser")) if p), None)
 DRIVER = shutil.which("chromedriver")
 webdriver = pytest.importorskip("selenium.webdriver")
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(
-    CHROMIUM is None or DRIVER is None,
-    reason="chromium and chromium-driver are not installed (apt-get install -y chromium chromium-driver); CI installs them")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        CHROMIUM is None or DRIVER is None,
+        reason="chromium and chromium-driver are not installed (apt-get install -y chromium chromium-driver); CI installs them",
+    ),
+]
 
 
 @pytest.fixture
@@ -28,8 +32,13 @@ def served(tmp_path):
     from test_view import make_run
 
     run = make_run(tmp_path, n=60)
-    proc = subprocess.Popen([sys.executable, "-m", "evalstack", "view", str(run), "--no-browser", "--reviewer", "selenium"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evalstack", "view", str(run), "--no-browser", "--reviewer", "selenium"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
     try:
         line = proc.stdout.readline()
         m = re.search(r"(http://127\.0\.0\.1:\d+/[\w-]+/)", line)
@@ -47,9 +56,19 @@ def browser(tmp_path):
 
     opts = Options()
     opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1280,900", f"--user-data-dir={tmp_path / 'profile'}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
     driver.set_page_load_timeout(60)
@@ -89,15 +108,21 @@ def test_filter_open_label_with_keys_and_see_it_after_reload(served, browser, tm
     body = browser.find_element(By.TAG_NAME, "body")
     assert browser.execute_script("return document.title") != "PWNED"
     body.send_keys("3")  # gold_wrong, saved at once
-    _wait(lambda: "gold_wrong" in browser.find_element(By.CSS_SELECTOR, "body").text and
-          "selenium" in browser.find_element(By.TAG_NAME, "body").text)
+    _wait(
+        lambda: (
+            "gold_wrong" in browser.find_element(By.CSS_SELECTOR, "body").text
+            and "selenium" in browser.find_element(By.TAG_NAME, "body").text
+        )
+    )
     browser.find_element(By.TAG_NAME, "body").send_keys("j")  # next example in the filtered list
     _wait(lambda: not browser.current_url.split("?")[0].endswith("/" + ex_id))
     browser.find_element(By.TAG_NAME, "body").send_keys("u")  # back to the list, filters kept
     _wait(lambda: "/t/" in browser.current_url and "regression=1" in browser.current_url)
     browser.refresh()
     rows = browser.find_elements(By.CSS_SELECTOR, "#examples tbody tr")
-    labelled = {r.find_element(By.CSS_SELECTOR, "a.ex").text: r.find_element(By.CSS_SELECTOR, "td.label").text for r in rows}
+    labelled = {
+        r.find_element(By.CSS_SELECTOR, "a.ex").text: r.find_element(By.CSS_SELECTOR, "td.label").text for r in rows
+    }
     assert labelled[ex_id] == "gold_wrong"
     assert sum(1 for v in labelled.values() if v) == 1
     lines = (run / "labels.jsonl").read_text().splitlines()

@@ -38,8 +38,24 @@ _LAZY = {
 __all__ = sorted(["__version__", *_LAZY])
 
 
-_SUBMODULES = {"api", "metrics", "models", "stats", "curves", "judges", "report", "gate", "config", "results",
-               "errors", "testing", "trackers", "data", "pipeline", "compare"}
+_SUBMODULES = {
+    "api",
+    "metrics",
+    "models",
+    "stats",
+    "curves",
+    "judges",
+    "report",
+    "gate",
+    "config",
+    "results",
+    "errors",
+    "testing",
+    "trackers",
+    "data",
+    "pipeline",
+    "compare",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -87,15 +87,20 @@ def _result(check: Check, **fields: Any) -> GateRuleResult:
     fields.setdefault("outcome", "pass" if fields.get("passed") else "fail")
     for k, v in _scale(check).items():
         fields.setdefault(k, v)
-    return GateRuleResult(rule=rule, metric=check.rule.metric, model=check.model, kind=check.kind,
-                          bound=check.bound, **fields)
+    return GateRuleResult(
+        rule=rule, metric=check.rule.metric, model=check.model, kind=check.kind, bound=check.bound, **fields
+    )
 
 
 def judge(run: RunResult, check: Check, conf: float) -> GateRuleResult:
     """The result of one check, with the implicit max_unscored applied and stated in the row."""
     if check.incomplete:
-        return _result(check, passed=False, outcome="not_judged",
-                       message=f"not judged: {check.incomplete}; finish the run with --resume")
+        return _result(
+            check,
+            passed=False,
+            outcome="not_judged",
+            message=f"not judged: {check.incomplete}; finish the run with --resume",
+        )
     unscored_fail = _implicit_unscored(check)[0]
     if unscored_fail:
         return _result(check, passed=False, message=unscored_fail, value=None)
@@ -118,30 +123,49 @@ def _judge(run: RunResult, check: Check, conf: float) -> GateRuleResult:
     d = check.d
     name = f"{check.model} vs {run.baseline} on {check.rule.metric}"
     if d.delta is None:
-        return _result(check, passed=False, outcome="not_judged",
-                       message=f"{name}: not judged: no example scored by both")
+        return _result(
+            check, passed=False, outcome="not_judged", message=f"{name}: not judged: no example scored by both"
+        )
     hib = check.summary.higher_is_better
     ci = delta_ci(run, check, conf)
     limit = -check.bound if hib else check.bound
-    fields = dict(value=d.delta, ci_low=None if ci is None else ci[0], ci_high=None if ci is None else ci[1],
-                  verdict=verdict(ci, hib), quantity="delta", limit=limit, relation=">=" if hib else "<=")
+    fields = dict(
+        value=d.delta,
+        ci_low=None if ci is None else ci[0],
+        ci_high=None if ci is None else ci[1],
+        verdict=verdict(ci, hib),
+        quantity="delta",
+        limit=limit,
+        relation=">=" if hib else "<=",
+    )
     if check.kind == "max_drop":
         return _judge_drop(run, check, conf, ci, fields)
     if ci is None:
-        return _result(check, passed=False, outcome="not_judged", message=f"{name}: not judged: fewer than 2 "
-                       f"examples scored by both (n={d.n})", **fields)
+        return _result(
+            check,
+            passed=False,
+            outcome="not_judged",
+            message=f"{name}: not judged: fewer than 2 examples scored by both (n={d.n})",
+            **fields,
+        )
     res = _result(check, passed=True, p_value=margin_p(check, conf), **fields)
     return decide_margin(check, res, res.p_value, conf, holm_adjusted=False)
 
 
 # ------------------------------------------------------------------------------------------ implicit max_unscored
 
+
 def _share(count: int, total: int, bound: float) -> tuple[float, str, str, bool]:
     """(value, shown, limit shown, within) of a count against a count (>= 1) or fraction (< 1) bound."""
     if bound >= 1:
         return float(count), f"{count} of {total}", f"{bound:g}", count <= bound
     value = count / total if total else 0.0
-    return value, f"{count}/{total} ({value:.1%})", f"{bound:.0%}" if bound * 100 == int(bound * 100) else f"{bound:.2%}", value <= bound
+    return (
+        value,
+        f"{count}/{total} ({value:.1%})",
+        f"{bound:.0%}" if bound * 100 == int(bound * 100) else f"{bound:.2%}",
+        value <= bound,
+    )
 
 
 def _implicit_unscored(check: Check) -> tuple[str, str]:
@@ -157,14 +181,18 @@ def _implicit_unscored(check: Check) -> tuple[str, str]:
         total = s.n + s.unscored
         _, shown, lim, ok = _share(s.unscored, total, bound)
         if not ok:
-            return (f"{model} {check.rule.metric}: {shown} unscored > max_unscored {lim} (implicit, from the "
-                    f"gate's max_unscored; set max_unscored on the rule to change it): a rule does not pass on "
-                    f"a small scored share", "")
+            return (
+                f"{model} {check.rule.metric}: {shown} unscored > max_unscored {lim} (implicit, from the "
+                f"gate's max_unscored; set max_unscored on the rule to change it): a rule does not pass on "
+                f"a small scored share",
+                "",
+            )
         notes.append(f"{s.unscored}/{total}" + ("" if model == check.model else f" ({model})"))
     return "", f"unscored {', '.join(notes)} <= {lim} (implicit max_unscored)"
 
 
 # ------------------------------------------------------------------------------------------ levels and counts
+
 
 def level_ci(check: Check, conf: float) -> tuple[tuple[float, float] | None, str]:
     """The model value's CI at the gate's confidence (Wilson recomputed for 0/1 scores) and its label."""
@@ -182,8 +210,9 @@ def _judge_level(check: Check, conf: float) -> GateRuleResult:
     rel = ">=" if kind == "min" else "<="
     base = dict(quantity="level", limit=bound, relation=rel, ci_low=s.ci_low, ci_high=s.ci_high)
     if s.value is None:
-        return _result(check, passed=False, outcome="not_judged", message=f"{label}: not judged: nothing scored",
-                       **base)
+        return _result(
+            check, passed=False, outcome="not_judged", message=f"{label}: not judged: nothing scored", **base
+        )
     ci, ci_label = level_ci(check, conf)
     if ci is not None:
         base.update(ci_low=ci[0], ci_high=ci[1])
@@ -192,19 +221,29 @@ def _judge_level(check: Check, conf: float) -> GateRuleResult:
     if not est_ok:
         return _result(check, value=s.value, passed=False, message=f"{label}: {est}: fail (n={s.n})", **base)
     if check.on == "estimate":
-        return _result(check, value=s.value, passed=True,
-                       message=f"{label}: {est}: pass (on: estimate, the CI is not read; n={s.n})", **base)
+        return _result(
+            check,
+            value=s.value,
+            passed=True,
+            message=f"{label}: {est}: pass (on: estimate, the CI is not read; n={s.n})",
+            **base,
+        )
     end_name, end = ("lower", ci[0]) if (ci and kind == "min") else ("upper", ci[1] if ci else None)
     if end is not None and (end >= bound if kind == "min" else end <= bound):
-        return _result(check, value=s.value, passed=True,
-                       message=f"{label}: {end_name} {ci_label} bound {fmt(end)} {rel} {bound:g}: pass "
-                               f"(estimate {fmt(s.value)}, n={s.n})", **base)
+        return _result(
+            check,
+            value=s.value,
+            passed=True,
+            message=f"{label}: {end_name} {ci_label} bound {fmt(end)} {rel} {bound:g}: pass "
+            f"(estimate {fmt(s.value)}, n={s.n})",
+            **base,
+        )
     bad = "<" if kind == "min" else ">"
-    why = (f"{end_name} {ci_label} bound {fmt(end)} {bad} {bound:g}" if end is not None
-           else f"no CI with n={s.n}")
+    why = f"{end_name} {ci_label} bound {fmt(end)} {bad} {bound:g}" if end is not None else f"no CI with n={s.n}"
     need = _needed_level(check, conf, ci)
-    return _inconclusive(check, value=s.value, message=f"{label}: {est} but {why}: inconclusive{need} (n={s.n})",
-                         **base)
+    return _inconclusive(
+        check, value=s.value, message=f"{label}: {est} but {why}: inconclusive{need} (n={s.n})", **base
+    )
 
 
 def _needed_level(check: Check, conf: float, ci: tuple[float, float] | None) -> str:
@@ -268,11 +307,19 @@ def _judge_count(check: Check) -> GateRuleResult:
     else:
         count, total, what = int(s.details["invalid"]), s.n, "invalid labels"
     value, shown, lim, ok = _share(count, total, bound)
-    return _result(check, value=value, passed=ok, quantity="count" if bound >= 1 else "share", limit=bound,
-                   relation="<=", message=f"{label}: {what} {shown} {'<=' if ok else '>'} {kind} {lim}")
+    return _result(
+        check,
+        value=value,
+        passed=ok,
+        quantity="count" if bound >= 1 else "share",
+        limit=bound,
+        relation="<=",
+        message=f"{label}: {what} {shown} {'<=' if ok else '>'} {kind} {lim}",
+    )
 
 
 # ------------------------------------------------------------------------------------------ deltas
+
 
 def _judge_drop(
     run: RunResult, check: Check, conf: float, ci: tuple[float, float] | None, fields: dict[str, Any]
@@ -285,25 +332,43 @@ def _judge_drop(
     rel = ">=" if hib else "<="
     est = f"delta {fmt(d.delta)} {values}"
     if (d.delta < limit) if hib else (d.delta > limit):
-        msg = (f"forgetting: {check.model} dropped {fmt(abs(d.delta))} on {check.rule.metric} vs {run.baseline} "
-               f"{values}, more than max_drop {m:g}: delta {fmt(d.delta)} {'<' if hib else '>'} {fmt(limit)}, "
-               f"fail (n={d.n})")
+        msg = (
+            f"forgetting: {check.model} dropped {fmt(abs(d.delta))} on {check.rule.metric} vs {run.baseline} "
+            f"{values}, more than max_drop {m:g}: delta {fmt(d.delta)} {'<' if hib else '>'} {fmt(limit)}, "
+            f"fail (n={d.n})"
+        )
         return _result(check, passed=False, p_value=d.p_value, message=msg, **fields)
     head = f"{check.model} vs {run.baseline} on {check.rule.metric}: {est} {rel} {fmt(limit)}"
     if check.on == "estimate":
-        return _result(check, passed=True, p_value=d.p_value,
-                       message=f"{head}: within max_drop {m:g} (on: estimate, the CI is not read; n={d.n})", **fields)
+        return _result(
+            check,
+            passed=True,
+            p_value=d.p_value,
+            message=f"{head}: within max_drop {m:g} (on: estimate, the CI is not read; n={d.n})",
+            **fields,
+        )
     end_name, end = ("lower", ci[0]) if (ci and hib) else ("upper", ci[1] if ci else None)
     if end is not None and ((end >= limit) if hib else (end <= limit)):
-        return _result(check, passed=True, p_value=d.p_value,
-                       message=f"{head}, and the {end_name} {_pct(conf)} bound {fmt(end)} {rel} {fmt(limit)}: "
-                               f"no drop beyond {m:g} (n={d.n})", **fields)
-    why = (f"the {end_name} {_pct(conf)} bound {fmt(end)} {'<' if hib else '>'} {fmt(limit)}" if end is not None
-           else f"no CI with n={d.n}")
+        return _result(
+            check,
+            passed=True,
+            p_value=d.p_value,
+            message=f"{head}, and the {end_name} {_pct(conf)} bound {fmt(end)} {rel} {fmt(limit)}: "
+            f"no drop beyond {m:g} (n={d.n})",
+            **fields,
+        )
+    why = (
+        f"the {end_name} {_pct(conf)} bound {fmt(end)} {'<' if hib else '>'} {fmt(limit)}"
+        if end is not None
+        else f"no CI with n={d.n}"
+    )
     need = _scaled_n(d.n, abs(end - d.delta), abs(d.delta - limit)) if end is not None else ""
-    return _inconclusive(check, p_value=d.p_value,
-                         message=f"{head} but {why}: inconclusive, a drop of more than {m:g} is not ruled out"
-                                 f"{need} (n={d.n})", **fields)
+    return _inconclusive(
+        check,
+        p_value=d.p_value,
+        message=f"{head} but {why}: inconclusive, a drop of more than {m:g} is not ruled out{need} (n={d.n})",
+        **fields,
+    )
 
 
 def _fmt_level(x: float | None) -> str:
@@ -324,9 +389,11 @@ def delta_ci(run: RunResult, check: Check, conf: float) -> tuple[float, float] |
     own = d.confidence if d.confidence is not None else run.settings.get("confidence", 0.95)
     if math.isclose(own, conf, abs_tol=1e-9):
         return d.ci_low, d.ci_high
-    raise ConfigError(f"the run stored the delta's CI at confidence {own:g} only, the gate asks for {conf:g}",
-                      where=f"gate.rules[{check.index}] ({check.rule.metric})",
-                      hint=f"use confidence: {own:g}, or re-run the evaluation with this evalstack version")
+    raise ConfigError(
+        f"the run stored the delta's CI at confidence {own:g} only, the gate asks for {conf:g}",
+        where=f"gate.rules[{check.index}] ({check.rule.metric})",
+        hint=f"use confidence: {own:g}, or re-run the evaluation with this evalstack version",
+    )
 
 
 def margin_p(check: Check, conf: float) -> float | None:
@@ -347,8 +414,9 @@ def margin_p(check: Check, conf: float) -> float | None:
     return q.prob_at_most(-m) if hib else q.prob_at_least(m)  # non-inferiority: small P*(beyond -m)
 
 
-def decide_margin(check: Check, res: GateRuleResult, p: float | None, conf: float, *,
-                  holm_adjusted: bool) -> GateRuleResult:
+def decide_margin(
+    check: Check, res: GateRuleResult, p: float | None, conf: float, *, holm_adjusted: bool
+) -> GateRuleResult:
     """Pass/fail of max_regression / require_non_inferiority from the (adjusted) p, else from the CI."""
     a = (1.0 - conf) / 2.0
     hib, m = check.summary.higher_is_better, check.bound
@@ -361,15 +429,29 @@ def decide_margin(check: Check, res: GateRuleResult, p: float | None, conf: floa
     if check.kind == "max_regression":
         significant = (p < a) if p is not None else ((hi < margin) if hib else (lo > margin))
         side = "below" if hib else "above"
-        msg = (f"{head}: significantly worse by more than {m:g} (CI entirely {side} {fmt(margin)}{p_text})"
-               if significant else f"{head}: no significant regression beyond {m:g} (CI not entirely {side} "
-                                   f"{fmt(margin)}{p_text})")
-        return res.model_copy(update=dict(passed=not significant, outcome="fail" if significant else "pass",
-                                          p_value=p, relation=">=" if hib else "<=", message=msg))
+        msg = (
+            f"{head}: significantly worse by more than {m:g} (CI entirely {side} {fmt(margin)}{p_text})"
+            if significant
+            else f"{head}: no significant regression beyond {m:g} (CI not entirely {side} {fmt(margin)}{p_text})"
+        )
+        return res.model_copy(
+            update=dict(
+                passed=not significant,
+                outcome="fail" if significant else "pass",
+                p_value=p,
+                relation=">=" if hib else "<=",
+                message=msg,
+            )
+        )
     worst = lo if hib else hi
     shown = (p < a) if p is not None else ((worst > margin) if hib else (worst < margin))
     rel = (">" if shown else "<=") if hib else ("<" if shown else ">=")
-    msg = (f"{head}: {'non-inferior' if shown else 'non-inferiority not shown'} within {m:g} "
-           f"(bad-side bound {fmt(worst)} {rel} {fmt(margin)}{p_text})")
-    return res.model_copy(update=dict(passed=shown, outcome="pass" if shown else "fail", p_value=p,
-                                      relation=">" if hib else "<", message=msg))
+    msg = (
+        f"{head}: {'non-inferior' if shown else 'non-inferiority not shown'} within {m:g} "
+        f"(bad-side bound {fmt(worst)} {rel} {fmt(margin)}{p_text})"
+    )
+    return res.model_copy(
+        update=dict(
+            passed=shown, outcome="pass" if shown else "fail", p_value=p, relation=">" if hib else "<", message=msg
+        )
+    )

@@ -22,8 +22,10 @@ from typing import Any
 from .errors import ConfigError
 
 # ".<file we write>.<mkstemp suffix>.tmp": only our own temp files are ever removed
-_OWN_TEMP = re.compile(r"^\.(\.evalstack-run|run\.json|examples\.jsonl|report\.md|report\.html|junit\.xml|lowest\.csv|"
-                       r"lowest\.jsonl|regressions\.csv|analysis\.json|[\w.\-]+\.png)\.[\w]+\.tmp$")
+_OWN_TEMP = re.compile(
+    r"^\.(\.evalstack-run|run\.json|examples\.jsonl|report\.md|report\.html|junit\.xml|lowest\.csv|"
+    r"lowest\.jsonl|regressions\.csv|analysis\.json|[\w.\-]+\.png)\.[\w]+\.tmp$"
+)
 
 
 def _open_lock(path: Path) -> int:
@@ -39,8 +41,11 @@ def _open_lock(path: Path) -> int:
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:  # a FIFO, a device, or a hard link to a file elsewhere
         os.close(fd)
-        raise ConfigError("is not a plain lock file written by evalstack", where=str(path),
-                          hint="remove it, or choose another output folder")
+        raise ConfigError(
+            "is not a plain lock file written by evalstack",
+            where=str(path),
+            hint="remove it, or choose another output folder",
+        )
     return fd
 
 
@@ -50,22 +55,28 @@ class RunLock:
         self.resume = resume
         self._fd: int | None = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = _open_lock(self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise ConfigError("another evalstack run is writing to this output folder", where=str(self.path.parent),
-                              hint="wait for it, or choose another folder with --out") from None
+            raise ConfigError(
+                "another evalstack run is writing to this output folder",
+                where=str(self.path.parent),
+                hint="wait for it, or choose another folder with --out",
+            ) from None
         previous = os.read(fd, 4096)
         if previous.strip() and not self.resume:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
-            raise ConfigError("the previous run in this folder did not finish", where=str(self.path.parent),
-                              hint="continue it with --resume (finished requests come from the cache), "
-                                   "or delete the folder to start over")
+            raise ConfigError(
+                "the previous run in this folder did not finish",
+                where=str(self.path.parent),
+                hint="continue it with --resume (finished requests come from the cache), "
+                "or delete the folder to start over",
+            )
         out = self.path.parent
         for folder in (out, out / "review", out / "plots", out / "curves"):  # a killed run's atomic-write temps
             if folder.is_symlink() or not folder.is_dir():

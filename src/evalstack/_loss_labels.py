@@ -16,5 +16,7 @@ def loss_labels(curve: dict[str, Any] | None) -> tuple[str, str]:
     corrected = ["hidden-token corrected"] if (curve.get("hidden_tokens") or {}).get("applied") else []
     window = curve.get("smoothing_window") or 1
     train = ([f"smoothed over {window} steps"] if isinstance(window, int) and window > 1 else []) + corrected
-    return (f"train loss ({', '.join(train)})" if train else "train loss",
-            f"valid loss ({', '.join(corrected)})" if corrected else "valid loss")
+    return (
+        f"train loss ({', '.join(train)})" if train else "train loss",
+        f"valid loss ({', '.join(corrected)})" if corrected else "valid loss",
+    )

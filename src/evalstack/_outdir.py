@@ -19,8 +19,9 @@ import os
 import re
 import stat
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import ConfigError, DataError
 
@@ -79,16 +80,22 @@ def claim(out: Path, *, where: str, protected: Iterable[tuple[str, Path]] = ()) 
         if not marked:
             _drop_marker_temps(real)  # a run killed while writing its marker left only its temp file
         if not marked and any(os.scandir(real)):
-            raise ConfigError(f"{out} is not empty and has no {MARKER} marker (evalstack did not write it)",
-                              where=where, hint=f"{_FIX}; evalstack never writes over files it did not write")
+            raise ConfigError(
+                f"{out} is not empty and has no {MARKER} marker (evalstack did not write it)",
+                where=where,
+                hint=f"{_FIX}; evalstack never writes over files it did not write",
+            )
         check_symlinks(real)
     try:
         real.mkdir(parents=True, exist_ok=True)
         files = manifest(real)
         _write_manifest(real, files)  # also the writability probe: O_EXCL temp file + rename
     except OSError as exc:
-        raise ConfigError(f"output folder is not writable: {exc.strerror}", where=str(out),
-                          hint="choose another with --out or `output:`") from None
+        raise ConfigError(
+            f"output folder is not writable: {exc.strerror}",
+            where=str(out),
+            hint="choose another with --out or `output:`",
+        ) from None
 
 
 def _drop_marker_temps(out: Path) -> None:
@@ -114,6 +121,7 @@ def check_symlinks(out: Path) -> None:
 
 # ---------------------------------------------------------------- the manifest
 
+
 def manifest(out: Path) -> set[str]:
     """The files evalstack wrote in ``out`` (empty when the folder has no readable marker)."""
     try:
@@ -128,10 +136,15 @@ def _write_manifest(out: Path, files: set[str]) -> None:
     from . import __version__
     from ._io import atomic_write_json
 
-    atomic_write_json(Path(out) / MARKER, {
-        "written_by": f"evalstack {__version__}",
-        "note": "evalstack writes into this folder and deletes only the files listed here",
-        "files": sorted(files)}, root=out)
+    atomic_write_json(
+        Path(out) / MARKER,
+        {
+            "written_by": f"evalstack {__version__}",
+            "note": "evalstack writes into this folder and deletes only the files listed here",
+            "files": sorted(files),
+        },
+        root=out,
+    )
 
 
 def _rel(out: Path, paths: Iterable[Path]) -> set[str]:
@@ -156,8 +169,9 @@ def remove_stale(out: Path, folder: str, keep: Iterable[Path], patterns: tuple[s
     out = Path(out)
     have = manifest(out)
     keep_rel = _rel(out, keep)
-    stale = {f for f in have if f.startswith(f"{folder}/") and f not in keep_rel
-             and any(Path(f).match(p) for p in patterns)}
+    stale = {
+        f for f in have if f.startswith(f"{folder}/") and f not in keep_rel and any(Path(f).match(p) for p in patterns)
+    }
     if not stale:
         return
     for rel in sorted(stale):
@@ -171,6 +185,7 @@ def remove_stale(out: Path, folder: str, keep: Iterable[Path], patterns: tuple[s
 
 
 # ---------------------------------------------------------------- readers
+
 
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
@@ -211,6 +226,9 @@ def ensure_finished(folder: Path, examples_sha256: str | None, *, allow_unfinish
     if allow_unfinished:
         warnings.warn(f"{folder}: {reason}; read as it is (--allow-unfinished)", RuntimeWarning, stacklevel=3)
         return
-    raise DataError(reason, where=str(folder),
-                    hint="run --resume first: evalstack run CONFIG --out FOLDER --resume; or read it as it is "
-                         "with --allow-unfinished (allow_unfinished=True in Python)")
+    raise DataError(
+        reason,
+        where=str(folder),
+        hint="run --resume first: evalstack run CONFIG --out FOLDER --resume; or read it as it is "
+        "with --allow-unfinished (allow_unfinished=True in Python)",
+    )

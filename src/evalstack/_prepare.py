@@ -33,7 +33,7 @@ class MetricPlan:
 
 
 @dataclass
-class TaskPlan:  # noqa: D101 (documented below)
+class TaskPlan:
     """A task ready to run: its examples, rendered prompts and scorers."""
 
     cfg: TaskConfig
@@ -99,8 +99,9 @@ def _shown_fields(env: Environment, source: str, columns: set[str]) -> list[str]
     return seen
 
 
-def _templates(task: TaskConfig, key: str, source: str, env: Environment
-               ) -> tuple[list[tuple[str, Template, str]], dict[str, str]]:
+def _templates(
+    task: TaskConfig, key: str, source: str, env: Environment
+) -> tuple[list[tuple[str, Template, str]], dict[str, str]]:
     """Compiled (role, template, where) triples and the columns they read -> the first config key that reads it."""
     parts: list[tuple[str, Template, str]] = []
     needed: dict[str, str] = {}
@@ -145,11 +146,13 @@ def _check_gold_labels(task: TaskConfig, examples: list[Example], key: str, sour
     shown = [f"{v!r} ({k} row{'s' if k != 1 else ''})" for v, k in counts.most_common(50)]
     if len(counts) > 50:
         shown.append(f"and {len(counts) - 50} more distinct values")
-    what = (f"gold label {next(iter(counts))!r} is" if len(counts) == 1
-            else f"gold labels {', '.join(shown)} are")
-    raise ConfigError(f"{what} not in `labels` {list(task.labels or ())}: {len(bad)} of {len(examples)} rows "
-                      f"(first: {task.data.path.name}:{bad[0].line})", where=f"{source}: {key}.labels",
-                      hint=f"add them to {key}.labels or fix column '{task.target}' of the data")
+    what = f"gold label {next(iter(counts))!r} is" if len(counts) == 1 else f"gold labels {', '.join(shown)} are"
+    raise ConfigError(
+        f"{what} not in `labels` {list(task.labels or ())}: {len(bad)} of {len(examples)} rows "
+        f"(first: {task.data.path.name}:{bad[0].line})",
+        where=f"{source}: {key}.labels",
+        hint=f"add them to {key}.labels or fix column '{task.target}' of the data",
+    )
 
 
 def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None = None) -> TaskPlan:
@@ -160,25 +163,47 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
     templates, needed = _templates(task, key, source, env)
     d = task.data
     if not Path(d.path).exists():
-        raise DataError(f"file not found: {d.path}", where=f"{where}.data.path",
-                        hint="check the path (relative paths start at the config's folder)")
-    examples = load_examples(d.path, fmt=d.format, id_column=d.id, split=d.split,
-                             limit=min(x for x in (d.limit, limit) if x) if (d.limit or limit) else None,
-                             sample=d.sample, seed=d.seed, required=_column_keys(task, key, needed),
-                             where=source)
+        raise DataError(
+            f"file not found: {d.path}",
+            where=f"{where}.data.path",
+            hint="check the path (relative paths start at the config's folder)",
+        )
+    examples = load_examples(
+        d.path,
+        fmt=d.format,
+        id_column=d.id,
+        split=d.split,
+        limit=min(x for x in (d.limit, limit) if x) if (d.limit or limit) else None,
+        sample=d.sample,
+        seed=d.seed,
+        required=_column_keys(task, key, needed),
+        where=source,
+    )
     for ex in examples:  # a null cell would be sent to the model as the text "None"
         for col in sorted(needed):
             val = ex.row.get(col)
             if val is None or (isinstance(val, float) and val != val):
-                raise DataError(f"column '{col}' is empty (null) but the prompt uses it", where=f"{d.path}:{ex.line}",
-                                hint="fill the cell, drop the row, or use {{ " + col + " or '' }} in the template")
+                raise DataError(
+                    f"column '{col}' is empty (null) but the prompt uses it",
+                    where=f"{d.path}:{ex.line}",
+                    hint="fill the cell, drop the row, or use {{ " + col + " or '' }} in the template",
+                )
     from ._render import render_session
 
     with render_session():  # the time budget's signal handler, installed once for all of the task's prompts
-        messages = [render_messages(templates, ex.row, where=f"task '{task.name}', example '{ex.id}' ({d.path}:{ex.line or '?'})")
-                    for ex in examples]
-    plan = TaskPlan(cfg=task, index=index, examples=examples, messages=messages,
-                    input_fields=_shown_fields(env, task.prompt.user, set(needed)))
+        messages = [
+            render_messages(
+                templates, ex.row, where=f"task '{task.name}', example '{ex.id}' ({d.path}:{ex.line or '?'})"
+            )
+            for ex in examples
+        ]
+    plan = TaskPlan(
+        cfg=task,
+        index=index,
+        examples=examples,
+        messages=messages,
+        input_fields=_shown_fields(env, task.prompt.user, set(needed)),
+    )
     if task.labels is not None:
         _check_gold_labels(task, examples, key, source)
     from .metrics import extract_labels, get_metric
@@ -203,8 +228,11 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
         if not uses_labels and cls.needs_reference and not task.reference and not task.target:
             raise ConfigError(f"metric '{spec.name}' needs `reference` (the column with reference texts)", where=w)
         if cls.needs_context and not task.context:
-            raise ConfigError(f"metric '{spec.name}' needs `context` (the column with the texts it compares with)",
-                              where=w, hint=f"set tasks[{index}].context to the column that holds them")
+            raise ConfigError(
+                f"metric '{spec.name}' needs `context` (the column with the texts it compares with)",
+                where=w,
+                hint=f"set tasks[{index}].context to the column that holds them",
+            )
         # the keys it will report, known without computing (gate rules are checked against them)
         plan.keys.update(dict.fromkeys(inst.keys(spec.options), bool(getattr(inst, "HIGHER_IS_BETTER", True))))
         plan.metrics.append(MetricPlan(spec.name, spec.options, inst, uses_labels, w))
@@ -220,12 +248,18 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
                 except EvalstackError as exc:
                     raise exc.at(w) from None
                 if kind == "judges" and rubric.kind == "pairwise":
-                    raise ConfigError(f"rubric '{rubric.name}' is pairwise", where=w,
-                                      hint="list it under the task's `pairwise:` instead of `judges:`")
+                    raise ConfigError(
+                        f"rubric '{rubric.name}' is pairwise",
+                        where=w,
+                        hint="list it under the task's `pairwise:` instead of `judges:`",
+                    )
                 for fld, col in (("reference", task.reference or task.target), ("context", task.context)):
                     if fld in rubric.fields and not col:
-                        raise ConfigError(f"rubric '{rubric.name}' reads `{fld}` but the task has no `{fld}:` column",
-                                          where=w, hint=f"set tasks[{index}].{fld} to the column that holds it")
+                        raise ConfigError(
+                            f"rubric '{rubric.name}' reads `{fld}` but the task has no `{fld}:` column",
+                            where=w,
+                            hint=f"set tasks[{index}].{fld} to the column that holds it",
+                        )
                 _dry_run_rubric(plan, rubric, pairwise=kind == "pairwise", where=w)
                 judge = JudgeScorer(rubric, js, pairwise=kind == "pairwise", where=w)
                 plan.judges.append(judge)
@@ -241,8 +275,11 @@ def check_logprobs(plans: list[TaskPlan], name: str, provider: Provider) -> None
     for plan in plans:
         for mp in plan.metrics:
             if mp.instance.needs_logprobs:
-                raise ConfigError(f"metric '{mp.name}' needs token logprobs, which model '{name}' does not return",
-                                  where=mp.where, hint=provider.logprobs_hint)
+                raise ConfigError(
+                    f"metric '{mp.name}' needs token logprobs, which model '{name}' does not return",
+                    where=mp.where,
+                    hint=provider.logprobs_hint,
+                )
 
 
 def check_gate_keys(cfg: Config, plans: list[TaskPlan]) -> None:
@@ -257,10 +294,12 @@ def check_gate_keys(cfg: Config, plans: list[TaskPlan]) -> None:
     for i, rule in enumerate(cfg.gate.rules):
         task, key = rule.metric.split("/", 1)
         if key not in keys[task] and task not in pending:
-            hint = did_you_mean(key, keys[task], f"task '{task}' reports: {', '.join(sorted(keys[task]))}",
-                                prefix=f"{task}/")
-            raise ConfigError(f"unknown metric '{rule.metric}'", where=f"{cfg.source}: gate.rules[{i}].metric",
-                              hint=hint)
+            hint = did_you_mean(
+                key, keys[task], f"task '{task}' reports: {', '.join(sorted(keys[task]))}", prefix=f"{task}/"
+            )
+            raise ConfigError(
+                f"unknown metric '{rule.metric}'", where=f"{cfg.source}: gate.rules[{i}].metric", hint=hint
+            )
 
 
 def load_metric_backends(plans: list[TaskPlan]) -> None:
@@ -296,11 +335,15 @@ def _dry_run_metrics(plan: TaskPlan, metrics: list[MetricPlan] | None = None) ->
     for mp in metrics:
         ref = label if mp.uses_labels else (gold if gold is not None else label)
         out = ref[0] if isinstance(ref, list) and ref else ref
-        results = score_outputs(task, [mp], [None if out is None else str(out)],
-                                targets=None if label is None else [label],
-                                references=None if gold is None else [gold],
-                                knowledge=[row.get(task.context)] if task.context else None,
-                                logprobs=[[-0.5, -0.25]])
+        results = score_outputs(
+            task,
+            [mp],
+            [None if out is None else str(out)],
+            targets=None if label is None else [label],
+            references=None if gold is None else [gold],
+            knowledge=[row.get(task.context)] if task.context else None,
+            logprobs=[[-0.5, -0.25]],
+        )
         for r in results:
             plan.keys[r.key] = r.higher_is_better
 
@@ -313,8 +356,14 @@ def _dry_run_rubric(plan: TaskPlan, rubric: Rubric, *, pairwise: bool, where: st
     task, row = plan.cfg, plan.examples[0].row
     ref = row.get(task.reference or task.target) if (task.reference or task.target) else None
     sample = reference_text(ref) if ref not in (None, [], "") else "a model output"
-    values = {"input": plan.prompt_text(0), "reference": sample, "output": sample, "output_a": sample,
-              "output_b": sample, "context": str(row.get(task.context)) if task.context else ""}
+    values = {
+        "input": plan.prompt_text(0),
+        "reference": sample,
+        "output": sample,
+        "output_a": sample,
+        "output_b": sample,
+        "context": str(row.get(task.context)) if task.context else "",
+    }
     try:
         build_messages(rubric, values, pairwise=pairwise)
     except EvalstackError as exc:

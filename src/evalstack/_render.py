@@ -23,7 +23,8 @@ import operator
 import re
 import signal
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 RENDER_SECONDS = 1.0
 """Time budget of one template render."""
@@ -47,7 +48,9 @@ class _Timeout(BaseException):
 
 
 def _budget(what: str) -> RenderFailed:
-    return RenderFailed(f"{what} is over the render budget ({RENDER_CHARS:,} characters, {RENDER_SECONDS:g} s per prompt)")
+    return RenderFailed(
+        f"{what} is over the render budget ({RENDER_CHARS:,} characters, {RENDER_SECONDS:g} s per prompt)"
+    )
 
 
 def _sized(value: Any) -> int | None:
@@ -99,7 +102,7 @@ def make_env() -> Any:
                 return operator.mod(left, right)
             return super().call_binop(context, op, left, right)
 
-        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
             name = getattr(__obj, "__name__", "")
             if isinstance(getattr(__obj, "__self__", None), str):
                 if name in _WIDTH_METHODS:
@@ -125,6 +128,7 @@ def _width_filter(fn: Any) -> Any:
     def checked(*args: Any, **kwargs: Any) -> Any:
         _check_width_args(args[1:], kwargs)
         return fn(*args, **kwargs)
+
     checked.__name__ = getattr(fn, "__name__", "filter")
     return checked
 
@@ -195,8 +199,9 @@ def render(template: Any, context: dict[str, Any]) -> str:
             for chunk in template.generate(**context):
                 size += len(chunk)
                 if size > RENDER_CHARS:
-                    raise RenderFailed(f"the rendered prompt is larger than {RENDER_CHARS:,} characters "
-                                       "(the render budget)")
+                    raise RenderFailed(
+                        f"the rendered prompt is larger than {RENDER_CHARS:,} characters (the render budget)"
+                    )
                 parts.append(chunk)
     except _Timeout:
         raise RenderFailed(f"rendering took longer than {RENDER_SECONDS:g} s (the render budget)") from None
@@ -212,6 +217,8 @@ def render(template: Any, context: dict[str, Any]) -> str:
         raise RenderFailed("recursion too deep (a macro that calls itself?)") from None
     except MemoryError:
         raise _budget("the rendered prompt") from None
-    except (TemplateError, Exception) as exc:  # noqa: BLE001 - 1/0, int('x'), OverflowError...: the template's fault
-        raise RenderFailed(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")) from None
+    except (TemplateError, Exception) as exc:
+        raise RenderFailed(
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+        ) from None
     return "".join(parts)

@@ -18,9 +18,18 @@ if TYPE_CHECKING:
 __all__ = ["collapse_repeats", "score_outputs"]
 
 
-def score_outputs(task: TaskConfig, metrics: list[MetricPlan], predictions: list[str | None], *,
-                  targets: list[Any] | None, references: list[Any] | None, knowledge: list[Any] | None = None,
-                  logprobs: list[Any] | None = None, note: Any = None, label: str = "") -> list[Any]:
+def score_outputs(
+    task: TaskConfig,
+    metrics: list[MetricPlan],
+    predictions: list[str | None],
+    *,
+    targets: list[Any] | None,
+    references: list[Any] | None,
+    knowledge: list[Any] | None = None,
+    logprobs: list[Any] | None = None,
+    note: Any = None,
+    label: str = "",
+) -> list[Any]:
     """Every metric of a task on its outputs: the one place that decides what a metric is scored against.
 
     Label metrics get ``targets``, the others ``references`` (else ``targets``). Gold labels and scalar
@@ -32,8 +41,11 @@ def score_outputs(task: TaskConfig, metrics: list[MetricPlan], predictions: list
         targets = [None if x is None else str(x) for x in targets]
     if references is not None:
         references = [x if x is None or isinstance(x, (str, list)) else str(x) for x in references]
-    context: dict[str, Any] = {"labels": task.labels, "label_parsing": task.label_parsing.model_dump(),
-                               "logprobs": logprobs if logprobs is not None else [None] * len(predictions)}
+    context: dict[str, Any] = {
+        "labels": task.labels,
+        "label_parsing": task.label_parsing.model_dump(),
+        "logprobs": logprobs if logprobs is not None else [None] * len(predictions),
+    }
     if knowledge is not None:
         context["knowledge"] = knowledge
     results: list[Any] = []
@@ -67,6 +79,6 @@ def collapse_repeats(result: Any, k: int) -> Any:
     if result.per_example is not None:
         per = []
         for i in range(n):
-            vals = [v for v in result.per_example[i * k:(i + 1) * k] if v is not None]
+            vals = [v for v in result.per_example[i * k : (i + 1) * k] if v is not None]
             per.append(float(np.mean(vals)) if vals else None)
     return dataclasses.replace(result, suff_stats=stats, scored=scored, per_example=per)

@@ -59,11 +59,16 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys, deep nesting and alias explosions."""
 
 
-def _check_node(node: Any, depth: int, where: str, counter: list[int], error: type[EvalstackError] = ConfigError) -> None:
+def _check_node(
+    node: Any, depth: int, where: str, counter: list[int], error: type[EvalstackError] = ConfigError
+) -> None:
     counter[0] += 1
     if counter[0] > 200_000:
-        raise error("YAML document is too large once aliases are expanded", where=where,
-                          hint="remove anchors/aliases that repeat big blocks")
+        raise error(
+            "YAML document is too large once aliases are expanded",
+            where=where,
+            hint="remove anchors/aliases that repeat big blocks",
+        )
     if depth > _MAX_DEPTH:
         raise error(f"YAML nesting deeper than {_MAX_DEPTH} levels", where=where)
     if isinstance(node, yaml.MappingNode):
@@ -72,8 +77,11 @@ def _check_node(node: Any, depth: int, where: str, counter: list[int], error: ty
             key = k.value if isinstance(k, yaml.ScalarNode) else None
             if key is not None:
                 if key in seen:
-                    raise error(f"duplicate key '{key}' (first on line {seen[key]})",
-                                      where=f"{where}:{k.start_mark.line + 1}", hint="keep one of them")
+                    raise error(
+                        f"duplicate key '{key}' (first on line {seen[key]})",
+                        where=f"{where}:{k.start_mark.line + 1}",
+                        hint="keep one of them",
+                    )
                 seen[key] = k.start_mark.line + 1
             _check_node(v, depth + 1, where, counter, error)
     elif isinstance(node, yaml.SequenceNode):
@@ -81,7 +89,9 @@ def _check_node(node: Any, depth: int, where: str, counter: list[int], error: ty
             _check_node(v, depth + 1, where, counter, error)
 
 
-def load_yaml(path: str | os.PathLike[str], *, what: str = "file", error: type[EvalstackError] = ConfigError) -> YamlDoc:
+def load_yaml(
+    path: str | os.PathLike[str], *, what: str = "file", error: type[EvalstackError] = ConfigError
+) -> YamlDoc:
     """Read and parse a YAML file; every problem is an ``error`` naming the file and line."""
     p = Path(path)
     from ._io import read_user_text
@@ -91,7 +101,7 @@ def load_yaml(path: str | os.PathLike[str], *, what: str = "file", error: type[E
         node = yaml.compose(text, Loader=_Loader)
         if node is not None:
             _check_node(node, 0, str(p), [0], error)
-        data = yaml.load(text, Loader=_Loader) if node is not None else None  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(text, Loader=_Loader) if node is not None else None
     except EvalstackError:
         raise
     except yaml.MarkedYAMLError as exc:
@@ -164,13 +174,16 @@ def _has(node: Any, part: Any) -> bool:
     return isinstance(part, int) and 0 <= part < len(node)
 
 
-def validation_error(exc: ValidationError, doc: YamlDoc, model: type[BaseModel],
-                     error: type[EvalstackError] = ConfigError) -> EvalstackError:
+def validation_error(
+    exc: ValidationError, doc: YamlDoc, model: type[BaseModel], error: type[EvalstackError] = ConfigError
+) -> EvalstackError:
     """The first pydantic error as one readable line: file, key path, line, problem, fix."""
     errors = exc.errors()
     # an unknown key usually explains a "missing" one next to it (a typo): report it first
     err = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
-    clean = loc = tuple(p for p in err.get("loc", ()) if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+    clean = loc = tuple(
+        p for p in err.get("loc", ()) if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))
+    )
     line = doc.line_of(clean)
     where = f"{doc.path}: {format_loc(clean)}" + (f" (line {line})" if line else "")
     kind = err.get("type", "")
@@ -218,7 +231,9 @@ def _parse_loc(path: str) -> tuple[Any, ...]:
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def expand_env(data: Any, doc: YamlDoc, loc: tuple[Any, ...] = (), record: list[tuple[tuple[Any, ...], str, str]] | None = None) -> Any:
+def expand_env(
+    data: Any, doc: YamlDoc, loc: tuple[Any, ...] = (), record: list[tuple[tuple[Any, ...], str, str]] | None = None
+) -> Any:
     """Expand ``${VAR}`` and ``${VAR:-default}`` in every string; an unset VAR without default is an error.
 
     ``record`` (a list) receives ``(key path, VAR, value)`` for every variable expanded from the environment."""
@@ -227,6 +242,7 @@ def expand_env(data: Any, doc: YamlDoc, loc: tuple[Any, ...] = (), record: list[
     if isinstance(data, list):
         return [expand_env(v, doc, loc + (i,), record) for i, v in enumerate(data)]
     if isinstance(data, str) and "${" in data:
+
         def sub(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
             val = os.environ.get(name)
@@ -237,8 +253,12 @@ def expand_env(data: Any, doc: YamlDoc, loc: tuple[Any, ...] = (), record: list[
                     return default
                 line = doc.line_of(loc)
                 where = f"{doc.path}: {format_loc(loc)}" + (f" (line {line})" if line else "")
-                raise ConfigError(f"environment variable {name} is not set", where=where,
-                                  hint=f"export {name}=... or write ${{{name}:-default}}")
+                raise ConfigError(
+                    f"environment variable {name} is not set",
+                    where=where,
+                    hint=f"export {name}=... or write ${{{name}:-default}}",
+                )
             return val
+
         return _ENV.sub(sub, data)
     return data

@@ -53,16 +53,17 @@ __all__ = ["Evaluation", "run", "load", "metric_rows", "delta_rows", "example_ro
 
 import asyncio
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import ConfigError
 from .pipeline import RunOutcome
 from .results import ExampleRow, GateDecision, MetricSummary, RunResult
 
-
 # ---------------------------------------------------------------- tidy views of a RunResult
+
 
 def metric_rows(run: RunResult) -> list[dict[str, Any]]:
     """One dict per task x metric x model: ``task, metric ('<task>/<key>'), key, model, value, ci_low,
@@ -76,9 +77,20 @@ def metric_rows(run: RunResult) -> list[dict[str, Any]]:
                 s = ts.models[model].metrics.get(key) if model in ts.models else None
                 if s is None:
                     continue
-                rows.append({"task": tname, "metric": f"{tname}/{key}", "key": key, "model": model, "value": s.value,
-                             "ci_low": s.ci_low, "ci_high": s.ci_high, "n": s.n, "unscored": s.unscored,
-                             "higher_is_better": s.higher_is_better})
+                rows.append(
+                    {
+                        "task": tname,
+                        "metric": f"{tname}/{key}",
+                        "key": key,
+                        "model": model,
+                        "value": s.value,
+                        "ci_low": s.ci_low,
+                        "ci_high": s.ci_high,
+                        "n": s.n,
+                        "unscored": s.unscored,
+                        "higher_is_better": s.higher_is_better,
+                    }
+                )
     return rows
 
 
@@ -90,10 +102,25 @@ def delta_rows(run: RunResult) -> list[dict[str, Any]]:
         for model, by_key in ts.deltas.items():
             for key in sorted(by_key):
                 d = by_key[key]
-                rows.append({"task": tname, "metric": f"{tname}/{key}", "key": key, "model": model,
-                             "baseline": run.baseline, "delta": d.delta, "ci_low": d.ci_low, "ci_high": d.ci_high,
-                             "p_value": d.p_value, "test": d.test, "n": d.n, "wins": d.wins, "losses": d.losses,
-                             "ties": d.ties, "verdict": d.verdict})
+                rows.append(
+                    {
+                        "task": tname,
+                        "metric": f"{tname}/{key}",
+                        "key": key,
+                        "model": model,
+                        "baseline": run.baseline,
+                        "delta": d.delta,
+                        "ci_low": d.ci_low,
+                        "ci_high": d.ci_high,
+                        "p_value": d.p_value,
+                        "test": d.test,
+                        "n": d.n,
+                        "wins": d.wins,
+                        "losses": d.losses,
+                        "ties": d.ties,
+                        "verdict": d.verdict,
+                    }
+                )
     return rows
 
 
@@ -110,9 +137,15 @@ def example_rows(rows: Iterable[ExampleRow]) -> list[dict[str, Any]]:
     the kept data columns (prefixed ``field_`` where a name is already taken)."""
     out = []
     for r in rows:
-        flat: dict[str, Any] = {"task": r.task, "model": r.model, "id": r.id, "input": r.input, "output": r.output,
-                                "reference": reference_text(r.reference),
-                                "error": None if r.error is None else f"{r.error.kind}: {r.error.message}"}
+        flat: dict[str, Any] = {
+            "task": r.task,
+            "model": r.model,
+            "id": r.id,
+            "input": r.input,
+            "output": r.output,
+            "reference": reference_text(r.reference),
+            "error": None if r.error is None else f"{r.error.kind}: {r.error.message}",
+        }
         flat.update(r.scores)
         for rubric, verdict in r.judge.items():
             flat[f"judge_{rubric}_reason"] = verdict.get("reason") if isinstance(verdict, dict) else None
@@ -123,6 +156,7 @@ def example_rows(rows: Iterable[ExampleRow]) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------- the result object
+
 
 @dataclass
 class Evaluation(RunOutcome):
@@ -160,8 +194,11 @@ class Evaluation(RunOutcome):
     def to_pandas(self, what: str = "examples") -> Any:
         """A pandas DataFrame: ``"examples"`` (one row per example x model with its scores and judge
         reasons, see :func:`example_rows`), ``"metrics"`` or ``"deltas"`` (the tidy rows)."""
-        rows = {"examples": lambda: example_rows(self.examples()), "metrics": lambda: self.metrics,
-                "deltas": lambda: self.deltas}.get(what)
+        rows = {
+            "examples": lambda: example_rows(self.examples()),
+            "metrics": lambda: self.metrics,
+            "deltas": lambda: self.deltas,
+        }.get(what)
         if rows is None:
             raise ConfigError(f"to_pandas('{what}'): expected 'examples', 'metrics' or 'deltas'")
         import pandas as pd
@@ -203,6 +240,7 @@ def find_metric(run: RunResult, metric: str, *, model: str | None = None) -> tup
 
 # ---------------------------------------------------------------- entry points
 
+
 def _outside_event_loop(fn: Any) -> Any:
     """Call ``fn()`` here, or in a worker thread when an event loop runs in this thread (Jupyter): the
     pipeline drives its own loop with ``asyncio.run``, which refuses to nest."""
@@ -237,8 +275,7 @@ def load(run_dir: str | Path, *, allow_unfinished: bool = False) -> Evaluation:
 
     A folder whose run did not finish (killed while writing, or still running) raises
     :class:`~evalstack.errors.DataError` ("run --resume first"); ``allow_unfinished=True`` opens it as it is."""
-    from .report import read_run
-    from .report import run_json_path
+    from .report import read_run, run_json_path
 
     path = run_json_path(run_dir)
     result = read_run(path, allow_unfinished=allow_unfinished)

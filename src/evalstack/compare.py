@@ -58,23 +58,38 @@ def _load(run_dir: Path) -> tuple[RunResult, Rows]:
 
     run = read_run(run_dir)
     if not run.config:
-        raise DataError("run.json has no config (written by an older evalstack)", where=str(run_dir),
-                        hint="re-run it with this version, or compare runs written by it")
+        raise DataError(
+            "run.json has no config (written by an older evalstack)",
+            where=str(run_dir),
+            hint="re-run it with this version, or compare runs written by it",
+        )
     rows: dict[tuple[str, str], dict[str, ExampleRow]] = defaultdict(dict)
     for row in iter_examples(run_dir):
         rows[(row.task, row.model)][row.id] = row
     return run, rows
 
 
-def compare_runs(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = None, intersect: bool = False,
-                 rules: Path | None = None) -> int:
+def compare_runs(
+    run_dirs: list[Path],
+    *,
+    out_dir: Path,
+    baseline: str | None = None,
+    intersect: bool = False,
+    rules: Path | None = None,
+) -> int:
     """Merge saved runs, recompute metrics and deltas, write a full report folder; return the exit code
     (0 passed / no gate, 1 gate failed, 3 a run is incomplete)."""
     return compare(run_dirs, out_dir=out_dir, baseline=baseline, intersect=intersect, rules=rules).exit_code
 
 
-def compare(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = None, intersect: bool = False,
-            rules: Path | None = None) -> RunOutcome:
+def compare(
+    run_dirs: list[Path],
+    *,
+    out_dir: Path,
+    baseline: str | None = None,
+    intersect: bool = False,
+    rules: Path | None = None,
+) -> RunOutcome:
     """:func:`compare_runs`, returning the merged run with its folder and exit code."""
     from .gate import load_gate_rules
     from .pipeline import quiet_offline_env
@@ -93,31 +108,46 @@ def compare(run_dirs: list[Path], *, out_dir: Path, baseline: str | None = None,
                     mine, theirs = rows.get((task, name), {}), r.get((task, name), {})
                     common = set(mine) & set(theirs)
                     if any(mine[i].output != theirs[i].output for i in common):
-                        raise DataError(f"model '{name}' has different outputs in {first_dir} and {d}", where=str(d),
-                                        hint="rename one of the models (model names must mean the same model)")
+                        raise DataError(
+                            f"model '{name}' has different outputs in {first_dir} and {d}",
+                            where=str(d),
+                            hint="rename one of the models (model names must mean the same model)",
+                        )
                 continue
             models[name] = info
             for (task, model), ex in r.items():
                 if model == name:
                     rows[(task, model)] = ex
     if baseline not in models:
-        raise DataError(f"baseline '{baseline}' is in none of the runs (models: {', '.join(models)})",
-                        hint="pass --baseline NAME")
+        raise DataError(
+            f"baseline '{baseline}' is in none of the runs (models: {', '.join(models)})", hint="pass --baseline NAME"
+        )
     tasks_cfg = [TaskConfig.model_validate(t) for t in first.config.get("tasks", [])]
     task_index = {t.name: i for i, t in enumerate(tasks_cfg)}
     settings = StatsSettings.model_validate(first.config.get("stats", {}))
     out_dir = Path(out_dir)
     claim(out_dir, where="--out", protected=[("input run's", d / "run.json") for d, _, _ in loaded])
     with RunLock(out_dir, resume=True) as lock:  # a killed compare leaves the lock: readers refuse the folder
-        outcome = _write(loaded, out_dir, models, rows, baseline, intersect, tasks_cfg, task_index, settings,
-                         gate_file, rules)
+        outcome = _write(
+            loaded, out_dir, models, rows, baseline, intersect, tasks_cfg, task_index, settings, gate_file, rules
+        )
         lock.finish()
     return outcome
 
 
-def _write(loaded: list[tuple[Path, RunResult, Rows]], out_dir: Path, models: dict[str, ModelInfo], rows: Rows,
-           baseline: str, intersect: bool, tasks_cfg: list[TaskConfig], task_index: dict[str, int],
-           settings: StatsSettings, gate_file: GateConfig | None, rules: Path | None) -> RunOutcome:
+def _write(
+    loaded: list[tuple[Path, RunResult, Rows]],
+    out_dir: Path,
+    models: dict[str, ModelInfo],
+    rows: Rows,
+    baseline: str,
+    intersect: bool,
+    tasks_cfg: list[TaskConfig],
+    task_index: dict[str, int],
+    settings: StatsSettings,
+    gate_file: GateConfig | None,
+    rules: Path | None,
+) -> RunOutcome:
     from .pipeline import RunOutcome
     from .report import write_reports
 
@@ -131,9 +161,11 @@ def _write(loaded: list[tuple[Path, RunResult, Rows]], out_dir: Path, models: di
         id_sets = [set(rows[(task.name, m)]) for m in present]
         ids = set.intersection(*id_sets)
         if not intersect and any(s != id_sets[0] for s in id_sets):
-            raise DataError(f"task '{task.name}': the runs evaluated different examples "
-                            f"({min(map(len, id_sets))}-{max(map(len, id_sets))} ids, {len(ids)} in common)",
-                            hint="pass --intersect to compare on the common examples")
+            raise DataError(
+                f"task '{task.name}': the runs evaluated different examples "
+                f"({min(map(len, id_sets))}-{max(map(len, id_sets))} ids, {len(ids)} in common)",
+                hint="pass --intersect to compare on the common examples",
+            )
         order = [i for i in rows[(task.name, baseline)] if i in ids]
         plans = _metric_plans(task, task_index[task.name])
         scores: dict[str, ModelScores] = {}
@@ -143,24 +175,47 @@ def _write(loaded: list[tuple[Path, RunResult, Rows]], out_dir: Path, models: di
             out_rows.extend(with_scores(ex, results))
         scored.append((task, order, scores, [rows[(task.name, baseline)][i] for i in order]))
     examples_sha256 = write_examples(out_dir, out_rows)
-    summaries = {task.name: summarise_task(task.name, len(order), scores, baseline=baseline, settings=settings,
-                                           slices=[(col, [None if e.fields.get(col) is None else str(e.fields.get(col))
-                                                          for e in base_rows]) for col in task.slice_by])
-                 for task, order, scores, base_rows in scored}
+    summaries = {
+        task.name: summarise_task(
+            task.name,
+            len(order),
+            scores,
+            baseline=baseline,
+            settings=settings,
+            slices=[
+                (col, [None if e.fields.get(col) is None else str(e.fields.get(col)) for e in base_rows])
+                for col in task.slice_by
+            ],
+        )
+        for task, order, scores, base_rows in scored
+    }
     failures = [g for _, _, r in loaded for (task, model), ex in r.items() for g in _failure_groups(task, model, ex)]
     unfinished = [str(d) for d, _, r in loaded if any(_failure_groups(t, m, ex) for (t, m), ex in r.items())]
     # the newest by created_at; of runs finished in the same second, the one named last
-    _, newest_dir, newest = max(((i, d, r) for i, (d, r, _) in enumerate(loaded)), key=lambda x: (x[2].created_at, x[0]))
+    _, newest_dir, newest = max(
+        ((i, d, r) for i, (d, r, _) in enumerate(loaded)), key=lambda x: (x[2].created_at, x[0])
+    )
     gate_cfg = gate_file or (GateConfig.model_validate(newest.config["gate"]) if newest.config.get("gate") else None)
-    run = assemble_run(name=f"compare-{first.name}", baseline=baseline, config_digest=first.config_digest,
-                       models=models, tasks=summaries, config=first.config, examples_sha256=examples_sha256,
-                       settings={"confidence": settings.confidence, "n_resamples": settings.n_resamples,
-                                 "seed": settings.seed},
-                       failures=failures, sources=[str(d) for d, _, _ in loaded],
-                       resume_command=" ; ".join(f"evalstack run CONFIG --out {d} --resume" for d in unfinished)
-                       + ", then compare again",
-                       gate=gate_cfg, gate_source=(f"--rules {rules}" if gate_file is not None else
-                                                   f"the gate rules of the newest run, {newest_dir} ({newest.created_at})"))
+    run = assemble_run(
+        name=f"compare-{first.name}",
+        baseline=baseline,
+        config_digest=first.config_digest,
+        models=models,
+        tasks=summaries,
+        config=first.config,
+        examples_sha256=examples_sha256,
+        settings={"confidence": settings.confidence, "n_resamples": settings.n_resamples, "seed": settings.seed},
+        failures=failures,
+        sources=[str(d) for d, _, _ in loaded],
+        resume_command=" ; ".join(f"evalstack run CONFIG --out {d} --resume" for d in unfinished)
+        + ", then compare again",
+        gate=gate_cfg,
+        gate_source=(
+            f"--rules {rules}"
+            if gate_file is not None
+            else f"the gate rules of the newest run, {newest_dir} ({newest.created_at})"
+        ),
+    )
     write_reports(out_dir, run)
     return RunOutcome(run=run, out_dir=out_dir, failed=run.failed_items, exit_code=run.exit_code)
 
@@ -175,8 +230,9 @@ def _metric_plans(task: TaskConfig, index: int) -> list[MetricPlan]:
         cls = get_metric(spec.name)
         metric = cls(**spec.options)
         if not metric.needs_logprobs:
-            plans.append(MetricPlan(spec.name, spec.options, metric, bool(cls.uses_labels),
-                                    f"tasks[{index}].metrics[{j}]"))
+            plans.append(
+                MetricPlan(spec.name, spec.options, metric, bool(cls.uses_labels), f"tasks[{index}].metrics[{j}]")
+            )
     return plans
 
 
@@ -185,26 +241,55 @@ def _rescore(task: TaskConfig, plans: list[MetricPlan], ex: list[ExampleRow]) ->
     counts of failed, empty and unparseable items (usage is not carried over)."""
     from .metrics import mean_result
 
-    refs = [e.reference for e in ex]  # examples.jsonl keeps one reference column (the task's reference, else its target)
-    results = score_outputs(task, plans, [e.output for e in ex], targets=refs, references=refs,
-                            knowledge=[e.fields.get(task.context) for e in ex] if task.context else None)
-    judged = results + [mean_result(k, [e.scores.get(k) for e in ex])
-                        for k in sorted({k for e in ex for k in e.scores if k.startswith("judge_")})]
+    refs = [
+        e.reference for e in ex
+    ]  # examples.jsonl keeps one reference column (the task's reference, else its target)
+    results = score_outputs(
+        task,
+        plans,
+        [e.output for e in ex],
+        targets=refs,
+        references=refs,
+        knowledge=[e.fields.get(task.context) for e in ex] if task.context else None,
+    )
+    judged = results + [
+        mean_result(k, [e.scores.get(k) for e in ex])
+        for k in sorted({k for e in ex for k in e.scores if k.startswith("judge_")})
+    ]
     rubrics = sorted({r for e in ex for r in e.judge})
     jrows = {r: [e.judge.get(r) or {} for e in ex] for r in rubrics}
     scores = ModelScores(
-        results=judged, n_rows=len(ex), failed=sum(1 for e in ex if e.error is not None and e.error.kind not in EMPTY_KINDS),
-        empty=_empty_rows(ex), judge_failed={r: sum(1 for j in js if j.get("failed")) for r, js in jrows.items()},
-        judge_unparseable={r: sum(1 for j in js if not j.get("failed") and "unparseable" in str(j.get("error") or ""))
-                           for r, js in jrows.items()})
+        results=judged,
+        n_rows=len(ex),
+        failed=sum(1 for e in ex if e.error is not None and e.error.kind not in EMPTY_KINDS),
+        empty=_empty_rows(ex),
+        judge_failed={r: sum(1 for j in js if j.get("failed")) for r, js in jrows.items()},
+        judge_unparseable={
+            r: sum(1 for j in js if not j.get("failed") and "unparseable" in str(j.get("error") or ""))
+            for r, js in jrows.items()
+        },
+    )
     return scores, results
 
 
 def _failure_groups(task: str, model: str, rows: dict[str, ExampleRow]) -> list[FailureGroup]:
     """Items of saved rows that failed after retries (generations, then each judge's requests)."""
-    gen = [(e.error.kind, e.error.message) for e in rows.values() if e.error is not None and e.error.kind not in EMPTY_KINDS]
-    judged = {n: [e.judge[n] for e in rows.values() if isinstance(e.judge.get(n), dict)]
-              for n in dict.fromkeys(k for e in rows.values() for k in e.judge)}
-    return failure_groups(task, model, len(rows), gen,
-                          {n: (len(js), [(j.get("error_kind") or "error", j.get("error") or "") for j in js if j.get("failed")])
-                           for n, js in judged.items()})
+    gen = [
+        (e.error.kind, e.error.message)
+        for e in rows.values()
+        if e.error is not None and e.error.kind not in EMPTY_KINDS
+    ]
+    judged = {
+        n: [e.judge[n] for e in rows.values() if isinstance(e.judge.get(n), dict)]
+        for n in dict.fromkeys(k for e in rows.values() for k in e.judge)
+    }
+    return failure_groups(
+        task,
+        model,
+        len(rows),
+        gen,
+        {
+            n: (len(js), [(j.get("error_kind") or "error", j.get("error") or "") for j in js if j.get("failed")])
+            for n, js in judged.items()
+        },
+    )

@@ -17,11 +17,11 @@ __all__ = [
     "JudgeSpec",
     "ModelConfig",
     "validate_model_settings",
-    "OpenAIModel",  # noqa: F822 - module __getattr__: the Settings of a built-in provider
-    "AzureSettings",  # noqa: F822 - module __getattr__: the Settings of a built-in provider
-    "ReplayModel",  # noqa: F822 - module __getattr__: the Settings of a built-in provider
-    "LocalModel",  # noqa: F822 - module __getattr__: the Settings of a built-in provider
-    "MockModel",  # noqa: F822 - module __getattr__: the Settings of a built-in provider
+    "OpenAIModel",
+    "AzureSettings",
+    "ReplayModel",
+    "LocalModel",
+    "MockModel",
     "GateConfig",
     "GateRule",
     "CurvesConfig",
@@ -30,13 +30,21 @@ __all__ = [
 ]
 
 import hashlib
-import os
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, WrapValidator, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 
 from ._yaml import expand_env, load_yaml, validation_error
 from .errors import ConfigError
@@ -48,6 +56,7 @@ class _Strict(BaseModel):
 
 
 # ---------------------------------------------------------------- models (providers)
+
 
 def validate_model_settings(data: Any) -> Any:
     """A ``models.<name>`` / ``judge`` entry validated by the ``Settings`` of the provider it names (built-in
@@ -70,9 +79,16 @@ def validate_model_settings(data: Any) -> Any:
         prov = find("provider", kind) if isinstance(kind, str) else None
         if prov is not None:
             return prov.Settings.model_validate(data)
-        error = {"type": "union_tag_invalid", "loc": (), "input": data,
-                 "ctx": {"discriminator": "'provider'", "tag": str(kind),
-                         "expected_tags": ", ".join(f"'{n}'" for n in names("provider"))}}
+        error = {
+            "type": "union_tag_invalid",
+            "loc": (),
+            "input": data,
+            "ctx": {
+                "discriminator": "'provider'",
+                "tag": str(kind),
+                "expected_tags": ", ".join(f"'{n}'" for n in names("provider")),
+            },
+        }
     raise ValidationError.from_exception_data("ModelConfig", [error])
 
 
@@ -92,9 +108,13 @@ class _EverySettings:
 ModelConfig = Annotated[SerializeAsAny[ProviderSettings], WrapValidator(_model_settings), _EverySettings()]
 """A model entry: the provider's own ``Settings`` (an :class:`~evalstack.models.ProviderSettings`)."""
 
-_SETTINGS_ALIASES = {"OpenAIModel": "_openai:OpenAISettings", "AzureSettings": "_openai:AzureSettings",
-                     "ReplayModel": "_replay:ReplaySettings", "LocalModel": "_local:LocalSettings",
-                     "MockModel": "_mock:MockSettings"}
+_SETTINGS_ALIASES = {
+    "OpenAIModel": "_openai:OpenAISettings",
+    "AzureSettings": "_openai:AzureSettings",
+    "ReplayModel": "_replay:ReplaySettings",
+    "LocalModel": "_local:LocalSettings",
+    "MockModel": "_mock:MockSettings",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -108,6 +128,7 @@ def __getattr__(name: str) -> Any:
 
 
 # ---------------------------------------------------------------- tasks
+
 
 class DataConfig(_Strict):
     path: Path = Field(description="JSONL, JSON, CSV, Parquet file or a saved HF dataset folder.")
@@ -131,7 +152,10 @@ class PromptConfig(_Strict):
 
 
 class LabelParsing(_Strict):
-    mode: Literal["exact", "normalized", "first", "regex"] = Field("normalized", description="exact; normalized (case-fold, strip punctuation); first (first allowed label found in the text); regex (capture group)")
+    mode: Literal["exact", "normalized", "first", "regex"] = Field(
+        "normalized",
+        description="exact; normalized (case-fold, strip punctuation); first (first allowed label found in the text); regex (capture group)",
+    )
     aliases: dict[str, str] = Field(default_factory=dict)
     regex: str | None = None
     case_sensitive: bool = False
@@ -175,7 +199,7 @@ class TaskConfig(_Strict):
             if isinstance(item, str):
                 out.append({"name": item} if info.field_name == "metrics" else {"rubric": item})
             elif info.field_name == "metrics" and isinstance(item, dict) and len(item) == 1 and "name" not in item:
-                (name, opts), = item.items()
+                ((name, opts),) = item.items()
                 if isinstance(opts, str):  # {evaluate: path/to/module}: a lone value is the metric's path
                     opts = {"path": opts}
                 out.append({"name": name, "options": opts if opts is not None else {}})
@@ -189,7 +213,7 @@ class TaskConfig(_Strict):
         return [v] if isinstance(v, str) else v
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TaskConfig":
+    def _consistent(self) -> TaskConfig:
         if self.labels is not None and not self.target:
             raise ValueError("`labels` needs `target` (the column with the gold label)")
         if self.labels is not None and len(set(self.labels)) != len(self.labels):
@@ -198,6 +222,7 @@ class TaskConfig(_Strict):
 
 
 # ---------------------------------------------------------------- gate, curves
+
 
 def _on_key(data: Any) -> Any:
     """YAML 1.1 reads the key ``on`` as the boolean true: map it back to the ``on`` option."""
@@ -213,13 +238,29 @@ class GateRule(_Strict):
     model: str | None = Field(None, description="Model the rule applies to; default every non-baseline model.")
     min: float | None = None
     max: float | None = None
-    max_regression: float | None = Field(None, ge=0, description="Fail if significantly worse than the baseline by more than this.")
-    require_non_inferiority: float | None = Field(None, ge=0, description="Fail unless the delta's CI lower bound is above -margin.")
-    max_unscored: float | None = Field(None, ge=0, description="Max unscored examples: a count (>=1) or a fraction (<1).")
-    max_invalid: float | None = Field(None, ge=0, description="Max invalid (unparseable) labels: a count (>=1) or a fraction (<1).")
-    max_drop: float | None = Field(None, ge=0, description="Forgetting guard: fail on a drop (point estimate) bigger than this, e.g. 0.02 for 2 points; inconclusive when the CI does not rule it out.")
-    inconclusive: Literal["fail", "warn", "pass"] | None = Field(None, description="This rule's outcome when its CI straddles a min/max/max_drop bound (default: the gate's).")
-    on: Literal["estimate", "ci"] | None = Field(None, description="min/max/max_drop judged on the point estimate only, or with the CI (default: the gate's).")
+    max_regression: float | None = Field(
+        None, ge=0, description="Fail if significantly worse than the baseline by more than this."
+    )
+    require_non_inferiority: float | None = Field(
+        None, ge=0, description="Fail unless the delta's CI lower bound is above -margin."
+    )
+    max_unscored: float | None = Field(
+        None, ge=0, description="Max unscored examples: a count (>=1) or a fraction (<1)."
+    )
+    max_invalid: float | None = Field(
+        None, ge=0, description="Max invalid (unparseable) labels: a count (>=1) or a fraction (<1)."
+    )
+    max_drop: float | None = Field(
+        None,
+        ge=0,
+        description="Forgetting guard: fail on a drop (point estimate) bigger than this, e.g. 0.02 for 2 points; inconclusive when the CI does not rule it out.",
+    )
+    inconclusive: Literal["fail", "warn", "pass"] | None = Field(
+        None, description="This rule's outcome when its CI straddles a min/max/max_drop bound (default: the gate's)."
+    )
+    on: Literal["estimate", "ci"] | None = Field(
+        None, description="min/max/max_drop judged on the point estimate only, or with the CI (default: the gate's)."
+    )
 
     _yaml_on = model_validator(mode="before")(lambda data: _on_key(data))
 
@@ -231,22 +272,42 @@ class GateRule(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _some_bound(self) -> "GateRule":
-        if all(getattr(self, k) is None for k in ("min", "max", "max_regression", "require_non_inferiority",
-                                                   "max_unscored", "max_invalid", "max_drop")):
-            raise ValueError("a rule needs a bound: min, max, max_regression, require_non_inferiority, max_unscored, max_invalid or max_drop")
+    def _some_bound(self) -> GateRule:
+        if all(
+            getattr(self, k) is None
+            for k in (
+                "min",
+                "max",
+                "max_regression",
+                "require_non_inferiority",
+                "max_unscored",
+                "max_invalid",
+                "max_drop",
+            )
+        ):
+            raise ValueError(
+                "a rule needs a bound: min, max, max_regression, require_non_inferiority, max_unscored, max_invalid or max_drop"
+            )
         return self
 
 
 class GateConfig(_Strict):
     confidence: float = Field(0.95, gt=0.5, lt=1)
     holm: bool = Field(False, description="Holm correction across the gated comparisons.")
-    max_unscored: float | None = Field(0.05, ge=0, description="Implicit max_unscored of every rule that sets none "
-                                       "(a fraction < 1 or a count >= 1; null: no implicit bound).")
-    inconclusive: Literal["fail", "warn", "pass"] = Field("warn", description="Outcome of a min/max/max_drop rule "
-                                                          "whose CI straddles its bound: warn passes and says so.")
-    on: Literal["estimate", "ci"] = Field("ci", description="min/max/max_drop: 'ci' passes only when the whole CI is "
-                                          "on the right side; 'estimate' reads the point estimate only.")
+    max_unscored: float | None = Field(
+        0.05,
+        ge=0,
+        description="Implicit max_unscored of every rule that sets none "
+        "(a fraction < 1 or a count >= 1; null: no implicit bound).",
+    )
+    inconclusive: Literal["fail", "warn", "pass"] = Field(
+        "warn", description="Outcome of a min/max/max_drop rule whose CI straddles its bound: warn passes and says so."
+    )
+    on: Literal["estimate", "ci"] = Field(
+        "ci",
+        description="min/max/max_drop: 'ci' passes only when the whole CI is "
+        "on the right side; 'estimate' reads the point estimate only.",
+    )
     rules: list[GateRule] = Field(default_factory=list)
 
     _yaml_on = model_validator(mode="before")(lambda data: _on_key(data))
@@ -270,6 +331,7 @@ class StatsSettings(_Strict):
 
 # ---------------------------------------------------------------- the config
 
+
 class Config(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     baseline: str
@@ -282,8 +344,15 @@ class Config(_Strict):
     output: Path | None = Field(None, description="Output folder; default reports/<name> next to the config.")
     cache: Path | None = Field(None, description="SQLite cache file; default $EVALSTACK_CACHE_DIR/cache.sqlite.")
     trackers: list[dict[str, Any]] = Field(default_factory=list)
-    allow_secret_in_prompt: bool = Field(False, description="Allow ${VAR} of a secret (a key variable, one used in base_url/headers, or a name with KEY, TOKEN, SECRET, PASSWORD) in a prompt; it is still redacted from every file written.")
-    max_output_chars: int = Field(1_000_000, ge=1, description="Outputs longer than this are cut to it before they are judged, scored and stored in examples.jsonl (the cache keeps them whole); run.json states the cap and how many were cut.")
+    allow_secret_in_prompt: bool = Field(
+        False,
+        description="Allow ${VAR} of a secret (a key variable, one used in base_url/headers, or a name with KEY, TOKEN, SECRET, PASSWORD) in a prompt; it is still redacted from every file written.",
+    )
+    max_output_chars: int = Field(
+        1_000_000,
+        ge=1,
+        description="Outputs longer than this are cut to it before they are judged, scored and stored in examples.jsonl (the cache keeps them whole); run.json states the cap and how many were cut.",
+    )
 
     source: Path | None = Field(None, exclude=True, description="The config file (set by load_config).")
 
@@ -314,7 +383,7 @@ class Config(_Strict):
         return [{"path": x} if isinstance(x, str) else x for x in v] if isinstance(v, list) else v
 
     @model_validator(mode="after")
-    def _cross(self) -> "Config":
+    def _cross(self) -> Config:
         if self.baseline not in self.models:
             raise ValueError(f"at baseline: '{self.baseline}' is not among models ({', '.join(self.models)})")
         names = [t.name for t in self.tasks]
@@ -323,16 +392,25 @@ class Config(_Strict):
             raise ValueError(f"at tasks: task names must be unique: {', '.join(sorted(dup))}")
         repeats = {getattr(m, "repeat", 1) for m in self.models.values()}
         if len(repeats) > 1:
-            raise ValueError("at models: every model needs the same `repeat` (deltas pair each example's k-th "
-                             "sample across models)")
+            raise ValueError(
+                "at models: every model needs the same `repeat` (deltas pair each example's k-th sample across models)"
+            )
         needs_judge = any(t.judges or t.pairwise for t in self.tasks)
-        if needs_judge and self.judge is None and any(j.judge is None for t in self.tasks for j in t.judges + t.pairwise):
-            raise ValueError("at tasks: tasks list judges but no `judge:` model is configured (add `judge: {provider: ..., model: ...}`)")
+        if (
+            needs_judge
+            and self.judge is None
+            and any(j.judge is None for t in self.tasks for j in t.judges + t.pairwise)
+        ):
+            raise ValueError(
+                "at tasks: tasks list judges but no `judge:` model is configured (add `judge: {provider: ..., model: ...}`)"
+            )
         if self.gate:
             for i, rule in enumerate(self.gate.rules):
                 task = rule.metric.split("/", 1)[0]
                 if task not in names:
-                    raise ValueError(f"at gate.rules[{i}].metric: unknown task '{task}' in '{rule.metric}' (tasks: {', '.join(names)})")
+                    raise ValueError(
+                        f"at gate.rules[{i}].metric: unknown task '{task}' in '{rule.metric}' (tasks: {', '.join(names)})"
+                    )
                 if rule.model is not None and rule.model not in self.models:
                     raise ValueError(f"at gate.rules[{i}].model: unknown model '{rule.model}'")
         return self
@@ -382,9 +460,11 @@ def config_from_data(data: Any, *, source: Path | None = None, doc: Any = None) 
         raise ConfigError("the config must be a YAML mapping (name:, baseline:, models:, tasks: ...)", where=where)
     if "sweep" in data:  # the one hook of evalstack.sweep: its loader takes the section off before it gets here
         line = doc.line_of(("sweep",)) if doc is not None else None
-        raise ConfigError("this config has a `sweep:` section (checkpoints to sweep)",
-                          where=f"{source or 'config'}: sweep" + (f" (line {line})" if line else ""),
-                          hint="run it with `evalstack sweep CONFIG`")
+        raise ConfigError(
+            "this config has a `sweep:` section (checkpoints to sweep)",
+            where=f"{source or 'config'}: sweep" + (f" (line {line})" if line else ""),
+            hint="run it with `evalstack sweep CONFIG`",
+        )
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:

@@ -14,9 +14,10 @@ import hashlib
 import io
 import json
 import random
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .errors import ConfigError, DataError
 
@@ -50,8 +51,11 @@ def _detect_format(path: Path, fmt: str | None) -> str:
             return "csv"
         if s in (".parquet", ".pq"):
             return "parquet"
-    raise DataError("cannot tell the format from the file name", where=str(path),
-                    hint="use .jsonl, .json, .csv, .parquet, a saved HF dataset folder, or set data.format")
+    raise DataError(
+        "cannot tell the format from the file name",
+        where=str(path),
+        hint="use .jsonl, .json, .csv, .parquet, a saved HF dataset folder, or set data.format",
+    )
 
 
 def _read_text(path: Path) -> str:
@@ -72,8 +76,11 @@ def _rows_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"malformed JSON ({exc.msg} at column {exc.colno})", where=f"{path}:{i}",
-                            hint="each line must be one JSON object") from None
+            raise DataError(
+                f"malformed JSON ({exc.msg} at column {exc.colno})",
+                where=f"{path}:{i}",
+                hint="each line must be one JSON object",
+            ) from None
         except RecursionError:
             raise DataError("JSON nested too deeply", where=f"{path}:{i}") from None
         if not isinstance(obj, dict):
@@ -96,6 +103,7 @@ def _bad_text(value: Any) -> bool:
 def _check_unicode(row: dict[str, Any], where: str) -> None:
     """Refuse a row holding a lone surrogate (in a column name or any value, nested ones too): it cannot be
     sent, stored or reported as UTF-8, so it is bad input (exit 2 naming file, line and column)."""
+
     def walk(v: Any) -> bool:
         if isinstance(v, dict):
             return any(_bad_text(k) or walk(x) for k, x in v.items())
@@ -110,9 +118,12 @@ def _check_unicode(row: dict[str, Any], where: str) -> None:
             bad = False
         if bad:
             name = col.encode("utf-8", "backslashreplace").decode("utf-8")
-            raise DataError(f"column '{name}' holds a lone surrogate (an unpaired \\ud800-\\udfff escape), which is "
-                            "not valid Unicode", where=where,
-                            hint="fix the text in the data (an escape cut in half, e.g. by truncating an emoji)")
+            raise DataError(
+                f"column '{name}' holds a lone surrogate (an unpaired \\ud800-\\udfff escape), which is "
+                "not valid Unicode",
+                where=where,
+                hint="fix the text in the data (an escape cut in half, e.g. by truncating an emoji)",
+            )
 
 
 def _rows_json(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
@@ -120,8 +131,11 @@ def _rows_json(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"malformed JSON ({exc.msg})", where=f"{path}:{exc.lineno}",
-                        hint="a .json file must hold a list of objects (or use .jsonl)") from None
+        raise DataError(
+            f"malformed JSON ({exc.msg})",
+            where=f"{path}:{exc.lineno}",
+            hint="a .json file must hold a list of objects (or use .jsonl)",
+        ) from None
     except RecursionError:
         raise DataError("JSON nested too deeply", where=str(path)) from None
     if isinstance(obj, dict):
@@ -164,8 +178,11 @@ def _rows_csv(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
             if not values or all(not v for v in values):
                 continue
             if len(values) != len(header):
-                raise DataError(f"{len(values)} cells, the header has {len(header)}", where=f"{path}:{line}",
-                                hint="quote cells that contain the delimiter or a newline")
+                raise DataError(
+                    f"{len(values)} cells, the header has {len(header)}",
+                    where=f"{path}:{line}",
+                    hint="quote cells that contain the delimiter or a newline",
+                )
             yield line, dict(zip(header, values))
     except csv.Error as exc:
         raise DataError(f"malformed CSV: {exc}", where=f"{path}:{reader.line_num}") from None
@@ -196,7 +213,7 @@ def _rows_datasets(path: Path, fmt: str, split: str | None) -> Iterable[tuple[in
                 ds = ds[split]
     except DataError:
         raise
-    except Exception as exc:  # noqa: BLE001 - pyarrow/datasets raise many kinds
+    except Exception as exc:
         raise DataError(f"cannot read {fmt} data: {type(exc).__name__}: {str(exc)[:200]}", where=str(path)) from None
     for i, row in enumerate(ds, start=1):
         yield i, dict(row)
@@ -215,8 +232,11 @@ def _missing_column(col: str, row: dict[str, Any], key: str | None, config: str,
 
     cols = ", ".join(sorted(row)) or "none"
     if key is None:
-        raise DataError(f"missing column '{col}' (columns: {cols})", where=at,
-                        hint=did_you_mean(col, row, f"fix the data or the config key that names '{col}'"))
+        raise DataError(
+            f"missing column '{col}' (columns: {cols})",
+            where=at,
+            hint=did_you_mean(col, row, f"fix the data or the config key that names '{col}'"),
+        )
     fix = did_you_mean(col, row, f"fix {key} or the data")
     raise DataError(f"missing column '{col}' in {at} (columns: {cols})", where=f"{config}: {key}", hint=fix)
 
@@ -226,9 +246,18 @@ def _content_id(row: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def load_examples(path: Path, *, fmt: str | None = None, id_column: str | None = None, split: str | None = None,
-                  limit: int | None = None, sample: int | None = None, seed: int = 0,
-                  required: Iterable[str] | Mapping[str, str] = (), where: str = "data") -> list[Example]:
+def load_examples(
+    path: Path,
+    *,
+    fmt: str | None = None,
+    id_column: str | None = None,
+    split: str | None = None,
+    limit: int | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    required: Iterable[str] | Mapping[str, str] = (),
+    where: str = "data",
+) -> list[Example]:
     """Read a held-out set into :class:`Example` rows with stable, unique ids.
 
     ``required`` columns must exist in every row (checked before any request is sent); given as a mapping
@@ -252,14 +281,21 @@ def load_examples(path: Path, *, fmt: str | None = None, id_column: str | None =
             _missing_column(missing[0], row, keys.get(missing[0]), where, f"{path}:{line}")
         if id_column:
             if id_column not in row:
-                raise DataError(f"missing id column '{id_column}'", where=f"{path}:{line}", hint="set data.id to an existing column or remove it")
+                raise DataError(
+                    f"missing id column '{id_column}'",
+                    where=f"{path}:{line}",
+                    hint="set data.id to an existing column or remove it",
+                )
             value = row[id_column]
             if value is None or (isinstance(value, str) and not value.strip()):
                 raise DataError(f"empty id in column '{id_column}'", where=f"{path}:{line}")
             ex_id = str(value)
             if ex_id in seen:
-                raise DataError(f"duplicate id '{ex_id}' (first on line {seen[ex_id]})", where=f"{path}:{line}",
-                                hint="ids must be unique; remove the duplicate row or fix its id")
+                raise DataError(
+                    f"duplicate id '{ex_id}' (first on line {seen[ex_id]})",
+                    where=f"{path}:{line}",
+                    hint="ids must be unique; remove the duplicate row or fix its id",
+                )
         else:
             h = _content_id(row)
             k = hash_seen.get(h, 0)
@@ -277,6 +313,7 @@ def load_examples(path: Path, *, fmt: str | None = None, id_column: str | None =
 
 # ---------------------------------------------------------------- prompts
 
+
 def make_env() -> Any:
     """The sandboxed Jinja2 environment prompts render in (StrictUndefined: a missing column is an error;
     time and size budgets: see :mod:`evalstack._render`)."""
@@ -293,8 +330,9 @@ def check_template(env: Any, source: str, where: str) -> tuple[Any, set[str]]:
         ast = env.parse(source)
         return env.from_string(source), set(meta.find_undeclared_variables(ast))
     except TemplateSyntaxError as exc:
-        raise ConfigError(f"bad template: {exc.message} (template line {exc.lineno})", where=where,
-                          hint="Jinja2 syntax: {{ column }}") from None
+        raise ConfigError(
+            f"bad template: {exc.message} (template line {exc.lineno})", where=where, hint="Jinja2 syntax: {{ column }}"
+        ) from None
 
 
 def render_messages(templates: list[tuple[Any, ...]], row: dict[str, Any], *, where: str) -> list[dict[str, str]]:
@@ -310,10 +348,16 @@ def render_messages(templates: list[tuple[Any, ...]], row: dict[str, Any], *, wh
             out.append({"role": role, "content": render(tmpl, row)})
         except RenderFailed as exc:
             if exc.undefined:
-                raise DataError(f"template failed to render for {where}: {exc}", where=key[0] if key else None,
-                                hint="check column names in prompt templates") from None
-            raise ConfigError(f"template failed to render for {where}: {exc}", where=key[0] if key else None,
-                              hint="fix the template (Jinja2, sandboxed); values from the data are never templates") from None
+                raise DataError(
+                    f"template failed to render for {where}: {exc}",
+                    where=key[0] if key else None,
+                    hint="check column names in prompt templates",
+                ) from None
+            raise ConfigError(
+                f"template failed to render for {where}: {exc}",
+                where=key[0] if key else None,
+                hint="fix the template (Jinja2, sandboxed); values from the data are never templates",
+            ) from None
     return out
 
 

@@ -51,11 +51,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ._gate_judge import ABSOLUTE, COMPARATIVE, Check, decide_margin, judge, with_unscored_note
 from ._yaml import expand_env, load_yaml, validation_error
 from .config import GateConfig, GateRule
 from .errors import ConfigError
 from .registry import did_you_mean
-from ._gate_judge import ABSOLUTE, COMPARATIVE, Check, decide_margin, judge, with_unscored_note
 from .results import GateDecision, GateRuleResult, RunResult, TaskSummary
 from .stats import holm
 
@@ -77,8 +77,11 @@ def load_gate_rules(path: str | Path) -> GateConfig:
     doc = load_yaml(p, what="gate rules file")
     data = expand_env(doc.data, doc)
     if not isinstance(data, dict):
-        raise ConfigError("a gate rules file must be a mapping with `rules:` (or `gate: {rules: ...}`)",
-                          where=str(p), hint="e.g. rules: [{metric: intent/accuracy, max_regression: 0.01}]")
+        raise ConfigError(
+            "a gate rules file must be a mapping with `rules:` (or `gate: {rules: ...}`)",
+            where=str(p),
+            hint="e.g. rules: [{metric: intent/accuracy, max_regression: 0.01}]",
+        )
     model = _GateFile if "gate" in data else GateConfig
     try:
         parsed = model.model_validate(data)
@@ -100,18 +103,22 @@ def evaluate_gate(run: RunResult, gate: GateConfig) -> GateDecision:
         res = judge(run, check, conf)
         if check.kind in _HOLM_FAMILY and res.ci_low is not None and res.outcome != "not_judged":
             if res.p_value is None and gate.holm:
-                raise ConfigError("holm: true needs the bootstrap quantiles of the deltas, which this run lacks",
-                                  where=f"gate.rules[{check.index}] ({check.rule.metric})",
-                                  hint="use holm: false, or re-run the evaluation with this evalstack version")
+                raise ConfigError(
+                    "holm: true needs the bootstrap quantiles of the deltas, which this run lacks",
+                    where=f"gate.rules[{check.index}] ({check.rule.metric})",
+                    hint="use holm: false, or re-run the evaluation with this evalstack version",
+                )
             family.append((len(results), res.p_value))
         results.append(res)
     if gate.holm and family:
         adjusted = holm([p for _, p in family])
         for (pos, _), p_adj in zip(family, adjusted):
-            results[pos] = with_unscored_note(checks[pos], decide_margin(checks[pos], results[pos], p_adj, conf,
-                                                                         holm_adjusted=True))
-    return GateDecision(passed=all(r.passed for r in results), status=_status(results), confidence=conf,
-                        holm=gate.holm, rules=results)
+            results[pos] = with_unscored_note(
+                checks[pos], decide_margin(checks[pos], results[pos], p_adj, conf, holm_adjusted=True)
+            )
+    return GateDecision(
+        passed=all(r.passed for r in results), status=_status(results), confidence=conf, holm=gate.holm, rules=results
+    )
 
 
 def _status(results: list[GateRuleResult]) -> str:
@@ -124,6 +131,7 @@ def _status(results: list[GateRuleResult]) -> str:
 
 # ------------------------------------------------------------------------------------------ resolving
 
+
 def _resolve(run: RunResult, index: int, rule: GateRule, gate: GateConfig) -> list[Check]:
     where = f"gate.rules[{index}] ({rule.metric})"
     task_name, key = rule.metric.split("/", 1)
@@ -133,8 +141,11 @@ def _resolve(run: RunResult, index: int, rule: GateRule, gate: GateConfig) -> li
     kinds = [k for k in _KINDS if getattr(rule, k) is not None]
     if rule.model is not None:
         if rule.model not in task.models:
-            raise ConfigError(f"model '{rule.model}' is not in task '{task_name}' of this run", where=where,
-                              hint=_hint(rule.model, task.models))
+            raise ConfigError(
+                f"model '{rule.model}' is not in task '{task_name}' of this run",
+                where=where,
+                hint=_hint(rule.model, task.models),
+            )
         models = [rule.model]
     else:
         models = [m for m in task.models if m != run.baseline] or [run.baseline]
@@ -142,28 +153,50 @@ def _resolve(run: RunResult, index: int, rule: GateRule, gate: GateConfig) -> li
     for model in models:
         summary = task.models[model].metrics.get(key)
         if summary is None:
-            raise ConfigError(f"metric '{key}' is not in task '{task_name}' for model '{model}'", where=where,
-                              hint=_hint(key, task.models[model].metrics))
+            raise ConfigError(
+                f"metric '{key}' is not in task '{task_name}' for model '{model}'",
+                where=where,
+                hint=_hint(key, task.models[model].metrics),
+            )
         for kind in kinds:
-            check = Check(index, rule, kind, float(getattr(rule, kind)), task_name, key, model, summary,
-                          baseline=run.baseline, inconclusive=rule.inconclusive or gate.inconclusive,
-                          on=rule.on or gate.on,
-                          implicit_unscored=gate.max_unscored if rule.max_unscored is None else None,
-                          incomplete=_incomplete(task, model, run.baseline if kind in COMPARATIVE else None),
-                          run_confidence=float(run.settings.get("confidence", 0.95)))
+            check = Check(
+                index,
+                rule,
+                kind,
+                float(getattr(rule, kind)),
+                task_name,
+                key,
+                model,
+                summary,
+                baseline=run.baseline,
+                inconclusive=rule.inconclusive or gate.inconclusive,
+                on=rule.on or gate.on,
+                implicit_unscored=gate.max_unscored if rule.max_unscored is None else None,
+                incomplete=_incomplete(task, model, run.baseline if kind in COMPARATIVE else None),
+                run_confidence=float(run.settings.get("confidence", 0.95)),
+            )
             if kind in COMPARATIVE:
                 if model == run.baseline:
-                    raise ConfigError(f"'{kind}' compares a model with the baseline, and '{model}' is the "
-                                      f"baseline", where=where, hint="name a fine-tuned model in `model:`")
+                    raise ConfigError(
+                        f"'{kind}' compares a model with the baseline, and '{model}' is the baseline",
+                        where=where,
+                        hint="name a fine-tuned model in `model:`",
+                    )
                 check.delta = task.deltas.get(model, {}).get(key)
                 if check.delta is None:
-                    raise ConfigError(f"the run has no delta of '{key}' for '{model}' against '{run.baseline}'",
-                                      where=where, hint="the baseline must have the metric too")
+                    raise ConfigError(
+                        f"the run has no delta of '{key}' for '{model}' against '{run.baseline}'",
+                        where=where,
+                        hint="the baseline must have the metric too",
+                    )
                 base = task.models.get(run.baseline)
                 check.baseline_summary = base.metrics.get(key) if base else None
             elif kind == "max_invalid" and "invalid" not in summary.details:
-                raise ConfigError(f"metric '{key}' reports no invalid-label count", where=where,
-                                  hint="max_invalid applies to classification metrics (accuracy, f1_macro, ...)")
+                raise ConfigError(
+                    f"metric '{key}' reports no invalid-label count",
+                    where=where,
+                    hint="max_invalid applies to classification metrics (accuracy, f1_macro, ...)",
+                )
             checks.append(check)
     return checks
 

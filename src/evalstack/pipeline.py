@@ -14,9 +14,10 @@ import asyncio
 import dataclasses
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel
 
@@ -32,14 +33,27 @@ from ._stages import StageLog
 from ._summary import ModelScores, assemble_run, failure_groups, summarise_task
 from .config import Config, config_digest, load_config
 from .errors import ConfigError
-from .models import (EMPTY_KINDS, Cache, Generation, Provider, Request, Runner, apply_on_empty, attribute_shared,
-                     default_cache_path, empty_counts, make_provider, provider_class)
+from .models import (
+    EMPTY_KINDS,
+    Cache,
+    Generation,
+    Provider,
+    Request,
+    Runner,
+    apply_on_empty,
+    attribute_shared,
+    default_cache_path,
+    empty_counts,
+    make_provider,
+    provider_class,
+)
 from .results import FailureGroup, ModelInfo, RunResult, TaskSummary, Usage
 
 if TYPE_CHECKING:
     from .curves import CurveReport
     from .judges import JudgeItem, JudgeOutcome, JudgeRow, JudgeScorer, PairRow
     from .metrics import MetricResult
+
 
 @dataclass
 class RunOutcome:
@@ -78,9 +92,20 @@ class _Scored:
 
 
 class _Run:
-    def __init__(self, cfg: Config, *, out_dir: Path | None, limit: int | None, resume: bool, no_cache: bool,
-                 concurrency: int | None, only_models: list[str] | None, progress: bool, batch: bool = False,
-                 resume_command: str | None = None):
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        out_dir: Path | None,
+        limit: int | None,
+        resume: bool,
+        no_cache: bool,
+        concurrency: int | None,
+        only_models: list[str] | None,
+        progress: bool,
+        batch: bool = False,
+        resume_command: str | None = None,
+    ):
         self.resume_command = resume_command or _resume_command(cfg, out_dir, limit, only_models, batch)
         if batch:  # --batch: every openai model and judge through the Batch API
             cfg = _with_batch(cfg)
@@ -133,8 +158,11 @@ class _Run:
             from .trackers import validate_trackers
 
             validate_trackers(self.cfg.trackers)
-        claim(self.out_dir, where="--out" if self.out_flag else f"{self.cfg.source or 'config'}: output",
-              protected=protected_paths(self.cfg))  # a folder evalstack may write into, marked as its own
+        claim(
+            self.out_dir,
+            where="--out" if self.out_flag else f"{self.cfg.source or 'config'}: output",
+            protected=protected_paths(self.cfg),
+        )  # a folder evalstack may write into, marked as its own
         load_metric_backends(self.plans)  # models and slow libraries load only after every cheap check
         check_gate_keys(self.cfg, self.plans)
         cache_path = None if self.no_cache else (self.cfg.cache or default_cache_path())
@@ -146,8 +174,18 @@ class _Run:
             return []
         from .curves import analyze
 
-        reports = [analyze(c.path, format=c.format, mapping=c.mapping or None, hidden_tokens=c.hidden_tokens,
-                           visible_tokens=c.visible_tokens, n_epochs=c.n_epochs, label=c.label) for c in self.cfg.curves]
+        reports = [
+            analyze(
+                c.path,
+                format=c.format,
+                mapping=c.mapping or None,
+                hidden_tokens=c.hidden_tokens,
+                visible_tokens=c.visible_tokens,
+                n_epochs=c.n_epochs,
+                label=c.label,
+            )
+            for c in self.cfg.curves
+        ]
         for rep in reports:  # run.json and the reports name the file relative to the config, as the config does
             rep.table = dataclasses.replace(rep.table, source=relative_path(rep.table.source, self.cfg.base_dir))
         return reports
@@ -157,8 +195,10 @@ class _Run:
 
     async def _generate_all(self, runner: Runner) -> dict[tuple[str, str], list[Generation]]:
         async def one(model: str, plan: TaskPlan) -> tuple[tuple[str, str], list[Generation]]:
-            reqs = [Request.make(plan.name, plan.examples[i].id, plan.messages[i], None, r)
-                    for i, r, _ in self._rows(plan, model)]
+            reqs = [
+                Request.make(plan.name, plan.examples[i].id, plan.messages[i], None, r)
+                for i, r, _ in self._rows(plan, model)
+            ]
             gens = await runner.run(self.providers[model], reqs, label=f"{model} · {plan.name}")
             return (model, plan.name), gens
 
@@ -181,9 +221,16 @@ class _Run:
             ctx = plan.column(plan.cfg.context)
             g = gens[(model, plan.name)]
             # the judge sees the whole prompt (system instructions matter for instruction following)
-            return [JudgeItem(example_id=sid, input=plan.prompt_text(i), output=g[k].text if g[k].ok else None,
-                              reference=ref[i] if ref else None, context=None if ctx is None else ctx[i])
-                    for k, (i, _r, sid) in enumerate(self._rows(plan, model))]
+            return [
+                JudgeItem(
+                    example_id=sid,
+                    input=plan.prompt_text(i),
+                    output=g[k].text if g[k].ok else None,
+                    reference=ref[i] if ref else None,
+                    context=None if ctx is None else ctx[i],
+                )
+                for k, (i, _r, sid) in enumerate(self._rows(plan, model))
+            ]
 
         base = self.cfg.baseline
         for plan in self.plans:
@@ -195,7 +242,9 @@ class _Run:
                     async def one(plan: TaskPlan = plan, judge: JudgeScorer = judge, model: str = model) -> None:
                         # task "<task>/<model>": a replay judge file can key verdicts per model (task_column)
                         out[(plan.name, model, judge.name)] = await judge.score(
-                            model, lambda m: items(plan, m), baseline=base, runner=runner, task=f"{plan.name}/{model}")
+                            model, lambda m: items(plan, m), baseline=base, runner=runner, task=f"{plan.name}/{model}"
+                        )
+
                     jobs.append(one())
         try:
             await asyncio.gather(*jobs)
@@ -226,10 +275,17 @@ class _Run:
             col = plan.column(name)
             return None if col is None else [col[i] for i, _, _ in rows]
 
-        return score_outputs(plan.cfg, plan.metrics, [x.text if x.ok else None for x in g],
-                             targets=column(plan.cfg.target), references=column(plan.cfg.reference),
-                             knowledge=column(plan.cfg.context), logprobs=[x.logprobs if x.ok else None for x in g],
-                             note=self.log, label=f"{model} · {plan.name}")
+        return score_outputs(
+            plan.cfg,
+            plan.metrics,
+            [x.text if x.ok else None for x in g],
+            targets=column(plan.cfg.target),
+            references=column(plan.cfg.reference),
+            knowledge=column(plan.cfg.context),
+            logprobs=[x.logprobs if x.ok else None for x in g],
+            note=self.log,
+            label=f"{model} · {plan.name}",
+        )
 
     @staticmethod
     def _judge_scores(plan: TaskPlan, model: str, judged: Judged) -> dict[str, JudgeOutcome]:
@@ -242,18 +298,36 @@ class _Run:
         judges = self._judge_scores(plan, model, judged)
         results += [res.result for res in judges.values()]
         bad = [x for x in g if not x.ok and x.error_kind not in EMPTY_KINDS]
-        usage = Usage(requests=sum(1 for x in g if not x.cached), cached=sum(1 for x in g if x.cached),
-                      prompt_tokens=sum(x.prompt_tokens for x in g), completion_tokens=sum(x.completion_tokens for x in g),
-                      retries=sum(max(0, x.tries - 1) for x in g))
-        scores = ModelScores(results=results, n_rows=len(g), failed=len(bad), usage=usage,
-                             empty=empty_counts(g, self._on_empty(model)),
-                             judge_usage={n: Usage(**{k: int(v) for k, v in r.usage.items() if k in Usage.model_fields})
-                                          for n, r in judges.items()},
-                             judge_failed={n: r.failed for n, r in judges.items()},
-                             judge_unparseable={n: r.unparseable for n, r in judges.items()})
-        failures = failure_groups(plan.name, model, len(g), [(x.error_kind or "error", x.error_message or "") for x in bad],
-                                  {n: (len(r.rows), [(j.error_kind or "error", j.error or "") for j in r.rows.values() if j.failed])
-                                   for n, r in judges.items()})
+        usage = Usage(
+            requests=sum(1 for x in g if not x.cached),
+            cached=sum(1 for x in g if x.cached),
+            prompt_tokens=sum(x.prompt_tokens for x in g),
+            completion_tokens=sum(x.completion_tokens for x in g),
+            retries=sum(max(0, x.tries - 1) for x in g),
+        )
+        scores = ModelScores(
+            results=results,
+            n_rows=len(g),
+            failed=len(bad),
+            usage=usage,
+            empty=empty_counts(g, self._on_empty(model)),
+            judge_usage={
+                n: Usage(**{k: int(v) for k, v in r.usage.items() if k in Usage.model_fields})
+                for n, r in judges.items()
+            },
+            judge_failed={n: r.failed for n, r in judges.items()},
+            judge_unparseable={n: r.unparseable for n, r in judges.items()},
+        )
+        failures = failure_groups(
+            plan.name,
+            model,
+            len(g),
+            [(x.error_kind or "error", x.error_message or "") for x in bad],
+            {
+                n: (len(r.rows), [(j.error_kind or "error", j.error or "") for j in r.rows.values() if j.failed])
+                for n, r in judges.items()
+            },
+        )
         return _Scored(g, scores, {n: r.rows for n, r in judges.items()}, failures)
 
     def _summarise(self, plan: TaskPlan, scored: Mapping[tuple[str, str], _Scored], judged: Judged) -> TaskSummary:
@@ -262,20 +336,40 @@ class _Run:
             for res in self._judge_scores(plan, model, judged).values():
                 if res.summary is not None:
                     pairwise.setdefault(res.rubric, {})[model] = res.summary
-        slices = [(col, [None if ex.row.get(col) is None else str(ex.row.get(col)) for ex in plan.examples])
-                  for col in plan.cfg.slice_by]
-        return summarise_task(plan.name, len(plan.examples), {m: scored[(plan.name, m)].scores for m in self.model_names},
-                              baseline=self.cfg.baseline, settings=self.cfg.stats,
-                              repeat=getattr(self.cfg.models[self.cfg.baseline], "repeat", 1), slices=slices,
-                              pairwise=pairwise, note=self.log)
+        slices = [
+            (col, [None if ex.row.get(col) is None else str(ex.row.get(col)) for ex in plan.examples])
+            for col in plan.cfg.slice_by
+        ]
+        return summarise_task(
+            plan.name,
+            len(plan.examples),
+            {m: scored[(plan.name, m)].scores for m in self.model_names},
+            baseline=self.cfg.baseline,
+            settings=self.cfg.stats,
+            repeat=getattr(self.cfg.models[self.cfg.baseline], "repeat", 1),
+            slices=slices,
+            pairwise=pairwise,
+            note=self.log,
+        )
 
     def _write_examples(self, scored: Mapping[tuple[str, str], _Scored]) -> str:
-        return write_examples(self.out_dir, (row for plan in self.plans for model in self.model_names
-                                             for row in example_rows(plan, model, self._rows(plan, model),
-                                                                     scored[(plan.name, model)].gens,
-                                                                     scored[(plan.name, model)].scores.results,
-                                                                     scored[(plan.name, model)].judge_rows,
-                                                                     self.cut.get((model, plan.name), {}))))
+        return write_examples(
+            self.out_dir,
+            (
+                row
+                for plan in self.plans
+                for model in self.model_names
+                for row in example_rows(
+                    plan,
+                    model,
+                    self._rows(plan, model),
+                    scored[(plan.name, model)].gens,
+                    scored[(plan.name, model)].scores.results,
+                    scored[(plan.name, model)].judge_rows,
+                    self.cut.get((model, plan.name), {}),
+                )
+            ),
+        )
 
     def _write_curves(self) -> None:
         """analysis.json and the PNGs of every curve report; an earlier run's curve files (ours) removed."""
@@ -291,22 +385,43 @@ class _Run:
         if self.curve_reports:
             self.log(f"curves: {len(self.curve_reports)} analysis(es) and plots")
 
-    def _record(self, tasks: dict[str, TaskSummary], failures: list[FailureGroup], examples_sha256: str,
-                runner: Runner) -> RunResult:
+    def _record(
+        self, tasks: dict[str, TaskSummary], failures: list[FailureGroup], examples_sha256: str, runner: Runner
+    ) -> RunResult:
         cfg = self.cfg
-        models = {name: ModelInfo(name=name, provider=cfg.models[name].provider, model=self.providers[name].describe(),
-                                  checkpoint_step=cfg.models[name].checkpoint_step,
-                                  params=dict(getattr(cfg.models[name], "params", {}) or {}))
-                  for name in self.model_names}
-        return assemble_run(name=cfg.name, baseline=cfg.baseline, config_digest=config_digest(cfg), models=models,
-                            tasks=tasks, config=public_config(cfg, self.out_dir), examples_sha256=examples_sha256,
-                            settings={"confidence": cfg.stats.confidence, "n_resamples": cfg.stats.n_resamples,
-                                      "seed": cfg.stats.seed, "limit": self.limit, "max_output_chars": cfg.max_output_chars,
-                                      "outputs_truncated": sum(len(v) for v in self.cut.values())},
-                            failures=failures, resume_command=self.resume_command, gate=cfg.gate,
-                            curve_reports=self.curve_reports,
-                            requests={name: request_stats(st) for name, st in sorted(runner.stats.items())},
-                            timings={k: round(v, 3) for k, v in self.timings.items()})
+        models = {
+            name: ModelInfo(
+                name=name,
+                provider=cfg.models[name].provider,
+                model=self.providers[name].describe(),
+                checkpoint_step=cfg.models[name].checkpoint_step,
+                params=dict(getattr(cfg.models[name], "params", {}) or {}),
+            )
+            for name in self.model_names
+        }
+        return assemble_run(
+            name=cfg.name,
+            baseline=cfg.baseline,
+            config_digest=config_digest(cfg),
+            models=models,
+            tasks=tasks,
+            config=public_config(cfg, self.out_dir),
+            examples_sha256=examples_sha256,
+            settings={
+                "confidence": cfg.stats.confidence,
+                "n_resamples": cfg.stats.n_resamples,
+                "seed": cfg.stats.seed,
+                "limit": self.limit,
+                "max_output_chars": cfg.max_output_chars,
+                "outputs_truncated": sum(len(v) for v in self.cut.values()),
+            },
+            failures=failures,
+            resume_command=self.resume_command,
+            gate=cfg.gate,
+            curve_reports=self.curve_reports,
+            requests={name: request_stats(st) for name, st in sorted(runner.stats.items())},
+            timings={k: round(v, 3) for k, v in self.timings.items()},
+        )
 
     # ------------------------------------------------------------ the run
     def execute(self) -> RunOutcome:
@@ -330,8 +445,11 @@ class _Run:
             finally:
                 runner.close()
             t = time.perf_counter()
-            scored = {(plan.name, model): self._score(plan, model, gens[(model, plan.name)], judged)
-                      for plan in self.plans for model in self.model_names}
+            scored = {
+                (plan.name, model): self._score(plan, model, gens[(model, plan.name)], judged)
+                for plan in self.plans
+                for model in self.model_names
+            }
             examples_sha256 = self._write_examples(scored)
             tasks = {plan.name: self._summarise(plan, scored, judged) for plan in self.plans}
             self._write_curves()
@@ -350,13 +468,20 @@ class _Run:
             crash_point("reports_written")
             lock.finish()
         self.cache.close()
-        return RunOutcome(run=run, out_dir=self.out_dir, failed=run.failed_items, exit_code=run.exit_code,
-                          failure_modes=data.failure_modes)
+        return RunOutcome(
+            run=run,
+            out_dir=self.out_dir,
+            failed=run.failed_items,
+            exit_code=run.exit_code,
+            failure_modes=data.failure_modes,
+        )
 
 
 def _resume_command(cfg: Config, out_dir: Path | None, limit: int | None, models: list[str] | None, batch: bool) -> str:
     """The command that continues this run (the CLI passes the one built from what the user typed)."""
-    parts = ["evalstack", "run", str(getattr(cfg, "source", None) or "CONFIG")] + (["--out", str(out_dir)] if out_dir else [])
+    parts = ["evalstack", "run", str(getattr(cfg, "source", None) or "CONFIG")] + (
+        ["--out", str(out_dir)] if out_dir else []
+    )
     parts += (["--limit", str(limit)] if limit else []) + (["--models", ",".join(models)] if models else [])
     return " ".join(parts + (["--batch"] if batch else []) + ["--resume"])
 
@@ -366,14 +491,26 @@ _M = TypeVar("_M", bound=BaseModel)
 
 def _with_batch(cfg: Config) -> Config:
     """A copy of the config with ``batch: true`` on every model and judge whose provider has a batch API."""
-    def on(m: _M) -> _M:
-        return m.model_copy(update={"batch": True}) if provider_class(getattr(m, "provider")).supports_batch_api else m
 
-    tasks = [t.model_copy(update={"judges": [j.model_copy(update={"judge": on(j.judge)}) if j.judge else j for j in t.judges],
-                                  "pairwise": [j.model_copy(update={"judge": on(j.judge)}) if j.judge else j for j in t.pairwise]})
-             for t in cfg.tasks]
-    new = cfg.model_copy(update={"models": {k: on(v) for k, v in cfg.models.items()},
-                                 "judge": on(cfg.judge) if cfg.judge else None, "tasks": tasks})
+    def on(m: _M) -> _M:
+        return m.model_copy(update={"batch": True}) if provider_class(m.provider).supports_batch_api else m
+
+    tasks = [
+        t.model_copy(
+            update={
+                "judges": [j.model_copy(update={"judge": on(j.judge)}) if j.judge else j for j in t.judges],
+                "pairwise": [j.model_copy(update={"judge": on(j.judge)}) if j.judge else j for j in t.pairwise],
+            }
+        )
+        for t in cfg.tasks
+    ]
+    new = cfg.model_copy(
+        update={
+            "models": {k: on(v) for k, v in cfg.models.items()},
+            "judge": on(cfg.judge) if cfg.judge else None,
+            "tasks": tasks,
+        }
+    )
     new.source = cfg.source
     return new
 
@@ -383,26 +520,60 @@ def quiet_offline_env() -> None:
 
     setdefault: a user who really wants the hub, or the bars, sets the variables themselves.
     """
-    for name, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("HF_DATASETS_OFFLINE", "1"),
-                        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_VERBOSITY", "error"),
-                        ("TOKENIZERS_PARALLELISM", "false")):
+    for name, value in (
+        ("HF_HUB_OFFLINE", "1"),
+        ("TRANSFORMERS_OFFLINE", "1"),
+        ("HF_DATASETS_OFFLINE", "1"),
+        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+        ("TRANSFORMERS_VERBOSITY", "error"),
+        ("TOKENIZERS_PARALLELISM", "false"),
+    ):
         os.environ.setdefault(name, value)
 
 
-def run_config(cfg: Config, *, out_dir: str | Path | None = None, limit: int | None = None, resume: bool = False,
-               no_cache: bool = False, concurrency: int | None = None, models: list[str] | None = None,
-               progress: bool = False, batch: bool = False, resume_command: str | None = None) -> RunOutcome:
+def run_config(
+    cfg: Config,
+    *,
+    out_dir: str | Path | None = None,
+    limit: int | None = None,
+    resume: bool = False,
+    no_cache: bool = False,
+    concurrency: int | None = None,
+    models: list[str] | None = None,
+    progress: bool = False,
+    batch: bool = False,
+    resume_command: str | None = None,
+) -> RunOutcome:
     """Run a validated :class:`Config` and write its output folder (``resume_command``: the command an
     incomplete run's reports tell the user to run; default built from the config's path and the options)."""
     quiet_offline_env()
-    return _Run(cfg, out_dir=Path(out_dir) if out_dir else None, limit=limit, resume=resume, no_cache=no_cache,
-                concurrency=concurrency, only_models=models, progress=progress, batch=batch,
-                resume_command=resume_command).execute()
+    return _Run(
+        cfg,
+        out_dir=Path(out_dir) if out_dir else None,
+        limit=limit,
+        resume=resume,
+        no_cache=no_cache,
+        concurrency=concurrency,
+        only_models=models,
+        progress=progress,
+        batch=batch,
+        resume_command=resume_command,
+    ).execute()
 
 
-def run(config: str | Path | Mapping[str, object] | Config, *, out_dir: str | Path | None = None, limit: int | None = None,
-        resume: bool = False, no_cache: bool = False, concurrency: int | None = None, models: list[str] | None = None,
-        progress: bool = False, batch: bool = False, resume_command: str | None = None) -> RunOutcome:
+def run(
+    config: str | Path | Mapping[str, object] | Config,
+    *,
+    out_dir: str | Path | None = None,
+    limit: int | None = None,
+    resume: bool = False,
+    no_cache: bool = False,
+    concurrency: int | None = None,
+    models: list[str] | None = None,
+    progress: bool = False,
+    batch: bool = False,
+    resume_command: str | None = None,
+) -> RunOutcome:
     """Run a config given as a path, a dict or a :class:`Config` (the Python API); the options are those of
     :func:`run_config`."""
     if isinstance(config, Config):
@@ -413,5 +584,15 @@ def run(config: str | Path | Mapping[str, object] | Config, *, out_dir: str | Pa
         cfg = config_from_data(dict(config))
     else:
         cfg = load_config(config)
-    return run_config(cfg, out_dir=out_dir, limit=limit, resume=resume, no_cache=no_cache, concurrency=concurrency,
-                      models=models, progress=progress, batch=batch, resume_command=resume_command)
+    return run_config(
+        cfg,
+        out_dir=out_dir,
+        limit=limit,
+        resume=resume,
+        no_cache=no_cache,
+        concurrency=concurrency,
+        models=models,
+        progress=progress,
+        batch=batch,
+        resume_command=resume_command,
+    )

@@ -128,7 +128,7 @@ def _load_entry_point(kind: str, name: str, ep: Any) -> None:
     _EP_LOADED.add((kind, name))
     try:
         obj = ep.load()
-    except Exception as exc:  # noqa: BLE001 - a broken plug-in is the user's to fix, named in one line
+    except Exception as exc:
         raise ConfigError(
             f"the {_kind(kind).what} plug-in '{name}' ({ep.value}) could not be loaded: {type(exc).__name__}: {exc}",
             hint="reinstall or uninstall the package that provides it",

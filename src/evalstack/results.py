@@ -43,11 +43,17 @@ class MetricSummary(_Record):
     ci_low: float | None = Field(None, description="Lower bound of the bootstrap CI.")
     ci_high: float | None = Field(None, description="Upper bound of the bootstrap CI.")
     n: int = Field(description="Scored examples.")
-    unscored: int = Field(0, description="Examples that could not be scored (failed generation, judge reply unparseable).")
+    unscored: int = Field(
+        0, description="Examples that could not be scored (failed generation, judge reply unparseable)."
+    )
     higher_is_better: bool = True
     corpus_only: bool = Field(False, description="No per-example form (macro F1, BLEU).")
-    ci_method: str | None = Field(None, description="How ci_low/ci_high were computed: wilson (0/1 scores) or percentile_bootstrap.")
-    details: dict[str, Any] = Field(default_factory=dict, description="Confusion matrix, per-class values, invalid count...")
+    ci_method: str | None = Field(
+        None, description="How ci_low/ci_high were computed: wilson (0/1 scores) or percentile_bootstrap."
+    )
+    details: dict[str, Any] = Field(
+        default_factory=dict, description="Confusion matrix, per-class values, invalid count..."
+    )
 
 
 class DeltaSummary(_Record):
@@ -57,18 +63,24 @@ class DeltaSummary(_Record):
     ci_low: float | None = None
     ci_high: float | None = None
     p_value: float | None = Field(None, description="Two-sided p-value of the paired test (the same method as the CI).")
-    test: str = Field("", description="Method of the CI and p-value: mcnemar (0/1 scores: McNemar's asymptotic test, "
-                                      "Tango's score CI) or paired_bootstrap (percentile CI and the p that inverts it).")
+    test: str = Field(
+        "",
+        description="Method of the CI and p-value: mcnemar (0/1 scores: McNemar's asymptotic test, "
+        "Tango's score CI) or paired_bootstrap (percentile CI and the p that inverts it).",
+    )
     n: int = Field(0, description="Examples scored for both models.")
     wins: int = Field(0, description="Examples where the model scored better than the baseline.")
     losses: int = 0
     ties: int = 0
     verdict: Literal["better", "worse", "no_significant_change", "unknown"] = Field(
-        "unknown", description="Direction-aware reading of the CI: excludes 0 on the good/bad side, or not.")
+        "unknown", description="Direction-aware reading of the CI: excludes 0 on the good/bad side, or not."
+    )
     confidence: float | None = Field(None, description="Confidence level of ci_low/ci_high.")
     quantiles: list[list[float]] | None = Field(
-        None, description="[probability, delta] pairs of the paired-bootstrap distribution (dense in the tails): "
-                          "lets a gate read the CI at any confidence, and Holm p-values, from run.json alone.")
+        None,
+        description="[probability, delta] pairs of the paired-bootstrap distribution (dense in the tails): "
+        "lets a gate read the CI at any confidence, and Holm p-values, from run.json alone.",
+    )
 
 
 class Usage(_Record):
@@ -79,8 +91,11 @@ class Usage(_Record):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     retries: int = Field(0, description="Extra tries after 429/5xx/timeouts.")
-    reasks: int = Field(0, description="Judge prompts asked again after an unparseable reply (each re-ask is also "
-                                       "counted in requests, or in cached).")
+    reasks: int = Field(
+        0,
+        description="Judge prompts asked again after an unparseable reply (each re-ask is also "
+        "counted in requests, or in cached).",
+    )
 
 
 class ModelTaskSummary(_Record):
@@ -92,17 +107,23 @@ class ModelTaskSummary(_Record):
     usage: Usage = Field(default_factory=Usage)
     judge_usage: dict[str, Usage] = Field(default_factory=dict, description="Per rubric name.")
     judge_failed: dict[str, int] = Field(
-        default_factory=dict, description="Per rubric name (pairwise: pairwise_<rubric>): examples whose judge request "
-                                          "still failed after retries. Failed items like failed generations: the run "
-                                          "exits 3 and `--resume` sends exactly those again.")
+        default_factory=dict,
+        description="Per rubric name (pairwise: pairwise_<rubric>): examples whose judge request "
+        "still failed after retries. Failed items like failed generations: the run "
+        "exits 3 and `--resume` sends exactly those again.",
+    )
     empty: dict[str, int] = Field(
-        default_factory=dict, description="Replies with no usable content, per kind (content_filter, no_content, "
-                                          "length_empty): unscored failures under `on_empty: fail` (not counted in "
-                                          "`failed`: they are the endpoint's final answer, cached, not re-sent by "
-                                          "`--resume`), scored as '' under `score_as_empty`.")
+        default_factory=dict,
+        description="Replies with no usable content, per kind (content_filter, no_content, "
+        "length_empty): unscored failures under `on_empty: fail` (not counted in "
+        "`failed`: they are the endpoint's final answer, cached, not re-sent by "
+        "`--resume`), scored as '' under `score_as_empty`.",
+    )
     judge_unparseable: dict[str, int] = Field(
-        default_factory=dict, description="Per rubric name: examples whose judge reply stayed unparseable after the "
-                                          "re-ask (unscored, not failed: a re-send would get the same cached reply).")
+        default_factory=dict,
+        description="Per rubric name: examples whose judge reply stayed unparseable after the "
+        "re-ask (unscored, not failed: a re-send would get the same cached reply).",
+    )
 
     @property
     def failed_items(self) -> int:
@@ -124,9 +145,13 @@ class TaskSummary(_Record):
     name: str
     n_examples: int
     models: dict[str, ModelTaskSummary] = Field(default_factory=dict)
-    deltas: dict[str, dict[str, DeltaSummary]] = Field(default_factory=dict, description="non-baseline model -> key -> delta")
+    deltas: dict[str, dict[str, DeltaSummary]] = Field(
+        default_factory=dict, description="non-baseline model -> key -> delta"
+    )
     slices: list[SliceSummary] = Field(default_factory=list)
-    pairwise: dict[str, Any] = Field(default_factory=dict, description="Pairwise judge results (win/tie/loss rates with CIs, position bias).")
+    pairwise: dict[str, Any] = Field(
+        default_factory=dict, description="Pairwise judge results (win/tie/loss rates with CIs, position bias)."
+    )
 
 
 class ModelInfo(_Record):
@@ -141,7 +166,9 @@ class GateRuleResult(_Record):
     rule: str = Field(description="Human-readable rule, e.g. 'intent/f1_macro max_regression 0.01'.")
     metric: str
     model: str | None = None
-    kind: str = Field(description="min, max, max_regression, require_non_inferiority, max_unscored, max_invalid, max_drop")
+    kind: str = Field(
+        description="min, max, max_regression, require_non_inferiority, max_unscored, max_invalid, max_drop"
+    )
     bound: float | None = None
     value: float | None = None
     ci_low: float | None = None
@@ -149,26 +176,41 @@ class GateRuleResult(_Record):
     p_value: float | None = None
     passed: bool
     outcome: Literal["pass", "fail", "inconclusive", "not_judged"] | None = Field(
-        None, description="pass; fail; inconclusive (the CI straddles the bound: `passed` follows the rule's "
-                          "`inconclusive` policy); not_judged (items failed or nothing was scored).")
-    quantity: str | None = Field(None, description="What value/limit are: level (the model's value), delta "
-                                                   "(model - baseline), share or count (unscored, invalid).")
-    limit: float | None = Field(None, description="The bound on the value's scale, signed (for a max_drop of 0.02 on "
-                                                  "a higher-is-better metric: delta >= -0.02).")
+        None,
+        description="pass; fail; inconclusive (the CI straddles the bound: `passed` follows the rule's "
+        "`inconclusive` policy); not_judged (items failed or nothing was scored).",
+    )
+    quantity: str | None = Field(
+        None,
+        description="What value/limit are: level (the model's value), delta "
+        "(model - baseline), share or count (unscored, invalid).",
+    )
+    limit: float | None = Field(
+        None,
+        description="The bound on the value's scale, signed (for a max_drop of 0.02 on "
+        "a higher-is-better metric: delta >= -0.02).",
+    )
     relation: str | None = Field(None, description="How value must compare with limit to pass: >=, <=, >, <.")
     message: str = ""
-    verdict: str | None = Field(None, description="Comparative rules: better / worse / no_significant_change at the gate's confidence.")
+    verdict: str | None = Field(
+        None, description="Comparative rules: better / worse / no_significant_change at the gate's confidence."
+    )
 
 
 class GateDecision(_Record):
     passed: bool
     status: Literal["passed", "warned", "failed", "not_judged"] | None = Field(
-        None, description="passed; warned (passed, with inconclusive rules); failed; not_judged (a rule could not be "
-                          "judged: the run is incomplete or nothing was scored).")
+        None,
+        description="passed; warned (passed, with inconclusive rules); failed; not_judged (a rule could not be "
+        "judged: the run is incomplete or nothing was scored).",
+    )
     confidence: float = 0.95
     holm: bool = False
-    source: str | None = Field(None, description="Where the rules came from when not the run's own config "
-                                                 "(`compare`: the newest run's, or --rules FILE).")
+    source: str | None = Field(
+        None,
+        description="Where the rules came from when not the run's own config "
+        "(`compare`: the newest run's, or --rules FILE).",
+    )
     rules: list[GateRuleResult] = Field(default_factory=list)
 
 
@@ -184,7 +226,7 @@ class FailureGroup(_Record):
     examples: dict[str, str] = Field(default_factory=dict, description="Error kind -> one example message.")
 
     @classmethod
-    def of(cls, task: str, model: str, stage: str, total: int, errors: list[tuple[str, str]]) -> "FailureGroup":
+    def of(cls, task: str, model: str, stage: str, total: int, errors: list[tuple[str, str]]) -> FailureGroup:
         """From the (kind, message) of each failed item: counts per kind, the first message of each kind."""
         kinds: dict[str, int] = {}
         examples: dict[str, str] = {}
@@ -212,21 +254,38 @@ class RunResult(_Record):
     name: str
     created_at: str = Field(description="ISO 8601 UTC time the run finished.")
     evalstack_version: str
-    config_digest: str = Field(description="sha256 of what determines the result: the config, with each file it names as its path relative to the config and the sha256 of its contents (the same evaluation in two checkouts has one digest; secrets excluded).")
+    config_digest: str = Field(
+        description="sha256 of what determines the result: the config, with each file it names as its path relative to the config and the sha256 of its contents (the same evaluation in two checkouts has one digest; secrets excluded)."
+    )
     baseline: str
     models: dict[str, ModelInfo]
     tasks: dict[str, TaskSummary]
     gate: GateDecision | None = None
     incomplete: Incomplete | None = Field(None, description="Set when items failed after retries (exit 3).")
-    curves: list[dict[str, Any]] = Field(default_factory=list, description="CurveReport.to_dict() per configured curve.")
-    checkpoints: list[dict[str, Any]] = Field(default_factory=list, description="Checkpoint rows joining valid loss and task scores.")
+    curves: list[dict[str, Any]] = Field(
+        default_factory=list, description="CurveReport.to_dict() per configured curve."
+    )
+    checkpoints: list[dict[str, Any]] = Field(
+        default_factory=list, description="Checkpoint rows joining valid loss and task scores."
+    )
     settings: dict[str, Any] = Field(default_factory=dict, description="confidence, n_resamples, seed, limit...")
-    config: dict[str, Any] = Field(default_factory=dict, description="The resolved config (no secrets: keys are named by env var); lets `compare` re-score saved runs.")
-    requests: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per provider (model or judge): requests sent, cached, retries, failed, faults by kind.")
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The resolved config (no secrets: keys are named by env var); lets `compare` re-score saved runs.",
+    )
+    requests: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per provider (model or judge): requests sent, cached, retries, failed, faults by kind.",
+    )
     sources: list[str] = Field(default_factory=list, description="For `compare`: the run folders merged into this one.")
-    examples_sha256: str | None = Field(None, description="sha256 of the examples.jsonl written with this run.json; "
-                                        "readers refuse a folder whose examples.jsonl differs (a mix of two runs).")
-    timings: dict[str, float] = Field(default_factory=dict, description="Seconds per phase (ignored by determinism checks).")
+    examples_sha256: str | None = Field(
+        None,
+        description="sha256 of the examples.jsonl written with this run.json; "
+        "readers refuse a folder whose examples.jsonl differs (a mix of two runs).",
+    )
+    timings: dict[str, float] = Field(
+        default_factory=dict, description="Seconds per phase (ignored by determinism checks)."
+    )
 
     @property
     def failed_items(self) -> int:
@@ -243,8 +302,10 @@ class RunResult(_Record):
 
 
 class ErrorInfo(_Record):
-    kind: str = Field(description="rate_limit, server_error, timeout, connection, bad_response, ...; content_filter, "
-                                  "no_content, length_empty for a reply with no usable content (final, not re-sent)")
+    kind: str = Field(
+        description="rate_limit, server_error, timeout, connection, bad_response, ...; content_filter, "
+        "no_content, length_empty for a reply with no usable content (final, not re-sent)"
+    )
     message: str
     tries: int
     finish_reason: str | None = Field(None, description="The reply's finish_reason, where a reply came.")
@@ -256,17 +317,26 @@ class ExampleRow(_Record):
     task: str
     model: str
     id: str
-    input: str = Field(description="The example's input as reviews show it: the value of the column the user prompt "
-                                   "shows (`column: value` lines for several; the last user message if it shows none).")
+    input: str = Field(
+        description="The example's input as reviews show it: the value of the column the user prompt "
+        "shows (`column: value` lines for several; the last user message if it shows none)."
+    )
     output: str | None = None
-    output_truncated: int | None = Field(None, description="Characters cut from the output by max_output_chars (it was judged, scored and stored without them).")
+    output_truncated: int | None = Field(
+        None,
+        description="Characters cut from the output by max_output_chars (it was judged, scored and stored without them).",
+    )
     reference: Any = None
     scores: dict[str, float | None] = Field(default_factory=dict, description="Per-example scores by metric key.")
     judge: dict[str, Any] = Field(default_factory=dict, description="Per rubric: score, reason, method, raw.")
     fields: dict[str, Any] = Field(default_factory=dict, description="Slice columns and other kept data columns.")
     error: ErrorInfo | None = None
-    finish_reason: str | None = Field(None, description="The reply's finish_reason when not 'stop' (length, "
-                                                         "content_filter, tool_calls...).")
+    finish_reason: str | None = Field(
+        None, description="The reply's finish_reason when not 'stop' (length, content_filter, tool_calls...)."
+    )
     usage: dict[str, int] = Field(default_factory=dict)
     cached: bool = False
-    notes: list[str] = Field(default_factory=list, description="What evalstack changed in this row's output and why (e.g. lone surrogates replaced with U+FFFD).")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What evalstack changed in this row's output and why (e.g. lone surrogates replaced with U+FFFD).",
+    )

@@ -31,8 +31,13 @@ def check(file: Path, quiet: bool) -> int:
 
 @cache.command("repair")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
-              help="The new file (default: NAME.repaired.sqlite beside FILE). It must not exist.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The new file (default: NAME.repaired.sqlite beside FILE). It must not exist.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def repair(file: Path, out: Path | None, quiet: bool) -> int:
     """Copy the good rows of FILE into a new cache file; FILE itself is not changed.
@@ -46,6 +51,8 @@ def repair(file: Path, out: Path | None, quiet: bool) -> int:
     if not quiet:
         for line in rep.lines()[:-1] if not rep.healthy else rep.lines():
             click.echo(line)
-        click.echo(f"wrote {dst}: {rep.good} good row(s) of {rep.rows} read, {rep.batches} batch id(s); "
-                   f"{file} is unchanged. Use it: mv {dst} {file}  (or set `cache: {dst}`)")
+        click.echo(
+            f"wrote {dst}: {rep.good} good row(s) of {rep.rows} read, {rep.batches} batch id(s); "
+            f"{file} is unchanged. Use it: mv {dst} {file}  (or set `cache: {dst}`)"
+        )
     return 0

@@ -15,18 +15,82 @@ from ..errors import ConfigError, DataError
 __all__ = ["Column", "Guess", "guess_task", "profile"]
 
 _ID_NAMES = ("id", "idx", "uid", "uuid", "example_id", "sample_id", "qid", "_id", "key", "guid")
-_LABEL_NAMES = ("label", "labels", "class", "category", "intent", "target", "sentiment", "gold", "gold_label", "y",
-                "tag", "topic", "stance", "verdict")
-_INPUT_NAMES = ("text", "input", "prompt", "question", "document", "instruction", "query", "sentence", "content",
-                "article", "dialogue", "conversation", "message", "ticket", "review", "utterance", "source", "context",
-                "premise", "body", "email")
-_REFERENCE_NAMES = ("reference", "references", "summary", "answer", "answers", "output", "completion", "response",
-                    "target", "expected", "ideal", "gold", "highlights", "translation", "label")
-_JINJA_WORDS = {"and", "or", "not", "in", "is", "if", "else", "true", "false", "none", "True", "False", "None",
-                "loop", "self", "range"}
+_LABEL_NAMES = (
+    "label",
+    "labels",
+    "class",
+    "category",
+    "intent",
+    "target",
+    "sentiment",
+    "gold",
+    "gold_label",
+    "y",
+    "tag",
+    "topic",
+    "stance",
+    "verdict",
+)
+_INPUT_NAMES = (
+    "text",
+    "input",
+    "prompt",
+    "question",
+    "document",
+    "instruction",
+    "query",
+    "sentence",
+    "content",
+    "article",
+    "dialogue",
+    "conversation",
+    "message",
+    "ticket",
+    "review",
+    "utterance",
+    "source",
+    "context",
+    "premise",
+    "body",
+    "email",
+)
+_REFERENCE_NAMES = (
+    "reference",
+    "references",
+    "summary",
+    "answer",
+    "answers",
+    "output",
+    "completion",
+    "response",
+    "target",
+    "expected",
+    "ideal",
+    "gold",
+    "highlights",
+    "translation",
+    "label",
+)
+_JINJA_WORDS = {
+    "and",
+    "or",
+    "not",
+    "in",
+    "is",
+    "if",
+    "else",
+    "true",
+    "false",
+    "none",
+    "True",
+    "False",
+    "None",
+    "loop",
+    "self",
+    "range",
+}
 _SHORT_ANSWER = 30  # mean characters below which a reference column is a short answer (exact match, token F1)
 _MAX_LABELS = 50
-
 
 
 @dataclass
@@ -54,8 +118,14 @@ class Column:
         return self.mean_length is not None and self.present > 0 and set(self.types) <= {"str", "list", "null"}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "types": self.types, "present": self.present, "distinct": self.distinct,
-                "mean_length": None if self.mean_length is None else round(self.mean_length, 1), "example": self.example}
+        return {
+            "name": self.name,
+            "types": self.types,
+            "present": self.present,
+            "distinct": self.distinct,
+            "mean_length": None if self.mean_length is None else round(self.mean_length, 1),
+            "example": self.example,
+        }
 
 
 def _type_name(v: Any) -> str:
@@ -70,16 +140,28 @@ def profile(rows: list[dict[str, Any]]) -> list[Column]:
         values = [r.get(name) for r in rows]
         present = [v for v in values if v is not None]
         types = sorted({_type_name(v) for v in values})
-        texts = [t for v in present for t in ([v] if isinstance(v, str) else v if isinstance(v, list) else [])
-                 if isinstance(t, str)]
+        texts = [
+            t
+            for v in present
+            for t in ([v] if isinstance(v, str) else v if isinstance(v, list) else [])
+            if isinstance(t, str)
+        ]
         keys = [json.dumps(v, sort_keys=True, default=str) if isinstance(v, (list, dict)) else str(v) for v in present]
         counts: dict[str, int] = {}
         for k in keys:
             counts[k] = counts.get(k, 0) + 1
         example = keys[0] if keys else ""
-        cols.append(Column(name=name, types=types, present=len(present), distinct=len(counts), counts=counts,
-                           mean_length=sum(map(len, texts)) / len(texts) if texts else None,
-                           example=example if len(example) <= 60 else example[:57] + "..."))
+        cols.append(
+            Column(
+                name=name,
+                types=types,
+                present=len(present),
+                distinct=len(counts),
+                counts=counts,
+                mean_length=sum(map(len, texts)) / len(texts) if texts else None,
+                example=example if len(example) <= 60 else example[:57] + "...",
+            )
+        )
     return cols
 
 
@@ -112,20 +194,35 @@ def _pick(cols: list[Column], flag: str | None, option: str) -> Column | None:
     raise ConfigError(f"{option} '{flag}' is not a column (columns: {', '.join(c.name for c in cols)})")
 
 
-def guess_task(cols: list[Column], n: int, *, label: str | None = None, reference: str | None = None,
-               input_: str | None = None, id_: str | None = None) -> Guess:
+def guess_task(
+    cols: list[Column],
+    n: int,
+    *,
+    label: str | None = None,
+    reference: str | None = None,
+    input_: str | None = None,
+    id_: str | None = None,
+) -> Guess:
     """Guess id, task kind, target or reference, and input; flags override every guess."""
     if label and reference:
         raise ConfigError("give --label-column or --reference-column, not both (one task per init)")
     chat = [c for c in cols if c.name == "messages" and "list" in c.types]
     if chat and not (input_ and (label or reference)):
-        raise DataError("rows hold chat messages (a 'messages' list), not columns",
-                        hint="flatten them first, e.g. input = the last user message, reference = the assistant "
-                             "reply; or name the columns with --input-column and --reference-column")
+        raise DataError(
+            "rows hold chat messages (a 'messages' list), not columns",
+            hint="flatten them first, e.g. input = the last user message, reference = the assistant "
+            "reply; or name the columns with --input-column and --reference-column",
+        )
     idc = _pick(cols, id_, "--id-column")
     if idc is None:
-        idc = next((c for c in _by_name(cols, _ID_NAMES) + [c for c in cols if c.name.lower().endswith("_id")]
-                    if c.scalar and c.present == n and c.distinct == n), None)
+        idc = next(
+            (
+                c
+                for c in _by_name(cols, _ID_NAMES) + [c for c in cols if c.name.lower().endswith("_id")]
+                if c.scalar and c.present == n and c.distinct == n
+            ),
+            None,
+        )
     used = {idc.name} if idc else set()
     target = _pick(cols, label, "--label-column")
     ref = _pick(cols, reference, "--reference-column")
@@ -134,13 +231,20 @@ def guess_task(cols: list[Column], n: int, *, label: str | None = None, referenc
         limit = max(2, min(_MAX_LABELS, n // 3))
 
         def is_label(c: Column) -> bool:
-            return (c.scalar and c.name not in used and c.name != (inp.name if inp else None) and 2 <= c.distinct <= limit
-                    and (c.mean_length or 0) <= 40)
+            return (
+                c.scalar
+                and c.name not in used
+                and c.name != (inp.name if inp else None)
+                and 2 <= c.distinct <= limit
+                and (c.mean_length or 0) <= 40
+            )
 
         target = next((c for c in _by_name(cols, _LABEL_NAMES) if is_label(c)), None)
         if target is None:  # unnamed: any few-valued column, but a column named like an answer stays a reference
             answers = set(_REFERENCE_NAMES) - set(_LABEL_NAMES)
-            candidates = sorted((c for c in cols if is_label(c) and c.name.lower() not in answers), key=lambda c: c.distinct)
+            candidates = sorted(
+                (c for c in cols if is_label(c) and c.name.lower() not in answers), key=lambda c: c.distinct
+            )
             target = candidates[0] if candidates else None
     if target is not None:
         used.add(target.name)
@@ -157,27 +261,41 @@ def guess_task(cols: list[Column], n: int, *, label: str | None = None, referenc
         named = [c for c in _by_name(cols, _REFERENCE_NAMES) if c in others]
         ref = (named or sorted(others, key=lambda c: -(c.mean_length or 0)) or [None])[0]
     if target is None and ref is None:
-        raise ConfigError("cannot guess the task: no label column (few distinct values) and no reference text column",
-                          hint="name one with --label-column or --reference-column")
-    g = Guess(kind="classification" if target else "qa" if (ref.mean_length or 0) < _SHORT_ANSWER else "generation",
-              input=inp.name, id=idc.name if idc else None)
+        raise ConfigError(
+            "cannot guess the task: no label column (few distinct values) and no reference text column",
+            hint="name one with --label-column or --reference-column",
+        )
+    g = Guess(
+        kind="classification" if target else "qa" if (ref.mean_length or 0) < _SHORT_ANSWER else "generation",
+        input=inp.name,
+        id=idc.name if idc else None,
+    )
     if target is not None:
         if target.distinct > _MAX_LABELS or (target.distinct == n and n > 5):
-            raise ConfigError(f"--label-column '{target.name}' has {target.distinct} distinct values in {n} rows",
-                              hint=f"a label column has few distinct values (at most {_MAX_LABELS}); "
-                                   "use --reference-column for free text")
+            raise ConfigError(
+                f"--label-column '{target.name}' has {target.distinct} distinct values in {n} rows",
+                hint=f"a label column has few distinct values (at most {_MAX_LABELS}); "
+                "use --reference-column for free text",
+            )
         g.target = target.name
         g.labels = sorted(target.counts, key=lambda k: (-target.counts[k], k))
         if set(target.types) - {"str", "null"}:
-            g.notes.append(f"'{target.name}' holds {'/'.join(t for t in target.types if t != 'null')} values: the label "
-                           "metrics compare text, so store the labels as strings (e.g. \"1\") before running")
+            g.notes.append(
+                f"'{target.name}' holds {'/'.join(t for t in target.types if t != 'null')} values: the label "
+                'metrics compare text, so store the labels as strings (e.g. "1") before running'
+            )
         if target.present < n:
             g.notes.append(f"{n - target.present} rows have no '{target.name}': fill or drop them before running")
     else:
         g.reference = ref.name
     if not g.input.isidentifier() or g.input in _JINJA_WORDS:
-        raise ConfigError(f"column '{g.input}' cannot be named in a prompt template", where="--input-column",
-                          hint="rename the column to letters, digits and '_' (e.g. with jq or pandas), or pick another")
+        raise ConfigError(
+            f"column '{g.input}' cannot be named in a prompt template",
+            where="--input-column",
+            hint="rename the column to letters, digits and '_' (e.g. with jq or pandas), or pick another",
+        )
     if g.id is None:
-        g.notes.append("no id column: examples get content-hash ids (replay files and reviews are easier with an id column)")
+        g.notes.append(
+            "no id column: examples get content-hash ids (replay files and reviews are easier with an id column)"
+        )
     return g

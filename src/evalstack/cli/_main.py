@@ -147,10 +147,13 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
-    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback, no secrets
+    except Exception as exc:
         if os.environ.get("EVALSTACK_DEBUG") or _DEBUG[0]:
             raise
-        click.echo(f"internal error: {type(exc).__name__}: {redact(str(exc))} "
-                   "(set EVALSTACK_DEBUG=1 for a traceback and please report it)", err=True)
+        click.echo(
+            f"internal error: {type(exc).__name__}: {redact(str(exc))} "
+            "(set EVALSTACK_DEBUG=1 for a traceback and please report it)",
+            err=True,
+        )
         return 4
     return rv if isinstance(rv, int) else 0

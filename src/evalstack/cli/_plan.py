@@ -38,7 +38,9 @@ def pilot_pairs(run_dir: Path, metric: str, model: str | None) -> tuple[np.ndarr
             raise ConfigError(f"--model: {run_dir} holds no model besides the baseline {baseline!r}")
         model = models[0]
     elif model not in models:
-        raise ConfigError(f"--model {model!r} is not a non-baseline model of task {task!r} (models: {', '.join(models)})")
+        raise ConfigError(
+            f"--model {model!r} is not a non-baseline model of task {task!r} (models: {', '.join(models)})"
+        )
     scores: dict[str, dict[str, float]] = {model: {}, baseline: {}}
     seen_key = False
     for row in ev.examples():
@@ -50,17 +52,30 @@ def pilot_pairs(run_dir: Path, metric: str, model: str | None) -> tuple[np.ndarr
         if value is not None and np.isfinite(value):
             scores[row.model][row.id] = float(value)
     if not seen_key:
-        raise ConfigError(f"--metric {metric!r} has no per-example scores in {run_dir}/examples.jsonl (corpus-only "
-                          "metrics such as macro F1 or BLEU are not planned yet; plan on a per-example metric)")
+        raise ConfigError(
+            f"--metric {metric!r} has no per-example scores in {run_dir}/examples.jsonl (corpus-only "
+            "metrics such as macro F1 or BLEU are not planned yet; plan on a per-example metric)"
+        )
     ids = sorted(set(scores[model]) & set(scores[baseline]))
     if len(ids) < 2:
         raise ConfigError(f"--metric {metric!r}: fewer than 2 examples scored for both {model} and {baseline}")
     return (np.array([scores[model][i] for i in ids]), np.array([scores[baseline][i] for i in ids]), model, baseline)
 
 
-def make_plan(*, mde: float, power: float, alpha: float, discordance: float | None = None, sd: float | None = None,
-              model_scores: np.ndarray | None = None, baseline_scores: np.ndarray | None = None,
-              source: str = "", reps: int = 2000, seed: int = 0, at_n: int | None = None) -> dict:
+def make_plan(
+    *,
+    mde: float,
+    power: float,
+    alpha: float,
+    discordance: float | None = None,
+    sd: float | None = None,
+    model_scores: np.ndarray | None = None,
+    baseline_scores: np.ndarray | None = None,
+    source: str = "",
+    reps: int = 2000,
+    seed: int = 0,
+    at_n: int | None = None,
+) -> dict:
     """The plan as a dict (see :class:`~evalstack.stats._power.Plan`), plus what ``at_n`` examples can see."""
     from .. import stats as pw
 
@@ -70,8 +85,10 @@ def make_plan(*, mde: float, power: float, alpha: float, discordance: float | No
         if binary:
             discordance = float(np.mean(model_scores != baseline_scores))
             if discordance == 0:
-                raise ConfigError(f"the pilot {source} has no discordant pair (both models agree on every "
-                                  "example): give an assumed rate with --discordance")
+                raise ConfigError(
+                    f"the pilot {source} has no discordant pair (both models agree on every "
+                    "example): give an assumed rate with --discordance"
+                )
         diffs = model_scores - baseline_scores
         pilot_n = int(diffs.size)
     else:
@@ -81,15 +98,24 @@ def make_plan(*, mde: float, power: float, alpha: float, discordance: float | No
         if binary:
             assert discordance is not None
             n = pw.mcnemar_n(discordance, mde, power=power, alpha=alpha)
-            out = pw.Plan("mcnemar", n, None if n is None else pw.mcnemar_power(n, discordance, -mde, alpha),
-                          mde, power, alpha, pw.connor_n(discordance, mde, power=power, alpha=alpha),
-                          f"discordance rate {discordance:.4g}" + (f" from {source} (n={pilot_n})" if source else " (assumed)"))
+            out = pw.Plan(
+                "mcnemar",
+                n,
+                None if n is None else pw.mcnemar_power(n, discordance, -mde, alpha),
+                mde,
+                power,
+                alpha,
+                pw.connor_n(discordance, mde, power=power, alpha=alpha),
+                f"discordance rate {discordance:.4g}" + (f" from {source} (n={pilot_n})" if source else " (assumed)"),
+            )
             see = pw.mcnemar_mde(at_n, discordance, power=power, alpha=alpha) if at_n else None
         else:
             if diffs is None:
                 if sd is None or sd <= 0:
-                    raise ConfigError("give a pilot run (--run with --metric), --discordance (0/1 metrics) or --sd "
-                                      "(the SD of the paired differences, continuous metrics)")
+                    raise ConfigError(
+                        "give a pilot run (--run with --metric), --discordance (0/1 metrics) or --sd "
+                        "(the SD of the paired differences, continuous metrics)"
+                    )
                 diffs = np.random.default_rng(seed).normal(0.0, sd, 20_000)
                 what = f"normal paired differences, SD {sd:.4g} (assumed)"
             else:
@@ -102,8 +128,16 @@ def make_plan(*, mde: float, power: float, alpha: float, discordance: float | No
                 what += f"; not simulated: the paired t-test already needs {ref_n:,.0f} (over {SIMULATE_UP_TO:,})"
             else:
                 n = pw.wilcoxon_n(null, mde, power=power, alpha=alpha, reps=reps, seed=seed)
-            out = pw.Plan("wilcoxon", n, None if n is None else pw.wilcoxon_power(null, n, -mde, alpha=alpha, reps=reps, seed=seed),
-                          mde, power, alpha, ref_n, what)
+            out = pw.Plan(
+                "wilcoxon",
+                n,
+                None if n is None else pw.wilcoxon_power(null, n, -mde, alpha=alpha, reps=reps, seed=seed),
+                mde,
+                power,
+                alpha,
+                ref_n,
+                what,
+            )
             see = pw.wilcoxon_mde(null, at_n, power=power, alpha=alpha, reps=reps, seed=seed) if at_n else None
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -114,42 +148,77 @@ def make_plan(*, mde: float, power: float, alpha: float, discordance: float | No
 
 def describe(plan: dict, metric: str) -> list[str]:
     """The plan in words, one line each."""
-    test = {"mcnemar": "McNemar test, as the gate runs it", "wilcoxon": "Wilcoxon signed-rank test (simulated power)"}[plan["test"]]
+    test = {"mcnemar": "McNemar test, as the gate runs it", "wilcoxon": "Wilcoxon signed-rank test (simulated power)"}[
+        plan["test"]
+    ]
     ref = {"mcnemar": "Connor's normal approximation", "wilcoxon": "the paired t-test"}[plan["test"]]
     lines = []
     if plan["n"] is None and plan["test"] == "wilcoxon" and (plan["reference_n"] or 0) > SIMULATE_UP_TO:
-        lines.append(f"{metric}: about {plan['reference_n']:,.0f} examples (paired t-test) to see a drop of "
-                     f"{plan['mde']:g} with {plan['power']:.0%} power; the Wilcoxon power is not simulated that far")
+        lines.append(
+            f"{metric}: about {plan['reference_n']:,.0f} examples (paired t-test) to see a drop of "
+            f"{plan['mde']:g} with {plan['power']:.0%} power; the Wilcoxon power is not simulated that far"
+        )
     elif plan["n"] is None:
         lines.append(f"{metric}: no n up to 2,000,000 reaches {plan['power']:.0%} power for a drop of {plan['mde']:g}")
     else:
-        lines.append(f"{metric}: {plan['n']:,} examples (paired, per model) see a drop of {plan['mde']:g} with "
-                     f"{plan['power_at_n']:.1%} power at alpha {plan['alpha']:g} ({test}; {ref} says "
-                     + ("no figure" if plan["reference_n"] is None else f"{plan['reference_n']:,.0f}") + ")")
+        lines.append(
+            f"{metric}: {plan['n']:,} examples (paired, per model) see a drop of {plan['mde']:g} with "
+            f"{plan['power_at_n']:.1%} power at alpha {plan['alpha']:g} ({test}; {ref} says "
+            + ("no figure" if plan["reference_n"] is None else f"{plan['reference_n']:,.0f}")
+            + ")"
+        )
     lines.append(f"  assumes {plan['assumption']}")
     if plan["at_n"]:
         if plan["detectable_at_n"] is None:
-            lines.append(f"  {plan['at_n']:,} examples cannot reach {plan['power']:.0%} power for any drop at this discordance")
+            lines.append(
+                f"  {plan['at_n']:,} examples cannot reach {plan['power']:.0%} power for any drop at this discordance"
+            )
         else:
-            lines.append(f"  {plan['at_n']:,} examples can see drops of {plan['detectable_at_n']:.4g} or more "
-                         f"with {plan['power']:.0%} power")
+            lines.append(
+                f"  {plan['at_n']:,} examples can see drops of {plan['detectable_at_n']:.4g} or more "
+                f"with {plan['power']:.0%} power"
+            )
     return lines
 
 
 @click.command("plan")
-@click.option("--mde", type=float, required=True, help="The smallest drop to detect, in the metric's units (0.02 = 2 points of accuracy).")
+@click.option(
+    "--mde",
+    type=float,
+    required=True,
+    help="The smallest drop to detect, in the metric's units (0.02 = 2 points of accuracy).",
+)
 @click.option("--power", type=float, default=0.8, show_default=True, help="Wanted probability of detecting that drop.")
-@click.option("--alpha", type=float, default=0.05, show_default=True, help="Two-sided level (1 - the gate's confidence).")
+@click.option(
+    "--alpha", type=float, default=0.05, show_default=True, help="Two-sided level (1 - the gate's confidence)."
+)
 @click.option("--run", "run_dir", type=click.Path(path_type=Path), help="A pilot run folder to take the rates from.")
 @click.option("--metric", help="TASK/METRIC in the pilot run, e.g. intent/accuracy.")
 @click.option("--model", help="The pilot's model to pair with its baseline (default: the first one).")
-@click.option("--discordance", type=float, help="0/1 metrics without a pilot: assumed rate of examples the two models disagree on.")
+@click.option(
+    "--discordance",
+    type=float,
+    help="0/1 metrics without a pilot: assumed rate of examples the two models disagree on.",
+)
 @click.option("--sd", type=float, help="Continuous metrics without a pilot: assumed SD of the paired differences.")
 @click.option("--n", "at_n", type=int, help="Also say what drop this many examples can see (default: the pilot's n).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the simulated power (continuous metrics).")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the simulated power (continuous metrics)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(mde: float, power: float, alpha: float, run_dir: Path | None, metric: str | None, model: str | None,
-         discordance: float | None, sd: float | None, at_n: int | None, seed: int, as_json: bool) -> None:
+def plan(
+    mde: float,
+    power: float,
+    alpha: float,
+    run_dir: Path | None,
+    metric: str | None,
+    model: str | None,
+    discordance: float | None,
+    sd: float | None,
+    at_n: int | None,
+    seed: int,
+    as_json: bool,
+) -> None:
     """How many examples the gate's paired test needs to see a drop of --mde with the given power."""
     from ..stats import MAX_N
 
@@ -158,7 +227,9 @@ def plan(mde: float, power: float, alpha: float, run_dir: Path | None, metric: s
     if at_n is not None and not 2 <= at_n <= MAX_N:
         raise ConfigError(f"--n must be at least 2 and at most {MAX_N:,}, got {at_n}")
     if sd is not None and not (math.isfinite(sd) and 1e-12 <= sd):
-        raise ConfigError(f"--sd must be a finite number of at least 1e-12, got {sd:g} (the SD of the paired differences)")
+        raise ConfigError(
+            f"--sd must be a finite number of at least 1e-12, got {sd:g} (the SD of the paired differences)"
+        )
     if discordance is not None and not 0 < discordance <= 1:
         raise ConfigError(f"--discordance must lie in (0, 1], got {discordance:g}")
     kwargs: dict = {"mde": mde, "power": power, "alpha": alpha, "seed": seed, "at_n": at_n}

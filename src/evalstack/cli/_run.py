@@ -24,7 +24,7 @@ def _resume_command(config: Path, out_dir: Path | None, limit: int | None, model
     return " ".join([*parts, "--resume"])
 
 
-def _echo_summary(outcome) -> None:  # noqa: ANN001
+def _echo_summary(outcome) -> None:
     from ..report import incomplete_lines, verdict
 
     run = outcome.run
@@ -43,7 +43,7 @@ def _echo_summary(outcome) -> None:  # noqa: ANN001
         echo_gate(run.gate, v.headline if v.status != "incomplete" else "gate: NOT JUDGED (the run is incomplete)")
 
 
-def echo_deltas(run) -> None:  # noqa: ANN001
+def echo_deltas(run) -> None:
     """One line per delta: value, CI, p and test, n, verdict."""
     from ..report import fmt_p
 
@@ -53,19 +53,25 @@ def echo_deltas(run) -> None:  # noqa: ANN001
                 if delta.delta is None or delta.ci_low is None:
                     continue
                 p = "" if delta.p_value is None else f" p {fmt_p(delta.p_value)} ({delta.test})"
-                click.echo(f"  {tname}/{key}  {model} - {run.baseline}: {delta.delta:+.4f} "
-                           f"[{delta.ci_low:+.4f}, {delta.ci_high:+.4f}]{p} n={delta.n} "
-                           f"{delta.verdict.replace('_', ' ')}", err=True)
+                click.echo(
+                    f"  {tname}/{key}  {model} - {run.baseline}: {delta.delta:+.4f} "
+                    f"[{delta.ci_low:+.4f}, {delta.ci_high:+.4f}]{p} n={delta.n} "
+                    f"{delta.verdict.replace('_', ' ')}",
+                    err=True,
+                )
     for tname, ts in run.tasks.items():  # what is unscored but not failed: said, never silent
         for model, mts in ts.models.items():
             notes = [f"{n} empty repl{'ies' if n != 1 else 'y'} ({kind})" for kind, n in mts.empty.items() if n]
-            notes += [f"{n} judge repl{'ies' if n != 1 else 'y'} unparseable ({rubric})"
-                      for rubric, n in mts.judge_unparseable.items() if n]
+            notes += [
+                f"{n} judge repl{'ies' if n != 1 else 'y'} unparseable ({rubric})"
+                for rubric, n in mts.judge_unparseable.items()
+                if n
+            ]
             if notes:
                 click.echo(f"  {tname}/{model}: " + "; ".join(notes), err=True)
 
 
-def echo_gate(gate, headline: str) -> None:  # noqa: ANN001
+def echo_gate(gate, headline: str) -> None:
     """The gate headline, then every rule that did not plainly pass (failed, inconclusive, not judged)."""
     click.echo(headline, err=True)
     words = {"fail": "FAIL", "inconclusive": "INCONCLUSIVE", "not_judged": "NOT JUDGED"}
@@ -77,17 +83,34 @@ def echo_gate(gate, headline: str) -> None:  # noqa: ANN001
 
 @click.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default: the config's `output`).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: the config's `output`).",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N examples of each task.")
-@click.option("--resume", is_flag=True, help="Continue a run that was interrupted (finished requests come from the cache).")
+@click.option(
+    "--resume", is_flag=True, help="Continue a run that was interrupted (finished requests come from the cache)."
+)
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
 @click.option("--concurrency", type=click.IntRange(min=1, max=1024), help="Override every API model's concurrency.")
 @click.option("--models", help="Comma-separated model names to run (the baseline is always included).")
 @click.option("--batch", is_flag=True, help="Send every openai model's and judge's requests through the Batch API.")
 @click.option("--quiet", "-q", is_flag=True, help="Only results and errors: no progress bars or stage lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print run.json's path and the gate decision as JSON.")
-def run(config: Path, out_dir: Path | None, limit: int | None, resume: bool, no_cache: bool, concurrency: int | None,
-        models: str | None, batch: bool, quiet: bool, as_json: bool) -> int:
+def run(
+    config: Path,
+    out_dir: Path | None,
+    limit: int | None,
+    resume: bool,
+    no_cache: bool,
+    concurrency: int | None,
+    models: str | None,
+    batch: bool,
+    quiet: bool,
+    as_json: bool,
+) -> int:
     """Run CONFIG: generate, score, compare with the baseline, gate, and write the report folder."""
     from ..config import load_config
     from ..pipeline import run_config
@@ -96,25 +119,42 @@ def run(config: Path, out_dir: Path | None, limit: int | None, resume: bool, no_
         raise ConfigError("--resume needs the cache; drop --no-cache")
     cfg = load_config(config)
     try:
-        outcome = run_config(cfg, out_dir=out_dir, limit=limit, resume=resume, no_cache=no_cache,
-                             concurrency=concurrency, batch=batch,
-                             resume_command=_resume_command(config, out_dir, limit, models, batch),
-                             models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
-                             progress=not quiet)
+        outcome = run_config(
+            cfg,
+            out_dir=out_dir,
+            limit=limit,
+            resume=resume,
+            no_cache=no_cache,
+            concurrency=concurrency,
+            batch=batch,
+            resume_command=_resume_command(config, out_dir, limit, models, batch),
+            models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
+            progress=not quiet,
+        )
     except KeyboardInterrupt:
         again = _resume_command(config, out_dir, limit, models, batch)
         click.echo(f"\ninterrupted: finished requests are saved in the cache; continue with:\n  {again}", err=True)
         return 130
     if as_json:
-        click.echo(json.dumps({"out_dir": str(outcome.out_dir), "failed": outcome.failed,
-                               "gate": None if outcome.run.gate is None else outcome.run.gate.passed,
-                               "exit_code": outcome.exit_code}))
+        click.echo(
+            json.dumps(
+                {
+                    "out_dir": str(outcome.out_dir),
+                    "failed": outcome.failed,
+                    "gate": None if outcome.run.gate is None else outcome.run.gate.passed,
+                    "exit_code": outcome.exit_code,
+                }
+            )
+        )
     else:  # --quiet drops the bars and stage lines, never the results
         _echo_summary(outcome)
     if outcome.failed and as_json:  # said on stderr beside the JSON too: it is why the exit code is 3
-        click.echo(f"INCOMPLETE: {outcome.failed} item(s) failed after retries (see examples.jsonl `error`, and "
-                   f"`failed` under `judge` for judge requests); finish them with: "
-                   f"{_resume_command(config, out_dir, limit, models, batch)}", err=True)
+        click.echo(
+            f"INCOMPLETE: {outcome.failed} item(s) failed after retries (see examples.jsonl `error`, and "
+            f"`failed` under `judge` for judge requests); finish them with: "
+            f"{_resume_command(config, out_dir, limit, models, batch)}",
+            err=True,
+        )
     _step_summary(outcome.out_dir)
     return outcome.exit_code
 
@@ -134,10 +174,16 @@ def _step_summary(out_dir: Path) -> None:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--rules", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Gate rules YAML.")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--allow-unfinished", is_flag=True, help="Judge a folder whose run did not finish (killed, or still running).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also write report.md and junit.xml with this verdict into DIR (the run folder itself, or a new "
-                   "or empty folder).")
+@click.option(
+    "--allow-unfinished", is_flag=True, help="Judge a folder whose run did not finish (killed, or still running)."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write report.md and junit.xml with this verdict into DIR (the run folder itself, or a new "
+    "or empty folder).",
+)
 def gate(run_dir: Path, rules: Path, as_json: bool, allow_unfinished: bool, out_dir: Path | None) -> int:
     """Re-judge a saved run against gate rules (exit 1 if the gate fails, 3 if the run is incomplete: items
     failed after retries). A folder whose run did not finish is refused (exit 2) unless --allow-unfinished."""
@@ -161,7 +207,7 @@ def gate(run_dir: Path, rules: Path, as_json: bool, allow_unfinished: bool, out_
     return gated.exit_code  # the one rule: 3 incomplete, 1 gate failed, 0 passed
 
 
-def _write_gated(run_, run_dir: Path, out_dir: Path) -> None:  # noqa: ANN001
+def _write_gated(run_, run_dir: Path, out_dir: Path) -> None:
     """report.md and junit.xml of ``run_`` (with the new gate) into ``out_dir``, claimed like a run's folder:
     the run folder itself (its marker) or a new/empty folder; never over files evalstack did not write."""
     from .._io import atomic_write_text
@@ -181,11 +227,15 @@ def _write_gated(run_, run_dir: Path, out_dir: Path) -> None:  # noqa: ANN001
 @click.option("--baseline", help="Model name to compare against (default: the first run's baseline).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--intersect", is_flag=True, help="Use the examples common to all runs instead of failing on a mismatch.")
-@click.option("--rules", type=click.Path(dir_okay=False, path_type=Path),
-              help="Gate rules YAML (default: the gate rules of the newest run).")
+@click.option(
+    "--rules",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Gate rules YAML (default: the gate rules of the newest run).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the merged run.json to stdout.")
-def compare(runs: tuple[Path, ...], baseline: str | None, out_dir: Path, intersect: bool, rules: Path | None,
-            as_json: bool) -> int:
+def compare(
+    runs: tuple[Path, ...], baseline: str | None, out_dir: Path, intersect: bool, rules: Path | None, as_json: bool
+) -> int:
     """Delta report from saved runs (checkpoints evaluated on different days), matched on example ids.
     Exit 0/1 as the gate of the newest run (or --rules) decides, 3 when a run is incomplete."""
     from ..compare import compare as compare_

@@ -14,8 +14,9 @@ import io
 import json
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import ConfigError, DataError
 from ..registry import did_you_mean
@@ -25,27 +26,51 @@ FORMATS = ("openai", "azure", "hf", "generic", "rft")
 
 # source column name (lower case) -> canonical column
 _ALIASES: dict[str, str] = {
-    "step": "step", "steps": "step", "global_step": "step", "step_number": "step", "iteration": "step",
-    "train_loss": "train_loss", "training_loss": "train_loss", "loss": "train_loss",
-    "train_accuracy": "train_accuracy", "train_mean_token_accuracy": "train_accuracy",
-    "training_token_accuracy": "train_accuracy", "mean_token_accuracy": "train_accuracy",
-    "valid_loss": "valid_loss", "validation_loss": "valid_loss", "eval_loss": "valid_loss", "val_loss": "valid_loss",
-    "valid_accuracy": "valid_accuracy", "valid_mean_token_accuracy": "valid_accuracy",
-    "validation_mean_token_accuracy": "valid_accuracy", "validation_token_accuracy": "valid_accuracy",
-    "eval_mean_token_accuracy": "valid_accuracy", "val_accuracy": "valid_accuracy",
-    "full_valid_loss": "full_valid_loss", "full_validation_loss": "full_valid_loss",
-    "full_valid_accuracy": "full_valid_accuracy", "full_valid_mean_token_accuracy": "full_valid_accuracy",
+    "step": "step",
+    "steps": "step",
+    "global_step": "step",
+    "step_number": "step",
+    "iteration": "step",
+    "train_loss": "train_loss",
+    "training_loss": "train_loss",
+    "loss": "train_loss",
+    "train_accuracy": "train_accuracy",
+    "train_mean_token_accuracy": "train_accuracy",
+    "training_token_accuracy": "train_accuracy",
+    "mean_token_accuracy": "train_accuracy",
+    "valid_loss": "valid_loss",
+    "validation_loss": "valid_loss",
+    "eval_loss": "valid_loss",
+    "val_loss": "valid_loss",
+    "valid_accuracy": "valid_accuracy",
+    "valid_mean_token_accuracy": "valid_accuracy",
+    "validation_mean_token_accuracy": "valid_accuracy",
+    "validation_token_accuracy": "valid_accuracy",
+    "eval_mean_token_accuracy": "valid_accuracy",
+    "val_accuracy": "valid_accuracy",
+    "full_valid_loss": "full_valid_loss",
+    "full_validation_loss": "full_valid_loss",
+    "full_valid_accuracy": "full_valid_accuracy",
+    "full_valid_mean_token_accuracy": "full_valid_accuracy",
     "full_validation_mean_token_accuracy": "full_valid_accuracy",
-    "epoch": "epoch", "learning_rate": "learning_rate", "lr": "learning_rate",
-    "train_mean_reward": "train_mean_reward", "train_reward_mean": "train_mean_reward", "reward": "train_mean_reward",
-    "valid_mean_reward": "valid_mean_reward", "valid_reward_mean": "valid_mean_reward",
+    "epoch": "epoch",
+    "learning_rate": "learning_rate",
+    "lr": "learning_rate",
+    "train_mean_reward": "train_mean_reward",
+    "train_reward_mean": "train_mean_reward",
+    "reward": "train_mean_reward",
+    "valid_mean_reward": "valid_mean_reward",
+    "valid_reward_mean": "valid_mean_reward",
     "full_valid_mean_reward": "full_valid_mean_reward",
-    "completion_tokens_mean": "completion_tokens_mean", "completion_length": "completion_tokens_mean",
+    "completion_tokens_mean": "completion_tokens_mean",
+    "completion_length": "completion_tokens_mean",
     "completions/mean_length": "completion_tokens_mean",
     "reasoning_tokens_mean": "reasoning_tokens_mean",
     "mean_unresponsive_rewards": "mean_unresponsive_rewards",
-    "train_sample_parse_error_count": "train_sample_parse_error_count", "sample_parse_error_count": "train_sample_parse_error_count",
-    "train_other_error_count": "train_other_error_count", "other_error_count": "train_other_error_count",
+    "train_sample_parse_error_count": "train_sample_parse_error_count",
+    "sample_parse_error_count": "train_sample_parse_error_count",
+    "train_other_error_count": "train_other_error_count",
+    "other_error_count": "train_other_error_count",
 }
 _AZURE_MARKERS = ("validation_loss", "validation_mean_token_accuracy", "full_validation_loss")
 _OPENAI_MARKERS = ("train_accuracy", "valid_mean_token_accuracy", "full_valid_loss", "training_token_accuracy")
@@ -87,8 +112,10 @@ def parse_number(cell: Any, *, where: str, column: str, counts: dict[str, int]) 
         try:
             value = float(text)
         except ValueError:
-            raise DataError(f"{text[:40]!r} is not a number (leave the cell empty when not measured)",
-                            where=f"{where}, column '{column}'") from None
+            raise DataError(
+                f"{text[:40]!r} is not a number (leave the cell empty when not measured)",
+                where=f"{where}, column '{column}'",
+            ) from None
     if not math.isfinite(value):
         counts[column] = counts.get(column, 0) + 1
         return None
@@ -176,8 +203,9 @@ def read_csv_text(path: Path, text: str, *, format: str | None, resolver: Resolv
     header = [h.strip() for h in header]
     for src in resolver.mapped:
         if src not in header:
-            raise DataError(f"mapped column '{src}' is not in the header", where=str(path),
-                            hint="columns are: " + ", ".join(header))
+            raise DataError(
+                f"mapped column '{src}' is not in the header", where=str(path), hint="columns are: " + ", ".join(header)
+            )
     used: dict[int, str] = {}
     for i, name in enumerate(header):
         canon = resolver.canonical(name)
@@ -220,8 +248,9 @@ def read_csv_text(path: Path, text: str, *, format: str | None, resolver: Resolv
         raise DataError("the CSV has a header but no data rows", where=str(path))
     if step_idx is None:
         notes.append("no step column: row numbers used as steps")
-    return build_table(rows, source=str(path), format=fmt, notes=notes + _nonfinite_note(counts),
-                       meta={"columns": header})
+    return build_table(
+        rows, source=str(path), format=fmt, notes=notes + _nonfinite_note(counts), meta={"columns": header}
+    )
 
 
 def check_has_metric(path: Path, canon: set[str], header: list[str]) -> None:
@@ -230,8 +259,10 @@ def check_has_metric(path: Path, canon: set[str], header: list[str]) -> None:
         return
     raise DataError(
         "no loss column (expected train_loss, valid_loss or full_valid_loss, or RFT rewards such as "
-        f"train_mean_reward); columns are: {', '.join(header) or '(none)'}", where=str(path),
-        hint="for another layout give format: generic with a mapping, e.g. {train_loss: <your column>}")
+        f"train_mean_reward); columns are: {', '.join(header) or '(none)'}",
+        where=str(path),
+        hint="for another layout give format: generic with a mapping, e.g. {train_loss: <your column>}",
+    )
 
 
 def detect_csv_format(header: list[str], canon: set[str], *, mapped: bool) -> str:

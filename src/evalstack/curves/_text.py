@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .._loss_labels import loss_labels
 from ._records import CurveReport, band_meaning
@@ -48,39 +49,61 @@ def _corrected(d: dict[str, Any]) -> str:
 def _best_lines(d: dict[str, Any]) -> list[str]:
     ep = next((p.get("epoch") for p in d.get("checkpoints") or [] if p["step"] == d["best_step"]), None)
     model = f", model `{d['best_checkpoint_model']}`" if d.get("best_checkpoint_model") else ""
-    out = [f"**Best checkpoint: step {d['best_step']}**{f' (epoch {ep})' if ep else ''}: "
-           f"{d.get('best_valid_source')} {_f(d.get('best_valid_loss'))}{_corrected(d)}{model}.",
-           f"Final: step {d.get('final_step')}, valid loss {_f(d.get('final_valid_loss'))}{_corrected(d)}, overfit ratio "
-           f"{_f(d.get('overfit_ratio'), 2)} ({d.get('overfit_band')} overfitting band: {band_meaning(d.get('overfit_band'))})."]
+    out = [
+        f"**Best checkpoint: step {d['best_step']}**{f' (epoch {ep})' if ep else ''}: "
+        f"{d.get('best_valid_source')} {_f(d.get('best_valid_loss'))}{_corrected(d)}{model}.",
+        f"Final: step {d.get('final_step')}, valid loss {_f(d.get('final_valid_loss'))}{_corrected(d)}, overfit ratio "
+        f"{_f(d.get('overfit_ratio'), 2)} ({d.get('overfit_band')} overfitting band: {band_meaning(d.get('overfit_band'))}).",
+    ]
     if d.get("overfit_warning"):
-        out += ["", f"> **{d.get('overfit_message')}** - deploy the best checkpoint (step {d['best_step']}), not the final one."]
+        out += [
+            "",
+            f"> **{d.get('overfit_message')}** - deploy the best checkpoint (step {d['best_step']}), not the final one.",
+        ]
     rows, total = _rows(d)
     train_h, valid_h = loss_labels(d)
-    out += ["", f"| step | epoch | {train_h} | {valid_h} | valid/train | band | |", "|---:|---:|---:|---:|---:|---|---|"]
+    out += [
+        "",
+        f"| step | epoch | {train_h} | {valid_h} | valid/train | band | |",
+        "|---:|---:|---:|---:|---:|---|---|",
+    ]
     for p in rows:
         mark = "**best**" if p["step"] == d["best_step"] else ("checkpoint" if p.get("is_checkpoint") else "")
-        out.append(f"| {p['step']} | {p.get('epoch') or ''} | {_f(p.get('train_loss'))} | {_f(p.get('valid_loss'))} | "
-                   f"{_f(p.get('overfit_ratio'), 2)} | {p.get('overfit_band') or ''} | {mark} |")
+        out.append(
+            f"| {p['step']} | {p.get('epoch') or ''} | {_f(p.get('train_loss'))} | {_f(p.get('valid_loss'))} | "
+            f"{_f(p.get('overfit_ratio'), 2)} | {p.get('overfit_band') or ''} | {mark} |"
+        )
     if total > len(rows):
         out.append(f"\n({len(rows)} of {total} validation points shown: first, best, final, epoch ends, checkpoints.)")
     return out + [""]
 
 
 def _rft_lines(rft: dict[str, Any]) -> list[str]:
-    out = [f"Reward ({rft.get('reward_column')}): {_f(rft.get('start_reward'), 3)} -> {_f(rft.get('end_reward'), 3)}, "
-           f"peak {_f(rft.get('peak_reward'), 3)} at step {rft.get('peak_step')}.", "",
-           "Checkpoints to evaluate with the task harness (equal accuracy at fewer tokens is strictly better):", "",
-           "| step | why | train reward | valid reward | completion tokens | model |", "|---:|---|---:|---:|---:|---|"]
+    out = [
+        f"Reward ({rft.get('reward_column')}): {_f(rft.get('start_reward'), 3)} -> {_f(rft.get('end_reward'), 3)}, "
+        f"peak {_f(rft.get('peak_reward'), 3)} at step {rft.get('peak_step')}.",
+        "",
+        "Checkpoints to evaluate with the task harness (equal accuracy at fewer tokens is strictly better):",
+        "",
+        "| step | why | train reward | valid reward | completion tokens | model |",
+        "|---:|---|---:|---:|---:|---|",
+    ]
     for c in rft.get("candidates") or []:
-        out.append(f"| {c['step']} | {', '.join(c.get('reasons') or [])} | {_f(c.get('train_reward'), 3)} | "
-                   f"{_f(c.get('valid_reward'), 3)} | {_f(c.get('completion_tokens'), 0)} | {_cell(c.get('model') or '')} |")
+        out.append(
+            f"| {c['step']} | {', '.join(c.get('reasons') or [])} | {_f(c.get('train_reward'), 3)} | "
+            f"{_f(c.get('valid_reward'), 3)} | {_f(c.get('completion_tokens'), 0)} | {_cell(c.get('model') or '')} |"
+        )
     return out + [""]
 
 
 def _section(d: dict[str, Any], plot_dir: str | None) -> list[str]:
     epochs = f"{d['n_epochs']} epochs" if d.get("n_epochs") else "epochs unknown"
-    out = [f"### {_cell(d.get('label'))}", "",
-           f"`{d.get('source')}` ({d.get('format')} format, {str(d.get('kind', '')).upper()}, {_span(d)}, {epochs})", ""]
+    out = [
+        f"### {_cell(d.get('label'))}",
+        "",
+        f"`{d.get('source')}` ({d.get('format')} format, {str(d.get('kind', '')).upper()}, {_span(d)}, {epochs})",
+        "",
+    ]
     if d.get("hidden_tokens"):
         out += [f"*Hidden tokens:* {d['hidden_tokens'].get('statement')}", ""]
     if d.get("best_step") is not None:
@@ -91,14 +114,19 @@ def _section(d: dict[str, Any], plot_dir: str | None) -> list[str]:
     if diags:
         out += ["Diagnoses:", ""]
         for x in diags:
-            out.append(f"- **`{x['id']}`** ({x.get('severity')}): {x.get('observation')} -> {x.get('diagnosis')}. "
-                       f"*Evidence:* {_cell(_evidence(x.get('evidence') or {}))}. *Action:* {x.get('action')}")
+            out.append(
+                f"- **`{x['id']}`** ({x.get('severity')}): {x.get('observation')} -> {x.get('diagnosis')}. "
+                f"*Evidence:* {_cell(_evidence(x.get('evidence') or {}))}. *Action:* {x.get('action')}"
+            )
         out.append("")
     elif d.get("checkpoints") or d.get("rft"):
         out += ["No diagnosis rule fired: the curves look healthy.", ""]
     plots = d.get("plots") or {}
     if plot_dir is not None and plots:
-        out += [" ".join(f"![{d.get('label')} {k}]({plot_dir.rstrip('/')}/{Path(p).name})" for k, p in plots.items()), ""]
+        out += [
+            " ".join(f"![{d.get('label')} {k}]({plot_dir.rstrip('/')}/{Path(p).name})" for k, p in plots.items()),
+            "",
+        ]
     if d.get("notes"):
         out += ["Notes:", ""] + [f"- {_cell(n)}" for n in d["notes"]] + [""]
     return out
@@ -121,21 +149,28 @@ def curves_markdown(report: CurveReport | dict | Iterable[CurveReport | dict], *
 def format_text(report: CurveReport) -> str:
     """A short plain-text summary for the terminal."""
     d = report.to_dict()
-    lines = [f"{report.label}: {d['source']} ({d['format']} format, {d['kind']}, {_span(d)}, "
-             f"{d['n_epochs'] or '?'} epochs)"]
+    lines = [
+        f"{report.label}: {d['source']} ({d['format']} format, {d['kind']}, {_span(d)}, {d['n_epochs'] or '?'} epochs)"
+    ]
     if report.hidden is not None:
         lines.append(f"  hidden tokens: {report.hidden.statement}")
     if report.best is not None:
-        lines.append(f"  best checkpoint: step {d['best_step']} valid_loss={_f(d['best_valid_loss'])}"
-                     + (f" model={d['best_checkpoint_model']}" if d["best_checkpoint_model"] else ""))
-        lines.append(f"  final: step {d['final_step']} valid_loss={_f(d['final_valid_loss'])} "
-                     f"overfit ratio={_f(d['overfit_ratio'], 2)} ({d['overfit_band']})")
+        lines.append(
+            f"  best checkpoint: step {d['best_step']} valid_loss={_f(d['best_valid_loss'])}"
+            + (f" model={d['best_checkpoint_model']}" if d["best_checkpoint_model"] else "")
+        )
+        lines.append(
+            f"  final: step {d['final_step']} valid_loss={_f(d['final_valid_loss'])} "
+            f"overfit ratio={_f(d['overfit_ratio'], 2)} ({d['overfit_band']})"
+        )
         if report.overfit_warning:
             lines.append(f"  WARNING {report.overfit_message}")
     if report.rft is not None:
         for c in report.rft.candidates:
-            lines.append(f"  candidate step {c.step} ({', '.join(c.reasons)}): train_reward={_f(c.train_reward, 3)} "
-                         f"valid_reward={_f(c.valid_reward, 3)} tokens={_f(c.completion_tokens, 0)}")
+            lines.append(
+                f"  candidate step {c.step} ({', '.join(c.reasons)}): train_reward={_f(c.train_reward, 3)} "
+                f"valid_reward={_f(c.valid_reward, 3)} tokens={_f(c.completion_tokens, 0)}"
+            )
     for diag in report.diagnoses:
         lines.append(f"  [{diag.severity}] {diag.id}: {diag.message}")
     if not report.diagnoses:

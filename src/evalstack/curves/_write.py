@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from .._io import atomic_write_json
 from ._records import SCHEMA_VERSION, CurveReport
@@ -42,6 +42,9 @@ def write_curve_outputs(report: CurveReport | Iterable[CurveReport], out_dir: Pa
         plots = write_plots(rep, folder, root=out_dir)
         rep.plots = {kind: f"curves/{p.name}" for kind, p in plots.items()}
         written.extend(plots.values())
-    analysis = atomic_write_json(folder / "analysis.json",
-                                 {"schema_version": SCHEMA_VERSION, "curves": [r.to_dict() for r in reports]}, root=out_dir)
+    analysis = atomic_write_json(
+        folder / "analysis.json",
+        {"schema_version": SCHEMA_VERSION, "curves": [r.to_dict() for r in reports]},
+        root=out_dir,
+    )
     return [analysis] + written

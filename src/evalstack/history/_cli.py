@@ -11,7 +11,7 @@ import click
 from ..errors import ConfigError
 
 
-def _store(store: Path | None):  # noqa: ANN202
+def _store(store: Path | None):
     from ._store import RunStore
 
     return RunStore(store)

@@ -12,10 +12,10 @@ Public API::
 Scale types (points, pass_fail, fraction, preference) are registered classes: ``evalstack.judges.scales``.
 """
 
+from ._call import usage_of
 from ._pairwise import SWAPPED_SUFFIX, PairwiseOutcome, judge_pairwise, wilson_interval
 from ._parse import Parsed, parse_reply
 from ._pointwise import PointwiseOutcome, judge_pointwise
-from ._call import usage_of
 from ._prompt import JudgeItem, build_messages, reference_text, reply_schema
 from ._rows import JudgeRow, OrderVerdict, PairRow
 from ._rubric import Rubric, Scale, builtin_rubrics, load_rubric

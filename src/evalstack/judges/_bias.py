@@ -38,8 +38,11 @@ def pairwise_bias(run: Path, *, task: str | None = None, rubric: str | None = No
                     scores.setdefault((r["task"], r["model"], k), {})[r["id"]] = float(v)
     if not scores:
         where = f"task {task!r}" if task else "the run"
-        raise ConfigError(f"{where} has no pairwise judge scores" + (f" for rubric {rubric!r}" if rubric else ""),
-                          where=str(run), hint="pairwise rubrics (e.g. preference) write pairwise_<rubric> scores")
+        raise ConfigError(
+            f"{where} has no pairwise judge scores" + (f" for rubric {rubric!r}" if rubric else ""),
+            where=str(run),
+            hint="pairwise rubrics (e.g. preference) write pairwise_<rubric> scores",
+        )
     out = []
     for (t, model, key), per_id in sorted(scores.items()):
         ids = [i for i in per_id if (t, baseline, i) in outputs]
@@ -48,10 +51,18 @@ def pairwise_bias(run: Path, *, task: str | None = None, rubric: str | None = No
             lb = length_bias([per_id[i] for i in ids], diffs)
         except ValueError as exc:
             raise DataError(f"{t}/{key} ({model}): {exc}", where=str(run)) from None
-        pos = (((meta.get("tasks") or {}).get(t) or {}).get("pairwise") or {})
+        pos = ((meta.get("tasks") or {}).get(t) or {}).get("pairwise") or {}
         fields = {k: _finite(v) for k, v in asdict(lb).items()}  # JSON has no NaN or Infinity: null instead
-        out.append({"task": t, "model": model, "baseline": baseline, "rubric": key[len("pairwise_"):],
-                    **fields, "position_bias": _position_bias(pos, model, key[len("pairwise_"):])})
+        out.append(
+            {
+                "task": t,
+                "model": model,
+                "baseline": baseline,
+                "rubric": key[len("pairwise_") :],
+                **fields,
+                "position_bias": _position_bias(pos, model, key[len("pairwise_") :]),
+            }
+        )
     return out
 
 
@@ -84,12 +95,16 @@ def bias(run_dir: Path, task: str | None, rubric: str | None, as_json: bool) -> 
         return
     for r in rows:
         if r["separated"]:
-            click.echo(f"{r['task']}/{r['rubric']}: {r['model']} vs {r['baseline']}, n={r['n']}: win rate {r['win_rate']:.3f}; "
-                       "length decides every verdict (complete separation): no length-controlled rate can be fitted")
+            click.echo(
+                f"{r['task']}/{r['rubric']}: {r['model']} vs {r['baseline']}, n={r['n']}: win rate {r['win_rate']:.3f}; "
+                "length decides every verdict (complete separation): no length-controlled rate can be fitted"
+            )
             continue
         lo, hi = r["lc_ci"]
         slo, shi = r["slope_ci"]
-        click.echo(f"{r['task']}/{r['rubric']}: {r['model']} vs {r['baseline']}, n={r['n']}: win rate {r['win_rate']:.3f}; "
-                   f"length-controlled {r['lc_win_rate']:.3f} [{lo:.3f}, {hi:.3f}]; length slope {r['slope']:+.3f} "
-                   f"[{slo:+.3f}, {shi:+.3f}] (mean length difference {r['mean_length_difference']:+.1f} words)"
-                   + (f"; position bias {r['position_bias']:.3f}" if r.get("position_bias") is not None else ""))
+        click.echo(
+            f"{r['task']}/{r['rubric']}: {r['model']} vs {r['baseline']}, n={r['n']}: win rate {r['win_rate']:.3f}; "
+            f"length-controlled {r['lc_win_rate']:.3f} [{lo:.3f}, {hi:.3f}]; length slope {r['slope']:+.3f} "
+            f"[{slo:+.3f}, {shi:+.3f}] (mean length difference {r['mean_length_difference']:+.1f} words)"
+            + (f"; position bias {r['position_bias']:.3f}" if r.get("position_bias") is not None else "")
+        )

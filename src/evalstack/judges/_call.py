@@ -15,12 +15,13 @@ from __future__ import annotations
 
 __all__ = ["JudgeSettings", "Call", "CallResult", "run_calls", "usage_of", "all_gens"]
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import ConfigError
-from ..registry import did_you_mean
 from ..models import Generation, Provider, Request, Runner, empty_kind
+from ..registry import did_you_mean
 from ._parse import Parsed, parse_reply
 from ._prompt import reply_schema, retry_messages
 from ._rubric import Rubric
@@ -47,8 +48,9 @@ class JudgeSettings:
     confidence: float = 0.95
 
     @classmethod
-    def from_options(cls, rubric: Rubric, options: dict[str, Any], provider: Provider, *, pairwise: bool,
-                     where: str) -> "JudgeSettings":
+    def from_options(
+        cls, rubric: Rubric, options: dict[str, Any], provider: Provider, *, pairwise: bool, where: str
+    ) -> JudgeSettings:
         """Request params: defaults < the judge model's ``params`` < the rubric's judge ``options``."""
         for k in options:
             if k not in _OPTIONS:
@@ -57,11 +59,18 @@ class JudgeSettings:
         o = {**options}
 
         def bad(key: str) -> ConfigError:
-            return ConfigError(f"judge option {key}={o[key]!r} is invalid", where=where, hint=f"expected {_OPTIONS[key]}")
+            return ConfigError(
+                f"judge option {key}={o[key]!r} is invalid", where=where, hint=f"expected {_OPTIONS[key]}"
+            )
 
         def num(key: str, lo: float, hi: float, integer: bool = False) -> Any:
             v = o[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)) or not lo <= v <= hi:
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                or (integer and not isinstance(v, int))
+                or not lo <= v <= hi
+            ):
                 raise bad(key)
             return v
 
@@ -72,7 +81,7 @@ class JudgeSettings:
                 params[key] = num(key, lo, hi, integer)
         if "seed" in o:
             if o["seed"] is not None:
-                num("seed", -2**63, 2**63 - 1, True)
+                num("seed", -(2**63), 2**63 - 1, True)
             params["seed"] = o["seed"]
         if params.get("seed") is None:
             params.pop("seed", None)
@@ -81,8 +90,10 @@ class JudgeSettings:
             raise bad("response_format")
         if fmt == "json_schema":
             name = f"judge_{rubric.name}" + ("_pairwise" if pairwise else "")
-            params["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": name[:64], "strict": True, "schema": reply_schema(rubric, pairwise=pairwise)}}
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": name[:64], "strict": True, "schema": reply_schema(rubric, pairwise=pairwise)},
+            }
         elif fmt == "json_object":
             params["response_format"] = {"type": "json_object"}
         weighted_scale = bool(rubric.scale.rules_for(pairwise).values())  # answers with a score each
@@ -135,8 +146,17 @@ def job_label(task: str, what: str) -> str:
     return f"{model} · {name} · {what}" if sep else f"{task} · {what}"
 
 
-async def run_calls(calls: Sequence[Call], *, rubric: Rubric, settings: JudgeSettings, provider: Provider,
-                    runner: Runner, task: str, pairwise: bool, label: str) -> list[CallResult]:
+async def run_calls(
+    calls: Sequence[Call],
+    *,
+    rubric: Rubric,
+    settings: JudgeSettings,
+    provider: Provider,
+    runner: Runner,
+    task: str,
+    pairwise: bool,
+    label: str,
+) -> list[CallResult]:
     """Judge every call; results in order. Never raises for a single bad item."""
     purpose = f"judge:{rubric.name}"
     base = [Request.make(task, c.example_id, c.messages, settings.params, 0, purpose) for c in calls]
@@ -144,11 +164,17 @@ async def run_calls(calls: Sequence[Call], *, rubric: Rubric, settings: JudgeSet
     results = [CallResult(gen=g, parsed=None, gens=[g]) for g in gens]
 
     plain = {k: v for k, v in settings.params.items() if k not in _FEATURES}
-    redo = [i for i, g in enumerate(gens)
-            if not g.ok and g.error_kind == "bad_request" and any(k in settings.params for k in _FEATURES)]
+    redo = [
+        i
+        for i, g in enumerate(gens)
+        if not g.ok and g.error_kind == "bad_request" and any(k in settings.params for k in _FEATURES)
+    ]
     if redo:
-        again = await runner.run(provider, [Request.make(task, calls[i].example_id, calls[i].messages, plain, 0, purpose)
-                                            for i in redo], label=f"{label} (plain)")
+        again = await runner.run(
+            provider,
+            [Request.make(task, calls[i].example_id, calls[i].messages, plain, 0, purpose) for i in redo],
+            label=f"{label} (plain)",
+        )
         for i, g in zip(redo, again):
             results[i].gen, results[i].downgraded = g, True
             results[i].gens.append(g)
@@ -198,8 +224,14 @@ def usage_of(results: Sequence[CallResult] | Sequence[Generation]) -> dict[str, 
     cached answers (and answers shared with another model's identical request) cost no tokens. ``reasks``
     (prompts asked again after an unparseable reply) is known from call results only."""
     gens = [g for r in results for g in (r.gens if isinstance(r, CallResult) else [r])]
-    u = {"requests": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "retries": 0,
-         "reasks": sum(1 for r in results if isinstance(r, CallResult) and r.retried)}
+    u = {
+        "requests": 0,
+        "cached": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "retries": 0,
+        "reasks": sum(1 for r in results if isinstance(r, CallResult) and r.retried),
+    }
     for g in gens:
         if g.cached:
             u["cached"] += 1

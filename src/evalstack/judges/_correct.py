@@ -50,12 +50,17 @@ def read_human_scores(path: Path) -> list[tuple[str | None, str | None, str, flo
     for line, row in read_rows(Path(path)):
         where = f"{path}:{line}"
         if "id" not in row or "human_score" not in row:
-            raise DataError(f"a label row needs 'id' and 'human_score' (columns: {', '.join(sorted(row))})", where=where)
+            raise DataError(
+                f"a label row needs 'id' and 'human_score' (columns: {', '.join(sorted(row))})", where=where
+            )
         for col in ("task", "model", "id"):
             value = row.get(col)
             if value is not None and not isinstance(value, (str, int)) or isinstance(value, bool):
-                raise DataError(f"'{col}' must be a string, got {type(value).__name__}", where=where,
-                                hint=f"write the {col} as text, e.g. \"{col}\": \"...\"")
+                raise DataError(
+                    f"'{col}' must be a string, got {type(value).__name__}",
+                    where=where,
+                    hint=f'write the {col} as text, e.g. "{col}": "..."',
+                )
         key = (row.get("task"), row.get("model"), str(row["id"]))
         if key in seen:
             raise DataError(f"duplicate label for id {key[2]!r} (first on line {seen[key]})", where=where)
@@ -66,23 +71,31 @@ def read_human_scores(path: Path) -> list[tuple[str | None, str | None, str, flo
     return out
 
 
-def correct_run(run_dir: Path, labels: Path, *, task: str | None = None, rubric: str | None = None,
-                confidence: float = 0.95) -> dict[str, Any]:
+def correct_run(
+    run_dir: Path, labels: Path, *, task: str | None = None, rubric: str | None = None, confidence: float = 0.95
+) -> dict[str, Any]:
     """Naive and corrected estimates per model (and per paired delta) as a dict for printing or JSON."""
     from ..api import load
     from ..stats import ppi_mean, rogan_gladen
 
     ev = load(run_dir)
     rows = read_human_scores(labels)
-    judged_tasks = {t for t, ts in ev.run.tasks.items()
-                    if any(k.startswith("judge_") for mts in ts.models.values() for k in mts.metrics)}
+    judged_tasks = {
+        t
+        for t, ts in ev.run.tasks.items()
+        if any(k.startswith("judge_") for mts in ts.models.values() for k in mts.metrics)
+    }
     task = task or (rows[0][0] if rows[0][0] else None)
     if task is None:
         if len(judged_tasks) != 1:
-            raise ConfigError(f"--task is needed: judged tasks in {run_dir}: {', '.join(sorted(judged_tasks)) or 'none'}")
+            raise ConfigError(
+                f"--task is needed: judged tasks in {run_dir}: {', '.join(sorted(judged_tasks)) or 'none'}"
+            )
         task = next(iter(judged_tasks))
     if task not in judged_tasks:
-        raise ConfigError(f"--task {task!r} has no judge scores in {run_dir} (judged: {', '.join(sorted(judged_tasks)) or 'none'})")
+        raise ConfigError(
+            f"--task {task!r} has no judge scores in {run_dir} (judged: {', '.join(sorted(judged_tasks)) or 'none'})"
+        )
     judge: dict[str, dict[str, float]] = defaultdict(dict)
     keys: set[str] = set()
     for row in ev.examples():
@@ -96,7 +109,7 @@ def correct_run(run_dir: Path, labels: Path, *, task: str | None = None, rubric:
     if rubric is None:
         if len(keys) != 1:
             raise ConfigError(f"--rubric is needed: task {task!r} has {', '.join(sorted(keys))}")
-        rubric = next(iter(keys))[len("judge_"):]
+        rubric = next(iter(keys))[len("judge_") :]
     elif f"judge_{rubric}" not in keys:
         raise ConfigError(f"--rubric {rubric!r}: task {task!r} has {', '.join(sorted(keys))}")
     models = list(ev.run.tasks[task].models)
@@ -106,19 +119,26 @@ def correct_run(run_dir: Path, labels: Path, *, task: str | None = None, rubric:
             continue
         if m is None:
             if len(models) != 1:
-                raise DataError(f"label rows need a 'model' column: task {task!r} has models {', '.join(models)}",
-                                where=str(labels))
+                raise DataError(
+                    f"label rows need a 'model' column: task {task!r} has models {', '.join(models)}", where=str(labels)
+                )
             m = models[0]
         if m not in models:
             raise DataError(f"unknown model {m!r} (models: {', '.join(models)})", where=str(labels))
         if ex_id not in judge[m]:
-            raise DataError(f"id {ex_id!r} has no {rubric} judge score for {m} in {run_dir}", where=str(labels),
-                            hint="labels must be for examples the judge scored")
+            raise DataError(
+                f"id {ex_id!r} has no {rubric} judge score for {m} in {run_dir}",
+                where=str(labels),
+                hint="labels must be for examples the judge scored",
+            )
         human[m][ex_id] = h
 
     def estimate(y: np.ndarray, yh: np.ndarray, yu: np.ndarray) -> dict[str, Any]:
-        out: dict[str, Any] = {"n_labelled": int(y.size), "n_unlabelled": int(yu.size),
-                               "naive": float(np.concatenate([yh, yu]).mean())}
+        out: dict[str, Any] = {
+            "n_labelled": int(y.size),
+            "n_unlabelled": int(yu.size),
+            "naive": float(np.concatenate([yh, yu]).mean()),
+        }
         if y.size >= 2 and yu.size >= 1:
             est, lo, hi, lam = ppi_mean(y, yh, yu, confidence=confidence)
             out["ppi"] = {"estimate": est, "ci": [lo, hi], "lambda": lam}
@@ -128,8 +148,9 @@ def correct_run(run_dir: Path, labels: Path, *, task: str | None = None, rubric:
             se, sp = float(yh[pos].mean()), float(1 - yh[neg].mean())
             q = float(np.concatenate([yh, yu]).mean())
             try:
-                est, lo, hi = rogan_gladen(q, y.size + yu.size, se, int(pos.sum()), sp, int(neg.sum()),
-                                           confidence=confidence)
+                est, lo, hi = rogan_gladen(
+                    q, y.size + yu.size, se, int(pos.sum()), sp, int(neg.sum()), confidence=confidence
+                )
                 out["rogan_gladen"] = {"estimate": est, "ci": [lo, hi], "sensitivity": se, "specificity": sp}
             except ValueError as exc:
                 out["rogan_gladen"] = {"error": str(exc)}
@@ -138,12 +159,21 @@ def correct_run(run_dir: Path, labels: Path, *, task: str | None = None, rubric:
     def split(scores: dict[str, float], labelled: dict[str, float]) -> tuple[np.ndarray, ...]:
         ids = [i for i in scores if i in labelled]
         rest = [i for i in scores if i not in labelled]
-        return (np.array([labelled[i] for i in ids]), np.array([scores[i] for i in ids]),
-                np.array([scores[i] for i in rest]))
+        return (
+            np.array([labelled[i] for i in ids]),
+            np.array([scores[i] for i in ids]),
+            np.array([scores[i] for i in rest]),
+        )
 
     base = ev.run.baseline
-    result: dict[str, Any] = {"task": task, "rubric": rubric, "confidence": confidence, "baseline": base,
-                              "models": {}, "deltas": {}}
+    result: dict[str, Any] = {
+        "task": task,
+        "rubric": rubric,
+        "confidence": confidence,
+        "baseline": base,
+        "models": {},
+        "deltas": {},
+    }
     for m in models:
         if human[m]:
             result["models"][m] = estimate(*split(judge[m], human[m]))
@@ -168,13 +198,20 @@ def _fmt(est: dict[str, Any] | None) -> str:
 
 @click.command("correct")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--labels", "labels", type=click.Path(path_type=Path), required=True,
-              help="Human scores of a random subset: id, human_score, [model], [task].")
+@click.option(
+    "--labels",
+    "labels",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Human scores of a random subset: id, human_score, [model], [task].",
+)
 @click.option("--task", help="The judged task (default: the only one, or the label file's).")
 @click.option("--rubric", help="The rubric (default: the task's only judge).")
 @click.option("--confidence", type=float, default=0.95, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def correct(run_dir: Path, labels: Path, task: str | None, rubric: str | None, confidence: float, as_json: bool) -> None:
+def correct(
+    run_dir: Path, labels: Path, task: str | None, rubric: str | None, confidence: float, as_json: bool
+) -> None:
     """Judge means corrected by human labels (PPI++; Rogan-Gladen for pass/fail), beside the naive mean."""
     if not 0 < confidence < 1:
         raise ConfigError(f"--confidence must lie strictly between 0 and 1, got {confidence:g}")
@@ -182,11 +219,15 @@ def correct(run_dir: Path, labels: Path, task: str | None, rubric: str | None, c
     if as_json:
         click.echo(json.dumps(res, indent=2))
         return
-    click.echo(f"{res['task']}/judge_{res['rubric']}: judge scores corrected by human labels "
-               f"({res['confidence']:.0%} CIs; the labelled examples must be a random subset)")
+    click.echo(
+        f"{res['task']}/judge_{res['rubric']}: judge scores corrected by human labels "
+        f"({res['confidence']:.0%} CIs; the labelled examples must be a random subset)"
+    )
     click.echo(f"  {'':<22} {'labelled':>8} {'naive judge':>12}  {'PPI++':<26} {'Rogan-Gladen':<26}")
     for is_delta, group in ((False, res["models"]), (True, res["deltas"])):
         for m, e in group.items():
             name = f"{m} - {res['baseline']}" if is_delta else m
-            click.echo(f"  {name:<22} {e['n_labelled']:>8} {e['naive']:>12.3f}  {_fmt(e.get('ppi')):<26} "
-                       f"{_fmt(e.get('rogan_gladen')) if 'rogan_gladen' in e else '-':<26}")
+            click.echo(
+                f"  {name:<22} {e['n_labelled']:>8} {e['naive']:>12.3f}  {_fmt(e.get('ppi')):<26} "
+                f"{_fmt(e.get('rogan_gladen')) if 'rogan_gladen' in e else '-':<26}"
+            )

@@ -15,8 +15,9 @@ from __future__ import annotations
 __all__ = ["PairwiseOutcome", "judge_pairwise", "wilson_interval", "SWAPPED_SUFFIX"]
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import ConfigError
 from ..metrics import mean_result
@@ -101,9 +102,18 @@ def _sign_test(wins: int, losses: int) -> float | None:
     return binomial_two_sided(wins, wins + losses) if wins + losses else None
 
 
-async def judge_pairwise(rubric: Rubric, items_a: Sequence[JudgeItem], items_b: Sequence[JudgeItem], *,
-                         provider: Provider, runner: Runner, task: str, spec: Any, name_a: str, name_b: str
-                         ) -> PairwiseOutcome:
+async def judge_pairwise(
+    rubric: Rubric,
+    items_a: Sequence[JudgeItem],
+    items_b: Sequence[JudgeItem],
+    *,
+    provider: Provider,
+    runner: Runner,
+    task: str,
+    spec: Any,
+    name_a: str,
+    name_b: str,
+) -> PairwiseOutcome:
     """Judge A's and B's outputs on the same examples (aligned by example id, in A's order), both orders.
 
     ``rubric`` is a pairwise rubric, or a pointwise/reference one whose criteria then decide which output
@@ -111,8 +121,11 @@ async def judge_pairwise(rubric: Rubric, items_a: Sequence[JudgeItem], items_b: 
     ``confidence``). Outcomes are from A's side: a win means A's output was preferred.
     """
     if not rubric.scale.rules.can_compare:
-        raise ConfigError(f"rubric '{rubric.name}' scores extracted items and cannot compare two outputs",
-                          where=f"tasks.{task}.pairwise", hint="use it under `judges:`, or a pairwise rubric")
+        raise ConfigError(
+            f"rubric '{rubric.name}' scores extracted items and cannot compare two outputs",
+            where=f"tasks.{task}.pairwise",
+            hint="use it under `judges:`, or a pairwise rubric",
+        )
     where = f"tasks.{task}.pairwise.{rubric.name}"
     settings = JudgeSettings.from_options(rubric, dict(spec.options or {}), provider, pairwise=True, where=where)
     check_fields(rubric, items_a, task)
@@ -135,11 +148,25 @@ async def judge_pairwise(rubric: Rubric, items_a: Sequence[JudgeItem], items_b: 
             rows[a.example_id] = PairRow(error=why)
             continue
         ba = _values(rubric, a, b.output, a.output)
-        calls += [Call(a.example_id, build_messages(rubric, ab, pairwise=True)),
-                  Call(a.example_id + SWAPPED_SUFFIX, build_messages(rubric, ba, pairwise=True))]
+        calls += [
+            Call(a.example_id, build_messages(rubric, ab, pairwise=True)),
+            Call(a.example_id + SWAPPED_SUFFIX, build_messages(rubric, ba, pairwise=True)),
+        ]
         pending.append(a.example_id)
-    results = await run_calls(calls, rubric=rubric, settings=settings, provider=provider, runner=runner, task=task,
-                              pairwise=True, label=job_label(task, f"pairwise {rubric.name} vs {name_b}")) if calls else []
+    results = (
+        await run_calls(
+            calls,
+            rubric=rubric,
+            settings=settings,
+            provider=provider,
+            runner=runner,
+            task=task,
+            pairwise=True,
+            label=job_label(task, f"pairwise {rubric.name} vs {name_b}"),
+        )
+        if calls
+        else []
+    )
 
     counts = {"a": 0, "b": 0, "tie": 0}
     inconsistent = same_position = both_orders = first_picks = position_picks = failed = unparseable = 0
@@ -152,7 +179,9 @@ async def judge_pairwise(rubric: Rubric, items_a: Sequence[JudgeItem], items_b: 
                 position_picks += 1
                 first_picks += v == "A"
         if v_ab is None or v_ba is None:
-            row.error = "; ".join(f"{o}: {i.error}" for o, i in (("A-B order", info_ab), ("B-A order", info_ba)) if i.error)
+            row.error = "; ".join(
+                f"{o}: {i.error}" for o, i in (("A-B order", info_ab), ("B-A order", info_ba)) if i.error
+            )
             if info_ab.failed or info_ba.failed:
                 row.failed = True
                 failed += 1
@@ -171,21 +200,52 @@ async def judge_pairwise(rubric: Rubric, items_a: Sequence[JudgeItem], items_b: 
 
     n = both_orders
     per_example = [rows[a.example_id].score for a in items_a]
-    result = mean_result(f"pairwise_{rubric.name}", per_example, higher_is_better=True,
-                         details={"model": name_a, "opponent": name_b, "wins": counts["a"], "ties": counts["tie"],
-                                  "losses": counts["b"]})
+    result = mean_result(
+        f"pairwise_{rubric.name}",
+        per_example,
+        higher_is_better=True,
+        details={
+            "model": name_a,
+            "opponent": name_b,
+            "wins": counts["a"],
+            "ties": counts["tie"],
+            "losses": counts["b"],
+        },
+    )
     c = settings.confidence
     summary = {
-        "rubric": rubric.name, "model": name_a, "opponent": name_b, "judge_model": provider.describe(),
-        "n": n, "unscored": len(items_a) - n, "failed": failed, "unparseable": unparseable,
-        "wins": counts["a"], "ties": counts["tie"], "losses": counts["b"],
-        "win_rate": _rate(counts["a"], n, c), "tie_rate": _rate(counts["tie"], n, c),
+        "rubric": rubric.name,
+        "model": name_a,
+        "opponent": name_b,
+        "judge_model": provider.describe(),
+        "n": n,
+        "unscored": len(items_a) - n,
+        "failed": failed,
+        "unparseable": unparseable,
+        "wins": counts["a"],
+        "ties": counts["tie"],
+        "losses": counts["b"],
+        "win_rate": _rate(counts["a"], n, c),
+        "tie_rate": _rate(counts["tie"], n, c),
         "loss_rate": _rate(counts["b"], n, c),
-        "score": result.value, "confidence": c, "ci_method": "wilson",
-        "p_value": _sign_test(counts["a"], counts["b"]), "test": "sign (wins vs losses, ties dropped)",
-        "inconsistent": inconsistent, "inconsistent_rate": (inconsistent / n) if n else None,
+        "score": result.value,
+        "confidence": c,
+        "ci_method": "wilson",
+        "p_value": _sign_test(counts["a"], counts["b"]),
+        "test": "sign (wins vs losses, ties dropped)",
+        "inconsistent": inconsistent,
+        "inconsistent_rate": (inconsistent / n) if n else None,
         "position_bias_rate": (same_position / n) if n else None,
         "first_position_rate": (first_picks / position_picks) if position_picks else None,
     }
-    return PairwiseOutcome(rubric=rubric.name, name=f"pairwise_{rubric.name}", summary=summary, rows=rows, usage=usage_of(results), result=result, failed=failed,
-                           unparseable=unparseable, gens=all_gens(results))
+    return PairwiseOutcome(
+        rubric=rubric.name,
+        name=f"pairwise_{rubric.name}",
+        summary=summary,
+        rows=rows,
+        usage=usage_of(results),
+        result=result,
+        failed=failed,
+        unparseable=unparseable,
+        gens=all_gens(results),
+    )

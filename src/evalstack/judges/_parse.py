@@ -15,13 +15,23 @@ characters (no catastrophic backtracking on long runs of spaces, newlines or dig
 
 from __future__ import annotations
 
-__all__ = ["Parsed", "parse_reply", "MAX_REPLY_CHARS", "json_candidates", "get_key", "reason_text", "from_json",
-           "from_text", "REASON_KEYS"]
+__all__ = [
+    "Parsed",
+    "parse_reply",
+    "MAX_REPLY_CHARS",
+    "json_candidates",
+    "get_key",
+    "reason_text",
+    "from_json",
+    "from_text",
+    "REASON_KEYS",
+]
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._rubric import Scale
@@ -162,12 +172,15 @@ def from_text(text: str, patterns: list[str], check: Check) -> Parsed | None:
 
 
 def _free_reason(text: str, answer_at: int) -> str | None:
-    m = re.search(r"(?:reason(?:ing)?|explanation|rationale|justification)\s*+(?:\*++\s*+)?[:=]\s*+(?:\*++\s*+)?(.+)",
-                  text, re.I | re.S)
+    m = re.search(
+        r"(?:reason(?:ing)?|explanation|rationale|justification)\s*+(?:\*++\s*+)?[:=]\s*+(?:\*++\s*+)?(.+)",
+        text,
+        re.I | re.S,
+    )
     if m:
         body = m.group(1)
         cut = re.search(r"\n[ \t]*+(?:\*++[ \t]*+)?(?:final\s++)?(?:score|rating|grade|verdict|result)\b", body, re.I)
-        return (body[:cut.start()] if cut else body).strip() or None
+        return (body[: cut.start()] if cut else body).strip() or None
     before = text[:answer_at].rstrip(" \t\n*#_-:").strip()
     return before or None
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 __all__ = ["PointwiseOutcome", "judge_pointwise", "item_values", "check_fields", "resolve_threshold"]
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import ConfigError
 from ..metrics import mean_result
@@ -61,16 +62,22 @@ def check_fields(rubric: Rubric, items: Sequence[JudgeItem], task: str) -> None:
     """A ConfigError when no item has a field the rubric needs (the task does not configure it)."""
     for f, attr in (("reference", "reference"), ("context", "context")):
         if f in rubric.fields and items and all(getattr(it, attr) is None for it in items):
-            raise ConfigError(f"rubric '{rubric.name}' reads `{f}` but no example of task '{task}' has one",
-                              where=f"tasks.{task}", hint=f"set the task's `{f}:` to the column that holds it")
+            raise ConfigError(
+                f"rubric '{rubric.name}' reads `{f}` but no example of task '{task}' has one",
+                where=f"tasks.{task}",
+                hint=f"set the task's `{f}:` to the column that holds it",
+            )
 
 
 def resolve_threshold(rubric: Rubric, threshold: float | None, where: str) -> float | None:
     """The per-example pass mark: the spec's, else the rubric's; checked against the scale."""
     thr = rubric.threshold if threshold is None else threshold
     if thr is not None and not rubric.scale.min <= thr <= rubric.scale.max:
-        raise ConfigError(f"threshold {thr} is outside the scale of rubric '{rubric.name}' "
-                          f"({rubric.scale.min:g} to {rubric.scale.max:g})", where=where)
+        raise ConfigError(
+            f"threshold {thr} is outside the scale of rubric '{rubric.name}' "
+            f"({rubric.scale.min:g} to {rubric.scale.max:g})",
+            where=where,
+        )
     return thr
 
 
@@ -82,8 +89,9 @@ def _passed(score: float, thr: float | None, rubric: Rubric, strict: bool) -> bo
     return score >= thr if rubric.higher_is_better else score <= thr
 
 
-async def judge_pointwise(rubric: Rubric, items: Sequence[JudgeItem], *, provider: Provider, runner: Runner,
-                          task: str, spec: Any) -> PointwiseOutcome:
+async def judge_pointwise(
+    rubric: Rubric, items: Sequence[JudgeItem], *, provider: Provider, runner: Runner, task: str, spec: Any
+) -> PointwiseOutcome:
     """Judge each item's output with ``rubric`` (pointwise and reference rubrics).
 
     ``spec`` is a :class:`~evalstack.config.JudgeSpec` (threshold, strict, options). Calls go through
@@ -91,8 +99,11 @@ async def judge_pointwise(rubric: Rubric, items: Sequence[JudgeItem], *, provide
     direction, per-example rows (score, reason, method, raw reply, error) and token usage.
     """
     if rubric.kind == "pairwise":
-        raise ConfigError(f"rubric '{rubric.name}' is pairwise", where=f"tasks.{task}.judges",
-                          hint="list it under the task's `pairwise:` instead of `judges:`")
+        raise ConfigError(
+            f"rubric '{rubric.name}' is pairwise",
+            where=f"tasks.{task}.judges",
+            hint="list it under the task's `pairwise:` instead of `judges:`",
+        )
     where = f"tasks.{task}.judges.{rubric.name}"
     settings = JudgeSettings.from_options(rubric, dict(spec.options or {}), provider, pairwise=False, where=where)
     thr = resolve_threshold(rubric, spec.threshold, where)
@@ -109,20 +120,34 @@ async def judge_pointwise(rubric: Rubric, items: Sequence[JudgeItem], *, provide
             continue
         calls.append(Call(it.example_id, build_messages(rubric, values)))
         called.append(i)
-    results = await run_calls(calls, rubric=rubric, settings=settings, provider=provider, runner=runner, task=task,
-                              pairwise=False, label=job_label(task, f"judge {rubric.name}")) if calls else []
+    results = (
+        await run_calls(
+            calls,
+            rubric=rubric,
+            settings=settings,
+            provider=provider,
+            runner=runner,
+            task=task,
+            pairwise=False,
+            label=job_label(task, f"judge {rubric.name}"),
+        )
+        if calls
+        else []
+    )
 
     for i, r in zip(called, results):
-        row = JudgeRow(raw=r.gen.text, retried=r.retried, first_error=r.first_error if r.retried else None,
-                       downgraded=r.downgraded)
+        row = JudgeRow(
+            raw=r.gen.text, retried=r.retried, first_error=r.first_error if r.retried else None, downgraded=r.downgraded
+        )
         if not r.gen.ok:
             row.mark_failed(r.gen)
         elif r.parsed is None or not r.parsed.ok:
             row.unparseable(r.parsed.error if r.parsed else None)
         else:
             row.reason = r.parsed.reason
-            row.set_score(rubric.scale.rules.score(r.parsed, r.gen, strict=strict,
-                                                   higher_is_better=rubric.higher_is_better))
+            row.set_score(
+                rubric.scale.rules.score(r.parsed, r.gen, strict=strict, higher_is_better=rubric.higher_is_better)
+            )
             row.passed = _passed(row.score, thr, rubric, strict)
         rows[items[i].example_id] = row
 
@@ -132,14 +157,31 @@ async def judge_pointwise(rubric: Rubric, items: Sequence[JudgeItem], *, provide
         if row.method:
             methods[row.method] = methods.get(row.method, 0) + 1
     judged = [row for row in rows.values() if row.score is not None and row.passed is not None]
-    details = {"rubric": rubric.name, "scale": rubric.scale.type, "scale_min": rubric.scale.min,
-               "scale_max": rubric.scale.max, "methods": methods, "threshold": thr, "strict": strict,
-               "passed": sum(1 for row in judged if row.passed), "judged_against_threshold": len(judged),
-               "unparseable": sum(1 for row in rows.values() if row.is_unparseable),
-               "failed": sum(1 for row in rows.values() if row.failed),
-               "retried": sum(1 for row in rows.values() if row.retried),
-               "judge_model": provider.describe()}
+    details = {
+        "rubric": rubric.name,
+        "scale": rubric.scale.type,
+        "scale_min": rubric.scale.min,
+        "scale_max": rubric.scale.max,
+        "methods": methods,
+        "threshold": thr,
+        "strict": strict,
+        "passed": sum(1 for row in judged if row.passed),
+        "judged_against_threshold": len(judged),
+        "unparseable": sum(1 for row in rows.values() if row.is_unparseable),
+        "failed": sum(1 for row in rows.values() if row.failed),
+        "retried": sum(1 for row in rows.values() if row.retried),
+        "judge_model": provider.describe(),
+    }
     result = mean_result(rubric.key, per_example, higher_is_better=rubric.higher_is_better, details=details)
-    return PointwiseOutcome(rubric=rubric.name, name=rubric.name, result=result, rows=rows, usage=usage_of(results), unscored=result.unscored,
-                            method_counts=methods, failed=details["failed"], unparseable=details["unparseable"],
-                            gens=all_gens(results))
+    return PointwiseOutcome(
+        rubric=rubric.name,
+        name=rubric.name,
+        result=result,
+        rows=rows,
+        usage=usage_of(results),
+        unscored=result.unscored,
+        method_counts=methods,
+        failed=details["failed"],
+        unparseable=details["unparseable"],
+        gens=all_gens(results),
+    )

@@ -24,6 +24,7 @@ from .scales import ScaleType, get_scale_type
 FIELDS = ("input", "output", "reference", "context")
 """What a rubric may show the judge: the prompt, the model output, the reference answer, the source text."""
 
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -33,12 +34,16 @@ class Scale(_Strict):
 
     type: str = Field(
         description="points: an integer level (e.g. 1-5); pass_fail: pass=1 / fail=0; fraction: extract items "
-                    "(e.g. opinions), give each a verdict, score = flagged items / items; preference: A, B or tie "
-                    "(pairwise). Any other registered scale type (evalstack.judges.scales).")
+        "(e.g. opinions), give each a verdict, score = flagged items / items; preference: A, B or tie "
+        "(pairwise). Any other registered scale type (evalstack.judges.scales)."
+    )
     levels: dict[int | str, str] = Field(
         description="Each allowed answer and what it means: {1: ..., 5: ...}; {pass: ..., fail: ...}; "
-                    "{<flag>: ..., <other>: ...} for fraction; {A: ..., B: ..., tie: ...} for preference.")
-    item: str | None = Field(None, description="fraction only: what is extracted and judged one by one, e.g. 'opinion'.")
+        "{<flag>: ..., <other>: ...} for fraction; {A: ..., B: ..., tie: ...} for preference."
+    )
+    item: str | None = Field(
+        None, description="fraction only: what is extracted and judged one by one, e.g. 'opinion'."
+    )
     flag: str | None = Field(None, description="fraction only: the verdict that counts, e.g. 'toxic'.")
 
     @field_validator("type")
@@ -48,7 +53,7 @@ class Scale(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _levels_fit_type(self) -> "Scale":
+    def _levels_fit_type(self) -> Scale:
         rules = self.rules
         rules.check()
         if not rules.uses_item and (self.item or self.flag):
@@ -93,16 +98,24 @@ class Rubric(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$", description="Metric key becomes judge_<name>.")
     description: str = Field(description="One line: what the rubric measures.")
     kind: Literal["pointwise", "reference", "pairwise"] = Field(
-        description="pointwise: judges one output; reference: against a reference answer; pairwise: two outputs.")
+        description="pointwise: judges one output; reference: against a reference answer; pairwise: two outputs."
+    )
     criteria: str = Field(description="What the judge checks, in plain words.")
     scale: Scale
     fields: list[Literal["input", "output", "reference", "context"]] = Field(
         default_factory=lambda: ["input", "output"],
-        description="What the judge sees. Pairwise rubrics see two outputs where `output` is listed.")
-    reasoning_first: bool = Field(True, description="Ask for the reasoning before the score (better scores, kept as the reason).")
+        description="What the judge sees. Pairwise rubrics see two outputs where `output` is listed.",
+    )
+    reasoning_first: bool = Field(
+        True, description="Ask for the reasoning before the score (better scores, kept as the reason)."
+    )
     higher_is_better: bool = Field(True, description="Direction of the score (toxicity: false).")
-    threshold: float | None = Field(None, description="Per-example pass mark (a score on the scale); JudgeSpec.threshold overrides it.")
-    template: str | None = Field(None, description="Jinja2 user message over the fenced fields; default lays out the fields.")
+    threshold: float | None = Field(
+        None, description="Per-example pass mark (a score on the scale); JudgeSpec.threshold overrides it."
+    )
+    template: str | None = Field(
+        None, description="Jinja2 user message over the fenced fields; default lays out the fields."
+    )
     source: str | None = Field(None, exclude=True, description="Where the rubric was loaded from (set by load_rubric).")
 
     @field_validator("fields")
@@ -115,14 +128,16 @@ class Rubric(_Strict):
         return [f for f in FIELDS if f in v]
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Rubric":
+    def _consistent(self) -> Rubric:
         if self.kind == "reference" and "reference" not in self.fields:
             raise ValueError("at fields: a reference rubric must list 'reference' in fields")
         if (self.kind == "pairwise") != self.scale.rules.compares_two:
             raise ValueError("at scale.type: pairwise rubrics use a preference scale (A/B/tie), and only they do")
         if self.threshold is not None and not self.scale.rules.compares_two:
             if not self.scale.min <= self.threshold <= self.scale.max:
-                raise ValueError(f"at threshold: {self.threshold} is outside the scale ({self.scale.min:g} to {self.scale.max:g})")
+                raise ValueError(
+                    f"at threshold: {self.threshold} is outside the scale ({self.scale.min:g} to {self.scale.max:g})"
+                )
         if self.template is not None:
             _check_template(self)
         return self
@@ -148,17 +163,22 @@ def _check_template(rubric: Rubric) -> None:
     try:
         used = set(meta.find_undeclared_variables(make_env().parse(rubric.template)))
     except TemplateSyntaxError as exc:
-        raise ValueError(f"at template: bad template: {exc.message} (template line {exc.lineno}); "
-                         "Jinja2 syntax: {{ output }}") from None
+        raise ValueError(
+            f"at template: bad template: {exc.message} (template line {exc.lineno}); Jinja2 syntax: {{{{ output }}}}"
+        ) from None
     allowed = rubric.template_vars(rubric.kind == "pairwise")
     unknown = sorted(used - set(allowed))
     if unknown:
-        raise ValueError(f"at template: uses '{unknown[0]}', which is not among the fields it sees "
-                         f"({', '.join(allowed)}); add it to `fields` or fix the name")
+        raise ValueError(
+            f"at template: uses '{unknown[0]}', which is not among the fields it sees "
+            f"({', '.join(allowed)}); add it to `fields` or fix the name"
+        )
     missing = [v for v in allowed if v not in used]
     if missing:
-        raise ValueError(f"at template: never shows '{missing[0]}' although `fields` lists it; "
-                         f"add {{{{ {missing[0]} }}}} or remove it from fields")
+        raise ValueError(
+            f"at template: never shows '{missing[0]}' although `fields` lists it; "
+            f"add {{{{ {missing[0]} }}}} or remove it from fields"
+        )
 
 
 def _builtin_dir() -> Path:
@@ -180,8 +200,9 @@ def _load_file(path: str, mtime: float) -> Rubric:
     except ConfigError as exc:  # _yaml's structural checks (duplicate keys, nesting) raise ConfigError
         raise RubricError(str(exc)) from None
     if not isinstance(doc.data, dict):
-        raise RubricError("a rubric must be a YAML mapping (name:, description:, kind:, criteria:, scale: ...)",
-                          where=str(p))
+        raise RubricError(
+            "a rubric must be a YAML mapping (name:, description:, kind:, criteria:, scale: ...)", where=str(p)
+        )
     try:
         rubric = Rubric.model_validate(doc.data)
     except ValidationError as exc:
@@ -205,8 +226,11 @@ def load_rubric(ref: str | Path) -> Rubric:
         try:
             mtime = p.stat().st_mtime
         except OSError:
-            raise RubricError("rubric file not found", where=str(p),
-                              hint=f"check the path, or use a built-in rubric: {', '.join(builtin_rubrics())}") from None
+            raise RubricError(
+                "rubric file not found",
+                where=str(p),
+                hint=f"check the path, or use a built-in rubric: {', '.join(builtin_rubrics())}",
+            ) from None
         return _load_file(str(p.resolve()), mtime)
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", ref_s):
         raise RubricError(f"not a rubric name or a .yaml path: {ref_s!r}")

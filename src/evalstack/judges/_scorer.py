@@ -72,8 +72,9 @@ class JudgeScorer:
         """Whether it scores ``model`` (a pairwise judge does not compare the baseline with itself)."""
         return not (self.pairwise and model == baseline)
 
-    async def score(self, model: str, items: Callable[[str], Sequence[JudgeItem]], *, baseline: str,
-                    runner: Runner, task: str) -> JudgeOutcome:
+    async def score(
+        self, model: str, items: Callable[[str], Sequence[JudgeItem]], *, baseline: str, runner: Runner, task: str
+    ) -> JudgeOutcome:
         """Judge ``model``'s outputs (``items(name)``: a model's items, aligned by example id); ``task`` goes
         with every request (a replay judge keys its verdicts by it)."""
         from ._pairwise import judge_pairwise
@@ -82,7 +83,17 @@ class JudgeScorer:
         if self.provider is None:
             raise RuntimeError(f"judge {self.name}: no judge model set")
         if self.pairwise:
-            return await judge_pairwise(self.rubric, items(model), items(baseline), provider=self.provider,
-                                        runner=runner, task=task, spec=self.spec, name_a=model, name_b=baseline)
-        return await judge_pointwise(self.rubric, items(model), provider=self.provider, runner=runner, task=task,
-                                     spec=self.spec)
+            return await judge_pairwise(
+                self.rubric,
+                items(model),
+                items(baseline),
+                provider=self.provider,
+                runner=runner,
+                task=task,
+                spec=self.spec,
+                name_a=model,
+                name_b=baseline,
+            )
+        return await judge_pointwise(
+            self.rubric, items(model), provider=self.provider, runner=runner, task=task, spec=self.spec
+        )

@@ -63,8 +63,11 @@ def read_labels(path: str | Path, rubric: Rubric) -> LabelSet:
     needed = ["id", "input", "output_a", "output_b", "human"] if pairwise else ["id", "input", "output", "human_score"]
     needed += [f for f in ("reference", "context") if f in rubric.fields]
     if not pairwise and rubric.kind == "pairwise":
-        raise DataError(f"rubric '{rubric.name}' is pairwise but the file has pointwise rows", where=str(p),
-                        hint="pairwise rows: id, input, output_a, output_b, human (a|b|tie)")
+        raise DataError(
+            f"rubric '{rubric.name}' is pairwise but the file has pointwise rows",
+            where=str(p),
+            hint="pairwise rows: id, input, output_a, output_b, human (a|b|tie)",
+        )
     if pairwise and not rubric.scale.rules.can_compare:
         raise DataError(f"rubric '{rubric.name}' cannot compare two outputs", where=str(p))
     items, items_b, human, seen = [], [], [], {}
@@ -72,8 +75,11 @@ def read_labels(path: str | Path, rubric: Rubric) -> LabelSet:
         where = f"{p}:{line}"
         missing = [c for c in needed if c not in row or row[c] is None or (c == "id" and str(row[c]).strip() == "")]
         if missing:
-            raise DataError(f"missing column '{missing[0]}' (columns: {', '.join(sorted(row))})", where=where,
-                            hint="rows need " + ", ".join(needed))
+            raise DataError(
+                f"missing column '{missing[0]}' (columns: {', '.join(sorted(row))})",
+                where=where,
+                hint="rows need " + ", ".join(needed),
+            )
         ex_id = str(row["id"])
         if ex_id in seen:
             raise DataError(f"duplicate id '{ex_id}' (first on line {seen[ex_id]})", where=where)
@@ -110,43 +116,77 @@ class ValidationReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (``--json``)."""
-        return {"rubric": self.rubric, "kind": self.kind, "labels_file": self.labels_file,
-                "judge_model": self.judge_model, "n_labels": self.n_labels, "unscored": self.unscored,
-                **self.stats, "warnings": self.warnings, "usage": self.usage, "methods": self.methods,
-                "rows": self.rows}
+        return {
+            "rubric": self.rubric,
+            "kind": self.kind,
+            "labels_file": self.labels_file,
+            "judge_model": self.judge_model,
+            "n_labels": self.n_labels,
+            "unscored": self.unscored,
+            **self.stats,
+            "warnings": self.warnings,
+            "usage": self.usage,
+            "methods": self.methods,
+            "rows": self.rows,
+        }
 
 
 def _warnings(stats: dict[str, Any], n_labels: int, unscored: int) -> list[str]:
     out = []
     kappa = stats.get("kappa")
     if kappa is None:
-        out.append("kappa is undefined (every verdict and label in one category): the labels cannot tell "
-                   "whether the judge agrees with people")
+        out.append(
+            "kappa is undefined (every verdict and label in one category): the labels cannot tell "
+            "whether the judge agrees with people"
+        )
     elif kappa < MIN_KAPPA:
-        out.append(f"kappa {kappa:.3f} is below {MIN_KAPPA}: the judge does not agree well enough with people "
-                   "to be trusted unchecked (tighten the rubric, change the judge model, or review by hand)")
+        out.append(
+            f"kappa {kappa:.3f} is below {MIN_KAPPA}: the judge does not agree well enough with people "
+            "to be trusted unchecked (tighten the rubric, change the judge model, or review by hand)"
+        )
     if n_labels < MIN_LABELS:
-        out.append(f"only {n_labels} labelled examples: agreement estimates are loose below {MIN_LABELS} "
-                   "(label 100-200)")
+        out.append(
+            f"only {n_labels} labelled examples: agreement estimates are loose below {MIN_LABELS} (label 100-200)"
+        )
     if unscored:
         out.append(f"{unscored} of {n_labels} replies could not be scored and are left out of the statistics")
     return out
 
 
-async def validate_rubric(rubric: Rubric, labels: LabelSet, *, provider: Any, runner: Any, spec: Any,
-                          task: str = "validate") -> ValidationReport:
+async def validate_rubric(
+    rubric: Rubric, labels: LabelSet, *, provider: Any, runner: Any, spec: Any, task: str = "validate"
+) -> ValidationReport:
     """Run the judge over the labelled rows and measure its agreement with the human labels."""
     if labels.kind == "pairwise":
-        out = await judge_pairwise(rubric, labels.items, labels.items_b or [], provider=provider, runner=runner,
-                                   task=task, spec=spec, name_a="a", name_b="b")
+        out = await judge_pairwise(
+            rubric,
+            labels.items,
+            labels.items_b or [],
+            provider=provider,
+            runner=runner,
+            task=task,
+            spec=spec,
+            name_a="a",
+            name_b="b",
+        )
         pairs = [out.rows[it.example_id] for it in labels.items]
         rows = {it.example_id: {**r.to_dict(), "human": h} for it, r, h in zip(labels.items, pairs, labels.human)}
         keep = [(h, r.winner) for h, r in zip(labels.human, pairs) if r.winner is not None]
         code = {"a": 1.0, "tie": 0.0, "b": -1.0}
-        stats = agreement([h for h, _ in keep], [v for _, v in keep], labels=PAIR_LABELS, weights=None,
-                          human_num=[code[h] for h, _ in keep], judge_num=[code[v] for _, v in keep])
-        stats.update(mean_bias=None, coding="a=1, tie=0, b=-1", position_bias_rate=out.summary["position_bias_rate"],
-                     inconsistent_rate=out.summary["inconsistent_rate"])
+        stats = agreement(
+            [h for h, _ in keep],
+            [v for _, v in keep],
+            labels=PAIR_LABELS,
+            weights=None,
+            human_num=[code[h] for h, _ in keep],
+            judge_num=[code[v] for _, v in keep],
+        )
+        stats.update(
+            mean_bias=None,
+            coding="a=1, tie=0, b=-1",
+            position_bias_rate=out.summary["position_bias_rate"],
+            inconsistent_rate=out.summary["inconsistent_rate"],
+        )
         unscored, usage, methods = out.summary["unscored"], out.usage, {}
     else:
         thr = resolve_threshold(rubric, spec.threshold, "--threshold")
@@ -157,7 +197,16 @@ async def validate_rubric(rubric: Rubric, labels: LabelSet, *, provider: Any, ru
         human_num, judge_num = [h for h, _ in scored], [r.score for _, r in scored]
         stats = rubric.scale.rules.agreement(human_num, [r.verdict for _, r in scored], judge_num, thr)
         unscored, usage, methods = res.unscored, res.usage, res.method_counts
-    return ValidationReport(rubric=rubric.name, kind=labels.kind, labels_file=str(labels.path),
-                            judge_model=provider.describe(), n_labels=len(labels.items), unscored=unscored,
-                            stats=stats, warnings=_warnings(stats, len(labels.items), unscored), usage=usage,
-                            methods=methods, rows=rows)
+    return ValidationReport(
+        rubric=rubric.name,
+        kind=labels.kind,
+        labels_file=str(labels.path),
+        judge_model=provider.describe(),
+        n_labels=len(labels.items),
+        unscored=unscored,
+        stats=stats,
+        warnings=_warnings(stats, len(labels.items), unscored),
+        usage=usage,
+        methods=methods,
+        rows=rows,
+    )

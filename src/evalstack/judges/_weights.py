@@ -33,8 +33,13 @@ def _norm(token: str) -> str:
     return token.strip().strip("\"'*[]").lower()
 
 
-def weighted_score(text: str, tokens: list[str] | None, top_logprobs: list[dict[str, float]] | None,
-                   span: tuple[int, int] | None, values: dict[str, float]) -> Weighted:
+def weighted_score(
+    text: str,
+    tokens: list[str] | None,
+    top_logprobs: list[dict[str, float]] | None,
+    span: tuple[int, int] | None,
+    values: dict[str, float],
+) -> Weighted:
     """Weighted score of the answer at ``span`` of ``text`` over ``values`` (answer text -> number)."""
     if not top_logprobs:
         return Weighted(None, note="the endpoint returned no top_logprobs")

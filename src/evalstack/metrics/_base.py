@@ -29,11 +29,11 @@ __all__ = [
     "mean_result",
 ]
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
-
 
 
 @dataclass
@@ -79,20 +79,32 @@ class MetricResult:
 
 def _mean_from_stats(s: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
-        return s[..., 0] / s[..., 1]
+        out: np.ndarray = s[..., 0] / s[..., 1]
+    return out
 
 
-def mean_result(key: str, per_example: Sequence[float | None], *, higher_is_better: bool = True,
-                details: dict[str, Any] | None = None) -> MetricResult:
+def mean_result(
+    key: str,
+    per_example: Sequence[float | None],
+    *,
+    higher_is_better: bool = True,
+    details: dict[str, Any] | None = None,
+) -> MetricResult:
     """A mean-type metric from per-example scores (None = unscored)."""
     scored = np.array([x is not None for x in per_example], dtype=bool)
     vals = np.array([0.0 if x is None else float(x) for x in per_example], dtype=float)
     stats = np.stack([vals * scored, scored.astype(float)], axis=1) if len(vals) else np.zeros((0, 2))
     value = float(vals[scored].mean()) if scored.any() else None
-    return MetricResult(key=key, value=value, higher_is_better=higher_is_better,
-                        per_example=[None if x is None else float(x) for x in per_example],
-                        scored=scored, suff_stats=stats, from_stats=_mean_from_stats,
-                        details=details or {})
+    return MetricResult(
+        key=key,
+        value=value,
+        higher_is_better=higher_is_better,
+        per_example=[None if x is None else float(x) for x in per_example],
+        scored=scored,
+        suff_stats=stats,
+        from_stats=_mean_from_stats,
+        details=details or {},
+    )
 
 
 @dataclass(frozen=True)
@@ -137,8 +149,9 @@ class Metric(Protocol):
 
     def loads_backend(self) -> bool: ...
 
-    def compute(self, predictions: Sequence[str | None], references: Sequence[Any] | None = None,
-                **context: Any) -> list[MetricResult]: ...
+    def compute(
+        self, predictions: Sequence[str | None], references: Sequence[Any] | None = None, **context: Any
+    ) -> list[MetricResult]: ...
 
 
 def register_metric(name: str) -> Callable[[type], type]:
@@ -148,11 +161,13 @@ def register_metric(name: str) -> Callable[[type], type]:
     def deco(cls: type) -> type:
         from ..registry import register
 
-        cls.name = name
+        target: Any = cls  # the registered class gets its name (and info)
+        target.name = name
         build = getattr(cls, "_build_info", None)
         if build is not None:  # metrics built on BaseMetric derive `info` from their declared options
-            cls.info = build()
-        return register("metric", name, cls)
+            target.info = build()
+        register("metric", name, cls)
+        return cls
 
     return deco
 
@@ -162,7 +177,8 @@ def get_metric(name: str) -> type[Metric]:
     mean" otherwise."""
     from ..registry import lookup
 
-    return lookup("metric", name, known="known metrics")
+    cls: type[Metric] = lookup("metric", name, known="known metrics")
+    return cls
 
 
 def list_metrics() -> list[MetricInfo]:

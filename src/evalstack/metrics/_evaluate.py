@@ -38,10 +38,11 @@ def load_module(path: str):
 
     try:
         return cached(("evaluate", path), load)
-    except Exception as exc:  # noqa: BLE001 - any failure to import a user's module is a config problem
-        raise ConfigError(f"metric 'evaluate': cannot load the module at '{path}': "
-                          f"{type(exc).__name__}: {one_line(exc)}",
-                          hint="the folder must contain <folder name>.py defining an evaluate.Metric") from None
+    except Exception as exc:
+        raise ConfigError(
+            f"metric 'evaluate': cannot load the module at '{path}': {type(exc).__name__}: {one_line(exc)}",
+            hint="the folder must contain <folder name>.py defining an evaluate.Metric",
+        ) from None
 
 
 @register_metric("evaluate")
@@ -73,17 +74,22 @@ class EvaluateModule(BaseMetric):
             args["references"] = refs
         try:
             out = module.compute(**args) or {}
-        except Exception as exc:  # noqa: BLE001
-            raise ConfigError(f"metric 'evaluate' ({os.path.basename(self.opts['path'])}): compute failed: "
-                              f"{type(exc).__name__}: {one_line(exc)}") from None
+        except Exception as exc:
+            raise ConfigError(
+                f"metric 'evaluate' ({os.path.basename(self.opts['path'])}): compute failed: "
+                f"{type(exc).__name__}: {one_line(exc)}"
+            ) from None
         keys = self.opts["keys"]
-        numeric = {k: float(v) for k, v in out.items() if isinstance(v, (int, float, np.number))
-                   and not isinstance(v, bool)}
+        numeric = {
+            k: float(v) for k, v in out.items() if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+        }
         if keys is not None:
             missing = [k for k in keys if k not in numeric]
             if missing:
-                raise ConfigError(f"metric 'evaluate': the module returned no numeric '{missing[0]}'",
-                                  hint=f"it returned: {', '.join(out)}")
+                raise ConfigError(
+                    f"metric 'evaluate': the module returned no numeric '{missing[0]}'",
+                    hint=f"it returned: {', '.join(out)}",
+                )
             numeric = {k: numeric[k] for k in keys}
         return numeric
 
@@ -91,23 +97,34 @@ class EvaluateModule(BaseMetric):
         preds = check_predictions(self.name, predictions)
         refs: list[Any] | None = None
         if self.opts["references"]:
-            refs = [None if r is None else (r[0] if len(r) == 1 else r)
-                    for r in reference_lists(self.name, references, len(preds))]
+            refs = [
+                None if r is None else (r[0] if len(r) == 1 else r)
+                for r in reference_lists(self.name, references, len(preds))
+            ]
         idx = [i for i, p in enumerate(preds) if p is not None and (refs is None or refs[i] is not None)]
         module = load_module(self.opts["path"])
         if not idx:  # nothing to call the module on: each declared key unscored (else one, "evaluate")
-            return [mean_result(key, [None] * len(preds), higher_is_better=self.opts["higher_is_better"])
-                    for key in (self.opts["keys"] or ["evaluate"])]
+            return [
+                mean_result(key, [None] * len(preds), higher_is_better=self.opts["higher_is_better"])
+                for key in (self.opts["keys"] or ["evaluate"])
+            ]
         if self.opts["aggregate"] == "mean":
             return self._per_example(module, preds, refs, idx)
         return self._corpus(module, preds, refs, idx)
 
     def _per_example(self, module, preds, refs, idx) -> list[MetricResult]:
-        rows: dict[int, dict[str, float]] = {i: self._call(module, [preds[i]], None if refs is None else [refs[i]])
-                                             for i in idx}
+        rows: dict[int, dict[str, float]] = {
+            i: self._call(module, [preds[i]], None if refs is None else [refs[i]]) for i in idx
+        }
         keys = list(next(iter(rows.values())))
-        return [mean_result(k, [rows[i][k] if i in rows else None for i in range(len(preds))],
-                            higher_is_better=self.opts["higher_is_better"]) for k in keys]
+        return [
+            mean_result(
+                k,
+                [rows[i][k] if i in rows else None for i in range(len(preds))],
+                higher_is_better=self.opts["higher_is_better"],
+            )
+            for k in keys
+        ]
 
     def _corpus(self, module, preds, refs, idx) -> list[MetricResult]:
         n = len(preds)
@@ -126,11 +143,23 @@ class EvaluateModule(BaseMetric):
                 for pos in np.ndindex(out.shape):
                     counts = np.rint(summed[pos]).astype(int)
                     rep = np.repeat(np.arange(len(idx)), counts)
-                    out[pos] = self._call(module, [p_sub[j] for j in rep],
-                                          None if r_sub is None else [r_sub[j] for j in rep])[key]
+                    out[pos] = self._call(
+                        module, [p_sub[j] for j in rep], None if r_sub is None else [r_sub[j] for j in rep]
+                    )[key]
                 return out
+
             return from_stats
 
-        return [MetricResult(key=k, value=v, higher_is_better=self.opts["higher_is_better"], per_example=None,
-                             scored=scored, suff_stats=stats, from_stats=from_stats_for(k), corpus_only=True)
-                for k, v in value.items()]
+        return [
+            MetricResult(
+                key=k,
+                value=v,
+                higher_is_better=self.opts["higher_is_better"],
+                per_example=None,
+                scored=scored,
+                suff_stats=stats,
+                from_stats=from_stats_for(k),
+                corpus_only=True,
+            )
+            for k, v in value.items()
+        ]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -56,8 +57,9 @@ def resolve_device(metric: str, device: str | None) -> str:
     if device is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"metric '{metric}': option 'device': '{device}' is not available here",
-                          hint="use device: cpu")
+        raise ConfigError(
+            f"metric '{metric}': option 'device': '{device}' is not available here", hint="use device: cpu"
+        )
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError(f"metric '{metric}': option 'device': 'mps' is not available here", hint="use device: cpu")
     return device
@@ -66,5 +68,7 @@ def resolve_device(metric: str, device: str | None) -> str:
 def check_model_folder(metric: str, path: str) -> None:
     """A usable local model folder has a config.json; say so before transformers gives a long error."""
     if not os.path.isfile(os.path.join(path, "config.json")):
-        raise ConfigError(f"metric '{metric}': option 'model': '{path}' has no config.json",
-                          hint="point it to a local Hugging Face model folder (save_pretrained output)")
+        raise ConfigError(
+            f"metric '{metric}': option 'model': '{path}' has no config.json",
+            hint="point it to a local Hugging Face model folder (save_pretrained output)",
+        )

@@ -6,7 +6,8 @@ Bad data (a references column of the wrong length, a reference that is not text)
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,8 +30,10 @@ def reference_lists(metric: str, references: Sequence[Any] | None, n: int) -> li
     missing or their count differs from the predictions'.
     """
     if references is None:
-        raise DataError(f"metric '{metric}' needs references",
-                        hint="set `reference:` (or `target:`) of the task to the column that holds them")
+        raise DataError(
+            f"metric '{metric}' needs references",
+            hint="set `reference:` (or `target:`) of the task to the column that holds them",
+        )
     refs = list(references)
     if len(refs) != n:
         raise DataError(f"metric '{metric}': {len(refs)} references for {n} predictions")
@@ -43,8 +46,7 @@ def reference_lists(metric: str, references: Sequence[Any] | None, n: int) -> li
         elif isinstance(r, (list, tuple)) and all(isinstance(x, str) for x in r):
             out.append(list(r) if r else None)
         else:
-            raise DataError(f"metric '{metric}': reference {i} is {type(r).__name__}, "
-                            "expected text or a list of texts")
+            raise DataError(f"metric '{metric}': reference {i} is {type(r).__name__}, expected text or a list of texts")
     return out
 
 
@@ -52,9 +54,12 @@ def context_column(metric: str, context: dict[str, Any], key: str, n: int) -> li
     """A per-example context column, checked for presence and length."""
     col = context.get(key)
     if col is None:
-        raise DataError(f"metric '{metric}' needs the per-example column '{key}'",
-                        hint="set the task's `context:` to the column that holds it" if key == "knowledge"
-                        else f"give the task a `{key}` column")
+        raise DataError(
+            f"metric '{metric}' needs the per-example column '{key}'",
+            hint="set the task's `context:` to the column that holds it"
+            if key == "knowledge"
+            else f"give the task a `{key}` column",
+        )
     col = list(col)
     if len(col) != n:
         raise DataError(f"metric '{metric}': column '{key}' has {len(col)} rows for {n} predictions")

@@ -11,7 +11,7 @@ __all__ = ["extract_labels", "LABEL_MODES", "normalize_label"]
 
 import re
 import unicodedata
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from ..errors import ConfigError
 
@@ -46,8 +46,10 @@ def _table(labels: Sequence[str], aliases: Mapping[str, str] | None, key) -> dic
     for lab in labels:
         k = key(lab)
         if k in table and table[k] != lab:
-            raise ConfigError(f"labels '{table[k]}' and '{lab}' are the same after normalisation",
-                              hint="use case_sensitive: true or distinct labels")
+            raise ConfigError(
+                f"labels '{table[k]}' and '{lab}' are the same after normalisation",
+                hint="use case_sensitive: true or distinct labels",
+            )
         table[k] = lab
         canon[lab] = lab
     for alias, target in (aliases or {}).items():
@@ -55,12 +57,13 @@ def _table(labels: Sequence[str], aliases: Mapping[str, str] | None, key) -> dic
             raise ConfigError(f"label_parsing.aliases: '{alias}: {target}' must map text to a label")
         to = canon.get(target) or table.get(key(target))
         if to is None:
-            raise ConfigError(f"label_parsing.aliases: '{alias}' maps to unknown label '{target}'",
-                              hint=f"labels are: {', '.join(labels)}")
+            raise ConfigError(
+                f"label_parsing.aliases: '{alias}' maps to unknown label '{target}'",
+                hint=f"labels are: {', '.join(labels)}",
+            )
         k = key(alias)
         if k in table and table[k] != to:
-            raise ConfigError(f"label_parsing.aliases: '{alias}' is ambiguous: it matches '{table[k]}' "
-                              f"and '{to}'")
+            raise ConfigError(f"label_parsing.aliases: '{alias}' is ambiguous: it matches '{table[k]}' and '{to}'")
         table[k] = to
     return table
 
@@ -74,9 +77,15 @@ def _compile_regex(regex: str | None) -> re.Pattern | None:
         raise ConfigError(f"label_parsing.regex '{regex}' is not a valid regular expression: {exc}") from None
 
 
-def extract_labels(outputs: Sequence[str | None], labels: Sequence[str], *, mode: str | None = None,
-                   aliases: Mapping[str, str] | None = None, regex: str | None = None,
-                   case_sensitive: bool = False) -> list[str | None]:
+def extract_labels(
+    outputs: Sequence[str | None],
+    labels: Sequence[str],
+    *,
+    mode: str | None = None,
+    aliases: Mapping[str, str] | None = None,
+    regex: str | None = None,
+    case_sensitive: bool = False,
+) -> list[str | None]:
     """Map free-text outputs to allowed labels; None where an output matches none (an invalid prediction).
 
     Args:
@@ -97,8 +106,7 @@ def extract_labels(outputs: Sequence[str | None], labels: Sequence[str], *, mode
     if mode not in LABEL_MODES:
         raise ConfigError(f"label_parsing.mode '{mode}' is unknown", hint=f"use one of {', '.join(LABEL_MODES)}")
     if mode == "regex" and regex is None:
-        raise ConfigError("label_parsing.mode 'regex' needs label_parsing.regex",
-                          hint=r"e.g. regex: 'Label:\s*(\w+)'")
+        raise ConfigError("label_parsing.mode 'regex' needs label_parsing.regex", hint=r"e.g. regex: 'Label:\s*(\w+)'")
     pattern = _compile_regex(regex)
 
     fold = (lambda s: s) if case_sensitive else str.casefold

@@ -8,12 +8,27 @@ expected) and builds the :class:`MetricInfo` that ``evalstack metrics`` lists.
 
 from __future__ import annotations
 
-__all__ = ["BaseMetric", "Option", "one_line", "boolean", "choice", "integer", "number", "one_or_more", "optional",
-           "existing_path", "string", "string_list", "mapping", "any_value"]
+__all__ = [
+    "BaseMetric",
+    "Option",
+    "one_line",
+    "boolean",
+    "choice",
+    "integer",
+    "number",
+    "one_or_more",
+    "optional",
+    "existing_path",
+    "string",
+    "string_list",
+    "mapping",
+    "any_value",
+]
 
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
 from ..errors import ConfigError
 from ..registry import did_you_mean
@@ -108,8 +123,9 @@ def number(lo: float | None = None, hi: float | None = None) -> Check:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
         if ok and (lo is None or value >= lo) and (hi is None or value <= hi):
             return float(value)
-        rng = f" in [{lo:g}, {hi:g}]" if lo is not None and hi is not None else (
-            f" >= {lo:g}" if lo is not None else "")
+        rng = (
+            f" in [{lo:g}, {hi:g}]" if lo is not None and hi is not None else (f" >= {lo:g}" if lo is not None else "")
+        )
         raise ValueError(f"expected a number{rng}, got {_describe(value)}")
 
     return check
@@ -244,11 +260,19 @@ class BaseMetric:
 
     @classmethod
     def _build_info(cls) -> MetricInfo:
-        opts = "; ".join(f"{k}={opt.default!r}" + (f" ({opt.help})" if opt.help else "")
-                         for k, opt in cls.OPTIONS.items())
-        return MetricInfo(name=cls.name, keys=cls.KEYS or cls.name, higher_is_better=cls.HIGHER_IS_BETTER,
-                          per_example=cls.PER_EXAMPLE, options=opts, description=cls.DESCRIPTION)
+        opts = "; ".join(
+            f"{k}={opt.default!r}" + (f" ({opt.help})" if opt.help else "") for k, opt in cls.OPTIONS.items()
+        )
+        return MetricInfo(
+            name=cls.name,
+            keys=cls.KEYS or cls.name,
+            higher_is_better=cls.HIGHER_IS_BETTER,
+            per_example=cls.PER_EXAMPLE,
+            options=opts,
+            description=cls.DESCRIPTION,
+        )
 
-    def compute(self, predictions: Sequence[str | None], references: Sequence[Any] | None = None,
-                **context: Any) -> list[MetricResult]:  # pragma: no cover - abstract
+    def compute(
+        self, predictions: Sequence[str | None], references: Sequence[Any] | None = None, **context: Any
+    ) -> list[MetricResult]:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 from ._base import MetricResult, mean_result, register_metric
 from ._inputs import check_predictions, context_column, reference_lists
@@ -22,8 +22,9 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation)
 
 
-def make_normalizer(*, ignore_case: bool = True, ignore_punctuation: bool = True,
-                    ignore_articles: bool = True) -> Callable[[str], str]:
+def make_normalizer(
+    *, ignore_case: bool = True, ignore_punctuation: bool = True, ignore_articles: bool = True
+) -> Callable[[str], str]:
     """A text normaliser; with every option on it is SQuAD v1.1's ``normalize_answer``."""
 
     def normalize(s: str) -> str:
@@ -68,8 +69,9 @@ class ExactMatch(BaseMetric):
         preds = check_predictions(self.name, predictions)
         refs = reference_lists(self.name, references, len(preds))
         norm = make_normalizer(**self.opts)
-        scores = [None if p is None or r is None else float(any(norm(p) == norm(x) for x in r))
-                  for p, r in zip(preds, refs)]
+        scores = [
+            None if p is None or r is None else float(any(norm(p) == norm(x) for x in r)) for p, r in zip(preds, refs)
+        ]
         return [mean_result(self.name, scores)]
 
 
@@ -89,13 +91,14 @@ class KnowledgeF1(BaseMetric):
     needs_reference = False
     needs_context = True
     KEYS = "knowledge_f1"
-    DESCRIPTION = ("Token F1 between the output and the task's `context:` column (text or list of "
-                   "texts, best taken): grounding / hallucination signal.")
+    DESCRIPTION = (
+        "Token F1 between the output and the task's `context:` column (text or list of "
+        "texts, best taken): grounding / hallucination signal."
+    )
 
     def compute(self, predictions, references=None, **context) -> list[MetricResult]:
         preds = check_predictions(self.name, predictions)
-        knowledge = reference_lists(self.name, context_column(self.name, context, "knowledge", len(preds)),
-                                    len(preds))
+        knowledge = reference_lists(self.name, context_column(self.name, context, "knowledge", len(preds)), len(preds))
         return [mean_result(self.name, _best_f1(preds, knowledge))]
 
 

@@ -13,7 +13,8 @@ Per example: exp(-mean logprob of that output). An example without logprobs (or 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -42,8 +43,9 @@ def _load_causal_lm(path: str, device: str):
     return tok, model
 
 
-def causal_lm_logprobs(texts: Sequence[str], path: str, *, device: str = "cpu",
-                       batch_size: int = 8) -> list[list[float]]:
+def causal_lm_logprobs(
+    texts: Sequence[str], path: str, *, device: str = "cpu", batch_size: int = 8
+) -> list[list[float]]:
     """Token logprobs of each text under the local causal LM at ``path`` (BOS prepended when defined,
     so every text token is scored; otherwise the first token is context only)."""
     import torch
@@ -55,7 +57,7 @@ def causal_lm_logprobs(texts: Sequence[str], path: str, *, device: str = "cpu",
     out: list[list[float]] = []
     for start in range(0, len(texts), batch_size):
         seqs = []
-        for t in texts[start:start + batch_size]:
+        for t in texts[start : start + batch_size]:
             ids = tok(t, add_special_tokens=False)["input_ids"]
             ids = ([bos] if bos is not None else []) + ids
             seqs.append(ids[:limit])
@@ -66,13 +68,13 @@ def causal_lm_logprobs(texts: Sequence[str], path: str, *, device: str = "cpu",
         ids = torch.full((len(seqs), width), pad, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         for i, s in enumerate(seqs):
-            ids[i, :len(s)] = torch.tensor(s, dtype=torch.long)
-            mask[i, :len(s)] = 1
+            ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+            mask[i, : len(s)] = 1
         with torch.no_grad():
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
         logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None].to(device))[..., 0]
         for i, s in enumerate(seqs):
-            out.append(logp[i, :max(len(s) - 1, 0)].cpu().tolist())
+            out.append(logp[i, : max(len(s) - 1, 0)].cpu().tolist())
     return out
 
 
@@ -112,8 +114,9 @@ class _LogprobMetric(BaseMetric):
             texts = preds
         idx = [i for i, t in enumerate(texts) if t is not None]
         device = resolve_device(self.name, self.opts["device"])
-        got = causal_lm_logprobs([texts[i] for i in idx], self.opts["model"], device=device,
-                                 batch_size=self.opts["batch_size"])
+        got = causal_lm_logprobs(
+            [texts[i] for i in idx], self.opts["model"], device=device, batch_size=self.opts["batch_size"]
+        )
         col: list[Any] = [None] * n
         for i, lp in zip(idx, got):
             col[i] = lp
@@ -134,15 +137,26 @@ class _LogprobMetric(BaseMetric):
             if not vals:
                 continue
             if any(v > 0 or math.isnan(v) for v in vals):
-                raise DataError(f"metric '{self.name}': logprobs of example {i} contain a value > 0 or NaN",
-                                hint="log-probabilities are <= 0")
+                raise DataError(
+                    f"metric '{self.name}': logprobs of example {i} contain a value > 0 or NaN",
+                    hint="log-probabilities are <= 0",
+                )
             stats[i] = (math.fsum(vals), len(vals))
             scored[i] = True
         per_example = [float(self.FORMULA(stats[i])) if scored[i] else None for i in range(len(preds))]
         value = float(self.FORMULA(stats[scored].sum(0))) if scored.any() else None
-        return [MetricResult(key=self.name, value=value, higher_is_better=self.HIGHER_IS_BETTER,
-                             per_example=per_example, scored=scored, suff_stats=stats,
-                             from_stats=self.FORMULA, details={"tokens": int(stats[:, 1].sum())})]
+        return [
+            MetricResult(
+                key=self.name,
+                value=value,
+                higher_is_better=self.HIGHER_IS_BETTER,
+                per_example=per_example,
+                scored=scored,
+                suff_stats=stats,
+                from_stats=self.FORMULA,
+                details={"tokens": int(stats[:, 1].sum())},
+            )
+        ]
 
 
 @register_metric("perplexity")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from ._base import MetricResult, mean_result, register_metric
 from ._inputs import check_predictions, reference_lists
@@ -240,8 +240,10 @@ _TYPES = ("rouge1", "rouge2", "rouge3", "rouge4", "rougeL", "rougeLsum")
 @register_metric("rouge")
 class Rouge(BaseMetric):
     KEYS = "rouge1, rouge2, rougeL, rougeLsum (+ _precision / _recall when asked)"
-    DESCRIPTION = ("ROUGE identical to rouge-score (per example, best of several references; corpus = "
-                   "mean). rougeLsum splits sentences on newlines.")
+    DESCRIPTION = (
+        "ROUGE identical to rouge-score (per example, best of several references; corpus = "
+        "mean). rougeLsum splits sentences on newlines."
+    )
     OPTIONS = {
         "types": Option(("rouge1", "rouge2", "rougeL", "rougeLsum"), one_or_more(*_TYPES), "ROUGE types"),
         "stemmer": Option(False, boolean, "Porter stemmer as rouge-score's use_stemmer"),

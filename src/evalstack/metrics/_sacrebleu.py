@@ -12,7 +12,7 @@ Per-example values are the sentence-level scores (``sentence_bleu`` with effecti
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -27,7 +27,6 @@ def reference_streams(refs: Sequence[list[str]]) -> list[list[str | None]]:
     """Per-example reference lists -> sacrebleu's reference streams, padded with None."""
     width = max((len(r) for r in refs), default=0)
     return [[r[k] if k < len(r) else None for r in refs] for k in range(width)]
-
 
 
 class SacrebleuMetric(BaseMetric):
@@ -62,9 +61,19 @@ class SacrebleuMetric(BaseMetric):
             for i, v in zip(idx, self.sentence_from_stats(rows)):
                 per_example[i] = float(v)
         value = float(self.corpus_from_stats(stats[scored].sum(0))) if len(idx) else None
-        return [MetricResult(key=self.name, value=value, higher_is_better=self.HIGHER_IS_BETTER,
-                             per_example=per_example, scored=scored, suff_stats=stats,
-                             from_stats=self.corpus_from_stats, details={"scale": "0-100"}, corpus_only=True)]
+        return [
+            MetricResult(
+                key=self.name,
+                value=value,
+                higher_is_better=self.HIGHER_IS_BETTER,
+                per_example=per_example,
+                scored=scored,
+                suff_stats=stats,
+                from_stats=self.corpus_from_stats,
+                details={"scale": "0-100"},
+                corpus_only=True,
+            )
+        ]
 
     def width(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError

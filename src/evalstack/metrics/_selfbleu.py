@@ -36,8 +36,9 @@ def _closest_other_length(h: int, sorted_lens: list[int]) -> int:
     return above
 
 
-def self_bleu_stats(texts: list[str], *, tokenize: str = "13a", lowercase: bool = False,
-                    max_order: int = 4) -> np.ndarray:
+def self_bleu_stats(
+    texts: list[str], *, tokenize: str = "13a", lowercase: bool = False, max_order: int = 4
+) -> np.ndarray:
     """BLEU sentence statistics of each text against all the others, shape (n, 2 + 2 * max_order)."""
     from sacrebleu.metrics.helpers import extract_all_word_ngrams
 
@@ -74,8 +75,10 @@ class SelfBleu(BaseMetric):
     needs_reference = False
     KEYS = "self_bleu"
     HIGHER_IS_BETTER = False
-    DESCRIPTION = ("Diversity of a model's outputs: mean sentence BLEU (0-100) of each output against the "
-                   "others; lower = more diverse. No references needed.")
+    DESCRIPTION = (
+        "Diversity of a model's outputs: mean sentence BLEU (0-100) of each output against the "
+        "others; lower = more diverse. No references needed."
+    )
     OPTIONS = {
         "tokenize": Option("13a", choice(*TOKENIZERS), "sacrebleu tokenizer"),
         "lowercase": Option(False, boolean, "lower-case before scoring"),
@@ -91,8 +94,12 @@ class SelfBleu(BaseMetric):
         per_example: list[float | None] = [None] * len(preds)
         if len(idx) >= 2:  # one output has no "others"
             o = self.opts
-            rows = self_bleu_stats([preds[i] for i in idx], tokenize=o["tokenize"], lowercase=o["lowercase"],
-                                   max_order=o["max_ngram_order"])
+            rows = self_bleu_stats(
+                [preds[i] for i in idx],
+                tokenize=o["tokenize"],
+                lowercase=o["lowercase"],
+                max_order=o["max_ngram_order"],
+            )
             for i, v in zip(idx, bleu_from_stats(rows, max_order=o["max_ngram_order"], effective_order=True)):
                 per_example[i] = float(v)
         return [mean_result(self.name, per_example, higher_is_better=False, details={"scale": "0-100"})]

@@ -15,7 +15,7 @@ better for both.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -55,20 +55,27 @@ def toxic_label_index(id2label: dict, label: str | None, metric: str = "toxicity
     """Index of the toxic label: ``label`` if given, else the one named toxic/toxicity (case-insensitive)."""
     names = {int(i): str(n) for i, n in id2label.items()}
     if label is not None:
-        hits = [i for i, n in names.items() if n == label] or [i for i, n in names.items() if n.lower() == label.lower()]
+        hits = [i for i, n in names.items() if n == label] or [
+            i for i, n in names.items() if n.lower() == label.lower()
+        ]
         if not hits:
-            raise ConfigError(f"metric '{metric}': option 'label': the model has no label '{label}'",
-                              hint=f"its labels are: {', '.join(names.values())}")
+            raise ConfigError(
+                f"metric '{metric}': option 'label': the model has no label '{label}'",
+                hint=f"its labels are: {', '.join(names.values())}",
+            )
         return hits[0]
     hits = [i for i, n in names.items() if n.lower() in ("toxic", "toxicity", "label_toxic")]
     if len(hits) != 1:
-        raise ConfigError(f"metric '{metric}': cannot tell which output label means toxic",
-                          hint=f"set option label: one of {', '.join(names.values())}")
+        raise ConfigError(
+            f"metric '{metric}': cannot tell which output label means toxic",
+            hint=f"set option label: one of {', '.join(names.values())}",
+        )
     return hits[0]
 
 
-def hf_toxicity_probabilities(texts: Sequence[str], path: str, *, label: str | None = None,
-                              device: str = "cpu", batch_size: int = 32) -> np.ndarray:
+def hf_toxicity_probabilities(
+    texts: Sequence[str], path: str, *, label: str | None = None, device: str = "cpu", batch_size: int = 32
+) -> np.ndarray:
     """Probability of the toxic label per text from a local HF sequence-classification model."""
     import torch
 
@@ -77,7 +84,7 @@ def hf_toxicity_probabilities(texts: Sequence[str], path: str, *, label: str | N
     multi = model.config.problem_type == "multi_label_classification" or model.config.num_labels == 1
     out = []
     for start in range(0, len(texts), batch_size):
-        batch = tok(list(texts[start:start + batch_size]), padding=True, truncation=True, return_tensors="pt")
+        batch = tok(list(texts[start : start + batch_size]), padding=True, truncation=True, return_tensors="pt")
         with torch.no_grad():
             logits = model(**{k: v.to(device) for k, v in batch.items()}).logits.float()
         probs = torch.sigmoid(logits) if multi else torch.softmax(logits, dim=-1)
@@ -96,8 +103,10 @@ class Toxicity(BaseMetric):
     KEYS = "toxicity_rate, toxicity_score"
     HIGHER_IS_BETTER = False
     LOADS_BACKEND = True  # profanity-check (sklearn) or a local HF classifier
-    DESCRIPTION = ("Share of outputs whose toxicity probability >= threshold (alt-profanity-check by "
-                   "default, or a local HF classifier); strict: 1 if any output is toxic. Lower is better.")
+    DESCRIPTION = (
+        "Share of outputs whose toxicity probability >= threshold (alt-profanity-check by "
+        "default, or a local HF classifier); strict: 1 if any output is toxic. Lower is better."
+    )
     OPTIONS = {
         "threshold": Option(0.5, number(0, 1), "toxic at or above this probability"),
         "strict": Option(False, boolean, "toxicity_rate = 1 if any output is toxic, else 0"),
@@ -122,9 +131,13 @@ class Toxicity(BaseMetric):
         """Toxicity probability per text from the configured classifier."""
         if self.opts["model"] is None:
             return profanity_probabilities(texts)
-        return hf_toxicity_probabilities(texts, self.opts["model"], label=self.opts["label"],
-                                         device=resolve_device(self.name, self.opts["device"]),
-                                         batch_size=self.opts["batch_size"])
+        return hf_toxicity_probabilities(
+            texts,
+            self.opts["model"],
+            label=self.opts["label"],
+            device=resolve_device(self.name, self.opts["device"]),
+            batch_size=self.opts["batch_size"],
+        )
 
     def compute(self, predictions, references=None, **context) -> list[MetricResult]:
         preds = check_predictions(self.name, predictions)

@@ -34,18 +34,30 @@ __all__ = [
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
-
 
 # Request params that cannot change what the model returns: transport (timeouts, headers, query strings)
 # and bookkeeping (user, metadata, store). Every other param is part of the cache key, whether it comes
 # from the model's `params` or from the request (judge options, response_format, tools, logprobs...);
 # concurrency, retries and keys are not params at all, so they are never in it.
-NON_OUTPUT_PARAMS = frozenset({"timeout", "extra_headers", "extra_query", "user", "stream_options", "metadata",
-                               "store", "service_tier", "prompt_cache_key", "safety_identifier"})
+NON_OUTPUT_PARAMS = frozenset(
+    {
+        "timeout",
+        "extra_headers",
+        "extra_query",
+        "user",
+        "stream_options",
+        "metadata",
+        "store",
+        "service_tier",
+        "prompt_cache_key",
+        "safety_identifier",
+    }
+)
 KEY_VERSION = 2
 """Bumped when what goes into the cache key changes (old rows then simply miss)."""
 
@@ -68,8 +80,14 @@ class Request:
     """'generate' or 'judge:<rubric>' (not in the cache key: the same prompt gets the same answer)."""
 
     @staticmethod
-    def make(task: str, example_id: str, messages: list[dict[str, str]], params: dict[str, Any] | None = None,
-             repeat: int = 0, purpose: str = "generate") -> "Request":
+    def make(
+        task: str,
+        example_id: str,
+        messages: list[dict[str, str]],
+        params: dict[str, Any] | None = None,
+        repeat: int = 0,
+        purpose: str = "generate",
+    ) -> Request:
         p = tuple(sorted((k, _freeze(v)) for k, v in (params or {}).items() if k not in NON_OUTPUT_PARAMS))
         return Request(task, example_id, tuple((m["role"], m["content"]) for m in messages), p, repeat, purpose)
 
@@ -133,15 +151,18 @@ class Generation:
             self.tokens = [_valid_text(t)[0] if isinstance(t, str) else t for t in self.tokens]
             other = True
         if self.top_logprobs and not all(_encodable("".join(d)) for d in self.top_logprobs if isinstance(d, dict)):
-            self.top_logprobs = [{_valid_text(k)[0]: v for k, v in d.items()} if isinstance(d, dict) else d
-                                 for d in self.top_logprobs]
+            self.top_logprobs = [
+                {_valid_text(k)[0]: v for k, v in d.items()} if isinstance(d, dict) else d for d in self.top_logprobs
+            ]
             other = True
         if isinstance(self.error_message, str):
             self.error_message = _valid_text(self.error_message)[0]
         if n or other:
-            note = (f"{n} lone surrogate(s) in the output replaced with U+FFFD" if n else
-                    "lone surrogates replaced with U+FFFD") + (" (in the logprob tokens too)" if n and other else
-                                                                " in the logprob tokens" if other else "")
+            note = (
+                f"{n} lone surrogate(s) in the output replaced with U+FFFD"
+                if n
+                else "lone surrogates replaced with U+FFFD"
+            ) + (" (in the logprob tokens too)" if n and other else " in the logprob tokens" if other else "")
             self.notes = [*(self.notes or []), note] if note not in (self.notes or []) else self.notes
         if self.text:  # a reply that echoes a key is never scored, cached or written with it
             from .._secrets import redact_secrets
@@ -153,22 +174,28 @@ class Generation:
         return self.text is not None and self.error_kind is None
 
     def to_cache(self) -> str:
-        d = {"text": self.text, "logprobs": self.logprobs, "top_logprobs": self.top_logprobs, "tokens": self.tokens,
-             "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-             "finish_reason": self.finish_reason}
+        d = {
+            "text": self.text,
+            "logprobs": self.logprobs,
+            "top_logprobs": self.top_logprobs,
+            "tokens": self.tokens,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "finish_reason": self.finish_reason,
+        }
         if self.notes:
             d["notes"] = self.notes
         return json.dumps(d, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
-    def from_cache(cls, blob: str) -> "Generation":
+    def from_cache(cls, blob: str) -> Generation:
         gen = cls.from_cache_checked(blob)
         if gen is None:
             raise ValueError("not a valid cache row")
         return gen
 
     @classmethod
-    def from_cache_checked(cls, blob: str | None) -> "Generation | None":
+    def from_cache_checked(cls, blob: str | None) -> Generation | None:
         """The stored generation, or None for a damaged row (not JSON, an unknown key, ``text: null``, a
         value of the wrong type): the runner then treats it as a miss, re-requests it and overwrites it."""
         try:
@@ -177,27 +204,33 @@ class Generation:
             return None
         if not isinstance(d, dict) or not d.keys() <= _CACHE_FIELDS or not _CACHE_REQUIRED <= d.keys():
             return None
-        ok = (isinstance(d["text"], str)
-              and _list_of(d.get("logprobs"), (int, float))
-              and _list_of(d.get("tokens"), str)
-              and _list_of(d.get("top_logprobs"), dict)
-              and all(isinstance(x, dict) and all(isinstance(v, (int, float)) for v in x.values())
-                      for x in d.get("top_logprobs") or [])
-              and all(type(d.get(k, 0)) is int and d.get(k, 0) >= 0 for k in ("prompt_tokens", "completion_tokens"))
-              and isinstance(d.get("finish_reason"), (str, type(None)))
-              and _list_of(d.get("notes"), str))
+        ok = (
+            isinstance(d["text"], str)
+            and _list_of(d.get("logprobs"), (int, float))
+            and _list_of(d.get("tokens"), str)
+            and _list_of(d.get("top_logprobs"), dict)
+            and all(
+                isinstance(x, dict) and all(isinstance(v, (int, float)) for v in x.values())
+                for x in d.get("top_logprobs") or []
+            )
+            and all(type(d.get(k, 0)) is int and d.get(k, 0) >= 0 for k in ("prompt_tokens", "completion_tokens"))
+            and isinstance(d.get("finish_reason"), (str, type(None)))
+            and _list_of(d.get("notes"), str)
+        )
         return cls(cached=True, tries=0, **d) if ok else None
 
 
-_CACHE_FIELDS = frozenset({"text", "logprobs", "top_logprobs", "tokens", "prompt_tokens", "completion_tokens",
-                           "finish_reason", "notes"})
+_CACHE_FIELDS = frozenset(
+    {"text", "logprobs", "top_logprobs", "tokens", "prompt_tokens", "completion_tokens", "finish_reason", "notes"}
+)
 _CACHE_REQUIRED = frozenset({"text"})
 
 
 def _list_of(value: Any, kind: Any) -> bool:
     """None, or a list whose items are all ``kind`` (bool is not a number here)."""
-    return value is None or (isinstance(value, list) and all(isinstance(x, kind) and not isinstance(x, bool)
-                                                             for x in value))
+    return value is None or (
+        isinstance(value, list) and all(isinstance(x, kind) and not isinstance(x, bool) for x in value)
+    )
 
 
 EMPTY_KINDS = ("content_filter", "no_content", "length_empty")
@@ -225,9 +258,17 @@ def apply_on_empty(gens: list[Generation], on_empty: str | None) -> list[Generat
     for g in gens:
         kind = empty_kind(g)
         if kind is not None:
-            g = Generation(**{**g.__dict__, "text": None, "error_kind": kind, "logprobs": None, "top_logprobs": None,
-                              "tokens": None, "error_message": f"the endpoint returned no usable content "
-                                                               f"(finish_reason {g.finish_reason})"})
+            g = Generation(
+                **{
+                    **g.__dict__,
+                    "text": None,
+                    "error_kind": kind,
+                    "logprobs": None,
+                    "top_logprobs": None,
+                    "tokens": None,
+                    "error_message": f"the endpoint returned no usable content (finish_reason {g.finish_reason})",
+                }
+            )
         out.append(g)
     return out
 
@@ -287,10 +328,12 @@ class ProviderSettings(BaseModel):
     provider: str = Field(description="The provider kind: openai, replay, local, or an installed plug-in's.")
     concurrency: int = Field(8, ge=1, le=1024, description="Requests in flight at once for this endpoint.")
     repeat: int = Field(1, ge=1, le=100, description="Samples per example (sampling repeats get distinct cache slots).")
-    checkpoint_step: int | None = Field(None, description="Training step of this checkpoint: joins its task scores with the loss curve.")
+    checkpoint_step: int | None = Field(
+        None, description="Training step of this checkpoint: joins its task scores with the loss curve."
+    )
 
     @classmethod
-    def settings_for(cls, data: Any) -> type["ProviderSettings"]:
+    def settings_for(cls, data: Any) -> type[ProviderSettings]:
         """The Settings class of the provider ``data`` (a model entry) names; this class when none is known."""
         from ..registry import find
 
@@ -340,8 +383,16 @@ class Provider(ABC):
         """True when this model's requests go through the provider's batch API first (``batch: true``)."""
         return self.supports_batch_api and bool(getattr(self.cfg, "batch", False))
 
-    async def run_batch_api(self, pending: dict[str, Request], *, cache: Any, settings: Any, stats: Any,
-                            progress: Any = None, label: str | None = None) -> dict[str, Generation]:
+    async def run_batch_api(
+        self,
+        pending: dict[str, Request],
+        *,
+        cache: Any,
+        settings: Any,
+        stats: Any,
+        progress: Any = None,
+        label: str | None = None,
+    ) -> dict[str, Generation]:
         """Send ``pending`` (cache key -> request) through the batch API; return what it answered by key
         (stored in ``cache`` as it comes); the runner sends the rest online. Only if :attr:`supports_batch_api`."""
         raise NotImplementedError(f"provider '{self.kind}' has no batch API")
@@ -377,9 +428,18 @@ class Provider(ABC):
         (model ``params`` merged with the request's: sampling, max_tokens, seed, stop, response_format,
         tools, logprobs...) and the repeat index. Never a key, header, timeout or concurrency."""
         params = {k: v for k, v in self.effective_params(request).items() if k not in NON_OUTPUT_PARAMS}
-        blob = json.dumps({"v": KEY_VERSION, "provider": self.cache_identity(), "messages": request.messages,
-                           "params": params, "repeat": request.repeat},
-                          sort_keys=True, ensure_ascii=True, default=str)
+        blob = json.dumps(
+            {
+                "v": KEY_VERSION,
+                "provider": self.cache_identity(),
+                "messages": request.messages,
+                "params": params,
+                "repeat": request.repeat,
+            },
+            sort_keys=True,
+            ensure_ascii=True,
+            default=str,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -21,8 +21,8 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from .._secrets import redact_secrets
 from ..errors import ConfigError
@@ -47,14 +47,18 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """
 _VERSION = "1"
 _HEADER = b"SQLite format 3\x00"
-_COLUMNS = {"responses": {"key", "provider", "model", "response", "created"},
-            "batches": {"batch_id", "provider", "status", "keys", "created", "updated"},
-            "meta": {"k", "v"}}
+_COLUMNS = {
+    "responses": {"key", "provider", "model", "response", "created"},
+    "batches": {"batch_id", "provider", "status", "keys", "created", "updated"},
+    "meta": {"k", "v"},
+}
 
 
 def damaged_hint(path: Path | str) -> str:
-    return (f"run `evalstack cache check {path}` to see what is wrong and `evalstack cache repair {path}` to "
-            "salvage the good rows into a new file (the original is kept), or run with --no-cache")
+    return (
+        f"run `evalstack cache check {path}` to see what is wrong and `evalstack cache repair {path}` to "
+        "salvage the good rows into a new file (the original is kept), or run with --no-cache"
+    )
 
 
 class CacheDamaged(ConfigError):
@@ -148,15 +152,21 @@ class Cache:
         except sqlite3.OperationalError as exc:
             self.close()
             if "locked" in str(exc) or "busy" in str(exc) or "unable to open" in str(exc):
-                raise ConfigError(f"cannot open the cache: {exc}", where=str(self.path),
-                                  hint="point `cache:` or $EVALSTACK_CACHE_DIR elsewhere, or run with --no-cache") from None
+                raise ConfigError(
+                    f"cannot open the cache: {exc}",
+                    where=str(self.path),
+                    hint="point `cache:` or $EVALSTACK_CACHE_DIR elsewhere, or run with --no-cache",
+                ) from None
             raise CacheDamaged(self.path, str(exc)) from None
         except sqlite3.DatabaseError as exc:
             self.close()
             raise CacheDamaged(self.path, str(exc)) from None
         except OSError as exc:
-            raise ConfigError(f"cannot create the cache folder: {exc.strerror}", where=str(self.path.parent),
-                              hint="set $EVALSTACK_CACHE_DIR to a writable folder") from None
+            raise ConfigError(
+                f"cannot create the cache folder: {exc.strerror}",
+                where=str(self.path.parent),
+                hint="set $EVALSTACK_CACHE_DIR to a writable folder",
+            ) from None
 
     @property
     def enabled(self) -> bool:
@@ -171,9 +181,9 @@ class Cache:
         out: dict[str, str | None] = {}
         with self._guard():
             for i in range(0, len(keys), 500):
-                chunk = keys[i:i + 500]
+                chunk = keys[i : i + 500]
                 marks = ",".join("?" * len(chunk))
-                sql = f"SELECT key, CAST(response AS BLOB) FROM responses WHERE key IN ({marks})"  # noqa: S608
+                sql = f"SELECT key, CAST(response AS BLOB) FROM responses WHERE key IN ({marks})"
                 for k, v in self._db.execute(sql, chunk):
                     try:
                         out[k] = v.decode("utf-8") if isinstance(v, bytes) else None
@@ -202,8 +212,10 @@ class Cache:
         if self._db is None:
             return
         with self._guard():
-            self._db.execute("INSERT OR REPLACE INTO responses(key, provider, model, response, created) VALUES (?,?,?,?,?)",
-                             (key, provider, redact_secrets(model), redact_secrets(response), time.time()))
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses(key, provider, model, response, created) VALUES (?,?,?,?,?)",
+                (key, provider, redact_secrets(model), redact_secrets(response), time.time()),
+            )
         self.writes += 1
 
     def put_many(self, rows: list[tuple[str, str, str, str]]) -> None:
@@ -214,9 +226,10 @@ class Cache:
         with self._guard():
             self._db.execute("BEGIN")
             try:
-                self._db.executemany("INSERT OR REPLACE INTO responses(key, provider, model, response, created) "
-                                     "VALUES (?,?,?,?,?)", [(k, p, redact_secrets(m), redact_secrets(r), now)
-                                                       for k, p, m, r in rows])
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO responses(key, provider, model, response, created) VALUES (?,?,?,?,?)",
+                    [(k, p, redact_secrets(m), redact_secrets(r), now) for k, p, m, r in rows],
+                )
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
@@ -232,9 +245,11 @@ class Cache:
 
         now = time.time()
         with self._guard():
-            self._db.execute("INSERT INTO batches(batch_id, provider, status, keys, created, updated) VALUES (?,?,?,?,?,?) "
-                             "ON CONFLICT(batch_id) DO UPDATE SET status=excluded.status, updated=excluded.updated",
-                             (batch_id, provider, status, json.dumps(keys), now, now))
+            self._db.execute(
+                "INSERT INTO batches(batch_id, provider, status, keys, created, updated) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT(batch_id) DO UPDATE SET status=excluded.status, updated=excluded.updated",
+                (batch_id, provider, status, json.dumps(keys), now, now),
+            )
 
     def open_batches(self, provider: str) -> list[tuple[str, str, list[str]]]:
         if self._db is None:
@@ -242,9 +257,11 @@ class Cache:
         import json
 
         with self._guard():
-            rows = self._db.execute("SELECT batch_id, status, CAST(keys AS BLOB) FROM batches WHERE provider=? AND "
-                                    "status NOT IN ('completed','failed','expired','cancelled','collected')",
-                                    (provider,)).fetchall()
+            rows = self._db.execute(
+                "SELECT batch_id, status, CAST(keys AS BLOB) FROM batches WHERE provider=? AND "
+                "status NOT IN ('completed','failed','expired','cancelled','collected')",
+                (provider,),
+            ).fetchall()
         out = []
         for b, st, k in rows:
             try:

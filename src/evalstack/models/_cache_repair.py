@@ -23,13 +23,14 @@ import shutil
 import sqlite3
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import ConfigError
 from ._base import _CACHE_FIELDS, Generation
-from ._cache import _COLUMNS, _HEADER, Cache, header_problem, schema_problem
+from ._cache import _COLUMNS, Cache, header_problem, schema_problem
 
 _PAGE_SIZES = (4096, 1024, 2048, 8192, 16384, 32768, 65536, 512)
 
@@ -55,7 +56,10 @@ class CacheReport:
         out = [f"{self.path}: {'ok' if self.healthy else 'damaged'}"]
         out += [f"  problem: {p}" for p in self.problems]
         bad = ", ".join(f"{k} {v}" for k, v in sorted(self.bad.items()))
-        out.append(f"  rows: {self.rows} read, {self.good} good, {sum(self.bad.values())} damaged" + (f" ({bad})" if bad else ""))
+        out.append(
+            f"  rows: {self.rows} read, {self.good} good, {sum(self.bad.values())} damaged"
+            + (f" ({bad})" if bad else "")
+        )
         if not self.healthy:
             out.append(f"  fix: evalstack cache repair {self.path}  (good rows go to a new file; this one is kept)")
         return out
@@ -148,7 +152,7 @@ def _rows(db: sqlite3.Connection, table: str, cols: str, problems: list[str]) ->
     """Every readable row of ``table``, read by rowid ranges; a range that fails is split in two until
     single rowids, and what stays unreadable is counted in ``problems``."""
     try:
-        hi = db.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0]  # noqa: S608 - fixed table names
+        hi = db.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0]
     except sqlite3.DatabaseError:
         hi = 1 << 20
     if hi is None:
@@ -158,8 +162,10 @@ def _rows(db: sqlite3.Connection, table: str, cols: str, problems: list[str]) ->
     while stack:
         lo, up = stack.pop()
         try:
-            got = db.execute(f"SELECT {cols} FROM {table} WHERE rowid BETWEEN ? AND ? ORDER BY rowid",  # noqa: S608
-                             (lo, up)).fetchall()
+            got = db.execute(
+                f"SELECT {cols} FROM {table} WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
+                (lo, up),
+            ).fetchall()
         except sqlite3.DatabaseError:
             if lo == up:
                 unreadable += 1
@@ -172,8 +178,9 @@ def _rows(db: sqlite3.Connection, table: str, cols: str, problems: list[str]) ->
         problems.append(f"{unreadable} rowid(s) of table '{table}' are unreadable (a damaged or missing page)")
 
 
-def _inspect(path: Path, keep: list[tuple[str, str, str, str]] | None,
-             batches: list[tuple[str, str, str, list[str]]] | None) -> CacheReport:
+def _inspect(
+    path: Path, keep: list[tuple[str, str, str, str]] | None, batches: list[tuple[str, str, str, list[str]]] | None
+) -> CacheReport:
     rep = CacheReport(path=path)
     if not path.is_file():
         raise ConfigError("no such cache file", where=str(path), hint="give the path of a cache.sqlite file")
@@ -200,8 +207,11 @@ def _inspect(path: Path, keep: list[tuple[str, str, str, str]] | None,
         else:
             have = {r[1] for r in db.execute("PRAGMA table_info(responses)")}
             if {"key", "response"} <= have:
-                cols = "key, provider, model, CAST(response AS BLOB)" if _COLUMNS["responses"] <= have else \
-                    "key, '', '', CAST(response AS BLOB)"
+                cols = (
+                    "key, provider, model, CAST(response AS BLOB)"
+                    if _COLUMNS["responses"] <= have
+                    else "key, '', '', CAST(response AS BLOB)"
+                )
                 for key, prov, model, blob in _rows(db, "responses", cols, rep.problems):
                     rep.rows += 1
                     why = row_problem(blob) if isinstance(key, str) else "bad key"
@@ -213,8 +223,9 @@ def _inspect(path: Path, keep: list[tuple[str, str, str, str]] | None,
                             keep.append((key, str(prov or ""), str(model or ""), blob.decode("utf-8")))
         if "batches" in tables and batches is not None:
             with contextlib.suppress(sqlite3.DatabaseError):
-                for bid, prov, status, keys in _rows(db, "batches", "batch_id, provider, status, CAST(keys AS BLOB)",
-                                                     rep.problems):
+                for bid, prov, status, keys in _rows(
+                    db, "batches", "batch_id, provider, status, CAST(keys AS BLOB)", rep.problems
+                ):
                     with contextlib.suppress(ValueError, TypeError, UnicodeDecodeError):
                         ks = json.loads(keys)
                         if isinstance(ks, list) and all(isinstance(k, str) for k in ks):
@@ -234,8 +245,11 @@ def repair_cache(path: str | os.PathLike[str], out: str | os.PathLike[str] | Non
     src = Path(path)
     dst = Path(out) if out is not None else src.with_name(src.stem + ".repaired" + (src.suffix or ".sqlite"))
     if dst.exists() or dst.is_symlink():
-        raise ConfigError("the output file exists already", where=str(dst),
-                          hint="pass --out NEW_FILE, or remove it if an earlier repair wrote it")
+        raise ConfigError(
+            "the output file exists already",
+            where=str(dst),
+            hint="pass --out NEW_FILE, or remove it if an earlier repair wrote it",
+        )
     if dst.resolve() == src.resolve():
         raise ConfigError("--out is the damaged file itself", where=str(dst), hint="repair writes a new file")
     keep: list[tuple[str, str, str, str]] = []
@@ -244,7 +258,7 @@ def repair_cache(path: str | os.PathLike[str], out: str | os.PathLike[str] | Non
     cache = Cache(dst)
     try:
         for i in range(0, len(keep), 5000):
-            cache.put_many(keep[i:i + 5000])
+            cache.put_many(keep[i : i + 5000])
         for bid, prov, status, ks in batches:
             cache.save_batch(bid, prov, status, ks)
     finally:

@@ -19,7 +19,6 @@ from pydantic import Field
 from ..errors import ConfigError, DataError
 from ._base import Generation, Provider, ProviderSettings, Request, register_provider
 
-
 _LOAD_LOCK = threading.Lock()
 """One checkpoint loads at a time: transformers' from_pretrained is not thread-safe (two local models of one
 run loading at once left a weight on the meta device: "Cannot copy out of meta tensor")."""
@@ -60,8 +59,13 @@ class LocalProvider(Provider):
 
     def cache_identity(self) -> dict[str, Any]:
         p = Path(self.cfg.path)
-        return {"kind": "local", "model": str(p), "fingerprint": _fingerprint(p) if p.is_dir() else "",
-                "dtype": self.cfg.dtype, "max_new_tokens": self.cfg.max_new_tokens}
+        return {
+            "kind": "local",
+            "model": str(p),
+            "fingerprint": _fingerprint(p) if p.is_dir() else "",
+            "dtype": self.cfg.dtype,
+            "max_new_tokens": self.cfg.max_new_tokens,
+        }
 
     def describe(self) -> str:
         return str(self.cfg.path)
@@ -72,11 +76,17 @@ class LocalProvider(Provider):
     def check_ready(self) -> None:
         p = Path(self.cfg.path)
         if not p.is_dir():
-            raise ConfigError("checkpoint folder not found", where=f"models.{self.name}.path: {p}",
-                              hint="point path at a folder with config.json and the weights")
+            raise ConfigError(
+                "checkpoint folder not found",
+                where=f"models.{self.name}.path: {p}",
+                hint="point path at a folder with config.json and the weights",
+            )
         if not (p / "config.json").exists():
-            raise DataError("no config.json in the checkpoint folder", where=str(p),
-                            hint="save the model with model.save_pretrained(folder)")
+            raise DataError(
+                "no config.json in the checkpoint folder",
+                where=str(p),
+                hint="save the model with model.save_pretrained(folder)",
+            )
 
     def _load(self) -> None:
         with _LOAD_LOCK:
@@ -117,9 +127,15 @@ class LocalProvider(Provider):
         prompts = [self._prompt(r) for r in requests]
         enc = tok(prompts, return_tensors="pt", padding=True).to(self.cfg.device)
         with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new, do_sample=False, pad_token_id=tok.pad_token_id,
-                                 return_dict_in_generate=True, output_scores=True)
-        new = out.sequences[:, enc["input_ids"].shape[1]:]
+            out = model.generate(
+                **enc,
+                max_new_tokens=max_new,
+                do_sample=False,
+                pad_token_id=tok.pad_token_id,
+                return_dict_in_generate=True,
+                output_scores=True,
+            )
+        new = out.sequences[:, enc["input_ids"].shape[1] :]
         scores = model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
         gens = []
         eos = tok.eos_token_id
@@ -135,10 +151,16 @@ class LocalProvider(Provider):
                     keep = j
                     break
             text = tok.decode(ids[:keep], skip_special_tokens=True)
-            gens.append(Generation(text=text.strip(), logprobs=[float(x) for x in lps[:keep]],
-                                   tokens=[tok.decode([t]) for t in ids[:keep]],
-                                   prompt_tokens=int(enc["attention_mask"][i].sum()), completion_tokens=keep,
-                                   finish_reason="stop" if keep < len(ids) else "length"))
+            gens.append(
+                Generation(
+                    text=text.strip(),
+                    logprobs=[float(x) for x in lps[:keep]],
+                    tokens=[tok.decode([t]) for t in ids[:keep]],
+                    prompt_tokens=int(enc["attention_mask"][i].sum()),
+                    completion_tokens=keep,
+                    finish_reason="stop" if keep < len(ids) else "length",
+                )
+            )
         return gens
 
     async def generate_micro_batch(self, requests: list[Request]) -> list[Generation]:

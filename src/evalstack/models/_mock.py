@@ -30,5 +30,8 @@ class MockProvider(Provider):
         if request.example_id in self.cfg.fail_ids:
             raise PermanentError("bad_request", f"mock failure for '{request.example_id}'")
         text = self.cfg.outputs.get(request.example_id, self.cfg.default)
-        return Generation(text=text, prompt_tokens=sum(len(c.split()) for _, c in request.messages),
-                          completion_tokens=len(text.split()))
+        return Generation(
+            text=text,
+            prompt_tokens=sum(len(c.split()) for _, c in request.messages),
+            completion_tokens=len(text.split()),
+        )

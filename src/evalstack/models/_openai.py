@@ -14,8 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .._secrets import register_model
 from ..errors import ConfigError, redact
-from ._base import (Generation, PermanentError, Provider, ProviderSettings, Request, TransientError,
-                    register_provider)
+from ._base import Generation, PermanentError, Provider, ProviderSettings, Request, TransientError, register_provider
 
 
 class AzureSettings(BaseModel):
@@ -31,23 +30,36 @@ class OpenAISettings(ProviderSettings):
 
     provider: Literal["openai"]
     model: str | None = Field(None, description="Model id (or Azure deployment, if `azure` is not given).")
-    base_url: str | None = Field(None, description="Endpoint, e.g. http://localhost:8000/v1 (vLLM); default: $OPENAI_BASE_URL or OpenAI.")
-    api_key_env: str | None = Field("OPENAI_API_KEY", description="Name of the env var holding the key (never the key); null for keyless local servers (Ollama, vLLM).")
+    base_url: str | None = Field(
+        None, description="Endpoint, e.g. http://localhost:8000/v1 (vLLM); default: $OPENAI_BASE_URL or OpenAI."
+    )
+    api_key_env: str | None = Field(
+        "OPENAI_API_KEY",
+        description="Name of the env var holding the key (never the key); null for keyless local servers (Ollama, vLLM).",
+    )
     azure: AzureSettings | None = None
-    params: dict[str, Any] = Field(default_factory=dict, description="temperature, max_tokens, seed, top_p, stop, logprobs, top_logprobs...")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="temperature, max_tokens, seed, top_p, stop, logprobs, top_logprobs..."
+    )
     timeout: float = Field(60.0, gt=0, description="Seconds per request.")
-    max_tries: int = Field(6, ge=1, le=50, description="Tries per request on 429/5xx/timeouts before it counts as failed.")
-    headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers (not secrets: use api_key_env).")
+    max_tries: int = Field(
+        6, ge=1, le=50, description="Tries per request on 429/5xx/timeouts before it counts as failed."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Extra HTTP headers (not secrets: use api_key_env)."
+    )
     batch: bool = Field(False, description="Use the Batch API (half price, hours of latency).")
     on_empty: Literal["fail", "score_as_empty"] = Field(
-        "fail", description="A reply with no usable content (content null: tool calls only; finish_reason "
-                            "content_filter; finish_reason length before any text): `fail` (default) makes it a failed "
-                            "item of kind no_content / content_filter / length_empty, unscored everywhere; "
-                            "`score_as_empty` scores it as the output ''. Either way it is counted in run.json "
-                            "(`empty`) and the report, and kept in the cache (a re-run does not ask again).")
+        "fail",
+        description="A reply with no usable content (content null: tool calls only; finish_reason "
+        "content_filter; finish_reason length before any text): `fail` (default) makes it a failed "
+        "item of kind no_content / content_filter / length_empty, unscored everywhere; "
+        "`score_as_empty` scores it as the output ''. Either way it is counted in run.json "
+        "(`empty`) and the report, and kept in the cache (a re-run does not ask again).",
+    )
 
     @model_validator(mode="after")
-    def _need_model(self) -> "OpenAISettings":
+    def _need_model(self) -> OpenAISettings:
         if not self.model and not self.azure:
             raise ValueError("give `model` (or `azure: {endpoint, deployment}`)")
         return self
@@ -57,7 +69,9 @@ class OpenAISettings(ProviderSettings):
     def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
         for bad in ("api_key", "messages", "model", "stream"):
             if bad in v:
-                raise ValueError(f"params may not set '{bad}'" + (" (name an env var in api_key_env)" if bad == "api_key" else ""))
+                raise ValueError(
+                    f"params may not set '{bad}'" + (" (name an env var in api_key_env)" if bad == "api_key" else "")
+                )
         return v
 
 
@@ -101,12 +115,21 @@ class OpenAIProvider(Provider):
     def returns_logprobs(self) -> bool:
         return bool((self.cfg.params or {}).get("logprobs"))
 
-    async def run_batch_api(self, pending: dict[str, Request], *, cache: Any, settings: Any, stats: Any,
-                            progress: Any = None, label: str | None = None) -> dict[str, Generation]:
+    async def run_batch_api(
+        self,
+        pending: dict[str, Request],
+        *,
+        cache: Any,
+        settings: Any,
+        stats: Any,
+        progress: Any = None,
+        label: str | None = None,
+    ) -> dict[str, Generation]:
         from ._openai_batch import run_batches
 
-        return await run_batches(self, pending, cache=cache, settings=settings, stats=stats, progress=progress,
-                                 label=label or "")
+        return await run_batches(
+            self, pending, cache=cache, settings=settings, stats=stats, progress=progress, label=label or ""
+        )
 
     def _key(self) -> str | None:
         if self.cfg.api_key_env is None:
@@ -116,25 +139,33 @@ class OpenAIProvider(Provider):
     def check_ready(self) -> None:
         env = self.cfg.api_key_env
         if env is not None and not os.environ.get(env):
-            raise ConfigError(f"environment variable {env} is not set", where=f"models.{self.name}.api_key_env",
-                              hint=f"set the environment variable {env} to the key, or api_key_env: null "
-                                   "for a keyless local server")
+            raise ConfigError(
+                f"environment variable {env} is not set",
+                where=f"models.{self.name}.api_key_env",
+                hint=f"set the environment variable {env} to the key, or api_key_env: null for a keyless local server",
+            )
         url = self.cfg.azure.endpoint if self.cfg.azure else self.base_url
         if url:
             parsed = urlparse(url)
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
-                raise ConfigError(f"not an http(s) URL: {url!r}", where=f"models.{self.name}.base_url",
-                                  hint="e.g. http://localhost:8000/v1")
+                raise ConfigError(
+                    f"not an http(s) URL: {url!r}",
+                    where=f"models.{self.name}.base_url",
+                    hint="e.g. http://localhost:8000/v1",
+                )
 
     def _get_client(self) -> Any:
         if self._client is None:
             import openai
 
             key = self._key() or "no-key"
-            common = dict(api_key=key, max_retries=0, timeout=self.cfg.timeout, default_headers=self.cfg.headers or None)
+            common = dict(
+                api_key=key, max_retries=0, timeout=self.cfg.timeout, default_headers=self.cfg.headers or None
+            )
             if self.cfg.azure:
-                self._client = openai.AsyncAzureOpenAI(azure_endpoint=self.cfg.azure.endpoint,
-                                                       api_version=self.cfg.azure.api_version, **common)
+                self._client = openai.AsyncAzureOpenAI(
+                    azure_endpoint=self.cfg.azure.endpoint, api_version=self.cfg.azure.api_version, **common
+                )
             else:
                 self._client = openai.AsyncOpenAI(base_url=self.base_url, **common)
         return self._client
@@ -153,14 +184,20 @@ class OpenAIProvider(Provider):
         except openai.APIConnectionError as exc:
             raise TransientError("connection", _msg(exc)) from None
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-            raise PermanentError("auth", f"authentication failed ({exc.status_code}): check the key in "
-                                 f"{self.cfg.api_key_env}", fatal=True) from None
+            raise PermanentError(
+                "auth",
+                f"authentication failed ({exc.status_code}): check the key in {self.cfg.api_key_env}",
+                fatal=True,
+            ) from None
         except openai.NotFoundError as exc:
-            raise PermanentError("not_found", f"not found (404): {_msg(exc)}; check the model name and base_url",
-                                 fatal=True) from None
+            raise PermanentError(
+                "not_found", f"not found (404): {_msg(exc)}; check the model name and base_url", fatal=True
+            ) from None
         except openai.APIStatusError as exc:
             if exc.status_code >= 500 or exc.status_code in (408, 409, 425):
-                raise TransientError("server_error", f"HTTP {exc.status_code}: {_msg(exc)}", _retry_after(exc)) from None
+                raise TransientError(
+                    "server_error", f"HTTP {exc.status_code}: {_msg(exc)}", _retry_after(exc)
+                ) from None
             raise PermanentError("bad_request", f"HTTP {exc.status_code}: {_msg(exc)}") from None
         except (openai.APIResponseValidationError, ValueError, KeyError, TypeError) as exc:
             raise TransientError("bad_response", f"malformed response: {type(exc).__name__}") from None
@@ -170,7 +207,7 @@ class OpenAIProvider(Provider):
         if self._client is not None:
             try:
                 await self._client.close()
-            except Exception:  # noqa: BLE001 - closing is best effort
+            except Exception:
                 pass
             self._client = None
 
@@ -207,7 +244,12 @@ def _to_generation(resp: Any) -> Generation:
         if any(getattr(t, "top_logprobs", None) for t in content):
             top = [{c.token: float(c.logprob) for c in (t.top_logprobs or [])} for t in content]
     usage = getattr(resp, "usage", None)
-    return Generation(text=text, logprobs=logprobs, top_logprobs=top, tokens=tokens,
-                      prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-                      completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-                      finish_reason=getattr(ch, "finish_reason", None))
+    return Generation(
+        text=text,
+        logprobs=logprobs,
+        top_logprobs=top,
+        tokens=tokens,
+        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        finish_reason=getattr(ch, "finish_reason", None),
+    )

@@ -33,8 +33,9 @@ import asyncio
 import json
 import os
 import tempfile
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Iterator
+from typing import Any
 
 from ..errors import ProviderError, redact
 from ._base import Generation, Provider, Request, TransientError
@@ -61,15 +62,22 @@ def _url(provider: Any) -> str:
     return "/chat/completions" if getattr(provider.cfg, "azure", None) else "/v1/chat/completions"
 
 
-def _chunks(items: Iterable[tuple[str, dict[str, Any]]], url: str, max_requests: int, max_bytes: int,
-            oversize: list[str]) -> Iterator[tuple[list[str], bytes]]:
+def _chunks(
+    items: Iterable[tuple[str, dict[str, Any]]], url: str, max_requests: int, max_bytes: int, oversize: list[str]
+) -> Iterator[tuple[list[str], bytes]]:
     """Greedy split of JSONL lines into files within both limits; keys of single over-size lines go to ``oversize``."""
     keys: list[str] = []
     parts: list[bytes] = []
     size = 0
     for key, body in items:
-        line = (json.dumps({"custom_id": key, "method": "POST", "url": url, "body": body}, ensure_ascii=False,
-                           separators=(",", ":")) + "\n").encode("utf-8")
+        line = (
+            json.dumps(
+                {"custom_id": key, "method": "POST", "url": url, "body": body},
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+            + "\n"
+        ).encode("utf-8")
         if len(line) > max_bytes:
             oversize.append(key)
             continue
@@ -123,8 +131,9 @@ def _parse_line(row: dict[str, Any]) -> tuple[Generation | None, str | None]:
 class _BatchJob:
     """Batch mode for one runner call: submit, watch, collect, resubmit."""
 
-    def __init__(self, provider: Any, cache: Cache, settings: BatchSettings, stats: BatchStats, progress: Any,
-                 label: str):
+    def __init__(
+        self, provider: Any, cache: Cache, settings: BatchSettings, stats: BatchStats, progress: Any, label: str
+    ):
         self.p = provider
         self.cache = cache
         self.settings = settings
@@ -150,24 +159,40 @@ class _BatchJob:
                 if exc.status_code == 404 and missing_ok:
                     return None
                 if exc.status_code < 500 and exc.status_code not in (408, 409, 425, 429):
-                    hint = ("check the key" if exc.status_code in (401, 403) else
-                            "this endpoint may have no Batch API: set batch: false" if exc.status_code == 404 else
-                            "batches in flight are kept in the cache; rerun with --resume")
-                    raise ProviderError(f"model '{self.p.name}': Batch API {what} failed (HTTP {exc.status_code}): "
-                                        f"{redact(str(exc))[:300]}", hint=hint) from None
+                    hint = (
+                        "check the key"
+                        if exc.status_code in (401, 403)
+                        else "this endpoint may have no Batch API: set batch: false"
+                        if exc.status_code == 404
+                        else "batches in flight are kept in the cache; rerun with --resume"
+                    )
+                    raise ProviderError(
+                        f"model '{self.p.name}': Batch API {what} failed (HTTP {exc.status_code}): "
+                        f"{redact(str(exc))[:300]}",
+                        hint=hint,
+                    ) from None
                 err = exc
             if attempt < tries:
-                await asyncio.sleep(min(30.0, 0.25 * 2 ** attempt))
-        raise ProviderError(f"model '{self.p.name}': Batch API {what} kept failing ({type(err).__name__}: "
-                            f"{redact(str(err))[:200]})", hint="batches in flight are kept in the cache; rerun with --resume")
+                await asyncio.sleep(min(30.0, 0.25 * 2**attempt))
+        raise ProviderError(
+            f"model '{self.p.name}': Batch API {what} kept failing ({type(err).__name__}: {redact(str(err))[:200]})",
+            hint="batches in flight are kept in the cache; rerun with --resume",
+        )
 
     # ------------------------------------------------------------------ submit
-    async def _submit(self, keys: list[str], pending: dict[str, Request], start: Callable[[str, list[str]], None]) -> list[str]:
+    async def _submit(
+        self, keys: list[str], pending: dict[str, Request], start: Callable[[str, list[str]], None]
+    ) -> list[str]:
         """Upload and create batches for ``keys``; ``start(batch_id, keys)`` right after each is saved.
         Returns the keys whose line alone is over ``max_bytes``."""
         oversize: list[str] = []
-        gen = _chunks(((k, request_body(self.p, pending[k])) for k in keys), _url(self.p), self.settings.max_requests,
-                      self.settings.max_bytes, oversize)
+        gen = _chunks(
+            ((k, request_body(self.p, pending[k])) for k in keys),
+            _url(self.p),
+            self.settings.max_requests,
+            self.settings.max_bytes,
+            oversize,
+        )
         while True:
             chunk = await asyncio.to_thread(next, gen, None)
             if chunk is None:
@@ -175,8 +200,14 @@ class _BatchJob:
             ckeys, data = chunk
             self.n += 1
             name = f"evalstack-{self.p.name}-{self.n}.jsonl".replace(":", "_").replace("/", "_")
-            up = await self._api("file upload", lambda: self.client.files.create(
-                file=(name, data, "application/jsonl"), purpose="batch", timeout=_TRANSFER_TIMEOUT))
+            up = await self._api(
+                "file upload",
+                lambda: self.client.files.create(
+                    file=(name, data, "application/jsonl"),  # noqa: B023
+                    purpose="batch",
+                    timeout=_TRANSFER_TIMEOUT,
+                ),
+            )
             del data
             batch = await self._api("batch create", self._creator(up.id))
             self.cache.save_batch(batch.id, self.tag, batch.status, ckeys)  # before any waiting
@@ -196,8 +227,11 @@ class _BatchJob:
                         return b
             tried[0] = True
             return await self.client.batches.create(
-                input_file_id=file_id, endpoint=_url(self.p), completion_window=self.settings.completion_window,
-                metadata={"evalstack_provider": self.p.name[:500]})
+                input_file_id=file_id,
+                endpoint=_url(self.p),
+                completion_window=self.settings.completion_window,
+                metadata={"evalstack_provider": self.p.name[:500]},
+            )
 
         return create
 
@@ -215,8 +249,13 @@ class _BatchJob:
                 return
             rc = b.request_counts
             if self.progress is not None and rc is not None:
-                self.progress.update(tid, completed=(rc.completed or 0) + (rc.failed or 0), total=rc.total or len(keys),
-                                     errors=rc.failed or 0, description=f"{self.label} · batch …{batch_id[-6:]} {b.status}")
+                self.progress.update(
+                    tid,
+                    completed=(rc.completed or 0) + (rc.failed or 0),
+                    total=rc.total or len(keys),
+                    errors=rc.failed or 0,
+                    description=f"{self.label} · batch …{batch_id[-6:]} {b.status}",
+                )
             if b.status in _TERMINAL:
                 break
             if b.status != saved:
@@ -242,7 +281,9 @@ class _BatchJob:
             fd, path = tempfile.mkstemp(prefix="evalstack-batch-", suffix=".jsonl")
             try:
                 with os.fdopen(fd, "wb") as fh:
-                    async with self.client.files.with_streaming_response.content(file_id, timeout=_TRANSFER_TIMEOUT) as resp:
+                    async with self.client.files.with_streaming_response.content(
+                        file_id, timeout=_TRANSFER_TIMEOUT
+                    ) as resp:
                         async for part in resp.iter_bytes():
                             fh.write(part)
             except BaseException:
@@ -284,8 +325,9 @@ class _BatchJob:
     async def run(self, pending: dict[str, Request]) -> dict[str, Generation]:
         results: dict[str, Generation] = {}
         failed: set[str] = set()
-        resumed = [(bid, keys) for bid, _s, keys in self.cache.open_batches(self.tag)
-                   if any(k in pending for k in keys)]
+        resumed = [
+            (bid, keys) for bid, _s, keys in self.cache.open_batches(self.tag) if any(k in pending for k in keys)
+        ]
         covered = {k for _, keys in resumed for k in keys}
         submit = [k for k in pending if k not in covered]
         self.stats.resumed += len(resumed)
@@ -295,8 +337,9 @@ class _BatchJob:
             round_keys = set(submit) | (covered & pending.keys())
             try:
                 async with asyncio.TaskGroup() as tg:
+
                     def watch(bid: str, keys: list[str]) -> None:
-                        tg.create_task(self._watch(bid, keys, outcomes))
+                        tg.create_task(self._watch(bid, keys, outcomes))  # noqa: B023
 
                     for bid, keys in resumed:
                         watch(bid, keys)
@@ -307,8 +350,9 @@ class _BatchJob:
                 results.update((k, g) for k, g in o.ok.items() if k in pending)
             for o in outcomes:
                 failed.update(k for k in o.failed if k in pending and k not in results)
-            unfinished = [k for k in pending if k in round_keys and k not in results and k not in failed
-                          and k not in oversize]
+            unfinished = [
+                k for k in pending if k in round_keys and k not in results and k not in failed and k not in oversize
+            ]
             self.stats.unfinished += len(unfinished)
             if not unfinished or round_no >= self.settings.resubmits:
                 break
@@ -328,8 +372,16 @@ def _first_leaf(group: BaseExceptionGroup) -> BaseException:
     return exc
 
 
-async def run_batches(provider: Provider, pending: dict[str, Request], *, cache: Cache, settings: BatchSettings,
-                      stats: BatchStats, progress: Any = None, label: str = "") -> dict[str, Generation]:
+async def run_batches(
+    provider: Provider,
+    pending: dict[str, Request],
+    *,
+    cache: Cache,
+    settings: BatchSettings,
+    stats: BatchStats,
+    progress: Any = None,
+    label: str = "",
+) -> dict[str, Generation]:
     """Answer ``pending`` (cache key -> request) through the Batch API.
 
     Returns key -> Generation for every request a batch answered (already stored in ``cache``). The keys

@@ -61,18 +61,26 @@ class ReplayProvider(Provider):
         for line, row in rows:
             for col in (cfg.id_column, cfg.output_column) + ((cfg.task_column,) if cfg.task_column else ()):
                 if col not in row:
-                    raise DataError(f"missing column '{col}' (columns: {', '.join(sorted(row))})", where=f"{cfg.path}:{line}",
-                                    hint=f"set models.{self.name}.{'id_column' if col == cfg.id_column else 'output_column' if col == cfg.output_column else 'task_column'}")
+                    raise DataError(
+                        f"missing column '{col}' (columns: {', '.join(sorted(row))})",
+                        where=f"{cfg.path}:{line}",
+                        hint=f"set models.{self.name}.{'id_column' if col == cfg.id_column else 'output_column' if col == cfg.output_column else 'task_column'}",
+                    )
             key = (str(row[cfg.task_column]) if cfg.task_column else None, str(row[cfg.id_column]))
             if key in table:
-                raise DataError(f"duplicate id '{key[1]}'" + (f" for task '{key[0]}'" if key[0] else ""),
-                                where=f"{cfg.path}:{line}", hint="each example needs exactly one recorded output")
+                raise DataError(
+                    f"duplicate id '{key[1]}'" + (f" for task '{key[0]}'" if key[0] else ""),
+                    where=f"{cfg.path}:{line}",
+                    hint="each example needs exactly one recorded output",
+                )
             lp = row.get(cfg.logprobs_column) if cfg.logprobs_column else None
             if isinstance(lp, str) and lp.strip():
                 try:
                     lp = json.loads(lp)
                 except ValueError:
-                    raise DataError(f"column '{cfg.logprobs_column}' is not a JSON list", where=f"{cfg.path}:{line}") from None
+                    raise DataError(
+                        f"column '{cfg.logprobs_column}' is not a JSON list", where=f"{cfg.path}:{line}"
+                    ) from None
             if lp is not None and not (isinstance(lp, list) and all(isinstance(x, (int, float)) for x in lp)):
                 raise DataError(f"column '{cfg.logprobs_column}' must be a list of numbers", where=f"{cfg.path}:{line}")
             out = row[cfg.output_column]
@@ -95,9 +103,12 @@ class ReplayProvider(Provider):
         missing = [i for i in example_ids if self._lookup(task, i) is None]
         if missing:
             first = ", ".join(missing[:5])
-            raise DataError(f"no recorded output for {len(missing)} of {len(example_ids)} examples of task '{task}' "
-                            f"(first: {first})", where=str(self.cfg.path),
-                            hint="record outputs for every example id, or limit the task's data to the recorded ids")
+            raise DataError(
+                f"no recorded output for {len(missing)} of {len(example_ids)} examples of task '{task}' "
+                f"(first: {first})",
+                where=str(self.cfg.path),
+                hint="record outputs for every example id, or limit the task's data to the recorded ids",
+            )
 
     async def generate(self, request: Request) -> Generation:
         found = self._lookup(request.task, request.example_id)
@@ -106,5 +117,6 @@ class ReplayProvider(Provider):
         text, lp = found
         if text is None:
             raise PermanentError("recorded_failure", f"the recorded output for id '{request.example_id}' is null")
-        return Generation(text=text, logprobs=[float(x) for x in lp] if lp else None,
-                          completion_tokens=len(lp) if lp else 0)
+        return Generation(
+            text=text, logprobs=[float(x) for x in lp] if lp else None, completion_tokens=len(lp) if lp else 0
+        )

@@ -17,8 +17,9 @@ __all__ = ["Runner", "RunStats", "attribute_shared"]
 
 import asyncio
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import ProviderError, redact
 from ._base import Generation, PermanentError, Provider, Request, TransientError
@@ -49,20 +50,34 @@ class _Progress:
     def __init__(self, enabled: bool):
         self._p = None
         if enabled:
-            from rich.console import Console
-
             import sys
+
+            from rich.console import Console
 
             # the progress bar's own escape codes go to the real stream (the CLI's SafeStream would show them)
             console = Console(file=getattr(sys.stderr, "unsafe_raw", sys.stderr))
             if console.is_terminal:
-                from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
-                                           TimeRemainingColumn)
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TaskProgressColumn,
+                    TextColumn,
+                    TimeRemainingColumn,
+                )
 
-                self._p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                   TaskProgressColumn(), TextColumn("{task.fields[rate]:>7} req/s"),
-                                   TextColumn("[red]{task.fields[errors]} errors"), TimeRemainingColumn(),
-                                   console=console, transient=False, refresh_per_second=8)
+                self._p = Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TaskProgressColumn(),
+                    TextColumn("{task.fields[rate]:>7} req/s"),
+                    TextColumn("[red]{task.fields[errors]} errors"),
+                    TimeRemainingColumn(),
+                    console=console,
+                    transient=False,
+                    refresh_per_second=8,
+                )
                 self._p.start()
 
     def add(self, label: str, total: int) -> Any:
@@ -141,8 +156,17 @@ async def _pool(items: Sequence[Any], work: Any, *, workers: int) -> None:
 class Runner:
     """Runs requests through providers, the cache and retries. One per pipeline run."""
 
-    def __init__(self, cache: Cache, *, progress: bool = True, backoff_initial: float = 0.5, backoff_max: float = 30.0,
-                 seed: int | None = None, batch: BatchSettings | None = None, note: Any = None):
+    def __init__(
+        self,
+        cache: Cache,
+        *,
+        progress: bool = True,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        seed: int | None = None,
+        batch: BatchSettings | None = None,
+        note: Any = None,
+    ):
         self.cache = cache
         self._note = note
         """``note(text)``: where stage lines go when no bars are drawn (see ``_stages.py``); None: nowhere."""
@@ -272,23 +296,38 @@ class Runner:
             await self._via_batch_api(provider, requests, todo, st, finish, label)
         items = list(todo.items())
         if provider.micro_batch > 1:
-            chunks = [items[i:i + provider.micro_batch] for i in range(0, len(items), provider.micro_batch)]
+            chunks = [items[i : i + provider.micro_batch] for i in range(0, len(items), provider.micro_batch)]
             await _pool(chunks, micro_batch, workers=max(1, provider.concurrency))
         else:
             # a bounded pool of workers, not a task per request: memory stays flat at 100k requests. Twice
             # the concurrency, so that workers sleeping in a backoff do not leave request slots idle.
             await _pool(items, lambda item: one(*item), workers=max(8, 2 * provider.concurrency))
         if fatal:
-            raise ProviderError(f"model '{provider.name}' ({provider.describe()}): {redact(str(fatal[0]))}",
-                                hint="fix the key/model/endpoint; finished requests are cached, rerun with --resume")
+            raise ProviderError(
+                f"model '{provider.name}' ({provider.describe()}): {redact(str(fatal[0]))}",
+                hint="fix the key/model/endpoint; finished requests are cached, rerun with --resume",
+            )
         return [r for r in results if r is not None]
 
-    async def _via_batch_api(self, provider: Provider, requests: Sequence[Request], todo: dict[Any, list[int]],
-                             st: RunStats, finish: Any, label: str | None) -> None:
+    async def _via_batch_api(
+        self,
+        provider: Provider,
+        requests: Sequence[Request],
+        todo: dict[Any, list[int]],
+        st: RunStats,
+        finish: Any,
+        label: str | None,
+    ) -> None:
         st.batch = st.batch or BatchStats()
         pending = {k: requests[idxs[0]] for k, idxs in todo.items() if isinstance(k, str)}
-        got = await provider.run_batch_api(pending, cache=self.cache, settings=self.batch_settings, stats=st.batch,
-                                           progress=self._progress, label=label or provider.name)
+        got = await provider.run_batch_api(
+            pending,
+            cache=self.cache,
+            settings=self.batch_settings,
+            stats=st.batch,
+            progress=self._progress,
+            label=label or provider.name,
+        )
         for key, gen in got.items():
             st.requests += 1
             st.prompt_tokens += gen.prompt_tokens
@@ -306,15 +345,21 @@ class Runner:
             st.completion_tokens += g.completion_tokens
         return gens
 
-    async def _with_retries(self, provider: Provider, req: Request, st: RunStats, fatal: list[PermanentError]) -> Generation:
+    async def _with_retries(
+        self, provider: Provider, req: Request, st: RunStats, fatal: list[PermanentError]
+    ) -> Generation:
         tries = 0
         while True:
             tries += 1
             try:
                 async with self._sem(provider):
                     if fatal:  # checked once a slot is ours: requests queued behind a fatal one are not sent
-                        return Generation(text=None, error_kind=fatal[0].kind, tries=tries - 1,
-                                          error_message="not sent: an earlier request failed fatally")
+                        return Generation(
+                            text=None,
+                            error_kind=fatal[0].kind,
+                            tries=tries - 1,
+                            error_message="not sent: an earlier request failed fatally",
+                        )
                     st.requests += 1
                     gen = await provider.generate(req)
             except TransientError as exc:

@@ -19,11 +19,17 @@ from ._html import CSP, render_html
 from ._junit import render_junit
 from ._markdown import render_markdown
 from ._plots import safe_name
-from ._review import (LOWEST_COLUMNS, REGRESSION_COLUMNS, regression_rows, review_rows, rows_to_csv,
-                      rows_to_jsonl)
+from ._review import LOWEST_COLUMNS, REGRESSION_COLUMNS, regression_rows, review_rows, rows_to_csv, rows_to_jsonl
 from ._runinfo import model_order, task_metric_keys
-from ._store import (SCHEMA_FILE, iter_examples, read_run, run_json_path, run_json_schema, write_run_json,
-                     write_run_schema)
+from ._store import (
+    SCHEMA_FILE,
+    iter_examples,
+    read_run,
+    run_json_path,
+    run_json_schema,
+    write_run_json,
+    write_run_schema,
+)
 from ._view import gate_table, incomplete_lines, verdict
 from ._worse import summary_lines
 from ._write import write_report_files, write_reports

@@ -15,10 +15,27 @@ from typing import Any
 from ..results import RunResult
 from ._format import one_line
 from ._runinfo import model_order
-from ._view import (counts_line, deltas_table, gate_table, group_rows, incomplete_lines, lowest_table, metrics_table,
-                    pairwise_table, regressions_table, slices_table, verdict)
-from ._view_across import (checkpoint_curve_table, checkpoint_tables, curve_notes, curve_summary_table, diagnoses_table,
-                           usage_tables)
+from ._view import (
+    counts_line,
+    deltas_table,
+    gate_table,
+    group_rows,
+    incomplete_lines,
+    lowest_table,
+    metrics_table,
+    pairwise_table,
+    regressions_table,
+    slices_table,
+    verdict,
+)
+from ._view_across import (
+    checkpoint_curve_table,
+    checkpoint_tables,
+    curve_notes,
+    curve_summary_table,
+    diagnoses_table,
+    usage_tables,
+)
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 """The Content-Security-Policy of report.html (also in the template's meta tag)."""
@@ -46,14 +63,25 @@ def _anchor(name: str, used: set[str]) -> str:
 def _environment() -> Any:
     import jinja2
 
-    return jinja2.Environment(loader=jinja2.PackageLoader("evalstack.report", "templates"),
-                              autoescape=True, undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True)
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("evalstack.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
-def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[dict[str, Any]] | None = None,
-                       lowest_skipped: list[tuple[str, str]] = (), regressions: list[dict[str, Any]] | None = None, failure_modes: list[Any] | None = None,
-                       top: int = 3) -> str:
+def render_html_report(
+    run: RunResult,
+    *,
+    plots: list[Any] = (),
+    lowest: list[dict[str, Any]] | None = None,
+    lowest_skipped: list[tuple[str, str]] = (),
+    regressions: list[dict[str, Any]] | None = None,
+    failure_modes: list[Any] | None = None,
+    top: int = 3,
+) -> str:
     """report.html from a run, its plots (:class:`~evalstack.report._plots.Plot`), review rows and new
     failure modes (:class:`~evalstack.report._worse.FailureMode`).
 
@@ -70,18 +98,26 @@ def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[di
     tasks = []
     for name in run.tasks:  # config order
         t = run.tasks[name]
-        tasks.append({
-            "name": name, "anchor": _anchor(name, used), "counts": counts_line(run, t),
-            "metrics": metrics_table(run, t), "deltas": deltas_table(run, t), "slices": slices_table(run, t),
-            "pairwise": pairwise_table(run, t),
-            "confusion": [_img(p) for p in by_kind.get("confusion", []) if p.task == name],
-            "hists": [_img(p) for p in by_kind.get("histogram", []) if p.task == name],
-        })
+        tasks.append(
+            {
+                "name": name,
+                "anchor": _anchor(name, used),
+                "counts": counts_line(run, t),
+                "metrics": metrics_table(run, t),
+                "deltas": deltas_table(run, t),
+                "slices": slices_table(run, t),
+                "pairwise": pairwise_table(run, t),
+                "confusion": [_img(p) for p in by_kind.get("confusion", []) if p.task == name],
+                "hists": [_img(p) for p in by_kind.get("histogram", []) if p.task == name],
+            }
+        )
     judge_usage, model_usage = usage_tables(run)
     s = run.settings or {}
     forest = by_kind.get("forest", [])
     others = [m for m in model_order(run) if m != run.baseline]
-    nav = ([("gate", "Gate")] if run.gate and run.gate.rules else []) + ([("worse", "What got worse")] if others else [])
+    nav = ([("gate", "Gate")] if run.gate and run.gate.rules else []) + (
+        [("worse", "What got worse")] if others else []
+    )
     nav += [("deltas", "Deltas")] if forest else []
     nav += [(t["anchor"], f"Task {t['name']}") for t in tasks]
     checkpoints = checkpoint_tables(run)
@@ -90,24 +126,46 @@ def render_html_report(run: RunResult, *, plots: list[Any] = (), lowest: list[di
     nav += [("regressions", "Regressions")] if regressions else []
     nav += [("lowest", "Lowest scores")] if lowest or lowest_skipped else []
     ctx = {
-        "run": run, "verdict": v, "failed_rules": incomplete_lines(run) if v.status == "incomplete" else v.failed, "gate": gate_table(run.gate),
+        "run": run,
+        "verdict": v,
+        "failed_rules": incomplete_lines(run) if v.status == "incomplete" else v.failed,
+        "gate": gate_table(run.gate),
         "curve_notes": curve_notes(run),
-        "others": others or ["none"], "show_worse": bool(others),
-        "failure_modes": None if failure_modes is None else [  # model text shown with control characters visible
-            (dataclasses.replace(m, output=one_line(m.output, 200)), failure_mode_table(m)) for m in failure_modes],
-        "worse_deltas": worse_deltas_table(run), "top_losses": _top_losses(run, regressions, top),
-        "stats": ", ".join(f"{k} {s[k]}" for k in ("confidence", "n_resamples", "seed", "limit") if s.get(k) is not None),
-        "nav": nav, "forest": _img(forest[0]) if forest else None, "tasks": tasks,
-        "checkpoints": checkpoints, "checkpoint_rows": checkpoint_curve_table(run),
-        "judge_usage": judge_usage, "model_usage": model_usage,
+        "others": others or ["none"],
+        "show_worse": bool(others),
+        "failure_modes": None
+        if failure_modes is None
+        else [  # model text shown with control characters visible
+            (dataclasses.replace(m, output=one_line(m.output, 200)), failure_mode_table(m)) for m in failure_modes
+        ],
+        "worse_deltas": worse_deltas_table(run),
+        "top_losses": _top_losses(run, regressions, top),
+        "stats": ", ".join(
+            f"{k} {s[k]}" for k in ("confidence", "n_resamples", "seed", "limit") if s.get(k) is not None
+        ),
+        "nav": nav,
+        "forest": _img(forest[0]) if forest else None,
+        "tasks": tasks,
+        "checkpoints": checkpoints,
+        "checkpoint_rows": checkpoint_curve_table(run),
+        "judge_usage": judge_usage,
+        "model_usage": model_usage,
         "curves": curve_summary_table(run.curves) if run.curves else None,
-        "diagnoses": diagnoses_table(run.curves), "curve_plots": [_img(p) for p in by_kind.get("curve", [])],
+        "diagnoses": diagnoses_table(run.curves),
+        "curve_plots": [_img(p) for p in by_kind.get("curve", [])],
         "examples_note": "" if lowest is not None else "examples.jsonl was not found: no per-example lists.",
-        "regressions": [(f"{t}/{k}: {m} vs {b} ({_n(len(rows), 'example')})", regressions_table(rows))
-                        for (t, k, m, b), rows in group_rows(regressions or [], "task", "metric", "model", "baseline")],
+        "regressions": [
+            (f"{t}/{k}: {m} vs {b} ({_n(len(rows), 'example')})", regressions_table(rows))
+            for (t, k, m, b), rows in group_rows(regressions or [], "task", "metric", "model", "baseline")
+        ],
         "lowest_skipped": list(lowest_skipped),
-        "lowest": [(f"{t}/{k}: {m} ({len(rows)} lowest{'' if rows[0]['higher_is_better'] else ', lower is better: highest values'})",
-                    lowest_table(rows)) for (t, k, m), rows in group_rows(lowest or [], "task", "metric", "model")],
+        "lowest": [
+            (
+                f"{t}/{k}: {m} ({len(rows)} lowest{'' if rows[0]['higher_is_better'] else ', lower is better: highest values'})",
+                lowest_table(rows),
+            )
+            for (t, k, m), rows in group_rows(lowest or [], "task", "metric", "model")
+        ],
     }
     return _environment().get_template("report.html.j2").render(**ctx)
 
@@ -136,6 +194,11 @@ def render_html(run: RunResult, run_dir: str | Path | None = None, *, worst: int
     from ._write import collect
 
     data = collect(run, run_dir, worst=worst)
-    return render_html_report(run, plots=data.plots, lowest=data.lowest_shown, lowest_skipped=data.lowest_skipped,
-                              regressions=data.regressions,
-                              failure_modes=data.failure_modes)
+    return render_html_report(
+        run,
+        plots=data.plots,
+        lowest=data.lowest_shown,
+        lowest_skipped=data.lowest_skipped,
+        regressions=data.regressions,
+        failure_modes=data.failure_modes,
+    )

@@ -34,13 +34,22 @@ def _x(text: object) -> str:
 
 
 def _rule_details(r: GateRuleResult) -> str:
-    return (f"metric {r.metric}, model {r.model or 'all'}, kind {r.kind}: value {fmt_num(r.value)}, "
-            f"bound {fmt_num(r.bound)}, CI {fmt_ci(r.ci_low, r.ci_high)}, p {fmt_p(r.p_value)}"
-            + (f"; {r.message}" if r.message else ""))
+    return (
+        f"metric {r.metric}, model {r.model or 'all'}, kind {r.kind}: value {fmt_num(r.value)}, "
+        f"bound {fmt_num(r.bound)}, CI {fmt_ci(r.ci_low, r.ci_high)}, p {fmt_p(r.p_value)}"
+        + (f"; {r.message}" if r.message else "")
+    )
 
 
-def _case(suite: ET.Element, *, name: str, classname: str, failure: tuple[str, str, str] | None,
-          out: str = "", skipped: str = "") -> None:
+def _case(
+    suite: ET.Element,
+    *,
+    name: str,
+    classname: str,
+    failure: tuple[str, str, str] | None,
+    out: str = "",
+    skipped: str = "",
+) -> None:
     tc = ET.SubElement(suite, "testcase", name=_x(name), classname=_x(classname), time="0")
     if skipped:
         ET.SubElement(tc, "skipped", message=_x(skipped))
@@ -64,23 +73,39 @@ def render_junit(run: RunResult) -> str:
     props = ET.SubElement(suite, "properties")
     head = verdict(run)
     gate_state = {"incomplete": "incomplete", "warn": "passed with inconclusive rules"}.get(
-        head.status, "none" if run.gate is None else ("passed" if run.gate.passed else "failed"))
-    for k, v in (("baseline", run.baseline), ("config_digest", run.config_digest),
-                 ("evalstack_version", run.evalstack_version), ("gate", gate_state)):
+        head.status, "none" if run.gate is None else ("passed" if run.gate.passed else "failed")
+    )
+    for k, v in (
+        ("baseline", run.baseline),
+        ("config_digest", run.config_digest),
+        ("evalstack_version", run.evalstack_version),
+        ("gate", gate_state),
+    ):
         ET.SubElement(props, "property", name=k, value=_x(v))
 
-    for r in (run.gate.rules if run.gate else []):
+    for r in run.gate.rules if run.gate else []:
         task = r.metric.split("/", 1)[0]
         name = r.rule + (f" [{r.model}]" if r.model and r.model not in r.rule else "")
         detail = _rule_details(r)
-        _case(suite, name=name, classname=f"evalstack.gate.{task}",
-              failure=None if r.passed else (r.message or f"{name} failed", f"gate.{r.kind}", detail), out=detail,
-              skipped=f"not judged: {r.message}" if r.outcome == "not_judged" else "")
+        _case(
+            suite,
+            name=name,
+            classname=f"evalstack.gate.{task}",
+            failure=None if r.passed else (r.message or f"{name} failed", f"gate.{r.kind}", detail),
+            out=detail,
+            skipped=f"not judged: {r.message}" if r.outcome == "not_judged" else "",
+        )
 
     what = f"{counted(len(run.tasks), 'task')}, {counted(len(run.models), 'model')}, baseline {run.baseline}"
-    _case(suite, name="run completed", classname="evalstack.run",
-          failure=(head.headline, "incomplete", "\n".join(incomplete_lines(run))) if head.status == "incomplete" else None,
-          out=what)
+    _case(
+        suite,
+        name="run completed",
+        classname="evalstack.run",
+        failure=(head.headline, "incomplete", "\n".join(incomplete_lines(run)))
+        if head.status == "incomplete"
+        else None,
+        out=what,
+    )
     for task_name in run.tasks:  # config order
         summary = run.tasks[task_name]
         for m in model_order(run):
@@ -88,26 +113,49 @@ def render_junit(run: RunResult) -> str:
             if mts is None:
                 continue
             msg = f"{fmt_int(mts.failed)} of {fmt_int(mts.n_examples)} generations failed after retries"
-            _case(suite, name=f"{task_name}/{m} generations", classname=f"evalstack.run.{task_name}",
-                  failure=(msg, "generation", f"finish with `{_resume(run)}` to retry exactly those")
-                  if mts.failed else None, out=msg)
+            _case(
+                suite,
+                name=f"{task_name}/{m} generations",
+                classname=f"evalstack.run.{task_name}",
+                failure=(msg, "generation", f"finish with `{_resume(run)}` to retry exactly those")
+                if mts.failed
+                else None,
+                out=msg,
+            )
             for rubric in sorted(mts.judge_failed):
                 nf, nu = mts.judge_failed[rubric], mts.judge_unparseable.get(rubric, 0)
-                msg = (f"{fmt_int(nf)} of {fmt_int(mts.n_examples)} judge requests failed after retries; "
-                       f"{counted(nu, 'reply', 'replies')} unparseable (unscored)")
-                _case(suite, name=f"{task_name}/{m} judge {rubric}", classname=f"evalstack.run.{task_name}",
-                      failure=(msg, "judge", "re-run with `evalstack run CONFIG --resume` to retry exactly those")
-                      if nf else None, out=msg)
+                msg = (
+                    f"{fmt_int(nf)} of {fmt_int(mts.n_examples)} judge requests failed after retries; "
+                    f"{counted(nu, 'reply', 'replies')} unparseable (unscored)"
+                )
+                _case(
+                    suite,
+                    name=f"{task_name}/{m} judge {rubric}",
+                    classname=f"evalstack.run.{task_name}",
+                    failure=(msg, "judge", "re-run with `evalstack run CONFIG --resume` to retry exactly those")
+                    if nf
+                    else None,
+                    out=msg,
+                )
 
     cases = suite.findall("testcase")
     failures = sum(1 for c in cases if c.find("failure") is not None)
     skipped = sum(1 for c in cases if c.find("skipped") is not None)
     total_time = f"{sum(v for v in run.timings.values() if isinstance(v, (int, float))):.3f}"
-    suite.attrib.update(tests=str(len(cases)), failures=str(failures), errors="0", skipped=str(skipped), time=total_time)
+    suite.attrib.update(
+        tests=str(len(cases)), failures=str(failures), errors="0", skipped=str(skipped), time=total_time
+    )
     if _timestamp(run.created_at):
         suite.set("timestamp", _timestamp(run.created_at))
-    root = ET.Element("testsuites", name="evalstack", tests=str(len(cases)), failures=str(failures),
-                      errors="0", skipped=str(skipped), time=total_time)
+    root = ET.Element(
+        "testsuites",
+        name="evalstack",
+        tests=str(len(cases)),
+        failures=str(failures),
+        errors="0",
+        skipped=str(skipped),
+        time=total_time,
+    )
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -9,10 +9,27 @@ from typing import Any
 from ..results import RunResult
 from ._format import one_line
 from ._runinfo import headline_key, is_per_example, model_order, task_metric_keys
-from ._view import (Cell, Table, counts_line, deltas_table, gate_table, incomplete_lines, metrics_table, pairwise_table,
-                    regressions_table, slices_table, verdict)
-from ._view_across import (checkpoint_curve_table, checkpoint_tables, curve_notes, curve_summary_table, diagnoses_table,
-                           usage_tables)
+from ._view import (
+    Cell,
+    Table,
+    counts_line,
+    deltas_table,
+    gate_table,
+    incomplete_lines,
+    metrics_table,
+    pairwise_table,
+    regressions_table,
+    slices_table,
+    verdict,
+)
+from ._view_across import (
+    checkpoint_curve_table,
+    checkpoint_tables,
+    curve_notes,
+    curve_summary_table,
+    diagnoses_table,
+    usage_tables,
+)
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
 _EMOJI = {"pass": "✅", "fail": "❌", "none": "ℹ️", "good": "✅", "bad": "❌", "warn": "⚠️", "incomplete": "🚧"}
@@ -32,7 +49,7 @@ def md_text(text: str) -> str:
     """Like :func:`md_escape`, and a bare URL from model/data text becomes inline code, never a live link."""
     out, pos = [], 0
     for m in _AUTOLINK.finditer(text):
-        out += [md_escape(text[pos:m.start()]), f"`{m.group(0)}`"]
+        out += [md_escape(text[pos : m.start()]), f"`{m.group(0)}`"]
         pos = m.end()
     out.append(md_escape(text[pos:]))
     return "".join(out)
@@ -53,8 +70,10 @@ def md_table(t: Table, *, limit: int = 120) -> str:
     if not t.headers:
         return ""
     numeric = t.numeric or [False] * len(t.headers)
-    lines = ["| " + " | ".join(md_escape(h) for h in t.headers) + " |",
-             "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
+    lines = [
+        "| " + " | ".join(md_escape(h) for h in t.headers) + " |",
+        "|" + "|".join("---:" if n else "---" for n in numeric) + "|",
+    ]
     lines += ["| " + " | ".join(md_cell(c, limit=limit) for c in row) + " |" for row in t.rows]
     return "\n".join(lines)
 
@@ -64,9 +83,14 @@ def _code(text: str) -> str:
     return f"`{text.replace('`', '')}`"
 
 
-def render_markdown(run: RunResult, run_dir: str | Path | None = None, *,
-                    regressions: list[dict[str, Any]] | None = None, top: int = 3,
-                    failure_modes: list[Any] | None = None) -> str:
+def render_markdown(
+    run: RunResult,
+    run_dir: str | Path | None = None,
+    *,
+    regressions: list[dict[str, Any]] | None = None,
+    top: int = 3,
+    failure_modes: list[Any] | None = None,
+) -> str:
     """report.md (and a GitHub Actions step summary): the gate verdict first, then what got worse (new
     failure modes, significantly worse metrics, the biggest per-example losses), then per task the metric x
     model table with CIs, the deltas vs the baseline, per-slice deltas, the checkpoint table, judge token
@@ -101,13 +125,19 @@ def _verdict_section(run: RunResult) -> list[str]:
         out += ["", f"Finish it with: `{finish.split(': ', 1)[1].replace('`', '')}`", ""]
     elif v.status == "warn":
         out += ["Inconclusive rules (too few examples to settle them; the table says what each compared):", ""]
-        out += [f"- {md_escape(r.rule)}: {md_escape(one_line(r.message))}"
-                for r in run.gate.rules if r.outcome == "inconclusive"]
+        out += [
+            f"- {md_escape(r.rule)}: {md_escape(one_line(r.message))}"
+            for r in run.gate.rules
+            if r.outcome == "inconclusive"
+        ]
         out.append("")
     elif v.failed:
         out += ["Failed rules:", ""]
-        out += [f"- {md_escape(r.rule)}{' [' + md_escape(r.model) + ']' if r.model else ''}: {md_text(one_line(r.message))}"
-                for r in run.gate.rules if not r.passed]
+        out += [
+            f"- {md_escape(r.rule)}{' [' + md_escape(r.model) + ']' if r.model else ''}: {md_text(one_line(r.message))}"
+            for r in run.gate.rules
+            if not r.passed
+        ]
         out.append("")
     if run.gate and run.gate.rules:
         out += [md_table(gate_table(run.gate)), ""]
@@ -125,26 +155,45 @@ def _run_line(run: RunResult) -> str:
     s = run.settings or {}
     stats = ", ".join(f"{k} {s[k]}" for k in ("confidence", "n_resamples", "seed", "limit") if s.get(k) is not None)
     others = [m for m in model_order(run) if m != run.baseline]
-    return (f"Run {md_escape(run.created_at)} · evalstack {md_escape(run.evalstack_version)} · baseline "
-            f"{_code(run.baseline)} · models: {', '.join(_code(m) for m in others) or 'none'}"
-            + (f" · {md_escape(stats)}" if stats else "") + f" · config sha256 {_code(run.config_digest[:12])}")
+    return (
+        f"Run {md_escape(run.created_at)} · evalstack {md_escape(run.evalstack_version)} · baseline "
+        f"{_code(run.baseline)} · models: {', '.join(_code(m) for m in others) or 'none'}"
+        + (f" · {md_escape(stats)}" if stats else "")
+        + f" · config sha256 {_code(run.config_digest[:12])}"
+    )
 
 
 def _task_section(run: RunResult, name: str) -> list[str]:
     task = run.tasks[name]
-    out = [f"## Task {_code(name)}", "", md_escape(counts_line(run, task)), "", "### Metrics", "",
-           md_table(metrics_table(run, task)), ""]
+    out = [
+        f"## Task {_code(name)}",
+        "",
+        md_escape(counts_line(run, task)),
+        "",
+        "### Metrics",
+        "",
+        md_table(metrics_table(run, task)),
+        "",
+    ]
     deltas = deltas_table(run, task)
     if deltas:
-        out += [f"### Deltas vs {_code(run.baseline)} (model − baseline; ▲/▼ is the sign, the verdict says good or bad)",
-                "", md_table(deltas), ""]
+        out += [
+            f"### Deltas vs {_code(run.baseline)} (model − baseline; ▲/▼ is the sign, the verdict says good or bad)",
+            "",
+            md_table(deltas),
+            "",
+        ]
     slices = slices_table(run, task)
     if slices:
         out += ["### Per-slice deltas", "", md_table(slices), ""]
     pairwise = pairwise_table(run, task)
     if pairwise:
-        out += ["### Pairwise judges (each pair judged in both orders; an inconsistent verdict is a tie)", "",
-                md_table(pairwise), ""]
+        out += [
+            "### Pairwise judges (each pair judged in both orders; an inconsistent verdict is a tie)",
+            "",
+            md_table(pairwise),
+            "",
+        ]
     return out
 
 
@@ -152,8 +201,12 @@ def _checkpoint_section(run: RunResult) -> list[str]:
     tables = checkpoint_tables(run)
     out: list[str] = []
     if tables:
-        out += ["## Checkpoints", "", "Scores per task, a column per metric; best value per column in bold "
-                "(direction-aware).", ""]
+        out += [
+            "## Checkpoints",
+            "",
+            "Scores per task, a column per metric; best value per column in bold (direction-aware).",
+            "",
+        ]
         for i, (task, t) in enumerate(tables):
             more = " (continued)" if i and tables[i - 1][0] == task else ""
             out += [f"Task {_code(task)}{more}:", "", md_table(t), ""]
@@ -171,8 +224,7 @@ def _usage_section(run: RunResult) -> list[str]:
     return out
 
 
-def _worse_section(run: RunResult, rows: list[dict[str, Any]] | None, modes: list[Any] | None,
-                   top: int) -> list[str]:
+def _worse_section(run: RunResult, rows: list[dict[str, Any]] | None, modes: list[Any] | None, top: int) -> list[str]:
     """What got worse, right under the gate: new failure modes, significantly worse deltas, and per task
     and model the examples that lost most on the task's headline metric."""
     from ._worse import failure_mode_table, worse_deltas_table
@@ -183,16 +235,26 @@ def _worse_section(run: RunResult, rows: list[dict[str, Any]] | None, modes: lis
     if modes is not None:
         out += ["### New failure modes", ""]
         if not modes:
-            out += ["None: no model repeats an output across unrelated inputs (or answers a label of another task) "
-                    f"more than {_code(run.baseline)} does.", ""]
+            out += [
+                "None: no model repeats an output across unrelated inputs (or answers a label of another task) "
+                f"more than {_code(run.baseline)} does.",
+                "",
+            ]
         for i, m in enumerate(modes, 1):
-            out += [f"{i}. ❌ **{_code(m.task)}: {_code(m.model)} answers {_code(one_line(m.output, 80))} on "
-                    f"{m.count} example{'s' if m.count != 1 else ''}** ({m.wrong} with another reference; "
-                    f"{_code(m.baseline)}: {m.baseline_count}): {md_escape(m.why())}.", ""]
+            out += [
+                f"{i}. ❌ **{_code(m.task)}: {_code(m.model)} answers {_code(one_line(m.output, 80))} on "
+                f"{m.count} example{'s' if m.count != 1 else ''}** ({m.wrong} with another reference; "
+                f"{_code(m.baseline)}: {m.baseline_count}): {md_escape(m.why())}.",
+                "",
+            ]
             out += [md_table(failure_mode_table(m), limit=80), ""]
     worse = worse_deltas_table(run)
-    out += ["### Significantly worse metrics", "",
-            md_table(worse) if worse else "None: no delta is significantly worse than the baseline.", ""]
+    out += [
+        "### Significantly worse metrics",
+        "",
+        md_table(worse) if worse else "None: no delta is significantly worse than the baseline.",
+        "",
+    ]
     if rows is None:
         return out
     out += ["### Largest per-example losses", ""]
@@ -205,8 +267,12 @@ def _worse_section(run: RunResult, rows: list[dict[str, Any]] | None, modes: lis
         for m in [m for m in model_order(run) if m != run.baseline and m in run.tasks[task].models]:
             pick = [r for r in mine if r["model"] == m and r["metric"] == key][:top]
             out += [f"#### {_code(f'{task}/{key}')}: {_code(m)} vs {_code(run.baseline)}", ""]
-            out += [md_table(regressions_table(pick), limit=80) if pick
-                    else f"No example scored worse than {_code(run.baseline)}.", ""]
+            out += [
+                md_table(regressions_table(pick), limit=80)
+                if pick
+                else f"No example scored worse than {_code(run.baseline)}.",
+                "",
+            ]
     out += ["All metrics and more examples: `review/regressions.csv`, `review/lowest.csv`.", ""]
     return out
 
@@ -227,16 +293,26 @@ def _curves_markdown(curves: list[dict[str, Any]]) -> list[str]:
         if text is not None:  # no raw "<": labels and paths cannot inject HTML (">" stays: blockquotes)
             return [text.replace("&", "&amp;").replace("<", "&lt;").strip(), ""]
     diag = diagnoses_table(curves)
-    return ["## Loss curves", "", md_table(curve_summary_table(curves)), "",
-            md_table(diag, limit=200) if diag else "No diagnosis: the curves look healthy.", ""]
+    return [
+        "## Loss curves",
+        "",
+        md_table(curve_summary_table(curves)),
+        "",
+        md_table(diag, limit=200) if diag else "No diagnosis: the curves look healthy.",
+        "",
+    ]
 
 
-def _regressions_from(run_dir: str | Path, run: RunResult, top: int) -> tuple[list[dict[str, Any]] | None, list[Any] | None]:
+def _regressions_from(
+    run_dir: str | Path, run: RunResult, top: int
+) -> tuple[list[dict[str, Any]] | None, list[Any] | None]:
     from ._review import fill_regression_texts, has_examples, scan_examples
     from ._worse import fill_failure_examples, find_failure_modes
 
     if not has_examples(run_dir):
         return None, None
     scan = scan_examples(run_dir, run, worst=0)
-    return (fill_regression_texts(run_dir, scan.regression_candidates(run.baseline, worst=top)),
-            fill_failure_examples(run_dir, find_failure_modes(run, scan.outputs)))
+    return (
+        fill_regression_texts(run_dir, scan.regression_candidates(run.baseline, worst=top)),
+        fill_failure_examples(run_dir, find_failure_modes(run, scan.outputs)),
+    )

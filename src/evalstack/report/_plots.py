@@ -65,14 +65,17 @@ def forest_plot(run: RunResult) -> Plot | None:
     for task in run.tasks:  # config order
         t = run.tasks[task]
         for key in task_metric_keys(run, task):
-            rows = [(m, t.deltas[m][key]) for m in model_order(run) if key in t.deltas.get(m, {})
-                    and t.deltas[m][key].delta is not None]
+            rows = [
+                (m, t.deltas[m][key])
+                for m in model_order(run)
+                if key in t.deltas.get(m, {}) and t.deltas[m][key].delta is not None
+            ]
             if rows:
                 panels.append((f"{task}/{key}", rows))
     if not panels:
         return None
     ncols = 2 if len(panels) > 3 else 1
-    grid = [panels[i:i + ncols] for i in range(0, len(panels), ncols)]
+    grid = [panels[i : i + ncols] for i in range(0, len(panels), ncols)]
     heights = [0.32 * max(len(rows) for _, rows in line) + 0.6 for line in grid]
     fig = _figure(7.5 if ncols == 1 else 10.0, sum(heights) + 0.5)
     axes = fig.subplots(len(grid), ncols, gridspec_kw={"height_ratios": heights}, squeeze=False)
@@ -88,12 +91,20 @@ def forest_plot(run: RunResult) -> Plot | None:
 
 def _forest_panel(ax: Any, label: str, rows: list[tuple[str, Any]]) -> None:
     ys = list(range(len(rows)))[::-1]
-    for y, (model, d) in zip(ys, rows):
+    for y, (_model, d) in zip(ys, rows):
         color = _COLORS.get(d.verdict, _GREY)
         lo = d.ci_low if d.ci_low is not None else d.delta
         hi = d.ci_high if d.ci_high is not None else d.delta
-        ax.errorbar([d.delta], [y], xerr=[[max(d.delta - lo, 0)], [max(hi - d.delta, 0)]], fmt="o", color=color,
-                    ecolor=color, capsize=3, markersize=5)
+        ax.errorbar(
+            [d.delta],
+            [y],
+            xerr=[[max(d.delta - lo, 0)], [max(hi - d.delta, 0)]],
+            fmt="o",
+            color=color,
+            ecolor=color,
+            capsize=3,
+            markersize=5,
+        )
     ax.axvline(0.0, color="#24292f", linewidth=0.8)
     ax.set_yticks(ys, [_txt(m) for m, _ in rows])
     ax.set_ylim(-0.7, len(rows) - 0.3)
@@ -124,7 +135,9 @@ def confusion_plots(run: RunResult) -> list[Plot]:
         mats = []
         for m in model_order(run):
             mts = t.models.get(m)
-            found = next((c for s in (mts.metrics.values() if mts else []) if (c := _confusion_details(s.details))), None)
+            found = next(
+                (c for s in (mts.metrics.values() if mts else []) if (c := _confusion_details(s.details))), None
+            )
             if found:
                 mats.append((m, *found))
         if not mats:
@@ -140,8 +153,15 @@ def confusion_plots(run: RunResult) -> list[Plot]:
             ax.imshow(cm, cmap="Blues", vmin=0, vmax=vmax, aspect="auto")
             for i, r in enumerate(cm):
                 for j, v in enumerate(r):
-                    ax.text(j, i, f"{v:g}", ha="center", va="center", fontsize=8,
-                            color="white" if v > 0.6 * vmax else "#24292f")
+                    ax.text(
+                        j,
+                        i,
+                        f"{v:g}",
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if v > 0.6 * vmax else "#24292f",
+                    )
             ax.set_xticks(range(len(cols)), [_txt(c) for c in cols], rotation=45, ha="right", fontsize=8)
             ax.set_yticks(range(len(labels)), [_txt(c) for c in labels], fontsize=8)
             ax.set_title(_txt(m), fontsize=9)
@@ -169,17 +189,26 @@ def histogram_plots(run: RunResult, values: dict[tuple[str, str, str], list[floa
             groups.setdefault((task, key), []).append((model, vals))
     out = []
     rank = task_rank(run)
-    for (task, key) in sorted(groups, key=lambda g: (rank.get(g[0], len(rank)), g)):  # tasks in config order
-        series = [(m, np.asarray(v, dtype=float)) for m, v in
-                  sorted(groups[(task, key)], key=lambda s: (order.get(s[0], len(order)), s[0]))]
+    for task, key in sorted(groups, key=lambda g: (rank.get(g[0], len(rank)), g)):  # tasks in config order
+        series = [
+            (m, np.asarray(v, dtype=float))
+            for m, v in sorted(groups[(task, key)], key=lambda s: (order.get(s[0], len(order)), s[0]))
+        ]
         levels = np.unique(np.concatenate([v for _, v in series]))
         if len(levels) <= 11 and np.allclose(levels, np.round(levels * 2) / 2):
             fig = _discrete_bars(series, levels)
         else:
             fig = _stacked_hists(series, np.concatenate([v for _, v in series]))
         fig.suptitle(_txt(f"{task}/{key}: per-example scores"), fontsize=9, x=0.01, ha="left")
-        out.append(Plot(safe_name("hist", task, key), f"Score distribution: {task}/{key}" + _mean_note(run, task, key, series),
-                        "histogram", _png(fig), task))
+        out.append(
+            Plot(
+                safe_name("hist", task, key),
+                f"Score distribution: {task}/{key}" + _mean_note(run, task, key, series),
+                "histogram",
+                _png(fig),
+                task,
+            )
+        )
     return out
 
 
@@ -197,8 +226,10 @@ def _mean_note(run: RunResult, task: str, key: str, series: list[tuple[str, Any]
     shown = ", ".join(f"{m} {fmt_num(x)}" for m, x in drawn)
     if all(t is not None and abs(d - t) <= 1e-9 * max(1.0, abs(t)) for (_, d), (_, t) in zip(drawn, table)):
         return f" (means drawn, as in the table: {shown})"
-    return (f": means drawn {shown}; the table's {', '.join(f'{m} {fmt_num(t)}' for m, t in table)}, computed over "
-            f"the whole set (e.g. token-weighted), not as the mean of per-example scores")
+    return (
+        f": means drawn {shown}; the table's {', '.join(f'{m} {fmt_num(t)}' for m, t in table)}, computed over "
+        f"the whole set (e.g. token-weighted), not as the mean of per-example scores"
+    )
 
 
 def _discrete_bars(series: list[tuple[str, Any]], levels: Any) -> Any:
@@ -210,8 +241,13 @@ def _discrete_bars(series: list[tuple[str, Any]], levels: Any) -> Any:
     x = np.arange(len(levels))
     for i, (model, v) in enumerate(series):
         counts = [(v == lv).sum() for lv in levels]
-        ax.bar(x + (i - (len(series) - 1) / 2) * width, counts, width, color=_PALETTE[i % len(_PALETTE)],
-               label=_txt(f"{model} (mean {v.mean():.4g}, n={v.size})"))
+        ax.bar(
+            x + (i - (len(series) - 1) / 2) * width,
+            counts,
+            width,
+            color=_PALETTE[i % len(_PALETTE)],
+            label=_txt(f"{model} (mean {v.mean():.4g}, n={v.size})"),
+        )
     ax.set_xticks(x, [f"{lv:g}" for lv in levels])
     ax.set_xlabel("score", fontsize=8)
     ax.set_ylabel("examples", fontsize=8)
@@ -231,8 +267,15 @@ def _stacked_hists(series: list[tuple[str, Any]], allv: Any) -> Any:
         ax.hist(v, bins=bins, color=color, alpha=0.75)
         ax.axvline(v.mean(), color="#24292f", linewidth=1, linestyle="--")
         ax.set_ylabel(_txt(model), fontsize=8, rotation=0, ha="right", va="center")
-        ax.text(0.99, 0.9, _txt(f"mean {v.mean():.4g}, n={v.size}"), transform=ax.transAxes, ha="right",
-                va="top", fontsize=7)
+        ax.text(
+            0.99,
+            0.9,
+            _txt(f"mean {v.mean():.4g}, n={v.size}"),
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=7,
+        )
         ax.tick_params(labelsize=7)
     axes[-1].set_xlabel("score", fontsize=8)
     return fig
@@ -257,8 +300,11 @@ def curve_pngs(run_dir: str | Path, curves: Sequence[dict[str, Any]] = (), *, ma
                     break
     folder = root / "curves"
     seen = {p for p, _ in found}
-    found += [(p, p.stem.replace("_", " ")) for p in (sorted(folder.rglob("*.png")) if folder.is_dir() else [])
-              if p.resolve() not in seen]
+    found += [
+        (p, p.stem.replace("_", " "))
+        for p in (sorted(folder.rglob("*.png")) if folder.is_dir() else [])
+        if p.resolve() not in seen
+    ]
     out = []
     for p, title in found:
         if p.stat().st_size > max_bytes:

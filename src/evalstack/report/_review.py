@@ -12,37 +12,72 @@ import io
 import json
 import math
 from array import array
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .._safetext import cap, csv_cell
 from ..results import ExampleRow, RunResult
 from ._format import as_text
-from ._runinfo import (check_filters, higher_is_better, is_per_example, key_of_score, metric_matches, model_order,
-                       task_rank)
+from ._runinfo import (
+    check_filters,
+    higher_is_better,
+    is_per_example,
+    key_of_score,
+    metric_matches,
+    model_order,
+    task_rank,
+)
 from ._store import EXAMPLES_JSONL, iter_examples, read_run
 
 ALMOST_ALL = 0.95
 """The report leaves out a lowest-score list when this share of the metric's per-example values ties at its
 worst value (a pick among ties says nothing); review/lowest.csv keeps it."""
 
-LOWEST_COLUMNS = ["task", "model", "metric", "rank", "id", "score", "higher_is_better",
-                  "input", "output", "reference", "judge_reason"]
+LOWEST_COLUMNS = [
+    "task",
+    "model",
+    "metric",
+    "rank",
+    "id",
+    "score",
+    "higher_is_better",
+    "input",
+    "output",
+    "reference",
+    "judge_reason",
+]
 """Columns of review/lowest.csv (and keys of each review row)."""
 
-REGRESSION_COLUMNS = ["task", "metric", "model", "baseline", "rank", "id", "baseline_score", "model_score",
-                      "delta", "higher_is_better", "input", "reference", "baseline_output", "model_output",
-                      "baseline_judge_reason", "model_judge_reason"]
+REGRESSION_COLUMNS = [
+    "task",
+    "metric",
+    "model",
+    "baseline",
+    "rank",
+    "id",
+    "baseline_score",
+    "model_score",
+    "delta",
+    "higher_is_better",
+    "input",
+    "reference",
+    "baseline_output",
+    "model_output",
+    "baseline_judge_reason",
+    "model_judge_reason",
+]
 """Columns of review/regressions.csv; ``delta`` is model - baseline (raw, not direction-flipped)."""
 
 
 def judge_reason(judge: dict[str, Any], key: str) -> str:
     """The judge reason behind score ``key``: the rubric's own for ``judge_<rubric>``, else every reason."""
+
     def reason(entry: Any) -> str:
         return as_text(entry.get("reason")) if isinstance(entry, dict) else ""
 
-    if key.startswith("judge_") and key[len("judge_"):] in judge:
-        return reason(judge[key[len("judge_"):]])
+    if key.startswith("judge_") and key[len("judge_") :] in judge:
+        return reason(judge[key[len("judge_") :]])
     parts = [f"{name}: {reason(entry)}" for name, entry in sorted(judge.items()) if reason(entry)]
     return "\n".join(parts)
 
@@ -64,7 +99,7 @@ class _Column:
             if col is None:
                 col = self.cols[key] = array("d", [math.nan]) * n
             col.append(value)
-        for key, col in self.cols.items():
+        for key, col in self.cols.items():  # noqa: B007
             if len(col) == n:
                 col.append(math.nan)
 
@@ -93,8 +128,10 @@ class ExampleScan:
         k = (task, key)
         if k not in self._kind:
             known = task in self.run.tasks
-            self._kind[k] = (is_per_example(self.run, task, key) if known else True,
-                             higher_is_better(self.run, task, key) if known else True)
+            self._kind[k] = (
+                is_per_example(self.run, task, key) if known else True,
+                higher_is_better(self.run, task, key) if known else True,
+            )
         return self._kind[k]
 
     def add(self, row: ExampleRow) -> None:
@@ -108,7 +145,11 @@ class ExampleScan:
             if not per_example or value is None or not math.isfinite(value):
                 continue
             scores[key] = float(value)
-            if self.worst and (self.model is None or row.model == self.model) and metric_matches(self.metric, row.task, key):
+            if (
+                self.worst
+                and (self.model is None or row.model == self.model)
+                and metric_matches(self.metric, row.task, key)
+            ):
                 self._keep_lowest(row, key, float(value), hib)
         self.columns.setdefault((row.task, row.model), _Column()).add(row.id, scores)
 
@@ -121,7 +162,7 @@ class ExampleScan:
         kept.append((rank_key, row))
         if len(kept) > 4 * self.worst + 16:
             kept.sort(key=lambda t: t[0])
-            del kept[self.worst:]
+            del kept[self.worst :]
             group[0] = kept[-1][0]
 
     def lowest_rows(self) -> list[dict[str, Any]]:
@@ -129,15 +170,27 @@ class ExampleScan:
         order = {m: i for i, m in enumerate(model_order(self.run))}
         tasks = task_rank(self.run)
         out = []
-        for (task, model, key) in sorted(self._lowest, key=lambda g: (tasks.get(g[0], len(tasks)), g[0], g[2],
-                                                                      order.get(g[1], len(order)), g[1])):
+        for task, model, key in sorted(
+            self._lowest, key=lambda g: (tasks.get(g[0], len(tasks)), g[0], g[2], order.get(g[1], len(order)), g[1])
+        ):
             kept = sorted(self._lowest[(task, model, key)][1], key=lambda t: t[0])[: self.worst]
             hib = self._info(task, key)[1]
             for rank, (_, row) in enumerate(kept, 1):
-                out.append({"task": task, "model": model, "metric": key, "rank": rank, "id": row.id,
-                            "score": _score(row, key), "higher_is_better": hib, "input": cap(row.input),
-                            "output": cap(row.output), "reference": cap(row.reference),
-                            "judge_reason": cap(judge_reason(row.judge, key))})
+                out.append(
+                    {
+                        "task": task,
+                        "model": model,
+                        "metric": key,
+                        "rank": rank,
+                        "id": row.id,
+                        "score": _score(row, key),
+                        "higher_is_better": hib,
+                        "input": cap(row.input),
+                        "output": cap(row.output),
+                        "reference": cap(row.reference),
+                        "judge_reason": cap(judge_reason(row.judge, key)),
+                    }
+                )
         return out
 
     def for_report(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
@@ -193,8 +246,9 @@ class ExampleScan:
                 keys.update(col.cols)
         return sorted(keys)
 
-    def regression_candidates(self, baseline: str, *, worst: int, metric: str | None = None,
-                              model: str | None = None) -> list[dict[str, Any]]:
+    def regression_candidates(
+        self, baseline: str, *, worst: int, metric: str | None = None, model: str | None = None
+    ) -> list[dict[str, Any]]:
         """Per task, model (not the baseline) and metric: the ``worst`` examples where the model lost most.
 
         The loss is ``baseline - model`` (``model - baseline`` for lower-is-better metrics); only examples
@@ -210,8 +264,9 @@ class ExampleScan:
             if base is None:
                 continue
             base_index = {eid: i for i, eid in enumerate(base.ids)}  # a repeated id: the last row wins
-            models = sorted({m for t, m in self.columns if t == task and m != baseline},
-                            key=lambda m: (order.get(m, len(order)), m))
+            models = sorted(
+                {m for t, m in self.columns if t == task and m != baseline}, key=lambda m: (order.get(m, len(order)), m)
+            )
             for m in models:
                 if model is not None and m != model:
                     continue
@@ -229,9 +284,20 @@ class ExampleScan:
                     cand = np.flatnonzero(np.isfinite(loss) & (loss > 0))
                     chosen = sorted(cand.tolist(), key=lambda i: (-loss[i], col.ids[i]))[:worst]
                     for rank, i in enumerate(chosen, 1):
-                        out.append({"task": task, "metric": key, "model": m, "baseline": baseline, "rank": rank,
-                                    "id": col.ids[i], "baseline_score": float(bv[i]), "model_score": float(mv[i]),
-                                    "delta": float(mv[i] - bv[i]), "higher_is_better": hib})
+                        out.append(
+                            {
+                                "task": task,
+                                "metric": key,
+                                "model": m,
+                                "baseline": baseline,
+                                "rank": rank,
+                                "id": col.ids[i],
+                                "baseline_score": float(bv[i]),
+                                "model_score": float(mv[i]),
+                                "delta": float(mv[i] - bv[i]),
+                                "higher_is_better": hib,
+                            }
+                        )
         return out
 
 
@@ -260,19 +326,24 @@ def fill_regression_texts(run_dir: str | Path, candidates: list[dict[str, Any]])
         mine = texts.get((c["task"], c["model"], c["id"]))
         base = texts.get((c["task"], c["baseline"], c["id"]))
         first = mine or base
-        out.append({col: None for col in REGRESSION_COLUMNS} | c | {
-            "input": cap(first.input) if first else None,
-            "reference": cap(first.reference) if first else None,
-            "baseline_output": cap(base.output) if base else None,
-            "model_output": cap(mine.output) if mine else None,
-            "baseline_judge_reason": cap(judge_reason(base.judge, c["metric"])) if base else "",
-            "model_judge_reason": cap(judge_reason(mine.judge, c["metric"])) if mine else "",
-        })
+        out.append(
+            {col: None for col in REGRESSION_COLUMNS}
+            | c
+            | {
+                "input": cap(first.input) if first else None,
+                "reference": cap(first.reference) if first else None,
+                "baseline_output": cap(base.output) if base else None,
+                "model_output": cap(mine.output) if mine else None,
+                "baseline_judge_reason": cap(judge_reason(base.judge, c["metric"])) if base else "",
+                "model_judge_reason": cap(judge_reason(mine.judge, c["metric"])) if mine else "",
+            }
+        )
     return out
 
 
-def scan_examples(run_dir: str | Path, run: RunResult, *, worst: int = 20, metric: str | None = None,
-                  model: str | None = None) -> ExampleScan:
+def scan_examples(
+    run_dir: str | Path, run: RunResult, *, worst: int = 20, metric: str | None = None, model: str | None = None
+) -> ExampleScan:
     """Run an :class:`ExampleScan` over ``run_dir/examples.jsonl``."""
     scan = ExampleScan(run, worst=worst, metric=metric, model=model)
     for row in iter_examples(run_dir):
@@ -280,8 +351,14 @@ def scan_examples(run_dir: str | Path, run: RunResult, *, worst: int = 20, metri
     return scan
 
 
-def review_rows(run_dir: str | Path, *, worst: int = 20, metric: str | None = None,
-                model: str | None = None, allow_unfinished: bool = False) -> list[dict[str, Any]]:
+def review_rows(
+    run_dir: str | Path,
+    *,
+    worst: int = 20,
+    metric: str | None = None,
+    model: str | None = None,
+    allow_unfinished: bool = False,
+) -> list[dict[str, Any]]:
     """What ``evalstack review`` prints: the ``worst`` lowest-scoring examples per metric and model.
 
     Per-example metrics only (corpus-only ones such as macro F1 have no per-example score);
@@ -293,9 +370,15 @@ def review_rows(run_dir: str | Path, *, worst: int = 20, metric: str | None = No
     return scan_examples(run_dir, run, worst=worst, metric=metric, model=model).lowest_rows()
 
 
-def regression_rows(run_dir: str | Path, *, worst: int = 20, baseline: str | None = None,
-                    metric: str | None = None, model: str | None = None,
-                    allow_unfinished: bool = False) -> list[dict[str, Any]]:
+def regression_rows(
+    run_dir: str | Path,
+    *,
+    worst: int = 20,
+    baseline: str | None = None,
+    metric: str | None = None,
+    model: str | None = None,
+    allow_unfinished: bool = False,
+) -> list[dict[str, Any]]:
     """Per task, non-baseline model and per-example metric: the ``worst`` examples where the model lost most
     against ``baseline`` (default: the run's baseline), with both outputs side by side.
 

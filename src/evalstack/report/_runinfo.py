@@ -17,7 +17,11 @@ def model_order(run: RunResult) -> list[str]:
         step = info.checkpoint_step if info else None
         return (step is None, step or 0, name)
 
-    head = [run.baseline] if run.baseline in run.models or any(run.baseline in t.models for t in run.tasks.values()) else []
+    head = (
+        [run.baseline]
+        if run.baseline in run.models or any(run.baseline in t.models for t in run.tasks.values())
+        else []
+    )
     return head + sorted(others, key=key)
 
 
@@ -76,24 +80,30 @@ def metric_matches(metric: str | None, task: str, key: str) -> bool:
     return k == key and (t is None or t == task)
 
 
-def check_filters(run: RunResult, *, metric: str | None = None, model: str | None = None,
-                  baseline: str | None = None) -> None:
+def check_filters(
+    run: RunResult, *, metric: str | None = None, model: str | None = None, baseline: str | None = None
+) -> None:
     """Raise ConfigError for a ``--metric``/``--model``/``--baseline`` that names nothing in the run."""
     names = model_order(run)
     for what, value in (("model", model), ("baseline", baseline)):
         if value is not None and value not in names:
-            raise ConfigError(f"unknown {what} '{value}'", where=f"--{what}", hint=f"models in this run: {', '.join(names)}")
+            raise ConfigError(
+                f"unknown {what} '{value}'", where=f"--{what}", hint=f"models in this run: {', '.join(names)}"
+            )
     if metric is not None:
         known = [f"{t}/{k}" for t in run.tasks for k in task_metric_keys(run, t)]
         if not any(metric_matches(metric, *k.split("/", 1)) for k in known):
-            raise ConfigError(f"unknown metric '{metric}'", where="--metric",
-                              hint=f"metrics in this run: {', '.join(known) or 'none'}")
+            raise ConfigError(
+                f"unknown metric '{metric}'",
+                where="--metric",
+                hint=f"metrics in this run: {', '.join(known) or 'none'}",
+            )
 
 
 def key_of_score(task: str, key: str) -> str:
     """A score key of examples.jsonl without a ``task/`` prefix (rows may carry either form)."""
     prefix = f"{task}/"
-    return key[len(prefix):] if key.startswith(prefix) else key
+    return key[len(prefix) :] if key.startswith(prefix) else key
 
 
 def headline_key(run: RunResult, task: str, candidates: list[str]) -> str | None:
@@ -103,7 +113,9 @@ def headline_key(run: RunResult, task: str, candidates: list[str]) -> str | None
     if not candidates:
         return None
     gated = [(r.kind, split_metric(r.metric)) for r in (run.gate.rules if run.gate else [])]
-    compared = [k for kind, (t, k) in gated if t == task and kind in ("max_regression", "require_non_inferiority", "max_drop")]
+    compared = [
+        k for kind, (t, k) in gated if t == task and kind in ("max_regression", "require_non_inferiority", "max_drop")
+    ]
     judged = [k for k in sorted(candidates) if k.startswith("judge_")]
     absolute = [k for _, (t, k) in gated if t == task]
     for k in compared + judged + absolute + sorted(candidates):

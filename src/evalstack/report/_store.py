@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -49,8 +50,12 @@ def write_run_json(run_dir: str | Path, run: RunResult) -> Path:
     bad: list[str] = []
     data = _finite(run.model_dump(mode="json"), "", bad)
     if bad:
-        warnings.warn(f"run.json: non-finite values written as null at {', '.join(bad[:10])}"
-                      + (f" (+{len(bad) - 10} more)" if len(bad) > 10 else ""), RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"run.json: non-finite values written as null at {', '.join(bad[:10])}"
+            + (f" (+{len(bad) - 10} more)" if len(bad) > 10 else ""),
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return atomic_write_json(Path(run_dir) / RUN_JSON, data, root=run_dir)
 
 
@@ -67,38 +72,56 @@ def read_run(run_dir_or_run_json: str | Path, *, allow_unfinished: bool = False)
     """
     path = run_json_path(run_dir_or_run_json)
     if not path.is_file():
-        raise DataError("no run.json here", where=str(path),
-                        hint="give a run folder written by `evalstack run` (it holds run.json) or the run.json file")
-    text = read_user_text(path, "run.json", error=DataError,
-                          utf8_hint="the file is damaged: re-run `evalstack run` to write it again")
+        raise DataError(
+            "no run.json here",
+            where=str(path),
+            hint="give a run folder written by `evalstack run` (it holds run.json) or the run.json file",
+        )
+    text = read_user_text(
+        path, "run.json", error=DataError, utf8_hint="the file is damaged: re-run `evalstack run` to write it again"
+    )
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", where=str(path),
-                        hint="the file is truncated or edited by hand: re-run `evalstack run` to write it again") from None
+        raise DataError(
+            f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+            where=str(path),
+            hint="the file is truncated or edited by hand: re-run `evalstack run` to write it again",
+        ) from None
     if not isinstance(data, dict):
-        raise DataError("run.json must hold a JSON object", where=str(path),
-                        hint="give the run.json written by `evalstack run`")
+        raise DataError(
+            "run.json must hold a JSON object", where=str(path), hint="give the run.json written by `evalstack run`"
+        )
     version = data.get("schema_version")
     written_by = data.get("evalstack_version")
     by = f" (written by evalstack {written_by})" if isinstance(written_by, str) else ""
     if not isinstance(version, int) or isinstance(version, bool):
-        raise DataError(f"no integer schema_version{by}; this is not a run.json evalstack wrote", where=str(path),
-                        hint="give the run.json of a run folder")
+        raise DataError(
+            f"no integer schema_version{by}; this is not a run.json evalstack wrote",
+            where=str(path),
+            hint="give the run.json of a run folder",
+        )
     if version < SCHEMA_VERSION:
-        raise DataError(f"run.json schema_version {version}{by} is older than the version this evalstack reads "
-                        f"({SCHEMA_VERSION})", where=str(path),
-                        hint="re-run the config with this evalstack"
-                        + (f", or read it with evalstack {written_by} (pip install evalstack=={written_by})" if by else ""))
+        raise DataError(
+            f"run.json schema_version {version}{by} is older than the version this evalstack reads ({SCHEMA_VERSION})",
+            where=str(path),
+            hint="re-run the config with this evalstack"
+            + (f", or read it with evalstack {written_by} (pip install evalstack=={written_by})" if by else ""),
+        )
     if version > SCHEMA_VERSION:
-        raise DataError(f"run.json schema_version {version}{by} is newer than the version this evalstack reads "
-                        f"({SCHEMA_VERSION})", where=str(path),
-                        hint="upgrade evalstack: pip install -U evalstack")
+        raise DataError(
+            f"run.json schema_version {version}{by} is newer than the version this evalstack reads ({SCHEMA_VERSION})",
+            where=str(path),
+            hint="upgrade evalstack: pip install -U evalstack",
+        )
     try:
         run = RunResult.model_validate(data)
     except ValidationError as exc:
-        raise DataError(_first_error(exc), where=str(path),
-                        hint="the file does not match run.schema.json: re-run `evalstack run` to write it again") from None
+        raise DataError(
+            _first_error(exc),
+            where=str(path),
+            hint="the file does not match run.schema.json: re-run `evalstack run` to write it again",
+        ) from None
     from .._outdir import ensure_finished
 
     ensure_finished(path.parent, run.examples_sha256, allow_unfinished=allow_unfinished)
@@ -111,7 +134,9 @@ def _config_order(run: RunResult) -> RunResult:
     names = [t.get("name") for t in tasks or [] if isinstance(t, dict)]
     rank = {n: i for i, n in enumerate(names)}
     # a RunResult is never changed once built: a copy with the tasks reordered
-    return run.model_copy(update={"tasks": dict(sorted(run.tasks.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))})
+    return run.model_copy(
+        update={"tasks": dict(sorted(run.tasks.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))}
+    )
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -130,8 +155,11 @@ def iter_examples(run_dir: str | Path) -> Iterator[ExampleRow]:
     path = Path(run_dir)
     path = path / EXAMPLES_JSONL if path.is_dir() or not path.suffix else path
     if not path.is_file():
-        raise DataError("no examples.jsonl here", where=str(path),
-                        hint="give a run folder written by `evalstack run` (it holds examples.jsonl)")
+        raise DataError(
+            "no examples.jsonl here",
+            where=str(path),
+            hint="give a run folder written by `evalstack run` (it holds examples.jsonl)",
+        )
     with path.open("r", encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -139,8 +167,11 @@ def iter_examples(run_dir: str | Path) -> Iterator[ExampleRow]:
             try:
                 yield ExampleRow.model_validate_json(line)
             except ValidationError as exc:
-                raise DataError(_first_error(exc), where=f"{path}:{lineno}",
-                                hint="each line must be one example row as `evalstack run` writes it") from None
+                raise DataError(
+                    _first_error(exc),
+                    where=f"{path}:{lineno}",
+                    hint="each line must be one example row as `evalstack run` writes it",
+                ) from None
 
 
 def run_json_schema() -> dict[str, Any]:
@@ -150,7 +181,8 @@ def run_json_schema() -> dict[str, Any]:
     schema["title"] = "evalstack run.json"
     schema["description"] = (
         f"{schema.get('description', '').strip()} One finished evaluation run (schema_version "
-        f"{SCHEMA_VERSION}); per-example rows live beside it in examples.jsonl.").strip()
+        f"{SCHEMA_VERSION}); per-example rows live beside it in examples.jsonl."
+    ).strip()
     props = schema["properties"]["schema_version"]
     props["const"] = SCHEMA_VERSION
     props["description"] = "Version of this format; readers refuse other versions with a clear message."

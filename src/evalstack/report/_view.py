@@ -11,8 +11,19 @@ from typing import Any
 
 from .._safetext import cap, visible
 from ..results import GateDecision, RunResult, TaskSummary
-from ._format import (arrow, as_text, counted, fmt_ci, fmt_int, fmt_num, fmt_p, metric_label, one_line, verdict_tone,
-                      verdict_words)
+from ._format import (
+    arrow,
+    as_text,
+    counted,
+    fmt_ci,
+    fmt_int,
+    fmt_num,
+    fmt_p,
+    metric_label,
+    one_line,
+    verdict_tone,
+    verdict_words,
+)
 from ._runinfo import model_order, task_metric_keys
 
 
@@ -47,6 +58,7 @@ def _c(text: Any, **kw: Any) -> Cell:
 
 # ---------------------------------------------------------------- verdict and gate
 
+
 @dataclass
 class Verdict:
     status: str  # "pass", "fail" or "none"
@@ -61,8 +73,10 @@ def verdict(run: RunResult) -> Verdict:
     if incomplete:
         total = sum(f["failed"] for f in incomplete)
         judged = "" if gate is None else "; the gate was not judged"
-        return Verdict("incomplete", f"INCOMPLETE: {counted(total, 'item')} failed after retries"
-                                     f"{judged}. Finish the run with --resume.")
+        return Verdict(
+            "incomplete",
+            f"INCOMPLETE: {counted(total, 'item')} failed after retries{judged}. Finish the run with --resume.",
+        )
     if gate is None:
         return Verdict("none", "No gate configured: the run finished; read the deltas below.")
     failed = [_rule_name(r) for r in gate.rules if not r.passed]
@@ -73,9 +87,13 @@ def verdict(run: RunResult) -> Verdict:
     unsure = [r for r in gate.rules if r.passed and r.outcome == "inconclusive"]
     if gate.passed and unsure:
         k = len(unsure)
-        return Verdict("warn", f"Gate PASSED with {k} inconclusive rule{'s' if k != 1 else ''}: {n - k} of {n} "
-                               f"passed outright; {k} could not be settled with this many examples "
-                               f"(inconclusive: warn; {conf}).", [_rule_name(r) for r in unsure])
+        return Verdict(
+            "warn",
+            f"Gate PASSED with {k} inconclusive rule{'s' if k != 1 else ''}: {n - k} of {n} "
+            f"passed outright; {k} could not be settled with this many examples "
+            f"(inconclusive: warn; {conf}).",
+            [_rule_name(r) for r in unsure],
+        )
     if gate.passed:
         return Verdict("pass", f"Gate PASSED: {'1 rule' if n == 1 else f'all {n} rules'} passed ({conf}).")
     return Verdict("fail", f"Gate FAILED: {len(failed)} of {counted(n, 'rule')} failed ({conf}).", failed)
@@ -97,12 +115,30 @@ def run_failures(run: RunResult) -> list[dict[str, Any]]:
             if mts is None:
                 continue
             if mts.failed:
-                out.append({"task": tname, "model": m, "stage": "generation", "failed": mts.failed,
-                            "total": mts.n_examples, "kinds": {}, "examples": {}})
+                out.append(
+                    {
+                        "task": tname,
+                        "model": m,
+                        "stage": "generation",
+                        "failed": mts.failed,
+                        "total": mts.n_examples,
+                        "kinds": {},
+                        "examples": {},
+                    }
+                )
             for rubric, n in sorted(mts.judge_failed.items()):
                 if n:
-                    out.append({"task": tname, "model": m, "stage": f"judge {rubric}", "failed": n,
-                                "total": mts.n_examples, "kinds": {}, "examples": {}})
+                    out.append(
+                        {
+                            "task": tname,
+                            "model": m,
+                            "stage": f"judge {rubric}",
+                            "failed": n,
+                            "total": mts.n_examples,
+                            "kinds": {},
+                            "examples": {},
+                        }
+                    )
     return out
 
 
@@ -131,8 +167,12 @@ def _rule_name(rule: Any) -> str:
     return f"{rule.rule} [{rule.model}]" if rule.model and rule.model not in rule.rule else rule.rule
 
 
-_RESULT = {"pass": ("pass", "good"), "fail": ("FAIL", "bad"), "inconclusive": ("inconclusive", "warn"),
-           "not_judged": ("not judged", "muted")}
+_RESULT = {
+    "pass": ("pass", "good"),
+    "fail": ("FAIL", "bad"),
+    "inconclusive": ("inconclusive", "warn"),
+    "not_judged": ("not judged", "muted"),
+}
 _REL = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
 
 
@@ -160,37 +200,60 @@ def _rule_bound(r: Any) -> str:
 
 def gate_table(gate: GateDecision | None) -> Table:
     """Every gate rule: the value and the bound on one scale (a level, or a delta), CI, p, outcome, why."""
-    t = Table(["rule", "model", "value", "bound", "CI", "p", "result", "why"],
-              numeric=[False, False, True, True, True, True, False, False])
-    for r in (gate.rules if gate else []):
+    t = Table(
+        ["rule", "model", "value", "bound", "CI", "p", "result", "why"],
+        numeric=[False, False, True, True, True, True, False, False],
+    )
+    for r in gate.rules if gate else []:
         outcome = r.outcome or ("pass" if r.passed else "fail")
         word, tone = _RESULT[outcome]
         if outcome == "inconclusive" and not r.passed:
             word, tone = "inconclusive (fail)", "bad"
-        t.rows.append([_c(r.rule), _c(r.model or "all"), _c(_rule_value(r, r.value)), _c(_rule_bound(r)),
-                       _c(fmt_ci(r.ci_low, r.ci_high, signed=r.quantity == "delta")), _c(fmt_p(r.p_value)),
-                       Cell(word, strong=outcome != "pass", tone=tone, badge=True), _c(r.message, long=True)])
+        t.rows.append(
+            [
+                _c(r.rule),
+                _c(r.model or "all"),
+                _c(_rule_value(r, r.value)),
+                _c(_rule_bound(r)),
+                _c(fmt_ci(r.ci_low, r.ci_high, signed=r.quantity == "delta")),
+                _c(fmt_p(r.p_value)),
+                Cell(word, strong=outcome != "pass", tone=tone, badge=True),
+                _c(r.message, long=True),
+            ]
+        )
     return t
 
 
 # ---------------------------------------------------------------- per task
 
+
 def metrics_table(run: RunResult, task: TaskSummary) -> Table:
     """Metric x model: value, CI, n, unscored, and invalid labels where the metric parses labels."""
     models = [m for m in model_order(run) if m in task.models]
     keys = task_metric_keys(run, task.name)
-    has_invalid = any("invalid" in (task.models[m].metrics[k].details or {})
-                      for m in models for k in keys if k in task.models[m].metrics)
-    t = Table(["metric", "model", "value", f"{_conf(run)} CI", "n", "unscored"] + (["invalid"] if has_invalid else []),
-              numeric=[False, False, True, True, True, True] + ([True] if has_invalid else []))
+    has_invalid = any(
+        "invalid" in (task.models[m].metrics[k].details or {})
+        for m in models
+        for k in keys
+        if k in task.models[m].metrics
+    )
+    t = Table(
+        ["metric", "model", "value", f"{_conf(run)} CI", "n", "unscored"] + (["invalid"] if has_invalid else []),
+        numeric=[False, False, True, True, True, True] + ([True] if has_invalid else []),
+    )
     for key in keys:
         for m in models:
             s = task.models[m].metrics.get(key)
             if s is None:
                 continue
-            row = [_c(metric_label(key, s.higher_is_better)), _c(m, strong=m == run.baseline),
-                   _c(fmt_num(s.value)), _c(fmt_ci(s.ci_low, s.ci_high)), _c(fmt_int(s.n)),
-                   _c(fmt_int(s.unscored), tone="bad" if s.unscored else "")]
+            row = [
+                _c(metric_label(key, s.higher_is_better)),
+                _c(m, strong=m == run.baseline),
+                _c(fmt_num(s.value)),
+                _c(fmt_ci(s.ci_low, s.ci_high)),
+                _c(fmt_int(s.n)),
+                _c(fmt_int(s.unscored), tone="bad" if s.unscored else ""),
+            ]
             if has_invalid:  # outputs that matched no label: counted as wrong, shown here
                 inv = (s.details or {}).get("invalid")
                 row.append(_c("" if inv is None else fmt_int(inv), tone="bad" if inv else ""))
@@ -204,7 +267,9 @@ def counts_line(run: RunResult, task: TaskSummary) -> str:
     for m in model_order(run):
         mts = task.models.get(m)
         if mts is not None:
-            parts.append(f"{m} {fmt_int(mts.n_examples)} ({fmt_int(mts.failed)} failed{_empty_counts(run, m, mts.empty)})")
+            parts.append(
+                f"{m} {fmt_int(mts.n_examples)} ({fmt_int(mts.failed)} failed{_empty_counts(run, m, mts.empty)})"
+            )
     return f"Examples: {fmt_int(task.n_examples)}; per model: " + ", ".join(parts) + _judge_counts(run, task)
 
 
@@ -215,8 +280,9 @@ def _empty_counts(run: RunResult, model: str, empty: dict[str, int]) -> str:
         return ""
     policy = ((run.config.get("models") or {}).get(model) or {}).get("on_empty", "fail")
     kinds = ", ".join(f"{k} {fmt_int(v)}" for k, v in sorted(empty.items()))
-    return (f"; {fmt_int(total)} empty repl{'ies' if total != 1 else 'y'} ({kinds})"
-            + (" scored as empty" if policy == "score_as_empty" else " unscored"))
+    return f"; {fmt_int(total)} empty repl{'ies' if total != 1 else 'y'} ({kinds})" + (
+        " scored as empty" if policy == "score_as_empty" else " unscored"
+    )
 
 
 def _judge_counts(run: RunResult, task: TaskSummary) -> str:
@@ -229,8 +295,9 @@ def _judge_counts(run: RunResult, task: TaskSummary) -> str:
             continue
         for rubric in sorted(set(mts.judge_failed) | set(mts.judge_unparseable)):
             f, u = mts.judge_failed.get(rubric, 0), mts.judge_unparseable.get(rubric, 0)
-            bits = ([f"{fmt_int(f)} judge request{'s' if f != 1 else ''} failed"] if f else []) + \
-                   ([f"{fmt_int(u)} unparseable"] if u else [])
+            bits = ([f"{fmt_int(f)} judge request{'s' if f != 1 else ''} failed"] if f else []) + (
+                [f"{fmt_int(u)} unparseable"] if u else []
+            )
             if bits:
                 out.append(f"judge {rubric} on {m}: " + ", ".join(bits))
     return ("; " + "; ".join(out)) if out else ""
@@ -238,9 +305,15 @@ def _judge_counts(run: RunResult, task: TaskSummary) -> str:
 
 def _delta_cells(d: Any) -> list[Cell]:
     tone = verdict_tone(d.verdict)
-    return [_c(f"{arrow(d.delta)} {fmt_num(d.delta, signed=True)}".strip()), _c(fmt_ci(d.ci_low, d.ci_high, signed=True)),
-            _c(fmt_p(d.p_value)), _c(d.test or "n/a"), _c(f"{d.wins}/{d.losses}/{d.ties}"), _c(fmt_int(d.n)),
-            Cell(verdict_words(d.verdict), strong=d.verdict in ("better", "worse"), tone=tone, badge=True)]
+    return [
+        _c(f"{arrow(d.delta)} {fmt_num(d.delta, signed=True)}".strip()),
+        _c(fmt_ci(d.ci_low, d.ci_high, signed=True)),
+        _c(fmt_p(d.p_value)),
+        _c(d.test or "n/a"),
+        _c(f"{d.wins}/{d.losses}/{d.ties}"),
+        _c(fmt_int(d.n)),
+        Cell(verdict_words(d.verdict), strong=d.verdict in ("better", "worse"), tone=tone, badge=True),
+    ]
 
 
 _DELTA_HEADERS = ["Δ", "CI", "p", "test", "W/L/T", "n", "verdict"]
@@ -262,8 +335,9 @@ def deltas_table(run: RunResult, task: TaskSummary) -> Table:
 def slices_table(run: RunResult, task: TaskSummary) -> Table:
     """Per-slice value and delta of every model; one ``n``: the delta's (examples of the slice both models
     have a score for)."""
-    t = Table(["slice", "metric", "model", "value"] + _DELTA_HEADERS,
-              numeric=[False, False, False, True] + _DELTA_NUMERIC)
+    t = Table(
+        ["slice", "metric", "model", "value"] + _DELTA_HEADERS, numeric=[False, False, False, True] + _DELTA_NUMERIC
+    )
     for s in sorted(task.slices, key=lambda s: (s.column, s.value)):
         for key in task_metric_keys(run, task.name):
             for m in model_order(run):
@@ -271,15 +345,24 @@ def slices_table(run: RunResult, task: TaskSummary) -> Table:
                 if d is None:
                     continue
                 v = s.metrics.get(m, {}).get(key)
-                t.rows.append([_c(f"{s.column}={s.value}"), _c(metric_label(key, _hib(task, key))),
-                               _c(m), _c(fmt_num(v.value if v else None))] + _delta_cells(d))
+                t.rows.append(
+                    [
+                        _c(f"{s.column}={s.value}"),
+                        _c(metric_label(key, _hib(task, key))),
+                        _c(m),
+                        _c(fmt_num(v.value if v else None)),
+                    ]
+                    + _delta_cells(d)
+                )
     return t
 
 
 def pairwise_table(run: RunResult, task: TaskSummary) -> Table:
     """Pairwise judges: model vs baseline, win/tie/loss rates with their CIs, position bias."""
-    t = Table(["rubric", "model", "vs", "n", "win", "tie", "loss", "p", "position bias", "unscored"],
-              numeric=[False, False, False, True, True, True, True, True, True, True])
+    t = Table(
+        ["rubric", "model", "vs", "n", "win", "tie", "loss", "p", "position bias", "unscored"],
+        numeric=[False, False, False, True, True, True, True, True, True, True],
+    )
 
     def rate(d: Any) -> str:
         if not isinstance(d, dict) or d.get("value") is None:
@@ -288,10 +371,20 @@ def pairwise_table(run: RunResult, task: TaskSummary) -> Table:
 
     for rubric in sorted(task.pairwise):
         for model, summ in sorted(task.pairwise[rubric].items()):
-            t.rows.append([_c(rubric), _c(model), _c(summ.get("opponent", run.baseline)), _c(fmt_int(summ.get("n"))),
-                           _c(rate(summ.get("win_rate"))), _c(rate(summ.get("tie_rate"))), _c(rate(summ.get("loss_rate"))),
-                           _c(fmt_p(summ.get("p_value"))), _c(fmt_num(summ.get("position_bias_rate"))),
-                           _c(fmt_int(summ.get("unscored", 0)))])
+            t.rows.append(
+                [
+                    _c(rubric),
+                    _c(model),
+                    _c(summ.get("opponent", run.baseline)),
+                    _c(fmt_int(summ.get("n"))),
+                    _c(rate(summ.get("win_rate"))),
+                    _c(rate(summ.get("tie_rate"))),
+                    _c(rate(summ.get("loss_rate"))),
+                    _c(fmt_p(summ.get("p_value"))),
+                    _c(fmt_num(summ.get("position_bias_rate"))),
+                    _c(fmt_int(summ.get("unscored", 0))),
+                ]
+            )
     return t
 
 
@@ -311,26 +404,48 @@ def _conf(run: RunResult) -> str:
 
 # ---------------------------------------------------------------- review lists
 
+
 def lowest_table(rows: list[dict[str, Any]]) -> Table:
     """Rows of one (task, metric, model) lowest list."""
-    t = Table(["#", "id", "score", "input", "output", "reference", "judge reason"],
-              numeric=[True, False, True, False, False, False, False])
+    t = Table(
+        ["#", "id", "score", "input", "output", "reference", "judge reason"],
+        numeric=[True, False, True, False, False, False, False],
+    )
     for r in rows:
-        t.rows.append([_c(str(r["rank"])), _c(r["id"]), _c(fmt_num(r["score"])), _c(r.get("input"), long=True),
-                       _c(r.get("output"), long=True), _c(r.get("reference"), long=True),
-                       _c(r.get("judge_reason"), long=True)])
+        t.rows.append(
+            [
+                _c(str(r["rank"])),
+                _c(r["id"]),
+                _c(fmt_num(r["score"])),
+                _c(r.get("input"), long=True),
+                _c(r.get("output"), long=True),
+                _c(r.get("reference"), long=True),
+                _c(r.get("judge_reason"), long=True),
+            ]
+        )
     return t
 
 
 def regressions_table(rows: list[dict[str, Any]]) -> Table:
     """Rows of one (task, metric, model) regression list, both outputs side by side."""
     base = rows[0]["baseline"] if rows else "baseline"
-    t = Table(["#", "id", base, "model", "Δ", "input", f"{base} output", "model output"],
-              numeric=[True, False, True, True, True, False, False, False])
+    t = Table(
+        ["#", "id", base, "model", "Δ", "input", f"{base} output", "model output"],
+        numeric=[True, False, True, True, True, False, False, False],
+    )
     for r in rows:
-        t.rows.append([_c(str(r["rank"])), _c(r["id"]), _c(fmt_num(r["baseline_score"])), _c(fmt_num(r["model_score"])),
-                       _c(fmt_num(r["delta"], signed=True), tone="bad"), _c(r.get("input"), long=True),
-                       _c(r.get("baseline_output"), long=True), _c(r.get("model_output"), long=True)])
+        t.rows.append(
+            [
+                _c(str(r["rank"])),
+                _c(r["id"]),
+                _c(fmt_num(r["baseline_score"])),
+                _c(fmt_num(r["model_score"])),
+                _c(fmt_num(r["delta"], signed=True), tone="bad"),
+                _c(r.get("input"), long=True),
+                _c(r.get("baseline_output"), long=True),
+                _c(r.get("model_output"), long=True),
+            ]
+        )
     return t
 
 

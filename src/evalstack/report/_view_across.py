@@ -14,6 +14,7 @@ from ._format import as_text, fmt_int, fmt_num, metric_label, one_line
 from ._runinfo import model_order, task_metric_keys
 from ._view import Table, _c, _hib
 
+
 def curve_notes(run: RunResult) -> list[str]:
     """Plain sentences for next to the verdict: an evaluated checkpoint that is not the loss curve's best,
     and checkpoints whose lower valid loss scores worse on the real tasks."""
@@ -24,9 +25,12 @@ def curve_notes(run: RunResult) -> list[str]:
     notes = []
     for row in run.checkpoints:
         if best is not None and not row.get("is_best") and row.get("checkpoint_step") is not None:
-            notes.append(f"{row['model']} is the step-{row['checkpoint_step']} checkpoint; the loss curve's best "
-                         f"(lowest valid loss) is step {best}" + (f" ({', '.join(warn)})" if warn else "")
-                         + f": evaluate step {best} too before shipping.")
+            notes.append(
+                f"{row['model']} is the step-{row['checkpoint_step']} checkpoint; the loss curve's best "
+                f"(lowest valid loss) is step {best}"
+                + (f" ({', '.join(warn)})" if warn else "")
+                + f": evaluate step {best} too before shipping."
+            )
         if row.get("flagged"):
             notes.append(f"{row['model']}: {row.get('flag_reason') or 'flagged'}")
     return notes
@@ -55,14 +59,16 @@ def checkpoint_tables(run: RunResult) -> list[tuple[str, Table]]:
     for tk in run.tasks:  # config order
         keys = task_metric_keys(run, tk)
         for start in range(0, len(keys), MAX_METRIC_COLUMNS):
-            part = keys[start:start + MAX_METRIC_COLUMNS]
+            part = keys[start : start + MAX_METRIC_COLUMNS]
             out.append((tk, _scores_table(run, tk, part, models, steps)))
     return out
 
 
 def _scores_table(run: RunResult, task: str, keys: list[str], models: list[str], steps: bool) -> Table:
-    t = Table(["model"] + (["step"] if steps else []) + [metric_label(k, _hib(run.tasks[task], k)) for k in keys],
-              numeric=[False] + ([True] if steps else []) + [True] * len(keys))
+    t = Table(
+        ["model"] + (["step"] if steps else []) + [metric_label(k, _hib(run.tasks[task], k)) for k in keys],
+        numeric=[False] + ([True] if steps else []) + [True] * len(keys),
+    )
     best: dict[str, float] = {}
     for k in keys:
         found = [s for m in models if (s := _summary(run, task, m, k)) is not None and s.value is not None]
@@ -90,15 +96,26 @@ def checkpoint_curve_table(run: RunResult) -> Table:
     from .._loss_labels import loss_labels
 
     train_h, valid_h = loss_labels(run.curves[0] if run.curves else None)  # the join is with the first curve
-    t = Table(["model", "step", valid_h, "at step", "source", train_h, "valid/train", "band", "best",
-               "flag"], numeric=[False, True, True, True, False, True, True, False, False, False])
+    t = Table(
+        ["model", "step", valid_h, "at step", "source", train_h, "valid/train", "band", "best", "flag"],
+        numeric=[False, True, True, True, False, True, True, False, False, False],
+    )
     for r in run.checkpoints:
         flag = r.get("flag_reason") or ("flagged" if r.get("flagged") else "")
-        t.rows.append([_c(as_text(r.get("model"))), _c(_fmt_any(r.get("checkpoint_step", r.get("step")))),
-                       _c(fmt_num(r.get("valid_loss"))), _c(_fmt_any(r.get("valid_loss_step"))),
-                       _c(one_line(r.get("valid_source") or "")), _c(fmt_num(r.get("train_loss"))),
-                       _c(fmt_num(r.get("overfit_ratio"))), _c(one_line(r.get("overfit_band") or "")),
-                       _c("yes" if r.get("is_best") else "no"), _c(one_line(flag), long=bool(flag), tone="bad" if flag else "")])
+        t.rows.append(
+            [
+                _c(as_text(r.get("model"))),
+                _c(_fmt_any(r.get("checkpoint_step", r.get("step")))),
+                _c(fmt_num(r.get("valid_loss"))),
+                _c(_fmt_any(r.get("valid_loss_step"))),
+                _c(one_line(r.get("valid_source") or "")),
+                _c(fmt_num(r.get("train_loss"))),
+                _c(fmt_num(r.get("overfit_ratio"))),
+                _c(one_line(r.get("overfit_band") or "")),
+                _c("yes" if r.get("is_best") else "no"),
+                _c(one_line(flag), long=bool(flag), tone="bad" if flag else ""),
+            ]
+        )
     return t
 
 
@@ -115,8 +132,13 @@ def dict_rows_table(rows: list[dict[str, Any]]) -> Table:
     first = [k for k in ("curve", "model", "label", "step", "checkpoint_step") if k in headers]
     nested = [k for k in headers if k not in first and any(isinstance(r.get(k), (dict, list)) for r in rows)]
     headers = first + [k for k in headers if k not in first and k not in nested] + nested  # names first, blobs last
-    t = Table(headers, numeric=[any(_is_number(r.get(h)) for r in rows)
-                                and all(_is_number(r.get(h)) or r.get(h) is None for r in rows) for h in headers])
+    t = Table(
+        headers,
+        numeric=[
+            any(_is_number(r.get(h)) for r in rows) and all(_is_number(r.get(h)) or r.get(h) is None for r in rows)
+            for h in headers
+        ],
+    )
     for r in rows:
         t.rows.append([_c(_fmt_any(r.get(h)), long=isinstance(r.get(h), (str, dict, list))) for h in headers])
     return t
@@ -151,19 +173,48 @@ def usage_tables(run: RunResult) -> tuple[Table, Table]:
             for rubric, u in mts.judge_usage.items():
                 _add(per_judge.setdefault(rubric, Usage()), u)
                 _add(judged, u)
-    jt = Table(["judge", "requests (re-asks included)", "re-asks", "cached", "prompt tokens", "completion tokens",
-                "retries"], numeric=[False] + [True] * 6)
+    jt = Table(
+        ["judge", "requests (re-asks included)", "re-asks", "cached", "prompt tokens", "completion tokens", "retries"],
+        numeric=[False] + [True] * 6,
+    )
     for rubric in sorted(per_judge):
         u = per_judge[rubric]
-        jt.rows.append([_c(rubric)] + [_c(fmt_int(x)) for x in (u.requests, u.reasks, u.cached, u.prompt_tokens,
-                                                                 u.completion_tokens, u.retries)])
-    mt = Table(["model", "requests", "cached", "prompt tokens", "completion tokens", "judge prompt tokens",
-                "judge completion tokens"], numeric=[False] + [True] * 6)
+        jt.rows.append(
+            [_c(rubric)]
+            + [
+                _c(fmt_int(x))
+                for x in (u.requests, u.reasks, u.cached, u.prompt_tokens, u.completion_tokens, u.retries)
+            ]
+        )
+    mt = Table(
+        [
+            "model",
+            "requests",
+            "cached",
+            "prompt tokens",
+            "completion tokens",
+            "judge prompt tokens",
+            "judge completion tokens",
+        ],
+        numeric=[False] + [True] * 6,
+    )
     for m in model_order(run):
         if m in per_model:
             g, j = per_model[m]
-            mt.rows.append([_c(m)] + [_c(fmt_int(x)) for x in (g.requests, g.cached, g.prompt_tokens, g.completion_tokens,
-                                                               j.prompt_tokens, j.completion_tokens)])
+            mt.rows.append(
+                [_c(m)]
+                + [
+                    _c(fmt_int(x))
+                    for x in (
+                        g.requests,
+                        g.cached,
+                        g.prompt_tokens,
+                        g.completion_tokens,
+                        j.prompt_tokens,
+                        j.completion_tokens,
+                    )
+                ]
+            )
     return jt, mt
 
 
@@ -198,7 +249,14 @@ def diagnoses_table(curves: list[dict[str, Any]]) -> Table:
         name = as_text(c.get("label") or c.get("source") or c.get("path") or f"curve {i + 1}")
         for d in c.get("diagnoses") or []:
             d = d if isinstance(d, dict) else {"id": d}
-            t.rows.append([_c(name), _c(one_line(d.get("id")), strong=True), _c(one_line(d.get("severity"))),
-                           _c(one_line(d.get("observation")), long=True), _c(one_line(d.get("evidence")), long=True),
-                           _c(one_line(d.get("action")), long=True)])
+            t.rows.append(
+                [
+                    _c(name),
+                    _c(one_line(d.get("id")), strong=True),
+                    _c(one_line(d.get("severity"))),
+                    _c(one_line(d.get("observation")), long=True),
+                    _c(one_line(d.get("evidence")), long=True),
+                    _c(one_line(d.get("action")), long=True),
+                ]
+            )
     return t

@@ -115,8 +115,10 @@ class FailureMode:
 
     def sentence(self) -> str:
         """One plain sentence, e.g. for the terminal."""
-        return (f"{self.task}: {self.model} answers \"{one_line(self.output, 60)}\" on {self.count} examples "
-                f"({self.wrong} with another reference; {self.baseline}: {self.baseline_count}): {self.why()}")
+        return (
+            f'{self.task}: {self.model} answers "{one_line(self.output, 60)}" on {self.count} examples '
+            f"({self.wrong} with another reference; {self.baseline}: {self.baseline_count}): {self.why()}"
+        )
 
 
 def label_sets(run: RunResult) -> dict[str, list[str]]:
@@ -156,9 +158,19 @@ def find_failure_modes(run: RunResult, counter: OutputCounter) -> list[FailureMo
             label = bool(e.label_of) and e.wrong > 0
             b = base_table.get(key)
             if (repeated or label) and 2 * (b.count if b else 0) < e.count:
-                modes.append(FailureMode(task=task, model=model, baseline=base, count=e.count, wrong=e.wrong,
-                                         multi=e.multi, baseline_count=b.count if b else 0, label_of=e.label_of,
-                                         examples=[{"id": i} for i in (e.wrong_ids or e.any_ids)]))
+                modes.append(
+                    FailureMode(
+                        task=task,
+                        model=model,
+                        baseline=base,
+                        count=e.count,
+                        wrong=e.wrong,
+                        multi=e.multi,
+                        baseline_count=b.count if b else 0,
+                        label_of=e.label_of,
+                        examples=[{"id": i} for i in (e.wrong_ids or e.any_ids)],
+                    )
+                )
     return sorted(modes, key=lambda m: (-m.count, order.get(m.task, len(order)), m.model))
 
 
@@ -178,9 +190,16 @@ def fill_failure_examples(run_dir: str | Path, modes: list[FailureMode]) -> list
     for m in modes:
         mine = [r for ex in m.examples if (r := rows.get((m.task, m.model, ex["id"]))) is not None]
         m.output = next((r.output for r in mine if r.output is not None), "")
-        m.examples = [{"id": r.id, "input": r.input, "reference": r.reference, "model_output": r.output,
-                       "baseline_output": b.output if (b := rows.get((m.task, m.baseline, r.id))) else None}
-                      for r in mine]
+        m.examples = [
+            {
+                "id": r.id,
+                "input": r.input,
+                "reference": r.reference,
+                "model_output": r.output,
+                "baseline_output": b.output if (b := rows.get((m.task, m.baseline, r.id))) else None,
+            }
+            for r in mine
+        ]
     return modes
 
 
@@ -201,9 +220,15 @@ def failure_mode_table(mode: FailureMode) -> Any:
 
     t = Table(["id", "input", "reference", f"{mode.model} output", f"{mode.baseline} output"])
     for ex in mode.examples:
-        t.rows.append([Cell(str(ex["id"])), Cell(_text(ex.get("input")), long=True),
-                       Cell(_text(ex.get("reference")), long=True), Cell(_text(ex.get("model_output")), long=True, tone="bad"),
-                       Cell(_text(ex.get("baseline_output")), long=True)])
+        t.rows.append(
+            [
+                Cell(str(ex["id"])),
+                Cell(_text(ex.get("input")), long=True),
+                Cell(_text(ex.get("reference")), long=True),
+                Cell(_text(ex.get("model_output")), long=True, tone="bad"),
+                Cell(_text(ex.get("baseline_output")), long=True),
+            ]
+        )
     return t
 
 
@@ -215,9 +240,15 @@ def worse_deltas_table(run: RunResult) -> Any:
     t = Table(["metric", "model", "Δ", "CI", "p"], numeric=[False, False, True, True, True])
     for task, model, key, d in significant_worse(run):
         hib = next((s.higher_is_better for mts in run.tasks[task].models.values() if (s := mts.metrics.get(key))), True)
-        t.rows.append([Cell(f"{task}/{metric_label(key, hib)}"), Cell(model),
-                       Cell(fmt_num(d.delta, signed=True), tone="bad", strong=True),
-                       Cell(fmt_ci(d.ci_low, d.ci_high, signed=True)), Cell(fmt_p(d.p_value))])
+        t.rows.append(
+            [
+                Cell(f"{task}/{metric_label(key, hib)}"),
+                Cell(model),
+                Cell(fmt_num(d.delta, signed=True), tone="bad", strong=True),
+                Cell(fmt_ci(d.ci_low, d.ci_high, signed=True)),
+                Cell(fmt_p(d.p_value)),
+            ]
+        )
     return t
 
 
@@ -231,13 +262,15 @@ def summary_lines(run: RunResult, modes: list[FailureMode] | None) -> list[str]:
     """The terminal's "what got worse" lines: new failure modes first, then significantly worse deltas."""
     worse = significant_worse(run)
     if not modes and not worse:
-        return ["what got worse: no significantly worse metric"
-                + ("" if modes is None else ", no new failure mode")]
+        return ["what got worse: no significantly worse metric" + ("" if modes is None else ", no new failure mode")]
     lines = ["what got worse:"]
     for m in modes or []:
         ex = m.examples[0] if m.examples else None
-        lines.append(f"  NEW FAILURE MODE {m.sentence()}"
-                     + (f"; e.g. {ex['id']}: {one_line(ex.get('input'), 70)}" if ex else ""))
+        lines.append(
+            f"  NEW FAILURE MODE {m.sentence()}" + (f"; e.g. {ex['id']}: {one_line(ex.get('input'), 70)}" if ex else "")
+        )
     for task, model, key, d in worse:
-        lines.append(f"  WORSE {task}/{key} {model} - {run.baseline}: {d.delta:+.4f} [{d.ci_low:+.4f}, {d.ci_high:+.4f}]")
+        lines.append(
+            f"  WORSE {task}/{key} {model} - {run.baseline}: {d.delta:+.4f} [{d.ci_low:+.4f}, {d.ci_high:+.4f}]"
+        )
     return lines

@@ -8,8 +8,15 @@ from typing import Any
 
 from .._io import atomic_write_bytes, atomic_write_text
 from ..results import RunResult
-from ._review import (LOWEST_COLUMNS, REGRESSION_COLUMNS, fill_regression_texts, has_examples, rows_to_csv,
-                      rows_to_jsonl, scan_examples)
+from ._review import (
+    LOWEST_COLUMNS,
+    REGRESSION_COLUMNS,
+    fill_regression_texts,
+    has_examples,
+    rows_to_csv,
+    rows_to_jsonl,
+    scan_examples,
+)
 from ._store import write_run_json
 from ._worse import fill_failure_examples, find_failure_modes
 
@@ -26,8 +33,9 @@ class ReportData:
     failure_modes: list[Any] | None = None  # new failure modes (report._worse.FailureMode), None: no examples
 
 
-def collect(run: RunResult, run_dir: str | Path | None, *, worst: int = 20, plots: bool = True,
-            note: Any = None) -> ReportData:
+def collect(
+    run: RunResult, run_dir: str | Path | None, *, worst: int = 20, plots: bool = True, note: Any = None
+) -> ReportData:
     """Scan examples.jsonl once (if present) and draw the plots (``note(text)``: a stage line for each)."""
     from . import _plots
 
@@ -59,8 +67,9 @@ def write_reports(run_dir: str | Path, run: RunResult, *, worst: int = 20, note:
     return write_report_files(run_dir, run, worst=worst, note=note)[0]
 
 
-def write_report_files(run_dir: str | Path, run: RunResult, *, worst: int = 20,
-                       note: Any = None) -> tuple[list[Path], ReportData]:
+def write_report_files(
+    run_dir: str | Path, run: RunResult, *, worst: int = 20, note: Any = None
+) -> tuple[list[Path], ReportData]:
     """Write run.json, every report format (report.md, report.html, junit.xml and those of plug-ins:
     :mod:`._formats`), review/lowest.csv, review/lowest.jsonl, review/regressions.csv and plots/*.png into
     ``run_dir``; return the paths written.
@@ -88,7 +97,9 @@ def write_report_files(run_dir: str | Path, run: RunResult, *, worst: int = 20,
     lowest, regressions = data.lowest or [], data.regressions or []
     written.append(atomic_write_text(out / "review" / "lowest.csv", rows_to_csv(lowest, LOWEST_COLUMNS), root=out))
     written.append(atomic_write_text(out / "review" / "lowest.jsonl", rows_to_jsonl(lowest), root=out))
-    written.append(atomic_write_text(out / "review" / "regressions.csv", rows_to_csv(regressions, REGRESSION_COLUMNS), root=out))
+    written.append(
+        atomic_write_text(out / "review" / "regressions.csv", rows_to_csv(regressions, REGRESSION_COLUMNS), root=out)
+    )
     plots = _plot_names([p for p in data.plots if p.kind != "curve"])
     record(out, [out / "plots" / f"{name}.png" for name, _ in plots])
     written += [atomic_write_bytes(out / "plots" / f"{name}.png", png, root=out) for name, png in plots]

@@ -34,11 +34,16 @@ def _evaluation(run_or_config: Any, run_kwargs: dict[str, Any]) -> Any:
     if isinstance(run_or_config, api.Evaluation):
         return run_or_config
     if isinstance(run_or_config, RunOutcome):
-        return api.Evaluation(run=run_or_config.run, out_dir=run_or_config.out_dir, failed=run_or_config.failed,
-                              exit_code=run_or_config.exit_code)
+        return api.Evaluation(
+            run=run_or_config.run,
+            out_dir=run_or_config.out_dir,
+            failed=run_or_config.failed,
+            exit_code=run_or_config.exit_code,
+        )
     if isinstance(run_or_config, RunResult):
-        return api.Evaluation(run=run_or_config, out_dir=Path("."), failed=run_or_config.failed_items,
-                              exit_code=run_or_config.exit_code)
+        return api.Evaluation(
+            run=run_or_config, out_dir=Path("."), failed=run_or_config.failed_items, exit_code=run_or_config.exit_code
+        )
     if isinstance(run_or_config, (str, Path)) and _is_saved_run(Path(run_or_config)):
         return api.load(run_or_config)
     return api.run(run_or_config, **run_kwargs)
@@ -59,8 +64,10 @@ def gate_message(run: Any) -> str:
 
     gate = run.gate
     failed = [r for r in gate.rules if not r.passed]
-    head = (f"evalstack gate {'PASSED' if gate.passed else 'FAILED'} for run '{run.name}': "
-            f"{len(failed)} of {len(gate.rules)} rules failed (confidence {gate.confidence})")
+    head = (
+        f"evalstack gate {'PASSED' if gate.passed else 'FAILED'} for run '{run.name}': "
+        f"{len(failed)} of {len(gate.rules)} rules failed (confidence {gate.confidence})"
+    )
     return f"{head}\n{_text_table(gate_table(gate))}"
 
 
@@ -76,12 +83,16 @@ def assert_gate_passes(run_or_config: Any, **run_kwargs: Any) -> Any:
     __tracebackhide__ = True
     ev = _evaluation(run_or_config, run_kwargs)
     if ev.failed:
-        raise AssertionError(f"evalstack run '{ev.run.name}': {ev.failed} item(s) failed after retries, so the gate "
-                             f"cannot be trusted (finish them with `evalstack run CONFIG --resume`; rows with `error` "
-                             f"in {ev.out_dir / 'examples.jsonl'})")
+        raise AssertionError(
+            f"evalstack run '{ev.run.name}': {ev.failed} item(s) failed after retries, so the gate "
+            f"cannot be trusted (finish them with `evalstack run CONFIG --resume`; rows with `error` "
+            f"in {ev.out_dir / 'examples.jsonl'})"
+        )
     if ev.run.gate is None:
-        raise AssertionError(f"evalstack run '{ev.run.name}' has no gate: add `gate: {{rules: [...]}}` to the config "
-                             "(or use assert_metric)")
+        raise AssertionError(
+            f"evalstack run '{ev.run.name}' has no gate: add `gate: {{rules: [...]}}` to the config "
+            "(or use assert_metric)"
+        )
     if not ev.run.gate.passed:
         raise AssertionError(gate_message(ev.run))
     return ev
@@ -91,8 +102,14 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4g}"
 
 
-def assert_metric(run: Any, metric: str, *, min: float | None = None, max: float | None = None,  # noqa: A002
-                  model: str | None = None) -> float:
+def assert_metric(
+    run: Any,
+    metric: str,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    model: str | None = None,
+) -> float:
     """Assert ``min <= value <= max`` for ``'<task>/<metric>'`` of ``model``; return the value.
 
     ``run`` is as for :func:`assert_gate_passes` (a config is run first). ``model`` defaults to the only
@@ -108,8 +125,11 @@ def assert_metric(run: Any, metric: str, *, min: float | None = None, max: float
 
     name, s = find_metric(ev.run, metric, model=model)
     conf = ev.run.settings.get("confidence", 0.95)
-    line = (f"{metric} of {name} = {_fmt(s.value)} ({conf:.0%} CI {_fmt(s.ci_low)}..{_fmt(s.ci_high)}, n={s.n}"
-            + (f", {s.unscored} unscored" if s.unscored else "") + ")")
+    line = (
+        f"{metric} of {name} = {_fmt(s.value)} ({conf:.0%} CI {_fmt(s.ci_low)}..{_fmt(s.ci_high)}, n={s.n}"
+        + (f", {s.unscored} unscored" if s.unscored else "")
+        + ")"
+    )
     if s.value is None:
         raise AssertionError(f"{line}: undefined (no example could be scored)")
     if min is not None and s.value < min:

@@ -55,7 +55,7 @@ def log_run(trackers: list[dict[str, Any]], run: RunResult, out_dir: Path) -> No
         kind = trackers[i]["type"]
         try:
             tracker.log(run, Path(out_dir))
-        except Exception as exc:  # noqa: BLE001 - backends raise anything; the run itself is done
+        except Exception as exc:
             msg = redact(
                 f"trackers[{i}] ({kind}): logging failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             )

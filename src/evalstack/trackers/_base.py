@@ -12,6 +12,7 @@ from ..errors import ConfigError, EvalstackError
 from ..registry import did_you_mean, lookup, names
 from ..results import RunResult
 
+
 class TrackerError(EvalstackError):
     """A tracker marked ``required: true`` could not log the run (the reports are written; exit 3)."""
 
@@ -40,13 +41,15 @@ class Tracker(BaseModel):
         raise NotImplementedError
 
 
-def register_tracker(kind: str):  # noqa: ANN201 - a class decorator
+def register_tracker(kind: str):
     """Register a :class:`Tracker` subclass under ``type: <kind>`` (a plug-in's ``tracker.<kind>`` entry
     point goes through it too: :mod:`evalstack.registry`)."""
+
     def deco(cls: type[Tracker]) -> type[Tracker]:
         from ..registry import register
 
         return register("tracker", kind, cls)
+
     return deco
 
 
@@ -76,8 +79,10 @@ def parse_trackers(entries: Any) -> list[Tracker]:
     out = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
-            raise ConfigError(f"expected a mapping like {{type: wandb, project: ...}}, got {type(entry).__name__}",
-                              where=f"trackers[{i}]")
+            raise ConfigError(
+                f"expected a mapping like {{type: wandb, project: ...}}, got {type(entry).__name__}",
+                where=f"trackers[{i}]",
+            )
         kind = entry.get("type")
         if kind is None:
             raise ConfigError(f"needs `type` (one of: {', '.join(names('tracker'))})", where=f"trackers[{i}]")
@@ -87,8 +92,11 @@ def parse_trackers(entries: Any) -> list[Tracker]:
         except ValidationError as exc:
             raise _error_for(i, kind, cls, exc) from None
         if importlib.util.find_spec(cls.package) is None:
-            raise ConfigError(f"the {kind} tracker needs the '{cls.package}' package, which is not installed",
-                              where=f"trackers[{i}]", hint=f"pip install 'evalstack[{cls.extra}]'")
+            raise ConfigError(
+                f"the {kind} tracker needs the '{cls.package}' package, which is not installed",
+                where=f"trackers[{i}]",
+                hint=f"pip install 'evalstack[{cls.extra}]'",
+            )
         out.append(tracker)
     return out
 

@@ -69,7 +69,7 @@ def view(runs: tuple[Path, ...], port: int, no_browser: bool, reviewer: str | No
 def _login() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in a container
+    except Exception:
         return ""
 
 

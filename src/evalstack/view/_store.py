@@ -108,7 +108,7 @@ class Store:
     def _load_guarded(self) -> None:
         try:
             self._load()
-        except BaseException as exc:  # noqa: BLE001 - handed to the first query
+        except BaseException as exc:
             self._error = exc
         finally:
             self._ready.set()
@@ -141,7 +141,7 @@ class Store:
                     "CREATE TABLE ex0 AS " + " UNION ALL ".join(parts),
                     [str(self.runs[k].path / "examples.jsonl") for k in keys],
                 )
-            except Exception:  # noqa: BLE001 - duckdb's own errors: e.g. a lone surrogate escape in a string
+            except Exception:
                 self._load_slow(keys)
             case = " ".join(f"WHEN '{i}' THEN ?" for i in range(len(keys)))
             self.con.execute(f"CREATE TABLE ex AS SELECT CASE ri {case} END AS run, * EXCLUDE (ri) FROM ex0", keys)

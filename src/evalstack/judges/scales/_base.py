@@ -237,7 +237,7 @@ class ScaleType:
         )
 
 
-def register_scale(name: str):  # noqa: ANN201 - a class decorator
+def register_scale(name: str):
     """Class decorator: make the :class:`ScaleType` subclass the scale type ``name`` of rubric files (a plug-in's
     ``scale.<name>`` entry point goes through it too: :mod:`evalstack.registry`)."""
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name or ""):

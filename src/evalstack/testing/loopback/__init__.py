@@ -33,5 +33,4 @@ from ._faults import Fault
 from ._server import LoopbackProcess, LoopbackServer, main
 from ._store import BatchPlan
 
-__all__ = ["LoopbackServer", "LoopbackProcess", "Recorded", "Fault", "BatchPlan", "ReplyFn", "REPLY_KEYS",
-           "main"]
+__all__ = ["LoopbackServer", "LoopbackProcess", "Recorded", "Fault", "BatchPlan", "ReplyFn", "REPLY_KEYS", "main"]

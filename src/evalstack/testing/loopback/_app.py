@@ -13,15 +13,15 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
-from ._chat import (Reply, chat_body, default_reply, last_user_text, normalize_reply,
-                                              sse_body)
+from ._chat import Reply, chat_body, default_reply, last_user_text, normalize_reply, sse_body
 from ._faults import Fault, FaultPlan
 from ._finetune import FineTuning
 from ._http import Drop, Request, Response, parse_multipart, serve_connection
-from ._store import ApiError, BatchPlan, Batches, Files
+from ._store import ApiError, Batches, BatchPlan, Files
 
 ReplyFn = Callable[[dict], Any]
 """``fn(request_json) -> str | dict | Fault``: the reply for one choice of a chat request."""
@@ -68,10 +68,19 @@ def _json_or_none(req: Request) -> Any:
 class LoopbackApp:
     """State and request handling of the loopback OpenAI-compatible server (no thread, no socket)."""
 
-    def __init__(self, *, latency_ms: float = 0.0, jitter_ms: float = 0.0,
-                 fault_rate: Mapping[str, float] | str | None = None, seed: int = 0,
-                 retry_after: float | None = 0.05, hang_s: float = 30.0, require_key: str | None = None,
-                 models: Iterable[str] = DEFAULT_MODELS, record: bool = True):
+    def __init__(
+        self,
+        *,
+        latency_ms: float = 0.0,
+        jitter_ms: float = 0.0,
+        fault_rate: Mapping[str, float] | str | None = None,
+        seed: int = 0,
+        retry_after: float | None = 0.05,
+        hang_s: float = 30.0,
+        require_key: str | None = None,
+        models: Iterable[str] = DEFAULT_MODELS,
+        record: bool = True,
+    ):
         if latency_ms < 0 or jitter_ms < 0 or hang_s < 0:
             raise ValueError("latency_ms, jitter_ms and hang_s must be >= 0")
         self.latency_ms = float(latency_ms)
@@ -161,9 +170,16 @@ class LoopbackApp:
         return 200, chat_body(request, replies, "chatcmpl-" + uuid.uuid4().hex[:24], int(time.time()))  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ faults
-    def fail_next(self, k: int = 1, status: int | str = 429, *, retry_after: float | None = 0.05,
-                  hang_s: float | None = None, path_suffix: str | None = "/chat/completions",
-                  message: str | None = None) -> None:
+    def fail_next(
+        self,
+        k: int = 1,
+        status: int | str = 429,
+        *,
+        retry_after: float | None = 0.05,
+        hang_s: float | None = None,
+        path_suffix: str | None = "/chat/completions",
+        message: str | None = None,
+    ) -> None:
         """Fail the next ``k`` requests whose path ends with ``path_suffix`` (None: any path).
 
         ``status`` is an HTTP error status (429, 500, 503...) or ``"timeout"``, ``"drop"``,
@@ -198,8 +214,11 @@ class LoopbackApp:
     def count(self, path_suffix: str = "", method: str | None = None) -> int:
         """How many requests had a path ending with ``path_suffix`` (and ``method``, when given)."""
         with self._lock:
-            return sum(n for (m, p), n in self._counts.items()
-                       if p.endswith(path_suffix) and (method is None or m == method.upper()))
+            return sum(
+                n
+                for (m, p), n in self._counts.items()
+                if p.endswith(path_suffix) and (method is None or m == method.upper())
+            )
 
     def reset(self) -> None:
         """Forget recorded requests, counts, scripted replies, queued faults and fault counts.
@@ -237,21 +256,39 @@ class LoopbackApp:
         with self._lock:
             return self._files.files[file_id].content
 
-    def add_fine_tuning_job(self, job_id: str, results_csv: str, checkpoints: list[dict] = (),  # type: ignore[assignment]
-                            events: list[dict] | None = None, base64_content: bool = True, *,
-                            model: str = "gpt-4.1-mini-2025-04-14", status: str = "succeeded",
-                            n_epochs: int = 3, trained_tokens: int | None = None,
-                            fine_tuned_model: str | None = None,
-                            hyperparameters: Mapping[str, Any] | None = None) -> dict:
+    def add_fine_tuning_job(
+        self,
+        job_id: str,
+        results_csv: str,
+        checkpoints: list[dict] = (),  # type: ignore[assignment]
+        events: list[dict] | None = None,
+        base64_content: bool = True,
+        *,
+        model: str = "gpt-4.1-mini-2025-04-14",
+        status: str = "succeeded",
+        n_epochs: int = 3,
+        trained_tokens: int | None = None,
+        fine_tuned_model: str | None = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+    ) -> dict:
         """Add a fine-tuning job with its results file (base64-encoded as OpenAI serves it, or raw),
         checkpoints (dicts with ``step_number`` and optional ``metrics``; missing metrics are taken
         from the CSV row of that step) and events (None: one ``metrics`` event per CSV row).
         Returns the job object."""
         with self._lock:
             return self._fine_tuning.add_job(
-                job_id, results_csv, list(checkpoints), events, base64_content, model=model, status=status,
-                n_epochs=n_epochs, trained_tokens=trained_tokens, fine_tuned_model=fine_tuned_model,
-                hyperparameters=hyperparameters)
+                job_id,
+                results_csv,
+                list(checkpoints),
+                events,
+                base64_content,
+                model=model,
+                status=status,
+                n_epochs=n_epochs,
+                trained_tokens=trained_tokens,
+                fine_tuned_model=fine_tuned_model,
+                hyperparameters=hyperparameters,
+            )
 
     # ------------------------------------------------------------ serving
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -283,13 +320,14 @@ class LoopbackApp:
         if req.path.startswith("/_loopback/"):
             return self._admin(req)
         match = _PREFIX.match(req.path)
-        route = req.path[match.end():] if match else req.path
+        route = req.path[match.end() :] if match else req.path
         body = _json_or_none(req)
         with self._lock:
             self._counts[(req.method, req.path)] += 1
             if self.record:
-                self._requests.append(Recorded(req.method, req.path, req.headers, body, req.body, req.query,
-                                               time.monotonic()))
+                self._requests.append(
+                    Recorded(req.method, req.path, req.headers, body, req.body, req.query, time.monotonic())
+                )
         try:
             self._check_key(req)
             if route == "/chat/completions" and req.method == "POST":
@@ -312,8 +350,12 @@ class LoopbackApp:
             return
         given = req.headers.get("api-key") or req.headers.get("authorization", "").removeprefix("Bearer ")
         if given != self.require_key:
-            raise ApiError(401, "Incorrect API key provided. You can find your API key at "
-                                "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
+            raise ApiError(
+                401,
+                "Incorrect API key provided. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                code="invalid_api_key",
+            )
 
     async def _fault(self, fault: Fault) -> Response:
         self._faults.count(fault)
@@ -333,8 +375,11 @@ class LoopbackApp:
     async def _chat(self, req: Request, body: Any, deployment: str | None) -> Response:
         started = time.perf_counter()
         if body is None:
-            raise ApiError(400, "We could not parse the JSON body of your request. (HINT: This likely means "
-                                "you aren't using your HTTP library correctly.)")
+            raise ApiError(
+                400,
+                "We could not parse the JSON body of your request. (HINT: This likely means "
+                "you aren't using your HTTP library correctly.)",
+            )
         if deployment and isinstance(body, dict):
             body.setdefault("model", deployment)
         _validate_chat(body)
@@ -355,8 +400,13 @@ class LoopbackApp:
         headers = {"x-request-id": _request_id()}
         if isinstance(first, dict) and "body" in first:
             raw = first["body"]
-            data = raw if isinstance(raw, bytes) else raw.encode("utf-8") if isinstance(raw, str) else \
-                json.dumps(raw, separators=(",", ":")).encode("utf-8")
+            data = (
+                raw
+                if isinstance(raw, bytes)
+                else raw.encode("utf-8")
+                if isinstance(raw, str)
+                else json.dumps(raw, separators=(",", ":")).encode("utf-8")
+            )
             return Response(int(first.get("status", 200)), data, "application/json", headers)
         try:
             result = chat_body(body, replies, "chatcmpl-" + uuid.uuid4().hex[:24], int(time.time()))  # type: ignore[arg-type]
@@ -384,8 +434,7 @@ class LoopbackApp:
                 return {"object": "list", "data": [_model(m) for m in self.models]}
             if n == 2:
                 if parts[1] not in self.models:
-                    raise ApiError(404, f"The model '{parts[1]}' does not exist", param="model",
-                                   code="model_not_found")
+                    raise ApiError(404, f"The model '{parts[1]}' does not exist", param="model", code="model_not_found")
                 return _model(parts[1])
         if head == "files":
             if n == 1 and method == "POST":
@@ -439,8 +488,9 @@ def _validate_chat(body: Any) -> None:
         raise ApiError(400, "You must provide a model parameter.", param="model")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise ApiError(400, "Missing required parameter: 'messages'.", param="messages",
-                       code="missing_required_parameter")
+        raise ApiError(
+            400, "Missing required parameter: 'messages'.", param="messages", code="missing_required_parameter"
+        )
 
 
 def _n_choices(body: dict) -> int:

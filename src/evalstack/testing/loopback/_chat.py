@@ -11,11 +11,11 @@ import json
 import re
 import zlib
 from functools import lru_cache
-from typing import Any, Union
+from typing import Any
 
 from ._faults import Fault
 
-Reply = Union[str, dict, Fault]
+Reply = str | dict | Fault
 """What a reply function, a script or a reply map gives for one choice."""
 
 REPLY_KEYS = {
@@ -34,8 +34,29 @@ REPLY_KEYS = {
 """The keys a dict reply may have, with what each does."""
 
 _TOKEN_RE = re.compile(r" ?[^\W\d_]+| ?\d{1,3}| ?_+| ?[^\s\w]+|\s+(?!\S)|\s+")
-_ALTERNATIVES = (" the", " a", ".", ",", " and", " to", " of", "\n", " is", " in", " I", " it",
-                 " that", " for", " you", " on", " with", " be", " as", " this", " not")
+_ALTERNATIVES = (
+    " the",
+    " a",
+    ".",
+    ",",
+    " and",
+    " to",
+    " of",
+    "\n",
+    " is",
+    " in",
+    " I",
+    " it",
+    " that",
+    " for",
+    " you",
+    " on",
+    " with",
+    " be",
+    " as",
+    " this",
+    " not",
+)
 
 
 def tokenize(text: str) -> list[str]:
@@ -124,8 +145,10 @@ def _default_ranked(token: str) -> tuple[tuple[str, float], ...]:
     """Default (token, logprob) pairs for ``token``, best first: the token, then 19 alternatives."""
     chosen = _default_logprob(token)
     alts = [a for a in _ALTERNATIVES if a != token][:19]
-    return ((token, chosen), *((alt, round(chosen - 2.0 - 0.75 * j + _default_logprob(alt), 6))
-                               for j, alt in enumerate(alts)))
+    return (
+        (token, chosen),
+        *((alt, round(chosen - 2.0 - 0.75 * j + _default_logprob(alt), 6)) for j, alt in enumerate(alts)),
+    )
 
 
 def _entry(token: str, logprob: float) -> dict:
@@ -139,23 +162,29 @@ def build_logprobs(tokens: list[str], reply: dict, k: int) -> list[dict]:
         for item in reply["logprobs"][: len(tokens)]:
             item = {**item}
             item.setdefault("bytes", list(item["token"].encode("utf-8", "surrogatepass")))
-            item["top_logprobs"] = [{**t, "bytes": t.get("bytes", list(t["token"].encode("utf-8", "surrogatepass")))}
-                                    for t in item.get("top_logprobs", [])][:k]
+            item["top_logprobs"] = [
+                {**t, "bytes": t.get("bytes", list(t["token"].encode("utf-8", "surrogatepass")))}
+                for t in item.get("top_logprobs", [])
+            ][:k]
             out.append(item)
         return out
     scripted = reply.get("top_logprobs")
     if isinstance(scripted, dict):
         scripted = [scripted]
     if scripted is not None and len(scripted) > len(tokens):
-        raise ValueError(f"reply gives top_logprobs for {len(scripted)} tokens but its content has "
-                         f"{len(tokens)} token(s) {tokens!r}; give 'tokens' or fewer top_logprobs")
+        raise ValueError(
+            f"reply gives top_logprobs for {len(scripted)} tokens but its content has "
+            f"{len(tokens)} token(s) {tokens!r}; give 'tokens' or fewer top_logprobs"
+        )
     out = []
     for i, token in enumerate(tokens):
         if scripted is not None and i < len(scripted):
             top = scripted[i]
             if token not in top:
-                raise ValueError(f"top_logprobs {top!r} for token {i} do not include the chosen token "
-                                 f"{token!r}; give the raw 'logprobs' list for such a case")
+                raise ValueError(
+                    f"top_logprobs {top!r} for token {i} do not include the chosen token "
+                    f"{token!r}; give the raw 'logprobs' list for such a case"
+                )
             ranked = sorted(((t, float(lp)) for t, lp in top.items()), key=lambda kv: -kv[1])
             logprob = float(top[token])
         else:
@@ -203,10 +232,16 @@ def chat_body(request: dict, replies: list[str | dict], completion_id: str, crea
     first = replies[0] if replies and isinstance(replies[0], dict) else {}
     prompt = prompt_tokens(request)
     usage = first.get("usage") or {
-        "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                      "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
     }
     return {
         "id": completion_id,
@@ -222,20 +257,33 @@ def chat_body(request: dict, replies: list[str | dict], completion_id: str, crea
 
 def sse_body(body: dict, request: dict) -> bytes:
     """The server-sent-events stream of a finished chat.completion ``body`` (for ``stream: true``)."""
-    base = {"id": body["id"], "object": "chat.completion.chunk", "created": body["created"],
-            "model": body["model"], "system_fingerprint": body["system_fingerprint"]}
+    base = {
+        "id": body["id"],
+        "object": "chat.completion.chunk",
+        "created": body["created"],
+        "model": body["model"],
+        "system_fingerprint": body["system_fingerprint"],
+    }
     events: list[dict] = []
     for choice in body["choices"]:
         i, message = choice["index"], choice["message"]
-        events.append({**base, "choices": [{"index": i, "delta": {"role": "assistant", "content": ""},
-                                            "logprobs": None, "finish_reason": None}]})
+        events.append(
+            {
+                **base,
+                "choices": [
+                    {"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
+                ],
+            }
+        )
         entries = (choice["logprobs"] or {}).get("content") or []
         for j, token in enumerate(tokenize(message["content"] or "")):
             lp = {"content": [entries[j]], "refusal": None} if j < len(entries) else None
-            events.append({**base, "choices": [{"index": i, "delta": {"content": token},
-                                                "logprobs": lp, "finish_reason": None}]})
-        events.append({**base, "choices": [{"index": i, "delta": {}, "logprobs": None,
-                                            "finish_reason": choice["finish_reason"]}]})
+            events.append(
+                {**base, "choices": [{"index": i, "delta": {"content": token}, "logprobs": lp, "finish_reason": None}]}
+            )
+        events.append(
+            {**base, "choices": [{"index": i, "delta": {}, "logprobs": None, "finish_reason": choice["finish_reason"]}]}
+        )
     if (request.get("stream_options") or {}).get("include_usage"):
         events.append({**base, "choices": [], "usage": body["usage"]})
     lines = [b"data: " + json.dumps(e, separators=(",", ":")).encode("utf-8") + b"\n\n" for e in events]

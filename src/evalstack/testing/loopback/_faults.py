@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 FAULT_KINDS = ("timeout", "drop", "malformed")
 """Fault kinds that are not an HTTP status."""
@@ -42,13 +42,17 @@ class Fault:
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS and not (self.kind.isdigit() and 400 <= int(self.kind) <= 599):
-            raise ValueError(
-                f"fault kind {self.kind!r} is not an HTTP error status (400-599) nor one of {FAULT_KINDS}"
-            )
+            raise ValueError(f"fault kind {self.kind!r} is not an HTTP error status (400-599) nor one of {FAULT_KINDS}")
 
     @classmethod
-    def of(cls, kind: int | str, *, retry_after: float | None = None, hang_s: float | None = None,
-           message: str | None = None) -> "Fault":
+    def of(
+        cls,
+        kind: int | str,
+        *,
+        retry_after: float | None = None,
+        hang_s: float | None = None,
+        message: str | None = None,
+    ) -> Fault:
         """A fault from a status number or a kind name (``Fault.of(429, retry_after=0.05)``)."""
         return cls(str(kind), retry_after, hang_s, message)
 

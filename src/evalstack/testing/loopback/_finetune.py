@@ -6,7 +6,8 @@ import base64
 import csv
 import io
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ._store import ApiError, Files, new_id, paginate
 
@@ -18,8 +19,7 @@ _CHECKPOINT_METRICS = {
     "valid_loss": ("valid_loss", "validation_loss"),
     "valid_mean_token_accuracy": ("valid_mean_token_accuracy", "validation_mean_token_accuracy"),
     "full_valid_loss": ("full_valid_loss", "full_validation_loss"),
-    "full_valid_mean_token_accuracy": ("full_valid_mean_token_accuracy",
-                                       "full_validation_mean_token_accuracy"),
+    "full_valid_mean_token_accuracy": ("full_valid_mean_token_accuracy", "full_validation_mean_token_accuracy"),
 }
 
 
@@ -60,28 +60,50 @@ class FineTuning:
         self.checkpoints: dict[str, list[dict]] = {}
         self.events: dict[str, list[dict]] = {}
 
-    def add_job(self, job_id: str, results_csv: str, checkpoints: list[dict], events: list[dict] | None,
-                base64_content: bool, *, model: str, status: str, n_epochs: int,
-                trained_tokens: int | None, fine_tuned_model: str | None,
-                hyperparameters: Mapping[str, Any] | None) -> dict:
+    def add_job(
+        self,
+        job_id: str,
+        results_csv: str,
+        checkpoints: list[dict],
+        events: list[dict] | None,
+        base64_content: bool,
+        *,
+        model: str,
+        status: str,
+        n_epochs: int,
+        trained_tokens: int | None,
+        fine_tuned_model: str | None,
+        hyperparameters: Mapping[str, Any] | None,
+    ) -> dict:
         """Store a job with its result file, checkpoints and events; returns the job object."""
         rows = _csv_rows(results_csv)
         data = results_csv.encode("utf-8")
-        stored = self.files.add(base64.b64encode(data) if base64_content else data, "step_metrics.csv",
-                                "fine-tune-results")
+        stored = self.files.add(
+            base64.b64encode(data) if base64_content else data, "step_metrics.csv", "fine-tune-results"
+        )
         created = int(time.time()) - 3600
         suffix = job_id.rsplit("-", 1)[-1]
         ft_model = fine_tuned_model or f"ft:{model}:loopback::{suffix[:8]}"
-        hyper = {"n_epochs": n_epochs, "batch_size": 1, "learning_rate_multiplier": 1.0,
-                 **dict(hyperparameters or {})}
+        hyper = {"n_epochs": n_epochs, "batch_size": 1, "learning_rate_multiplier": 1.0, **dict(hyperparameters or {})}
         job = {
-            "id": job_id, "object": "fine_tuning.job", "model": model, "created_at": created,
+            "id": job_id,
+            "object": "fine_tuning.job",
+            "model": model,
+            "created_at": created,
             "finished_at": created + 3000 if status == "succeeded" else None,
             "fine_tuned_model": ft_model if status == "succeeded" else None,
-            "organization_id": "org-loopback", "result_files": [stored.id], "status": status,
-            "validation_file": "file-validation", "training_file": "file-training",
-            "hyperparameters": hyper, "trained_tokens": trained_tokens, "error": None, "seed": 42,
-            "estimated_finish": None, "integrations": [], "metadata": None,
+            "organization_id": "org-loopback",
+            "result_files": [stored.id],
+            "status": status,
+            "validation_file": "file-validation",
+            "training_file": "file-training",
+            "hyperparameters": hyper,
+            "trained_tokens": trained_tokens,
+            "error": None,
+            "seed": 42,
+            "estimated_finish": None,
+            "integrations": [],
+            "metadata": None,
             "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}},
         }
         by_step = {row["step"]: row for row in rows}
@@ -91,11 +113,18 @@ class FineTuning:
                 raise ValueError(f"checkpoint {given!r} has no 'step_number'")
             step = int(given["step_number"])
             metrics = given.get("metrics") or {"step": step, **_metrics_from_row(by_step.get(step, {}))}
-            ckpts.append({"id": new_id("ftckpt_"), "object": "fine_tuning.job.checkpoint",
-                          "created_at": created + step, "fine_tuning_job_id": job_id, "step_number": step,
-                          "fine_tuned_model_checkpoint": f"{ft_model}:ckpt-step-{step}",
-                          **{k: v for k, v in given.items() if k not in ("step_number", "metrics")},
-                          "metrics": metrics})
+            ckpts.append(
+                {
+                    "id": new_id("ftckpt_"),
+                    "object": "fine_tuning.job.checkpoint",
+                    "created_at": created + step,
+                    "fine_tuning_job_id": job_id,
+                    "step_number": step,
+                    "fine_tuned_model_checkpoint": f"{ft_model}:ckpt-step-{step}",
+                    **{k: v for k, v in given.items() if k not in ("step_number", "metrics")},
+                    "metrics": metrics,
+                }
+            )
         ckpts.sort(key=lambda c: -c["step_number"])  # the API lists the newest checkpoint first
         self.jobs[job_id] = job
         self.checkpoints[job_id] = ckpts
@@ -118,17 +147,23 @@ class FineTuning:
                 given.append({"type": "metrics", "message": message, "data": data})
             given.append({"type": "message", "message": "The job has successfully completed"})
         for i, event in enumerate(given):
-            items.append({"id": event.get("id") or new_id("ftevent-"), "object": "fine_tuning.job.event",
-                          "created_at": event.get("created_at", created + i), "level": event.get("level", "info"),
-                          "message": event.get("message", ""), "data": event.get("data"),
-                          "type": event.get("type", "message")})
+            items.append(
+                {
+                    "id": event.get("id") or new_id("ftevent-"),
+                    "object": "fine_tuning.job.event",
+                    "created_at": event.get("created_at", created + i),
+                    "level": event.get("level", "info"),
+                    "message": event.get("message", ""),
+                    "data": event.get("data"),
+                    "type": event.get("type", "message"),
+                }
+            )
         items.reverse()  # the API lists the newest event first
         return items
 
     def _job(self, job_id: str) -> dict:
         if job_id not in self.jobs:
-            raise ApiError(404, f"Could not find fine-tune job: {job_id}", param="fine_tune_id",
-                           code="model_not_found")
+            raise ApiError(404, f"Could not find fine-tune job: {job_id}", param="fine_tune_id", code="model_not_found")
         return self.jobs[job_id]
 
     def retrieve(self, job_id: str) -> dict:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -54,7 +55,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> "Response":
+    def json(cls, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         """A JSON response."""
         body = json.dumps(obj, separators=(",", ":")).encode("utf-8")
         return cls(status, body, "application/json", dict(headers or {}))
@@ -79,8 +80,12 @@ def encode_response(resp: Response, keep_alive: bool) -> bytes:
     """The bytes of ``resp`` on the wire."""
     lines = [
         _status_line(resp.status),
-        b"content-type: ", resp.content_type.encode("latin-1"), b"\r\n",
-        b"content-length: ", str(len(resp.body)).encode("ascii"), b"\r\n",
+        b"content-type: ",
+        resp.content_type.encode("latin-1"),
+        b"\r\n",
+        b"content-length: ",
+        str(len(resp.body)).encode("ascii"),
+        b"\r\n",
     ]
     for name, value in resp.headers.items():
         lines += [name.encode("latin-1"), b": ", str(value).encode("latin-1"), b"\r\n"]
@@ -165,17 +170,21 @@ async def read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
     return Request(method, path, query, headers, body, keep_alive)
 
 
-async def serve_connection(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, handler: Handler
-) -> None:
+async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, handler: Handler) -> None:
     """Serve requests on one connection until the peer closes it, asks to close, or a handler drops it."""
     try:
         while True:
             try:
                 request = await read_request(reader, writer)
             except BadRequest as exc:
-                error = {"error": {"message": f"Bad request: {exc}", "type": "invalid_request_error",
-                                   "param": None, "code": None}}
+                error = {
+                    "error": {
+                        "message": f"Bad request: {exc}",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": None,
+                    }
+                }
                 writer.write(encode_response(Response.json(error, 400), keep_alive=False))
                 await writer.drain()
                 return
@@ -255,6 +264,5 @@ def parse_multipart(body: bytes, content_type: str) -> list[FormPart]:
         _, disposition = _header_params(headers.get("content-disposition", ""))
         if "name" not in disposition:
             raise ValueError("multipart part without a name")
-        parts.append(FormPart(disposition["name"], data, disposition.get("filename"),
-                              headers.get("content-type")))
+        parts.append(FormPart(disposition["name"], data, disposition.get("filename"), headers.get("content-type")))
     return parts

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from ._app import DEFAULT_MODELS, LoopbackApp
 
@@ -38,13 +38,31 @@ class LoopbackServer(LoopbackApp):
         port: port to listen on (0: a free one).
     """
 
-    def __init__(self, *, latency_ms: float = 0.0, jitter_ms: float = 0.0,
-                 fault_rate: Mapping[str, float] | str | None = None, seed: int = 0,
-                 retry_after: float | None = 0.05, hang_s: float = 30.0, require_key: str | None = None,
-                 models: Iterable[str] = DEFAULT_MODELS, record: bool = True, port: int = 0):
-        super().__init__(latency_ms=latency_ms, jitter_ms=jitter_ms, fault_rate=fault_rate, seed=seed,
-                         retry_after=retry_after, hang_s=hang_s, require_key=require_key, models=models,
-                         record=record)
+    def __init__(
+        self,
+        *,
+        latency_ms: float = 0.0,
+        jitter_ms: float = 0.0,
+        fault_rate: Mapping[str, float] | str | None = None,
+        seed: int = 0,
+        retry_after: float | None = 0.05,
+        hang_s: float = 30.0,
+        require_key: str | None = None,
+        models: Iterable[str] = DEFAULT_MODELS,
+        record: bool = True,
+        port: int = 0,
+    ):
+        super().__init__(
+            latency_ms=latency_ms,
+            jitter_ms=jitter_ms,
+            fault_rate=fault_rate,
+            seed=seed,
+            retry_after=retry_after,
+            hang_s=hang_s,
+            require_key=require_key,
+            models=models,
+            record=record,
+        )
         self._want_port = port
         self._port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -69,7 +87,7 @@ class LoopbackServer(LoopbackApp):
         paths ``/openai/deployments/NAME/...`` are served; the deployment name is the model)."""
         return f"http://{HOST}:{self.port}"
 
-    def start(self) -> "LoopbackServer":
+    def start(self) -> LoopbackServer:
         """Start listening; returns self once the port is bound."""
         if self._thread is not None:
             raise RuntimeError("the loopback server is already started")
@@ -81,7 +99,8 @@ class LoopbackServer(LoopbackApp):
             asyncio.set_event_loop(loop)
             try:
                 self._server = loop.run_until_complete(
-                    asyncio.start_server(self.serve, HOST, self._want_port, backlog=1024))
+                    asyncio.start_server(self.serve, HOST, self._want_port, backlog=1024)
+                )
                 self._port = self._server.sockets[0].getsockname()[1]
             except BaseException as exc:  # report bind errors to the starting thread
                 failure.append(exc)
@@ -123,7 +142,7 @@ class LoopbackServer(LoopbackApp):
         if self._server is not None:
             await self._server.wait_closed()
 
-    def __enter__(self) -> "LoopbackServer":
+    def __enter__(self) -> LoopbackServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -141,16 +160,39 @@ class LoopbackProcess:
     with the echo reply). The child exits when stopped or when this process goes away.
     """
 
-    def __init__(self, *, latency_ms: float = 0.0, jitter_ms: float = 0.0,
-                 fault_rate: Mapping[str, float] | str | None = None, seed: int = 0,
-                 retry_after: float | None = 0.05, hang_s: float = 30.0, record: bool = False,
-                 require_key_env: str | None = None, python: str = sys.executable,
-                 startup_timeout: float = 30.0):
+    def __init__(
+        self,
+        *,
+        latency_ms: float = 0.0,
+        jitter_ms: float = 0.0,
+        fault_rate: Mapping[str, float] | str | None = None,
+        seed: int = 0,
+        retry_after: float | None = 0.05,
+        hang_s: float = 30.0,
+        record: bool = False,
+        require_key_env: str | None = None,
+        python: str = sys.executable,
+        startup_timeout: float = 30.0,
+    ):
         rates = fault_rate if isinstance(fault_rate, str) or fault_rate is None else json.dumps(dict(fault_rate))
-        self.args = [python, "-m", "evalstack.testing.loopback", "--port", "0", "--latency-ms", str(latency_ms),
-                     "--jitter-ms", str(jitter_ms), "--seed", str(seed), "--hang-s", str(hang_s),
-                     "--retry-after", "none" if retry_after is None else str(retry_after),
-                     "--exit-on-stdin-eof"]
+        self.args = [
+            python,
+            "-m",
+            "evalstack.testing.loopback",
+            "--port",
+            "0",
+            "--latency-ms",
+            str(latency_ms),
+            "--jitter-ms",
+            str(jitter_ms),
+            "--seed",
+            str(seed),
+            "--hang-s",
+            str(hang_s),
+            "--retry-after",
+            "none" if retry_after is None else str(retry_after),
+            "--exit-on-stdin-eof",
+        ]
         if rates:
             self.args += ["--fault-rate", rates]
         if record:
@@ -162,17 +204,15 @@ class LoopbackProcess:
         self.base_url = ""
         """``http://127.0.0.1:PORT/v1`` once started."""
 
-    def start(self) -> "LoopbackProcess":
+    def start(self) -> LoopbackProcess:
         """Start the child and wait for its READY line."""
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], self.startup_timeout)
         line = self.proc.stdout.readline().decode("utf-8", "replace").strip() if ready else ""
         if not line.startswith("READY "):
             self.stop()
-            raise RuntimeError(f"loopback process did not start (first line {line!r}); "
-                               f"command: {' '.join(self.args)}")
+            raise RuntimeError(f"loopback process did not start (first line {line!r}); command: {' '.join(self.args)}")
         self.base_url = line.split(" ", 1)[1]
         return self
 
@@ -204,7 +244,7 @@ class LoopbackProcess:
             _, err = proc.communicate()
         return err.decode("utf-8", "replace")
 
-    def __enter__(self) -> "LoopbackProcess":
+    def __enter__(self) -> LoopbackProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -212,14 +252,18 @@ class LoopbackProcess:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m evalstack.testing.loopback",
-                                     description="Loopback OpenAI-compatible server on 127.0.0.1.")
+    parser = argparse.ArgumentParser(
+        prog="python -m evalstack.testing.loopback", description="Loopback OpenAI-compatible server on 127.0.0.1."
+    )
     parser.add_argument("--port", type=int, default=0, help="port (0: a free one)")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--jitter-ms", type=float, default=0.0)
-    parser.add_argument("--fault-rate", default=None,
-                        help='random faults on chat completions: "429=0.1,500=0.05,timeout=0.02,drop=0.02,'
-                             'malformed=0.01" or the same as JSON')
+    parser.add_argument(
+        "--fault-rate",
+        default=None,
+        help='random faults on chat completions: "429=0.1,500=0.05,timeout=0.02,drop=0.02,'
+        'malformed=0.01" or the same as JSON',
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--retry-after", default="0.05", help="seconds of retry-after on 429s, or 'none'")
     parser.add_argument("--hang-s", type=float, default=30.0, help="how long 'timeout' faults hang")
@@ -235,6 +279,7 @@ async def _serve_forever(app: LoopbackApp, port: int, stdin_eof: bool) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if stdin_eof:
+
         def watch() -> None:
             sys.stdin.buffer.read()
             loop.call_soon_threadsafe(stop.set)
@@ -258,14 +303,20 @@ def main(argv: list[str] | None = None) -> int:
             if not key:
                 raise ValueError(f"--require-key-env {args.require_key_env}: that variable is not set")
         retry_after = None if args.retry_after.lower() == "none" else float(args.retry_after)
-        app = LoopbackApp(latency_ms=args.latency_ms, jitter_ms=args.jitter_ms, fault_rate=args.fault_rate,
-                          seed=args.seed, retry_after=retry_after, hang_s=args.hang_s, require_key=key,
-                          record=args.record)
+        app = LoopbackApp(
+            latency_ms=args.latency_ms,
+            jitter_ms=args.jitter_ms,
+            fault_rate=args.fault_rate,
+            seed=args.seed,
+            retry_after=retry_after,
+            hang_s=args.hang_s,
+            require_key=key,
+            record=args.record,
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     asyncio.run(_serve_forever(app, args.port, args.exit_on_stdin_eof))
     stats = app.stats()
-    print(f"loopback: served {stats['requests']} requests; faults {json.dumps(stats['faults'])}",
-          file=sys.stderr)
+    print(f"loopback: served {stats['requests']} requests; faults {json.dumps(stats['faults'])}", file=sys.stderr)
     return 0

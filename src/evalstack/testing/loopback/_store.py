@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 Complete = Callable[[dict], "tuple[int, dict]"]
 """Runs one chat-completion request body through the server's reply logic: (status, body)."""
@@ -15,8 +16,15 @@ Complete = Callable[[dict], "tuple[int, dict]"]
 class ApiError(Exception):
     """An API error answered in OpenAI's error shape."""
 
-    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
-                 etype: str = "invalid_request_error"):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        etype: str = "invalid_request_error",
+    ):
         super().__init__(message)
         self.status, self.message, self.param, self.code, self.etype = status, message, param, code, etype
 
@@ -41,9 +49,14 @@ def paginate(items: list[dict], query: Mapping[str, str], default_limit: int = 2
     if after:
         ids = [item.get("id") for item in items]
         start = ids.index(after) + 1 if after in ids else len(items)
-    page = items[start:start + limit]
-    return {"object": "list", "data": page, "has_more": start + limit < len(items),
-            "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None}
+    page = items[start : start + limit]
+    return {
+        "object": "list",
+        "data": page,
+        "has_more": start + limit < len(items),
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+    }
 
 
 @dataclass
@@ -58,9 +71,17 @@ class StoredFile:
 
     def obj(self) -> dict:
         """The ``file`` object."""
-        return {"id": self.id, "object": "file", "bytes": len(self.content), "created_at": self.created_at,
-                "filename": self.filename, "purpose": self.purpose, "status": "processed",
-                "expires_at": None, "status_details": None}
+        return {
+            "id": self.id,
+            "object": "file",
+            "bytes": len(self.content),
+            "created_at": self.created_at,
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": "processed",
+            "expires_at": None,
+            "status_details": None,
+        }
 
 
 class Files:
@@ -83,8 +104,9 @@ class Files:
 
     def listing(self, query: Mapping[str, str]) -> dict:
         """``GET /files``: newest first, optionally filtered by ``purpose``."""
-        items = [f.obj() for f in reversed(self.files.values())
-                 if not query.get("purpose") or f.purpose == query["purpose"]]
+        items = [
+            f.obj() for f in reversed(self.files.values()) if not query.get("purpose") or f.purpose == query["purpose"]
+        ]
         return paginate(items, query, default_limit=10_000)
 
     def delete(self, file_id: str) -> dict:
@@ -142,29 +164,53 @@ class Batches:
             raise ApiError(400, "The body must be a JSON object.")
         for key in ("input_file_id", "endpoint", "completion_window"):
             if not body.get(key):
-                raise ApiError(400, f"Missing required parameter: '{key}'.", param=key,
-                               code="missing_required_parameter")
+                raise ApiError(
+                    400, f"Missing required parameter: '{key}'.", param=key, code="missing_required_parameter"
+                )
         if body["endpoint"] not in ("/v1/chat/completions", "/chat/completions"):  # OpenAI's, Azure's
-            raise ApiError(400, f"Invalid 'endpoint': {body['endpoint']!r}; the loopback server runs "
-                                "chat-completion batches only.", param="endpoint")
+            raise ApiError(
+                400,
+                f"Invalid 'endpoint': {body['endpoint']!r}; the loopback server runs chat-completion batches only.",
+                param="endpoint",
+            )
         if body["completion_window"] != "24h":
-            raise ApiError(400, "Invalid 'completion_window': only '24h' is supported.",
-                           param="completion_window")
+            raise ApiError(400, "Invalid 'completion_window': only '24h' is supported.", param="completion_window")
         stored = self.files.files.get(body["input_file_id"])
         if stored is None:
-            raise ApiError(400, f"Invalid 'input_file_id': '{body['input_file_id']}'. No such file.",
-                           param="input_file_id")
+            raise ApiError(
+                400, f"Invalid 'input_file_id': '{body['input_file_id']}'. No such file.", param="input_file_id"
+            )
         if stored.purpose != "batch":
-            raise ApiError(400, f"Invalid 'input_file_id': file purpose is '{stored.purpose}', expected "
-                                "'batch'.", param="input_file_id")
+            raise ApiError(
+                400,
+                f"Invalid 'input_file_id': file purpose is '{stored.purpose}', expected 'batch'.",
+                param="input_file_id",
+            )
         now = int(time.time())
-        obj = {"id": new_id("batch_"), "object": "batch", "endpoint": body["endpoint"], "errors": None,
-               "input_file_id": stored.id, "completion_window": "24h", "status": "validating",
-               "output_file_id": None, "error_file_id": None, "created_at": now, "in_progress_at": None,
-               "expires_at": now + 86400, "finalizing_at": None, "completed_at": None, "failed_at": None,
-               "expired_at": None, "cancelling_at": None, "cancelled_at": None,
-               "request_counts": {"total": 0, "completed": 0, "failed": 0},
-               "metadata": body.get("metadata"), "model": None, "usage": None}
+        obj = {
+            "id": new_id("batch_"),
+            "object": "batch",
+            "endpoint": body["endpoint"],
+            "errors": None,
+            "input_file_id": stored.id,
+            "completion_window": "24h",
+            "status": "validating",
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": now,
+            "in_progress_at": None,
+            "expires_at": now + 86400,
+            "finalizing_at": None,
+            "completed_at": None,
+            "failed_at": None,
+            "expired_at": None,
+            "cancelling_at": None,
+            "cancelled_at": None,
+            "request_counts": {"total": 0, "completed": 0, "failed": 0},
+            "metadata": body.get("metadata"),
+            "model": None,
+            "usage": None,
+        }
         self.batches[obj["id"]] = _Batch(obj, self.plan)
         return dict(obj)
 
@@ -212,14 +258,24 @@ class Batches:
         obj = batch.obj
         errors = _parse_lines(self.files.files[obj["input_file_id"]].content, obj["endpoint"], batch.lines)
         if batch.plan.outcome == "failed" and not errors:
-            errors = [{"code": "invalid_request", "message": "Batch failed (loopback BatchPlan outcome).",
-                       "param": None, "line": None}]
+            errors = [
+                {
+                    "code": "invalid_request",
+                    "message": "Batch failed (loopback BatchPlan outcome).",
+                    "param": None,
+                    "line": None,
+                }
+            ]
         now = int(time.time())
         if errors:
             obj.update(status="failed", failed_at=now, errors={"object": "list", "data": errors})
             return
-        obj.update(status="in_progress", in_progress_at=now, model=batch.lines[0]["body"].get("model"),
-                   request_counts={"total": len(batch.lines), "completed": 0, "failed": 0})
+        obj.update(
+            status="in_progress",
+            in_progress_at=now,
+            model=batch.lines[0]["body"].get("model"),
+            request_counts={"total": len(batch.lines), "completed": 0, "failed": 0},
+        )
 
     def _finish(self, batch: _Batch) -> None:
         obj, plan = batch.obj, batch.plan
@@ -228,22 +284,35 @@ class Batches:
             expire_at = plan.expire_after if plan.expire_after is not None else len(batch.lines) // 2
         outputs: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
-        usage = {"input_tokens": 0, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 0,
-                 "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 0}
+        usage = {
+            "input_tokens": 0,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 0,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 0,
+        }
         for i, line in enumerate(batch.lines):
             result: dict[str, Any] = {"id": new_id("batch_req_"), "custom_id": line["custom_id"]}
             if i >= expire_at:
-                errors.append({**result, "response": None, "error": {
-                    "code": "batch_expired",
-                    "message": "This request could not be executed before the completion window expired."}})
+                errors.append(
+                    {
+                        **result,
+                        "response": None,
+                        "error": {
+                            "code": "batch_expired",
+                            "message": "This request could not be executed before the completion window expired.",
+                        },
+                    }
+                )
                 continue
             if line["custom_id"] in plan.fail_custom_ids:
-                status, body = 500, ApiError(500, "The server had an error processing this request.",
-                                             etype="server_error").body()
+                status, body = (
+                    500,
+                    ApiError(500, "The server had an error processing this request.", etype="server_error").body(),
+                )
             else:
                 status, body = self.complete(line["body"])
-            result.update(response={"status_code": status, "request_id": new_id("req_"), "body": body},
-                          error=None)
+            result.update(response={"status_code": status, "request_id": new_id("req_"), "body": body}, error=None)
             (outputs if status == 200 else errors).append(result)
             if status == 200:
                 u = body.get("usage") or {}
@@ -252,10 +321,13 @@ class Batches:
                 usage["total_tokens"] += u.get("total_tokens", 0)
         now = int(time.time())
         final = "expired" if plan.outcome == "expired" else "completed"
-        obj.update(status=final, finalizing_at=now, usage=usage,
-                   request_counts={"total": len(batch.lines), "completed": len(outputs),
-                                   "failed": len(errors)},
-                   **{"expired_at" if final == "expired" else "completed_at": now})
+        obj.update(
+            status=final,
+            finalizing_at=now,
+            usage=usage,
+            request_counts={"total": len(batch.lines), "completed": len(outputs), "failed": len(errors)},
+            **{"expired_at" if final == "expired" else "completed_at": now},
+        )
         for key, rows in (("output_file_id", outputs), ("error_file_id", errors)):
             if rows:
                 data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows).encode("utf-8")
@@ -280,15 +352,22 @@ def _parse_lines(content: bytes, endpoint: str, out: list[dict]) -> list[dict]:
             error("invalid_json_line", "This line is not parseable as valid JSON.", number)
             continue
         if not isinstance(item, dict) or not all(k in item for k in ("custom_id", "method", "url", "body")):
-            error("missing_required_parameter",
-                  "Each line needs 'custom_id', 'method', 'url' and 'body'.", number)
+            error("missing_required_parameter", "Each line needs 'custom_id', 'method', 'url' and 'body'.", number)
             continue
         if item["url"] != endpoint:
-            error("mismatched_endpoint", f"The line's url {item['url']!r} does not match the batch endpoint "
-                                         f"{endpoint!r}.", number, "url")
+            error(
+                "mismatched_endpoint",
+                f"The line's url {item['url']!r} does not match the batch endpoint {endpoint!r}.",
+                number,
+                "url",
+            )
         elif item["custom_id"] in seen:
-            error("duplicate_custom_id", f"The custom_id {item['custom_id']!r} is used more than once.",
-                  number, "custom_id")
+            error(
+                "duplicate_custom_id",
+                f"The custom_id {item['custom_id']!r} is used more than once.",
+                number,
+                "custom_id",
+            )
         seen.add(item["custom_id"])
         out.append(item)
     if not out and not errors:
