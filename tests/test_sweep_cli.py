@@ -278,3 +278,20 @@ def test_a_sweep_killed_mid_phase_continues_when_run_again(tmp_path, capsys):
     code, again, err = run_main(capsys, cfg, "--json", "-q")
     assert code == 0, err
     assert json.loads(again)["pick"] == json.loads(first)["pick"]
+
+
+def test_a_hostile_candidate_name_is_inert_in_sweep_md_and_html(tmp_path, capsys):
+    """A candidate named like HTML stays text: sweep.md and sweep.html hold it escaped, never as a tag."""
+    import yaml
+
+    cfg = _demo_copy(tmp_path)
+    data = yaml.safe_load(cfg.read_text())
+    models = data["sweep"]["models"]
+    data["sweep"]["models"] = {("<script>x</script>" if k == "step-200" else k): v for k, v in models.items()}
+    cfg.write_text(yaml.safe_dump(data, sort_keys=False))
+    code, _, err = run_main(capsys, cfg, "-q")
+    assert code == 0, err
+    md = (tmp_path / "out" / "sweep.md").read_text()
+    html = (tmp_path / "out" / "sweep.html").read_text()
+    assert "&lt;script&gt;x&lt;/script&gt;" in md and "<script>" not in md
+    assert "&lt;script&gt;x&lt;/script&gt;" in html and "<script>x" not in html

@@ -11,7 +11,9 @@ from ..report import fmt_ci, fmt_num, fmt_p
 
 
 def _cell(text: Any) -> str:
+    """One line of sweep.md: HTML characters as entities (a candidate named like a tag stays text)."""
     s = "" if text is None else str(text)
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return s.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'").replace("\n", " ")
 
 
