@@ -44,7 +44,6 @@ MYPY_PENDING = {
     "src/evalstack/metrics/_sacrebleu.py",
     "src/evalstack/metrics/_selfbleu.py",
     "src/evalstack/metrics/_toxicity.py",
-    "src/evalstack/pipeline.py",
     "src/evalstack/report/_html.py",
     "src/evalstack/report/_markdown.py",
     "src/evalstack/report/_review.py",

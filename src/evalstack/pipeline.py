@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from pydantic import BaseModel
-
 from ._crash import crash_point
 from ._examples import example_rows, write_examples
 from ._lock import RunLock
@@ -38,6 +36,7 @@ from .models import (
     Cache,
     Generation,
     Provider,
+    ProviderSettings,
     Request,
     Runner,
     apply_on_empty,
@@ -227,7 +226,7 @@ class _Run:
                     input=plan.prompt_text(i),
                     output=g[k].text if g[k].ok else None,
                     reference=ref[i] if ref else None,
-                    context=None if ctx is None else ctx[i],
+                    context=None if ctx is None or ctx[i] is None else str(ctx[i]),
                 )
                 for k, (i, _r, sid) in enumerate(self._rows(plan, model))
             ]
@@ -486,7 +485,7 @@ def _resume_command(cfg: Config, out_dir: Path | None, limit: int | None, models
     return " ".join(parts + (["--batch"] if batch else []) + ["--resume"])
 
 
-_M = TypeVar("_M", bound=BaseModel)
+_M = TypeVar("_M", bound=ProviderSettings)
 
 
 def _with_batch(cfg: Config) -> Config:

@@ -67,7 +67,7 @@ def build_result(
     incomplete: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The JSON-able sweep record."""
-    from ..pipeline import relative_path
+    from .._runjson import relative_path
     from ._select import valid_loss_at
 
     cfg, s = spec.config, spec.sweep
