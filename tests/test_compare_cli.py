@@ -20,11 +20,17 @@ def _judge(req: dict):
     return Fault.of(500) if out.endswith("out-0") else json.dumps({"reason": "r", "score": 5})
 
 
-def test_compare_of_a_run_with_failed_judge_requests_exits_3(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """compare counted only failed generations: a run that exited 3 on failed judge requests compared as
-    complete (exit 0, no INCOMPLETE). Failed before the fix, passes now."""
+QA_TASK = """\
+  - name: qa
+    data: {path: d.jsonl, id: id}
+    prompt: {user: "{{ q }}"}
+    judges: [conciseness]
+"""
+
+
+def _run_with_failed_judge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, rest: str, out: str) -> None:
+    """`evalstack run` of two replay models on 6 questions whose judge fails e0's output every time (exit 3);
+    ``rest``: the config's tasks (and gate) section."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CX_KEY", "sk-cx-0123456789")
     (tmp_path / "d.jsonl").write_text(
@@ -36,21 +42,22 @@ def test_compare_of_a_run_with_failed_judge_requests_exits_3(
         )
     with LoopbackServer() as srv:
         srv.reply_with(_judge)
-        (tmp_path / "cfg.yaml").write_text(f"""\
-name: cmpexit
-baseline: base
-models:
-  base: {{provider: replay, path: base.jsonl}}
-  ft: {{provider: replay, path: ft.jsonl}}
-judge: {{provider: openai, model: judge-model, base_url: "{srv.base_url}", api_key_env: CX_KEY, max_tries: 1}}
-tasks:
-  - name: qa
-    data: {{path: d.jsonl, id: id}}
-    prompt: {{user: "{{{{ q }}}}"}}
-    judges: [conciseness]
-cache: c.sqlite
-""")
-        assert main(["run", "cfg.yaml", "--out", "monday", "--quiet"]) == 3
+        judge = (
+            f'{{provider: openai, model: judge-model, base_url: "{srv.base_url}", api_key_env: CX_KEY, max_tries: 1}}'
+        )
+        (tmp_path / "cfg.yaml").write_text(
+            f"name: {name}\nbaseline: base\nmodels:\n  base: {{provider: replay, path: base.jsonl}}\n"
+            f"  ft: {{provider: replay, path: ft.jsonl}}\njudge: {judge}\ntasks:\n{rest}cache: c.sqlite\n"
+        )
+        assert main(["run", "cfg.yaml", "--out", out, "--quiet"]) == 3
+
+
+def test_compare_of_a_run_with_failed_judge_requests_exits_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """compare counted only failed generations: a run that exited 3 on failed judge requests compared as
+    complete (exit 0, no INCOMPLETE). Failed before the fix, passes now."""
+    _run_with_failed_judge(tmp_path, monkeypatch, "cmpexit", QA_TASK, "monday")
     capsys.readouterr()
     assert main(["compare", "monday", "--out", "cmp"]) == 3
     err = capsys.readouterr().err
@@ -114,38 +121,18 @@ def test_assert_gate_passes_on_a_run_result_with_failed_judge_requests_fails(
     from evalstack.report import read_run
     from evalstack.testing import assert_gate_passes
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CX_KEY", "sk-cx-0123456789")
-    (tmp_path / "d.jsonl").write_text(
-        "".join(json.dumps({"id": f"e{i}", "q": f"question {i}"}) + "\n" for i in range(6))
-    )
-    for m in ("base", "ft"):
-        (tmp_path / f"{m}.jsonl").write_text(
-            "".join(json.dumps({"id": f"e{i}", "output": f"{m} out-{i}"}) + "\n" for i in range(6))
-        )
-    with LoopbackServer() as srv:
-        srv.reply_with(_judge)
-        (tmp_path / "cfg.yaml").write_text(f"""\
-name: helper
-baseline: base
-models:
-  base: {{provider: replay, path: base.jsonl}}
-  ft: {{provider: replay, path: ft.jsonl}}
-judge: {{provider: openai, model: judge-model, base_url: "{srv.base_url}", api_key_env: CX_KEY, max_tries: 1}}
-tasks:
-  - name: judged
-    data: {{path: d.jsonl, id: id}}
-    prompt: {{user: "{{{{ q }}}}"}}
-    judges: [conciseness]
+    rest = (
+        QA_TASK.replace("name: qa", "name: judged")
+        + """\
   - name: plain
-    data: {{path: d.jsonl, id: id}}
-    prompt: {{user: "{{{{ q }}}}"}}
+    data: {path: d.jsonl, id: id}
+    prompt: {user: "{{ q }}"}
     metrics: [self_bleu]
 gate:
-  rules: [{{metric: plain/self_bleu, min: 0}}]
-cache: c.sqlite
-""")
-        assert main(["run", "cfg.yaml", "--out", "out", "--quiet"]) == 3
+  rules: [{metric: plain/self_bleu, min: 0}]
+"""
+    )
+    _run_with_failed_judge(tmp_path, monkeypatch, "helper", rest, "out")
     run = read_run(tmp_path / "out")
     assert run.gate is not None and run.gate.passed and run.exit_code == 3
     with pytest.raises(AssertionError, match="2 item\\(s\\) failed after retries"):
@@ -158,32 +145,7 @@ def test_gate_on_a_saved_incomplete_run_exits_3_not_1(
     """`evalstack gate` re-judged an incomplete run (failed judge requests: `run` exits 3) and exited 1, as
     for a regression; an incomplete run never looks like one: exit 3 from RunResult.exit_code, as `run`.
     Failed before the fix (exit 1), passes now."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CX_KEY", "sk-cx-0123456789")
-    (tmp_path / "d.jsonl").write_text(
-        "".join(json.dumps({"id": f"e{i}", "q": f"question {i}"}) + "\n" for i in range(6))
-    )
-    for m in ("base", "ft"):
-        (tmp_path / f"{m}.jsonl").write_text(
-            "".join(json.dumps({"id": f"e{i}", "output": f"{m} out-{i}"}) + "\n" for i in range(6))
-        )
-    with LoopbackServer() as srv:
-        srv.reply_with(_judge)
-        (tmp_path / "cfg.yaml").write_text(f"""\
-name: gated
-baseline: base
-models:
-  base: {{provider: replay, path: base.jsonl}}
-  ft: {{provider: replay, path: ft.jsonl}}
-judge: {{provider: openai, model: judge-model, base_url: "{srv.base_url}", api_key_env: CX_KEY, max_tries: 1}}
-tasks:
-  - name: qa
-    data: {{path: d.jsonl, id: id}}
-    prompt: {{user: "{{{{ q }}}}"}}
-    judges: [conciseness]
-cache: c.sqlite
-""")
-        assert main(["run", "cfg.yaml", "--out", "out", "--quiet"]) == 3
+    _run_with_failed_judge(tmp_path, monkeypatch, "gated", QA_TASK, "out")
     Path("rules.yaml").write_text("rules: [{metric: qa/judge_conciseness, min: 1}]\n")
     capsys.readouterr()
     assert main(["gate", "out", "--rules", "rules.yaml"]) == 3
