@@ -79,9 +79,15 @@ def browser(tmp_path):
 
 
 def _wait(cond, timeout: float = 20.0):
+    """Poll ``cond`` until true; an element replaced while it was read (the page re-rendered) is "not yet"."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        value = cond()
+        try:
+            value = cond()
+        except (StaleElementReferenceException, NoSuchElementException):
+            value = None
         if value:
             return value
         time.sleep(0.1)
