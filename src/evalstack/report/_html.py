@@ -88,6 +88,7 @@ def render_html_report(
     ``lowest``/``regressions``/``failure_modes`` of None mean examples.jsonl was not there (the page says so);
     ``lowest_skipped``: (task/metric: model, why) of the lowest-score lists left out as saying nothing.
     """
+    from ._mde import mde_lines
     from ._worse import failure_mode_table, worse_deltas_table
 
     v = verdict(run)
@@ -130,6 +131,7 @@ def render_html_report(
         "verdict": v,
         "failed_rules": incomplete_lines(run) if v.status == "incomplete" else v.failed,
         "gate": gate_table(run.gate),
+        "mde": [x.text() for x in mde_lines(run)],
         "curve_notes": curve_notes(run),
         "others": others or ["none"],
         "show_worse": bool(others),

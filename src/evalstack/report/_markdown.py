@@ -141,8 +141,17 @@ def _verdict_section(run: RunResult) -> list[str]:
         out.append("")
     if run.gate and run.gate.rules:
         out += [md_table(gate_table(run.gate)), ""]
+        out += _mde_section(run)
     out += _curve_notes(run)
     return out
+
+
+def _mde_section(run: RunResult) -> list[str]:
+    """Under the gate table: the smallest drop each gated comparison could see (issue 22)."""
+    from ._mde import mde_lines
+
+    lines = mde_lines(run)
+    return ["What this gate can see:", "", *[f"- {md_escape(x.text())}" for x in lines], ""] if lines else []
 
 
 def _curve_notes(run: RunResult) -> list[str]:
