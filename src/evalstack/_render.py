@@ -18,6 +18,7 @@ __all__ = ["make_env", "render", "render_session", "RenderFailed", "RENDER_SECON
 
 import contextlib
 import ctypes
+import gc
 import math
 import operator
 import re
@@ -189,6 +190,19 @@ def _deadline(seconds: float) -> Iterator[None]:
 
 def render(template: Any, context: dict[str, Any]) -> str:
     """Render a compiled template within the budgets; any failure is a :class:`RenderFailed` with one line."""
+    # No garbage collection inside a render: the time budget is wall clock, and a full collection of a big
+    # heap (a million-row run) takes seconds; it runs after the render. The size budget bounds what a render
+    # allocates meanwhile. (No context manager here: creating one allocates, and may start a collection.)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _render(template, context)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _render(template: Any, context: dict[str, Any]) -> str:
     from jinja2 import TemplateError, UndefinedError
     from jinja2.exceptions import SecurityError
 
