@@ -40,9 +40,13 @@ def example_rows(
     results: Sequence[MetricResult],
     judge_rows: Mapping[str, Mapping[str, JudgeRow | PairRow]],
     cut: Mapping[int, int],
+    turns: Sequence[Sequence[Generation | None]] | None = None,
 ) -> Iterator[ExampleRow]:
     """The rows of one model on one task: ``rows`` is (example index, repeat index, scoring id) per
-    output, ``cut`` the characters ``max_output_chars`` cut per output position."""
+    output, ``cut`` the characters ``max_output_chars`` cut per output position, ``turns`` (conversation
+    tasks) the generation of each turn per row."""
+    if turns is not None:
+        from ._turns_gen import conversation_record
     ref_col = plan.cfg.reference or plan.cfg.target
     # slice columns, kept columns, and the context column (so `compare` can re-score knowledge_f1)
     keep = list(
@@ -75,6 +79,7 @@ def example_rows(
             usage={"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens},
             cached=gen.cached,
             notes=list(gen.notes or []),
+            conversation=None if turns is None else conversation_record(plan, i, turns[k]),
         )
 
 

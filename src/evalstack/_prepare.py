@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._conversation import Conversation
 from ._score import score_outputs
 from .config import Config, TaskConfig
 from .data import Example, check_template, load_examples, make_env, messages_text, render_messages
@@ -30,6 +31,8 @@ class MetricPlan:
     instance: Metric
     uses_labels: bool
     where: str
+    turn: int | str | None = None
+    """``turns`` tasks: the turns it scores (a number, ``all`` or ``last``; :mod:`evalstack._turns`)."""
 
 
 @dataclass
@@ -49,6 +52,10 @@ class TaskPlan:
     """Metrics that load a heavy backend: dry-run by :func:`load_metric_backends` after every cheap check."""
     keys_pending: bool = False
     """True while a heavy metric whose keys only computing tells has not been dry-run yet."""
+    conversations: list[Conversation] | None = None
+    """Conversation tasks (``turns:`` / ``messages:``): one per example; ``messages`` then holds turn 1's."""
+    turn_pools: dict[str, list[str]] = field(default_factory=dict)
+    """``turn: all`` judges: the pooled key -> the names of its per-turn judges."""
 
     @property
     def name(self) -> str:
@@ -65,7 +72,9 @@ class TaskPlan:
     def input_text(self, i: int) -> str:
         """The example's own input as reviews show it: the value of the column the user prompt shows
         (``column: value`` lines for several), not the rendered prompt with its instructions and label list.
-        A user prompt that shows no column: the last user message."""
+        A user prompt that shows no column: the last user message. A conversation: its user turns."""
+        if self.conversations is not None:
+            return self.conversations[i].input_text()
         row = self.examples[i].row
         if len(self.input_fields) == 1:
             return _as_text(row.get(self.input_fields[0]))
@@ -112,7 +121,8 @@ def _templates(
     for i, shot in enumerate(p.few_shot):
         items.append(("user", shot.user, f"{key}.prompt.few_shot[{i}].user"))
         items.append(("assistant", shot.assistant, f"{key}.prompt.few_shot[{i}].assistant"))
-    items.append(("user", p.user, f"{key}.prompt.user"))
+    if p.user is not None:  # conversation tasks take their user messages from the data
+        items.append(("user", p.user, f"{key}.prompt.user"))
     for role, src, k in items:
         tmpl, names = check_template(env, src, f"{source}: {k}")
         parts.append((role, tmpl, f"{source}: {k}"))
@@ -124,8 +134,10 @@ def _templates(
 def _column_keys(task: TaskConfig, key: str, needed: dict[str, str]) -> dict[str, str]:
     """Every column the task reads -> the config key that names it (for errors that say which key to fix)."""
     required = dict(needed)
-    for name in ("target", "reference", "context"):
+    for name in ("target", "reference", "context", "turns", "messages"):
         col = getattr(task, name)
+        if name == "reference" and task.turns:  # MT-Bench: only some questions have reference answers
+            continue
         if col:
             required.setdefault(col, f"{key}.{name}")
     for name in ("slice_by", "keep_columns"):
@@ -202,8 +214,13 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
         index=index,
         examples=examples,
         messages=messages,
-        input_fields=_shown_fields(env, task.prompt.user, set(needed)),
+        input_fields=_shown_fields(env, task.prompt.user, set(needed)) if task.prompt.user is not None else [],
     )
+    if task.turns or task.messages:
+        from ._conversation import load_conversations
+
+        plan.conversations = load_conversations(task, examples, messages, d.path)
+        plan.messages = [c.request_messages(1, []) for c in plan.conversations]
     if task.labels is not None:
         _check_gold_labels(task, examples, key, source)
     from .metrics import extract_labels, get_metric
@@ -215,9 +232,12 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
             raise exc.at(f"{where}.label_parsing") from None
     for j, spec in enumerate(task.metrics):
         w = f"{where}.metrics[{j}]"
+        from ._turns import metric_turn
+
+        options, turn = metric_turn(task, spec.options, w)
         try:
             cls = get_metric(spec.name)
-            inst = cls(**spec.options)
+            inst = cls(**options)
         except EvalstackError as exc:
             raise exc.at(w) from None
         except TypeError as exc:
@@ -234,8 +254,8 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
                 hint=f"set tasks[{index}].context to the column that holds them",
             )
         # the keys it will report, known without computing (gate rules are checked against them)
-        plan.keys.update(dict.fromkeys(inst.keys(spec.options), bool(getattr(inst, "HIGHER_IS_BETTER", True))))
-        plan.metrics.append(MetricPlan(spec.name, spec.options, inst, uses_labels, w))
+        plan.keys.update(dict.fromkeys(inst.keys(options), bool(getattr(inst, "HIGHER_IS_BETTER", True))))
+        plan.metrics.append(MetricPlan(spec.name, options, inst, uses_labels, w, turn))
     _dry_run_metrics(plan)
     if task.judges or task.pairwise:
         from .judges import JudgeScorer, load_rubric
@@ -262,8 +282,13 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
                         )
                 _dry_run_rubric(plan, rubric, pairwise=kind == "pairwise", where=w)
                 judge = JudgeScorer(rubric, js, pairwise=kind == "pairwise", where=w)
-                plan.judges.append(judge)
-                plan.keys[judge.key] = bool(getattr(rubric, "higher_is_better", True))
+                from ._turns import add_judge
+
+                add_judge(plan, judge, bool(getattr(rubric, "higher_is_better", True)))
+    if plan.conversations is not None and task.turns:
+        from ._turns import turn_metric_keys
+
+        turn_metric_keys(plan)
     return plan
 
 
@@ -323,6 +348,9 @@ def _dry_run_metrics(plan: TaskPlan, metrics: list[MetricPlan] | None = None) ->
     task = plan.cfg
     row = plan.examples[0].row
     gold = row.get(task.reference) if task.reference else None
+    if plan.conversations is not None and task.turns:  # a turn's reference, of the first example that has one
+        refs = [r for c in plan.conversations for r in c.references or () if r is not None]
+        gold = refs[0] if refs else None
     label = None if not task.target else str(row.get(task.target))
     if metrics is None:
         metrics = []

@@ -43,6 +43,7 @@ from pydantic import (
     ValidationError,
     WrapValidator,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -147,7 +148,11 @@ class FewShot(_Strict):
 
 class PromptConfig(_Strict):
     system: str | None = None
-    user: str = Field(description="Jinja2 template over the example's columns, e.g. 'Ticket: {{ text }}'.")
+    user: str | None = Field(
+        None,
+        description="Jinja2 template over the example's columns, e.g. 'Ticket: {{ text }}' (required unless the "
+        "task's `turns:` or `messages:` column holds the user messages).",
+    )
     few_shot: list[FewShot] = Field(default_factory=list)
 
 
@@ -161,6 +166,16 @@ class LabelParsing(_Strict):
     case_sensitive: bool = False
 
 
+def _without_unset(data: Any, *names: str) -> Any:
+    """``data`` (a dumped model) without the keys ``names`` while they are None: configs that do not use
+    them dump (and hash, and show in run.json) exactly as before they existed."""
+    if isinstance(data, dict):
+        for n in names:
+            if n in data and data[n] is None:
+                del data[n]
+    return data
+
+
 class MetricSpec(_Strict):
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
@@ -172,12 +187,31 @@ class JudgeSpec(_Strict):
     threshold: float | None = None
     strict: bool = False
     options: dict[str, Any] = Field(default_factory=dict)
+    turn: int | Literal["all", "last", "conversation"] | None = Field(
+        None,
+        description="Multi-turn (`turns:`) tasks: which answers it judges: a turn number, all (each turn, "
+        "keys @turnN, plus their pooled mean; the default), last, or conversation (the whole dialogue at once).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> Any:
+        return _without_unset(handler(self), "turn")
 
 
 class TaskConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     data: DataConfig
-    prompt: PromptConfig
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    turns: str | None = Field(
+        None,
+        description="Column with a list of user messages: the model answers each in turn, its own answers "
+        "in the history (MT-Bench's protocol).",
+    )
+    messages: str | None = Field(
+        None,
+        description="Column with a conversation (OpenAI-style messages ending with a user message): only the "
+        "last turn is generated.",
+    )
     target: str | None = Field(None, description="Column with the gold label (classification).")
     labels: list[str] | None = Field(None, description="Allowed labels; outputs matching none count as invalid.")
     label_parsing: LabelParsing = Field(default_factory=LabelParsing)
@@ -212,8 +246,15 @@ class TaskConfig(_Strict):
     def _one_or_many(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
 
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> Any:
+        return _without_unset(handler(self), "turns", "messages")
+
     @model_validator(mode="after")
     def _consistent(self) -> TaskConfig:
+        from ._conversation import check_task_shape
+
+        check_task_shape(self)
         if self.labels is not None and not self.target:
             raise ValueError("`labels` needs `target` (the column with the gold label)")
         if self.labels is not None and len(set(self.labels)) != len(self.labels):

@@ -125,6 +125,8 @@ class _Run:
             names = [m for m in names if m in only_models or m == cfg.baseline]
         self.model_names = names
         self.timings: dict[str, float] = {}
+        self.turn_gens: dict[tuple[str, str], list[list[Generation | None]]] = {}
+        """Conversation tasks: per (model, task), per row, per turn, the generation (None: not asked)."""
 
     # ------------------------------------------------------------ steps
     def prepare(self) -> None:
@@ -194,6 +196,19 @@ class _Run:
 
     async def _generate_all(self, runner: Runner) -> dict[tuple[str, str], list[Generation]]:
         async def one(model: str, plan: TaskPlan) -> tuple[tuple[str, str], list[Generation]]:
+            if plan.conversations is not None:  # turn by turn, the model's own answers in the history
+                from ._turns_gen import generate_turns
+
+                tg = await generate_turns(
+                    runner,
+                    self.providers[model],
+                    plan,
+                    self._rows(plan, model),
+                    label=f"{model} · {plan.name}",
+                    on_empty=self._on_empty(model),
+                )
+                self.turn_gens[(model, plan.name)] = tg
+                return (model, plan.name), [g for row in tg for g in row if g is not None]
             reqs = [
                 Request.make(plan.name, plan.examples[i].id, plan.messages[i], None, r)
                 for i, r, _ in self._rows(plan, model)
@@ -207,7 +222,9 @@ class _Run:
             for prov in self.providers.values():
                 await prov.aclose()
         attribute_shared([gens for _, gens in pairs])  # identical requests: charged to the first in config order
-        return dict(pairs)
+        from ._turns_gen import combine
+
+        return dict(pairs) | {k: [combine(row) for row in tg] for k, tg in self.turn_gens.items()}
 
     async def _judge_all(self, runner: Runner, gens: dict[tuple[str, str], list[Generation]]) -> Judged:
         from .judges import JudgeItem
@@ -215,7 +232,11 @@ class _Run:
         out: Judged = {}
         jobs = []
 
-        def items(plan: TaskPlan, model: str) -> list[JudgeItem]:
+        def items(plan: TaskPlan, model: str, judge: JudgeScorer) -> list[JudgeItem]:
+            if judge.turn is not None:  # one turn of each conversation, or the whole dialogue
+                from ._turns_gen import turn_items
+
+                return turn_items(plan, self._rows(plan, model), self.turn_gens[(model, plan.name)], judge)
             ref = plan.column(plan.cfg.reference) or plan.column(plan.cfg.target)
             ctx = plan.column(plan.cfg.context)
             g = gens[(model, plan.name)]
@@ -241,7 +262,11 @@ class _Run:
                     async def one(plan: TaskPlan = plan, judge: JudgeScorer = judge, model: str = model) -> None:
                         # task "<task>/<model>": a replay judge file can key verdicts per model (task_column)
                         out[(plan.name, model, judge.name)] = await judge.score(
-                            model, lambda m: items(plan, m), baseline=base, runner=runner, task=f"{plan.name}/{model}"
+                            model,
+                            lambda m: items(plan, m, judge),
+                            baseline=base,
+                            runner=runner,
+                            task=f"{plan.name}/{model}",
                         )
 
                     jobs.append(one())
@@ -269,6 +294,11 @@ class _Run:
     def _score_metrics(self, plan: TaskPlan, model: str, g: list[Generation]) -> list[MetricResult]:
         """The task's metrics on one model's outputs."""
         rows = self._rows(plan, model)
+        if plan.conversations is not None and plan.cfg.turns:  # per turn: keys <metric>@turn<k>, pooled
+            from ._turns import score_turn_metrics
+
+            tg = self.turn_gens[(model, plan.name)]
+            return score_turn_metrics(plan, rows, tg, note=self.log, label=f"{model} · {plan.name}")
 
         def column(name: str | None) -> list[object] | None:  # one value per scored row (repeats included)
             col = plan.column(name)
@@ -296,13 +326,18 @@ class _Run:
         results = self._score_metrics(plan, model, g)
         judges = self._judge_scores(plan, model, judged)
         results += [res.result for res in judges.values()]
+        if plan.turn_pools:  # turn: all judges: their pooled keys
+            from ._turns import pool_judges
+
+            results += pool_judges(plan, judges)
         bad = [x for x in g if not x.ok and x.error_kind not in EMPTY_KINDS]
+        sent = [x for row in self.turn_gens.get((model, plan.name), [[y] for y in g]) for x in row if x is not None]
         usage = Usage(
-            requests=sum(1 for x in g if not x.cached),
-            cached=sum(1 for x in g if x.cached),
-            prompt_tokens=sum(x.prompt_tokens for x in g),
-            completion_tokens=sum(x.completion_tokens for x in g),
-            retries=sum(max(0, x.tries - 1) for x in g),
+            requests=sum(1 for x in sent if not x.cached),
+            cached=sum(1 for x in sent if x.cached),
+            prompt_tokens=sum(x.prompt_tokens for x in sent),
+            completion_tokens=sum(x.completion_tokens for x in sent),
+            retries=sum(max(0, x.tries - 1) for x in sent),
         )
         scores = ModelScores(
             results=results,
@@ -366,6 +401,7 @@ class _Run:
                     scored[(plan.name, model)].scores.results,
                     scored[(plan.name, model)].judge_rows,
                     self.cut.get((model, plan.name), {}),
+                    self.turn_gens.get((model, plan.name)),
                 )
             ),
         )

@@ -27,7 +27,7 @@ __all__ = [
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 SCHEMA_VERSION = 1
 
@@ -340,3 +340,15 @@ class ExampleRow(_Record):
         default_factory=list,
         description="What evalstack changed in this row's output and why (e.g. lone surrogates replaced with U+FFFD).",
     )
+    conversation: list[dict[str, Any]] | None = Field(
+        None,
+        description="Conversation tasks: OpenAI-style messages (prompt, given history, each user turn and the "
+        "model's own answer with its `turn`; a failed turn has `error`, one not asked `skipped`). Absent otherwise.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("conversation", 0) is None:
+            del data["conversation"]  # rows of single-turn tasks stay as they were
+        return data

@@ -120,6 +120,8 @@ class Call:
     example_id: str
     """Example id sent with the request (replay judges answer by it)."""
     messages: list[dict[str, str]]
+    turn: int = 0
+    """The turn judged (multi-turn tasks): sent with the request (replay judges answer per turn)."""
 
 
 @dataclass
@@ -159,7 +161,7 @@ async def run_calls(
 ) -> list[CallResult]:
     """Judge every call; results in order. Never raises for a single bad item."""
     purpose = f"judge:{rubric.name}"
-    base = [Request.make(task, c.example_id, c.messages, settings.params, 0, purpose) for c in calls]
+    base = [Request.make(task, c.example_id, c.messages, settings.params, 0, purpose, turn=c.turn) for c in calls]
     gens = await runner.run(provider, base, label=label)
     results = [CallResult(gen=g, parsed=None, gens=[g]) for g in gens]
 
@@ -172,7 +174,10 @@ async def run_calls(
     if redo:
         again = await runner.run(
             provider,
-            [Request.make(task, calls[i].example_id, calls[i].messages, plain, 0, purpose) for i in redo],
+            [
+                Request.make(task, calls[i].example_id, calls[i].messages, plain, 0, purpose, turn=calls[i].turn)
+                for i in redo
+            ],
             label=f"{label} (plain)",
         )
         for i, g in zip(redo, again):
@@ -194,7 +199,7 @@ async def run_calls(
             r = results[i]
             params = plain if r.downgraded else settings.params
             msgs = retry_messages(calls[i].messages, r.gen.text or "", r.parsed.error or "unreadable")
-            reqs.append(Request.make(task, calls[i].example_id, msgs, params, 1, purpose))
+            reqs.append(Request.make(task, calls[i].example_id, msgs, params, 1, purpose, turn=calls[i].turn))
         again = await runner.run(provider, reqs, label=f"{label} (re-ask)")
         for i, g in zip(ask, again):
             r = results[i]

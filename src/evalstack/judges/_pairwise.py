@@ -149,8 +149,8 @@ async def judge_pairwise(
             continue
         ba = _values(rubric, a, b.output, a.output)
         calls += [
-            Call(a.example_id, build_messages(rubric, ab, pairwise=True)),
-            Call(a.example_id + SWAPPED_SUFFIX, build_messages(rubric, ba, pairwise=True)),
+            Call(a.example_id, build_messages(rubric, ab, pairwise=True), a.turn),
+            Call(a.example_id + SWAPPED_SUFFIX, build_messages(rubric, ba, pairwise=True), a.turn),
         ]
         pending.append(a.example_id)
     results = (

@@ -118,7 +118,7 @@ async def judge_pointwise(
         if values is None:
             rows[it.example_id] = JudgeRow(error=why)
             continue
-        calls.append(Call(it.example_id, build_messages(rubric, values)))
+        calls.append(Call(it.example_id, build_messages(rubric, values), it.turn))
         called.append(i)
     results = (
         await run_calls(

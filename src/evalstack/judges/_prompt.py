@@ -35,6 +35,9 @@ class JudgeItem:
     """Reference answer: a string, or a list of acceptable answers."""
     context: str | None = None
     """Source text the output must stay faithful to (RAG context, document to summarise)."""
+    turn: int = 0
+    """The turn judged (multi-turn tasks; 0 otherwise): sent with the request, so a replay judge can answer
+    per turn."""
 
 
 SYSTEM_INTRO = (

@@ -57,16 +57,26 @@ class JudgeScorer:
     """The config key path of the entry (for messages)."""
     provider: Provider | None = None
     """The judge model; set when the run makes its providers."""
+    turn: int | str | None = None
+    """Multi-turn tasks: the turn it judges (a number, ``last``) or ``conversation`` (the whole dialogue);
+    its name and key then end in ``@turn2`` / ``@last`` / ``@conversation``."""
+
+    @property
+    def suffix(self) -> str:
+        """``@turn<k>``, ``@last``, ``@conversation``; '' for single-turn tasks."""
+        if self.turn is None:
+            return ""
+        return f"@turn{self.turn}" if isinstance(self.turn, int) else f"@{self.turn}"
 
     @property
     def name(self) -> str:
-        """The key of this judge's rows and counts: the rubric's name, or ``pairwise_<rubric>``."""
-        return f"pairwise_{self.rubric.name}" if self.pairwise else self.rubric.name
+        """The key of this judge's rows and counts: the rubric's name, or ``pairwise_<rubric>`` (+ the turn)."""
+        return (f"pairwise_{self.rubric.name}" if self.pairwise else self.rubric.name) + self.suffix
 
     @property
     def key(self) -> str:
-        """The metric key it reports: ``judge_<rubric>`` or ``pairwise_<rubric>``."""
-        return self.name if self.pairwise else self.rubric.key
+        """The metric key it reports: ``judge_<rubric>`` or ``pairwise_<rubric>`` (+ the turn)."""
+        return self.name if self.pairwise else self.rubric.key + self.suffix
 
     def scores(self, model: str, baseline: str) -> bool:
         """Whether it scores ``model`` (a pairwise judge does not compare the baseline with itself)."""
@@ -82,6 +92,15 @@ class JudgeScorer:
 
         if self.provider is None:
             raise RuntimeError(f"judge {self.name}: no judge model set")
+        if self.turn is not None:
+            import dataclasses
+
+            out = await dataclasses.replace(self, turn=None).score(
+                model, items, baseline=baseline, runner=runner, task=task
+            )
+            out.rubric, out.name = out.rubric + self.suffix, self.name  # per-turn summaries are kept apart
+            out.result = dataclasses.replace(out.result, key=self.key)
+            return out
         if self.pairwise:
             return await judge_pairwise(
                 self.rubric,

@@ -78,6 +78,9 @@ class Request:
     """Sampling repeat index: repeats get distinct cache slots."""
     purpose: str = "generate"
     """'generate' or 'judge:<rubric>' (not in the cache key: the same prompt gets the same answer)."""
+    turn: int = 0
+    """Multi-turn tasks: the turn this request asks (1-based; 0 otherwise). Not in the cache key (the messages,
+    with the model's own earlier answers, are); replay providers answer per turn by it."""
 
     @staticmethod
     def make(
@@ -87,9 +90,12 @@ class Request:
         params: dict[str, Any] | None = None,
         repeat: int = 0,
         purpose: str = "generate",
+        *,
+        turn: int = 0,
     ) -> Request:
         p = tuple(sorted((k, _freeze(v)) for k, v in (params or {}).items() if k not in NON_OUTPUT_PARAMS))
-        return Request(task, example_id, tuple((m["role"], m["content"]) for m in messages), p, repeat, purpose)
+        msgs = tuple((m["role"], m["content"]) for m in messages)
+        return Request(task, example_id, msgs, p, repeat, purpose, turn)
 
     @property
     def message_dicts(self) -> list[dict[str, str]]:

@@ -1,5 +1,9 @@
 """Recorded outputs: a file of (id, output[, task][, logprobs]) rows answers requests by example id.
 
+Multi-turn tasks: the output cell holds the answers per turn (a list of strings), or the recorded
+conversation (OpenAI-style messages, whose assistant messages are the answers in order); turn ``k``'s
+request gets the ``k``-th answer. A judge file may record one verdict per turn the same way.
+
 Replay serves as a model (outputs recorded earlier, e.g. from a training job's eval step or another
 harness) and as a judge (recorded verdicts), so published studies can be re-scored offline. Nothing is
 sent anywhere and nothing is cached: the file is the cache.
@@ -26,6 +30,18 @@ class ReplaySettings(ProviderSettings):
     output_column: str = "output"
     task_column: str | None = Field(None, description="Column naming the task, when one file holds several tasks.")
     logprobs_column: str | None = Field(None, description="Column with a list of token logprobs.")
+
+
+def _recorded(out: Any) -> str | tuple[str | None, ...] | None:
+    """A recorded output: text, or per-turn answers (a list of texts, or a conversation's assistant messages;
+    a JSONL/JSON/Parquet list cell, never a text that looks like one)."""
+    if hasattr(out, "tolist") and not isinstance(out, str):
+        out = out.tolist()
+    if isinstance(out, list) and out and all(isinstance(m, dict) for m in out):  # a conversation
+        return tuple(m.get("content") for m in out if m.get("role") == "assistant")
+    if isinstance(out, list) and all(m is None or isinstance(m, str) for m in out):
+        return tuple(out)
+    return None if out is None else str(out)
 
 
 @register_provider("replay")
@@ -84,7 +100,7 @@ class ReplayProvider(Provider):
             if lp is not None and not (isinstance(lp, list) and all(isinstance(x, (int, float)) for x in lp)):
                 raise DataError(f"column '{cfg.logprobs_column}' must be a list of numbers", where=f"{cfg.path}:{line}")
             out = row[cfg.output_column]
-            table[key] = (None if out is None else str(out), lp)
+            table[key] = (_recorded(out), lp)
         self._table = table
         return table
 
@@ -115,6 +131,25 @@ class ReplayProvider(Provider):
         if found is None:
             raise PermanentError("missing_output", f"no recorded output for id '{request.example_id}'")
         text, lp = found
+        if isinstance(text, tuple):  # answers per turn
+            if request.turn < 1:
+                raise PermanentError(
+                    "bad_recording",
+                    f"the recorded output for id '{request.example_id}' is a list (one per turn), "
+                    "but this task asks one turn",
+                )
+            if request.turn > len(text):
+                raise PermanentError(
+                    "missing_output",
+                    f"no recorded answer to turn {request.turn} for id '{request.example_id}' ({len(text)} recorded)",
+                )
+            text, lp = text[request.turn - 1], None
+        elif request.turn > 1:
+            raise PermanentError(
+                "missing_output",
+                f"the recorded output for id '{request.example_id}' is one answer; turn {request.turn} needs a list "
+                "(one answer per turn)",
+            )
         if text is None:
             raise PermanentError("recorded_failure", f"the recorded output for id '{request.example_id}' is null")
         return Generation(

@@ -32,5 +32,17 @@ from ._chat import REPLY_KEYS
 from ._faults import Fault
 from ._server import LoopbackProcess, LoopbackServer, main
 from ._store import BatchPlan
+from ._turns import turn_reply_fn, user_turn
 
-__all__ = ["LoopbackServer", "LoopbackProcess", "Recorded", "Fault", "BatchPlan", "ReplyFn", "REPLY_KEYS", "main"]
+__all__ = [
+    "LoopbackServer",
+    "LoopbackProcess",
+    "Recorded",
+    "Fault",
+    "BatchPlan",
+    "ReplyFn",
+    "REPLY_KEYS",
+    "main",
+    "turn_reply_fn",
+    "user_turn",
+]

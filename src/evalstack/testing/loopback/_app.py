@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,6 +129,13 @@ class LoopbackApp:
             return fallback if fallback is not None else default_reply(request)
 
         self.reply_with(fn)
+
+    def reply_turns(self, mapping: Mapping[str, Sequence[Any]], default: Any = None) -> None:
+        """Multi-turn scripts: ``{first question substring: [turn-1 reply, turn-2 reply, ...]}`` (see
+        :func:`._turns.turn_reply_fn`); ``default`` (or the echo reply) for anything else."""
+        from ._turns import turn_reply_fn
+
+        self.reply_with(turn_reply_fn(mapping, default))
 
     def script(self, replies: Iterable[Any]) -> None:
         """Queue replies (str, dict or Fault) consumed in order, one per choice, before the reply function."""

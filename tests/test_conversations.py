@@ -1,0 +1,283 @@
+"""Multi-turn tasks through the CLI against the loopback server: MT-Bench's question file as is, each turn one
+cached request holding the model's own earlier answers, resume per turn, bad conversations refused up front."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from evalstack.cli import main
+from evalstack.testing.loopback import Fault, LoopbackServer
+
+# MT-Bench's question file format: question_id, category, turns, optional reference (one per turn)
+QUESTIONS = [
+    {"question_id": 81, "category": "writing", "turns": ["Write a haiku about rain.", "Now make it about snow."]},
+    {
+        "question_id": 111,
+        "category": "math",
+        "turns": ["What is 2+2?", "Multiply that by 3."],
+        "reference": ["4", "12"],
+    },
+    {
+        "question_id": 112,
+        "category": "math",
+        "turns": ["What is 5+5?", "Halve it."],
+        "reference": ["10", "5"],
+    },
+]
+# per question: (turn-1 answer, turn-2 answer) of each model
+ANSWERS = {
+    "base": {"haiku": ["rain haiku", "snow haiku"], "2+2": ["4", "13"], "5+5": ["11", "5"]},
+    "ft": {"haiku": ["rain haiku", "snow haiku"], "2+2": ["4", "12"], "5+5": ["10", "5"]},
+}
+
+
+def _write(tmp: Path, srv: LoopbackServer, *, task_extra: str = "", questions: list | None = None) -> Path:
+    (tmp / "question.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions or QUESTIONS))
+    cfg = tmp / "cfg.yaml"
+    cfg.write_text(f"""\
+name: chat
+baseline: base
+models:
+  base: {{provider: openai, model: base-m, base_url: "{srv.base_url}", api_key_env: CHAT_KEY, max_tries: 1}}
+  ft: {{provider: openai, model: ft-m, base_url: "{srv.base_url}", api_key_env: CHAT_KEY, max_tries: 1}}
+tasks:
+  - name: mt
+    data: {{path: question.jsonl, id: question_id}}
+    turns: turns
+    prompt: {{system: "You are helpful."}}
+    reference: reference
+    slice_by: [category]
+    metrics: [exact_match]
+{task_extra}cache: cache.sqlite
+output: out
+""")
+    return cfg
+
+
+def _by_model(srv: LoopbackServer) -> None:
+    def fn(req: dict):
+        from evalstack.testing.loopback import turn_reply_fn
+
+        return turn_reply_fn(ANSWERS["base" if req["model"] == "base-m" else "ft"])(req)
+
+    srv.reply_with(fn)
+
+
+def _chats(srv: LoopbackServer) -> list[dict]:
+    return [r.body for r in srv.requests if r.path.endswith("/chat/completions")]
+
+
+def _rows(out: Path) -> dict[tuple[str, str], dict]:
+    rows = [json.loads(x) for x in (out / "examples.jsonl").read_text().splitlines()]
+    return {(r["model"], r["id"]): r for r in rows}
+
+
+@pytest.fixture
+def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CHAT_KEY", "sk-chat-0123456789")
+
+
+@pytest.mark.usefixtures("_env")
+def test_turns_answer_in_order_with_the_models_own_answers_in_the_history(tmp_path: Path) -> None:
+    with LoopbackServer() as srv:
+        _by_model(srv)
+        cfg = _write(tmp_path, srv)
+        assert main(["run", str(cfg), "-q"]) == 0
+        bodies = _chats(srv)
+    assert len(bodies) == 2 * 3 * 2  # 2 models x 3 questions x 2 turns
+    # turn 2 of question 111 for ft: system, turn 1, ft's own answer to it, turn 2
+    t2 = [b for b in bodies if b["model"] == "ft-m" and len(b["messages"]) == 4 and "2+2" in json.dumps(b)]
+    assert t2 and t2[0]["messages"] == [
+        {"role": "system", "content": "You are helpful."},
+        {"role": "user", "content": "What is 2+2?"},
+        {"role": "assistant", "content": "4"},
+        {"role": "user", "content": "Multiply that by 3."},
+    ]
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    mt = run["tasks"]["mt"]
+    # hand-worked: exact_match per turn (the haiku has no reference: unscored)
+    base, ft = mt["models"]["base"]["metrics"], mt["models"]["ft"]["metrics"]
+    assert base["exact_match@turn1"]["value"] == pytest.approx(0.5)  # 4 ok, 11 != 10
+    assert base["exact_match@turn2"]["value"] == pytest.approx(0.5)  # 13 != 12, 5 ok
+    assert base["exact_match@turn1"]["unscored"] == 1  # the writing question has no reference
+    assert ft["exact_match@turn2"]["value"] == pytest.approx(1.0)
+    assert base["exact_match"]["value"] == pytest.approx(0.5)  # pooled: 2 of 4 scored turns
+    assert ft["exact_match"]["value"] == pytest.approx(1.0)
+    assert mt["deltas"]["ft"]["exact_match@turn2"]["delta"] == pytest.approx(0.5)
+    assert mt["deltas"]["ft"]["exact_match@turn1"]["delta"] == pytest.approx(0.5)
+    # per category: the math slice holds the two scored questions
+    math = [s for s in mt["slices"] if s["column"] == "category" and s["value"] == "math"][0]
+    assert math["deltas"]["ft"]["exact_match@turn2"]["delta"] == pytest.approx(0.5)
+    rows = _rows(tmp_path / "out")
+    conv = rows[("ft", "111")]["conversation"]
+    assert [m["role"] for m in conv] == ["system", "user", "assistant", "user", "assistant"]
+    assert conv[2] == {"role": "assistant", "content": "4", "turn": 1}
+    assert conv[4] == {"role": "assistant", "content": "12", "turn": 2}
+    assert rows[("ft", "111")]["output"] == "12"
+    assert rows[("ft", "111")]["scores"]["exact_match@turn2"] == 1.0
+    assert rows[("ft", "111")]["input"] == "Turn 1: What is 2+2?\n\nTurn 2: Multiply that by 3."
+
+
+@pytest.mark.usefixtures("_env")
+def test_a_failed_turn_two_is_resumed_alone_and_a_failed_turn_one_is_never_followed(tmp_path: Path) -> None:
+    with LoopbackServer() as srv:
+        seen: dict[str, int] = {}
+
+        def fn(req: dict):
+            from evalstack.testing.loopback import turn_reply_fn, user_turn
+
+            text = json.dumps(req["messages"])
+            model = "base" if req["model"] == "base-m" else "ft"
+            if model == "ft" and "2+2" in text and user_turn(req) == 2:
+                seen["t2"] = seen.get("t2", 0) + 1
+                if seen["t2"] == 1:
+                    return Fault.of(400, message="turn two refused once")
+            if model == "ft" and "5+5" in text and user_turn(req) == 1:
+                seen["t1"] = seen.get("t1", 0) + 1
+                if seen["t1"] == 1:
+                    return Fault.of(400, message="turn one refused once")
+            return turn_reply_fn(ANSWERS[model])(req)
+
+        srv.reply_with(fn)
+        cfg = _write(tmp_path, srv)
+        assert main(["run", str(cfg), "-q"]) == 3
+        first = _chats(srv)
+        # ft's question 112 failed at turn 1: its turn 2 was never asked
+        assert len(first) == 12 - 1
+        run = json.loads((tmp_path / "out" / "run.json").read_text())
+        ft = run["tasks"]["mt"]["models"]["ft"]
+        assert ft["failed"] == 2
+        assert ft["metrics"]["exact_match@turn2"]["unscored"] == 3  # 81 (no reference), 111 failed, 112 not asked
+        rows = _rows(tmp_path / "out")
+        assert rows[("ft", "112")]["conversation"][4]["skipped"]
+        assert rows[("ft", "111")]["conversation"][4]["error"]["kind"] == "bad_request"
+        assert rows[("ft", "111")]["error"]["message"].startswith("turn 2:")
+        n = len(srv.requests)
+        assert main(["run", str(cfg), "-q", "--resume"]) == 0
+        again = [r.body for r in srv.requests[n:] if r.path.endswith("/chat/completions")]
+    # only ft's turn 2 of 111 and both turns of 112 are asked again; everything else comes from the cache
+    asked = sorted((json.dumps(b["messages"]).count('"user"'), "2+2" in json.dumps(b)) for b in again)
+    assert asked == [(1, False), (2, False), (2, True)]
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["tasks"]["mt"]["models"]["ft"]["metrics"]["exact_match@turn2"]["value"] == pytest.approx(1.0)
+
+
+@pytest.mark.usefixtures("_env")
+def test_a_changed_turn_one_answer_re_asks_turn_two(tmp_path: Path) -> None:
+    with LoopbackServer() as srv:
+        _by_model(srv)
+        cfg = _write(tmp_path, srv)
+        assert main(["run", str(cfg), "-q"]) == 0
+        # forget ft's turn-1 answer to 5+5 ("10"): the endpoint now answers it differently
+        db = sqlite3.connect(tmp_path / "cache.sqlite")
+        gone = db.execute("DELETE FROM responses WHERE model = 'ft-m' AND response LIKE '{\"text\":\"10\"%'").rowcount
+        db.commit()
+        db.close()
+        assert gone == 1
+        answers = {**ANSWERS["ft"], "5+5": ["ten", "5"]}
+
+        def fn(req: dict):
+            from evalstack.testing.loopback import turn_reply_fn
+
+            return turn_reply_fn(ANSWERS["base"] if req["model"] == "base-m" else answers)(req)
+
+        srv.reply_with(fn)
+        n = len(srv.requests)
+        assert main(["run", str(cfg), "-q", "--out", "out2"]) == 0
+        again = [r.body for r in srv.requests[n:] if r.path.endswith("/chat/completions")]
+    assert len(again) == 2  # turn 1 (forgotten) and turn 2 (its history changed); the rest is cached
+    assert again[1]["messages"][2] == {"role": "assistant", "content": "ten"}
+
+
+@pytest.mark.usefixtures("_env")
+def test_messages_column_generates_only_the_last_turn(tmp_path: Path) -> None:
+    rows = [
+        {
+            "id": "m1",
+            "messages": [
+                {"role": "user", "content": "Hi, my order is late."},
+                {"role": "assistant", "content": "Sorry! What is the order number?"},
+                {"role": "user", "content": "It is 42."},
+            ],
+            "answer": "looking up 42",
+        }
+    ]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with LoopbackServer() as srv:
+        srv.reply_with(lambda req: "looking up 42")
+        (tmp_path / "cfg.yaml").write_text(f"""\
+name: msgs
+baseline: base
+models:
+  base: {{provider: openai, model: m, base_url: "{srv.base_url}", api_key_env: CHAT_KEY}}
+tasks:
+  - {{name: t, data: {{path: d.jsonl, id: id}}, messages: messages, reference: answer, metrics: [exact_match]}}
+cache: c.sqlite
+output: out
+""")
+        assert main(["run", "cfg.yaml", "-q"]) == 0
+        bodies = _chats(srv)
+    assert len(bodies) == 1 and bodies[0]["messages"] == rows[0]["messages"]
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["tasks"]["t"]["models"]["base"]["metrics"]["exact_match"]["value"] == 1.0
+
+
+BAD = [
+    ({"question_id": 1, "turns": "just one string"}, "turns", "column 'turns' must be a non-empty list"),
+    ({"question_id": 1, "turns": ["ok", 3]}, "turns", "column 'turns' item 1 is a int"),
+    ({"question_id": 1, "turns": ["a", "b"], "reference": ["only one"]}, "turns", "holds 1 items for 2 turn(s)"),
+    (
+        {"question_id": 1, "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]},
+        "messages",
+        "must end with a user message",
+    ),
+    ({"question_id": 1, "messages": [{"role": "robot", "content": "hi"}]}, "messages", "has role 'robot'"),
+]
+
+
+@pytest.mark.usefixtures("_env")
+@pytest.mark.parametrize(("row", "kind", "says"), BAD)
+def test_bad_conversations_are_one_line_naming_file_line_and_fix_before_any_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], row: dict, kind: str, says: str
+) -> None:
+    good = {"question_id": 0, kind: ["fine"] if kind == "turns" else [{"role": "user", "content": "fine"}]}
+    (tmp_path / "d.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(row) + "\n")
+    with LoopbackServer() as srv:
+        ref = "\n    reference: reference" if "reference" in row else ""
+        (tmp_path / "cfg.yaml").write_text(f"""\
+name: bad
+baseline: base
+models:
+  base: {{provider: openai, model: m, base_url: "{srv.base_url}", api_key_env: CHAT_KEY}}
+tasks:
+  - name: t
+    data: {{path: d.jsonl, id: question_id}}
+    {kind}: {kind}{ref}
+    metrics: [exact_match]
+""")
+        code = main(["run", "cfg.yaml", "-q"])
+        sent = srv.count("/chat/completions")
+    err = capsys.readouterr().err
+    assert code == 2 and sent == 0
+    assert "d.jsonl:2" in err and says in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.usefixtures("_env")
+def test_prompt_user_and_turns_together_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "d.jsonl").write_text(json.dumps({"question_id": 1, "turns": ["a"]}) + "\n")
+    (tmp_path / "cfg.yaml").write_text("""\
+name: bad
+baseline: base
+models: {base: {provider: replay, path: d.jsonl}}
+tasks:
+  - {name: t, data: {path: d.jsonl, id: question_id}, turns: turns, prompt: {user: "{{ x }}"}, metrics: [exact_match]}
+""")
+    assert main(["run", "cfg.yaml", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "prompt.user" in err and "remove prompt.user" in err
