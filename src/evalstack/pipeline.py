@@ -27,6 +27,7 @@ from ._prepare import TaskPlan, check_gate_keys, check_logprobs, load_metric_bac
 from ._runjson import public_config, relative_path, request_stats
 from ._safetext import cut_outputs
 from ._score import score_outputs
+from ._shard import ShardSpec, select_examples, write_records
 from ._stages import StageLog
 from ._summary import ModelScores, assemble_run, failure_groups, summarise_task
 from .config import Config, config_digest, load_config
@@ -104,12 +105,14 @@ class _Run:
         progress: bool,
         batch: bool = False,
         resume_command: str | None = None,
+        shard: ShardSpec | None = None,
     ):
-        self.resume_command = resume_command or _resume_command(cfg, out_dir, limit, only_models, batch)
+        self.shard = shard  # --shard I/N: this shard's examples only, no gate (merge gives the verdict)
+        self.resume_command = resume_command or _resume_command(cfg, out_dir, limit, only_models, batch, shard)
         if batch:  # --batch: every openai model and judge through the Batch API
             cfg = _with_batch(cfg)
         self.cfg = cfg
-        self.out_dir = Path(out_dir) if out_dir else cfg.output_dir()
+        self.out_dir = Path(out_dir) if out_dir else cfg.output_dir() / (shard.folder_name if shard else "")
         self.out_flag = out_dir is not None
         self.limit = limit
         self.resume = resume
@@ -132,6 +135,8 @@ class _Run:
     def prepare(self) -> None:
         t = time.perf_counter()
         self.plans = [prepare_task(self.cfg, task, i, limit=self.limit) for i, task in enumerate(self.cfg.tasks)]
+        if self.shard is not None:
+            self.plans, self.shard_where = select_examples(self.cfg, self.plans, self.shard)
         self._task_index = {p.name: i for i, p in enumerate(self.plans)}
         check_gate_keys(self.cfg, self.plans)
         self.curve_reports = self._analyze_curves()  # a bad curves file fails now, not after the run
@@ -449,10 +454,11 @@ class _Run:
                 "limit": self.limit,
                 "max_output_chars": cfg.max_output_chars,
                 "outputs_truncated": sum(len(v) for v in self.cut.values()),
-            },
+            }
+            | ({"shard": self.shard.as_setting() | {"records_sha256": self.shard_sha}} if self.shard else {}),
             failures=failures,
             resume_command=self.resume_command,
-            gate=cfg.gate,
+            gate=None if self.shard else cfg.gate,  # a shard is not a verdict: merge the shards for it
             curve_reports=self.curve_reports,
             requests={name: request_stats(st) for name, st in sorted(runner.stats.items())},
             timings={k: round(v, 3) for k, v in self.timings.items()},
@@ -486,6 +492,19 @@ class _Run:
                 for model in self.model_names
             }
             examples_sha256 = self._write_examples(scored)
+            if self.shard is not None:  # shard.jsonl: what merge rebuilds the run from
+                self.shard_sha = write_records(
+                    self.out_dir,
+                    self.shard,
+                    config_digest(cfg),
+                    self.plans,
+                    self.shard_where,
+                    {
+                        (p.name, m): (self._rows(p, m), scored[(p.name, m)].scores.results)
+                        for p in self.plans
+                        for m in self.model_names
+                    },
+                )
             tasks = {plan.name: self._summarise(plan, scored, judged) for plan in self.plans}
             self._write_curves()
             self.timings["score"] = time.perf_counter() - t
@@ -512,11 +531,19 @@ class _Run:
         )
 
 
-def _resume_command(cfg: Config, out_dir: Path | None, limit: int | None, models: list[str] | None, batch: bool) -> str:
+def _resume_command(
+    cfg: Config,
+    out_dir: Path | None,
+    limit: int | None,
+    models: list[str] | None,
+    batch: bool,
+    shard: ShardSpec | None = None,
+) -> str:
     """The command that continues this run (the CLI passes the one built from what the user typed)."""
     parts = ["evalstack", "run", str(getattr(cfg, "source", None) or "CONFIG")] + (
         ["--out", str(out_dir)] if out_dir else []
     )
+    parts += ["--shard", shard.label] if shard else []
     parts += (["--limit", str(limit)] if limit else []) + (["--models", ",".join(models)] if models else [])
     return " ".join(parts + (["--batch"] if batch else []) + ["--resume"])
 
@@ -578,9 +605,11 @@ def run_config(
     progress: bool = False,
     batch: bool = False,
     resume_command: str | None = None,
+    shard: ShardSpec | None = None,
 ) -> RunOutcome:
     """Run a validated :class:`Config` and write its output folder (``resume_command``: the command an
-    incomplete run's reports tell the user to run; default built from the config's path and the options)."""
+    incomplete run's reports tell the user to run; default built from the config's path and the options;
+    ``shard``: only that shard's examples, into ``<output>/shard-I-of-N`` unless ``out_dir`` says where)."""
     quiet_offline_env()
     return _Run(
         cfg,
@@ -593,6 +622,7 @@ def run_config(
         progress=progress,
         batch=batch,
         resume_command=resume_command,
+        shard=shard,
     ).execute()
 
 

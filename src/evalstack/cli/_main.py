@@ -17,6 +17,7 @@ from ..errors import EvalstackError, redact
 # by --help (short help is given here so that listing imports nothing).
 _LAZY = {
     "run": ("evalstack.cli._run:run", "Run a config: generate, score, compare, gate, report."),
+    "merge": ("evalstack.cli._merge:merge", "Merge the folders of a sharded run (run --shard I/N) into the run."),
     "compare": ("evalstack.cli._run:compare", "Delta report from saved runs (e.g. checkpoints on different days)."),
     "gate": ("evalstack.cli._run:gate", "Re-judge a saved run against gate rules."),
     "review": ("evalstack.report._cli:review", "Lowest-score and biggest-regression lists for data review."),

@@ -10,11 +10,15 @@ import click
 from ..errors import ConfigError
 
 
-def _resume_command(config: Path, out_dir: Path | None, limit: int | None, models: str | None, batch: bool) -> str:
+def _resume_command(
+    config: Path, out_dir: Path | None, limit: int | None, models: str | None, batch: bool, shard: str | None = None
+) -> str:
     """The command that continues this run (built from the parsed options, not argv)."""
     parts = ["evalstack", "run", str(config)]
     if out_dir:
         parts += ["--out", str(out_dir)]
+    if shard:
+        parts += ["--shard", shard]
     if limit:
         parts += ["--limit", str(limit)]
     if models:
@@ -97,6 +101,11 @@ def echo_gate(gate, headline: str) -> None:
 @click.option("--concurrency", type=click.IntRange(min=1, max=1024), help="Override every API model's concurrency.")
 @click.option("--models", help="Comma-separated model names to run (the baseline is always included).")
 @click.option("--batch", is_flag=True, help="Send every openai model's and judge's requests through the Batch API.")
+@click.option(
+    "--shard",
+    metavar="I/N",
+    help="Only shard I of N (examples by id hash) into <output>/shard-I-of-N; `evalstack merge` the N folders.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Only results and errors: no progress bars or stage lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print run.json's path and the gate decision as JSON.")
 def run(
@@ -108,15 +117,18 @@ def run(
     concurrency: int | None,
     models: str | None,
     batch: bool,
+    shard: str | None,
     quiet: bool,
     as_json: bool,
 ) -> int:
     """Run CONFIG: generate, score, compare with the baseline, gate, and write the report folder."""
+    from .._shard import ShardSpec
     from ..config import load_config
     from ..pipeline import run_config
 
     if resume and no_cache:
         raise ConfigError("--resume needs the cache; drop --no-cache")
+    spec = ShardSpec.parse(shard) if shard is not None else None
     cfg = load_config(config)
     try:
         outcome = run_config(
@@ -127,12 +139,13 @@ def run(
             no_cache=no_cache,
             concurrency=concurrency,
             batch=batch,
-            resume_command=_resume_command(config, out_dir, limit, models, batch),
+            resume_command=_resume_command(config, out_dir, limit, models, batch, shard),
             models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
             progress=not quiet,
+            shard=spec,
         )
     except KeyboardInterrupt:
-        again = _resume_command(config, out_dir, limit, models, batch)
+        again = _resume_command(config, out_dir, limit, models, batch, shard)
         click.echo(f"\ninterrupted: finished requests are saved in the cache; continue with:\n  {again}", err=True)
         return 130
     if as_json:
@@ -152,7 +165,7 @@ def run(
         click.echo(
             f"INCOMPLETE: {outcome.failed} item(s) failed after retries (see examples.jsonl `error`, and "
             f"`failed` under `judge` for judge requests); finish them with: "
-            f"{_resume_command(config, out_dir, limit, models, batch)}",
+            f"{_resume_command(config, out_dir, limit, models, batch, shard)}",
             err=True,
         )
     _step_summary(outcome.out_dir)

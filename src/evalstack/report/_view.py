@@ -77,6 +77,9 @@ def verdict(run: RunResult) -> Verdict:
             "incomplete",
             f"INCOMPLETE: {counted(total, 'item')} failed after retries{judged}. Finish the run with --resume.",
         )
+    shard = run.settings.get("shard")
+    if gate is None and isinstance(shard, dict):  # a shard is not a verdict (`evalstack merge` gives one)
+        return Verdict("none", f"shard {shard.get('index')} of {shard.get('of')} — merge to get the verdict.")
     if gate is None:
         return Verdict("none", "No gate configured: the run finished; read the deltas below.")
     failed = [_rule_name(r) for r in gate.rules if not r.passed]
