@@ -110,6 +110,11 @@ def test_turns_answer_in_order_with_the_models_own_answers_in_the_history(tmp_pa
     assert ft["exact_match"]["value"] == pytest.approx(1.0)
     assert mt["deltas"]["ft"]["exact_match@turn2"]["delta"] == pytest.approx(0.5)
     assert mt["deltas"]["ft"]["exact_match@turn1"]["delta"] == pytest.approx(0.5)
+    # the per-turn paired test: McNemar on turn 2's discordant pairs (ft right where base is wrong: 111)
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    want = mcnemar([[1, 1], [0, 0]], exact=False, correction=False).pvalue
+    assert mt["deltas"]["ft"]["exact_match@turn2"]["p_value"] == pytest.approx(want)
     # per category: the math slice holds the two scored questions
     math = [s for s in mt["slices"] if s["column"] == "category" and s["value"] == "math"][0]
     assert math["deltas"]["ft"]["exact_match@turn2"]["delta"] == pytest.approx(0.5)

@@ -45,6 +45,8 @@ def test_builtins_are_the_documented_set_and_load() -> None:
         "factual_correctness",
         "faithfulness",
         "instruction_following",
+        "mt_bench_pairwise",
+        "mt_bench_single",
         "preference",
         "toxicity",
     ]

@@ -274,7 +274,7 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
                         hint="list it under the task's `pairwise:` instead of `judges:`",
                     )
                 for fld, col in (("reference", task.reference or task.target), ("context", task.context)):
-                    if fld in rubric.fields and not col:
+                    if fld in rubric.fields and not col and not (fld == "reference" and rubric.reference_optional):
                         raise ConfigError(
                             f"rubric '{rubric.name}' reads `{fld}` but the task has no `{fld}:` column",
                             where=w,

@@ -49,6 +49,9 @@ def item_values(rubric: Rubric, item: JudgeItem) -> tuple[dict[str, str] | None,
             values[f] = item.input or ""
         elif f == "reference":
             if item.reference is None or (isinstance(item.reference, (list, tuple)) and not item.reference):
+                if rubric.reference_optional:  # judged without one (the template leaves its block out)
+                    values[f] = ""
+                    continue
                 return None, "no reference for this example"
             values[f] = reference_text(item.reference)
         elif f == "context":
@@ -61,6 +64,8 @@ def item_values(rubric: Rubric, item: JudgeItem) -> tuple[dict[str, str] | None,
 def check_fields(rubric: Rubric, items: Sequence[JudgeItem], task: str) -> None:
     """A ConfigError when no item has a field the rubric needs (the task does not configure it)."""
     for f, attr in (("reference", "reference"), ("context", "context")):
+        if f == "reference" and rubric.reference_optional:
+            continue
         if f in rubric.fields and items and all(getattr(it, attr) is None for it in items):
             raise ConfigError(
                 f"rubric '{rubric.name}' reads `{f}` but no example of task '{task}' has one",

@@ -104,7 +104,11 @@ def build_messages(rubric: Rubric, values: dict[str, str], *, pairwise: bool = F
 
     nonce = make_nonce(rubric.name + (":pairwise" if pairwise else ""), values)
     names = rubric.template_vars(pairwise)
-    fenced = {n: fence(n, values[n], nonce) for n in names}
+    # an optional reference the example lacks stays '' (unfenced), so {% if reference %} leaves its block out
+    fenced = {
+        n: "" if (n == "reference" and rubric.reference_optional and not values[n]) else fence(n, values[n], nonce)
+        for n in names
+    }
     own_template = rubric.template if (rubric.template and pairwise == (rubric.kind == "pairwise")) else None
     try:  # within the render budget (time, size): a rubric template is user code like a prompt template
         user = render(make_env().from_string(own_template or _default_template(names)), fenced)

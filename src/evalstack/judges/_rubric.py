@@ -116,6 +116,11 @@ class Rubric(_Strict):
     template: str | None = Field(
         None, description="Jinja2 user message over the fenced fields; default lays out the fields."
     )
+    reference_optional: bool = Field(
+        False,
+        description="Examples without a reference are judged without one ({{ reference }} is then '': "
+        "wrap its block in {% if reference %}); else they are unscored.",
+    )
     source: str | None = Field(None, exclude=True, description="Where the rubric was loaded from (set by load_rubric).")
 
     @field_validator("fields")
