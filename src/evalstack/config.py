@@ -12,6 +12,7 @@ __all__ = [
     "TaskConfig",
     "DataConfig",
     "PromptConfig",
+    "FewShot",
     "LabelParsing",
     "MetricSpec",
     "JudgeSpec",
@@ -25,6 +26,7 @@ __all__ = [
     "GateConfig",
     "GateRule",
     "CurvesConfig",
+    "StatsSettings",
     "load_config",
     "config_digest",
 ]
@@ -33,81 +35,30 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
-    SerializeAsAny,
     ValidationError,
-    WrapValidator,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
+from ._config_gate import CurvesConfig, GateConfig, GateRule, StatsSettings
+from ._config_sections import (
+    DataConfig,
+    FewShot,
+    JudgeSpec,
+    LabelParsing,
+    MetricSpec,
+    ModelConfig,
+    PromptConfig,
+    TaskConfig,
+    _Strict,
+    validate_model_settings,
+)
 from ._yaml import expand_env, load_yaml, validation_error
 from .errors import ConfigError
-from .models import ProviderSettings
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
-
-
-# ---------------------------------------------------------------- models (providers)
-
-
-def validate_model_settings(data: Any) -> Any:
-    """A ``models.<name>`` / ``judge`` entry validated by the ``Settings`` of the provider it names (built-in
-    or plug-in, found through :mod:`evalstack.registry`). Errors keep their key path: pydantic reports the
-    Settings' own errors under the entry, and an unknown or missing ``provider`` as a discriminated union does."""
-    from pydantic_core import InitErrorDetails
-
-    from .models import ProviderSettings
-    from .registry import find, names
-
-    if isinstance(data, ProviderSettings):
-        return data
-    error: InitErrorDetails
-    if not isinstance(data, dict):
-        error = {"type": "model_attributes_type", "loc": (), "input": data}
-    elif "provider" not in data:
-        error = {"type": "union_tag_not_found", "loc": (), "input": data, "ctx": {"discriminator": "'provider'"}}
-    else:
-        kind = data["provider"]
-        prov = find("provider", kind) if isinstance(kind, str) else None
-        if prov is not None:
-            return prov.Settings.model_validate(data)
-        error = {
-            "type": "union_tag_invalid",
-            "loc": (),
-            "input": data,
-            "ctx": {
-                "discriminator": "'provider'",
-                "tag": str(kind),
-                "expected_tags": ", ".join(f"'{n}'" for n in names("provider")),
-            },
-        }
-    raise ValidationError.from_exception_data("ModelConfig", [error])
-
-
-def _model_settings(data: Any, handler: Any) -> Any:
-    return validate_model_settings(data)
-
-
-class _EverySettings:
-    """JSON Schema of a model entry: one of every registered provider's Settings (built at schema time)."""
-
-    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
-        from .registry import entries
-
-        return {"oneOf": [handler(p.Settings.__pydantic_core_schema__) for p in entries("provider").values()]}
-
-
-ModelConfig = Annotated[SerializeAsAny[ProviderSettings], WrapValidator(_model_settings), _EverySettings()]
-"""A model entry: the provider's own ``Settings`` (an :class:`~evalstack.models.ProviderSettings`)."""
 
 _SETTINGS_ALIASES = {
     "OpenAIModel": "_openai:OpenAISettings",
@@ -126,248 +77,6 @@ def __getattr__(name: str) -> Any:
         module, _, attr = _SETTINGS_ALIASES[name].partition(":")
         return getattr(importlib.import_module(f"evalstack.models.{module}"), attr)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# ---------------------------------------------------------------- tasks
-
-
-class DataConfig(_Strict):
-    path: Path = Field(description="JSONL, JSON, CSV, Parquet file or a saved HF dataset folder.")
-    id: str | None = Field(None, description="Column with example ids; else a content hash.")
-    format: Literal["jsonl", "json", "csv", "parquet", "hf"] | None = None
-    split: str | None = Field(None, description="Split of a saved DatasetDict.")
-    limit: int | None = Field(None, ge=1, description="First N examples.")
-    sample: int | None = Field(None, ge=1, description="A deterministic random sample of N examples.")
-    seed: int = 0
-
-
-class FewShot(_Strict):
-    user: str
-    assistant: str
-
-
-class PromptConfig(_Strict):
-    system: str | None = None
-    user: str | None = Field(
-        None,
-        description="Jinja2 template over the example's columns, e.g. 'Ticket: {{ text }}' (required unless the "
-        "task's `turns:` or `messages:` column holds the user messages).",
-    )
-    few_shot: list[FewShot] = Field(default_factory=list)
-
-
-class LabelParsing(_Strict):
-    mode: Literal["exact", "normalized", "first", "regex"] = Field(
-        "normalized",
-        description="exact; normalized (case-fold, strip punctuation); first (first allowed label found in the text); regex (capture group)",
-    )
-    aliases: dict[str, str] = Field(default_factory=dict)
-    regex: str | None = None
-    case_sensitive: bool = False
-
-
-def _without_unset(data: Any, *names: str) -> Any:
-    """``data`` (a dumped model) without the keys ``names`` while they are None: configs that do not use
-    them dump (and hash, and show in run.json) exactly as before they existed."""
-    if isinstance(data, dict):
-        for n in names:
-            if n in data and data[n] is None:
-                del data[n]
-    return data
-
-
-class MetricSpec(_Strict):
-    name: str
-    options: dict[str, Any] = Field(default_factory=dict)
-
-
-class JudgeSpec(_Strict):
-    rubric: str = Field(description="A built-in rubric name or a path to a rubric YAML file.")
-    judge: ModelConfig | None = Field(None, description="Overrides the config's `judge` for this rubric.")
-    threshold: float | None = None
-    strict: bool = False
-    options: dict[str, Any] = Field(default_factory=dict)
-    turn: int | Literal["all", "last", "conversation"] | None = Field(
-        None,
-        description="Multi-turn (`turns:`) tasks: which answers it judges: a turn number, all (each turn, "
-        "keys @turnN, plus their pooled mean; the default), last, or conversation (the whole dialogue at once).",
-    )
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: Any) -> Any:
-        return _without_unset(handler(self), "turn")
-
-
-class TaskConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
-    data: DataConfig
-    prompt: PromptConfig = Field(default_factory=PromptConfig)
-    turns: str | None = Field(
-        None,
-        description="Column with a list of user messages: the model answers each in turn, its own answers "
-        "in the history (MT-Bench's protocol).",
-    )
-    messages: str | None = Field(
-        None,
-        description="Column with a conversation (OpenAI-style messages ending with a user message): only the "
-        "last turn is generated.",
-    )
-    target: str | None = Field(None, description="Column with the gold label (classification).")
-    labels: list[str] | None = Field(None, description="Allowed labels; outputs matching none count as invalid.")
-    label_parsing: LabelParsing = Field(default_factory=LabelParsing)
-    reference: str | None = Field(None, description="Column with the reference text (or a list of references).")
-    context: str | None = Field(None, description="Column with source/context text (faithfulness, knowledge-F1).")
-    metrics: list[MetricSpec] = Field(default_factory=list)
-    judges: list[JudgeSpec] = Field(default_factory=list)
-    pairwise: list[JudgeSpec] = Field(default_factory=list, description="Pairwise rubrics: each model vs the baseline.")
-    slice_by: list[str] = Field(default_factory=list, description="Columns to report per-slice metrics and deltas for.")
-    keep_columns: list[str] = Field(default_factory=list, description="Extra columns copied into examples.jsonl.")
-
-    @field_validator("metrics", "judges", "pairwise", mode="before")
-    @classmethod
-    def _short_forms(cls, v: Any, info: Any) -> Any:
-        if not isinstance(v, list):
-            return v
-        out = []
-        for item in v:
-            if isinstance(item, str):
-                out.append({"name": item} if info.field_name == "metrics" else {"rubric": item})
-            elif info.field_name == "metrics" and isinstance(item, dict) and len(item) == 1 and "name" not in item:
-                ((name, opts),) = item.items()
-                if isinstance(opts, str):  # {evaluate: path/to/module}: a lone value is the metric's path
-                    opts = {"path": opts}
-                out.append({"name": name, "options": opts if opts is not None else {}})
-            else:
-                out.append(item)
-        return out
-
-    @field_validator("slice_by", "keep_columns", mode="before")
-    @classmethod
-    def _one_or_many(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: Any) -> Any:
-        return _without_unset(handler(self), "turns", "messages")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> TaskConfig:
-        from ._conversation import check_task_shape
-
-        check_task_shape(self)
-        if self.labels is not None and not self.target:
-            raise ValueError("`labels` needs `target` (the column with the gold label)")
-        if self.labels is not None and len(set(self.labels)) != len(self.labels):
-            raise ValueError("`labels` has duplicates")
-        return self
-
-
-# ---------------------------------------------------------------- gate, curves
-
-
-def _on_key(data: Any) -> Any:
-    """YAML 1.1 reads the key ``on`` as the boolean true: map it back to the ``on`` option."""
-    if isinstance(data, dict) and True in data and "on" not in data:
-        data = {("on" if k is True else k): v for k, v in data.items()}
-    return data
-
-
-class GateRule(_Strict):
-    """One rule; a rule may set several bounds, each judged separately."""
-
-    metric: str = Field(description="'<task>/<metric key>', e.g. intent/f1_macro.")
-    model: str | None = Field(None, description="Model the rule applies to; default every non-baseline model.")
-    min: float | None = None
-    max: float | None = None
-    max_regression: float | None = Field(
-        None, ge=0, description="Fail if significantly worse than the baseline by more than this."
-    )
-    require_non_inferiority: float | None = Field(
-        None, ge=0, description="Fail unless the delta's CI lower bound is above -margin."
-    )
-    max_unscored: float | None = Field(
-        None, ge=0, description="Max unscored examples: a count (>=1) or a fraction (<1)."
-    )
-    max_invalid: float | None = Field(
-        None, ge=0, description="Max invalid (unparseable) labels: a count (>=1) or a fraction (<1)."
-    )
-    max_drop: float | None = Field(
-        None,
-        ge=0,
-        description="Forgetting guard: fail on a drop (point estimate) bigger than this, e.g. 0.02 for 2 points; inconclusive when the CI does not rule it out.",
-    )
-    inconclusive: Literal["fail", "warn", "pass"] | None = Field(
-        None, description="This rule's outcome when its CI straddles a min/max/max_drop bound (default: the gate's)."
-    )
-    on: Literal["estimate", "ci"] | None = Field(
-        None, description="min/max/max_drop judged on the point estimate only, or with the CI (default: the gate's)."
-    )
-
-    _yaml_on = model_validator(mode="before")(lambda data: _on_key(data))
-
-    @field_validator("metric")
-    @classmethod
-    def _task_slash_metric(cls, v: str) -> str:
-        if "/" not in v:
-            raise ValueError("metric must be '<task>/<metric>', e.g. intent/f1_macro")
-        return v
-
-    @model_validator(mode="after")
-    def _some_bound(self) -> GateRule:
-        if all(
-            getattr(self, k) is None
-            for k in (
-                "min",
-                "max",
-                "max_regression",
-                "require_non_inferiority",
-                "max_unscored",
-                "max_invalid",
-                "max_drop",
-            )
-        ):
-            raise ValueError(
-                "a rule needs a bound: min, max, max_regression, require_non_inferiority, max_unscored, max_invalid or max_drop"
-            )
-        return self
-
-
-class GateConfig(_Strict):
-    confidence: float = Field(0.95, gt=0.5, lt=1)
-    holm: bool = Field(False, description="Holm correction across the gated comparisons.")
-    max_unscored: float | None = Field(
-        0.05,
-        ge=0,
-        description="Implicit max_unscored of every rule that sets none "
-        "(a fraction < 1 or a count >= 1; null: no implicit bound).",
-    )
-    inconclusive: Literal["fail", "warn", "pass"] = Field(
-        "warn", description="Outcome of a min/max/max_drop rule whose CI straddles its bound: warn passes and says so."
-    )
-    on: Literal["estimate", "ci"] = Field(
-        "ci",
-        description="min/max/max_drop: 'ci' passes only when the whole CI is "
-        "on the right side; 'estimate' reads the point estimate only.",
-    )
-    rules: list[GateRule] = Field(default_factory=list)
-
-    _yaml_on = model_validator(mode="before")(lambda data: _on_key(data))
-
-
-class CurvesConfig(_Strict):
-    path: Path
-    format: Literal["openai", "azure", "hf", "generic", "rft"] | None = None
-    mapping: dict[str, str] = Field(default_factory=dict)
-    hidden_tokens: int | None = Field(None, ge=0)
-    visible_tokens: float | None = Field(None, gt=0)
-    n_epochs: int | None = Field(None, ge=1)
-    label: str | None = None
-
-
-class StatsSettings(_Strict):
-    confidence: float = Field(0.95, gt=0.5, lt=1)
-    n_resamples: int = Field(2000, ge=100, le=100_000)
-    seed: int = 0
 
 
 # ---------------------------------------------------------------- the config

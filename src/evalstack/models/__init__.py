@@ -1,16 +1,12 @@
 """Model providers (openai-compatible, replay, local HF, mock), the SQLite response cache and the async runner."""
 
 from ._base import (
-    EMPTY_KINDS,
     Generation,
     PermanentError,
     Provider,
     ProviderSettings,
     Request,
     TransientError,
-    apply_on_empty,
-    empty_counts,
-    empty_kind,
     make_provider,
     provider_class,
     provider_kinds,
@@ -19,6 +15,7 @@ from ._base import (
 from ._batch_api import BatchSettings, BatchStats
 from ._cache import Cache, default_cache_path
 from ._cache_repair import CacheReport, check_cache, repair_cache
+from ._empty import EMPTY_KINDS, apply_on_empty, empty_counts, empty_kind
 from ._runner import Runner, RunStats, attribute_shared
 
 __all__ = [

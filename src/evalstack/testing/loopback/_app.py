@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._chat import Reply, chat_body, default_reply, last_user_text, normalize_reply, sse_body
+from ._chat import Reply, chat_body, default_reply, last_user_text, n_choices, normalize_reply, sse_body, validate_chat
 from ._faults import Fault, FaultPlan
 from ._finetune import FineTuning
-from ._http import Drop, Request, Response, parse_multipart, serve_connection
+from ._http import Drop, Request, Response, serve_connection
+from ._routes import route_request
 from ._store import ApiError, Batches, BatchPlan, Files
 
 ReplyFn = Callable[[dict], Any]
@@ -160,8 +161,8 @@ class LoopbackApp:
         """Run one chat-completion request body through the reply logic, without latency or random
         faults: (status, body). Used for Batch API lines; a Fault reply becomes its status (else 500)."""
         try:
-            _validate_chat(request)
-            replies = [self._next_reply(request) for _ in range(_n_choices(request))]
+            validate_chat(request)
+            replies = [self._next_reply(request) for _ in range(n_choices(request))]
         except ApiError as exc:
             return exc.status, exc.body()
         except Exception as exc:  # a test's reply function failed: report it, answer 500
@@ -343,7 +344,7 @@ class LoopbackApp:
             if fault is not None:
                 return await self._fault(fault)
             with self._lock:
-                result = self._route(req, route, body)
+                result = route_request(req, route, body, self.models, self._files, self._batches, self._fine_tuning)
             return result if isinstance(result, Response) else _ok(result)
         except ApiError as exc:
             return _ok(exc.body(), exc.status)
@@ -389,7 +390,7 @@ class LoopbackApp:
             )
         if deployment and isinstance(body, dict):
             body.setdefault("model", deployment)
-        _validate_chat(body)
+        validate_chat(body)
         delay = self.latency_ms + (self.jitter_ms * self._faults.uniform() if self.jitter_ms else 0.0)
         if delay > 0:
             await asyncio.sleep(delay / 1000.0)
@@ -397,7 +398,7 @@ class LoopbackApp:
         if fault is not None:
             return await self._fault(fault)
         try:
-            replies = [self._next_reply(body) for _ in range(_n_choices(body))]
+            replies = [self._next_reply(body) for _ in range(n_choices(body))]
         except Exception as exc:
             raise self._handler_error(exc) from exc
         scripted_fault = next((r for r in replies if isinstance(r, Fault)), None)
@@ -431,84 +432,6 @@ class LoopbackApp:
             self.reset()
             return _ok({"reset": True})
         return _ok(ApiError(404, f"Invalid URL ({req.method} {req.path})").body(), 404)
-
-    def _route(self, req: Request, route: str, body: Any) -> Response | dict:
-        """Files, batches, fine-tuning and models routes (called under the state lock)."""
-        method, parts = req.method, route.strip("/").split("/")
-        head, n = parts[0], len(parts)
-        if head == "models" and method == "GET":
-            if n == 1:
-                return {"object": "list", "data": [_model(m) for m in self.models]}
-            if n == 2:
-                if parts[1] not in self.models:
-                    raise ApiError(404, f"The model '{parts[1]}' does not exist", param="model", code="model_not_found")
-                return _model(parts[1])
-        if head == "files":
-            if n == 1 and method == "POST":
-                return self._upload(req)
-            if n == 1 and method == "GET":
-                return self._files.listing(req.query)
-            if n == 2 and method == "GET":
-                return self._files.get(parts[1]).obj()
-            if n == 2 and method == "DELETE":
-                return self._files.delete(parts[1])
-            if n == 3 and parts[2] == "content" and method == "GET":
-                return Response(200, self._files.get(parts[1]).content, "application/octet-stream")
-        if head == "batches":
-            if n == 1:
-                if method == "POST":
-                    return self._batches.create(body)
-                if method == "GET":
-                    return self._batches.listing(req.query)
-            if n == 2 and method == "GET":
-                return self._batches.retrieve(parts[1])
-            if n == 3 and parts[2] == "cancel" and method == "POST":
-                return self._batches.cancel(parts[1])
-        if parts[:2] == ["fine_tuning", "jobs"] and method == "GET":
-            if n == 2:
-                return self._fine_tuning.listing(req.query)
-            if n == 3:
-                return self._fine_tuning.retrieve(parts[2])
-            if n == 4 and parts[3] == "checkpoints":
-                return self._fine_tuning.list_checkpoints(parts[2], req.query)
-            if n == 4 and parts[3] == "events":
-                return self._fine_tuning.list_events(parts[2], req.query)
-        raise ApiError(404, f"Invalid URL ({method} {req.path})")
-
-    def _upload(self, req: Request) -> dict:
-        try:
-            parts = {p.name: p for p in parse_multipart(req.body, req.headers.get("content-type", ""))}
-        except ValueError as exc:
-            raise ApiError(400, f"Could not parse multipart form: {exc}.") from exc
-        if "file" not in parts:
-            raise ApiError(400, "Missing required parameter: 'file'.", param="file")
-        if "purpose" not in parts:
-            raise ApiError(400, "Missing required parameter: 'purpose'.", param="purpose")
-        upload = parts["file"]
-        return self._files.add(upload.data, upload.filename or "upload", parts["purpose"].data.decode()).obj()
-
-
-def _validate_chat(body: Any) -> None:
-    if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object.")
-    if not body.get("model"):
-        raise ApiError(400, "You must provide a model parameter.", param="model")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise ApiError(
-            400, "Missing required parameter: 'messages'.", param="messages", code="missing_required_parameter"
-        )
-
-
-def _n_choices(body: dict) -> int:
-    n = body.get("n") or 1
-    if not isinstance(n, int) or not 1 <= n <= 128:
-        raise ApiError(400, f"Invalid 'n': {n!r}; expected an integer from 1 to 128.", param="n")
-    return n
-
-
-def _model(model_id: str) -> dict:
-    return {"id": model_id, "object": "model", "created": 1_700_000_000, "owned_by": "loopback"}
 
 
 def _request_id() -> str:

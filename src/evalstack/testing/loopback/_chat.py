@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from ._faults import Fault
+from ._store import ApiError
 
 Reply = str | dict | Fault
 """What a reply function, a script or a reply map gives for one choice."""
@@ -288,3 +289,22 @@ def sse_body(body: dict, request: dict) -> bytes:
         events.append({**base, "choices": [], "usage": body["usage"]})
     lines = [b"data: " + json.dumps(e, separators=(",", ":")).encode("utf-8") + b"\n\n" for e in events]
     return b"".join(lines) + b"data: [DONE]\n\n"
+
+
+def validate_chat(body: Any) -> None:
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    if not body.get("model"):
+        raise ApiError(400, "You must provide a model parameter.", param="model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(
+            400, "Missing required parameter: 'messages'.", param="messages", code="missing_required_parameter"
+        )
+
+
+def n_choices(body: dict) -> int:
+    n = body.get("n") or 1
+    if not isinstance(n, int) or not 1 <= n <= 128:
+        raise ApiError(400, f"Invalid 'n': {n!r}; expected an integer from 1 to 128.", param="n")
+    return n
