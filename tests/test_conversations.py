@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from evalstack.cli import main
-from evalstack.testing.loopback import Fault, LoopbackServer
+from evalstack.testing.loopback import Fault, LoopbackServer, turn_reply_fn
 
 # MT-Bench's question file format: question_id, category, turns, optional reference (one per turn)
 QUESTIONS = [
@@ -286,3 +286,43 @@ tasks:
     assert main(["run", "cfg.yaml", "-q"]) == 2
     err = capsys.readouterr().err
     assert "prompt.user" in err and "remove prompt.user" in err
+
+
+@pytest.mark.usefixtures("_env")
+def test_the_batch_api_carries_each_turn_with_its_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVALSTACK_BATCH_POLL_INTERVAL", "0")
+    with LoopbackServer() as srv:
+        srv.reply_with(lambda req: f"saw {len(req['messages'])} messages")
+        cfg = _write(tmp_path, srv)
+        assert main(["run", str(cfg), "-q", "--batch"]) == 0
+        assert srv.count("/chat/completions") == 0  # nothing online: every turn went through a batch
+        assert srv.count("/batches", "POST") == 2 * 2  # a batch per model and turn
+    rows = _rows(tmp_path / "out")
+    conv = rows[("ft", "81")]["conversation"]
+    # turn 1: system + question; turn 2: system, question, the model's own answer, follow-up
+    assert [m["content"] for m in conv if m["role"] == "assistant"] == ["saw 2 messages", "saw 4 messages"]
+
+
+HOSTILE = '=HYPERLINK("http://evil.example","x")<script>alert(1)</script> | ### not a heading'
+
+
+@pytest.mark.usefixtures("_env")
+def test_hostile_turns_stay_inert_in_reports_and_review_lists(tmp_path: Path) -> None:
+    questions = [{**q, "turns": [q["turns"][0], HOSTILE]} if q["question_id"] == 111 else q for q in QUESTIONS]
+    answers = {**ANSWERS["ft"], "2+2": ["4", HOSTILE]}
+    base = {**ANSWERS["base"], "2+2": ["4", "12"]}  # base right where ft answers the hostile text: a loss shown
+    with LoopbackServer() as srv:
+        srv.reply_with(lambda req: turn_reply_fn(base if req["model"] == "base-m" else answers)(req))
+        cfg = _write(tmp_path, srv, questions=questions)
+        assert main(["run", str(cfg), "-q"]) == 0
+    out = tmp_path / "out"
+    md, html = (out / "report.md").read_text(), (out / "report.html").read_text()
+    assert "<script>alert(1)" not in md and "<script>alert(1)" not in html
+    assert "&lt;script&gt;alert(1)" in html and "&lt;script&gt;alert(1)" in md
+    import csv
+
+    lowest = list(csv.DictReader((out / "review" / "lowest.csv").open(newline="")))
+    turn2 = [r for r in lowest if r["metric"] == "exact_match@turn2" and r["model"] == "ft"]
+    assert turn2 and turn2[0]["output"].startswith("'=HYPERLINK")  # the turn's own answer, not evaluated
+    assert turn2[0]["input"].startswith("### User:\nWhat is 2+2?\n\n### Assistant:\n4")
+    assert _rows(out)[("ft", "111")]["conversation"][4]["content"] == HOSTILE  # examples.jsonl keeps it as is

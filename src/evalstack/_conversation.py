@@ -229,3 +229,34 @@ def load_conversations(
             history, last = _messages(_cell(ex.row.get(col)), col, at)
             out.append(Conversation(tuple(prefix) + history, (last,)))
     return out
+
+
+def key_turn(key: str) -> int | str | None:
+    """The turn a metric key scores: 2 for ``...@turn2``, ``last``, ``conversation``; None for other keys."""
+    _, sep, tail = key.rpartition("@")
+    if not sep:
+        return None
+    if tail.startswith("turn") and tail[4:].isdigit():
+        return int(tail[4:])
+    return tail if tail in ("last", "conversation") else None
+
+
+def turn_view(
+    conversation: Sequence[dict[str, Any]], reference: Any, key: str, default: tuple[str, str | None, Any]
+) -> tuple[str, str | None, Any]:
+    """(input, output, reference) of an examples.jsonl row as a review of ``key`` shows it: for a per-turn key
+    the dialogue up to that turn's question, that turn's answer and reference; for other keys of a conversation
+    task the user turns and every answer (``Turn k:`` paragraphs). ``default``: the row's own fields (rows without a conversation)."""
+    answers = [m for m in conversation if m.get("role") == "assistant" and "turn" in m]
+    if not answers:
+        return default
+    users = [str(m.get("content")) for m in conversation if m.get("role") == "user"][-len(answers) :]
+    texts = [m.get("content") for m in answers]
+    turn = key_turn(key)
+    k = len(answers) if turn == "last" else turn if isinstance(turn, int) else None
+    if k is None or k > len(answers):
+        shown = [f"Turn {j}: {'(no answer)' if t is None else t}" for j, t in enumerate(texts, start=1)]
+        return default[0], "\n\n".join(shown), default[2]
+    asked = users[0] if k == 1 else dialogue(users[:k], texts[: k - 1])
+    ref = reference[k - 1] if isinstance(reference, list) and len(reference) == len(answers) else reference
+    return asked, texts[k - 1], ref

@@ -185,9 +185,7 @@ class ExampleScan:
                         "id": row.id,
                         "score": _score(row, key),
                         "higher_is_better": hib,
-                        "input": cap(row.input),
-                        "output": cap(row.output),
-                        "reference": cap(row.reference),
+                        **_texts(row, key),
                         "judge_reason": cap(judge_reason(row.judge, key)),
                     }
                 )
@@ -308,6 +306,17 @@ def _score(row: ExampleRow, key: str) -> float:
     return float(value)
 
 
+def _texts(row: ExampleRow, key: str) -> dict[str, Any]:
+    """Input, output and reference of ``row`` as a list of ``key`` shows them (capped): a per-turn key of a
+    conversation shows that turn (the dialogue up to its question, its answer, its reference)."""
+    shown = (row.input, row.output, row.reference)
+    if row.conversation is not None:
+        from .._conversation import turn_view
+
+        shown = turn_view(row.conversation, row.reference, key, shown)
+    return {"input": cap(shown[0]), "output": cap(shown[1]), "reference": cap(shown[2])}
+
+
 def fill_regression_texts(run_dir: str | Path, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Second pass over examples.jsonl: input, reference, both outputs and judge reasons of the candidates."""
     wanted: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
@@ -326,14 +335,15 @@ def fill_regression_texts(run_dir: str | Path, candidates: list[dict[str, Any]])
         mine = texts.get((c["task"], c["model"], c["id"]))
         base = texts.get((c["task"], c["baseline"], c["id"]))
         first = mine or base
+        shown = _texts(first, c["metric"]) if first else {"input": None, "reference": None}
         out.append(
             {col: None for col in REGRESSION_COLUMNS}
             | c
             | {
-                "input": cap(first.input) if first else None,
-                "reference": cap(first.reference) if first else None,
-                "baseline_output": cap(base.output) if base else None,
-                "model_output": cap(mine.output) if mine else None,
+                "input": shown["input"],
+                "reference": shown["reference"],
+                "baseline_output": _texts(base, c["metric"])["output"] if base else None,
+                "model_output": _texts(mine, c["metric"])["output"] if mine else None,
                 "baseline_judge_reason": cap(judge_reason(base.judge, c["metric"])) if base else "",
                 "model_judge_reason": cap(judge_reason(mine.judge, c["metric"])) if mine else "",
             }
