@@ -12,13 +12,16 @@ import hashlib
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from evalstack.cli import main
+from evalstack.models import merge_caches
 from evalstack.testing.loopback import Fault, LoopbackServer
 
 pytestmark = pytest.mark.slow
@@ -248,3 +251,53 @@ def test_merge_refuses_what_is_not_one_split(
     merged = json.loads((tmp_path / "m/run.json").read_text())
     assert merged["incomplete"]["failed"] >= 2
     assert "--shard 1/2 --out bad1 --resume" in merged["incomplete"]["resume_command"]
+
+
+def _rows_in(path: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(path) as db:
+        return sorted(db.execute("SELECT key, response FROM responses").fetchall())
+
+
+def test_cache_merge_combines_the_shards_caches_so_a_later_run_sends_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each shard wrote its own cache (one machine each); `evalstack cache merge` puts every row in one file
+    once (merging twice adds nothing, two merges at once lose nothing), and a single-machine run on it,
+    --resume or not, sends zero requests."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SH_KEY", "sk-shard-0123456789")
+    with LoopbackServer() as srv:
+        srv.reply_with(_reply)
+        write_config(tmp_path, srv.base_url, n_intent=15, n_qa=9)
+        for i in (1, 2, 3):
+            assert _cli(tmp_path, monkeypatch, f"c{i}", "run", "cfg.yaml", "--shard", f"{i}/3") == 0
+        sent = srv.count("/chat/completions")
+        caches = [tmp_path / f"c{i}" / "cache.sqlite" for i in (1, 2, 3)]
+        union = sorted({r for c in caches for r in _rows_in(c)})
+        assert len(union) == sum(len(_rows_in(c)) for c in caches)  # shards send disjoint requests
+        assert main(["cache", "merge", *map(str, caches), "--into", "all/cache.sqlite"]) == 0
+        assert _rows_in(tmp_path / "all/cache.sqlite") == union
+        assert main(["cache", "merge", str(caches[0]), "--into", "all/cache.sqlite"]) == 0  # again: nothing new
+        assert _rows_in(tmp_path / "all/cache.sqlite") == union
+        assert f"{caches[0]}: {len(_rows_in(caches[0]))} row(s), 0 added" in capsys.readouterr().out
+
+        with ThreadPoolExecutor(2) as pool:  # two merges into one new file at the same time
+            codes = list(pool.map(lambda c: merge_caches([c], tmp_path / "both.sqlite"), caches[:2]))
+        assert sum(r.added[str(c)] for r, c in zip(codes, caches[:2])) == len(_rows_in(tmp_path / "both.sqlite"))
+        assert _rows_in(tmp_path / "both.sqlite") == sorted({r for c in caches[:2] for r in _rows_in(c)})
+
+        assert _cli(tmp_path, monkeypatch, "all", "run", "cfg.yaml", "--out", "single", "--resume") == 1
+        assert _cli(tmp_path, monkeypatch, "all", "run", "cfg.yaml", "--out", "single2") == 1
+        assert srv.count("/chat/completions") == sent  # the merged cache answered every request
+
+    capsys.readouterr()
+    (tmp_path / "junk.sqlite").write_text("not a database\n" * 20)
+    for args, words in (
+        ([str(caches[0]), "--into", str(caches[0])], "--into is one of the caches to merge"),
+        (["nope.sqlite", "--into", "x.sqlite"], "nope.sqlite: no cache file here"),
+        (["junk.sqlite", "--into", "x.sqlite"], "junk.sqlite: cannot merge this cache"),
+    ):
+        assert main(["cache", "merge", *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert words in err and err.count("\n") == 0, err
+    assert not (tmp_path / "x.sqlite").exists()

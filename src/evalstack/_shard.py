@@ -113,6 +113,12 @@ def select_examples(
     check_shardable(cfg)
     out, where = [], {}
     for plan in plans:
+        if getattr(plan, "conversations", None) is not None:
+            raise ConfigError(
+                "--shard: multi-turn tasks (turns:, messages:) cannot be merged across shards yet",
+                where=f"{cfg.source or 'config'}: tasks[{plan.index}]",
+                hint="run multi-turn tasks without --shard",
+            )
         keep = [i for i, ex in enumerate(plan.examples) if spec.holds(ex.id)]
         out.append(
             dataclasses.replace(

@@ -1,4 +1,4 @@
-"""`evalstack cache check FILE` / `evalstack cache repair FILE`: a damaged response cache, found and salvaged."""
+"""`evalstack cache check FILE` / `repair FILE`: a damaged response cache, found and salvaged; `merge`: shards' caches in one."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 
 @click.group("cache")
 def cache() -> None:
-    """Check or repair a response cache file (SQLite)."""
+    """Check, repair or merge response cache files (SQLite)."""
 
 
 @cache.command("check")
@@ -55,4 +55,24 @@ def repair(file: Path, out: Path | None, quiet: bool) -> int:
             f"wrote {dst}: {rep.good} good row(s) of {rep.rows} read, {rep.batches} batch id(s); "
             f"{file} is unchanged. Use it: mv {dst} {file}  (or set `cache: {dst}`)"
         )
+    return 0
+
+
+@cache.command("merge")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--into", "into", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The cache to merge into."
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def merge(sources: tuple[Path, ...], into: Path, quiet: bool) -> int:
+    """Copy every response of the SOURCES caches (e.g. each shard's) into the cache INTO (created when
+    missing): no row lost, none twice; a key already there keeps its row. Sources are read only; each is
+    copied in one transaction, safe beside a run using INTO. A later run (or --resume) on INTO sends only
+    what no source had."""
+    from ..models import merge_caches
+
+    rep = merge_caches(list(sources), into)
+    if not quiet:
+        for line in rep.lines():
+            click.echo(line)
     return 0

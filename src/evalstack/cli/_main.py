@@ -28,7 +28,7 @@ _LAZY = {
     "view": ("evalstack.view._cli:view", "Review workbench: read, filter, compare and label examples in the browser."),
     "labels": ("evalstack.view._cli:labels", "Review labels: export them for judge validation or as cleaned data."),
     "history": ("evalstack.history._cli:history", "Metrics of indexed runs over time, with drift alarms."),
-    "cache": ("evalstack.cli._cache:cache", "Check or repair a damaged response cache file."),
+    "cache": ("evalstack.cli._cache:cache", "Check, repair or merge response cache files (e.g. the shards' caches)."),
     "plan": ("evalstack.cli._plan:plan", "How many examples the gate's paired test needs to see a given drop."),
     "sweep": ("evalstack.sweep._cli:sweep", "Evaluate a fine-tuning run's checkpoints and pick one honestly."),
 }

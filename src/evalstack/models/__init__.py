@@ -14,6 +14,7 @@ from ._base import (
 )
 from ._batch_api import BatchSettings, BatchStats
 from ._cache import Cache, default_cache_path
+from ._cache_merge import CacheMerge, merge_caches
 from ._cache_repair import CacheReport, check_cache, repair_cache
 from ._empty import EMPTY_KINDS, apply_on_empty, empty_counts, empty_kind
 from ._runner import Runner, RunStats, attribute_shared
@@ -35,6 +36,8 @@ __all__ = [
     "apply_on_empty",
     "attribute_shared",
     "check_cache",
+    "merge_caches",
+    "CacheMerge",
     "default_cache_path",
     "empty_counts",
     "empty_kind",
