@@ -220,6 +220,7 @@ output: out
         "concurrency": 8,
         "repeat": 1,
         "checkpoint_step": None,
+        "price": None,
     }
 
     # the plug-in's Settings validate the entry, with the same one-line errors as a built-in's

@@ -160,6 +160,7 @@ def assemble_run(
     requests: Mapping[str, dict[str, Any]] | None = None,
     timings: Mapping[str, float] | None = None,
     sources: Sequence[str] = (),
+    cost: dict[str, Any] | None = None,
 ) -> RunResult:
     """The :class:`RunResult`, complete: ``incomplete`` when items failed (with the command that finishes
     the run), curve analyses and checkpoint rows, and the gate's decision judged on all of it (``gate_source``
@@ -185,6 +186,7 @@ def assemble_run(
         requests=dict(requests or {}),
         timings=dict(timings or {}),
         sources=list(sources),
+        cost=cost,
     )
     if gate is not None:
         from .gate import evaluate_gate

@@ -268,6 +268,8 @@ def config_digest(cfg: Config) -> str:
         return ref
 
     def model(m: Any) -> None:
+        if isinstance(m, dict):
+            m.pop("price", None)  # prices change what a run costs, not what it measures
         if isinstance(m, dict) and "path" in m:  # a provider's file or folder (replay, local): by contents
             m["path"] = file_ref(m["path"])
 

@@ -75,8 +75,10 @@ class _Run:
         batch: bool = False,
         resume_command: str | None = None,
         shard: ShardSpec | None = None,
+        max_cost: float | None = None,
     ):
         self.shard = shard  # --shard I/N: this shard's examples only, no gate (merge gives the verdict)
+        self.max_cost = max_cost
         self.resume_command = resume_command or default_resume_command(cfg, out_dir, limit, only_models, batch, shard)
         if batch:  # --batch: every openai model and judge through the Batch API
             cfg = with_batch(cfg)
@@ -128,6 +130,10 @@ class _Run:
                     prov.check_ready()
                     self.judge_providers[key] = prov
                 jp.provider = self.judge_providers[key]
+        if self.max_cost is not None:  # --max-cost: the estimate of a cold run, before the folder or a request
+            from .cost import check_max_cost
+
+            check_max_cost(self.cfg, self.plans, self.model_names, self.max_cost)
         if self.cfg.trackers:  # bad tracker entries or a missing package fail now, not after the run
             from .trackers import validate_trackers
 
@@ -239,6 +245,14 @@ class _Run:
             ),
         )
 
+    def _cost(self, gens: Mapping[tuple[str, str], list[Generation]], judged: Judged) -> dict[str, object]:
+        """run.json's ``cost``: what the requests sent cost, per model, judge and task (cost.actual_cost)."""
+        from .cost import actual_cost
+
+        specs = {(p.name, j.name): j.spec.judge or self.cfg.judge for p in self.plans for j in p.judges}
+        rows = [(t, m, n, out.usage, specs.get((t, n))) for (t, m, n), out in judged.items()]
+        return actual_cost(self.cfg, gens, rows).to_dict()
+
     def _write_curves(self) -> None:
         """analysis.json and the PNGs of every curve report; an earlier run's curve files (ours) removed."""
         from ._outdir import remove_stale
@@ -290,6 +304,7 @@ class _Run:
             curve_reports=self.curve_reports,
             requests={name: request_stats(st) for name, st in sorted(runner.stats.items())},
             timings={k: round(v, 3) for k, v in self.timings.items()},
+            cost=self.cost,
         )
 
     # ------------------------------------------------------------ the run
@@ -346,6 +361,7 @@ class _Run:
             tasks = {plan.name: self._summarise(plan, scored, judged) for plan in self.plans}
             self._write_curves()
             self.timings["score"] = time.perf_counter() - t
+            self.cost = self._cost(gens, judged)
             run = self._record(tasks, [f for s in scored.values() for f in s.failures], examples_sha256, runner)
             crash_point("scored")
             from .report import write_report_files
@@ -382,6 +398,7 @@ def run_config(
     batch: bool = False,
     resume_command: str | None = None,
     shard: ShardSpec | None = None,
+    max_cost: float | None = None,
 ) -> RunOutcome:
     """Run a validated :class:`Config` and write its output folder (``resume_command``: the command an
     incomplete run's reports tell the user to run; default built from the config's path and the options;
@@ -399,6 +416,7 @@ def run_config(
         batch=batch,
         resume_command=resume_command,
         shard=shard,
+        max_cost=max_cost,
     ).execute()
 
 

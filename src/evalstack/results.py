@@ -278,6 +278,11 @@ class RunResult(_Record):
         description="Per provider (model or judge): requests sent, cached, retries, failed, faults by kind.",
     )
     sources: list[str] = Field(default_factory=list, description="For `compare`: the run folders merged into this one.")
+    cost: dict[str, Any] | None = Field(
+        None,
+        description="What the requests sent cost (USD): prices_as_of, total_usd, unpriced models, lines per task "
+        "and model or judge with requests and tokens; cache hits cost nothing. Null for `compare`.",
+    )
     examples_sha256: str | None = Field(
         None,
         description="sha256 of the examples.jsonl written with this run.json; "

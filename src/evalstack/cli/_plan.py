@@ -185,9 +185,15 @@ def describe(plan: dict, metric: str) -> list[str]:
 @click.option(
     "--mde",
     type=float,
-    required=True,
     help="The smallest drop to detect, in the metric's units (0.02 = 2 points of accuracy).",
 )
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Estimate what a cold run of this config costs (tokens x prices; nothing is sent).",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="With --config: only the first N examples of each task.")
 @click.option("--power", type=float, default=0.8, show_default=True, help="Wanted probability of detecting that drop.")
 @click.option(
     "--alpha", type=float, default=0.05, show_default=True, help="Two-sided level (1 - the gate's confidence)."
@@ -207,7 +213,9 @@ def describe(plan: dict, metric: str) -> list[str]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(
-    mde: float,
+    mde: float | None,
+    config: Path | None,
+    limit: int | None,
     power: float,
     alpha: float,
     run_dir: Path | None,
@@ -219,9 +227,18 @@ def plan(
     seed: int,
     as_json: bool,
 ) -> None:
-    """How many examples the gate's paired test needs to see a drop of --mde with the given power."""
+    """How many examples the gate's paired test needs to see a drop of --mde with the given power; with
+    --config, what a run of that config costs."""
     from ..stats import MAX_N
 
+    if config is not None:
+        from ..cost import print_estimate
+
+        print_estimate(config, limit=limit, as_json=as_json and mde is None)
+        if mde is None:
+            return
+    if mde is None:
+        raise ConfigError("give --mde (a drop to detect) and/or --config (a cost estimate)")
     if not (math.isfinite(mde) and mde > 0):
         raise ConfigError(f"--mde must be above 0, got {mde:g} (0.02 is a 2-point drop of accuracy)")
     if at_n is not None and not 2 <= at_n <= MAX_N:

@@ -43,6 +43,10 @@ def _echo_summary(outcome) -> None:
 
     for line in summary_lines(run, getattr(outcome, "failure_modes", None)):  # what got worse, before the gate
         click.echo(line, err=True)
+    from ..report import cost_line
+
+    if cost_line(run):
+        click.echo(cost_line(run), err=True)
     if run.gate is not None:
         echo_gate(run.gate, v.headline if v.status != "incomplete" else "gate: NOT JUDGED (the run is incomplete)")
 
@@ -106,6 +110,11 @@ def echo_gate(gate, headline: str) -> None:
     metavar="I/N",
     help="Only shard I of N (examples by id hash) into <output>/shard-I-of-N; `evalstack merge` the N folders.",
 )
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0),
+    help="USD: refuse (exit 2, nothing sent) when the run's estimated cost is above this.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Only results and errors: no progress bars or stage lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print run.json's path and the gate decision as JSON.")
 def run(
@@ -118,6 +127,7 @@ def run(
     models: str | None,
     batch: bool,
     shard: str | None,
+    max_cost: float | None,
     quiet: bool,
     as_json: bool,
 ) -> int:
@@ -143,6 +153,7 @@ def run(
             models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
             progress=not quiet,
             shard=spec,
+            max_cost=max_cost,
         )
     except KeyboardInterrupt:
         again = _resume_command(config, out_dir, limit, models, batch, shard)

@@ -36,6 +36,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..cost import PriceSpec
+
 # Request params that cannot change what the model returns: transport (timeouts, headers, query strings)
 # and bookkeeping (user, metadata, store). Every other param is part of the cache key, whether it comes
 # from the model's `params` or from the request (judge options, response_format, tools, logprobs...);
@@ -282,6 +284,9 @@ class ProviderSettings(BaseModel):
     repeat: int = Field(1, ge=1, le=100, description="Samples per example (sampling repeats get distinct cache slots).")
     checkpoint_step: int | None = Field(
         None, description="Training step of this checkpoint: joins its task scores with the loss curve."
+    )
+    price: PriceSpec | None = Field(
+        None, description="USD per 1M tokens {input, output, cached_input}: wins over the shipped table."
     )
 
     @classmethod

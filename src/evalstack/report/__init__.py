@@ -13,6 +13,7 @@ The pieces other packages show (the CLI's summary lines and verdict, the number 
 and metric keys of a run, the gate table) are exported here too: nothing outside imports a ``report._module``.
 """
 
+from ._cost import cost_line, cost_table
 from ._format import fmt_ci, fmt_num, fmt_p
 from ._formats import ReportFormat, register_report_format, report_formats
 from ._html import CSP, render_html
@@ -42,6 +43,8 @@ __all__ = [
     "LOWEST_COLUMNS",
     "REGRESSION_COLUMNS",
     "SCHEMA_FILE",
+    "cost_line",
+    "cost_table",
     "fmt_ci",
     "fmt_num",
     "fmt_p",

@@ -88,6 +88,7 @@ def render_html_report(
     ``lowest``/``regressions``/``failure_modes`` of None mean examples.jsonl was not there (the page says so);
     ``lowest_skipped``: (task/metric: model, why) of the lowest-score lists left out as saying nothing.
     """
+    from ._cost import cost_line, cost_table
     from ._mde import mde_lines
     from ._worse import failure_mode_table, worse_deltas_table
 
@@ -132,6 +133,8 @@ def render_html_report(
         "failed_rules": incomplete_lines(run) if v.status == "incomplete" else v.failed,
         "gate": gate_table(run.gate),
         "mde": [x.text() for x in mde_lines(run)],
+        "cost_line": cost_line(run),
+        "cost": cost_table(run),
         "curve_notes": curve_notes(run),
         "others": others or ["none"],
         "show_worse": bool(others),

@@ -230,6 +230,10 @@ def _usage_section(run: RunResult) -> list[str]:
     if judges:
         out += ["Per judge (all tasks and models):", "", md_table(judges), ""]
     out += ["Per model (generation, and the judging of its outputs):", "", md_table(models), ""]
+    from ._cost import cost_line, cost_table
+
+    if run.cost:
+        out += ["## Cost", "", md_escape(cost_line(run)), "", md_table(cost_table(run)), ""]
     return out
 
 
