@@ -105,7 +105,7 @@ def _normal(x: object, resumed: bool = False) -> object:
     also the request counters (a resumed run takes from its cache what it had sent, and counts no tokens
     for a cached judge reply)."""
     drop = {"created_at", "timings", "sources", "examples_sha256"} | (
-        {"usage", "judge_usage", "requests"} if resumed else set()
+        {"usage", "judge_usage", "requests", "cost"} if resumed else set()
     )
     if isinstance(x, dict):
         return {k: _normal(v, resumed) for k, v in x.items() if k not in drop}

@@ -151,6 +151,7 @@ def _merge(shards: list[Shard], out_dir: Path) -> RunOutcome:
     from ._summary import ModelScores, assemble_run, summarise_task
     from .compare import _failure_groups
     from .config import GateConfig, StatsSettings, TaskConfig
+    from .cost import sum_costs
     from .pipeline import RunOutcome
     from .report import write_reports
 
@@ -212,6 +213,7 @@ def _merge(shards: list[Shard], out_dir: Path) -> RunOutcome:
             for name in dict.fromkeys(n for s in shards for n in s.run.requests)
         },
         sources=[str(s.path) for s in shards],
+        cost=sum_costs([s.run.cost for s in shards]),
     )
     write_reports(out_dir, run)
     return RunOutcome(run=run, out_dir=out_dir, failed=run.failed_items, exit_code=run.exit_code)

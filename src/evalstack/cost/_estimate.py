@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..models import Generation, ProviderSettings
 
-__all__ = ["CostLine", "Estimate", "actual_cost", "check_max_cost", "estimate_cost", "model_price"]
+__all__ = ["CostLine", "Estimate", "actual_cost", "check_max_cost", "estimate_cost", "model_price", "sum_costs"]
 
 FREE_KINDS = ("replay", "local", "mock")
 """Providers that send no billable request."""
@@ -245,3 +245,29 @@ def check_max_cost(cfg: Config, plans: Sequence[TaskPlan], model_names: Iterable
             "use --limit N, or lower max_tokens",
         )
     return est
+
+
+def sum_costs(costs: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:
+    """run.json ``cost`` records of several runs over disjoint examples (shards) added up per line."""
+    recs = [c for c in costs if c]
+    if not recs:
+        return None
+    lines: dict[tuple[str, str], dict[str, Any]] = {}
+    for c in recs:
+        for x in c.get("lines", []):
+            key = (x["task"], x["who"])
+            if key not in lines:
+                lines[key] = {**x, "notes": list(x.get("notes", []))}
+                continue
+            y = lines[key]
+            for k in ("requests", "prompt_tokens", "completion_tokens"):
+                y[k] += x[k]
+            y["usd"] = None if y["usd"] is None or x["usd"] is None else y["usd"] + x["usd"]
+    return {
+        "currency": "USD",
+        "prices_as_of": recs[0].get("prices_as_of"),
+        "total_usd": sum(x["usd"] for x in lines.values() if x["usd"] is not None),
+        "unpriced": sorted({x["who"] for x in lines.values() if x["usd"] is None}),
+        "approximate": any(c.get("approximate") for c in recs),
+        "lines": list(lines.values()),
+    }
