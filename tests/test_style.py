@@ -166,27 +166,7 @@ def test_the_public_packages_are_found() -> None:
 # lists the parameters that still have one; the list only shrinks (a stale entry fails too).
 TYPED_MODULES = ["evalstack.pipeline", "evalstack._prepare", "evalstack._score"]
 TYPED_CLASSES = [("evalstack.models._base", "Provider"), ("evalstack.metrics._base", "Metric")]
-ANY_PENDING: set[str] = {
-    "evalstack._score.collapse_repeats:result",
-    "evalstack._score.collapse_repeats:return",
-    "evalstack._score.score_outputs:knowledge",
-    "evalstack._score.score_outputs:logprobs",
-    "evalstack._score.score_outputs:note",
-    "evalstack._score.score_outputs:references",
-    "evalstack._score.score_outputs:return",
-    "evalstack._score.score_outputs:targets",
-    "evalstack.metrics._base.Metric.__init__:options",
-    "evalstack.metrics._base.Metric.compute:context",
-    "evalstack.metrics._base.Metric.compute:references",
-    "evalstack.models._base.Provider.__init__:cfg",
-    "evalstack.models._base.Provider.cache_identity:return",
-    "evalstack.models._base.Provider.default_params:return",
-    "evalstack.models._base.Provider.effective_params:return",
-    "evalstack.models._base.Provider.run_batch_api:cache",
-    "evalstack.models._base.Provider.run_batch_api:progress",
-    "evalstack.models._base.Provider.run_batch_api:settings",
-    "evalstack.models._base.Provider.run_batch_api:stats",
-}
+ANY_PENDING: set[str] = set()
 
 
 def _has_any(hint: object) -> bool:

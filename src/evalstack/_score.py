@@ -7,13 +7,15 @@ outputs exist.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from .config import TaskConfig
 from .errors import EvalstackError
 
 if TYPE_CHECKING:
     from ._prepare import MetricPlan
+    from .metrics import MetricContext, MetricResult, Reference
 
 __all__ = ["collapse_repeats", "score_outputs"]
 
@@ -23,13 +25,13 @@ def score_outputs(
     metrics: list[MetricPlan],
     predictions: list[str | None],
     *,
-    targets: list[Any] | None,
-    references: list[Any] | None,
-    knowledge: list[Any] | None = None,
-    logprobs: list[Any] | None = None,
-    note: Any = None,
+    targets: Sequence[object] | None,
+    references: Sequence[object] | None,
+    knowledge: Sequence[object] | None = None,
+    logprobs: Sequence[Sequence[float] | None] | None = None,
+    note: Callable[[str], None] | None = None,
     label: str = "",
-) -> list[Any]:
+) -> list[MetricResult]:
     """Every metric of a task on its outputs: the one place that decides what a metric is scored against.
 
     Label metrics get ``targets``, the others ``references`` (else ``targets``). Gold labels and scalar
@@ -37,18 +39,18 @@ def score_outputs(
     "144"). A metric's error names its place in the config. ``note(text)`` gets a stage line (labelled
     ``label``) for the quick metrics together and for each metric that loads a backend.
     """
-    if targets is not None:
-        targets = [None if x is None else str(x) for x in targets]
+    gold = None if targets is None else [None if x is None else str(x) for x in targets]
+    refs: list[Reference] | None = None
     if references is not None:
-        references = [x if x is None or isinstance(x, (str, list)) else str(x) for x in references]
-    context: dict[str, Any] = {
+        refs = [x if x is None or isinstance(x, (str, list)) else str(x) for x in references]
+    context: MetricContext = {
         "labels": task.labels,
         "label_parsing": task.label_parsing.model_dump(),
         "logprobs": logprobs if logprobs is not None else [None] * len(predictions),
     }
     if knowledge is not None:
         context["knowledge"] = knowledge
-    results: list[Any] = []
+    results: list[MetricResult] = []
     if note is not None:
         quick = [mp.name for mp in metrics if not mp.instance.loads_backend()]
         if quick:
@@ -56,15 +58,15 @@ def score_outputs(
     for mp in metrics:
         if note is not None and mp.instance.loads_backend():
             note(f"scoring {label}: {mp.name} ({len(predictions)} outputs)")
-        refs = targets if mp.uses_labels else (references if references is not None else targets)
+        against = gold if mp.uses_labels else (refs if refs is not None else gold)
         try:
-            results.extend(mp.instance.compute(predictions, refs, **context))
+            results.extend(mp.instance.compute(predictions, against, **context))
         except EvalstackError as exc:
             raise exc.at(mp.where) from None
     return results
 
 
-def collapse_repeats(result: Any, k: int) -> Any:
+def collapse_repeats(result: MetricResult, k: int) -> MetricResult:
     """One row per example from k sample rows (example-major order): sufficient statistics add up, so the
     metric value is unchanged while the bootstrap resamples whole examples (a cluster bootstrap) and the
     paired tests see one per-example mean each."""
@@ -74,8 +76,8 @@ def collapse_repeats(result: Any, k: int) -> Any:
 
     n = result.scored.size // k
     stats = result.suff_stats.reshape(n, k, -1).sum(axis=1)
-    scored = result.scored.reshape(n, k).any(axis=1)
-    per = None
+    scored = np.asarray(result.scored.reshape(n, k).any(axis=1))
+    per: list[float | None] | None = None
     if result.per_example is not None:
         per = []
         for i in range(n):

@@ -126,6 +126,7 @@ class _Run:
                 key = jp.where if jp.spec.judge is not None else "judge"
                 if key not in self.judge_providers:
                     jcfg = jp.spec.judge or self.cfg.judge
+                    assert jcfg is not None  # the config refuses a judge with neither (config._cross)
                     prov = make_provider(f"judge:{jp.rubric.name}" if jp.spec.judge else "judge", jcfg)
                     prov.check_ready()
                     self.judge_providers[key] = prov

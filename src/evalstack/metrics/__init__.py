@@ -13,8 +13,10 @@ to class labels; ``RougeScorer`` is the fast drop-in for rouge-score's scorer.
 
 from ._base import (
     Metric,
+    MetricContext,
     MetricInfo,
     MetricResult,
+    Reference,
     get_metric,
     list_metrics,
     mean_result,
@@ -28,9 +30,11 @@ __all__ = [
     "BaseMetric",
     "LABEL_MODES",
     "Metric",
+    "MetricContext",
     "MetricInfo",
     "MetricResult",
     "Option",
+    "Reference",
     "RougeScorer",
     "compute",
     "extract_labels",

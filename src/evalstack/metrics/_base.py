@@ -31,7 +31,7 @@ __all__ = [
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypedDict, Unpack
 
 import numpy as np
 
@@ -119,6 +119,24 @@ class MetricInfo:
     description: str
 
 
+Reference = str | Sequence[str] | None
+"""One example's reference: a text, several texts, or None (the example has none)."""
+
+
+class MetricContext(TypedDict, total=False):
+    """What :meth:`Metric.compute` may read beside the predictions: the task's labels and label parsing, and
+    per-example columns (one value per prediction)."""
+
+    labels: list[str] | None
+    """The task's allowed labels (None: taken from the references)."""
+    label_parsing: Mapping[str, object]
+    """The task's ``label_parsing`` section, dumped (mode, aliases, regex, case_sensitive)."""
+    logprobs: Sequence[Sequence[float] | None]
+    """Per output, its token logprobs (None where the provider gave none)."""
+    knowledge: Sequence[object]
+    """Per example, the task's ``context:`` column (source text for knowledge-F1)."""
+
+
 class Metric(Protocol):
     """A plug-in metric. Registered with :func:`register_metric` (deriving from
     :class:`~evalstack.metrics.BaseMetric` gives every member but ``compute``).
@@ -142,7 +160,7 @@ class Metric(Protocol):
     needs_context: ClassVar[bool]
     needs_logprobs: bool
 
-    def __init__(self, **options: Any) -> None: ...
+    def __init__(self, **options: object) -> None: ...
 
     @classmethod
     def keys(cls, options: Mapping[str, object] | None = None) -> tuple[str, ...]: ...
@@ -150,7 +168,10 @@ class Metric(Protocol):
     def loads_backend(self) -> bool: ...
 
     def compute(
-        self, predictions: Sequence[str | None], references: Sequence[Any] | None = None, **context: Any
+        self,
+        predictions: Sequence[str | None],
+        references: Sequence[Reference] | None = None,
+        **context: Unpack[MetricContext],
     ) -> list[MetricResult]: ...
 
 

@@ -32,11 +32,21 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..cost import PriceSpec
+
+if TYPE_CHECKING:
+    from ._batch_api import BatchProgress, BatchSettings, BatchStats
+    from ._cache import Cache
+
+CacheIdentity = dict[str, str | int | float | bool | None]
+"""What identifies a provider's outputs in the cache key (:meth:`Provider.cache_identity`): JSON scalars."""
+
+Params = dict[str, object]
+"""Request params as the YAML gives them (``temperature``, ``max_tokens``, ``response_format``...): JSON values."""
 
 # Request params that cannot change what the model returns: transport (timeouts, headers, query strings)
 # and bookkeeping (user, metadata, store). Every other param is part of the cache key, whether it comes
@@ -314,9 +324,9 @@ class Provider(ABC):
     logprobs_hint: ClassVar[str] = "use a provider that returns logprobs"
     """How to make this provider return token logprobs (shown when a metric needs them and it does not)."""
 
-    def __init__(self, name: str, cfg: Any):
+    def __init__(self, name: str, cfg: ProviderSettings):
         self.name = name
-        self.cfg = cfg
+        self.cfg: ProviderSettings = cfg
         self.concurrency: int = min(getattr(cfg, "concurrency", 1), self.max_concurrency)
         self.max_tries: int = getattr(cfg, "max_tries", 1)
         self.micro_batch: int = 1
@@ -324,7 +334,7 @@ class Provider(ABC):
         decode several prompts in one forward pass; nothing to do with a provider's batch API)."""
 
     @abstractmethod
-    def cache_identity(self) -> dict[str, Any]:
+    def cache_identity(self) -> CacheIdentity:
         """What identifies this model's outputs in the cache key (kind, endpoint, model; never a key).
         Changing what an existing provider returns here changes every cache key it has written."""
 
@@ -344,10 +354,10 @@ class Provider(ABC):
         self,
         pending: dict[str, Request],
         *,
-        cache: Any,
-        settings: Any,
-        stats: Any,
-        progress: Any = None,
+        cache: Cache,
+        settings: BatchSettings,
+        stats: BatchStats,
+        progress: BatchProgress | None = None,
         label: str | None = None,
     ) -> dict[str, Generation]:
         """Send ``pending`` (cache key -> request) through the batch API; return what it answered by key
@@ -360,7 +370,7 @@ class Provider(ABC):
     def check_examples(self, task: str, example_ids: list[str]) -> None:
         """Raise DataError if this provider cannot answer some examples (replay file missing ids)."""
 
-    def default_params(self) -> dict[str, Any]:
+    def default_params(self) -> Params:
         """Params sent with every request unless the request overrides them."""
         return dict(getattr(self.cfg, "params", {}) or {})
 
@@ -375,7 +385,7 @@ class Provider(ABC):
     async def aclose(self) -> None:
         """Release clients and models."""
 
-    def effective_params(self, request: Request) -> dict[str, Any]:
+    def effective_params(self, request: Request) -> Params:
         """What is sent with ``request``: the model's ``params`` overridden by the request's own."""
         return {**self.default_params(), **request.param_dict}
 
@@ -429,6 +439,6 @@ def provider_kinds() -> list[str]:
     return names("provider")
 
 
-def make_provider(name: str, cfg: Any) -> Provider:
+def make_provider(name: str, cfg: ProviderSettings) -> Provider:
     """Build the provider for a model config (``cfg.provider`` names its kind)."""
     return provider_class(cfg.provider, where=f"models.{name}")(name, cfg)

@@ -7,10 +7,23 @@ A provider that declares ``supports_batch_api`` implements ``run_batch_api`` (th
 
 from __future__ import annotations
 
-__all__ = ["BatchSettings", "BatchStats"]
+__all__ = ["BatchProgress", "BatchSettings", "BatchStats"]
 
 import os
 from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class BatchProgress(Protocol):
+    """The runner's progress lines, as a batch API shows a batch's request counts on them."""
+
+    def add(self, label: str, total: int) -> object:
+        """A new line; returns its id (None where no line is drawn)."""
+        ...
+
+    def update(self, tid: object, **fields: object) -> None:
+        """Set a line's completed/total/description/errors."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ..errors import ConfigError, DataError
-from ._base import Generation, Provider, ProviderSettings, Request, register_provider
+from ._base import CacheIdentity, Generation, Provider, ProviderSettings, Request, register_provider
 
 _LOAD_LOCK = threading.Lock()
 """One checkpoint loads at a time: transformers' from_pretrained is not thread-safe (two local models of one
@@ -51,13 +51,15 @@ class LocalProvider(Provider):
     Settings = LocalSettings
     max_concurrency = 1
 
-    def __init__(self, name: str, cfg: Any):
+    cfg: LocalSettings
+
+    def __init__(self, name: str, cfg: LocalSettings):
         super().__init__(name, cfg)
         self.micro_batch = cfg.batch_size  # prompts decoded together (the YAML key predates the Batch API)
         self._model: Any = None
         self._tok: Any = None
 
-    def cache_identity(self) -> dict[str, Any]:
+    def cache_identity(self) -> CacheIdentity:
         p = Path(self.cfg.path)
         return {
             "kind": "local",
@@ -122,7 +124,7 @@ class LocalProvider(Provider):
 
         self._load()
         tok, model = self._tok, self._model
-        params = self.effective_params(requests[0])
+        params: dict[str, Any] = self.effective_params(requests[0])
         max_new = int(params.get("max_tokens", self.cfg.max_new_tokens))
         prompts = [self._prompt(r) for r in requests]
         enc = tok(prompts, return_tensors="pt", padding=True).to(self.cfg.device)

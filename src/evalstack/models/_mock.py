@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from ._base import Generation, PermanentError, Provider, ProviderSettings, Request, register_provider
+from ._base import CacheIdentity, Generation, PermanentError, Provider, ProviderSettings, Request, register_provider
 
 
 class MockSettings(ProviderSettings):
@@ -21,9 +21,10 @@ class MockSettings(ProviderSettings):
 @register_provider("mock")
 class MockProvider(Provider):
     Settings = MockSettings
+    cfg: MockSettings
     uses_cache = False
 
-    def cache_identity(self) -> dict[str, Any]:
+    def cache_identity(self) -> CacheIdentity:
         return {"kind": "mock", "model": self.name}
 
     async def generate(self, request: Request) -> Generation:

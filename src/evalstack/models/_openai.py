@@ -14,7 +14,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .._secrets import register_model
 from ..errors import ConfigError, redact
-from ._base import Generation, PermanentError, Provider, ProviderSettings, Request, TransientError, register_provider
+from ._base import (
+    CacheIdentity,
+    Generation,
+    PermanentError,
+    Provider,
+    ProviderSettings,
+    Request,
+    TransientError,
+    register_provider,
+)
+from ._batch_api import BatchProgress, BatchSettings, BatchStats
+from ._cache import Cache
 
 
 class AzureSettings(BaseModel):
@@ -98,14 +109,16 @@ class OpenAIProvider(Provider):
     supports_batch_api = True
     logprobs_hint = "add `logprobs: true` to its params"
 
-    def __init__(self, name: str, cfg: Any):
+    cfg: OpenAISettings
+
+    def __init__(self, name: str, cfg: OpenAISettings):
         super().__init__(name, cfg)
         self._client: Any = None
         self.base_url = cfg.base_url or os.environ.get("OPENAI_BASE_URL") or None
         self.model = cfg.azure.deployment if cfg.azure else cfg.model
         register_model(cfg)  # key variable, URL password, credential headers: redacted wherever they turn up
 
-    def cache_identity(self) -> dict[str, Any]:
+    def cache_identity(self) -> CacheIdentity:
         endpoint = self.cfg.azure.endpoint if self.cfg.azure else (self.base_url or "https://api.openai.com/v1")
         return {"kind": "openai", "endpoint": _without_userinfo(endpoint).rstrip("/"), "model": self.model}
 
@@ -119,10 +132,10 @@ class OpenAIProvider(Provider):
         self,
         pending: dict[str, Request],
         *,
-        cache: Any,
-        settings: Any,
-        stats: Any,
-        progress: Any = None,
+        cache: Cache,
+        settings: BatchSettings,
+        stats: BatchStats,
+        progress: BatchProgress | None = None,
         label: str | None = None,
     ) -> dict[str, Generation]:
         from ._openai_batch import run_batches
@@ -159,7 +172,7 @@ class OpenAIProvider(Provider):
             import openai
 
             key = self._key() or "no-key"
-            common = dict(
+            common: dict[str, Any] = dict(  # the SDK's keyword arguments
                 api_key=key, max_retries=0, timeout=self.cfg.timeout, default_headers=self.cfg.headers or None
             )
             if self.cfg.azure:
@@ -174,7 +187,7 @@ class OpenAIProvider(Provider):
         import openai
 
         client = self._get_client()
-        params = self.effective_params(request)
+        params: dict[str, Any] = self.effective_params(request)  # the SDK's keyword arguments
         try:
             resp = await client.chat.completions.create(model=self.model, messages=request.message_dicts, **params)
         except openai.RateLimitError as exc:

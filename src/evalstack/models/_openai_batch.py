@@ -39,7 +39,7 @@ from typing import Any
 
 from ..errors import ProviderError, redact
 from ._base import Generation, Provider, Request, TransientError
-from ._batch_api import BatchSettings, BatchStats
+from ._batch_api import BatchProgress, BatchSettings, BatchStats
 from ._cache import Cache
 
 _TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
@@ -379,7 +379,7 @@ async def run_batches(
     cache: Cache,
     settings: BatchSettings,
     stats: BatchStats,
-    progress: Any = None,
+    progress: BatchProgress | None = None,
     label: str = "",
 ) -> dict[str, Generation]:
     """Answer ``pending`` (cache key -> request) through the Batch API.

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ..errors import DataError
-from ._base import Generation, PermanentError, Provider, ProviderSettings, Request, register_provider
+from ._base import CacheIdentity, Generation, PermanentError, Provider, ProviderSettings, Request, register_provider
 
 
 class ReplaySettings(ProviderSettings):
@@ -50,12 +50,14 @@ class ReplayProvider(Provider):
     uses_cache = False
     logprobs_hint = "set its `logprobs_column`"
 
-    def __init__(self, name: str, cfg: Any):
+    cfg: ReplaySettings
+
+    def __init__(self, name: str, cfg: ReplaySettings):
         super().__init__(name, cfg)
         self.concurrency = 1024
         self._table: dict[tuple[str | None, str], tuple[Any, Any]] | None = None
 
-    def cache_identity(self) -> dict[str, Any]:
+    def cache_identity(self) -> CacheIdentity:
         return {"kind": "replay", "model": str(self.cfg.path)}
 
     def returns_logprobs(self) -> bool:
