@@ -326,3 +326,40 @@ def test_hostile_turns_stay_inert_in_reports_and_review_lists(tmp_path: Path) ->
     assert turn2 and turn2[0]["output"].startswith("'=HYPERLINK")  # the turn's own answer, not evaluated
     assert turn2[0]["input"].startswith("### User:\nWhat is 2+2?\n\n### Assistant:\n4")
     assert _rows(out)[("ft", "111")]["conversation"][4]["content"] == HOSTILE  # examples.jsonl keeps it as is
+
+
+@pytest.mark.usefixtures("_env")
+def test_compare_rescores_saved_conversations_per_turn_as_the_run_did(tmp_path: Path) -> None:
+    with LoopbackServer() as srv:
+        _by_model(srv)
+        cfg = _write(tmp_path, srv)
+        assert main(["run", str(cfg), "-q"]) == 0
+    assert main(["compare", str(tmp_path / "out"), "--out", str(tmp_path / "cmp")]) == 0
+    run = json.loads((tmp_path / "out" / "run.json").read_text())["tasks"]["mt"]
+    cmp = json.loads((tmp_path / "cmp" / "run.json").read_text())["tasks"]["mt"]
+    for key in ("exact_match@turn1", "exact_match@turn2", "exact_match"):
+        for model in ("base", "ft"):
+            assert cmp["models"][model]["metrics"][key]["value"] == run["models"][model]["metrics"][key]["value"]
+        assert cmp["deltas"]["ft"][key]["delta"] == run["deltas"]["ft"][key]["delta"]
+        assert cmp["deltas"]["ft"][key]["p_value"] == run["deltas"]["ft"][key]["p_value"]
+
+
+@pytest.mark.usefixtures("_env")
+def test_a_replay_file_missing_a_turn_is_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "q.jsonl").write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    recorded = [{"id": q["question_id"], "output": ["one", "two"]} for q in QUESTIONS]
+    recorded[1]["output"] = ["only turn one"]
+    (tmp_path / "rec.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recorded))
+    (tmp_path / "cfg.yaml").write_text("""\
+name: rep
+baseline: base
+models: {base: {provider: replay, path: rec.jsonl}}
+tasks:
+  - {name: t, data: {path: q.jsonl, id: question_id}, turns: turns, reference: reference, metrics: [exact_match]}
+""")
+    assert main(["run", "cfg.yaml", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "rec.jsonl" in err and "'111'" in err and "2 turns but 1 recorded" in err
+    assert not (tmp_path / "reports").exists()

@@ -12,10 +12,22 @@ answered (failed, or not asked because an earlier turn failed) is unscored in it
 
 from __future__ import annotations
 
-__all__ = ["add_judge", "max_turns", "metric_turn", "pool", "pool_judges", "score_turn_metrics", "turn_metric_keys"]
+__all__ = [
+    "TurnAnswers",
+    "add_judge",
+    "max_turns",
+    "metric_turn",
+    "pool",
+    "pool_judges",
+    "saved_answers",
+    "score_turn_metrics",
+    "score_turns",
+    "turn_metric_keys",
+]
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._conversation import parse_turn, turn_suffix
@@ -24,10 +36,11 @@ from .config import TaskConfig
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from ._prepare import TaskPlan
+    from ._prepare import MetricPlan, TaskPlan
     from .judges import JudgeOutcome, JudgeScorer
     from .metrics import MetricResult
     from .models import Generation
+    from .results import ExampleRow
 
 TurnGens = Sequence[Sequence["Generation | None"]]
 """Per scored row, per turn: the generation, or None for a turn not asked."""
@@ -131,6 +144,20 @@ def pool(key: str, results: Sequence[MetricResult]) -> MetricResult:
     )
 
 
+@dataclass(frozen=True)
+class TurnAnswers:
+    """One row of a ``turns`` task as scoring needs it."""
+
+    n_turns: int
+    """How many turns its conversation has."""
+    texts: Sequence[str | None]
+    """Per asked turn, the answer (None: failed or not asked)."""
+    references: Sequence[Any] | None = None
+    """Per turn, the reference."""
+    logprobs: Sequence[Any] | None = None
+    """Per asked turn, the answer's token logprobs (None where unknown)."""
+
+
 def score_turn_metrics(
     plan: TaskPlan,
     rows: Sequence[tuple[int, int, str]],
@@ -141,30 +168,50 @@ def score_turn_metrics(
 ) -> list[MetricResult]:
     """The task's metrics on each selected turn (keys ``<key>@turn<k>`` / ``@last``) and pooled (``all``)."""
     convs = plan.conversations or []
-    top = max_turns(plan)
+    answers = [
+        TurnAnswers(
+            len(convs[i].turns),
+            [g.text if g is not None and g.ok else None for g in turn_gens[k]],
+            convs[i].references,
+            [g.logprobs if g is not None and g.ok else None for g in turn_gens[k]],
+        )
+        for k, (i, _r, _sid) in enumerate(rows)
+    ]
     knowledge = None if not plan.cfg.context else [plan.examples[i].row.get(plan.cfg.context) for i, _, _ in rows]
+    return score_turns(plan.cfg, plan.metrics, answers, knowledge=knowledge, note=note, label=label)
+
+
+def score_turns(
+    task: TaskConfig,
+    metrics: Sequence[MetricPlan],
+    answers: Sequence[TurnAnswers],
+    *,
+    knowledge: list[Any] | None = None,
+    note: Callable[[str], None] | None = None,
+    label: str = "",
+) -> list[MetricResult]:
+    """Each metric on its selected turns of every row (the one path of ``run`` and ``compare``)."""
+    top = max((a.n_turns for a in answers), default=1)
     out: list[MetricResult] = []
-    for mp in plan.metrics:
+    for mp in metrics:
         turn = mp.turn or "all"
         by_turn: list[list[MetricResult]] = []
         for t in _selected(turn, top):
             preds: list[str | None] = []
             refs: list[Any] = []
             lps: list[Any] = []
-            for k, (i, _r, _sid) in enumerate(rows):
-                n = len(convs[i].turns)
-                tk = n if t == "last" else int(t)
-                g = turn_gens[k][tk - 1] if tk <= len(turn_gens[k]) else None
-                ok = g is not None and g.ok
-                preds.append(g.text if ok and g is not None else None)
-                lps.append(g.logprobs if ok and g is not None else None)
-                refs.append(convs[i].reference(tk) if tk <= n else None)
+            for a in answers:
+                tk = a.n_turns if t == "last" else int(t)
+                asked = tk <= len(a.texts)
+                preds.append(a.texts[tk - 1] if asked else None)
+                lps.append(a.logprobs[tk - 1] if asked and a.logprobs else None)
+                refs.append(a.references[tk - 1] if a.references is not None and tk <= len(a.references) else None)
             res = score_outputs(
-                plan.cfg,
+                task,
                 [mp],
                 preds,
                 targets=None,
-                references=refs if plan.cfg.reference else None,
+                references=refs if task.reference else None,
                 knowledge=knowledge,
                 logprobs=lps,
                 note=note,
@@ -177,6 +224,15 @@ def score_turn_metrics(
                 base = per_turn[0].key.rsplit("@", 1)[0]
                 out.append(pool(base, per_turn))
     return out
+
+
+def saved_answers(row: ExampleRow) -> TurnAnswers:
+    """A saved examples.jsonl row of a ``turns`` task as scoring needs it (``compare``): its conversation's
+    answers per turn (a failed or skipped turn: None) and its per-turn references."""
+    said = [m for m in row.conversation or [] if m.get("role") == "assistant" and "turn" in m]
+    texts = [m.get("content") if not (m.get("error") or m.get("skipped")) else None for m in said]
+    refs = row.reference if isinstance(row.reference, list) and len(row.reference) == len(said) else None
+    return TurnAnswers(len(said), texts, refs)
 
 
 def pool_judges(plan: TaskPlan, judges: Mapping[str, JudgeOutcome]) -> list[MetricResult]:

@@ -226,13 +226,15 @@ def _metric_plans(task: TaskConfig, index: int) -> list[MetricPlan]:
     from .metrics import get_metric
 
     plans = []
+    from ._turns import metric_turn
+
     for j, spec in enumerate(task.metrics):
+        where = f"tasks[{index}].metrics[{j}]"
+        options, turn = metric_turn(task, spec.options, where)  # `turn:` is ours, not the metric's
         cls = get_metric(spec.name)
-        metric = cls(**spec.options)
+        metric = cls(**options)
         if not metric.needs_logprobs:
-            plans.append(
-                MetricPlan(spec.name, spec.options, metric, bool(cls.uses_labels), f"tasks[{index}].metrics[{j}]")
-            )
+            plans.append(MetricPlan(spec.name, options, metric, bool(cls.uses_labels), where, turn))
     return plans
 
 
@@ -244,14 +246,13 @@ def _rescore(task: TaskConfig, plans: list[MetricPlan], ex: list[ExampleRow]) ->
     refs = [
         e.reference for e in ex
     ]  # examples.jsonl keeps one reference column (the task's reference, else its target)
-    results = score_outputs(
-        task,
-        plans,
-        [e.output for e in ex],
-        targets=refs,
-        references=refs,
-        knowledge=[e.fields.get(task.context) for e in ex] if task.context else None,
-    )
+    knowledge = [e.fields.get(task.context) for e in ex] if task.context else None
+    if task.turns:  # per turn, from each row's conversation
+        from ._turns import saved_answers, score_turns
+
+        results = score_turns(task, plans, [saved_answers(e) for e in ex], knowledge=knowledge)
+    else:
+        results = score_outputs(task, plans, [e.output for e in ex], targets=refs, references=refs, knowledge=knowledge)
     judged = results + [
         mean_result(k, [e.scores.get(k) for e in ex])
         for k in sorted({k for e in ex for k in e.scores if k.startswith("judge_")})

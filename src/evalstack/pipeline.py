@@ -119,6 +119,10 @@ class _Run:
             check_logprobs(self.plans, name, p)
             for plan in self.plans:
                 p.check_examples(plan.name, [ex.id for ex in plan.examples])
+                if plan.conversations is not None and hasattr(p, "check_turns"):  # recorded answers per turn
+                    p.check_turns(
+                        plan.name, [(ex.id, len(c.turns)) for ex, c in zip(plan.examples, plan.conversations)]
+                    )
             self.providers[name] = p
         self.judge_providers: dict[str, Provider] = {}
         for plan in self.plans:

@@ -128,6 +128,19 @@ class ReplayProvider(Provider):
                 hint="record outputs for every example id, or limit the task's data to the recorded ids",
             )
 
+    def check_turns(self, task: str, turns: list[tuple[str, int]]) -> None:
+        """A multi-turn task: every example needs a recorded answer per turn (a list as long as its turns)."""
+        for example_id, n in turns:
+            found = self._lookup(task, example_id)
+            text = found[0] if found is not None else None
+            got = len(text) if isinstance(text, tuple) else 1
+            if got < n:
+                raise DataError(
+                    f"example '{example_id}' of task '{task}' has {n} turns but {got} recorded answer(s)",
+                    where=str(self.cfg.path),
+                    hint="record one answer per turn: a list in the output column, or the conversation's messages",
+                )
+
     async def generate(self, request: Request) -> Generation:
         found = self._lookup(request.task, request.example_id)
         if found is None:
