@@ -23,6 +23,15 @@ def _on_key(data: Any) -> Any:
     return data
 
 
+class RequireValidation(_Strict):
+    """A judge metric's rule passes only with a `judge validate --save` record of the same rubric and judge."""
+
+    min_kappa: float = Field(ge=-1, le=1, description="The validation's Cohen's kappa must be at least this.")
+    path: Path | None = Field(
+        None, description="A validation record file or a folder of them; default validations/ beside the config."
+    )
+
+
 class GateRule(_Strict):
     """One rule; a rule may set several bounds, each judged separately."""
 
@@ -52,6 +61,13 @@ class GateRule(_Strict):
     )
     on: Literal["estimate", "ci"] | None = Field(
         None, description="min/max/max_drop judged on the point estimate only, or with the CI (default: the gate's)."
+    )
+    corrected: bool = Field(
+        False,
+        description="Judge metrics: judge the rule on the estimate corrected by the judge's human_labels (PPI++).",
+    )
+    require_validation: RequireValidation | None = Field(
+        None, description="Judge metrics: fail as 'not validated' without a validation of kappa >= min_kappa."
     )
 
     _yaml_on = model_validator(mode="before")(lambda data: _on_key(data))

@@ -139,6 +139,11 @@ class JudgeSpec(_Strict):
     threshold: float | None = None
     strict: bool = False
     options: dict[str, Any] = Field(default_factory=dict)
+    human_labels: Path | None = Field(
+        None,
+        description="Human scores of a random subset of the judged examples (id, human_score[, model]): the run "
+        "reports the PPI++-corrected mean and delta beside the judge's, for gate rules with corrected: true.",
+    )
     turn: int | Literal["all", "last", "conversation"] | None = Field(
         None,
         description="Multi-turn (`turns:`) tasks: which answers it judges: a turn number, all (each turn, "

@@ -201,6 +201,9 @@ def level_ci(check: Check, conf: float) -> tuple[tuple[float, float] | None, str
         return None, ""
     if s.ci_method == "wilson" and s.n >= 1:
         return wilson_interval(int(round(s.value * s.n)), s.n, conf), _pct(conf)
+    if s.ci_method == "ppi":  # corrected: true: the PPI++ normal interval at the gate's confidence
+        half = NormalDist().inv_cdf(0.5 + conf / 2) * float(s.details["corrected"]["se"])
+        return (s.value - half, s.value + half), _pct(conf)
     return (s.ci_low, s.ci_high), _pct(check.run_confidence)
 
 

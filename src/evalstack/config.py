@@ -29,6 +29,7 @@ __all__ = [
     "StatsSettings",
     "load_config",
     "config_digest",
+    "resolve_validation_paths",
 ]
 
 import hashlib
@@ -174,6 +175,16 @@ class Config(_Strict):
         return self.output if self.output else self.base_dir / "reports" / self.name
 
 
+def resolve_validation_paths(gate: GateConfig | None, base: Path) -> None:
+    """require_validation paths relative to ``base`` (the config's or the rules file's folder); default
+    ``base/validations``."""
+    for rule in gate.rules if gate else []:
+        if rule.require_validation is not None:
+            p = rule.require_validation.path or Path("validations")
+            p = p.expanduser()
+            rule.require_validation.path = p if p.is_absolute() else Path(os.path.normpath(base / p))
+
+
 def _resolve_paths(cfg: Config, base: Path) -> None:
     def fix_opt(p: Path | None) -> Path | None:
         return None if p is None else fix(p)
@@ -197,8 +208,11 @@ def _resolve_paths(cfg: Config, base: Path) -> None:
                 setattr(j.judge, "path", fix(path))  # noqa: B010
             if j.rubric.endswith((".yaml", ".yml")) or "/" in j.rubric:
                 j.rubric = str(fix(Path(j.rubric)))
+        for j in t.judges:
+            j.human_labels = fix_opt(j.human_labels)
     for c in cfg.curves:
         c.path = fix(c.path)
+    resolve_validation_paths(cfg.gate, base)
     cfg.output = fix_opt(cfg.output)
     cfg.cache = fix_opt(cfg.cache)
 
@@ -284,6 +298,9 @@ def config_digest(cfg: Config) -> str:
                 if isinstance(opts.get(key), str) and os.path.isabs(opts[key]) and os.path.exists(opts[key]):
                     opts[key] = file_ref(opts[key])
         for j in t.get("judges", []) + t.get("pairwise", []):
+            j["human_labels"] = file_ref(j.get("human_labels"))
+            if j["human_labels"] is None:
+                j.pop("human_labels")  # absent: the digest of a config without it is what it always was
             model(j.get("judge"))
             if os.path.isabs(j.get("rubric", "")):
                 j["rubric"] = file_ref(j["rubric"])
@@ -291,6 +308,10 @@ def config_digest(cfg: Config) -> str:
         c["path"] = file_ref(c.get("path"))
     for key in ("output", "cache"):
         data[key] = file_ref(data.get(key), contents=False)
+    for rule in (data.get("gate") or {}).get("rules", []):
+        for key, default in (("corrected", False), ("require_validation", None)):
+            if rule.get(key) == default:
+                rule.pop(key, None)
     blob = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -52,8 +52,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ._gate_judge import ABSOLUTE, COMPARATIVE, Check, decide_margin, judge, with_unscored_note
+from ._gate_trust import with_corrected, with_validation
 from ._yaml import expand_env, load_yaml, validation_error
-from .config import GateConfig, GateRule
+from .config import GateConfig, GateRule, resolve_validation_paths
 from .errors import ConfigError
 from .registry import did_you_mean
 from .results import GateDecision, GateRuleResult, RunResult, TaskSummary
@@ -90,6 +91,7 @@ def load_gate_rules(path: str | Path) -> GateConfig:
     gate = parsed.gate if isinstance(parsed, _GateFile) else parsed
     if not gate.rules:
         raise ConfigError("no gate rules", where=str(p), hint="add rules: [{metric: <task>/<metric>, min: ...}]")
+    resolve_validation_paths(gate, p.resolve().parent)
     return gate
 
 
@@ -116,6 +118,7 @@ def evaluate_gate(run: RunResult, gate: GateConfig) -> GateDecision:
             results[pos] = with_unscored_note(
                 checks[pos], decide_margin(checks[pos], results[pos], p_adj, conf, holm_adjusted=True)
             )
+    results = [with_validation(c, r) for c, r in zip(checks, results)]  # require_validation: fails when missing
     return GateDecision(
         passed=all(r.passed for r in results), status=_status(results), confidence=conf, holm=gate.holm, rules=results
     )
@@ -197,7 +200,7 @@ def _resolve(run: RunResult, index: int, rule: GateRule, gate: GateConfig) -> li
                     where=where,
                     hint="max_invalid applies to classification metrics (accuracy, f1_macro, ...)",
                 )
-            checks.append(check)
+            checks.append(with_corrected(check))  # corrected: true reads the PPI++ estimate
     return checks
 
 

@@ -135,6 +135,9 @@ class _Run:
                     prov.check_ready()
                     self.judge_providers[key] = prov
                 jp.provider = self.judge_providers[key]
+        from .judges import check_trust
+
+        check_trust(self.cfg, self.plans)  # human_labels files read, corrected: true rules have them
         if self.max_cost is not None:  # --max-cost: the estimate of a cold run, before the folder or a request
             from .cost import check_max_cost
 
@@ -218,7 +221,7 @@ class _Run:
             (col, [None if ex.row.get(col) is None else str(ex.row.get(col)) for ex in plan.examples])
             for col in plan.cfg.slice_by
         ]
-        return summarise_task(
+        summary = summarise_task(
             plan.name,
             len(plan.examples),
             {m: scored[(plan.name, m)].scores for m in self.model_names},
@@ -229,6 +232,11 @@ class _Run:
             pairwise=pairwise,
             note=self.log,
         )
+        from .judges import annotate_judges  # rubric/judge digests; PPI++ estimates where human_labels are given
+
+        rows = {m: scored[(plan.name, m)].judge_rows for m in self.model_names}
+        annotate_judges(summary, plan.judges, self.cfg.judge, rows, self.cfg.baseline, self.cfg.stats.confidence)
+        return summary
 
     def _write_examples(self, scored: Mapping[tuple[str, str], Scored]) -> str:
         return write_examples(

@@ -20,6 +20,15 @@ from ._prompt import JudgeItem, build_messages, reference_text, reply_schema
 from ._rows import JudgeRow, OrderVerdict, PairRow
 from ._rubric import Rubric, Scale, builtin_rubrics, load_rubric
 from ._scorer import JudgeOutcome, JudgeScorer
+from ._trust import (
+    annotate_judges,
+    check_trust,
+    corrections,
+    find_validation,
+    judge_identity,
+    rubric_digest,
+    save_validation,
+)
 from ._validate import LabelSet, ValidationReport, agreement, cohen_kappa, read_labels, validate_rubric
 from ._weights import Weighted, weighted_score
 
@@ -40,9 +49,14 @@ __all__ = [
     "ValidationReport",
     "Weighted",
     "agreement",
+    "annotate_judges",
     "build_messages",
     "builtin_rubrics",
+    "check_trust",
     "cohen_kappa",
+    "corrections",
+    "find_validation",
+    "judge_identity",
     "judge_pairwise",
     "judge_pointwise",
     "load_rubric",
@@ -50,6 +64,8 @@ __all__ = [
     "read_labels",
     "reference_text",
     "reply_schema",
+    "rubric_digest",
+    "save_validation",
     "usage_of",
     "validate_rubric",
     "weighted_score",

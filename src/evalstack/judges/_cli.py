@@ -170,6 +170,13 @@ def _text_report(rep: Any, rubric: Any) -> str:
 @click.option("--cache", "cache_path", type=click.Path(path_type=Path), help="Response cache file.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the response cache.")
 @click.option("--min-kappa", type=float, help="Exit 1 when kappa is below this (or undefined): a CI check.")
+@click.option(
+    "--save",
+    "save_path",
+    type=click.Path(path_type=Path),
+    help="Write the validation record (kappa, n, date, rubric and judge digests) to this .json file or folder, "
+    "for gate rules with require_validation.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (with per-row verdicts).")
 def validate(
     rubric_ref: str,
@@ -187,6 +194,7 @@ def validate(
     cache_path: Path | None,
     no_cache: bool,
     min_kappa: float | None,
+    save_path: Path | None,
     as_json: bool,
 ) -> int:
     """Agreement of a judge with human labels: exact agreement, Cohen's kappa, Spearman, confusion, bias."""
@@ -230,6 +238,10 @@ def validate(
         click.echo(_text_report(report, rubric))
     for w in report.warnings:
         click.echo(f"warning: {w}", err=True)
+    if save_path is not None:
+        from ._trust import save_validation
+
+        click.echo(f"validation record written to {save_validation(save_path, report, rubric, model_cfg)}", err=True)
     kappa = report.stats.get("kappa")
     if min_kappa is not None and (kappa is None or kappa < min_kappa):
         click.echo(f"kappa {_fmt(kappa)} is below --min-kappa {min_kappa}", err=True)

@@ -90,6 +90,7 @@ def render_html_report(
     """
     from ._cost import cost_line, cost_table
     from ._mde import mde_lines
+    from ._trust import corrected_table
     from ._worse import failure_mode_table, worse_deltas_table
 
     v = verdict(run)
@@ -109,6 +110,7 @@ def render_html_report(
                 "deltas": deltas_table(run, t),
                 "slices": slices_table(run, t),
                 "pairwise": pairwise_table(run, t),
+                "corrected": corrected_table(run, t),
                 "confusion": [_img(p) for p in by_kind.get("confusion", []) if p.task == name],
                 "hists": [_img(p) for p in by_kind.get("histogram", []) if p.task == name],
             }

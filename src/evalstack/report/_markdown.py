@@ -195,6 +195,16 @@ def _task_section(run: RunResult, name: str) -> list[str]:
     slices = slices_table(run, task)
     if slices:
         out += ["### Per-slice deltas", "", md_table(slices), ""]
+    from ._trust import corrected_table
+
+    corrected = corrected_table(run, task)
+    if corrected.rows:
+        out += [
+            "### Judge scores corrected by human labels (PPI++ on a random labelled subset; the naive judge mean beside it)",
+            "",
+            md_table(corrected),
+            "",
+        ]
     pairwise = pairwise_table(run, task)
     if pairwise:
         out += [

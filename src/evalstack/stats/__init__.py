@@ -41,7 +41,7 @@ from ._power import (
     wilcoxon_n,
     wilcoxon_power,
 )
-from ._quantiles import TAIL_LEVELS, BootstrapQuantiles, quantile_sketch
+from ._quantiles import TAIL_LEVELS, BootstrapQuantiles, quantile_sketch, sketch_levels
 from ._resample import percentile_interval, resampled_sums
 from ._summary import metric_summary, restrict
 from ._suspects import agreement_probs, find_suspects
@@ -71,6 +71,7 @@ __all__ = [
     "percentile_interval",
     "ppi_mean",
     "quantile_sketch",
+    "sketch_levels",
     "resampled_sums",
     "restrict",
     "rogan_gladen",
