@@ -45,8 +45,19 @@ LOGPROBS = [[-0.1, -2.0], [-1.0], [-0.3, -0.2, -0.9], [-5.0], [-0.5, -0.5], [-2.
 KNOWLEDGE = ["cats sit on mats", ["foxes are quick", "brown"], "greetings", "", "cats", "kindness", "rain"]
 slow = pytest.mark.slow
 
+_CALL = {"id": "c", "type": "function", "function": {"name": "refund", "arguments": '{"order_id": "A1"}'}}
+_BAD = {"id": "c", "type": "function", "function": {"name": "refund", "arguments": "{"}}
+TOOL_CTX = {
+    "tool_calls": [[_CALL], [], [_BAD], [_CALL, _CALL], [], [_CALL], []],
+    "expected_calls": [[{"name": "refund", "arguments": {"order_id": "A1"}}], [], [], [], [{"name": "refund"}], [], []],
+    "tool_schemas": {"refund": {"type": "object", "properties": {"order_id": {"type": "string"}}}},
+}
+TOOL_PRED = [""] * 7
+
 # name -> (options, predictions, references, context)
 CASES = {
+    **{m: ({}, TOOL_PRED, None, TOOL_CTX) for m in ("tool_name_accuracy", "tool_args_exact", "tool_args_f1")},
+    **{m: ({}, TOOL_PRED, None, TOOL_CTX) for m in ("tool_call_valid", "no_call_accuracy")},
     "accuracy": ({}, CLS_PRED, CLS_REF, CLS_CTX),
     "precision": ({"average": ["macro", "micro", "weighted"]}, CLS_PRED, CLS_REF, CLS_CTX),
     "recall": ({"average": "weighted"}, CLS_PRED, CLS_REF, CLS_CTX),
@@ -89,7 +100,7 @@ def _run(name, drop=None, none_at=None):
         del preds[drop]
         if refs is not None:
             del refs[drop]
-        for k in ("logprobs", "knowledge"):
+        for k in ("logprobs", "knowledge", "tool_calls", "expected_calls"):
             if k in ctx:
                 del ctx[k][drop]
     return get_metric(name)(**opts).compute(preds, refs, **ctx)
@@ -183,7 +194,18 @@ def test_planning_flags_for_the_pipeline():
         "specificity",
     ]
     reference_free = sorted(i.name for i in list_metrics() if not get_metric(i.name).needs_reference)
-    assert reference_free == ["knowledge_f1", "mean_logprob", "perplexity", "self_bleu", "toxicity"]
+    assert reference_free == [
+        "knowledge_f1",
+        "mean_logprob",
+        "no_call_accuracy",
+        "perplexity",
+        "self_bleu",
+        "tool_args_exact",
+        "tool_args_f1",
+        "tool_call_valid",
+        "tool_name_accuracy",
+        "toxicity",
+    ]
 
 
 # more options per metric whose keys depend on them (the table's options are checked too)

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from .models import ProviderSettings
+from .tools import ExpectedCallsConfig, ToolsConfig
 
 
 class _Strict(BaseModel):
@@ -179,6 +180,15 @@ class TaskConfig(_Strict):
     pairwise: list[JudgeSpec] = Field(default_factory=list, description="Pairwise rubrics: each model vs the baseline.")
     slice_by: list[str] = Field(default_factory=list, description="Columns to report per-slice metrics and deltas for.")
     keep_columns: list[str] = Field(default_factory=list, description="Extra columns copied into examples.jsonl.")
+    tools: ToolsConfig | None = Field(
+        None, description="Function tools sent with each request: schemas (inline or a JSON file) and/or a module."
+    )
+    tool_choice: str | dict[str, Any] | None = Field(
+        None, description="auto, none, required or a function (sent as is)."
+    )
+    expected_calls: ExpectedCallsConfig | None = Field(
+        None, description="Column of the expected tool calls (`{column, ordered}`); [] means no call is right."
+    )
 
     @field_validator("metrics", "judges", "pairwise", mode="before")
     @classmethod
@@ -205,7 +215,7 @@ class TaskConfig(_Strict):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: Any) -> Any:
-        return _without_unset(handler(self), "turns", "messages")
+        return _without_unset(handler(self), "turns", "messages", "tools", "tool_choice", "expected_calls")
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskConfig:

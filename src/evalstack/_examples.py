@@ -52,10 +52,15 @@ def example_rows(
     keep = list(
         dict.fromkeys([*plan.cfg.slice_by, *plan.cfg.keep_columns, *([plan.cfg.context] if plan.cfg.context else [])])
     )
+    if plan.cfg.expected_calls is not None:  # so `compare` can score the calls again
+        keep.append(plan.cfg.expected_calls.column)
     per_ex = per_example_scores(results)
+    from .tools import row_fields
+
     for k, (i, _r, sid) in enumerate(rows):
         ex = plan.examples[i]
         gen = gens[k]
+        tool = row_fields(gen, plan.tools, plan.messages[i])  # a tool task's calls (and a tool loop's conversation)
         yield ExampleRow(
             task=plan.name,
             model=model,
@@ -79,7 +84,10 @@ def example_rows(
             usage={"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens},
             cached=gen.cached,
             notes=list(gen.notes or []),
-            conversation=None if turns is None else conversation_record(plan, i, turns[k]),
+            conversation=conversation_record(plan, i, turns[k])
+            if turns is not None
+            else tool.pop("conversation", None),
+            **tool,
         )
 
 

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from jinja2 import Environment, Template
 
     from .judges import JudgeScorer, Rubric
-    from .metrics import Metric
+    from .metrics import Metric, MetricContext
     from .models import Provider
+    from .tools import ToolSet
 
 
 @dataclass
@@ -56,6 +57,10 @@ class TaskPlan:
     """Conversation tasks (``turns:`` / ``messages:``): one per example; ``messages`` then holds turn 1's."""
     turn_pools: dict[str, list[str]] = field(default_factory=dict)
     """``turn: all`` judges: the pooled key -> the names of its per-turn judges."""
+    tools: ToolSet | None = None
+    """The task's tools (``tools:``), None for a task without."""
+    expected_calls: list[list[dict[str, object]]] | None = None
+    """Per example, the expected calls ``[{"name", "arguments"}]`` (``expected_calls:``)."""
 
     @property
     def name(self) -> str:
@@ -140,6 +145,8 @@ def _column_keys(task: TaskConfig, key: str, needed: dict[str, str]) -> dict[str
             continue
         if col:
             required.setdefault(col, f"{key}.{name}")
+    if task.expected_calls is not None:
+        required.setdefault(task.expected_calls.column, f"{key}.expected_calls")
     for name in ("slice_by", "keep_columns"):
         for i, col in enumerate(getattr(task, name)):
             required.setdefault(col, f"{key}.{name}[{i}]")
@@ -223,6 +230,9 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
         plan.messages = [c.request_messages(1, []) for c in plan.conversations]
     if task.labels is not None:
         _check_gold_labels(task, examples, key, source)
+    from .tools import prepare_tools
+
+    plan.tools, plan.expected_calls = prepare_tools(task, examples, key, source)
     from .metrics import extract_labels, get_metric
 
     if task.labels is not None:
@@ -247,6 +257,9 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
             raise ConfigError(f"metric '{spec.name}' needs `target` (the gold label column)", where=w)
         if not uses_labels and cls.needs_reference and not task.reference and not task.target:
             raise ConfigError(f"metric '{spec.name}' needs `reference` (the column with reference texts)", where=w)
+        for need, what in (("needs_tools", "tools"), ("needs_expected_calls", "expected_calls")):
+            if getattr(cls, need, False) and getattr(task, what) is None:
+                raise ConfigError(f"metric '{spec.name}' scores tool calls: the task needs `{what}:`", where=w)
         if cls.needs_context and not task.context:
             raise ConfigError(
                 f"metric '{spec.name}' needs `context` (the column with the texts it compares with)",
@@ -371,9 +384,18 @@ def _dry_run_metrics(plan: TaskPlan, metrics: list[MetricPlan] | None = None) ->
             references=None if gold is None else [gold],
             knowledge=[row.get(task.context)] if task.context else None,
             logprobs=[[-0.5, -0.25]],
+            extra=dry_run_context(plan),
         )
         for r in results:
             plan.keys[r.key] = r.higher_is_better
+
+
+def dry_run_context(plan: TaskPlan) -> MetricContext | None:
+    """The tool context of the metrics' dry run: the first example's expected calls, made."""
+    from .tools import as_made, score_context
+
+    first = plan.expected_calls[0] if plan.expected_calls else []
+    return score_context(plan.tools, [first], [as_made(first)])
 
 
 def _dry_run_rubric(plan: TaskPlan, rubric: Rubric, *, pairwise: bool, where: str) -> None:

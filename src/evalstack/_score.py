@@ -31,13 +31,15 @@ def score_outputs(
     logprobs: Sequence[Sequence[float] | None] | None = None,
     note: Callable[[str], None] | None = None,
     label: str = "",
+    extra: MetricContext | None = None,
 ) -> list[MetricResult]:
     """Every metric of a task on its outputs: the one place that decides what a metric is scored against.
 
     Label metrics get ``targets``, the others ``references`` (else ``targets``). Gold labels and scalar
     references compare as text (an integer column 0/1 matches labels ["0", "1"]; the answer 144 matches
     "144"). A metric's error names its place in the config. ``note(text)`` gets a stage line (labelled
-    ``label``) for the quick metrics together and for each metric that loads a backend.
+    ``label``) for the quick metrics together and for each metric that loads a backend. ``extra``: more
+    per-row context (a tool task's calls made and expected, :func:`evalstack.tools.score_context`).
     """
     gold = None if targets is None else [None if x is None else str(x) for x in targets]
     refs: list[Reference] | None = None
@@ -50,6 +52,8 @@ def score_outputs(
     }
     if knowledge is not None:
         context["knowledge"] = knowledge
+    if extra:
+        context.update(extra)
     results: list[MetricResult] = []
     if note is not None:
         quick = [mp.name for mp in metrics if not mp.instance.loads_backend()]

@@ -31,6 +31,7 @@ from ._stages import StageLog
 from ._summary import ModelScores, failure_groups
 from .models import EMPTY_KINDS, Generation, Provider, Request, Runner, attribute_shared, empty_counts
 from .results import FailureGroup, Usage
+from .tools import calls_of, score_context
 
 if TYPE_CHECKING:
     from .judges import JudgeItem, JudgeOutcome, JudgeRow, JudgeScorer, PairRow
@@ -94,10 +95,16 @@ async def generate_all(
             )
             turn_gens[(model, plan.name)] = tg
             return (model, plan.name), [g for row in tg for g in row if g is not None]
+        params = plan.tools.params() if plan.tools is not None else None  # tools, tool_choice
         reqs = [
-            Request.make(plan.name, plan.examples[i].id, plan.messages[i], None, r) for i, r, _ in rows(plan, model)
+            Request.make(plan.name, plan.examples[i].id, plan.messages[i], params, r) for i, r, _ in rows(plan, model)
         ]
-        gens = await runner.run(providers[model], reqs, label=f"{model} · {plan.name}")
+        label = f"{model} · {plan.name}"
+        if plan.tools is not None and plan.tools.module is not None:  # a tool loop: step by step
+            from .tools import run_loops
+
+            return (model, plan.name), await run_loops(runner, providers[model], reqs, plan.tools, label)
+        gens = await runner.run(providers[model], reqs, label=label)
         return (model, plan.name), gens
 
     try:
@@ -207,7 +214,9 @@ def _score_metrics(
         return score_turn_metrics(plan, rows, turn_gens, note=note, label=f"{model} · {plan.name}")
 
     def column(name: str | None) -> list[object] | None:  # one value per scored row (repeats included)
-        col = plan.column(name)
+        return column_of(plan.column(name))
+
+    def column_of(col: list[object] | list[list[dict[str, object]]] | None) -> list[object] | None:
         return None if col is None else [col[i] for i, _, _ in rows]
 
     return score_outputs(
@@ -220,6 +229,12 @@ def _score_metrics(
         logprobs=[x.logprobs if x.ok else None for x in g],
         note=note,
         label=f"{model} · {plan.name}",
+        extra=score_context(  # a tool task's calls made and expected
+            plan.tools,
+            column_of(plan.expected_calls),
+            [calls_of(x) for x in g],
+            ordered=bool(plan.cfg.expected_calls and plan.cfg.expected_calls.ordered),
+        ),
     )
 
 
@@ -257,7 +272,7 @@ def score(
         n_rows=len(g),
         failed=len(bad),
         usage=usage,
-        empty=empty_counts(g, on_empty),
+        empty=empty_counts(g, on_empty, plan.tools is not None),
         judge_usage={
             n: Usage(**{k: int(v) for k, v in r.usage.items() if k in Usage.model_fields}) for n, r in judges.items()
         },

@@ -198,6 +198,8 @@ def _resolve_paths(cfg: Config, base: Path) -> None:
             setattr(provider, "path", fix(path))  # noqa: B010 - a provider's own Settings may have a path
     for t in cfg.tasks:
         t.data.path = fix(t.data.path)
+        if t.tools is not None:
+            t.tools.resolve(fix)
         for m in t.metrics:  # model folders, metric modules, baseline files named relative to the config
             for key in ("model", "path", "baseline"):
                 val = m.options.get(key)

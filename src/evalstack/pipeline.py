@@ -181,6 +181,10 @@ class _Run:
     def _on_empty(self, model: str) -> str | None:
         return getattr(self.cfg.models[model], "on_empty", None)
 
+    def _has_tools(self, task: str) -> bool:
+        """The task offers tools: a reply of tool calls without text is an answer, not an empty reply."""
+        return any(p.tools is not None for p in self.plans if p.name == task)
+
     def _judge_all(self, runner: Runner, gens: dict[tuple[str, str], list[Generation]]) -> Judged:
         return asyncio.run(
             judge_all(
@@ -341,7 +345,7 @@ class _Run:
                         turn_gens=self.turn_gens,
                     )
                 )
-                gens = {k: apply_on_empty(g, self._on_empty(k[0])) for k, g in gens.items()}
+                gens = {k: apply_on_empty(g, self._on_empty(k[0]), self._has_tools(k[1])) for k, g in gens.items()}
                 self.cut = cut_outputs(gens, cfg.max_output_chars)  # before judging, scoring, storing
                 self.timings["generate"] = time.perf_counter() - t
                 crash_point("generated")

@@ -348,12 +348,24 @@ class ExampleRow(_Record):
     conversation: list[dict[str, Any]] | None = Field(
         None,
         description="Conversation tasks: OpenAI-style messages (prompt, given history, each user turn and the "
-        "model's own answer with its `turn`; a failed turn has `error`, one not asked `skipped`). Absent otherwise.",
+        "model's own answer with its `turn`; a failed turn has `error`, one not asked `skipped`). Tool loops: the "
+        "prompt, each assistant reply with its tool_calls, each `tool` result, the final answer. Absent otherwise.",
+    )
+    tool_calls: list[dict[str, Any]] | None = Field(
+        None,
+        description="Tool tasks: the calls the model made, in order ({name, arguments} as written; a tool loop: "
+        "every step's), scored by the tool metrics. Absent otherwise.",
+    )
+    tool_loop: dict[str, Any] | None = Field(
+        None,
+        description="Tool loops: steps (requests), tool_errors (calls answered with an error: raised, timed out, "
+        "no such tool, arguments not a JSON object), step_cap_hit. Absent otherwise.",
     )
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: Any) -> Any:
         data = handler(self)
-        if isinstance(data, dict) and data.get("conversation", 0) is None:
-            del data["conversation"]  # rows of single-turn tasks stay as they were
+        for key in ("conversation", "tool_calls", "tool_loop"):  # rows of other tasks stay as they were
+            if isinstance(data, dict) and data.get(key, 0) is None:
+                del data[key]
         return data

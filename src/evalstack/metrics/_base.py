@@ -135,6 +135,14 @@ class MetricContext(TypedDict, total=False):
     """Per output, its token logprobs (None where the provider gave none)."""
     knowledge: Sequence[object]
     """Per example, the task's ``context:`` column (source text for knowledge-F1)."""
+    tool_calls: Sequence[Sequence[Mapping[str, object]] | None]
+    """Tool tasks, per output: every call the model made (OpenAI shape); None for a failed generation."""
+    expected_calls: Sequence[Sequence[Mapping[str, object]]] | None
+    """Tool tasks, per example: the expected calls ``[{"name", "arguments"}]`` (None: no expected_calls column)."""
+    tool_schemas: Mapping[str, object]
+    """Tool tasks: function name -> its ``parameters`` JSON Schema."""
+    tools_ordered: bool
+    """Tool tasks: expected calls must come in order."""
 
 
 class Metric(Protocol):

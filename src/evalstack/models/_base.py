@@ -30,7 +30,7 @@ __all__ = [
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -78,8 +78,10 @@ class Request:
     """Task name (replay files may be keyed per task)."""
     example_id: str
     """Example id (replay providers look outputs up by it)."""
-    messages: tuple[tuple[str, str], ...]
-    """(role, content) pairs."""
+    messages: tuple[tuple[str, str | None] | tuple[str, str | None, str], ...]
+    """(role, content) pairs; a message with more than role and content (an assistant message's
+    ``tool_calls``, a ``tool`` message's ``tool_call_id``) is (role, content, its other keys as sorted JSON),
+    so plain messages keep the cache keys they always had."""
     params: tuple[tuple[str, Any], ...] = ()
     """Output-affecting request params, sorted (temperature, max_tokens, seed, response_format...)."""
     repeat: int = 0
@@ -94,7 +96,7 @@ class Request:
     def make(
         task: str,
         example_id: str,
-        messages: list[dict[str, str]],
+        messages: Sequence[Mapping[str, Any]],
         params: dict[str, Any] | None = None,
         repeat: int = 0,
         purpose: str = "generate",
@@ -102,16 +104,30 @@ class Request:
         turn: int = 0,
     ) -> Request:
         p = tuple(sorted((k, _freeze(v)) for k, v in (params or {}).items() if k not in NON_OUTPUT_PARAMS))
-        msgs = tuple((m["role"], m["content"]) for m in messages)
+        msgs = tuple(_message_tuple(m) for m in messages)
         return Request(task, example_id, msgs, p, repeat, purpose, turn)
 
     @property
-    def message_dicts(self) -> list[dict[str, str]]:
-        return [{"role": r, "content": c} for r, c in self.messages]
+    def message_dicts(self) -> list[dict[str, Any]]:
+        """The messages as the chat API takes them (tool calls and tool results with their keys)."""
+        out: list[dict[str, Any]] = []
+        for m in self.messages:
+            d: dict[str, Any] = {"role": m[0], "content": m[1]}
+            if len(m) > 2:
+                d.update(json.loads(m[2]))
+            out.append(d)
+        return out
 
     @property
     def param_dict(self) -> dict[str, Any]:
         return {k: _thaw(v) for k, v in self.params}
+
+
+def _message_tuple(m: Mapping[str, Any]) -> tuple[str, str | None] | tuple[str, str | None, str]:
+    extra = {k: v for k, v in m.items() if k not in ("role", "content")}
+    if not extra:
+        return (m["role"], m["content"])
+    return (m["role"], m.get("content"), json.dumps(extra, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
 
 
 def _freeze(v: Any) -> Any:
@@ -153,6 +169,11 @@ class Generation:
     several models share one send, charged to one of them by :func:`~evalstack.models.attribute_shared`."""
     notes: list[str] | None = None
     """What evalstack changed in the reply and why (e.g. lone surrogates replaced); shown in examples.jsonl."""
+    tool_calls: list[dict[str, Any]] | None = None
+    """The reply's tool calls, OpenAI shape (``{"id", "type": "function", "function": {"name", "arguments"}}``,
+    arguments as the model wrote them); None when it made none."""
+    trace: Any = None
+    """What a tool loop did to reach this final reply (``evalstack.tools.ToolTrace``); not cached."""
 
     def __post_init__(self) -> None:
         # A reply may hold text UTF-8 cannot encode (a lone surrogate from a "\\ud800" escape): it could be
@@ -199,6 +220,8 @@ class Generation:
         }
         if self.notes:
             d["notes"] = self.notes
+        if self.tool_calls:
+            d["tool_calls"] = self.tool_calls
         return json.dumps(d, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
@@ -230,12 +253,23 @@ class Generation:
             and all(type(d.get(k, 0)) is int and d.get(k, 0) >= 0 for k in ("prompt_tokens", "completion_tokens"))
             and isinstance(d.get("finish_reason"), (str, type(None)))
             and _list_of(d.get("notes"), str)
+            and _list_of(d.get("tool_calls"), dict)
         )
         return cls(cached=True, tries=0, **d) if ok else None
 
 
 _CACHE_FIELDS = frozenset(
-    {"text", "logprobs", "top_logprobs", "tokens", "prompt_tokens", "completion_tokens", "finish_reason", "notes"}
+    {
+        "text",
+        "logprobs",
+        "top_logprobs",
+        "tokens",
+        "prompt_tokens",
+        "completion_tokens",
+        "finish_reason",
+        "notes",
+        "tool_calls",
+    }
 )
 _CACHE_REQUIRED = frozenset({"text"})
 

@@ -13,10 +13,11 @@ EMPTY_KINDS = ("content_filter", "no_content", "length_empty")
 """Kinds of reply with no usable content: final answers of the endpoint (cached, not re-sent by --resume)."""
 
 
-def empty_kind(gen: Generation) -> str | None:
+def empty_kind(gen: Generation, tools: bool = False) -> str | None:
     """content_filter (finish_reason content_filter, even with partial text), length_empty (cut at max_tokens
-    before any text), no_content (content null or '': tool calls only, or nothing); None for a real answer."""
-    if not gen.ok:
+    before any text), no_content (content null or '': tool calls only, or nothing); None for a real answer.
+    ``tools``: the request offered tools, so a reply of tool calls without text is an answer."""
+    if not gen.ok or (tools and gen.tool_calls):
         return None
     if gen.finish_reason == "content_filter":
         return "content_filter"
@@ -25,14 +26,14 @@ def empty_kind(gen: Generation) -> str | None:
     return "length_empty" if gen.finish_reason == "length" else "no_content"
 
 
-def apply_on_empty(gens: list[Generation], on_empty: str | None) -> list[Generation]:
+def apply_on_empty(gens: list[Generation], on_empty: str | None, tools: bool = False) -> list[Generation]:
     """``on_empty: fail``: each empty reply becomes a failed Generation of its :func:`empty_kind` (finish_reason,
     tries and tokens kept); ``score_as_empty`` or None (providers without the setting): unchanged."""
     if on_empty != "fail":
         return gens
     out = []
     for g in gens:
-        kind = empty_kind(g)
+        kind = empty_kind(g, tools)
         if kind is not None:
             g = Generation(
                 **{
@@ -49,11 +50,11 @@ def apply_on_empty(gens: list[Generation], on_empty: str | None) -> list[Generat
     return out
 
 
-def empty_counts(gens: list[Generation], on_empty: str | None) -> dict[str, int]:
+def empty_counts(gens: list[Generation], on_empty: str | None, tools: bool = False) -> dict[str, int]:
     """Empty replies per kind (failed under ``fail``, scored as '' under ``score_as_empty``)."""
     counts: dict[str, int] = {}
     for g in gens:
-        kind = g.error_kind if g.error_kind in EMPTY_KINDS else (empty_kind(g) if on_empty else None)
+        kind = g.error_kind if g.error_kind in EMPTY_KINDS else (empty_kind(g, tools) if on_empty else None)
         if kind:
             counts[kind] = counts.get(kind, 0) + 1
     return dict(sorted(counts.items()))

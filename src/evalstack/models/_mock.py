@@ -33,6 +33,6 @@ class MockProvider(Provider):
         text = self.cfg.outputs.get(request.example_id, self.cfg.default)
         return Generation(
             text=text,
-            prompt_tokens=sum(len(c.split()) for _, c in request.messages),
+            prompt_tokens=sum(len((m[1] or "").split()) for m in request.messages),
             completion_tokens=len(text.split()),
         )

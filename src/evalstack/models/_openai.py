@@ -6,6 +6,7 @@ One client per provider (connection pooling across requests); the SDK's own retr
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -265,4 +266,33 @@ def _to_generation(resp: Any) -> Generation:
         prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
         completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
         finish_reason=getattr(ch, "finish_reason", None),
+        tool_calls=_tool_calls(getattr(msg, "tool_calls", None)),
     )
+
+
+def _tool_calls(calls: Any) -> list[dict[str, Any]] | None:
+    """The message's function tool calls as plain dicts (OpenAI shape; arguments kept as the model wrote
+    them, a string that may not even be JSON); None when it made none."""
+    if not calls:
+        return None
+    out = []
+    for c in calls:
+        fn = _field(c, "function")
+        if fn is None:
+            continue
+        args = _field(fn, "arguments")
+        out.append(
+            {
+                "id": str(_field(c, "id") or ""),
+                "type": "function",
+                "function": {
+                    "name": str(_field(fn, "name") or ""),
+                    "arguments": args if isinstance(args, str) else json.dumps(args),
+                },
+            }
+        )
+    return out or None
+
+
+def _field(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)

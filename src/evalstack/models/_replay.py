@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_serializer
 
 from ..errors import DataError
 from ._base import CacheIdentity, Generation, PermanentError, Provider, ProviderSettings, Request, register_provider
@@ -30,6 +30,19 @@ class ReplaySettings(ProviderSettings):
     output_column: str = "output"
     task_column: str | None = Field(None, description="Column naming the task, when one file holds several tasks.")
     logprobs_column: str | None = Field(None, description="Column with a list of token logprobs.")
+    tool_calls_column: str | None = Field(
+        None,
+        description="Column with the recorded tool calls of a reply (a list of {name, arguments} or the "
+        "OpenAI shape, or its JSON text); default: `tool_calls`, read where a row has it.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_default(self, handler: Any) -> Any:
+        """Left out of run.json's config and the config digest when not set (as before it existed)."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("tool_calls_column") is None:
+            data.pop("tool_calls_column", None)
+        return data
 
 
 def _recorded(out: Any) -> str | tuple[str | None, ...] | None:
@@ -55,7 +68,7 @@ class ReplayProvider(Provider):
     def __init__(self, name: str, cfg: ReplaySettings):
         super().__init__(name, cfg)
         self.concurrency = 1024
-        self._table: dict[tuple[str | None, str], tuple[Any, Any]] | None = None
+        self._table: dict[tuple[str | None, str], tuple[Any, Any, Any]] | None = None
 
     def cache_identity(self) -> CacheIdentity:
         return {"kind": "replay", "model": str(self.cfg.path)}
@@ -66,13 +79,13 @@ class ReplayProvider(Provider):
     def describe(self) -> str:
         return str(self.cfg.path.name)
 
-    def _load(self) -> dict[tuple[str | None, str], tuple[Any, Any]]:
+    def _load(self) -> dict[tuple[str | None, str], tuple[Any, Any, Any]]:
         if self._table is not None:
             return self._table
         from ..data import read_rows
 
         cfg = self.cfg
-        table: dict[tuple[str | None, str], tuple[Any, Any]] = {}
+        table: dict[tuple[str | None, str], tuple[Any, Any, Any]] = {}
         rows = read_rows(cfg.path)
         if not rows:
             raise DataError("the replay file is empty", where=str(cfg.path))
@@ -102,14 +115,16 @@ class ReplayProvider(Provider):
             if lp is not None and not (isinstance(lp, list) and all(isinstance(x, (int, float)) for x in lp)):
                 raise DataError(f"column '{cfg.logprobs_column}' must be a list of numbers", where=f"{cfg.path}:{line}")
             out = row[cfg.output_column]
-            table[key] = (_recorded(out), lp)
+            col = cfg.tool_calls_column or "tool_calls"
+            calls = _recorded_calls(row.get(col), f"{cfg.path}:{line}", col)
+            table[key] = (_recorded(out), lp, calls)
         self._table = table
         return table
 
     def check_ready(self) -> None:
         self._load()
 
-    def _lookup(self, task: str, example_id: str) -> tuple[Any, Any] | None:
+    def _lookup(self, task: str, example_id: str) -> tuple[Any, Any, Any] | None:
         table = self._load()
         t = task if self.cfg.task_column else None
         found = table.get((t, example_id))
@@ -145,7 +160,7 @@ class ReplayProvider(Provider):
         found = self._lookup(request.task, request.example_id)
         if found is None:
             raise PermanentError("missing_output", f"no recorded output for id '{request.example_id}'")
-        text, lp = found
+        text, lp, calls = found
         if isinstance(text, tuple):  # answers per turn
             if request.turn < 1:
                 raise PermanentError(
@@ -165,8 +180,48 @@ class ReplayProvider(Provider):
                 f"the recorded output for id '{request.example_id}' is one answer; turn {request.turn} needs a list "
                 "(one answer per turn)",
             )
+        if text is None and calls:  # a reply of tool calls only (content null)
+            text = ""
         if text is None:
             raise PermanentError("recorded_failure", f"the recorded output for id '{request.example_id}' is null")
         return Generation(
-            text=text, logprobs=[float(x) for x in lp] if lp else None, completion_tokens=len(lp) if lp else 0
+            text=text,
+            logprobs=[float(x) for x in lp] if lp else None,
+            completion_tokens=len(lp) if lp else 0,
+            tool_calls=calls,
+            finish_reason="tool_calls" if calls else None,
         )
+
+
+def _recorded_calls(value: Any, where: str, column: str) -> list[dict[str, Any]] | None:
+    """A replay row's recorded tool calls in the OpenAI shape (None when it has none); a DataError when the
+    cell is not a list of calls."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise DataError(f"column '{column}' is not JSON", where=where) from None
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise DataError(f"column '{column}' must hold a list of tool calls", where=where)
+    out = []
+    for i, call in enumerate(value):
+        fn = call.get("function", call) if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise DataError(
+                f"column '{column}'[{i}]: expected {{name, arguments}}",
+                where=where,
+                hint='e.g. {"name": "refund", "arguments": {"order_id": "A1"}}',
+            )
+        args = fn.get("arguments", {})
+        out.append(
+            {
+                "id": str(call.get("id") or f"call_{i}"),
+                "type": "function",
+                "function": {"name": fn["name"], "arguments": args if isinstance(args, str) else json.dumps(args)},
+            }
+        )
+    return out or None
