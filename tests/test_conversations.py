@@ -363,3 +363,60 @@ tasks:
     err = capsys.readouterr().err
     assert "rec.jsonl" in err and "'111'" in err and "2 turns but 1 recorded" in err
     assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.usefixtures("_env")
+def test_replay_reads_recorded_conversations_and_turn_last_follows_each_conversations_length(tmp_path: Path) -> None:
+    questions = [
+        {"question_id": "a", "turns": ["q1"], "reference": ["r1"]},
+        {"question_id": "b", "turns": ["q1", "q2"], "reference": ["r1", "r2"]},
+        {"question_id": "c", "turns": ["q1", "q2", "q3"], "reference": ["r1", "r2", "r3"]},
+    ]
+    (tmp_path / "q.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
+
+    def conversation(answers: list[str]) -> list[dict]:  # OpenAI-style messages, as a chat log records them
+        msgs: list[dict] = [{"role": "system", "content": "be brief"}]
+        for j, a in enumerate(answers, start=1):
+            msgs += [{"role": "user", "content": f"q{j}"}, {"role": "assistant", "content": a}]
+        return msgs
+
+    recorded = {"a": ["r1"], "b": ["r1", "wrong"], "c": ["wrong", "r2", "r3"]}
+    (tmp_path / "rec.jsonl").write_text(
+        "".join(json.dumps({"id": k, "output": conversation(v)}) + "\n" for k, v in recorded.items())
+    )
+    (tmp_path / "cfg.yaml").write_text("""\
+name: rep
+baseline: base
+models: {base: {provider: replay, path: rec.jsonl}}
+tasks:
+  - name: t
+    data: {path: q.jsonl, id: question_id}
+    turns: turns
+    reference: reference
+    metrics: [{exact_match: {turn: last}}, {exact_match: {turn: 1}}]
+output: out
+""")
+    assert main(["run", "cfg.yaml", "-q"]) == 0
+    m = json.loads((tmp_path / "out" / "run.json").read_text())["tasks"]["t"]["models"]["base"]["metrics"]
+    assert set(m) == {"exact_match@last", "exact_match@turn1"}
+    assert m["exact_match@last"]["value"] == pytest.approx(2 / 3)  # a: r1 ok, b: wrong, c: r3 ok
+    assert m["exact_match@turn1"]["value"] == pytest.approx(2 / 3)  # a ok, b ok, c wrong
+    rows = _rows(tmp_path / "out")
+    assert [x["content"] for x in rows[("base", "c")]["conversation"] if x["role"] == "assistant"] == recorded["c"]
+
+
+@pytest.mark.usefixtures("_env")
+def test_max_output_chars_caps_every_turn(tmp_path: Path) -> None:
+    (tmp_path / "q.jsonl").write_text(json.dumps({"question_id": "a", "turns": ["q1", "q2"]}) + "\n")
+    (tmp_path / "rec.jsonl").write_text(json.dumps({"id": "a", "output": ["x" * 50, "y" * 50]}) + "\n")
+    (tmp_path / "cfg.yaml").write_text("""\
+name: cap
+baseline: base
+models: {base: {provider: replay, path: rec.jsonl}}
+tasks: [{name: t, data: {path: q.jsonl, id: question_id}, turns: turns, metrics: [self_bleu]}]
+max_output_chars: 10
+output: out
+""")
+    assert main(["run", "cfg.yaml", "-q"]) == 0
+    conv = _rows(tmp_path / "out")[("base", "a")]["conversation"]
+    assert [m["content"] for m in conv if m["role"] == "assistant"] == ["x" * 10, "y" * 10]

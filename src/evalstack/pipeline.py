@@ -347,6 +347,8 @@ class _Run:
                 )
                 gens = {k: apply_on_empty(g, self._on_empty(k[0]), self._has_tools(k[1])) for k, g in gens.items()}
                 self.cut = cut_outputs(gens, cfg.max_output_chars)  # before judging, scoring, storing
+                each_turn = {k: [g for row in tg for g in row if g is not None] for k, tg in self.turn_gens.items()}
+                cut_outputs(each_turn, cfg.max_output_chars)  # conversations: every turn, as judged and stored
                 self.timings["generate"] = time.perf_counter() - t
                 crash_point("generated")
                 t = time.perf_counter()
