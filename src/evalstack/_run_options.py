@@ -3,15 +3,31 @@ the command that resumes the run, and the offline environment every run and comp
 
 from __future__ import annotations
 
-__all__ = ["quiet_offline_env", "resume_command", "with_batch"]
+__all__ = ["RunOptions", "quiet_offline_env", "resume_command", "with_batch"]
 
 import os
 from pathlib import Path
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 from ._shard import ShardSpec
 from .config import Config
 from .models import ProviderSettings, provider_class
+
+
+class RunOptions(TypedDict, total=False):
+    """The keyword options of :func:`evalstack.pipeline.run` (those of ``run_config``, which documents them)."""
+
+    out_dir: str | Path | None
+    limit: int | None
+    resume: bool
+    no_cache: bool
+    concurrency: int | None
+    models: list[str] | None
+    progress: bool
+    batch: bool
+    resume_command: str | None
+    shard: ShardSpec | None
+    max_cost: float | None
 
 
 def resume_command(

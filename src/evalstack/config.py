@@ -58,7 +58,7 @@ from ._config_sections import (
     _Strict,
     validate_model_settings,
 )
-from ._yaml import expand_env, load_yaml, validation_error
+from ._yaml import YamlDoc, expand_env, load_yaml, validation_error
 from .errors import ConfigError
 
 _SETTINGS_ALIASES = {
@@ -251,16 +251,24 @@ def load_config(path: str | Path) -> Config:
     Secrets are registered on the way (:mod:`evalstack._secrets`): the variables named as
     keys, and every variable expanded into ``base_url``, ``endpoint`` or ``headers``; expanding a secret into a
     prompt is a ConfigError unless ``allow_secret_in_prompt: true``."""
+    p = Path(path)
+    data, doc = read_config_data(p)
+    cfg = config_from_data(data, source=p.resolve(), doc=doc)
+    return cfg
+
+
+def read_config_data(path: Path) -> tuple[Any, YamlDoc]:
+    """A config file's YAML with ``${VAR}`` expanded, the key variables registered as secrets and the
+    expansions checked (no secret in a prompt): the data and the document its errors point into. The run's
+    and the sweep's configs are read by it."""
     from ._secrets import check_expansions, register_key_names
 
-    p = Path(path)
-    doc = load_yaml(p, what="config file")
+    doc = load_yaml(path, what="config file")
     expanded: list[tuple[tuple[Any, ...], str, str]] = []
     data = expand_env(doc.data, doc, record=expanded)
     register_key_names(data)
     check_expansions(expanded, data, doc)
-    cfg = config_from_data(data, source=p.resolve(), doc=doc)
-    return cfg
+    return data, doc
 
 
 def config_digest(cfg: Config) -> str:

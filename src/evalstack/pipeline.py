@@ -16,14 +16,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Unpack
 
 from ._crash import crash_point
 from ._examples import example_rows, write_examples
 from ._lock import RunLock
 from ._outdir import claim, protected_paths, record
 from ._prepare import TaskPlan, check_gate_keys, check_logprobs, load_metric_backends, prepare_task
-from ._run_options import quiet_offline_env, with_batch
+from ._run_options import RunOptions, quiet_offline_env, with_batch
 from ._run_options import resume_command as default_resume_command
 from ._runjson import public_config, relative_path, request_stats
 from ._safetext import cut_outputs
@@ -439,19 +439,7 @@ def run_config(
     ).execute()
 
 
-def run(
-    config: str | Path | Mapping[str, object] | Config,
-    *,
-    out_dir: str | Path | None = None,
-    limit: int | None = None,
-    resume: bool = False,
-    no_cache: bool = False,
-    concurrency: int | None = None,
-    models: list[str] | None = None,
-    progress: bool = False,
-    batch: bool = False,
-    resume_command: str | None = None,
-) -> RunOutcome:
+def run(config: str | Path | Mapping[str, object] | Config, **options: Unpack[RunOptions]) -> RunOutcome:
     """Run a config given as a path, a dict or a :class:`Config` (the Python API); the options are those of
     :func:`run_config`."""
     if isinstance(config, Config):
@@ -462,15 +450,4 @@ def run(
         cfg = config_from_data(dict(config))
     else:
         cfg = load_config(config)
-    return run_config(
-        cfg,
-        out_dir=out_dir,
-        limit=limit,
-        resume=resume,
-        no_cache=no_cache,
-        concurrency=concurrency,
-        models=models,
-        progress=progress,
-        batch=batch,
-        resume_command=resume_command,
-    )
+    return run_config(cfg, **options)

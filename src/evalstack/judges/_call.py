@@ -159,7 +159,9 @@ async def run_calls(
     pairwise: bool,
     label: str,
 ) -> list[CallResult]:
-    """Judge every call; results in order. Never raises for a single bad item."""
+    """Judge every call; results in order (none: no request, no stage line). Never raises for a single bad item."""
+    if not calls:
+        return []
     purpose = f"judge:{rubric.name}"
     base = [Request.make(task, c.example_id, c.messages, settings.params, 0, purpose, turn=c.turn) for c in calls]
     gens = await runner.run(provider, base, label=label)

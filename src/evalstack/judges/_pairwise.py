@@ -153,19 +153,15 @@ async def judge_pairwise(
             Call(a.example_id + SWAPPED_SUFFIX, build_messages(rubric, ba, pairwise=True), a.turn),
         ]
         pending.append(a.example_id)
-    results = (
-        await run_calls(
-            calls,
-            rubric=rubric,
-            settings=settings,
-            provider=provider,
-            runner=runner,
-            task=task,
-            pairwise=True,
-            label=job_label(task, f"pairwise {rubric.name} vs {name_b}"),
-        )
-        if calls
-        else []
+    results = await run_calls(
+        calls,
+        rubric=rubric,
+        settings=settings,
+        provider=provider,
+        runner=runner,
+        task=task,
+        pairwise=True,
+        label=job_label(task, f"pairwise {rubric.name} vs {name_b}"),
     )
 
     counts = {"a": 0, "b": 0, "tie": 0}

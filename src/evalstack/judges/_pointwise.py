@@ -125,19 +125,15 @@ async def judge_pointwise(
             continue
         calls.append(Call(it.example_id, build_messages(rubric, values), it.turn))
         called.append(i)
-    results = (
-        await run_calls(
-            calls,
-            rubric=rubric,
-            settings=settings,
-            provider=provider,
-            runner=runner,
-            task=task,
-            pairwise=False,
-            label=job_label(task, f"judge {rubric.name}"),
-        )
-        if calls
-        else []
+    results = await run_calls(
+        calls,
+        rubric=rubric,
+        settings=settings,
+        provider=provider,
+        runner=runner,
+        task=task,
+        pairwise=False,
+        label=job_label(task, f"judge {rubric.name}"),
     )
 
     for i, r in zip(called, results):

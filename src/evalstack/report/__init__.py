@@ -19,7 +19,7 @@ from ._formats import ReportFormat, register_report_format, report_formats
 from ._html import CSP, render_html
 from ._junit import render_junit
 from ._markdown import render_markdown
-from ._plots import safe_name
+from ._plots import figure_png, new_figure, plain_text, safe_name
 from ._review import LOWEST_COLUMNS, REGRESSION_COLUMNS, regression_rows, review_rows, rows_to_csv, rows_to_jsonl
 from ._runinfo import model_order, task_metric_keys
 from ._store import (
@@ -63,6 +63,9 @@ __all__ = [
     "run_json_path",
     "run_json_schema",
     "safe_name",
+    "figure_png",
+    "new_figure",
+    "plain_text",
     "summary_lines",
     "task_metric_keys",
     "verdict",

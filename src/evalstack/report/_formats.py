@@ -72,16 +72,9 @@ class Html(ReportFormat):
     order = 20
 
     def render(self, run: RunResult, data: Any) -> str:
-        from ._html import render_html_report
+        from ._html import render_html_data
 
-        return render_html_report(
-            run,
-            plots=data.plots,
-            lowest=data.lowest_shown,
-            lowest_skipped=data.lowest_skipped,
-            regressions=data.regressions,
-            failure_modes=data.failure_modes,
-        )
+        return render_html_data(run, data)
 
 
 @register_report_format("junit")

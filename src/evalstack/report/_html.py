@@ -200,7 +200,11 @@ def render_html(run: RunResult, run_dir: str | Path | None = None, *, worst: int
     """report.html for ``run``: with plots, and with review lists when ``run_dir`` holds examples.jsonl."""
     from ._write import collect
 
-    data = collect(run, run_dir, worst=worst)
+    return render_html_data(run, collect(run, run_dir, worst=worst))
+
+
+def render_html_data(run: RunResult, data: Any) -> str:
+    """report.html from ``run`` and what :func:`~evalstack.report._write.collect` gathered for it."""
     return render_html_report(
         run,
         plots=data.plots,

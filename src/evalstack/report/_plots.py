@@ -39,18 +39,20 @@ def safe_name(*parts: str) -> str:
     return "_".join(re.sub(r"[^A-Za-z0-9.\-]+", "-", p).strip("-.") or "x" for p in parts)
 
 
-def _txt(s: Any) -> str:
-    """Plain text for matplotlib: ``$`` would start mathtext."""
+def plain_text(s: Any) -> str:
+    """Plain text for matplotlib: ``$`` would start mathtext (the sweep's plot uses it too)."""
     return str(s).replace("$", r"\$")
 
 
-def _figure(width: float, height: float) -> Any:
+def new_figure(width: float, height: float) -> Any:
+    """A matplotlib Figure of this size (inches, 100 dpi), laid out to fit; no pyplot state."""
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def _png(fig: Any) -> bytes:
+def figure_png(fig: Any) -> bytes:
+    """The figure as PNG bytes with no timestamp or software metadata (the same figure, the same bytes)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
@@ -77,7 +79,7 @@ def forest_plot(run: RunResult) -> Plot | None:
     ncols = 2 if len(panels) > 3 else 1
     grid = [panels[i : i + ncols] for i in range(0, len(panels), ncols)]
     heights = [0.32 * max(len(rows) for _, rows in line) + 0.6 for line in grid]
-    fig = _figure(7.5 if ncols == 1 else 10.0, sum(heights) + 0.5)
+    fig = new_figure(7.5 if ncols == 1 else 10.0, sum(heights) + 0.5)
     axes = fig.subplots(len(grid), ncols, gridspec_kw={"height_ratios": heights}, squeeze=False)
     for r, line in enumerate(grid):
         for c in range(ncols):
@@ -85,8 +87,10 @@ def forest_plot(run: RunResult) -> Plot | None:
                 axes[r, c].set_visible(False)
                 continue
             _forest_panel(axes[r, c], *line[c])
-    fig.supxlabel(f"delta vs {_txt(run.baseline)} (green: better, red: worse, grey: no significant change)", fontsize=8)
-    return Plot("forest", "Deltas vs the baseline with confidence intervals", "forest", _png(fig))
+    fig.supxlabel(
+        f"delta vs {plain_text(run.baseline)} (green: better, red: worse, grey: no significant change)", fontsize=8
+    )
+    return Plot("forest", "Deltas vs the baseline with confidence intervals", "forest", figure_png(fig))
 
 
 def _forest_panel(ax: Any, label: str, rows: list[tuple[str, Any]]) -> None:
@@ -106,9 +110,9 @@ def _forest_panel(ax: Any, label: str, rows: list[tuple[str, Any]]) -> None:
             markersize=5,
         )
     ax.axvline(0.0, color="#24292f", linewidth=0.8)
-    ax.set_yticks(ys, [_txt(m) for m, _ in rows])
+    ax.set_yticks(ys, [plain_text(m) for m, _ in rows])
     ax.set_ylim(-0.7, len(rows) - 0.3)
-    ax.set_title(_txt(label), fontsize=9, loc="left")
+    ax.set_title(plain_text(label), fontsize=9, loc="left")
     ax.tick_params(labelsize=7)
     ax.grid(axis="x", alpha=0.3)
 
@@ -146,7 +150,7 @@ def confusion_plots(run: RunResult) -> list[Plot]:
         size = max(2.6, 0.45 * len(mats[0][2]) + 1.4)
         ncols = min(n, 3)
         nrows = math.ceil(n / ncols)
-        fig = _figure(size * ncols, size * nrows)
+        fig = new_figure(size * ncols, size * nrows)
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
         for ax, (m, labels, cols, cm) in zip(axes, mats):
             vmax = max(max(r) for r in cm) or 1
@@ -162,14 +166,16 @@ def confusion_plots(run: RunResult) -> list[Plot]:
                         fontsize=8,
                         color="white" if v > 0.6 * vmax else "#24292f",
                     )
-            ax.set_xticks(range(len(cols)), [_txt(c) for c in cols], rotation=45, ha="right", fontsize=8)
-            ax.set_yticks(range(len(labels)), [_txt(c) for c in labels], fontsize=8)
-            ax.set_title(_txt(m), fontsize=9)
+            ax.set_xticks(range(len(cols)), [plain_text(c) for c in cols], rotation=45, ha="right", fontsize=8)
+            ax.set_yticks(range(len(labels)), [plain_text(c) for c in labels], fontsize=8)
+            ax.set_title(plain_text(m), fontsize=9)
             ax.set_xlabel("predicted", fontsize=8)
             ax.set_ylabel("true", fontsize=8)
         for ax in axes[n:]:
             ax.set_visible(False)
-        out.append(Plot(safe_name("confusion", task), f"Confusion matrices: {task}", "confusion", _png(fig), task))
+        out.append(
+            Plot(safe_name("confusion", task), f"Confusion matrices: {task}", "confusion", figure_png(fig), task)
+        )
     return out
 
 
@@ -199,13 +205,13 @@ def histogram_plots(run: RunResult, values: dict[tuple[str, str, str], list[floa
             fig = _discrete_bars(series, levels)
         else:
             fig = _stacked_hists(series, np.concatenate([v for _, v in series]))
-        fig.suptitle(_txt(f"{task}/{key}: per-example scores"), fontsize=9, x=0.01, ha="left")
+        fig.suptitle(plain_text(f"{task}/{key}: per-example scores"), fontsize=9, x=0.01, ha="left")
         out.append(
             Plot(
                 safe_name("hist", task, key),
                 f"Score distribution: {task}/{key}" + _mean_note(run, task, key, series),
                 "histogram",
-                _png(fig),
+                figure_png(fig),
                 task,
             )
         )
@@ -235,7 +241,7 @@ def _mean_note(run: RunResult, task: str, key: str, series: list[tuple[str, Any]
 def _discrete_bars(series: list[tuple[str, Any]], levels: Any) -> Any:
     import numpy as np
 
-    fig = _figure(6.0, 2.6)
+    fig = new_figure(6.0, 2.6)
     ax = fig.subplots()
     width = 0.8 / len(series)
     x = np.arange(len(levels))
@@ -246,7 +252,7 @@ def _discrete_bars(series: list[tuple[str, Any]], levels: Any) -> Any:
             counts,
             width,
             color=_PALETTE[i % len(_PALETTE)],
-            label=_txt(f"{model} (mean {v.mean():.4g}, n={v.size})"),
+            label=plain_text(f"{model} (mean {v.mean():.4g}, n={v.size})"),
         )
     ax.set_xticks(x, [f"{lv:g}" for lv in levels])
     ax.set_xlabel("score", fontsize=8)
@@ -260,17 +266,17 @@ def _stacked_hists(series: list[tuple[str, Any]], allv: Any) -> Any:
     import numpy as np
 
     bins = np.histogram_bin_edges(allv, bins=min(30, max(10, int(np.sqrt(allv.size)))))
-    fig = _figure(6.0, 0.9 * len(series) + 0.9)
+    fig = new_figure(6.0, 0.9 * len(series) + 0.9)
     axes = fig.subplots(len(series), 1, sharex=True, squeeze=False)[:, 0]
     for i, (ax, (model, v)) in enumerate(zip(axes, series)):
         color = _PALETTE[i % len(_PALETTE)]
         ax.hist(v, bins=bins, color=color, alpha=0.75)
         ax.axvline(v.mean(), color="#24292f", linewidth=1, linestyle="--")
-        ax.set_ylabel(_txt(model), fontsize=8, rotation=0, ha="right", va="center")
+        ax.set_ylabel(plain_text(model), fontsize=8, rotation=0, ha="right", va="center")
         ax.text(
             0.99,
             0.9,
-            _txt(f"mean {v.mean():.4g}, n={v.size}"),
+            plain_text(f"mean {v.mean():.4g}, n={v.size}"),
             transform=ax.transAxes,
             ha="right",
             va="top",

@@ -184,13 +184,8 @@ def sweep_from_data(data: Any, *, source: Path | None = None, doc: Any = None) -
 
 def load_sweep(path: str | Path) -> SweepSpec:
     """Load a sweep config file: env expansion, secret checks and validation as ``load_config`` does."""
-    from .._secrets import check_expansions, register_key_names
-    from .._yaml import expand_env, load_yaml
+    from ..config import read_config_data
 
     p = Path(path)
-    doc = load_yaml(p, what="config file")
-    expanded: list[tuple[tuple[Any, ...], str, str]] = []
-    data = expand_env(doc.data, doc, record=expanded)
-    register_key_names(data)
-    check_expansions(expanded, data, doc)
+    data, doc = read_config_data(p)
     return sweep_from_data(data, source=p.resolve(), doc=doc)

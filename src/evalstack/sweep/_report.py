@@ -188,10 +188,10 @@ def plot_png(result: dict[str, Any], curve: Any) -> bytes | None:
     rows = [c for c in result["candidates"] if c["score"] and c["score"].get("value") is not None]
     if not rows:
         return None
-    from ..report._plots import _figure, _png, _txt
+    from ..report import figure_png, new_figure, plain_text
 
     has_curve = curve is not None and bool(curve.table.steps)
-    fig = _figure(7.5, 5.2 if has_curve else 3.2)
+    fig = new_figure(7.5, 5.2 if has_curve else 3.2)
     axes = fig.subplots(2 if has_curve else 1, 1, sharex=True, squeeze=False)[:, 0]
     ax = axes[0]
     steps = [c["step"] for c in rows]
@@ -199,15 +199,21 @@ def plot_png(result: dict[str, Any], curve: Any) -> bytes | None:
     lo = [v - (c["score"]["ci_low"] if c["score"]["ci_low"] is not None else v) for v, c in zip(vals, rows)]
     hi = [(c["score"]["ci_high"] if c["score"]["ci_high"] is not None else v) - v for v, c in zip(vals, rows)]
     ax.errorbar(
-        steps, vals, yerr=[lo, hi], fmt="o-", color="#0969da", capsize=3, label=_txt(result["objective"]["metric"])
+        steps,
+        vals,
+        yerr=[lo, hi],
+        fmt="o-",
+        color="#0969da",
+        capsize=3,
+        label=plain_text(result["objective"]["metric"]),
     )
     b = result.get("baseline_score") or {}
     if b.get("value") is not None:
-        ax.axhline(b["value"], color="#6e7781", lw=1, label=_txt(f"baseline {result['baseline']}"))
+        ax.axhline(b["value"], color="#6e7781", lw=1, label=plain_text(f"baseline {result['baseline']}"))
         if b.get("ci_low") is not None and b.get("ci_high") is not None:
             ax.axhspan(b["ci_low"], b["ci_high"], color="#6e7781", alpha=0.12, lw=0)
-    ax.set_ylabel(_txt(result["objective"]["metric"]))
-    ax.set_title(_txt(f"{result['name']}: task score (selection part, CI) and loss by step"))
+    ax.set_ylabel(plain_text(result["objective"]["metric"]))
+    ax.set_title(plain_text(f"{result['name']}: task score (selection part, CI) and loss by step"))
     marks = []
     if result.get("loss_best"):
         marks.append((result["loss_best"]["step"], "#cf222e", "lowest valid loss"))
@@ -232,7 +238,7 @@ def plot_png(result: dict[str, Any], curve: Any) -> bytes | None:
         for a in axes:
             a.axvline(step, color=colour, ls="--", lw=1, label=label if a is ax else None)
     ax.legend(fontsize=8)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _plot_name(result: dict[str, Any]) -> str:
