@@ -242,6 +242,11 @@ def test_merge_refuses_what_is_not_one_split(
         (["s1", "s1", "s2"], "shard 1/2 given twice: s1 and s1"),
         (["s1", "other2"], "shards of different configs: s1"),
     ]
+    (tmp_path / "rules.yaml").write_text("rules: [{metric: intent/accuracy, min: 0.1}]\n")
+    for args in (["gate", "s1", "--rules", "rules.yaml"], ["compare", "s1", "--out", "cmp"]):  # no verdict
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert "s1: this is shard 1 of 2, not a run" in err and err.count("\n") == 0, err
     for dirs, words in cases:
         assert main(["merge", *dirs, "--out", "m"]) == 2
         err = capsys.readouterr().err.strip()

@@ -13,7 +13,15 @@ it with the same functions as a single run, so the merged run.json equals one.
 
 from __future__ import annotations
 
-__all__ = ["RECORDS", "ShardSpec", "check_shardable", "select_examples", "shard_index", "write_records"]
+__all__ = [
+    "RECORDS",
+    "ShardSpec",
+    "check_shardable",
+    "refuse_shard_folder",
+    "select_examples",
+    "shard_index",
+    "write_records",
+]
 
 import dataclasses
 import hashlib
@@ -79,6 +87,17 @@ class ShardSpec:
 
     def as_setting(self) -> dict[str, int]:
         return {"index": self.index, "of": self.of}
+
+
+def refuse_shard_folder(settings: Mapping[str, object], where: str) -> None:
+    """A shard folder is not a verdict: `gate` and `compare` refuse one (ConfigError, exit 2)."""
+    shard = settings.get("shard")
+    if isinstance(shard, dict):
+        raise ConfigError(
+            f"this is shard {shard.get('index')} of {shard.get('of')}, not a run: a shard alone is no verdict",
+            where=where,
+            hint="merge the shard folders first (evalstack merge SHARD_DIR... --out DIR) and use the merged run",
+        )
 
 
 def check_shardable(cfg: Config) -> None:

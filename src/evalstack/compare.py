@@ -54,9 +54,11 @@ def _empty_rows(rows: list[ExampleRow]) -> dict[str, int]:
 
 
 def _load(run_dir: Path) -> tuple[RunResult, Rows]:
+    from ._shard import refuse_shard_folder
     from .report import iter_examples, read_run
 
     run = read_run(run_dir)
+    refuse_shard_folder(run.settings, str(run_dir))
     if not run.config:
         raise DataError(
             "run.json has no config (written by an older evalstack)",

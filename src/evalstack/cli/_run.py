@@ -211,10 +211,12 @@ def _step_summary(out_dir: Path) -> None:
 def gate(run_dir: Path, rules: Path, as_json: bool, allow_unfinished: bool, out_dir: Path | None) -> int:
     """Re-judge a saved run against gate rules (exit 1 if the gate fails, 3 if the run is incomplete: items
     failed after retries). A folder whose run did not finish is refused (exit 2) unless --allow-unfinished."""
+    from .._shard import refuse_shard_folder
     from ..gate import evaluate_gate, load_gate_rules
     from ..report import read_run
 
     run_ = read_run(run_dir, allow_unfinished=allow_unfinished)
+    refuse_shard_folder(run_.settings, str(run_dir))
     decision = evaluate_gate(run_, load_gate_rules(rules))
     gated = run_.model_copy(update={"gate": decision})
     if out_dir is not None:
