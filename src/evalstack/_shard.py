@@ -115,6 +115,13 @@ def check_shardable(cfg: Config) -> None:
                 where=f"{cfg.source or 'config'}: tasks[{i}].pairwise",
                 hint="run pairwise judges in a single run (or `evalstack compare` the merged runs)",
             )
+        for j, judge in enumerate(task.judges):
+            if getattr(judge, "human_labels", None) is not None:
+                raise ConfigError(
+                    "--shard: a judge with human_labels is corrected over the whole set",
+                    where=f"{cfg.source or 'config'}: tasks[{i}].judges[{j}].human_labels",
+                    hint="run this task without --shard",
+                )
         for j, spec in enumerate(task.metrics):
             if spec.options.get("idf"):
                 raise ConfigError(

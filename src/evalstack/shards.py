@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .config import Config, TaskConfig
     from .metrics import MetricResult
     from .pipeline import RunOutcome
+    from .results import TaskSummary
 
 _COUNTS = frozenset(
     {"toxic", "tokens", "passed", "judged_against_threshold", "unparseable", "failed", "retried", "methods"}
@@ -188,6 +189,7 @@ def _merge(shards: list[Shard], out_dir: Path) -> RunOutcome:
         summaries[task.name] = summarise_task(
             task.name, len(by_pos), scores, baseline=baseline, settings=settings, repeat=repeat, slices=slices
         )
+        _annotations(summaries[task.name], [s.run.tasks[task.name] for s in shards])
     sha = write_examples(out_dir, out_rows)
     if isinstance(config.get("config_dir"), str):  # the config's folder, relative to the merged run's folder
         where = (shards[0].path / config["config_dir"]).resolve()
@@ -217,6 +219,24 @@ def _merge(shards: list[Shard], out_dir: Path) -> RunOutcome:
     )
     write_reports(out_dir, run)
     return RunOutcome(run=run, out_dir=out_dir, failed=run.failed_items, exit_code=run.exit_code)
+
+
+def _annotations(summary: TaskSummary, parts: Sequence[TaskSummary]) -> None:
+    """Details the run adds to a task's summary after the statistics (a judge metric's ``judge_identity``):
+    the same in every shard, so copied; one that differs between shards cannot be merged (DataError)."""
+    for model, mts in summary.models.items():
+        for key, metric in mts.metrics.items():
+            got = [p.models[model].metrics[key].details for p in parts if key in p.models[model].metrics]
+            for name in dict.fromkeys(k for d in got for k in d):
+                if name in metric.details:
+                    continue
+                values = [d.get(name) for d in got]
+                if any(v != values[0] for v in values):
+                    raise DataError(
+                        f"task '{summary.name}', metric '{key}': '{name}' differs between shards",
+                        hint="it is estimated over the whole set: run this task without --shard",
+                    )
+                metric.details[name] = values[0]
 
 
 def _task_model(task: TaskConfig, shards: Sequence[Shard], model: str) -> tuple[list[ExampleRow], list[MetricResult]]:
