@@ -19,31 +19,80 @@ from pathlib import Path
 HERE = Path(__file__).parent
 rng = random.Random(7)
 
-CLASSES = [("billing", 0.40), ("bug", 0.25), ("account", 0.15), ("shipping", 0.10), ("feature_request", 0.06), ("other", 0.04)]
+CLASSES = [
+    ("billing", 0.40),
+    ("bug", 0.25),
+    ("account", 0.15),
+    ("shipping", 0.10),
+    ("feature_request", 0.06),
+    ("other", 0.04),
+]
 
 SUBJECTS = {
-    "billing": ["I was charged twice for my {plan} subscription this month", "my invoice #{n} shows the wrong amount",
-                "why did my card get billed {amount} after I cancelled", "the refund for order {n} never arrived",
-                "can I switch from monthly to annual billing and get the discount", "VAT is missing from my last receipt",
-                "the {plan} price went up without any notice", "I need a copy of last year's invoices for my accountant"],
-    "bug": ["the app crashes when I open the {feature} tab", "export to CSV produces an empty file",
-            "the {feature} page shows a blank screen on Safari", "notifications arrive twice since the last update",
-            "search returns results from the wrong workspace", "dark mode makes the {feature} buttons invisible",
-            "I get error 500 when saving a {feature} draft", "sync has been stuck at 99% since yesterday"],
-    "account": ["I can't log in after resetting my password", "please delete my account and all my data",
-                "how do I change the email address on my account", "two-factor codes are not accepted",
-                "I need to transfer ownership of the workspace to a colleague", "my account was locked after too many attempts"],
-    "shipping": ["my package {n} has been in transit for two weeks", "the tracking link for order {n} doesn't work",
-                 "I received the wrong item in my parcel", "can you ship to {country}?", "the courier left my box in the rain"],
-    "feature_request": ["it would be great to have a {feature} integration", "please add keyboard shortcuts for {feature}",
-                        "could you support exporting to PDF", "we'd love an API endpoint for {feature}"],
-    "other": ["do you have a student discount?", "who should I contact about a partnership?",
-              "I just wanted to say your support team is great", "is there a status page I can follow?"],
+    "billing": [
+        "I was charged twice for my {plan} subscription this month",
+        "my invoice #{n} shows the wrong amount",
+        "why did my card get billed {amount} after I cancelled",
+        "the refund for order {n} never arrived",
+        "can I switch from monthly to annual billing and get the discount",
+        "VAT is missing from my last receipt",
+        "the {plan} price went up without any notice",
+        "I need a copy of last year's invoices for my accountant",
+    ],
+    "bug": [
+        "the app crashes when I open the {feature} tab",
+        "export to CSV produces an empty file",
+        "the {feature} page shows a blank screen on Safari",
+        "notifications arrive twice since the last update",
+        "search returns results from the wrong workspace",
+        "dark mode makes the {feature} buttons invisible",
+        "I get error 500 when saving a {feature} draft",
+        "sync has been stuck at 99% since yesterday",
+    ],
+    "account": [
+        "I can't log in after resetting my password",
+        "please delete my account and all my data",
+        "how do I change the email address on my account",
+        "two-factor codes are not accepted",
+        "I need to transfer ownership of the workspace to a colleague",
+        "my account was locked after too many attempts",
+    ],
+    "shipping": [
+        "my package {n} has been in transit for two weeks",
+        "the tracking link for order {n} doesn't work",
+        "I received the wrong item in my parcel",
+        "can you ship to {country}?",
+        "the courier left my box in the rain",
+    ],
+    "feature_request": [
+        "it would be great to have a {feature} integration",
+        "please add keyboard shortcuts for {feature}",
+        "could you support exporting to PDF",
+        "we'd love an API endpoint for {feature}",
+    ],
+    "other": [
+        "do you have a student discount?",
+        "who should I contact about a partnership?",
+        "I just wanted to say your support team is great",
+        "is there a status page I can follow?",
+    ],
 }
-FILL = {"plan": ["Pro", "Team", "Basic", "Enterprise"], "feature": ["reports", "calendar", "dashboard", "invoices", "files"],
-        "amount": ["$49", "€19.99", "$120", "£8"], "country": ["Norway", "Chile", "Japan", "Kenya"]}
+FILL = {
+    "plan": ["Pro", "Team", "Basic", "Enterprise"],
+    "feature": ["reports", "calendar", "dashboard", "invoices", "files"],
+    "amount": ["$49", "€19.99", "$120", "£8"],
+    "country": ["Norway", "Chile", "Japan", "Kenya"],
+}
 OPENERS = ["Hi,", "Hello team,", "Hey", "Good morning,", "", "Urgent:", "Hi there,"]
-CLOSERS = ["Thanks.", "Please help!", "Regards, Sam", "Thank you in advance.", "", "This is really frustrating.", "Cheers"]
+CLOSERS = [
+    "Thanks.",
+    "Please help!",
+    "Regards, Sam",
+    "Thank you in advance.",
+    "",
+    "This is really frustrating.",
+    "Cheers",
+]
 CHANNELS = ["email", "chat", "web_form"]
 
 
@@ -66,10 +115,20 @@ def model_label(true: str, acc: float, style: str, confusions: dict[str, str]) -
     if rng.random() < acc:
         label = true
     else:
-        label = confusions.get(true) if confusions.get(true) and rng.random() < 0.7 else rng.choice([c for c, _ in CLASSES if c != true])
+        label = (
+            confusions.get(true)
+            if confusions.get(true) and rng.random() < 0.7
+            else rng.choice([c for c, _ in CLASSES if c != true])
+        )
     if style == "base":
-        forms = [label, label.capitalize() + ".", f"Label: {label}", f"I think this is {label.replace('_', ' ')}",
-                 f"The category is {label}.", label.upper()]
+        forms = [
+            label,
+            label.capitalize() + ".",
+            f"Label: {label}",
+            f"I think this is {label.replace('_', ' ')}",
+            f"The category is {label}.",
+            label.upper(),
+        ]
         out = rng.choice(forms)
         if rng.random() < 0.05:
             out = "I'm not sure which category fits this ticket."
@@ -86,46 +145,81 @@ def intents() -> tuple[list[dict], dict[str, str], dict[str, str]]:
         rows.append({"id": ex_id, "text": text, "label": c, "channel": rng.choice(CHANNELS)})
         # base: decent on the majority class, weak on rare ones; fine-tuned: better overall, but it
         # over-predicts 'billing' for some shipping tickets (a planted regression to find in the review)
-        base_acc = {"billing": 0.85, "bug": 0.72, "account": 0.6, "shipping": 0.7, "feature_request": 0.45, "other": 0.3}[c]
-        ft_acc = {"billing": 0.97, "bug": 0.93, "account": 0.9, "shipping": 0.62, "feature_request": 0.85, "other": 0.7}[c]
+        base_acc = {
+            "billing": 0.85,
+            "bug": 0.72,
+            "account": 0.6,
+            "shipping": 0.7,
+            "feature_request": 0.45,
+            "other": 0.3,
+        }[c]
+        ft_acc = {
+            "billing": 0.97,
+            "bug": 0.93,
+            "account": 0.9,
+            "shipping": 0.62,
+            "feature_request": 0.85,
+            "other": 0.7,
+        }[c]
         base[ex_id] = model_label(c, base_acc, "base", {"feature_request": "bug", "other": "account"})
         ft[ex_id] = model_label(c, ft_acc, "ft", {"shipping": "billing"})
     return rows, base, ft
 
 
 TOPICS = [
-    ("a customer whose {plan} invoice was charged twice",
-     "Hi, I just noticed my card was charged twice for the {plan} plan this month. Can you fix this?",
-     "I see the duplicate payment. I've issued a refund for the second charge; it will reach your card within five days.",
-     "The agent confirmed the duplicate charge on the {plan} plan and issued a refund within five days."),
-    ("a user whose {feature} page crashes on Safari",
-     "Every time I open the {feature} page in Safari the whole tab crashes. Chrome works fine.",
-     "I could reproduce the crash on Safari. Until we ship a fix, please use Chrome or the desktop app; I've opened a bug ticket for our engineers.",
-     "The agent reproduced the {feature} crash on Safari, shared a workaround and opened a bug ticket."),
-    ("a customer asking to ship to {country}",
-     "Do you ship to {country}? I couldn't find it in the checkout list.",
-     "Yes, we ship to {country}, but it's handled by a partner courier: there is an extra fee and delivery takes about ten days.",
-     "The agent explained that shipping to {country} is available at an extra fee and takes ten days."),
-    ("a user locked out after too many login attempts",
-     "My account got locked after I mistyped my password a few times. I need access today.",
-     "After checking your identity I have unlocked the account. I'd recommend enabling two-factor login to keep it safe.",
-     "The agent verified the user's identity, unlocked the account and suggested enabling two-factor login."),
-    ("a team asking for a {feature} API",
-     "Our team needs to pull {feature} data into our BI tool. Is there an API for it?",
-     "There's no {feature} API yet, but it's on the roadmap for next quarter; meanwhile our webhooks can push the same data.",
-     "The agent noted the request for a {feature} API, shared the roadmap and offered a webhook alternative."),
-    ("a customer whose parcel arrived damaged",
-     "The parcel arrived today and the box was crushed; the item inside is broken.",
-     "I'm sorry about that. I've arranged a free replacement that ships tomorrow, and emailed you a prepaid return label.",
-     "The agent apologised for the damaged parcel, arranged a free replacement and a return label."),
+    (
+        "a customer whose {plan} invoice was charged twice",
+        "Hi, I just noticed my card was charged twice for the {plan} plan this month. Can you fix this?",
+        "I see the duplicate payment. I've issued a refund for the second charge; it will reach your card within five days.",
+        "The agent confirmed the duplicate charge on the {plan} plan and issued a refund within five days.",
+    ),
+    (
+        "a user whose {feature} page crashes on Safari",
+        "Every time I open the {feature} page in Safari the whole tab crashes. Chrome works fine.",
+        "I could reproduce the crash on Safari. Until we ship a fix, please use Chrome or the desktop app; I've opened a bug ticket for our engineers.",
+        "The agent reproduced the {feature} crash on Safari, shared a workaround and opened a bug ticket.",
+    ),
+    (
+        "a customer asking to ship to {country}",
+        "Do you ship to {country}? I couldn't find it in the checkout list.",
+        "Yes, we ship to {country}, but it's handled by a partner courier: there is an extra fee and delivery takes about ten days.",
+        "The agent explained that shipping to {country} is available at an extra fee and takes ten days.",
+    ),
+    (
+        "a user locked out after too many login attempts",
+        "My account got locked after I mistyped my password a few times. I need access today.",
+        "After checking your identity I have unlocked the account. I'd recommend enabling two-factor login to keep it safe.",
+        "The agent verified the user's identity, unlocked the account and suggested enabling two-factor login.",
+    ),
+    (
+        "a team asking for a {feature} API",
+        "Our team needs to pull {feature} data into our BI tool. Is there an API for it?",
+        "There's no {feature} API yet, but it's on the roadmap for next quarter; meanwhile our webhooks can push the same data.",
+        "The agent noted the request for a {feature} API, shared the roadmap and offered a webhook alternative.",
+    ),
+    (
+        "a customer whose parcel arrived damaged",
+        "The parcel arrived today and the box was crushed; the item inside is broken.",
+        "I'm sorry about that. I've arranged a free replacement that ships tomorrow, and emailed you a prepaid return label.",
+        "The agent apologised for the damaged parcel, arranged a free replacement and a return label.",
+    ),
 ]
 
 
-PARAPHRASE = [("The agent", "Support"), ("The agent", f"The support agent"), ("confirmed", "verified"),
-              ("issued a refund", "refunded the customer"), ("within five days", "in under a week"),
-              ("shared a workaround", "suggested using another browser"), ("opened a bug ticket", "filed a bug"),
-              ("explained that", "told the customer"), ("unlocked the account", "restored access"),
-              ("apologised for", "said sorry for"), ("arranged", "set up"), ("noted the request for", "logged a request for")]
+PARAPHRASE = [
+    ("The agent", "Support"),
+    ("The agent", f"The support agent"),
+    ("confirmed", "verified"),
+    ("issued a refund", "refunded the customer"),
+    ("within five days", "in under a week"),
+    ("shared a workaround", "suggested using another browser"),
+    ("opened a bug ticket", "filed a bug"),
+    ("explained that", "told the customer"),
+    ("unlocked the account", "restored access"),
+    ("apologised for", "said sorry for"),
+    ("arranged", "set up"),
+    ("noted the request for", "logged a request for"),
+]
 
 
 def finetuned_summary(ref: str, agent: str) -> str:
@@ -148,15 +242,23 @@ def summaries() -> tuple[list[dict], dict[str, str], dict[str, str]]:
         vals = {k: rng.choice(v) for k, v in FILL.items()}
         topic, customer, agent_says, ref = (x.format(**vals) for x in (topic, customer, agent_says, ref))
         agent = rng.choice(["Maya", "Luis", "Priya", "Tom"])
-        doc = (f"Customer: {customer}\nAgent ({agent}): Thanks for reaching out, let me check. {agent_says}\n"
-               f"Customer: Great, thanks.\nAgent ({agent}): You're welcome, anything else?\nCustomer: No, that's all.")
+        doc = (
+            f"Customer: {customer}\nAgent ({agent}): Thanks for reaching out, let me check. {agent_says}\n"
+            f"Customer: Great, thanks.\nAgent ({agent}): You're welcome, anything else?\nCustomer: No, that's all."
+        )
         ex_id = f"s{i:04d}"
         rows.append({"id": ex_id, "document": doc, "summary": ref})
         words = ref.split()
         if rng.random() < 0.5:
-            b = f"In this conversation, {agent} from support talks with {topic}. " + " ".join(words[: max(6, len(words) // 2)]) + "..."
+            b = (
+                f"In this conversation, {agent} from support talks with {topic}. "
+                + " ".join(words[: max(6, len(words) // 2)])
+                + "..."
+            )
         else:
-            b = f"Summary: The customer contacted support. The agent {agent} helped them. " + rng.choice(["It was resolved.", "They said thanks."])
+            b = f"Summary: The customer contacted support. The agent {agent} helped them. " + rng.choice(
+                ["It was resolved.", "They said thanks."]
+            )
         if i in (17, 63):
             b += " Honestly this customer was a damn idiot."  # a toxic slip to show the toxicity metric
         f_ = finetuned_summary(ref, agent)
@@ -164,11 +266,18 @@ def summaries() -> tuple[list[dict], dict[str, str], dict[str, str]]:
     return rows, base, ft
 
 
-QA = [("What is the capital of France?", "Paris"), ("How many days are in a leap year?", "366"),
-      ("What gas do plants absorb from the air?", "carbon dioxide"), ("Who wrote 'Hamlet'?", "William Shakespeare"),
-      ("What is the boiling point of water at sea level in Celsius?", "100"), ("What is the largest planet in our solar system?", "Jupiter"),
-      ("What is 12 times 12?", "144"), ("Which ocean lies between Africa and Australia?", "Indian Ocean"),
-      ("What is the chemical symbol for gold?", "Au"), ("In which continent is Kenya?", "Africa")]
+QA = [
+    ("What is the capital of France?", "Paris"),
+    ("How many days are in a leap year?", "366"),
+    ("What gas do plants absorb from the air?", "carbon dioxide"),
+    ("Who wrote 'Hamlet'?", "William Shakespeare"),
+    ("What is the boiling point of water at sea level in Celsius?", "100"),
+    ("What is the largest planet in our solar system?", "Jupiter"),
+    ("What is 12 times 12?", "144"),
+    ("Which ocean lies between Africa and Australia?", "Indian Ocean"),
+    ("What is the chemical symbol for gold?", "Au"),
+    ("In which continent is Kenya?", "Africa"),
+]
 
 
 def general_qa() -> tuple[list[dict], dict[str, str], dict[str, str]]:
