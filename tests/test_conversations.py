@@ -420,3 +420,23 @@ output: out
     assert main(["run", "cfg.yaml", "-q"]) == 0
     conv = _rows(tmp_path / "out")[("base", "a")]["conversation"]
     assert [m["content"] for m in conv if m["role"] == "assistant"] == ["x" * 10, "y" * 10]
+
+
+@pytest.mark.usefixtures("_env")
+def test_the_review_workbench_shows_each_models_conversation(tmp_path: Path) -> None:
+    pytest.importorskip("duckdb")
+    from starlette.testclient import TestClient
+
+    from evalstack.view._app import make_app
+    from evalstack.view._store import Store
+
+    questions = [{**q, "turns": [q["turns"][0], HOSTILE]} if q["question_id"] == 111 else q for q in QUESTIONS]
+    with LoopbackServer() as srv:
+        _by_model(srv)
+        assert main(["run", str(_write(tmp_path, srv, questions=questions)), "-q"]) == 0
+    client = TestClient(make_app(Store([tmp_path / "out"]), token="t" * 32, reviewer="me"), follow_redirects=False)
+    page = client.get(f"/{'t' * 32}/e/out/mt/111", params={"model": "ft"}).text
+    assert "turn 1" in page and "turn 2" in page and "What is 2+2?" in page
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+    conv = page[page.index('class="conversation"') :]  # the first model's (base) conversation, in order
+    assert conv.index("What is 2+2?") < conv.index("turn 1") < conv.index("&lt;script&gt;") < conv.index("turn 2")

@@ -123,7 +123,7 @@ class Store:
     def _load(self) -> None:
         cols = (
             "{task:'VARCHAR', model:'VARCHAR', id:'VARCHAR', input:'VARCHAR', output:'VARCHAR', "
-            "reference:'JSON', scores:'JSON', judge:'JSON', fields:'JSON', error:'JSON'}"
+            "reference:'JSON', scores:'JSON', judge:'JSON', fields:'JSON', error:'JSON', conversation:'JSON'}"
         )
         parts: list[str] = []
         for info in self.runs.values():
@@ -188,7 +188,19 @@ class Store:
             s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
             return _SURROGATE.sub("\ufffd", s)  # a lone surrogate (a pair is one character already)
 
-        cols = ("task", "model", "id", "input", "output", "reference", "scores", "judge", "fields", "error")
+        cols = (
+            "task",
+            "model",
+            "id",
+            "input",
+            "output",
+            "reference",
+            "scores",
+            "judge",
+            "fields",
+            "error",
+            "conversation",
+        )
         data: dict[str, list[Any]] = {"ri": [], **{c: [] for c in cols}}
         for i, key in enumerate(keys):
             path = self.runs[key].path / "examples.jsonl"
@@ -211,7 +223,7 @@ class Store:
         self.con.execute(
             "CREATE TABLE ex0 AS SELECT ri, task, model, id, input, output, CAST(reference AS JSON) AS "
             "reference, CAST(scores AS JSON) AS scores, CAST(judge AS JSON) AS judge, CAST(fields AS JSON) "
-            "AS fields, CAST(error AS JSON) AS error FROM ex_frame"
+            "AS fields, CAST(error AS JSON) AS error, CAST(conversation AS JSON) AS conversation FROM ex_frame"
         )
         self.con.unregister("ex_frame")
 
@@ -364,7 +376,7 @@ class Store:
         self.wait()
         with self.lock:
             rows = self.con.execute(
-                "SELECT model, input, output, reference, scores, judge, fields, error FROM ex "
+                "SELECT model, input, output, reference, scores, judge, fields, error, conversation FROM ex "
                 "WHERE run=? AND task=? AND id=?",
                 [run, task, ex_id],
             ).fetchall()
@@ -385,6 +397,7 @@ class Store:
                     "judge": json.loads(r[5]) if r[5] else {},
                     "fields": json.loads(r[6]) if r[6] else {},
                     "error": json.loads(r[7]) if r[7] else None,
+                    "conversation": json.loads(r[8]) if r[8] else None,
                     "labels": [
                         dict(zip(("label", "corrected", "note", "who", "at"), lab[1:]))
                         for lab in labs
