@@ -82,6 +82,17 @@ class DeltaSummary(_Record):
         "lets a gate read the CI at any confidence, and Holm p-values, from run.json alone.",
     )
 
+    def brief(self) -> dict[str, float | str | int | None]:
+        """The delta, its CI, p-value, test and n, in that order (a row of ``api.delta_rows``, a sweep phase)."""
+        return {
+            "delta": self.delta,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "p_value": self.p_value,
+            "test": self.test,
+            "n": self.n,
+        }
+
 
 class Usage(_Record):
     """Token usage and request counts."""

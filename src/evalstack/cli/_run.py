@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from .._click import config_and_out
 from ..errors import ConfigError
 
 
@@ -90,13 +91,7 @@ def echo_gate(gate, headline: str) -> None:
 
 
 @click.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder (default: the config's `output`).",
-)
+@config_and_out
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N examples of each task.")
 @click.option(
     "--resume", is_flag=True, help="Continue a run that was interrupted (finished requests come from the cache)."

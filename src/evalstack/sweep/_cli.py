@@ -7,15 +7,11 @@ from pathlib import Path
 
 import click
 
+from .._click import config_and_out
+
 
 @click.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder (default: the config's `output`).",
-)
+@config_and_out
 @click.option(
     "--no-cache", is_flag=True, help="Neither read nor write the response cache (not with successive_halving)."
 )

@@ -188,16 +188,7 @@ class _Sweep:
             "ci_high": s.ci_high,
             "n": s.n,
             "unscored": s.unscored,
-            "delta": None
-            if d is None
-            else {
-                "delta": d.delta,
-                "ci_low": d.ci_low,
-                "ci_high": d.ci_high,
-                "p_value": d.p_value,
-                "test": d.test,
-                "n": d.n,
-            },
+            "delta": None if d is None else d.brief(),
         }
 
     def select(self, chosen: list[Any]) -> list[dict[str, Any]]:

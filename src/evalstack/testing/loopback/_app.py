@@ -15,7 +15,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from ._chat import Reply, chat_body, default_reply, last_user_text, n_choices, normalize_reply, sse_body, validate_chat
 from ._faults import Fault, FaultPlan
@@ -64,6 +64,20 @@ def _json_or_none(req: Request) -> Any:
         return req.json()
     except ValueError:
         return None
+
+
+class AppSettings(TypedDict, total=False):
+    """The keyword settings of :class:`LoopbackApp` (and of ``LoopbackServer`` beside its ``port``)."""
+
+    latency_ms: float
+    jitter_ms: float
+    fault_rate: Mapping[str, float] | str | None
+    seed: int
+    retry_after: float | None
+    hang_s: float
+    require_key: str | None
+    models: Iterable[str]
+    record: bool
 
 
 class LoopbackApp:

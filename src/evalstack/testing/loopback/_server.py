@@ -12,9 +12,10 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from typing import Unpack
 
-from ._app import DEFAULT_MODELS, LoopbackApp
+from ._app import AppSettings, LoopbackApp
 
 __all__ = ["LoopbackServer", "LoopbackProcess", "main"]
 
@@ -38,31 +39,8 @@ class LoopbackServer(LoopbackApp):
         port: port to listen on (0: a free one).
     """
 
-    def __init__(
-        self,
-        *,
-        latency_ms: float = 0.0,
-        jitter_ms: float = 0.0,
-        fault_rate: Mapping[str, float] | str | None = None,
-        seed: int = 0,
-        retry_after: float | None = 0.05,
-        hang_s: float = 30.0,
-        require_key: str | None = None,
-        models: Iterable[str] = DEFAULT_MODELS,
-        record: bool = True,
-        port: int = 0,
-    ):
-        super().__init__(
-            latency_ms=latency_ms,
-            jitter_ms=jitter_ms,
-            fault_rate=fault_rate,
-            seed=seed,
-            retry_after=retry_after,
-            hang_s=hang_s,
-            require_key=require_key,
-            models=models,
-            record=record,
-        )
+    def __init__(self, *, port: int = 0, **settings: Unpack[AppSettings]):
+        super().__init__(**settings)
         self._want_port = port
         self._port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
