@@ -6,9 +6,10 @@ written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from ._conversation import Conversation
 from ._score import score_outputs
@@ -43,7 +44,7 @@ class TaskPlan:
     cfg: TaskConfig
     index: int
     examples: list[Example]
-    messages: list[list[dict[str, str]]]
+    messages: Sequence[list[dict[str, str]]]
     metrics: list[MetricPlan] = field(default_factory=list)
     judges: list[JudgeScorer] = field(default_factory=list)
     """The task's judges, pointwise (``judges:``) then pairwise (``pairwise:``), each a scorer."""
@@ -73,6 +74,14 @@ class TaskPlan:
 
     input_fields: list[str] = field(default_factory=list)
     """The columns the user prompt shows, in the order it first shows them."""
+    templates: list[tuple[str, Template, str]] = field(default_factory=list)
+    """The compiled prompt templates: :meth:`release_prompts` renders from them again when asked."""
+
+    def release_prompts(self) -> None:
+        """Let the rendered prompts go (generation and judges are done: a million-row run holds no second
+        copy of its inputs); a prompt asked for afterwards is rendered again (it rendered once already)."""
+        if self.templates and self.conversations is None and isinstance(self.messages, list):
+            self.messages = _Prompts(self.templates, self.examples, self.cfg.name)
 
     def input_text(self, i: int) -> str:
         """The example's own input as reviews show it: the value of the column the user prompt shows
@@ -90,6 +99,26 @@ class TaskPlan:
     def prompt_text(self, i: int) -> str:
         """The whole rendered prompt."""
         return messages_text(self.messages[i])
+
+
+class _Prompts(Sequence[list[dict[str, str]]]):
+    """A task's rendered prompts, rendered when asked (after :meth:`TaskPlan.release_prompts`)."""
+
+    def __init__(self, templates: list[tuple[str, Template, str]], examples: list[Example], task: str):
+        self._templates, self._examples, self._task = templates, examples, task
+
+    def __len__(self) -> int:
+        return len(self._examples)
+
+    @overload
+    def __getitem__(self, i: int) -> list[dict[str, str]]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[list[dict[str, str]]]: ...
+    def __getitem__(self, i: int | slice) -> list[dict[str, str]] | list[list[dict[str, str]]]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        ex = self._examples[i]
+        return render_messages(self._templates, ex.row, where=f"task '{self._task}', example '{ex.id}'")
 
 
 def _as_text(value: object) -> str:
@@ -222,6 +251,7 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
         examples=examples,
         messages=messages,
         input_fields=_shown_fields(env, task.prompt.user, set(needed)) if task.prompt.user is not None else [],
+        templates=templates,
     )
     if task.turns or task.messages:
         from ._conversation import load_conversations

@@ -78,19 +78,17 @@ def cut_outputs(gens: dict[Any, list[Any]], limit: int) -> dict[Any, dict[int, i
     Returns ``{key: {index: characters cut}}`` for the generations that were cut. A generation object
     shared by several lists is cut once and reported in each.
     """
-    done: dict[int, int] = {}
+    cut: dict[int, int] = {}  # id of each generation cut -> characters cut (only those: a million-row run)
     out: dict[Any, dict[int, int]] = {}
     for key, items in gens.items():
         for k, g in enumerate(items):
-            if id(g) not in done:
-                text = getattr(g, "text", None)
-                n = 0
-                if isinstance(text, str) and len(text) > limit:
-                    n = len(text) - limit
-                    g.text = text[:limit]
-                done[id(g)] = n
-            if done[id(g)]:
-                out.setdefault(key, {})[k] = done[id(g)]
+            n = cut.get(id(g), 0)
+            text = getattr(g, "text", None)
+            if not n and isinstance(text, str) and len(text) > limit:
+                n = cut[id(g)] = len(text) - limit
+                g.text = text[:limit]
+            if n:
+                out.setdefault(key, {})[k] = n
     return out
 
 

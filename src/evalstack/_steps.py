@@ -21,9 +21,9 @@ __all__ = [
 ]
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, overload
 
 from ._prepare import TaskPlan
 from ._score import score_outputs
@@ -67,6 +67,28 @@ class Scored:
     failures: list[FailureGroup]
 
 
+class _Requests(Sequence[Request]):
+    """One model's requests of one task, built when the runner asks for one: a million-row task holds no
+    list of requests (the runner keeps their cache keys only)."""
+
+    def __init__(self, plan: TaskPlan, rows: list[tuple[int, int, str]], params: dict[str, Any] | None):
+        self._plan, self._rows, self._params = plan, rows, params
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, k: int) -> Request: ...
+    @overload
+    def __getitem__(self, k: slice) -> list[Request]: ...
+    def __getitem__(self, k: int | slice) -> Request | list[Request]:
+        if isinstance(k, slice):
+            return [self[j] for j in range(*k.indices(len(self)))]
+        i, r, _ = self._rows[k]
+        plan = self._plan
+        return Request.make(plan.name, plan.examples[i].id, plan.messages[i], self._params, r)
+
+
 async def generate_all(
     runner: Runner,
     providers: Mapping[str, Provider],
@@ -96,15 +118,16 @@ async def generate_all(
             turn_gens[(model, plan.name)] = tg
             return (model, plan.name), [g for row in tg for g in row if g is not None]
         params = plan.tools.params() if plan.tools is not None else None  # tools, tool_choice
-        reqs = [
-            Request.make(plan.name, plan.examples[i].id, plan.messages[i], params, r) for i, r, _ in rows(plan, model)
-        ]
         label = f"{model} · {plan.name}"
         if plan.tools is not None and plan.tools.module is not None:  # a tool loop: step by step
             from .tools import run_loops
 
+            reqs = [
+                Request.make(plan.name, plan.examples[i].id, plan.messages[i], params, r)
+                for i, r, _ in rows(plan, model)
+            ]
             return (model, plan.name), await run_loops(runner, providers[model], reqs, plan.tools, label)
-        gens = await runner.run(providers[model], reqs, label=label)
+        gens = await runner.run(providers[model], _Requests(plan, rows(plan, model), params), label=label)
         return (model, plan.name), gens
 
     try:

@@ -7,14 +7,23 @@ where type inference would make it 7); Parquet and saved HF dataset folders thro
 
 from __future__ import annotations
 
-__all__ = ["Example", "load_examples", "read_rows", "render_messages", "messages_text", "make_env", "check_template"]
+__all__ = [
+    "Example",
+    "iter_rows",
+    "load_examples",
+    "read_rows",
+    "render_messages",
+    "messages_text",
+    "make_env",
+    "check_template",
+]
 
 import csv
 import hashlib
 import io
 import json
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +33,7 @@ from .errors import ConfigError, DataError
 _MAX_LINE = 50 * 1024 * 1024
 
 
-@dataclass
+@dataclass(slots=True)
 class Example:
     """One row of a held-out set."""
 
@@ -221,10 +230,15 @@ def _rows_datasets(path: Path, fmt: str, split: str | None) -> Iterable[tuple[in
 
 def read_rows(path: Path, *, fmt: str | None = None, split: str | None = None) -> list[tuple[int, dict[str, Any]]]:
     """(line or row number, row) pairs of any supported file, with DataErrors naming file and line."""
+    return list(iter_rows(path, fmt=fmt, split=split))
+
+
+def iter_rows(path: Path, *, fmt: str | None = None, split: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """:func:`read_rows` one row at a time (a reader that keeps one small entry per row holds no list of rows)."""
     path = Path(path)
     kind = _detect_format(path, fmt)
     reader = {"jsonl": _rows_jsonl, "json": _rows_json, "csv": _rows_csv}.get(kind)
-    return list(reader(path)) if reader else list(_rows_datasets(path, kind, split))
+    yield from (reader(path) if reader else _rows_datasets(path, kind, split))
 
 
 def _missing_column(col: str, row: dict[str, Any], key: str | None, config: str, at: str) -> None:

@@ -353,6 +353,8 @@ class _Run:
                 crash_point("generated")
                 t = time.perf_counter()
                 judged = self._judge_all(runner, gens) if any(p.judges for p in self.plans) else {}
+                for plan in self.plans:
+                    plan.release_prompts()
                 self.timings["judge"] = time.perf_counter() - t
                 crash_point("judged")
             finally:
@@ -382,6 +384,8 @@ class _Run:
             self.timings["score"] = time.perf_counter() - t
             self.cost = self._cost(gens, judged)
             run = self._record(tasks, [f for s in scored.values() for f in s.failures], examples_sha256, runner)
+            del gens, judged, scored  # the reports read the record and stream examples.jsonl
+            self.plans, self.cut = [], {}
             crash_point("scored")
             from .report import write_report_files
 

@@ -50,7 +50,7 @@ Params = dict[str, object]
 """Request params as the YAML gives them (``temperature``, ``max_tokens``, ``response_format``...): JSON values."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Generation:
     """What came back for one request (or why nothing did)."""
 

@@ -5,6 +5,8 @@ They are the endpoint's final answers (cached, not re-sent by ``--resume``); doc
 
 from __future__ import annotations
 
+import dataclasses
+
 __all__ = ["EMPTY_KINDS", "apply_on_empty", "empty_counts", "empty_kind"]
 
 from ._base import Generation
@@ -35,16 +37,14 @@ def apply_on_empty(gens: list[Generation], on_empty: str | None, tools: bool = F
     for g in gens:
         kind = empty_kind(g, tools)
         if kind is not None:
-            g = Generation(
-                **{
-                    **g.__dict__,
-                    "text": None,
-                    "error_kind": kind,
-                    "logprobs": None,
-                    "top_logprobs": None,
-                    "tokens": None,
-                    "error_message": f"the endpoint returned no usable content (finish_reason {g.finish_reason})",
-                }
+            g = dataclasses.replace(
+                g,
+                text=None,
+                error_kind=kind,
+                logprobs=None,
+                top_logprobs=None,
+                tokens=None,
+                error_message=f"the endpoint returned no usable content (finish_reason {g.finish_reason})",
             )
         out.append(g)
     return out

@@ -121,6 +121,10 @@ class ReplayProvider(Provider):
         self._table = table
         return table
 
+    async def aclose(self) -> None:
+        """The run has its generations: the table is let go (read again if asked once more)."""
+        self._table = None
+
     def check_ready(self) -> None:
         self._load()
 

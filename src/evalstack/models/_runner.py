@@ -16,6 +16,7 @@ from __future__ import annotations
 __all__ = ["Runner", "RunStats", "attribute_shared"]
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -116,7 +117,7 @@ class _Progress:
 
 def _shared(gen: Generation) -> Generation:
     """The answer of another identical request: no tries of its own; counted as cached when it succeeded."""
-    return Generation(**{**gen.__dict__, "cached": gen.ok, "tries": 0})
+    return dataclasses.replace(gen, cached=gen.ok, tries=0)
 
 
 def attribute_shared(uses: Sequence[Sequence[Generation]]) -> None:
