@@ -19,6 +19,9 @@ def test_demo_chat_runs_offline_with_per_turn_scores(tmp_path: Path, repo_root: 
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
+    # each turn's requests and judging are their own labelled stage lines
+    for line in ("base · mt_bench · turn 2: 8 request(s)", "finetuned · mt_bench · judge mt_bench_single · turn 2"):
+        assert line in proc.stderr
     run = json.loads((out / "run.json").read_text())
     mt = run["tasks"]["mt_bench"]
     # the recorded verdicts, read independently of evalstack: the mean score per model and turn

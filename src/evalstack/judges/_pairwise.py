@@ -24,7 +24,7 @@ from ..metrics import mean_result
 from ..models import Provider, Runner
 from ._call import Call, CallResult, JudgeSettings, all_gens, job_label, run_calls, usage_of
 from ._pointwise import check_fields, item_values
-from ._prompt import JudgeItem, build_messages
+from ._prompt import JudgeItem, build_messages, turn_label
 from ._rows import OrderVerdict, PairRow
 from ._rubric import Rubric
 from ._scorer import JudgeOutcome
@@ -161,7 +161,7 @@ async def judge_pairwise(
         runner=runner,
         task=task,
         pairwise=True,
-        label=job_label(task, f"pairwise {rubric.name} vs {name_b}"),
+        label=job_label(task, f"pairwise {rubric.name} vs {name_b}{turn_label(items_a)}"),
     )
 
     counts = {"a": 0, "b": 0, "tie": 0}

@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from ..metrics import mean_result
 from ..models import Provider, Runner
 from ._call import Call, JudgeSettings, all_gens, job_label, run_calls, usage_of
-from ._prompt import JudgeItem, build_messages, reference_text
+from ._prompt import JudgeItem, build_messages, reference_text, turn_label
 from ._rows import JudgeRow
 from ._rubric import Rubric
 from ._scorer import JudgeOutcome
@@ -133,7 +133,7 @@ async def judge_pointwise(
         runner=runner,
         task=task,
         pairwise=False,
-        label=job_label(task, f"judge {rubric.name}"),
+        label=job_label(task, f"judge {rubric.name}{turn_label(items)}"),
     )
 
     for i, r in zip(called, results):

@@ -15,6 +15,7 @@ __all__ = ["JudgeItem", "build_messages", "reply_schema", "make_nonce", "fence",
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,14 @@ class JudgeItem:
     turn: int = 0
     """The turn judged (multi-turn tasks; 0 otherwise): sent with the request, so a replay judge can answer
     per turn."""
+
+
+def turn_label(items: Sequence[JudgeItem]) -> str:
+    """`` · turn 2`` for a job judging one turn of conversations (`` · last turns`` for several); '' else."""
+    turns = {it.turn for it in items if it.turn}
+    if not turns:
+        return ""
+    return f" · turn {turns.pop()}" if len(turns) == 1 else " · last turns"
 
 
 SYSTEM_INTRO = (
