@@ -440,3 +440,20 @@ def test_the_review_workbench_shows_each_models_conversation(tmp_path: Path) -> 
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
     conv = page[page.index('class="conversation"') :]  # the first model's (base) conversation, in order
     assert conv.index("What is 2+2?") < conv.index("turn 1") < conv.index("&lt;script&gt;") < conv.index("turn 2")
+
+
+@pytest.mark.usefixtures("_env")
+def test_init_on_an_mt_bench_file_writes_a_multi_turn_config_that_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "question.jsonl").write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    assert main(["init", "question.jsonl", "--out", "mt.yaml"]) == 0
+    text = (tmp_path / "mt.yaml").read_text()
+    assert "turns: turns" in text and "slice_by: category" in text and "judges: [mt_bench_single]" in text
+    with LoopbackServer() as srv:  # the written config as is, its endpoint from the environment
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-init-0123456789")
+        assert main(["run", "mt.yaml", "-q"]) == 0
+        assert srv.count("/chat/completions") > 0
+    run = json.loads((tmp_path / "reports" / "question" / "run.json").read_text())
+    assert "judge_mt_bench_single@turn2" in run["tasks"]["question"]["models"]["finetuned"]["metrics"]

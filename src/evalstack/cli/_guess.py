@@ -183,6 +183,8 @@ class Guess:
     labels: list[str] = field(default_factory=list)
     reference: str | None = None
     notes: list[str] = field(default_factory=list)
+    slice_by: str | None = None
+    """A column to report per-slice deltas for (conversations: MT-Bench's ``category``)."""
 
 
 def _pick(cols: list[Column], flag: str | None, option: str) -> Column | None:
@@ -192,6 +194,18 @@ def _pick(cols: list[Column], flag: str | None, option: str) -> Column | None:
         if c.name == flag:
             return c
     raise ConfigError(f"{option} '{flag}' is not a column (columns: {', '.join(c.name for c in cols)})")
+
+
+def _conversation_guess(cols: list[Column], n: int, turns: Column, reference: str | None, id_: str | None) -> Guess:
+    """A ``turns`` column (a list of user messages per row): answered turn by turn, judged per turn."""
+    idc = _pick(cols, id_, "--id-column") or next(
+        (c for c in cols if c.name in ("question_id", "id") and c.scalar and c.present == n and c.distinct == n), None
+    )
+    ref = _pick(cols, reference, "--reference-column") or next((c for c in cols if c.name == "reference"), None)
+    cat = next((c for c in cols if c.name == "category" and c.scalar and c.distinct <= _MAX_LABELS), None)
+    g = Guess(kind="conversation", input=turns.name, id=idc.name if idc else None, reference=ref.name if ref else None)
+    g.slice_by = cat.name if cat else None
+    return g
 
 
 def guess_task(
@@ -206,6 +220,9 @@ def guess_task(
     """Guess id, task kind, target or reference, and input; flags override every guess."""
     if label and reference:
         raise ConfigError("give --label-column or --reference-column, not both (one task per init)")
+    turns = next((c for c in cols if c.name == "turns" and "list" in c.types), None)
+    if turns is not None and not (label or input_):  # MT-Bench's question file: a multi-turn task
+        return _conversation_guess(cols, n, turns, reference, id_)
     chat = [c for c in cols if c.name == "messages" and "list" in c.types]
     if chat and not (input_ and (label or reference)):
         raise DataError(

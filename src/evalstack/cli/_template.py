@@ -26,7 +26,7 @@ def _models(provider: str, base: str | None, tuned: str | None, kind: str, rel: 
             f"  base:      {{provider: replay, path: {_q(b)}}}",
             f"  finetuned: {{provider: replay, path: {_q(t)}}}",
         ]
-    max_tokens = 16 if kind == "classification" else 64 if kind == "qa" else 256
+    max_tokens = {"classification": 16, "qa": 64, "conversation": 1024}.get(kind, 256)
     tuned_line = f"  finetuned: {{provider: openai, model: {_q(tuned or 'ft:gpt-4.1-mini:your-org::replace-me')}}}"
     return [
         "# Any OpenAI-compatible endpoint (OpenAI, Azure, vLLM, Ollama): add base_url: / api_key_env: as needed.",
@@ -38,8 +38,28 @@ def _models(provider: str, base: str | None, tuned: str | None, kind: str, rel: 
     ]
 
 
+def _conversation_task(g: Guess, name: str, data_map: str) -> list[str]:
+    lines = [
+        "tasks:",
+        f"  - name: {name}",
+        f"    data: {{{data_map}}}",
+        f"    turns: {g.input}                 # each turn answered with the model's own earlier answers in the history",
+        '    # prompt: {system: "You are a helpful assistant."}',
+    ]
+    if g.reference:
+        lines.append(f"    reference: {g.reference}          # one per turn (MT-Bench: math, reasoning, coding)")
+    if g.slice_by:
+        lines.append(f"    slice_by: {g.slice_by}            # deltas per category")
+    return lines + [
+        "    judges: [mt_bench_single]        # 1-10 per turn (keys @turn1, @turn2) and pooled",
+        "    pairwise: [mt_bench_pairwise]    # both orders, per turn",
+    ]
+
+
 def _task(g: Guess, name: str, data: str, split: str | None) -> list[str]:
     data_map = f"path: {_q(data)}" + (f", id: {_q(g.id)}" if g.id else "") + (f", split: {_q(split)}" if split else "")
+    if g.kind == "conversation":
+        return _conversation_task(g, name, data_map)
     lines = [
         "tasks:",
         f"  - name: {name}",
@@ -86,7 +106,12 @@ def _gate(g: Guess, name: str) -> list[str]:
         "  confidence: 0.95",
         "  rules:",
     ]
-    if g.kind == "classification":
+    if g.kind == "conversation":
+        lines += [
+            f"    - {{metric: {name}/judge_mt_bench_single, max_regression: 0.5}}        # MT-Bench's score",
+            f"    - {{metric: {name}/judge_mt_bench_single@turn2, max_regression: 0.5}}  # the follow-ups alone",
+        ]
+    elif g.kind == "classification":
         lines += [
             f"    - {{metric: {name}/f1_macro, max_regression: 0.01}}     # not significantly worse than base by > 1 point",
             f"    # - {{metric: {name}/accuracy, min: 0.80}}            # an absolute floor",
@@ -111,15 +136,22 @@ def render_config(
     head = [
         f"# evalstack config written by `evalstack init` for {data}",
         f"# Task guessed: {g.kind}"
-        + (f" on '{g.target}' ({len(g.labels)} labels)" if g.target else f" against '{g.reference}'")
+        + (
+            f" on '{g.target}' ({len(g.labels)} labels)"
+            if g.target
+            else " (multi-turn)"
+            if g.kind == "conversation"
+            else f" against '{g.reference}'"
+        )
         + f"; model input: '{g.input}'.",
         "# Run it: evalstack run THIS_FILE      Reference: README.md (config reference, exit codes).",
         f"name: {name}",
         "baseline: base                      # deltas are (model - baseline)",
     ]
+    judge = "judge: {provider: openai, model: gpt-4.1, params: {temperature: 0, seed: 0}}"
     tail = [
         "",
-        "# judge: {provider: openai, model: gpt-4.1, params: {temperature: 0, seed: 0}}",
+        judge if g.kind == "conversation" else "# " + judge,
         "# curves: [{path: results.csv}]     # the fine-tuning job's loss curve (OpenAI/Azure CSV, trainer_state.json)",
         '# trackers: [{type: wandb, project: my-evals}, {type: mlflow, tracking_uri: "sqlite:///mlflow.db"}]',
         f"output: reports/{name}",
