@@ -457,3 +457,15 @@ def test_init_on_an_mt_bench_file_writes_a_multi_turn_config_that_runs(
         assert srv.count("/chat/completions") > 0
     run = json.loads((tmp_path / "reports" / "question" / "run.json").read_text())
     assert "judge_mt_bench_single@turn2" in run["tasks"]["question"]["models"]["finetuned"]["metrics"]
+
+
+@pytest.mark.usefixtures("_env")
+def test_a_gate_rule_on_a_turn_the_task_does_not_have_is_refused_with_the_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with LoopbackServer() as srv:
+        cfg = _write(tmp_path, srv, task_extra="gate: {rules: [{metric: mt/exact_match@turn3, max_regression: 0.1}]}\n")
+        assert main(["run", str(cfg), "-q"]) == 2
+        assert srv.count("/chat/completions") == 0
+    err = capsys.readouterr().err
+    assert "unknown metric 'mt/exact_match@turn3'" in err and "exact_match@turn2" in err
