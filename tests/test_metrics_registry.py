@@ -278,6 +278,7 @@ def test_public_api_is_pinned():
             "list_metrics",
             "mean_result",
             "register_metric",
+            "valid_call",
         ]
     )
     for name in metrics.__all__:

@@ -203,3 +203,39 @@ def test_inline_schemas_and_bad_tool_choice_and_expected_calls(
         err = capsys.readouterr().err
         assert "d.jsonl:2" in err and "'lookup_ordr' is not one of the task's tools" in err and "lookup_order" in err
         assert srv.count("/chat/completions") == 0
+
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+def test_tool_summary_in_the_report_and_hostile_calls_stay_inert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    def hostile(req: dict):
+        if req["messages"][-1]["content"] == "hello":
+            return "=1+1"  # a formula, were it not escaped
+        return {"content": None, "tool_calls": [call(HOSTILE, '{"order_id": "=HYPERLINK(\\"http://x\\")"}')]}
+
+    with LoopbackServer() as srv:
+        srv.reply_with(hostile)
+        cfg = write(tmp_path, srv.base_url)
+        assert main(["run", str(cfg), "--quiet"]) == 0
+    out = tmp_path / "out"
+    run = json.loads((out / "run.json").read_text())["tasks"]["support"]["models"]
+    # counted independently: ft made 3 calls (e0, e1, e3), none to an offered function; base recorded 3 calls,
+    # e0's without the required amount
+    assert run["ft"]["tool_calls"] == {"calls": 3, "invalid": 3, "tool_errors": 0, "step_cap_hits": 0}
+    assert run["base"]["tool_calls"] == {"calls": 3, "invalid": 1, "tool_errors": 0, "step_cap_hits": 0}
+    md = (out / "report.md").read_text()
+    assert "tool calls: base 3 (1 invalid call), ft 3 (3 invalid calls)" in md
+    html = (out / "report.html").read_text()
+    assert HOSTILE not in html and "tool calls: base 3" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # shown, as text
+    csv_text = (out / "review" / "lowest.csv").read_text()
+    assert f"calls: {HOSTILE}(" in csv_text  # the calls are shown, as text
+    import csv
+
+    cells = [c for row in csv.reader(csv_text.splitlines()) for c in row]
+    assert all(not c.startswith(("=", "+", "-", "@")) for c in cells)

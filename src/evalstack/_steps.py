@@ -31,7 +31,7 @@ from ._stages import StageLog
 from ._summary import ModelScores, failure_groups
 from .models import EMPTY_KINDS, Generation, Provider, Request, Runner, attribute_shared, empty_counts
 from .results import FailureGroup, Usage
-from .tools import calls_of, score_context
+from .tools import calls_of, score_context, tool_counts
 
 if TYPE_CHECKING:
     from .judges import JudgeItem, JudgeOutcome, JudgeRow, JudgeScorer, PairRow
@@ -301,6 +301,7 @@ def score(
         },
         judge_failed={n: r.failed for n, r in judges.items()},
         judge_unparseable={n: r.unparseable for n, r in judges.items()},
+        tool_calls=tool_counts(g, plan.tools),
     )
     failures = failure_groups(
         plan.name,

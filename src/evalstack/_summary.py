@@ -46,6 +46,7 @@ class ModelScores:
     judge_usage: dict[str, Usage] = field(default_factory=dict)
     judge_failed: dict[str, int] = field(default_factory=dict)
     judge_unparseable: dict[str, int] = field(default_factory=dict)
+    tool_calls: dict[str, int] | None = None
 
 
 def failure_groups(
@@ -102,6 +103,7 @@ def summarise_task(
             judge_failed=s.judge_failed,
             empty=s.empty,
             judge_unparseable=s.judge_unparseable,
+            tool_calls=s.tool_calls,
         )
         for m, s in scores.items()
     }

@@ -135,6 +135,13 @@ class ModelTaskSummary(_Record):
         description="Per rubric name: examples whose judge reply stayed unparseable after the "
         "re-ask (unscored, not failed: a re-send would get the same cached reply).",
     )
+    tool_calls: dict[str, int] | None = Field(
+        None,
+        exclude_if=lambda v: v is None,  # tasks without tools dump as before
+        description="Tool tasks: calls (made, over every step), invalid (not an offered function, or arguments "
+        "not a JSON object valid against its schema), tool_errors (tool-loop calls answered with an error: "
+        "raised, timed out...), step_cap_hits (examples still calling tools at max_steps). Absent otherwise.",
+    )
 
     @property
     def failed_items(self) -> int:

@@ -25,6 +25,7 @@ from ._base import (
 from ._labels import LABEL_MODES, extract_labels
 from ._options import BaseMetric, Option
 from ._rouge import RougeScorer
+from ._toolcalls import valid_call
 
 __all__ = [
     "BaseMetric",
@@ -42,6 +43,7 @@ __all__ = [
     "list_metrics",
     "mean_result",
     "register_metric",
+    "valid_call",
 ]
 
 

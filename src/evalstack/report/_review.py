@@ -314,6 +314,9 @@ def _texts(row: ExampleRow, key: str) -> dict[str, Any]:
         from .._conversation import turn_view
 
         shown = turn_view(row.conversation, row.reference, key, shown)
+    if row.tool_calls:  # a tool task: the calls are the answer (the text, if any, before them)
+        calls = "; ".join(f"{c.get('name')}({c.get('arguments')})" for c in row.tool_calls)
+        shown = (shown[0], "\n".join(x for x in (shown[1], f"calls: {calls}") if x), shown[2])
     return {"input": cap(shown[0]), "output": cap(shown[1]), "reference": cap(shown[2])}
 
 

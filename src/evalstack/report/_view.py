@@ -25,6 +25,7 @@ from ._format import (
     verdict_words,
 )
 from ._runinfo import model_order, task_metric_keys
+from ._toolsummary import tool_counts_text
 
 
 @dataclass
@@ -273,7 +274,8 @@ def counts_line(run: RunResult, task: TaskSummary) -> str:
             parts.append(
                 f"{m} {fmt_int(mts.n_examples)} ({fmt_int(mts.failed)} failed{_empty_counts(run, m, mts.empty)})"
             )
-    return f"Examples: {fmt_int(task.n_examples)}; per model: " + ", ".join(parts) + _judge_counts(run, task)
+    head = f"Examples: {fmt_int(task.n_examples)}; per model: "
+    return head + ", ".join(parts) + _judge_counts(run, task) + tool_counts_text(run, task)
 
 
 def _empty_counts(run: RunResult, model: str, empty: dict[str, int]) -> str:

@@ -8,7 +8,7 @@ task's :class:`ToolSet` and expected calls.
 from ._config import ExpectedCallsConfig, ToolsConfig
 from ._loop import ToolTrace, run_loops
 from ._prepare import as_made, prepare_tools, score_context
-from ._rows import calls_of, flat_calls, row_fields
+from ._rows import calls_of, flat_calls, row_fields, tool_counts
 from ._schema import ToolSet, check_schemas, expected_calls
 
 __all__ = [
@@ -25,4 +25,5 @@ __all__ = [
     "expected_calls",
     "prepare_tools",
     "score_context",
+    "tool_counts",
 ]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["calls_of", "flat_calls", "row_fields"]
+__all__ = ["calls_of", "flat_calls", "row_fields", "tool_counts"]
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -43,3 +44,27 @@ def row_fields(gen: Generation, tools: ToolSet | None, prompt: Sequence[Mapping[
         out["conversation"] = [dict(m) for m in prompt] + list(trace.messages)
         out["tool_loop"] = {"steps": trace.steps, "tool_errors": trace.errors, "step_cap_hit": trace.cap_hit}
     return out
+
+
+def tool_counts(gens: Sequence[Generation], tools: ToolSet | None) -> dict[str, int] | None:
+    """run.json's tool summary of one model on one task (None for a task without tools): calls made,
+    invalid calls, tool errors, step-cap hits."""
+    if tools is None:
+        return None
+    from ..metrics import valid_call
+
+    schemas = tools.by_name
+    calls = invalid = errors = capped = 0
+    for g in gens:
+        made = calls_of(g) or []
+        calls += len(made)
+        for c in flat_calls(made):
+            try:
+                args = json.loads(c["arguments"]) if isinstance(c["arguments"], str) else c["arguments"]
+            except (ValueError, RecursionError):
+                args = None
+            invalid += not valid_call(str(c["name"]), args if isinstance(args, dict) else None, schemas)
+        if g.trace is not None:
+            errors += g.trace.errors
+            capped += bool(g.trace.cap_hit)
+    return {"calls": calls, "invalid": invalid, "tool_errors": errors, "step_cap_hits": capped}
