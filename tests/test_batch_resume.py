@@ -4,16 +4,15 @@ and submits nothing; then (in-process) a re-run sends no batch at all and the re
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from _helpers import start_cli
 from evalstack.pipeline import run
 from evalstack.testing.loopback import LoopbackServer
 
@@ -53,14 +52,7 @@ output: {name}-out
 
 
 def evalstack(cfg: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "RESUME_KEY": KEY, "EVALSTACK_BATCH_POLL_INTERVAL": "0.05"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "evalstack", "run", str(cfg), "-q", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_cli("run", cfg, "-q", *args, env={"RESUME_KEY": KEY, "EVALSTACK_BATCH_POLL_INTERVAL": "0.05"})
 
 
 def batch_polls(srv: LoopbackServer) -> dict[str, int]:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from _helpers import run_cli
 from evalstack.testing.loopback import LoopbackServer
 
 FAKE_KEY = "sk-FAKE-evalstack-7d1c9a2b4e6f8a0c"
@@ -45,10 +45,7 @@ def setup(tmp: Path, cfg: str = GOOD) -> Path:
 
 
 def cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    e = {**os.environ, "OPENAI_API_KEY": FAKE_KEY, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "evalstack", *args], capture_output=True, text=True, env=e, cwd=cwd, timeout=120
-    )
+    return run_cli(*args, env={"OPENAI_API_KEY": FAKE_KEY, **(env or {})}, cwd=cwd, timeout=120)
 
 
 def assert_clean_error(r: subprocess.CompletedProcess, code: int, *needles: str) -> None:

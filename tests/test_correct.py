@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _helpers import run_cli as _cli
 from evalstack.stats._correct import ppi_mean, rogan_gladen
 
 
@@ -42,12 +40,6 @@ def test_rogan_gladen_hand_worked():
     assert (lo, hi) == pytest.approx((0.7 - 0.0690638, 0.7 + 0.0690638), abs=1e-6)
     with pytest.raises(ValueError, match="no better than chance"):
         rogan_gladen(0.5, 100, 0.5, 10, 0.5, 10)
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "evalstack", *args], capture_output=True, text=True, env=dict(os.environ), timeout=300
-    )
 
 
 def _judged_run(tmp_path: Path) -> tuple[Path, dict[str, dict[str, float]]]:

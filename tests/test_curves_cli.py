@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from _helpers import run_cli
 from evalstack.cli import main
 from evalstack.curves import analyze, fetch_job
 from evalstack.curves._cli import curves
@@ -233,13 +231,7 @@ def test_fetch_errors(server, tmp_path, capsys, monkeypatch):
 
 
 def _run(*args, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "evalstack", "curves", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
+    return run_cli("curves", *args, env=env, timeout=120)
 
 
 def test_subprocess_analyze_and_error(tmp_path):

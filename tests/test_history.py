@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _helpers import run_cli
 from evalstack.history import RunStore, trend
 
 
@@ -48,13 +47,7 @@ def synthetic_run(folder: Path, i: int, acc: float, *, digest: str = "cfg-a", n:
 
 
 def cli(*args: str, store: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "evalstack", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "EVALSTACK_STORE": str(store)},
-        timeout=300,
-    )
+    return run_cli(*args, env={"EVALSTACK_STORE": str(store)})
 
 
 def test_fifty_runs_through_the_cli(tmp_path):

@@ -5,26 +5,14 @@ as "not validated" until `judge validate --save` records a good enough kappa for
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _helpers import run_cli as _cli
+
 IDS = [f"s{i:03d}" for i in range(60)]
-
-
-def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "evalstack", *args],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=300,
-        cwd=cwd,
-    )
 
 
 def _setup(tmp: Path, rules: str) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], list[str]]:

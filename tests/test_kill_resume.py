@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from _helpers import start_cli
 from evalstack.testing.loopback import LoopbackServer
 
 pytestmark = pytest.mark.slow
@@ -53,14 +52,7 @@ output: out
 
 
 def evalstack(cfg: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "KILL_KEY": "sk-kill-test-123456"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "evalstack", "run", str(cfg), "-q", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_cli("run", cfg, "-q", *args, env={"KILL_KEY": "sk-kill-test-123456"})
 
 
 def sent(srv: LoopbackServer) -> collections.Counter:

@@ -8,19 +8,12 @@ normal power solver on the SE the run's CI implies.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "evalstack", *args], capture_output=True, text=True, env=dict(os.environ), timeout=300
-    )
+from _helpers import run_cli as _cli
 
 
 def _run(tmp: Path) -> tuple[Path, str]:

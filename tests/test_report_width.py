@@ -4,23 +4,16 @@ scrolls sideways. A control page proves the measurement can fail."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser")) if p), None)
-DRIVER = shutil.which("chromedriver")
-webdriver = pytest.importorskip("selenium.webdriver")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        CHROMIUM is None or DRIVER is None,
-        reason="chromium and chromium-driver are not installed (apt-get install -y chromium chromium-driver); CI installs them",
-    ),
-]
+from _helpers import BROWSER, chrome_driver
+
+pytest.importorskip("selenium.webdriver")
+pytestmark = BROWSER
 
 WIDTH = 1280
 
@@ -40,28 +33,7 @@ return {inner: window.innerWidth, page: de.scrollWidth, view: de.clientWidth, ov
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory):
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-        f"--window-size={WIDTH},900",
-        f"--user-data-dir={tmp_path_factory.mktemp('profile')}",
-    ):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
-    driver.set_page_load_timeout(60)
+    driver = chrome_driver(tmp_path_factory.mktemp("profile"), "--hide-scrollbars", f"--window-size={WIDTH},900")
     # the layout viewport exactly 1,280 CSS px wide, whatever the window decorations
     driver.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride", {"width": WIDTH, "height": 900, "deviceScaleFactor": 1, "mobile": False}

@@ -7,24 +7,15 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser")) if p), None)
-DRIVER = shutil.which("chromedriver")
-webdriver = pytest.importorskip("selenium.webdriver")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        CHROMIUM is None or DRIVER is None,
-        reason="chromium and chromium-driver are not installed (apt-get install -y chromium chromium-driver); CI installs them",
-    ),
-]
+from _helpers import BROWSER, chrome_driver, start_cli
+
+pytest.importorskip("selenium.webdriver")
+pytestmark = BROWSER
 
 
 @pytest.fixture
@@ -32,13 +23,7 @@ def served(tmp_path):
     from test_view import make_run
 
     run = make_run(tmp_path, n=60)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "evalstack", "view", str(run), "--no-browser", "--reviewer", "selenium"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ),
-    )
+    proc = start_cli("view", run, "--no-browser", "--reviewer", "selenium")
     try:
         line = proc.stdout.readline()
         m = re.search(r"(http://127\.0\.0\.1:\d+/[\w-]+/)", line)
@@ -51,27 +36,7 @@ def served(tmp_path):
 
 @pytest.fixture
 def browser(tmp_path):
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,900",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
-    driver.set_page_load_timeout(60)
+    driver = chrome_driver(tmp_path / "profile", "--window-size=1280,900")
     try:
         yield driver
     finally:
