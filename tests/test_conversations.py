@@ -469,3 +469,31 @@ def test_a_gate_rule_on_a_turn_the_task_does_not_have_is_refused_with_the_keys(
         assert srv.count("/chat/completions") == 0
     err = capsys.readouterr().err
     assert "unknown metric 'mt/exact_match@turn3'" in err and "exact_match@turn2" in err
+
+
+@pytest.mark.usefixtures("_env")
+def test_a_csv_file_holds_turns_as_json_lists(tmp_path: Path) -> None:
+    import csv
+
+    with (tmp_path / "q.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["question_id", "turns", "reference"])
+        w.writerow(["a", json.dumps(["2+2?", "times 3?"]), json.dumps(["4", "12"])])
+        w.writerow(["b", json.dumps(["1+1?", "plus 1?"]), json.dumps(["2", "3"])])
+    (tmp_path / "rec.jsonl").write_text(
+        json.dumps({"id": "a", "output": ["4", "12"]}) + "\n" + json.dumps({"id": "b", "output": ["2", "4"]}) + "\n"
+    )
+    (tmp_path / "cfg.yaml").write_text("""\
+name: csv
+baseline: base
+models: {base: {provider: replay, path: rec.jsonl}}
+tasks: [{name: t, data: {path: q.csv, id: question_id}, turns: turns, reference: reference, metrics: [exact_match]}]
+output: out
+""")
+    assert main(["run", "cfg.yaml", "-q"]) == 0
+    m = json.loads((tmp_path / "out" / "run.json").read_text())["tasks"]["t"]["models"]["base"]["metrics"]
+    assert (m["exact_match@turn1"]["value"], m["exact_match@turn2"]["value"], m["exact_match"]["value"]) == (
+        1.0,
+        0.5,
+        0.75,
+    )
