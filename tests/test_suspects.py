@@ -89,3 +89,63 @@ def test_suspects_need_a_classification_task_and_several_answers(tmp_path):
     run, *_ = _planted_run(tmp_path)
     r = _cli("labels", "suspects", str(run), "--task", "nope")
     assert r.returncode == 2 and "not a classification task" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_label_logprobs_are_stored_and_used_for_suspects(tmp_path, monkeypatch):
+    """A classification model with logprobs: examples.jsonl keeps each label's first-token probability, and
+    the suspects come from those probabilities (one model suffices), ranked as cleanlab ranks them."""
+    from cleanlab.filter import find_label_issues
+
+    from evalstack.testing.loopback import LoopbackServer
+
+    monkeypatch.setenv("SU_KEY", "sk-su-0123456789")
+    rng = np.random.default_rng(11)
+    n = 120
+    true = rng.integers(0, 3, n)
+    flipped = sorted(int(i) for i in rng.choice(n, 6, replace=False))
+    gold = true.copy()
+    for i in flipped:
+        gold[i] = (true[i] + 1) % 3
+    data = [{"id": f"e{i:03d}", "text": f"ticket {i}", "label": LABELS[g]} for i, g in enumerate(gold)]
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in data))
+    # per example: a confident answer on the true label, the rest spread; " b" begins two labels (billing, bug)
+    # and tells them apart no better than chance, so it is left out
+    tops = {}
+    for i in range(n):
+        p = rng.dirichlet([1, 1, 1]) * 0.3
+        p[true[i]] += 0.7
+        tops[f"ticket {i}"] = {" " + LABELS[j]: float(np.log(p[j])) for j in range(3)} | {" b": -6.0}
+
+    def reply(req):
+        text = req["messages"][-1]["content"]
+        top = tops[text]
+        best = max(top, key=top.get)
+        return {"content": best, "top_logprobs": [top], "tokens": [best]}
+
+    with LoopbackServer() as srv:
+        srv.reply_with(reply)
+        (tmp_path / "cfg.yaml").write_text(
+            "name: lp\nbaseline: base\nmodels:\n"
+            f"  base: {{provider: openai, model: m, base_url: '{srv.base_url}', api_key_env: SU_KEY, "
+            "params: {logprobs: true, top_logprobs: 5}}\n"
+            "tasks:\n  - name: intent\n    data: {path: data.jsonl, id: id}\n    prompt: {user: '{{ text }}'}\n"
+            "    target: label\n    labels: [billing, bug, account]\n    metrics: [accuracy]\noutput: out\n"
+        )
+        r = _cli("run", str(tmp_path / "cfg.yaml"), "-q")
+        assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in (tmp_path / "out" / "examples.jsonl").read_text().splitlines()]
+    for row in rows[:5]:
+        i = int(row["id"][1:])
+        want = {lab: float(np.exp(tops[f"ticket {i}"][" " + lab])) for lab in LABELS}
+        assert row["label_probs"] == pytest.approx(want)
+    r = _cli("labels", "suspects", str(tmp_path / "out"), "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["source"] == "logprobs"
+    probs = np.array([[np.exp(tops[f"ticket {i}"][" " + lab]) for lab in LABELS] for i in range(n)])
+    probs = np.maximum(probs, 1e-4)
+    probs /= probs.sum(axis=1, keepdims=True)
+    want = find_label_issues(gold, probs, return_indices_ranked_by="self_confidence")
+    assert [s["id"] for s in res["suspects"]] == [f"e{i:03d}" for i in want]
+    assert len({f"e{i:03d}" for i in flipped} & {s["id"] for s in res["suspects"]}) >= 5  # of 6 planted
+    assert all(s["view"].endswith(f"/intent/{s['id']}") for s in res["suspects"])

@@ -88,7 +88,20 @@ def example_rows(
             if turns is not None
             else tool.pop("conversation", None),
             **tool,
+            label_probs=_label_probs(plan, gen),
         )
+
+
+def _label_probs(plan: TaskPlan, gen: Generation) -> dict[str, float] | None:
+    """The labels' probabilities from the reply's top logprobs (classification tasks only)."""
+    if not plan.cfg.labels or not gen.ok or not gen.top_logprobs:
+        return None
+    from .stats import label_token_probs
+
+    lp = plan.cfg.label_parsing
+    return label_token_probs(
+        gen.top_logprobs, plan.cfg.labels, aliases=lp.aliases or None, case_sensitive=bool(lp.case_sensitive)
+    )
 
 
 def with_scores(rows: Sequence[ExampleRow], results: Sequence[MetricResult]) -> Iterator[ExampleRow]:

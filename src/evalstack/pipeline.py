@@ -32,6 +32,7 @@ from ._stages import StageLog
 from ._steps import Judged, Scored, TurnGens, expand_repeats, generate_all, judge_all, judge_scores, score
 from ._summary import assemble_run, summarise_task
 from .config import Config, config_digest, load_config
+from .cost import run_cost
 from .errors import ConfigError
 from .models import (
     Cache,
@@ -135,13 +136,11 @@ class _Run:
                     prov.check_ready()
                     self.judge_providers[key] = prov
                 jp.provider = self.judge_providers[key]
+        from .cost import check_max_cost
         from .judges import check_trust
 
         check_trust(self.cfg, self.plans)  # human_labels files read, corrected: true rules have them
-        if self.max_cost is not None:  # --max-cost: the estimate of a cold run, before the folder or a request
-            from .cost import check_max_cost
-
-            check_max_cost(self.cfg, self.plans, self.model_names, self.max_cost)
+        check_max_cost(self.cfg, self.plans, self.model_names, self.max_cost)  # --max-cost: nothing sent, no folder
         if self.cfg.trackers:  # bad tracker entries or a missing package fail now, not after the run
             from .trackers import validate_trackers
 
@@ -262,14 +261,6 @@ class _Run:
             ),
         )
 
-    def _cost(self, gens: Mapping[tuple[str, str], list[Generation]], judged: Judged) -> dict[str, object]:
-        """run.json's ``cost``: what the requests sent cost, per model, judge and task (cost.actual_cost)."""
-        from .cost import actual_cost
-
-        specs = {(p.name, j.name): j.spec.judge or self.cfg.judge for p in self.plans for j in p.judges}
-        rows = [(t, m, n, out.usage, specs.get((t, n))) for (t, m, n), out in judged.items()]
-        return actual_cost(self.cfg, gens, rows).to_dict()
-
     def _write_curves(self) -> None:
         """analysis.json and the PNGs of every curve report; an earlier run's curve files (ours) removed."""
         from ._outdir import remove_stale
@@ -382,7 +373,7 @@ class _Run:
             tasks = {plan.name: self._summarise(plan, scored, judged) for plan in self.plans}
             self._write_curves()
             self.timings["score"] = time.perf_counter() - t
-            self.cost = self._cost(gens, judged)
+            self.cost = run_cost(self.cfg, self.plans, gens, judged)  # run.json cost: what the sent requests cost
             run = self._record(tasks, [f for s in scored.values() for f in s.failures], examples_sha256, runner)
             del gens, judged, scored  # the reports read the record and stream examples.jsonl
             self.plans, self.cut = [], {}

@@ -380,10 +380,16 @@ class ExampleRow(_Record):
         "no such tool, arguments not a JSON object), step_cap_hit. Absent otherwise.",
     )
 
+    label_probs: dict[str, float] | None = Field(
+        None,
+        description="Classification tasks whose model returned top_logprobs: each label's probability from the "
+        "first answer token's candidates (not renormalised; see stats.label_token_probs). Absent otherwise.",
+    )
+
     @model_serializer(mode="wrap")
     def _dump(self, handler: Any) -> Any:
         data = handler(self)
-        for key in ("conversation", "tool_calls", "tool_loop"):  # rows of other tasks stay as they were
+        for key in ("conversation", "tool_calls", "tool_loop", "label_probs"):  # rows of other tasks stay as they were
             if isinstance(data, dict) and data.get(key, 0) is None:
                 del data[key]
         return data

@@ -1,7 +1,7 @@
 """Cost: prices (a shipped, dated table, overridable per model), offline token counts, estimates and actuals."""
 
 from ._cli import config_estimate, estimate_lines, print_estimate
-from ._estimate import CostLine, Estimate, actual_cost, check_max_cost, estimate_cost, model_price, sum_costs
+from ._estimate import CostLine, Estimate, actual_cost, check_max_cost, estimate_cost, model_price, run_cost, sum_costs
 from ._prices import BATCH_DISCOUNT, PRICES, PRICES_AS_OF, Price, PriceSpec, price_for
 from ._tokens import TokenCounter, counter_for, encoding_name
 
@@ -24,5 +24,6 @@ __all__ = [
     "estimate_cost",
     "model_price",
     "price_for",
+    "run_cost",
     "sum_costs",
 ]

@@ -27,7 +27,16 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..models import Generation, ProviderSettings
 
-__all__ = ["CostLine", "Estimate", "actual_cost", "check_max_cost", "estimate_cost", "model_price", "sum_costs"]
+__all__ = [
+    "CostLine",
+    "Estimate",
+    "actual_cost",
+    "check_max_cost",
+    "estimate_cost",
+    "model_price",
+    "run_cost",
+    "sum_costs",
+]
 
 FREE_KINDS = ("replay", "local", "mock")
 """Providers that send no billable request."""
@@ -225,11 +234,15 @@ def actual_cost(
     return Estimate(lines)
 
 
-def check_max_cost(cfg: Config, plans: Sequence[TaskPlan], model_names: Iterable[str], max_cost: float) -> Estimate:
+def check_max_cost(
+    cfg: Config, plans: Sequence[TaskPlan], model_names: Iterable[str], max_cost: float | None
+) -> Estimate | None:
     """Refuse (exit 2, nothing sent) when the cold-run estimate is above ``max_cost`` USD or cannot be
-    bounded (an unpriced model); return the estimate otherwise."""
+    bounded (an unpriced model); return the estimate otherwise (None without a ``max_cost``)."""
     from ..errors import ConfigError
 
+    if max_cost is None:
+        return None
     est = estimate_cost(cfg, plans, model_names)
     if est.unpriced:
         raise ConfigError(
@@ -271,3 +284,16 @@ def sum_costs(costs: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | Non
         "approximate": any(c.get("approximate") for c in recs),
         "lines": list(lines.values()),
     }
+
+
+def run_cost(
+    cfg: Config,
+    plans: Sequence[TaskPlan],
+    gens: Mapping[tuple[str, str], Sequence[Generation]],
+    judged: Mapping[Any, Any],
+) -> dict[str, Any]:
+    """run.json's ``cost``: what the requests sent cost, per task and model or judge (``judged``: the
+    pipeline's judge outcomes by (task, model, judge name), each with its ``usage``)."""
+    specs = {(p.name, j.name): j.spec.judge or cfg.judge for p in plans for j in p.judges}
+    rows = [(t, m, n, out.usage, specs.get((t, n))) for (t, m, n), out in judged.items()]
+    return actual_cost(cfg, gens, rows).to_dict()

@@ -44,7 +44,7 @@ from ._power import (
 from ._quantiles import TAIL_LEVELS, BootstrapQuantiles, quantile_sketch, sketch_levels
 from ._resample import percentile_interval, resampled_sums
 from ._summary import metric_summary, restrict
-from ._suspects import agreement_probs, find_suspects
+from ._suspects import agreement_probs, find_suspects, label_token_probs, probs_from_label_probs
 from ._tasks import holm, slice_summaries, task_summaries
 
 __all__ = [
@@ -58,6 +58,8 @@ __all__ = [
     "bootstrap_p_value",
     "connor_n",
     "find_suspects",
+    "label_token_probs",
+    "probs_from_label_probs",
     "holm",
     "length_bias",
     "mcnemar_exact",

@@ -149,14 +149,20 @@ def suspects(run: Path, task: str | None, top: int, as_json: bool) -> None:
         return
     click.echo(
         f"{res['task']}: {len(res['suspects'])} suspect gold label(s) of {res['n']} (confident learning on "
-        f"the agreement of {len(res['accuracy'])} model(s)); confirm them in `evalstack view {run}` "
-        "(label gold_wrong)"
+        + (
+            "the label tokens' logprobs"
+            if res["source"] == "logprobs"
+            else f"the agreement of {len(res['accuracy'])} model(s)"
+        )
+        + f"); confirm them in `evalstack view {run}` (label gold_wrong): each line ends with the example's path "
+        "after the URL it prints"
     )
     for s in res["suspects"][:top]:
         answers = ", ".join(f"{m}: {a or '(none)'}" for m, a in s["answers"].items())
         click.echo(
             shown(
-                f"  {s['id']}  gold {s['gold']}  P(gold) {s['p_gold']:.2f}  suggested {s['suggested']}  [{answers}]",
+                f"  {s['id']}  gold {s['gold']}  P(gold) {s['p_gold']:.2f}  suggested {s['suggested']}  [{answers}]"
+                f"  view: {s['view']}",
                 2000,
             )
         )

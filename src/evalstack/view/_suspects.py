@@ -1,7 +1,9 @@
 """``evalstack labels suspects RUN``: gold labels of a classification task that are likely wrong.
 
-Each model's (and repeat's) output in examples.jsonl is parsed to a label with the task's own
-``label_parsing``; their agreement per example gives per-class probabilities, and confident learning
+Per-class probabilities per example come from the label tokens' logprobs where the run stored them
+(examples.jsonl ``label_probs``, for every example: the models' probabilities averaged), else from the
+agreement of the models' (and repeats') answers, each parsed to a label with the task's own
+``label_parsing``. Confident learning
 (``stats._suspects``, cleanlab) ranks the examples whose gold label those probabilities contradict. The
 accuracy of each model is shown over all examples and with the suspects excluded, side by side (the
 normal value is never replaced). A person confirms a suspect in the review workbench (`gold_wrong`).
@@ -13,6 +15,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 
@@ -40,12 +43,13 @@ def _task_cfg(run: Path, task: str | None) -> dict[str, Any]:
 def find_run_suspects(run: Path, *, task: str | None = None, alpha: float = 0.5) -> dict[str, Any]:
     """The suspects of one task, with each model's accuracy over all examples and without the suspects."""
     from ..metrics import extract_labels
-    from ..stats import agreement_probs, find_suspects
+    from ..stats import agreement_probs, find_suspects, probs_from_label_probs
 
     tcfg = _task_cfg(run, task)
     name, labels = tcfg["name"], list(tcfg["labels"])
     lp = tcfg.get("label_parsing") or {}
     outputs: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
+    token_probs: dict[str, list[dict[str, float]]] = defaultdict(list)
     gold_text: dict[str, str] = {}
     acc: dict[str, dict[str, float]] = defaultdict(dict)
     with open(run / "examples.jsonl", encoding="utf-8") as fh:
@@ -54,6 +58,8 @@ def find_run_suspects(run: Path, *, task: str | None = None, alpha: float = 0.5)
             if r.get("task") != name:
                 continue
             outputs[r["id"]].append((r["model"], r.get("output")))
+            if isinstance(r.get("label_probs"), dict):
+                token_probs[r["id"]].append(r["label_probs"])
             if r.get("reference") is not None:
                 gold_text[r["id"]] = str(r["reference"])
             a = (r.get("scores") or {}).get("accuracy")
@@ -85,13 +91,18 @@ def find_run_suspects(run: Path, *, task: str | None = None, alpha: float = 0.5)
         )
         votes.append([index[p] if p is not None else None for p in parsed])
         answers.append({m: p for (m, _), p in zip(outs, parsed)})
-    if len({m for a in answers for m in a}) < 2 and max((len(v) for v in votes), default=0) < 2:
+    use_logprobs = bool(kept) and all(token_probs.get(i) for i, _ in kept)
+    if not use_logprobs and len({m for a in answers for m in a}) < 2 and max((len(v) for v in votes), default=0) < 2:
         raise DataError(
             f"task {name!r}: one answer per example cannot contradict a gold label",
             where=str(run),
-            hint="suspects need several models or repeated samples (repeat: N)",
+            hint="suspects need several models or repeated samples (repeat: N), or label logprobs "
+            "(logprobs: true, top_logprobs: 5 in the model's params)",
         )
-    probs = agreement_probs(votes, len(labels), alpha=alpha)
+    if use_logprobs:  # the label tokens' probabilities, averaged over the models that returned them
+        probs = probs_from_label_probs([token_probs[i] for i, _ in kept], labels)
+    else:
+        probs = agreement_probs(votes, len(labels), alpha=alpha)
     gold = [g for _, g in kept]
     ranked = [int(k) for k in find_suspects(gold, probs)]
     suspects = [
@@ -101,6 +112,7 @@ def find_run_suspects(run: Path, *, task: str | None = None, alpha: float = 0.5)
             "p_gold": float(probs[k, gold[k]]),
             "suggested": labels[int(np.argmax(probs[k]))],
             "answers": answers[k],
+            "view": f"e/{quote(run.resolve().name)}/{quote(name)}/{quote(kept[k][0])}",
         }
         for k in ranked
     ]
@@ -122,7 +134,7 @@ def find_run_suspects(run: Path, *, task: str | None = None, alpha: float = 0.5)
         "task": name,
         "n": len(kept),
         "skipped_gold_not_a_label": skipped,
-        "source": "agreement",
+        "source": "logprobs" if use_logprobs else "agreement",
         "suspects": suspects,
         "accuracy": accuracy,
     }
