@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Unpack
 
+from ._cleaned import cleaned_data
 from ._crash import crash_point
 from ._examples import example_rows, write_examples
 from ._lock import RunLock
@@ -304,6 +305,7 @@ class _Run:
                 "limit": self.limit,
                 "max_output_chars": cfg.max_output_chars,
                 "outputs_truncated": sum(len(v) for v in self.cut.values()),
+                **cleaned_data(self.plans),  # a task on a `labels export` cleaned set: what changed
             }
             | ({"shard": self.shard.as_setting() | {"records_sha256": self.shard_sha}} if self.shard else {}),
             failures=failures,

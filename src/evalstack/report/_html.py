@@ -88,6 +88,7 @@ def render_html_report(
     ``lowest``/``regressions``/``failure_modes`` of None mean examples.jsonl was not there (the page says so);
     ``lowest_skipped``: (task/metric: model, why) of the lowest-score lists left out as saying nothing.
     """
+    from .._cleaned import cleaned_lines
     from ._cost import cost_line, cost_table
     from ._mde import mde_lines
     from ._trust import corrected_table
@@ -111,6 +112,7 @@ def render_html_report(
                 "slices": slices_table(run, t),
                 "pairwise": pairwise_table(run, t),
                 "corrected": corrected_table(run, t),
+                "cleaned": cleaned_lines(run.settings or {}, name),
                 "confusion": [_img(p) for p in by_kind.get("confusion", []) if p.task == name],
                 "hists": [_img(p) for p in by_kind.get("histogram", []) if p.task == name],
             }

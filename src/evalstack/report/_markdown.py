@@ -172,6 +172,14 @@ def _run_line(run: RunResult) -> str:
     )
 
 
+def _cleaned_md(run: RunResult, name: str) -> list[str]:
+    """A task on a cleaned set: how many rows the cleaning changed, and which (issue 18)."""
+    from .._cleaned import cleaned_lines
+
+    head, *rows = cleaned_lines(run.settings or {}, name) or [""]
+    return [md_escape(head), "", *[f"- {md_escape(r)}" for r in rows], ""] if head else []
+
+
 def _task_section(run: RunResult, name: str) -> list[str]:
     task = run.tasks[name]
     out = [
@@ -179,6 +187,7 @@ def _task_section(run: RunResult, name: str) -> list[str]:
         "",
         md_escape(counts_line(run, task)),
         "",
+        *_cleaned_md(run, name),
         "### Metrics",
         "",
         md_table(metrics_table(run, task)),
