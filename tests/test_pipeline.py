@@ -107,8 +107,10 @@ def test_run_end_to_end_values_match_sklearn(tmp_path: Path) -> None:
         r2 = cli("run", str(cfg), "--out", str(tmp_path / "out2"))
         assert r2.returncode == 0 and srv.count("/chat/completions") == 120
         run2 = json.loads((tmp_path / "out2" / "run.json").read_text())
-        # requests: sent vs cached differ by design, and so do examples.jsonl's `cached` flags (its sha256)
-        for k in ("created_at", "timings", "requests", "examples_sha256"):
+        # requests: sent vs cached differ by design, and so do examples.jsonl's `cached` flags (its sha256) and
+        # the cost this run spent (a cached re-run spends nothing: checked below)
+        assert {line["requests"] for line in run2["cost"]["lines"]} == {0}
+        for k in ("created_at", "timings", "requests", "examples_sha256", "cost"):
             run.pop(k), run2.pop(k)
         run2["config"]["output"] = run["config"]["output"]
         for r_ in (run, run2):  # request/cached counts differ by design between a fresh and a cached run
