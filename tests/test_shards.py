@@ -37,6 +37,9 @@ def _n(text: str) -> int:
 def _reply(req: dict) -> str:
     """Models answer a label or a sentence that depends on the model and the prompt; the judge a score."""
     last = req["messages"][-1]["content"]
+    if req["model"] == "judge-m" and 'name="output_a"' in last:  # pairwise: a verdict by the outputs' numbers
+        a, b = (re.search(rf'name="output_{x}">\n(.*?)\n</data-', last, re.S).group(1) for x in "ab")
+        return json.dumps({"reason": "r", "verdict": "A" if _n(a) % 3 > _n(b) % 3 else "B" if _n(a) % 3 else "tie"})
     if req["model"] == "judge-m":
         out = re.search(r'name="output">\n(.*?)\n</data-', last, re.S).group(1)
         return json.dumps({"reason": "r", "score": _n(out) % 5 + 1})
@@ -84,6 +87,7 @@ tasks:
     reference: a
     metrics: [exact_match, bleu]
     judges: [conciseness]
+    pairwise: [preference]
 gate:
   rules:
     - {{metric: intent/accuracy, min: 0.99}}
@@ -164,6 +168,7 @@ def test_three_shards_one_killed_and_resumed_merge_into_the_single_run(
 
     single = json.loads((tmp_path / "single/run.json").read_text())
     assert single["tasks"]["intent"]["slices"] and single["tasks"]["qa"]["models"]["ft"]["metrics"]["judge_conciseness"]
+    assert single["tasks"]["qa"]["pairwise"]["preference"]["ft"]["n"] > 0
     # shards given in any order; fresh: equal to the single run in everything but times
     for shard2, merged_dir, resumed in (("fresh2", "merged", False), ("out/shard-2-of-3", "merged_resumed", True)):
         dirs = ["out/shard-3-of-3", "out/shard-1-of-3", shard2]

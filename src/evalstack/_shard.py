@@ -109,12 +109,6 @@ def check_shardable(cfg: Config) -> None:
             hint="drop `curves:` from the shards' config and run `evalstack curves analyze` beside the merge",
         )
     for i, task in enumerate(cfg.tasks):
-        if task.pairwise:
-            raise ConfigError(
-                "--shard: pairwise judges cannot be merged across shards yet",
-                where=f"{cfg.source or 'config'}: tasks[{i}].pairwise",
-                hint="run pairwise judges in a single run (or `evalstack compare` the merged runs)",
-            )
         for j, judge in enumerate(task.judges):
             if getattr(judge, "human_labels", None) is not None:
                 raise ConfigError(

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 _COUNTS = frozenset(
     {"toxic", "tokens", "passed", "judged_against_threshold", "unparseable", "failed", "retried", "methods"}
+    | {"wins", "ties", "losses"}
 )
 """Detail entries that count examples (summed over shards); every other detail must agree across shards."""
 
@@ -166,6 +167,7 @@ def _merge(shards: list[Shard], out_dir: Path) -> RunOutcome:
     for task in [TaskConfig.model_validate(t) for t in config.get("tasks", [])]:
         recs = [s.tasks[task.name] for s in shards]
         scores: dict[str, ModelScores] = {}
+        by_model: dict[str, tuple[list[ExampleRow], list[MetricResult]]] = {}
         for model in models:
             rows, results = _task_model(task, shards, model)
             mts = [s.run.tasks[task.name].models[model] for s in shards]
@@ -182,12 +184,20 @@ def _merge(shards: list[Shard], out_dir: Path) -> RunOutcome:
                 judge_unparseable=_sum_counts([m.judge_unparseable for m in mts]),
             )
             merged = list(with_scores(rows, [r for r in results]))
+            by_model[model] = (merged, results)
             out_rows.extend(merged)
             failures += _failure_groups(task.name, model, {r.id: r for r in merged})
         by_pos = sorted((p, k, i) for k, rec in enumerate(recs) for i, p in enumerate(rec["positions"]))
         slices = [(col, [recs[k]["slices"][col][i] for _, k, i in by_pos]) for col in task.slice_by]
         summaries[task.name] = summarise_task(
-            task.name, len(by_pos), scores, baseline=baseline, settings=settings, repeat=repeat, slices=slices
+            task.name,
+            len(by_pos),
+            scores,
+            baseline=baseline,
+            settings=settings,
+            repeat=repeat,
+            slices=slices,
+            pairwise=_pairwise(shards[0].run.tasks[task.name].pairwise, by_model),
         )
         _annotations(summaries[task.name], [s.run.tasks[task.name] for s in shards])
     sha = write_examples(out_dir, out_rows)
@@ -219,6 +229,31 @@ def _merge(shards: list[Shard], out_dir: Path) -> RunOutcome:
     )
     write_reports(out_dir, run)
     return RunOutcome(run=run, out_dir=out_dir, failed=run.failed_items, exit_code=run.exit_code)
+
+
+def _pairwise(
+    first: Mapping[str, Any], by_model: Mapping[str, tuple[list[ExampleRow], list[MetricResult]]]
+) -> dict[str, dict[str, Any]]:
+    """Each pairwise judge's summary (rubric -> model -> summary) tallied over the merged rows, as the run
+    tallies its own (`judges.pair_tally`); names and settings from a shard's summary (the same in all)."""
+    from .judges import pair_tally, pairwise_summary
+
+    out: dict[str, dict[str, Any]] = {}
+    for rubric, models in first.items():
+        for model, summ in models.items():
+            rows, results = by_model[model]
+            key = f"pairwise_{rubric}"
+            out.setdefault(rubric, {})[model] = pairwise_summary(
+                pair_tally(r.judge.get(key) or {} for r in rows),
+                rubric=summ["rubric"],
+                model=summ["model"],
+                opponent=summ["opponent"],
+                judge_model=summ["judge_model"],
+                items=len(rows),
+                score=next(r.value for r in results if r.key == key),
+                confidence=summ["confidence"],
+            )
+    return out
 
 
 def _annotations(summary: TaskSummary, parts: Sequence[TaskSummary]) -> None:

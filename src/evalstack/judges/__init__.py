@@ -13,7 +13,7 @@ Scale types (points, pass_fail, fraction, preference) are registered classes: ``
 """
 
 from ._call import usage_of
-from ._pairwise import SWAPPED_SUFFIX, PairwiseOutcome, judge_pairwise, wilson_interval
+from ._pairwise import SWAPPED_SUFFIX, PairwiseOutcome, judge_pairwise, pair_tally, pairwise_summary, wilson_interval
 from ._parse import Parsed, parse_reply
 from ._pointwise import PointwiseOutcome, judge_pointwise
 from ._prompt import JudgeItem, build_messages, reference_text, reply_schema
@@ -58,6 +58,8 @@ __all__ = [
     "find_validation",
     "judge_identity",
     "judge_pairwise",
+    "pair_tally",
+    "pairwise_summary",
     "judge_pointwise",
     "load_rubric",
     "parse_reply",

@@ -12,10 +12,10 @@ Replay judges answer by example id: the swapped order is sent as ``<id>::swapped
 
 from __future__ import annotations
 
-__all__ = ["PairwiseOutcome", "judge_pairwise", "wilson_interval", "SWAPPED_SUFFIX"]
+__all__ = ["PairwiseOutcome", "judge_pairwise", "pair_tally", "pairwise_summary", "wilson_interval", "SWAPPED_SUFFIX"]
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,6 +102,74 @@ def _sign_test(wins: int, losses: int) -> float | None:
     return binomial_two_sided(wins, wins + losses) if wins + losses else None
 
 
+def pair_tally(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """The counts a pairwise summary is made of, from pairs as examples.jsonl keeps them (``PairRow.to_dict()``):
+    judged pairs (``n``: both orders gave a verdict) with wins/ties/losses from A's side, failed and unparseable
+    pairs, inconsistent pairs, pairs where both orders picked the same position, and first-position picks out
+    of all position picks. `merge` tallies the rows of every shard with it, as the run did."""
+    t = dict.fromkeys(
+        ("n", "wins", "ties", "losses", "failed", "unparseable", "inconsistent", "same_position", "first", "picks"), 0
+    )
+    for row in rows:
+        ab, ba = row.get("ab"), row.get("ba")
+        if not isinstance(ab, dict) or not isinstance(ba, dict):
+            continue  # never sent (no output, a field missing)
+        v_ab, v_ba = ab.get("verdict"), ba.get("verdict")
+        for v in (v_ab, v_ba):
+            if v in ("A", "B"):
+                t["picks"] += 1
+                t["first"] += v == "A"
+        if v_ab is None or v_ba is None:
+            t["failed" if row.get("failed") else "unparseable"] += 1
+            continue
+        t["n"] += 1
+        t[{"a": "wins", "tie": "ties", "b": "losses"}[str(row.get("winner"))]] += 1
+        t["inconsistent"] += not row.get("consistent")
+        t["same_position"] += v_ab == v_ba and v_ab in ("A", "B")
+    return t
+
+
+def pairwise_summary(
+    tally: Mapping[str, int],
+    *,
+    rubric: str,
+    model: str,
+    opponent: str,
+    judge_model: str | None,
+    items: int,
+    score: float | None,
+    confidence: float,
+) -> dict[str, Any]:
+    """A pairwise judge's summary for run.json (rates with Wilson CIs, sign test, order-bias rates) from
+    :func:`pair_tally`'s counts over ``items`` rows and the metric's ``score``."""
+    n, c = tally["n"], confidence
+    return {
+        "rubric": rubric,
+        "model": model,
+        "opponent": opponent,
+        "judge_model": judge_model,
+        "n": n,
+        "unscored": items - n,
+        "failed": tally["failed"],
+        "unparseable": tally["unparseable"],
+        "wins": tally["wins"],
+        "ties": tally["ties"],
+        "losses": tally["losses"],
+        "win_rate": _rate(tally["wins"], n, c),
+        "tie_rate": _rate(tally["ties"], n, c),
+        "loss_rate": _rate(tally["losses"], n, c),
+        "score": score,
+        "confidence": c,
+        "ci_method": "wilson",
+        "p_value": _sign_test(tally["wins"], tally["losses"]),
+        "test": "sign (wins vs losses, ties dropped)",
+        "inconsistent": tally["inconsistent"],
+        "inconsistent_rate": (tally["inconsistent"] / n) if n else None,
+        "position_bias_rate": (tally["same_position"] / n) if n else None,
+        "first_position_rate": (tally["first"] / tally["picks"]) if tally["picks"] else None,
+    }
+
+
 async def judge_pairwise(
     rubric: Rubric,
     items_a: Sequence[JudgeItem],
@@ -164,37 +232,23 @@ async def judge_pairwise(
         label=job_label(task, f"pairwise {rubric.name} vs {name_b}{turn_label(items_a)}"),
     )
 
-    counts = {"a": 0, "b": 0, "tie": 0}
-    inconsistent = same_position = both_orders = first_picks = position_picks = failed = unparseable = 0
     for j, ex_id in enumerate(pending):
         info_ab, info_ba = _order_row(results[2 * j]), _order_row(results[2 * j + 1])
         v_ab, v_ba = info_ab.verdict, info_ba.verdict
         row = PairRow(ab=info_ab, ba=info_ba)
-        for v in (v_ab, v_ba):
-            if v in ("A", "B"):
-                position_picks += 1
-                first_picks += v == "A"
         if v_ab is None or v_ba is None:
             row.error = "; ".join(
                 f"{o}: {i.error}" for o, i in (("A-B order", info_ab), ("B-A order", info_ba)) if i.error
             )
-            if info_ab.failed or info_ba.failed:
-                row.failed = True
-                failed += 1
-            else:
-                unparseable += 1
+            row.failed = info_ab.failed or info_ba.failed
         else:
-            both_orders += 1
             w_ab, w_ba = _order_winner(v_ab, "a"), _order_winner(v_ba, "b")
             winner = _combine(w_ab, w_ba)
             row.consistent = w_ab == w_ba
-            inconsistent += w_ab != w_ba
-            same_position += v_ab == v_ba and v_ab in ("A", "B")
             row.winner, row.score, row.reason = winner, {"a": 1.0, "tie": 0.5, "b": 0.0}[winner], info_ab.reason
-            counts[winner] += 1
         rows[ex_id] = row
 
-    n = both_orders
+    tally = pair_tally(r.to_dict() for r in rows.values())
     per_example = [rows[a.example_id].score for a in items_a]
     result = mean_result(
         f"pairwise_{rubric.name}",
@@ -203,37 +257,22 @@ async def judge_pairwise(
         details={
             "model": name_a,
             "opponent": name_b,
-            "wins": counts["a"],
-            "ties": counts["tie"],
-            "losses": counts["b"],
+            "wins": tally["wins"],
+            "ties": tally["ties"],
+            "losses": tally["losses"],
         },
     )
-    c = settings.confidence
-    summary = {
-        "rubric": rubric.name,
-        "model": name_a,
-        "opponent": name_b,
-        "judge_model": provider.describe(),
-        "n": n,
-        "unscored": len(items_a) - n,
-        "failed": failed,
-        "unparseable": unparseable,
-        "wins": counts["a"],
-        "ties": counts["tie"],
-        "losses": counts["b"],
-        "win_rate": _rate(counts["a"], n, c),
-        "tie_rate": _rate(counts["tie"], n, c),
-        "loss_rate": _rate(counts["b"], n, c),
-        "score": result.value,
-        "confidence": c,
-        "ci_method": "wilson",
-        "p_value": _sign_test(counts["a"], counts["b"]),
-        "test": "sign (wins vs losses, ties dropped)",
-        "inconsistent": inconsistent,
-        "inconsistent_rate": (inconsistent / n) if n else None,
-        "position_bias_rate": (same_position / n) if n else None,
-        "first_position_rate": (first_picks / position_picks) if position_picks else None,
-    }
+    summary = pairwise_summary(
+        tally,
+        rubric=rubric.name,
+        model=name_a,
+        opponent=name_b,
+        judge_model=provider.describe(),
+        items=len(items_a),
+        score=result.value,
+        confidence=settings.confidence,
+    )
+    failed, unparseable = tally["failed"], tally["unparseable"]
     return PairwiseOutcome(
         rubric=rubric.name,
         name=f"pairwise_{rubric.name}",
