@@ -200,6 +200,7 @@ async def run_calls(
         for i in ask:
             r = results[i]
             params = plain if r.downgraded else settings.params
+            assert r.parsed is not None  # asked again: parsed, not ok
             msgs = retry_messages(calls[i].messages, r.gen.text or "", r.parsed.error or "unreadable")
             reqs.append(Request.make(task, calls[i].example_id, msgs, params, 1, purpose, turn=calls[i].turn))
         again = await runner.run(provider, reqs, label=f"{label} (re-ask)")

@@ -103,7 +103,7 @@ class Rubric(_Strict):
     criteria: str = Field(description="What the judge checks, in plain words.")
     scale: Scale
     fields: list[Literal["input", "output", "reference", "context"]] = Field(
-        default_factory=lambda: ["input", "output"],
+        default_factory=lambda: ["input", "output"],  # type: ignore[arg-type]  # mypy reads the lambda's list as list[str]
         description="What the judge sees. Pairwise rubrics see two outputs where `output` is listed.",
     )
     reasoning_first: bool = Field(

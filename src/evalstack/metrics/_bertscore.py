@@ -16,6 +16,7 @@ import io
 import json
 import os
 import sys
+from typing import cast
 
 from ..errors import ConfigError
 from ._base import MetricResult, mean_result, register_metric
@@ -83,7 +84,9 @@ def bertscore(
     from bert_score.utils import bert_cos_score_idf, get_idf_dict
 
     tokenizer, bert = cached(("bertscore", model, num_layers, device), lambda: _load(model, num_layers, device))
-    flat_c, flat_r, bounds = [], [], []
+    flat_c: list[str] = []
+    flat_r: list[str] = []
+    bounds: list[tuple[int, int]] = []
     for c, group in zip(cands, refs):
         bounds.append((len(flat_r), len(flat_r) + len(group)))
         flat_c += [c] * len(group)
@@ -165,8 +168,8 @@ class BertScore(BaseMetric):
         if idx:
             o = self.opts
             prf = bertscore(
-                [preds[i] for i in idx],
-                [refs[i] for i in idx],
+                cast(list[str], [preds[i] for i in idx]),
+                cast(list[list[str]], [refs[i] for i in idx]),
                 model=self.model_path,
                 num_layers=o["num_layers"],
                 idf=o["idf"],

@@ -55,6 +55,7 @@ def bleu_from_stats(
                 smooth = np.where(active & zero, smooth * 2, smooth)
                 p = np.where(zero, 100.0 / (smooth * t), p)
             elif smooth_method == "floor":
+                assert smooth_value is not None  # floor's default is 0.1
                 p = np.where(zero, 100.0 * smooth_value / t, p)
             precisions[..., n] = np.where(active, p, 0.0)
         logs = np.where(precisions == 0, -9999999999.0, np.log(np.where(precisions == 0, 1.0, precisions)))

@@ -50,7 +50,7 @@ class Option:
     """Shown by ``evalstack metrics``."""
 
 
-def one_line(text: str, limit: int = 300) -> str:
+def one_line(text: object, limit: int = 300) -> str:
     """Whitespace collapsed, cut at ``limit`` characters: error messages are one line."""
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -39,7 +39,7 @@ def _load_causal_lm(path: str, device: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path).to(device).eval()
+    model = AutoModelForCausalLM.from_pretrained(path).to(device).eval()  # type: ignore[arg-type]  # transformers' stubs
     return tok, model
 
 
@@ -115,7 +115,10 @@ class _LogprobMetric(BaseMetric):
         idx = [i for i, t in enumerate(texts) if t is not None]
         device = resolve_device(self.name, self.opts["device"])
         got = causal_lm_logprobs(
-            [texts[i] for i in idx], self.opts["model"], device=device, batch_size=self.opts["batch_size"]
+            cast(list[str], [texts[i] for i in idx]),
+            self.opts["model"],
+            device=device,
+            batch_size=self.opts["batch_size"],
         )
         col: list[Any] = [None] * n
         for i, lp in zip(idx, got):

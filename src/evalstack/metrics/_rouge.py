@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ._base import MetricResult, mean_result, register_metric
 from ._inputs import check_predictions, reference_lists
@@ -28,7 +29,7 @@ from ._options import BaseMetric, Option, boolean, one_or_more
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
 _ROUGE_TYPE_RE = re.compile(r"rouge([1-9])$")
 _STEMS: dict[str, str] = {}
-_STEMMER = []  # [nltk PorterStemmer] once created
+_STEMMER: list[Any] = []  # [nltk PorterStemmer] once created
 _MAX_STEMS = 1_000_000
 
 

@@ -13,6 +13,7 @@ Per-example values are the sentence-level scores (``sentence_bleu`` with effecti
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -52,7 +53,11 @@ class SacrebleuMetric(BaseMetric):
         refs = reference_lists(self.name, references, len(preds))
         scored = scored_mask(preds, refs)
         idx = np.flatnonzero(scored)
-        rows = self.sentence_stats([preds[i] for i in idx], [refs[i] for i in idx]) if len(idx) else None
+        rows = (
+            self.sentence_stats(cast(list[str], [preds[i] for i in idx]), cast(list[list[str]], [refs[i] for i in idx]))
+            if len(idx)
+            else None
+        )
         width = rows.shape[1] if rows is not None else self.width()
         stats = np.zeros((len(preds), width))
         per_example: list[float | None] = [None] * len(preds)

@@ -12,6 +12,7 @@ tested.
 from __future__ import annotations
 
 import bisect
+from typing import cast
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from ._inputs import check_predictions
 from ._options import BaseMetric, Option, boolean, choice, integer
 
 
-def _closest_other_length(h: int, sorted_lens: list[int]) -> int:
+def _closest_other_length(h: int, sorted_lens: list[int]) -> int | None:
     """Closest length to ``h`` among ``sorted_lens`` minus one occurrence of ``h`` (ties: the shorter)."""
     lo = bisect.bisect_left(sorted_lens, h)
     hi = bisect.bisect_right(sorted_lens, h)
@@ -95,7 +96,7 @@ class SelfBleu(BaseMetric):
         if len(idx) >= 2:  # one output has no "others"
             o = self.opts
             rows = self_bleu_stats(
-                [preds[i] for i in idx],
+                cast(list[str], [preds[i] for i in idx]),
                 tokenize=o["tokenize"],
                 lowercase=o["lowercase"],
                 max_order=o["max_ngram_order"],

@@ -16,6 +16,7 @@ better for both.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -143,7 +144,7 @@ class Toxicity(BaseMetric):
         preds = check_predictions(self.name, predictions)
         idx = [i for i, p in enumerate(preds) if p is not None]
         probs: list[float | None] = [None] * len(preds)
-        for i, pr in zip(idx, self.probabilities([preds[i] for i in idx])):
+        for i, pr in zip(idx, self.probabilities(cast(list[str], [preds[i] for i in idx]))):
             probs[i] = float(pr)
         thr = self.opts["threshold"]
         toxic = [None if p is None else float(p >= thr) for p in probs]
