@@ -239,3 +239,15 @@ def test_tool_summary_in_the_report_and_hostile_calls_stay_inert(
 
     cells = [c for row in csv.reader(csv_text.splitlines()) for c in row]
     assert all(not c.startswith(("=", "+", "-", "@")) for c in cells)
+
+
+def test_compare_scores_a_saved_tool_run_as_the_run_did(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with LoopbackServer() as srv:
+        srv.reply_with(ft_reply)
+        cfg = write(tmp_path, srv.base_url)
+        assert main(["run", str(cfg), "--quiet"]) == 0
+    assert main(["compare", "out", "--out", "cmp"]) == 0
+    assert values(tmp_path / "cmp") == values(tmp_path / "out")
+    run = json.loads((tmp_path / "out/run.json").read_text())
+    assert run["config"]["tasks"][0]["tools"]["schemas"] == "tools.json"  # relative to the config, as written

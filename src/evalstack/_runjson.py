@@ -47,6 +47,9 @@ def public_config(cfg: Config, out_dir: Path | None = None) -> dict[str, JSON]:
             m["path"] = relative_path(m["path"], base)
     for t in data.get("tasks", []):
         t["data"]["path"] = relative_path(t["data"]["path"], base)
+        for k in ("schemas", "module"):  # a tool task's files (inline schemas stay as they are)
+            if isinstance((t.get("tools") or {}).get(k), str):
+                t["tools"][k] = relative_path(t["tools"][k], base)
         for j in t.get("judges", []) + t.get("pairwise", []):
             if isinstance(j.get("judge"), dict) and "path" in j["judge"]:
                 j["judge"]["path"] = relative_path(j["judge"]["path"], base)

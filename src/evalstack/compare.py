@@ -34,7 +34,7 @@ from .models import EMPTY_KINDS
 from .results import ExampleRow, FailureGroup, ModelInfo, RunResult
 
 if TYPE_CHECKING:
-    from .metrics import MetricResult
+    from .metrics import MetricContext, MetricResult
     from .pipeline import RunOutcome
 
 Rows = dict[tuple[str, str], dict[str, ExampleRow]]
@@ -125,6 +125,10 @@ def compare(
             f"baseline '{baseline}' is in none of the runs (models: {', '.join(models)})", hint="pass --baseline NAME"
         )
     tasks_cfg = [TaskConfig.model_validate(t) for t in first.config.get("tasks", [])]
+    config_dir = (first_dir / str(first.config.get("config_dir") or ".")).resolve()
+    for t in tasks_cfg:  # a tool task's schema file / module, named relative to the config
+        if t.tools is not None:
+            t.tools.resolve(lambda p: p if p.is_absolute() else config_dir / p)
     task_index = {t.name: i for i, t in enumerate(tasks_cfg)}
     settings = StatsSettings.model_validate(first.config.get("stats", {}))
     out_dir = Path(out_dir)
@@ -173,7 +177,7 @@ def _write(
         scores: dict[str, ModelScores] = {}
         for m in present:
             ex = [rows[(task.name, m)][i] for i in order]
-            scores[m], results = _rescore(task, plans, ex)
+            scores[m], results = _rescore(task, plans, ex, _tool_context(task, task_index[task.name], ex))
             out_rows.extend(with_scores(ex, results))
         scored.append((task, order, scores, [rows[(task.name, baseline)][i] for i in order]))
     examples_sha256 = write_examples(out_dir, out_rows)
@@ -240,7 +244,27 @@ def _metric_plans(task: TaskConfig, index: int) -> list[MetricPlan]:
     return plans
 
 
-def _rescore(task: TaskConfig, plans: list[MetricPlan], ex: list[ExampleRow]) -> tuple[ModelScores, list[MetricResult]]:
+def _tool_context(task: TaskConfig, index: int, ex: list[ExampleRow]) -> MetricContext | None:
+    """A tool task's calls (saved in the rows) and expected calls (kept in the rows' fields) for its metrics."""
+    if task.tools is None:
+        return None
+    from .tools import expected_calls, prepare_tools, score_context
+
+    tools, _ = prepare_tools(task, [], f"tasks[{index}]", "run.json config")
+    assert tools is not None
+    names = [t["function"]["name"] for t in tools.schemas]
+    col = task.expected_calls.column if task.expected_calls else None
+    expected = (
+        None if col is None else [expected_calls(e.fields.get(col), names, f"examples.jsonl {e.id}", col) for e in ex]
+    )
+    ordered = bool(task.expected_calls and task.expected_calls.ordered)
+    made = [None if e.error is not None else list(e.tool_calls or []) for e in ex]
+    return score_context(tools, expected, made, ordered=ordered)
+
+
+def _rescore(
+    task: TaskConfig, plans: list[MetricPlan], ex: list[ExampleRow], extra: MetricContext | None = None
+) -> tuple[ModelScores, list[MetricResult]]:
     """One model's saved rows scored again: the task's metrics on the outputs, the saved judge scores, the
     counts of failed, empty and unparseable items (usage is not carried over)."""
     from .metrics import mean_result
@@ -254,7 +278,9 @@ def _rescore(task: TaskConfig, plans: list[MetricPlan], ex: list[ExampleRow]) ->
 
         results = score_turns(task, plans, [saved_answers(e) for e in ex], knowledge=knowledge)
     else:
-        results = score_outputs(task, plans, [e.output for e in ex], targets=refs, references=refs, knowledge=knowledge)
+        results = score_outputs(
+            task, plans, [e.output for e in ex], targets=refs, references=refs, knowledge=knowledge, extra=extra
+        )
     judged = results + [
         mean_result(k, [e.scores.get(k) for e in ex])
         for k in sorted({k for e in ex for k in e.scores if k.startswith("judge_")})

@@ -302,6 +302,9 @@ def config_digest(cfg: Config) -> str:
     model(data.get("judge"))
     for t in data.get("tasks", []):
         t["data"]["path"] = file_ref(t["data"]["path"])
+        for k in ("schemas", "module"):  # a tool task's files, by contents
+            if isinstance((t.get("tools") or {}).get(k), str):
+                t["tools"][k] = file_ref(t["tools"][k])
         for ms in t.get("metrics", []):
             opts = ms.get("options") or {}
             for key in ("model", "path", "baseline"):
