@@ -163,6 +163,7 @@ def assemble_run(
     timings: Mapping[str, float] | None = None,
     sources: Sequence[str] = (),
     cost: dict[str, Any] | None = None,
+    digests: Mapping[str, dict[str, Any]] | None = None,
 ) -> RunResult:
     """The :class:`RunResult`, complete: ``incomplete`` when items failed (with the command that finishes
     the run), curve analyses and checkpoint rows, and the gate's decision judged on all of it (``gate_source``
@@ -189,6 +190,7 @@ def assemble_run(
         timings=dict(timings or {}),
         sources=list(sources),
         cost=cost,
+        digests=dict(digests or {}),
     )
     if gate is not None:
         from .gate import evaluate_gate

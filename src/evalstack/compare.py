@@ -216,6 +216,7 @@ def _write(
         resume_command=" ; ".join(f"evalstack run CONFIG --out {d} --resume" for d in unfinished)
         + ", then compare again",
         gate=gate_cfg,
+        digests=_merged_digests(loaded, models),
         gate_source=(
             f"--rules {rules}"
             if gate_file is not None
@@ -224,6 +225,19 @@ def _write(
     )
     write_reports(out_dir, run)
     return RunOutcome(run=run, out_dir=out_dir, failed=run.failed_items, exit_code=run.exit_code)
+
+
+def _merged_digests(loaded: list[tuple[Path, RunResult, Rows]], models: dict[str, ModelInfo]) -> dict[str, dict]:
+    """The first run's task digests, with each merged model's identity taken from the run it came from."""
+    out: dict[str, dict] = {}
+    for task, dg in loaded[0][1].digests.items():
+        merged: dict[str, object] = {}
+        for _, run, _ in loaded:
+            for name, ident in (run.digests.get(task, {}).get("models") or {}).items():
+                if name in models:
+                    merged.setdefault(name, ident)
+        out[task] = {**dg, "models": merged}
+    return out
 
 
 def _metric_plans(task: TaskConfig, index: int) -> list[MetricPlan]:

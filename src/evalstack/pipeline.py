@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Unpack
 
 from ._cleaned import cleaned_data
 from ._crash import crash_point
+from ._digests import plan_digests
 from ._examples import example_rows, write_examples
 from ._lock import RunLock
 from ._outdir import claim, protected_paths, record
@@ -315,6 +316,7 @@ class _Run:
             requests={name: request_stats(st) for name, st in sorted(runner.stats.items())},
             timings={k: round(v, 3) for k, v in self.timings.items()},
             cost=self.cost,
+            digests=plan_digests(self.plans, self.cfg, self.model_names),
         )
 
     # ------------------------------------------------------------ the run

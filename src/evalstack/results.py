@@ -309,6 +309,13 @@ class RunResult(_Record):
     timings: dict[str, float] = Field(
         default_factory=dict, description="Seconds per phase (ignored by determinism checks)."
     )
+    digests: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per task: sha256 digests of what determines its result (data rows used in id order, prompt, "
+        "labels and label parsing, metric names and options, per judge its model + params and rubric text, per "
+        "model its identity + params, the scoring version); path-independent. Deltas between runs whose data, "
+        "prompt, labels, metrics, judge, rubric or scoring digests differ are refused (evalstack._digests).",
+    )
 
     @property
     def failed_items(self) -> int:
