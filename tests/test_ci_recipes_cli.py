@@ -54,6 +54,7 @@ def test_completion_script_and_commands() -> None:
     assert items == [
         f"plain,{c}"
         for c in (
+            "baseline",
             "cache",
             "compare",
             "curves",

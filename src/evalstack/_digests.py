@@ -18,15 +18,26 @@ Two runs are **like-for-like** when every kind but the models is equal (:func:`m
 
 from __future__ import annotations
 
-__all__ = ["KINDS", "SCORING_VERSION", "Mismatch", "mismatches", "plan_digests", "task_digests"]
+__all__ = [
+    "KINDS",
+    "SCORING_VERSION",
+    "Mismatch",
+    "NotLikeForLike",
+    "check_like_for_like",
+    "mismatches",
+    "plan_digests",
+    "task_digests",
+]
 
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .errors import DataError
 
 if TYPE_CHECKING:
     from ._prepare import TaskPlan
@@ -188,3 +199,33 @@ def describe(found: list[Mismatch]) -> list[str]:
         if m.text not in texts:
             texts.append(m.text)
     return [f"{t}: {'; '.join(texts)}" for t, texts in by_task.items()]
+
+
+class NotLikeForLike(DataError):
+    """Two runs' task digests differ in a kind not allowed: no delta between them (exit 2). ``details``: one
+    line per task naming each difference (the CLI prints them under the error line)."""
+
+    def __init__(self, message: str, details: list[str], *, hint: str):
+        super().__init__(message, hint=hint)
+        self.details = details
+
+
+def check_like_for_like(
+    pairs: Iterable[tuple[str, Mapping[str, object], Mapping[str, object]]], allow: Collection[str], *, what: str
+) -> list[str]:
+    """Refuse (:class:`NotLikeForLike`, one line per task naming each difference) unless every kind that
+    differs is in ``allow`` (``all`` allows every kind); return the allowed differences' lines, which the
+    report marks "not like-for-like". ``pairs``: (task, baseline's digests, candidate's digests)."""
+    bad = sorted(set(allow) - {*KINDS, "all"})
+    if bad:
+        raise DataError(f"--allow-mismatch {bad[0]}: not a kind of digest", hint=f"one of {', '.join(KINDS)}, or all")
+    found = [m for task, a, b in pairs for m in mismatches(a, b, task)]
+    refused = [m for m in found if m.kind not in allow and "all" not in allow]
+    if refused:
+        kinds = ",".join(dict.fromkeys(m.kind for m in refused))
+        raise NotLikeForLike(
+            f"{what} are not like-for-like ({kinds} differ), no delta computed",
+            describe(refused),
+            hint=f"--allow-mismatch {kinds} computes it anyway, marked not like-for-like",
+        )
+    return describe(found)

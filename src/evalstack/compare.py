@@ -19,6 +19,7 @@ from __future__ import annotations
 __all__ = ["compare_runs", "compare"]
 
 from collections import defaultdict
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,10 +79,13 @@ def compare_runs(
     baseline: str | None = None,
     intersect: bool = False,
     rules: Path | None = None,
+    allow_mismatch: Collection[str] = (),
 ) -> int:
     """Merge saved runs, recompute metrics and deltas, write a full report folder; return the exit code
     (0 passed / no gate, 1 gate failed, 3 a run is incomplete)."""
-    return compare(run_dirs, out_dir=out_dir, baseline=baseline, intersect=intersect, rules=rules).exit_code
+    return compare(
+        run_dirs, out_dir=out_dir, baseline=baseline, intersect=intersect, rules=rules, allow_mismatch=allow_mismatch
+    ).exit_code
 
 
 def compare(
@@ -91,15 +95,19 @@ def compare(
     baseline: str | None = None,
     intersect: bool = False,
     rules: Path | None = None,
+    allow_mismatch: Collection[str] = (),
+    name: str | None = None,
+    gate: GateConfig | None = None,
 ) -> RunOutcome:
     """:func:`compare_runs`, returning the merged run with its folder and exit code."""
     from .gate import load_gate_rules
     from .pipeline import quiet_offline_env
 
     quiet_offline_env()
-    gate_file = load_gate_rules(rules) if rules is not None else None  # a bad rules file fails before any work
+    gate_file = load_gate_rules(rules) if rules is not None else gate  # a bad rules file fails before any work
     loaded = [(Path(d), *_load(Path(d))) for d in run_dirs]
     first_dir, first, _ = loaded[0]
+    run_name = name or f"compare-{first.name}"
     baseline = baseline or first.baseline
     models: dict[str, ModelInfo] = {}
     rows: Rows = {}
@@ -124,6 +132,7 @@ def compare(
         raise DataError(
             f"baseline '{baseline}' is in none of the runs (models: {', '.join(models)})", hint="pass --baseline NAME"
         )
+    marks = _like_for_like(loaded, baseline, allow_mismatch)
     tasks_cfg = [TaskConfig.model_validate(t) for t in first.config.get("tasks", [])]
     config_dir = (first_dir / str(first.config.get("config_dir") or ".")).resolve()
     for t in tasks_cfg:  # a tool task's schema file / module, named relative to the config
@@ -135,7 +144,19 @@ def compare(
     claim(out_dir, where="--out", protected=[("input run's", d / "run.json") for d, _, _ in loaded])
     with RunLock(out_dir, resume=True) as lock:  # a killed compare leaves the lock: readers refuse the folder
         outcome = _write(
-            loaded, out_dir, models, rows, baseline, intersect, tasks_cfg, task_index, settings, gate_file, rules
+            loaded,
+            out_dir,
+            models,
+            rows,
+            baseline,
+            intersect,
+            tasks_cfg,
+            task_index,
+            settings,
+            gate_file,
+            rules,
+            marks,
+            run_name,
         )
         lock.finish()
     return outcome
@@ -153,6 +174,8 @@ def _write(
     settings: StatsSettings,
     gate_file: GateConfig | None,
     rules: Path | None,
+    marks: list[str],
+    name: str,
 ) -> RunOutcome:
     from .pipeline import RunOutcome
     from .report import write_reports
@@ -169,7 +192,8 @@ def _write(
         if not intersect and any(s != id_sets[0] for s in id_sets):
             raise DataError(
                 f"task '{task.name}': the runs evaluated different examples "
-                f"({min(map(len, id_sets))}-{max(map(len, id_sets))} ids, {len(ids)} in common)",
+                f"({min(map(len, id_sets))}-{max(map(len, id_sets))} ids, {len(ids)} in common): "
+                + _missing_ids(task.name, present, rows, baseline),
                 hint="pass --intersect to compare on the common examples",
             )
         order = [i for i in rows[(task.name, baseline)] if i in ids]
@@ -203,14 +227,15 @@ def _write(
     )
     gate_cfg = gate_file or (GateConfig.model_validate(newest.config["gate"]) if newest.config.get("gate") else None)
     run = assemble_run(
-        name=f"compare-{first.name}",
+        name=name,
         baseline=baseline,
         config_digest=first.config_digest,
         models=models,
         tasks=summaries,
         config=first.config,
         examples_sha256=examples_sha256,
-        settings={"confidence": settings.confidence, "n_resamples": settings.n_resamples, "seed": settings.seed},
+        settings={"confidence": settings.confidence, "n_resamples": settings.n_resamples, "seed": settings.seed}
+        | ({"not_like_for_like": marks} if marks else {}),
         failures=failures,
         sources=[str(d) for d, _, _ in loaded],
         resume_command=" ; ".join(f"evalstack run CONFIG --out {d} --resume" for d in unfinished)
@@ -218,13 +243,41 @@ def _write(
         gate=gate_cfg,
         digests=_merged_digests(loaded, models),
         gate_source=(
-            f"--rules {rules}"
+            (f"--rules {rules}" if rules is not None else None)
             if gate_file is not None
             else f"the gate rules of the newest run, {newest_dir} ({newest.created_at})"
         ),
     )
     write_reports(out_dir, run)
     return RunOutcome(run=run, out_dir=out_dir, failed=run.failed_items, exit_code=run.exit_code)
+
+
+def _missing_ids(task: str, present: list[str], rows: Rows, baseline: str) -> str:
+    """Which ids each model lacks that another has: ``ft lacks e3, e7; base lacks e9 (+2 more)``."""
+    every = set().union(*(rows[(task, m)] for m in present))
+    parts = []
+    for m in [baseline, *[p for p in present if p != baseline]]:
+        lacks = sorted(every - set(rows[(task, m)]))
+        if lacks:
+            more = f" (+{len(lacks) - 5} more)" if len(lacks) > 5 else ""
+            parts.append(f"{m} lacks {', '.join(lacks[:5])}{more}")
+    return "; ".join(parts)
+
+
+def _like_for_like(loaded: list[tuple[Path, RunResult, Rows]], baseline: str, allow: Collection[str]) -> list[str]:
+    """Every run's task digests against those of the run that holds the baseline model: refused where they
+    differ (but for the models), unless ``allow`` names each kind; the allowed differences' lines."""
+    from ._digests import check_like_for_like
+
+    holder = next((run for _, run, _ in loaded if baseline in run.models), loaded[0][1])
+    pairs = [
+        (task, holder.digests.get(task, {}), run.digests.get(task, {}))
+        for _, run, _ in loaded
+        if run is not holder
+        for task in holder.tasks
+        if task in run.tasks
+    ]
+    return check_like_for_like(pairs, allow, what="the runs")
 
 
 def _merged_digests(loaded: list[tuple[Path, RunResult, Rows]], models: dict[str, ModelInfo]) -> dict[str, dict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "Config",
+    "BaselineRun",
     "TaskConfig",
     "DataConfig",
     "PromptConfig",
@@ -83,9 +84,28 @@ def __getattr__(name: str) -> Any:
 # ---------------------------------------------------------------- the config
 
 
+class BaselineRun(_Strict):
+    """``baseline: {run: prod}``: pair the models with a stored baseline's per-example scores."""
+
+    run: str = Field(description="A stored baseline's name (`evalstack baseline set`) or a run folder path.")
+    intersect: bool = Field(False, description="Pair the example ids both sides have (else a missing id is an error).")
+    allow_mismatch: list[str] = Field(
+        default_factory=list,
+        description="Digest kinds that may differ (the report marks the deltas not like-for-like).",
+    )
+
+
 class Config(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     baseline: str
+    baseline_run: BaselineRun | None = Field(
+        None,
+        exclude=True,
+        description="Set by `baseline: {run: NAME}`: the stored baseline the models are paired with.",
+    )
+    store: Path | None = Field(
+        None, exclude=True, description="The run store folder (history, baselines); default $EVALSTACK_STORE."
+    )
     models: dict[str, ModelConfig]
     tasks: list[TaskConfig] = Field(min_length=1)
     judge: ModelConfig | None = None
@@ -106,6 +126,17 @@ class Config(_Strict):
     )
 
     source: Path | None = Field(None, exclude=True, description="The config file (set by load_config).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_baseline(cls, data: Any) -> Any:
+        """``baseline: {run: prod}``: the models are candidates only; the first stands in as the run's baseline
+        until :mod:`evalstack.baseline` pairs them with the stored one."""
+        if isinstance(data, dict) and isinstance(data.get("baseline"), dict):
+            models = data.get("models")
+            first = next(iter(models), "") if isinstance(models, dict) else ""
+            data = {**data, "baseline_run": data["baseline"], "baseline": first}
+        return data
 
     @field_validator("name")
     @classmethod
@@ -217,6 +248,7 @@ def _resolve_paths(cfg: Config, base: Path) -> None:
     resolve_validation_paths(cfg.gate, base)
     cfg.output = fix_opt(cfg.output)
     cfg.cache = fix_opt(cfg.cache)
+    cfg.store = fix_opt(cfg.store)
 
 
 def config_from_data(data: Any, *, source: Path | None = None, doc: Any = None) -> Config:

@@ -422,6 +422,19 @@ def run_config(
     incomplete run's reports tell the user to run; default built from the config's path and the options;
     ``shard``: only that shard's examples, into ``<output>/shard-I-of-N`` unless ``out_dir`` says where)."""
     quiet_offline_env()
+    if cfg.baseline_run is not None:  # baseline: {run: prod}: the candidates paired with a stored baseline
+        from .baseline import run_with_stored_baseline
+
+        return run_with_stored_baseline(
+            cfg,
+            out_dir=out_dir,
+            limit=limit,
+            no_cache=no_cache,
+            concurrency=concurrency,
+            models=models,
+            progress=progress,
+            batch=batch,
+        )
     return _Run(
         cfg,
         out_dir=Path(out_dir) if out_dir else None,

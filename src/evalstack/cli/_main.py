@@ -28,6 +28,7 @@ _LAZY = {
     "view": ("evalstack.view._cli:view", "Review workbench: read, filter, compare and label examples in the browser."),
     "labels": ("evalstack.view._cli:labels", "Review labels: export them for judge validation or as cleaned data."),
     "history": ("evalstack.history._cli:history", "Metrics of indexed runs over time, with drift alarms."),
+    "baseline": ("evalstack.baseline._cli:baseline", "Store a finished run's scores as a named baseline."),
     "cache": ("evalstack.cli._cache:cache", "Check, repair or merge response cache files (e.g. the shards' caches)."),
     "plan": ("evalstack.cli._plan:plan", "How many examples the gate's paired test needs to see a given drop."),
     "sweep": ("evalstack.sweep._cli:sweep", "Evaluate a fine-tuning run's checkpoints and pick one honestly."),
@@ -134,6 +135,8 @@ def _main(argv: list[str] | None) -> int:
         rv = cli.main(args=argv, prog_name="evalstack", standalone_mode=False)
     except EvalstackError as exc:
         click.echo(f"error: {exc}", err=True)
+        for line in getattr(exc, "details", ()):  # e.g. one line per difference of two runs' digests
+            click.echo(f"  {line}", err=True)
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

@@ -178,6 +178,19 @@ def run(
     return outcome.exit_code
 
 
+ALLOW_MISMATCH = click.option(
+    "--allow-mismatch",
+    multiple=True,
+    metavar="KIND",
+    help="Compute deltas between runs whose digests of KIND differ (data, prompt, labels, metrics, judge, rubric, "
+    "scoring, or all; repeat or comma-separate); the report marks them not like-for-like.",
+)
+
+
+def _kinds(values: tuple[str, ...]) -> list[str]:
+    return [k.strip() for v in values for k in v.split(",") if k.strip()]
+
+
 def _step_summary(out_dir: Path) -> None:
     """Append report.md to $GITHUB_STEP_SUMMARY when running in GitHub Actions."""
     import os
@@ -203,13 +216,42 @@ def _step_summary(out_dir: Path) -> None:
     help="Also write report.md and junit.xml with this verdict into DIR (the run folder itself, or a new "
     "or empty folder).",
 )
-def gate(run_dir: Path, rules: Path, as_json: bool, allow_unfinished: bool, out_dir: Path | None) -> int:
+@click.option(
+    "--baseline",
+    "stored",
+    metavar="NAME|RUN",
+    help="Judge RUN's models against a stored baseline (`evalstack baseline set`) or a run folder's baseline "
+    "model, paired by example id; refused (exit 2) where their digests differ.",
+)
+@click.option("--intersect", is_flag=True, help="With --baseline: pair the example ids both sides have.")
+@ALLOW_MISMATCH
+def gate(
+    run_dir: Path,
+    rules: Path,
+    as_json: bool,
+    allow_unfinished: bool,
+    out_dir: Path | None,
+    stored: str | None,
+    intersect: bool,
+    allow_mismatch: tuple[str, ...],
+) -> int:
     """Re-judge a saved run against gate rules (exit 1 if the gate fails, 3 if the run is incomplete: items
     failed after retries). A folder whose run did not finish is refused (exit 2) unless --allow-unfinished."""
     from .._shard import refuse_shard_folder
     from ..gate import evaluate_gate, load_gate_rules
     from ..report import read_run
 
+    if stored is not None:
+        from ..baseline import gate_against_baseline
+
+        paired = gate_against_baseline(
+            run_dir, stored, rules=rules, out_dir=out_dir, intersect=intersect, allow_mismatch=_kinds(allow_mismatch)
+        )
+        if as_json:
+            click.echo(paired.run.gate.model_dump_json(indent=2) if paired.run.gate else "null")
+        else:
+            _echo_summary(paired)
+        return paired.exit_code
     run_ = read_run(run_dir, allow_unfinished=allow_unfinished)
     refuse_shard_folder(run_.settings, str(run_dir))
     decision = evaluate_gate(run_, load_gate_rules(rules))
@@ -254,14 +296,28 @@ def _write_gated(run_, run_dir: Path, out_dir: Path) -> None:
     help="Gate rules YAML (default: the gate rules of the newest run).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the merged run.json to stdout.")
+@ALLOW_MISMATCH
 def compare(
-    runs: tuple[Path, ...], baseline: str | None, out_dir: Path, intersect: bool, rules: Path | None, as_json: bool
+    runs: tuple[Path, ...],
+    baseline: str | None,
+    out_dir: Path,
+    intersect: bool,
+    rules: Path | None,
+    as_json: bool,
+    allow_mismatch: tuple[str, ...],
 ) -> int:
     """Delta report from saved runs (checkpoints evaluated on different days), matched on example ids.
     Exit 0/1 as the gate of the newest run (or --rules) decides, 3 when a run is incomplete."""
     from ..compare import compare as compare_
 
-    outcome = compare_(list(runs), out_dir=out_dir, baseline=baseline, intersect=intersect, rules=rules)
+    outcome = compare_(
+        list(runs),
+        out_dir=out_dir,
+        baseline=baseline,
+        intersect=intersect,
+        rules=rules,
+        allow_mismatch=_kinds(allow_mismatch),
+    )
     if as_json:
         click.echo((out_dir / "run.json").read_text(encoding="utf-8"), nl=False)
     else:

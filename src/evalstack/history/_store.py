@@ -31,6 +31,11 @@ CREATE TABLE IF NOT EXISTS points (
   checkpoint_step INTEGER, PRIMARY KEY (run_key, task, model, metric));
 CREATE INDEX IF NOT EXISTS points_series ON points (task, metric, model);
 CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at);
+CREATE TABLE IF NOT EXISTS baselines (
+  name TEXT NOT NULL, folder TEXT NOT NULL, run_key TEXT NOT NULL, model TEXT NOT NULL, set_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS digests (
+  run_key TEXT NOT NULL, task TEXT NOT NULL, comparable TEXT NOT NULL, detail TEXT NOT NULL,
+  PRIMARY KEY (run_key, task));
 """
 
 
@@ -175,6 +180,24 @@ class RunStore:
         )
         for row in self.con.execute(sql, args):
             yield Point(*(*row[:14], bool(row[14]), row[15]))
+
+    def set_baseline(self, name: str, folder: Path, run_key: str, model: str) -> None:
+        """Record that ``name`` now means the baseline in ``folder`` (earlier settings are kept, for history)."""
+        from datetime import datetime
+
+        now = datetime.now(UTC).isoformat(timespec="microseconds")
+        self.con.execute("INSERT INTO baselines VALUES (?, ?, ?, ?, ?)", (name, str(folder), run_key, model, now))
+
+    def baseline(self, name: str) -> tuple[str, str, str] | None:
+        """(folder, run key, model) of the newest setting of ``name``."""
+        row = self.con.execute(
+            "SELECT folder, run_key, model FROM baselines WHERE name = ? ORDER BY set_at DESC, rowid DESC LIMIT 1",
+            (name,),
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+    def baseline_names(self) -> list[str]:
+        return [str(r[0]) for r in self.con.execute("SELECT DISTINCT name FROM baselines ORDER BY name")]
 
     def count_runs(self) -> int:
         return int(self.con.execute("SELECT count(*) FROM runs").fetchone()[0])
