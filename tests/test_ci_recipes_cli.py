@@ -63,6 +63,7 @@ def test_completion_script_and_commands() -> None:
             "init",
             "judge",
             "labels",
+            "merge",
             "metrics",
             "plan",
             "review",

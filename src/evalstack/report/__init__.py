@@ -31,7 +31,8 @@ from ._store import (
     write_run_json,
     write_run_schema,
 )
-from ._view import gate_table, incomplete_lines, verdict
+from ._verdict import verdict
+from ._view import gate_table, incomplete_lines
 from ._worse import summary_lines
 from ._write import write_report_files, write_reports
 

@@ -15,6 +15,7 @@ from typing import Any
 from ..results import RunResult
 from ._format import one_line
 from ._runinfo import model_order
+from ._verdict import verdict
 from ._view import (
     counts_line,
     deltas_table,
@@ -26,7 +27,6 @@ from ._view import (
     pairwise_table,
     regressions_table,
     slices_table,
-    verdict,
 )
 from ._view_across import (
     checkpoint_curve_table,

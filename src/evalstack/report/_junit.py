@@ -23,7 +23,8 @@ import xml.etree.ElementTree as ET
 from ..results import GateRuleResult, RunResult
 from ._format import counted, fmt_ci, fmt_int, fmt_num, fmt_p
 from ._runinfo import model_order
-from ._view import incomplete_lines, verdict
+from ._verdict import verdict
+from ._view import incomplete_lines
 
 _XML_BAD = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 

@@ -9,6 +9,7 @@ from typing import Any
 from ..results import RunResult
 from ._format import one_line
 from ._runinfo import headline_key, is_per_example, model_order, task_metric_keys
+from ._verdict import verdict
 from ._view import (
     Cell,
     Table,
@@ -20,7 +21,6 @@ from ._view import (
     pairwise_table,
     regressions_table,
     slices_table,
-    verdict,
 )
 from ._view_across import (
     checkpoint_curve_table,

@@ -68,16 +68,7 @@ class Verdict:
 
 
 def verdict(run: RunResult) -> Verdict:
-    """The first thing a reader sees: incomplete run / gate passed (with warnings) / failed (which rules) / no gate;
-    deltas between runs whose digests differ (``--allow-mismatch``) say they are not like-for-like."""
-    v = _verdict(run)
-    marks = (run.settings or {}).get("not_like_for_like")
-    if marks:
-        v.headline += f" Deltas are NOT LIKE-FOR-LIKE ({'; '.join(map(str, marks))})."
-    return v
-
-
-def _verdict(run: RunResult) -> Verdict:
+    """The first thing a reader sees: incomplete run / gate passed (with warnings) / failed (which rules) / no gate."""
     gate = run.gate
     incomplete = run_failures(run)
     if incomplete:

@@ -1,0 +1,19 @@
+"""The verdict headline, with the note that deltas are not like-for-like (runs whose digests differ, compared
+with ``--allow-mismatch``: run.json ``settings.not_like_for_like``)."""
+
+from __future__ import annotations
+
+__all__ = ["verdict"]
+
+from ..results import RunResult
+from ._view import Verdict
+from ._view import verdict as _verdict
+
+
+def verdict(run: RunResult) -> Verdict:
+    """:func:`evalstack.report._view.verdict`, its headline saying when the deltas are not like-for-like."""
+    v = _verdict(run)
+    marks = (run.settings or {}).get("not_like_for_like")
+    if marks:
+        v.headline += f" Deltas are NOT LIKE-FOR-LIKE ({'; '.join(map(str, marks))})."
+    return v
