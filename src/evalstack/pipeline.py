@@ -33,6 +33,7 @@ from ._shard import ShardSpec, select_examples, write_records
 from ._stages import StageLog
 from ._steps import Judged, Scored, TurnGens, expand_repeats, generate_all, judge_all, judge_scores, score
 from ._summary import assemble_run, summarise_task
+from .baseline import run_with_stored_baseline
 from .config import Config, config_digest, load_config
 from .cost import run_cost
 from .errors import ConfigError
@@ -422,19 +423,8 @@ def run_config(
     incomplete run's reports tell the user to run; default built from the config's path and the options;
     ``shard``: only that shard's examples, into ``<output>/shard-I-of-N`` unless ``out_dir`` says where)."""
     quiet_offline_env()
-    if cfg.baseline_run is not None:  # baseline: {run: prod}: the candidates paired with a stored baseline
-        from .baseline import run_with_stored_baseline
-
-        return run_with_stored_baseline(
-            cfg,
-            out_dir=out_dir,
-            limit=limit,
-            no_cache=no_cache,
-            concurrency=concurrency,
-            models=models,
-            progress=progress,
-            batch=batch,
-        )
+    if cfg.baseline_run is not None:  # baseline: {run: prod}: only the candidates run, paired with the stored one
+        return run_with_stored_baseline(**locals())
     return _Run(
         cfg,
         out_dir=Path(out_dir) if out_dir else None,

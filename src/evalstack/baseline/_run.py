@@ -35,7 +35,13 @@ def run_with_stored_baseline(
     models: list[str] | None = None,
     progress: bool = False,
     batch: bool = False,
+    resume: bool = False,
+    resume_command: str | None = None,
+    shard: object = None,
+    max_cost: float | None = None,
 ) -> RunOutcome:
+    """``run_config``'s options (``resume`` and ``resume_command`` do not apply: the candidates run into a
+    temporary folder and their responses are cached; ``shard`` is refused)."""
     from .._digests import check_like_for_like, task_digests
     from .._prepare import prepare_task
     from ..compare import compare
@@ -46,6 +52,8 @@ def run_with_stored_baseline(
     ref = cfg.baseline_run
     assert ref is not None
     where = f"{cfg.source or 'config'}: baseline.run"
+    if shard is not None:
+        raise ConfigError("--shard is not supported with a stored baseline", where=where, hint="run without --shard")
     try:
         stored = resolve_baseline(ref.run, store=cfg.store, base_dir=cfg.base_dir)
     except ConfigError as exc:
@@ -85,6 +93,7 @@ def run_with_stored_baseline(
             models=models,
             progress=progress,
             batch=batch,
+            max_cost=max_cost,
         )
         return compare(
             [tmp / "run", stored.folder],
