@@ -181,3 +181,28 @@ def test_a_run_killed_between_two_steps_resumes_from_the_cache(tmp_path: Path) -
         assert len(bodies) == 11
         got = rows(tmp_path / "out")
         assert got["e0"]["output"].startswith("final: ") and got["e3"]["tool_loop"]["step_cap_hit"]
+
+
+def test_the_batch_api_carries_tools_and_the_loop_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVALSTACK_BATCH_POLL_INTERVAL", "0")
+    seen: list[dict] = []
+
+    def recording(req: dict):
+        seen.append(req)
+        return model(req)
+
+    with LoopbackServer() as srv:
+        srv.reply_with(recording)
+        cfg = write(tmp_path, srv.base_url)
+        assert main(["run", str(cfg), "-q", "--batch"]) == 0
+        assert srv.count("/chat/completions") == 0  # every step went through a batch
+        assert srv.count("/batches", "POST") == 3  # one per step (the step cap is 3)
+    assert all(
+        r["tools"] and [t["function"]["name"] for t in r["tools"]] == ["lookup_order", "refund", "ping"] for r in seen
+    )
+    second = [r for r in seen if len(r["messages"]) == 4]
+    assert second and all(r["messages"][2]["tool_calls"] and r["messages"][3]["role"] == "tool" for r in second)
+    got = rows(tmp_path / "out")  # the batch results' tool calls were read: the loop went on from them
+    assert got["e0"]["output"] == 'final: {"order_id": "A1", "status": "shipped"}'
+    assert got["e0"]["scores"] == {"tool_name_accuracy": 1.0, "tool_args_exact": 1.0}
+    assert got["e3"]["tool_loop"]["step_cap_hit"]
