@@ -90,8 +90,9 @@ def run(cfg: Path, out: Path, *extra: str, crash: str | None = None) -> subproce
 
 def normalized(out: Path) -> dict:
     run = json.loads((out / "run.json").read_text())
-    # requests: sent vs cached differ by design, and so do examples.jsonl's `cached` flags (its sha256)
-    for k in ("created_at", "timings", "config", "requests", "examples_sha256"):
+    # requests: sent vs cached differ by design, and so do examples.jsonl's `cached` flags (its sha256) and
+    # the cost of the requests this invocation sent (report: "for the requests sent ... cache hits cost nothing")
+    for k in ("created_at", "timings", "config", "requests", "examples_sha256", "cost"):
         run.pop(k)
     for t in run["tasks"].values():
         for m in t["models"].values():
