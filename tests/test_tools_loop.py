@@ -206,3 +206,22 @@ def test_the_batch_api_carries_tools_and_the_loop_history(tmp_path: Path, monkey
     assert got["e0"]["output"] == 'final: {"order_id": "A1", "status": "shipped"}'
     assert got["e0"]["scores"] == {"tool_name_accuracy": 1.0, "tool_args_exact": 1.0}
     assert got["e3"]["tool_loop"]["step_cap_hit"]
+
+
+def test_a_replay_model_on_a_tool_loop_is_refused_before_any_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with LoopbackServer() as srv:
+        cfg = write(tmp_path, srv.base_url)
+        (tmp_path / "rec.jsonl").write_text("".join(json.dumps({"id": k, "output": "x"}) + "\n" for k in ROWS))
+        text = cfg.read_text().replace("models:\n", "models:\n  rec: {provider: replay, path: rec.jsonl}\n")
+        cfg.write_text(text)
+        assert main(["run", str(cfg), "--quiet"]) == 2
+        assert srv.count("/chat/completions") == 0
+    err = capsys.readouterr().err
+    assert (
+        "models.rec" in err
+        and "cannot run the tool loop of task 'support'" in err
+        and len(err.strip().splitlines()) == 1
+    )

@@ -47,6 +47,7 @@ from .models import (
     make_provider,
 )
 from .results import FailureGroup, ModelInfo, RunResult, TaskSummary
+from .tools import check_tool_loops
 
 if TYPE_CHECKING:
     from .curves import CurveReport
@@ -121,6 +122,7 @@ class _Run:
                 p.concurrency = min(self.concurrency, p.max_concurrency)
             p.check_ready()
             check_logprobs(self.plans, name, p)
+            check_tool_loops(self.plans, name, p)  # a replay model cannot answer a tool loop's later steps
             for plan in self.plans:
                 p.check_examples(plan.name, [ex.id for ex in plan.examples])
                 if plan.conversations is not None and hasattr(p, "check_turns"):  # recorded answers per turn

@@ -7,7 +7,7 @@ task's :class:`ToolSet` and expected calls.
 
 from ._config import ExpectedCallsConfig, ToolsConfig
 from ._loop import ToolTrace, run_loops
-from ._prepare import as_made, prepare_tools, score_context
+from ._prepare import as_made, check_tool_loops, prepare_tools, score_context
 from ._rows import calls_of, flat_calls, row_fields, tool_counts
 from ._schema import ToolSet, check_schemas, expected_calls
 
@@ -18,6 +18,7 @@ __all__ = [
     "ToolsConfig",
     "as_made",
     "calls_of",
+    "check_tool_loops",
     "flat_calls",
     "row_fields",
     "run_loops",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["prepare_tools"]
+__all__ = ["as_made", "check_tool_loops", "prepare_tools", "score_context"]
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -11,9 +11,11 @@ from ..errors import ConfigError
 from ._schema import ToolSet, check_schemas, check_tool_choice, expected_calls, load_schema_file
 
 if TYPE_CHECKING:
+    from .._prepare import TaskPlan
     from ..config import TaskConfig
     from ..data import Example
     from ..metrics import MetricContext
+    from ..models import Provider
 
 
 def prepare_tools(
@@ -116,3 +118,17 @@ def as_made(expected: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         for i, c in enumerate(expected)
     ]
+
+
+def check_tool_loops(plans: Sequence[TaskPlan], name: str, provider: Provider) -> None:
+    """A tool loop asks the model again after each tool result: a replay file, one recorded reply per example,
+    cannot answer that (it would repeat its calls until ``max_steps``). Refused before any request."""
+    if provider.kind != "replay":
+        return
+    for plan in plans:
+        if plan.tools is not None and plan.tools.module is not None:
+            raise ConfigError(
+                f"model '{name}' replays recorded replies, which cannot run the tool loop of task '{plan.name}'",
+                where=f"models.{name}",
+                hint="use a live model (each step is cached), or drop tools.module to score the recorded calls",
+            )
