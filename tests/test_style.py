@@ -32,11 +32,6 @@ MYPY_PENDING = {
     "src/evalstack/_prepare.py",
     "src/evalstack/cli/_guess.py",
     "src/evalstack/judges/_pairwise.py",
-    "src/evalstack/judges/_pointwise.py",
-    "src/evalstack/judges/_validate.py",
-    "src/evalstack/report/_html.py",
-    "src/evalstack/report/_markdown.py",
-    "src/evalstack/report/_review.py",
 }
 
 

@@ -13,7 +13,7 @@ __all__ = ["PointwiseOutcome", "judge_pointwise", "item_values", "check_fields",
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ConfigError
 from ..metrics import mean_result
@@ -149,7 +149,7 @@ async def judge_pointwise(
             row.set_score(
                 rubric.scale.rules.score(r.parsed, r.gen, strict=strict, higher_is_better=rubric.higher_is_better)
             )
-            row.passed = _passed(row.score, thr, rubric, strict)
+            row.passed = _passed(cast(float, row.score), thr, rubric, strict)
         rows[items[i].example_id] = row
 
     per_example = [rows[it.example_id].score for it in items]
@@ -158,6 +158,8 @@ async def judge_pointwise(
         if row.method:
             methods[row.method] = methods.get(row.method, 0) + 1
     judged = [row for row in rows.values() if row.score is not None and row.passed is not None]
+    unparseable = sum(1 for row in rows.values() if row.is_unparseable)
+    failed = sum(1 for row in rows.values() if row.failed)
     details = {
         "rubric": rubric.name,
         "scale": rubric.scale.type,
@@ -168,8 +170,8 @@ async def judge_pointwise(
         "strict": strict,
         "passed": sum(1 for row in judged if row.passed),
         "judged_against_threshold": len(judged),
-        "unparseable": sum(1 for row in rows.values() if row.is_unparseable),
-        "failed": sum(1 for row in rows.values() if row.failed),
+        "unparseable": unparseable,
+        "failed": failed,
         "retried": sum(1 for row in rows.values() if row.retried),
         "judge_model": provider.describe(),
     }
@@ -182,7 +184,7 @@ async def judge_pointwise(
         usage=usage_of(results),
         unscored=result.unscored,
         method_counts=methods,
-        failed=details["failed"],
-        unparseable=details["unparseable"],
+        failed=failed,
+        unparseable=unparseable,
         gens=all_gens(results),
     )

@@ -16,7 +16,7 @@ __all__ = ["LabelSet", "ValidationReport", "read_labels", "cohen_kappa", "agreem
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import DataError
 from ._agreement import agreement, cohen_kappa
@@ -70,7 +70,10 @@ def read_labels(path: str | Path, rubric: Rubric) -> LabelSet:
         )
     if pairwise and not rubric.scale.rules.can_compare:
         raise DataError(f"rubric '{rubric.name}' cannot compare two outputs", where=str(p))
-    items, items_b, human, seen = [], [], [], {}
+    items: list[JudgeItem] = []
+    items_b: list[JudgeItem] = []
+    human: list[Any] = []  # pairwise: a, b or tie; pointwise: the scale's value
+    seen: dict[str, int] = {}
     for line, row in rows:
         where = f"{p}:{line}"
         missing = [c for c in needed if c not in row or row[c] is None or (c == "id" and str(row[c]).strip() == "")]
@@ -194,7 +197,7 @@ async def validate_rubric(
         judged = [res.rows[it.example_id] for it in labels.items]
         rows = {it.example_id: {**r.to_dict(), "human": h} for it, r, h in zip(labels.items, judged, labels.human)}
         scored = [(h, r) for h, r in zip(labels.human, judged) if r.score is not None]
-        human_num, judge_num = [h for h, _ in scored], [r.score for _, r in scored]
+        human_num, judge_num = [h for h, _ in scored], [cast(float, r.score) for _, r in scored]
         stats = rubric.scale.rules.agreement(human_num, [r.verdict for _, r in scored], judge_num, thr)
         unscored, usage, methods = res.unscored, res.usage, res.method_counts
     return ValidationReport(

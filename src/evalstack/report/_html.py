@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,9 +76,9 @@ def _environment() -> Any:
 def render_html_report(
     run: RunResult,
     *,
-    plots: list[Any] = (),
+    plots: Sequence[Any] = (),
     lowest: list[dict[str, Any]] | None = None,
-    lowest_skipped: list[tuple[str, str]] = (),
+    lowest_skipped: Sequence[tuple[str, str]] = (),
     regressions: list[dict[str, Any]] | None = None,
     failure_modes: list[Any] | None = None,
     top: int = 3,
@@ -99,7 +100,7 @@ def render_html_report(
     for p in plots:
         by_kind.setdefault(p.kind, []).append(p)
     used: set[str] = set()
-    tasks = []
+    tasks: list[dict[str, Any]] = []
     for name in run.tasks:  # config order
         t = run.tasks[name]
         tasks.append(
@@ -185,7 +186,7 @@ def _top_losses(run: RunResult, rows: list[dict[str, Any]] | None, top: int) -> 
 
     out: list[tuple[str, Any]] = []
     for task in run.tasks if rows is not None else []:
-        mine = [r for r in rows if r["task"] == task]
+        mine = [r for r in rows or () if r["task"] == task]
         per_example = [k for k in task_metric_keys(run, task) if is_per_example(run, task, k)]
         key = headline_key(run, task, per_example or sorted({r["metric"] for r in mine}))
         for m in [m for m in model_order(run) if m != run.baseline and m in run.tasks[task].models] if key else []:

@@ -127,7 +127,7 @@ def _verdict_section(run: RunResult) -> list[str]:
         out += ["Inconclusive rules (too few examples to settle them; the table says what each compared):", ""]
         out += [
             f"- {md_escape(r.rule)}: {md_escape(one_line(r.message))}"
-            for r in run.gate.rules
+            for r in (run.gate.rules if run.gate else [])
             if r.outcome == "inconclusive"
         ]
         out.append("")
@@ -135,7 +135,7 @@ def _verdict_section(run: RunResult) -> list[str]:
         out += ["Failed rules:", ""]
         out += [
             f"- {md_escape(r.rule)}{' [' + md_escape(r.model) + ']' if r.model else ''}: {md_text(one_line(r.message))}"
-            for r in run.gate.rules
+            for r in (run.gate.rules if run.gate else [])
             if not r.passed
         ]
         out.append("")
@@ -316,7 +316,7 @@ def _curves_markdown(curves: list[dict[str, Any]]) -> list[str]:
     try:
         from ..curves import curves_markdown
     except ImportError:
-        curves_markdown = None
+        curves_markdown = None  # type: ignore[assignment]  # the function or None
     if curves_markdown is not None:
         try:
             text = curves_markdown(curves)

@@ -14,7 +14,7 @@ import math
 from array import array
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .._safetext import cap, csv_cell
 from ..results import ExampleRow, RunResult
@@ -281,14 +281,14 @@ class ExampleScan:
                     loss = (bv - mv) if hib else (mv - bv)
                     cand = np.flatnonzero(np.isfinite(loss) & (loss > 0))
                     chosen = sorted(cand.tolist(), key=lambda i: (-loss[i], col.ids[i]))[:worst]
-                    for rank, i in enumerate(chosen, 1):
+                    for pos, i in enumerate(chosen, 1):
                         out.append(
                             {
                                 "task": task,
                                 "metric": key,
                                 "model": m,
                                 "baseline": baseline,
-                                "rank": rank,
+                                "rank": pos,
                                 "id": col.ids[i],
                                 "baseline_score": float(bv[i]),
                                 "model_score": float(mv[i]),
@@ -303,7 +303,7 @@ def _score(row: ExampleRow, key: str) -> float:
     value = row.scores.get(key)
     if value is None:
         value = row.scores[f"{row.task}/{key}"]
-    return float(value)
+    return float(cast(float, value))
 
 
 def _texts(row: ExampleRow, key: str) -> dict[str, Any]:
