@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
+import os
 import subprocess
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def test_fifty_runs_through_the_cli(tmp_path):
     assert [p["run"] for p in series["points"]] == [f"nightly-{i:02d}" for i in range(50)]
     assert [p["same_config_as_previous"] for p in series["points"]].count(False) == 1  # the change at run 40
     assert series["points"][40]["same_config_as_previous"] is False
-    assert series["trend"]["runs"] == 50 and series["trend"]["flagged"] is False
+    assert series["trend"]["runs"] == 10 and series["trend"]["flagged"] is False  # comparable runs: since 40
     r = cli("history", "--metric", "intent/accuracy", "--since", "2026-11-02", store=store)
     assert r.returncode == 0 and "nightly-23" not in r.stdout and "nightly-24" in r.stdout
     png = tmp_path / "h.png"
@@ -167,3 +168,47 @@ def test_terminal_control_characters_in_a_run_name_are_made_visible(tmp_path):
     assert r.returncode == 0, r.stderr
     assert not any(ch in r.stdout for ch in "\x1b\x07\u202e"), repr(r.stdout)
     assert "\\x1b]0;pwned" in r.stdout
+
+
+def _run_process(root: str, out: str, store: str) -> int:
+    from evalstack.cli import main
+
+    os.environ["EVALSTACK_STORE"] = store
+    os.environ["EVALSTACK_CACHE_DIR"] = str(Path(root) / f"cache-{out}")
+    return main(["run", str(Path(root) / "cfg.yaml"), "--out", str(Path(root) / out), "--quiet"])
+
+
+def test_every_finished_run_is_indexed_and_two_concurrent_runs_lose_no_rows(tmp_path, monkeypatch):
+    """Two `evalstack run` processes at once, one shared store: both runs indexed, every point there; the
+    history of two like-for-like runs is comparable; a changed prompt is marked not comparable."""
+    import re
+
+    from _evalrig import LABELS, write_data, write_outputs
+
+    write_data(tmp_path)
+    write_outputs(tmp_path, "base", 0.7, seed=1)
+    write_outputs(tmp_path, "ft", 0.8, seed=2)
+    cfg = (
+        "name: hist\nbaseline: base\nmodels:\n  base: {provider: replay, path: base.jsonl}\n"
+        "  ft: {provider: replay, path: ft.jsonl}\ntasks:\n  - name: intent\n    data: {path: intent.jsonl, id: id}\n"
+        f'    prompt: {{user: "Ticket: {{{{ text }}}}"}}\n    target: label\n    labels: {json.dumps(LABELS)}\n'
+        "    metrics: [accuracy, {f1: {average: macro}}]\n"
+    )
+    (tmp_path / "cfg.yaml").write_text(cfg)
+    store = str(tmp_path / "store")
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        codes = pool.starmap(_run_process, [(str(tmp_path), "a", store), (str(tmp_path), "b", store)])
+    assert codes == [0, 0]
+    rs = RunStore(Path(store))
+    pts = list(rs.points(metric="accuracy"))
+    assert rs.count_runs() == 2 and len(list(rs.points())) == 2 * 2 * 2  # 2 runs x 2 models x 2 metrics
+    rs.close()
+    assert len({p.comparable for p in pts}) == 1 and pts[0].comparable
+    # a changed prompt: the third run is indexed, marked not comparable, and the trend starts after it
+    (tmp_path / "cfg.yaml").write_text(cfg.replace("Ticket:", "Support ticket:"))
+    assert _run_process(str(tmp_path), "c", store) == 0
+    r = cli("history", "--metric", "intent/accuracy", "--model", "ft", "--json", store=Path(store))
+    (series,) = json.loads(r.stdout)
+    assert [p["same_config_as_previous"] for p in series["points"]] == [True, True, False]
+    r = cli("history", "--metric", "intent/accuracy", "--model", "ft", store=Path(store))
+    assert len(re.findall("not comparable with the previous run", r.stdout)) == 1

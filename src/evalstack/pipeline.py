@@ -37,6 +37,7 @@ from .baseline import run_with_stored_baseline
 from .config import Config, config_digest, load_config
 from .cost import run_cost
 from .errors import ConfigError
+from .history import index_finished
 from .models import (
     Cache,
     Generation,
@@ -427,7 +428,7 @@ def run_config(
     quiet_offline_env()
     if cfg.baseline_run is not None:  # baseline: {run: prod}: only the candidates run, paired with the stored one
         return run_with_stored_baseline(**locals())
-    return _Run(
+    outcome = _Run(
         cfg,
         out_dir=Path(out_dir) if out_dir else None,
         limit=limit,
@@ -441,6 +442,8 @@ def run_config(
         shard=shard,
         max_cost=max_cost,
     ).execute()
+    index_finished(outcome.out_dir, cfg.store)  # the run store's history index (evalstack history)
+    return outcome
 
 
 def run(config: str | Path | Mapping[str, object] | Config, **options: Unpack[RunOptions]) -> RunOutcome:

@@ -45,6 +45,7 @@ def run_with_stored_baseline(
     from .._digests import check_like_for_like, task_digests
     from .._prepare import prepare_task
     from ..compare import compare
+    from ..history import index_finished
     from ..pipeline import run_config
     from ..report import read_run
     from ._store import resolve_baseline
@@ -79,10 +80,11 @@ def run_with_stored_baseline(
         ref.allow_mismatch,
         what=f"the stored baseline {ref.run!r} and this config",
     )
-    candidates = cfg.model_copy(update={"baseline_run": None, "gate": None})  # the gate is judged on the pairs
-    candidates.source = cfg.source
     out = Path(out_dir) if out_dir else cfg.output_dir()
     tmp = Path(tempfile.mkdtemp(prefix="evalstack-candidates-"))
+    # the gate is judged on the pairs; the candidates' own folder is indexed in a throwaway store
+    candidates = cfg.model_copy(update={"baseline_run": None, "gate": None, "store": tmp / "store"})
+    candidates.source = cfg.source
     try:
         run_config(
             candidates,
@@ -95,7 +97,7 @@ def run_with_stored_baseline(
             batch=batch,
             max_cost=max_cost,
         )
-        return compare(
+        outcome = compare(
             [tmp / "run", stored.folder],
             out_dir=out,
             baseline=stored.model,
@@ -104,5 +106,7 @@ def run_with_stored_baseline(
             name=cfg.name,
             gate=cfg.gate,
         )
+        index_finished(outcome.out_dir, cfg.store)
+        return outcome
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

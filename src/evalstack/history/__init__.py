@@ -2,6 +2,6 @@
 ``evalstack history`` command (``_cli``)."""
 
 from ._drift import Trend, trend
-from ._store import Point, RunStore, default_store
+from ._store import Point, RunStore, default_store, index_finished
 
-__all__ = ["Point", "RunStore", "Trend", "default_store", "trend"]
+__all__ = ["Point", "RunStore", "Trend", "default_store", "index_finished", "trend"]

@@ -86,15 +86,22 @@ def history(
         return 0
     out, flagged = [], 0
     for (t, m, mod), pts in sorted(series.items()):
+        # like-for-like with the previous point: the task's digests (data, prompt, labels, metrics, judges,
+        # scoring; the config digest for runs written before digests) and the baseline model are the same
         comparable = [
-            i == 0 or (p.config_digest == pts[i - 1].config_digest and p.baseline == pts[i - 1].baseline)
+            i == 0
+            or (
+                (p.comparable or p.config_digest) == (pts[i - 1].comparable or pts[i - 1].config_digest)
+                and p.baseline == pts[i - 1].baseline
+            )
             for i, p in enumerate(pts)
         ]
-        values = [p.value for p in pts if p.value is not None]
+        start = max((i for i, c in enumerate(comparable) if not c), default=0)  # the trend: comparable runs only
+        usable = [p for p in pts[start:] if p.value is not None]
         tr = trend(
-            values,
-            [p.ci_low for p in pts if p.value is not None],
-            [p.ci_high for p in pts if p.value is not None],
+            [p.value for p in usable],
+            [p.ci_low for p in usable],
+            [p.ci_high for p in usable],
             higher_is_better=pts[0].higher_is_better,
             min_decline=min_decline,
         )
@@ -140,7 +147,11 @@ def history(
             for p in s["points"]:
                 ci = "" if p["ci"][0] is None else f" [{p['ci'][0]:.4f}, {p['ci'][1]:.4f}]"
                 val = "-" if p["value"] is None else f"{p['value']:.4f}"
-                mark = "" if p["same_config_as_previous"] else "  * config or baseline changed"
+                mark = (
+                    ""
+                    if p["same_config_as_previous"]
+                    else "  * not comparable with the previous run (digests or baseline changed)"
+                )
                 click.echo(shown(f"  {p['created_at'][:19]}  {p['run'][:30]:<30} {val}{ci} n={p['n']}{mark}", 2000))
             tr = s["trend"]
             if tr["slope"] is None:
@@ -150,7 +161,7 @@ def history(
                 pmk = "-" if tr["p_mann_kendall"] is None else f"{tr['p_mann_kendall']:.3g}"
                 word = "DECLINE" if tr["flagged"] else "no significant decline"
                 click.echo(
-                    f"  trend over {tr['runs']} runs: {tr['slope']:+.4f} per run (one-sided p: weighted {pw}, "
+                    f"  trend over the last {tr['runs']} comparable runs: {tr['slope']:+.4f} per run (one-sided p: weighted {pw}, "
                     f"Mann-Kendall {pmk}): {word}"
                 )
         if plot is not None:

@@ -66,6 +66,8 @@ class Point:
     unscored: int | None
     higher_is_better: bool
     checkpoint_step: int | None
+    comparable: str | None = None
+    """Digest of the task's data, prompt, labels, metrics, judges and scoring version (None: an older run)."""
 
 
 class RunStore:
@@ -147,6 +149,7 @@ class RunStore:
                     ),
                 )
                 cur.executemany("INSERT INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", points)
+                cur.executemany("INSERT INTO digests VALUES (?, ?, ?, ?)", _comparable(key, meta.get("digests")))
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
@@ -173,13 +176,14 @@ class RunStore:
             args.append(since)
         sql = (
             "SELECT r.created_at, r.name, r.run_key, r.path, r.baseline, r.config_digest, p.task, p.model, p.metric, "
-            "p.value, p.ci_low, p.ci_high, p.n, p.unscored, p.higher_is_better, p.checkpoint_step "
-            "FROM points p JOIN runs r ON r.run_key = p.run_key"
+            "p.value, p.ci_low, p.ci_high, p.n, p.unscored, p.higher_is_better, p.checkpoint_step, d.comparable "
+            "FROM points p JOIN runs r ON r.run_key = p.run_key "
+            "LEFT JOIN digests d ON d.run_key = p.run_key AND d.task = p.task"
             + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY r.created_at, r.run_key, p.task, p.model, p.metric"
         )
         for row in self.con.execute(sql, args):
-            yield Point(*(*row[:14], bool(row[14]), row[15]))
+            yield Point(*(*row[:14], bool(row[14]), row[15], row[16]))
 
     def set_baseline(self, name: str, folder: Path, run_key: str, model: str) -> None:
         """Record that ``name`` now means the baseline in ``folder`` (earlier settings are kept, for history)."""
@@ -201,6 +205,32 @@ class RunStore:
 
     def count_runs(self) -> int:
         return int(self.con.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+
+def _comparable(key: str, digests: object) -> list[tuple[str, str, str, str]]:
+    """(run key, task, digest of what must be equal for a delta, the digests as JSON) per task (models left out)."""
+    rows = []
+    for task, dg in (digests or {}).items() if isinstance(digests, dict) else ():
+        if isinstance(dg, dict):
+            same = {k: v for k, v in dg.items() if k != "models"}
+            blob = json.dumps(same, sort_keys=True)
+            rows.append((key, str(task), hashlib.sha256(blob.encode()).hexdigest(), json.dumps(dg, sort_keys=True)))
+    return rows
+
+
+def index_finished(run_dir: Path, store: Path | None = None) -> None:
+    """Index a run that just finished (the end of every `evalstack run`): a store that cannot be written is
+    one warning line on stderr, never a failed run."""
+    import sys
+
+    try:
+        rs = RunStore(store)
+        try:
+            rs.add(Path(run_dir))
+        finally:
+            rs.close()
+    except (OSError, sqlite3.Error, ConfigError, DataError) as exc:
+        print(f"warning: the run was not indexed in the run store: {exc}", file=sys.stderr)
 
 
 def series_key(p: Point) -> tuple[str, str, str]:
