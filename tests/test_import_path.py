@@ -1,4 +1,5 @@
-"""What a normal run imports: the loopback server and the pytest helpers (evalstack.testing) stay out of it."""
+"""What a normal run imports: the loopback server and the pytest helpers (evalstack.testing) stay out of it, and
+so does Ray (only `--engine ray` imports it)."""
 
 from __future__ import annotations
 
@@ -26,13 +27,13 @@ output: out
 cache: cache.sqlite
 """
 
-# run the CLI in a fresh interpreter, then list the evalstack.testing modules it has loaded
+# run the CLI in a fresh interpreter, then list the evalstack.testing and ray modules it has loaded
 CODE = """\
 import sys
 {pre}from evalstack.cli import main
 rc = main(["run", sys.argv[1], "-q"])
 print(rc)
-print(sorted(m for m in sys.modules if m == "evalstack.testing" or m.startswith("evalstack.testing.")))
+print(sorted(m for m in sys.modules if m in ("evalstack.testing", "ray") or m.startswith(("evalstack.testing.", "ray."))))
 """
 
 
@@ -79,3 +80,16 @@ def test_the_check_sees_a_testing_import(tmp_path: Path) -> None:
     rc, mods = _loaded(cfg, pre="import evalstack.testing.loopback\n")
     assert rc == "0"
     assert "evalstack.testing.loopback" in mods and "evalstack.testing.loopback._server" in mods
+
+
+def test_the_check_sees_a_ray_import(tmp_path: Path) -> None:
+    """Control: the listing sees Ray when something imports it (so the empty list above means no Ray)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        import pytest
+
+        pytest.skip("RAY IS NOT INSTALLED: this control cannot run (pip install 'evalstack[ray]')")
+    cfg = _config(tmp_path)
+    rc, mods = _loaded(cfg, pre="import ray\n")
+    assert rc == "0" and "ray" in mods

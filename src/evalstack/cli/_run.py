@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .._click import config_and_out
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..metrics import RayEngine
 
 
 def _resume_command(
@@ -112,6 +116,14 @@ def echo_gate(gate, headline: str) -> None:
 )
 @click.option("--quiet", "-q", is_flag=True, help="Only results and errors: no progress bars or stage lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print run.json's path and the gate decision as JSON.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where heavy scorers (BERTScore, a local toxicity model) run: this process, or Ray (evalstack[ray]).",
+)
+@click.option("--address", help="With --engine ray: the cluster (auto, ray://host:10001); default a local one.")
 def run(
     config: Path,
     out_dir: Path | None,
@@ -125,6 +137,8 @@ def run(
     max_cost: float | None,
     quiet: bool,
     as_json: bool,
+    engine: str = "local",
+    address: str | None = None,
 ) -> int:
     """Run CONFIG: generate, score, compare with the baseline, gate, and write the report folder."""
     from .._shard import ShardSpec
@@ -134,22 +148,26 @@ def run(
     if resume and no_cache:
         raise ConfigError("--resume needs the cache; drop --no-cache")
     spec = ShardSpec.parse(shard) if shard is not None else None
+    ray_engine = _engine(engine, address)
     cfg = load_config(config)
+    from ..metrics import use_engine
+
     try:
-        outcome = run_config(
-            cfg,
-            out_dir=out_dir,
-            limit=limit,
-            resume=resume,
-            no_cache=no_cache,
-            concurrency=concurrency,
-            batch=batch,
-            resume_command=_resume_command(config, out_dir, limit, models, batch, shard),
-            models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
-            progress=not quiet,
-            shard=spec,
-            max_cost=max_cost,
-        )
+        with use_engine(ray_engine):
+            outcome = run_config(
+                cfg,
+                out_dir=out_dir,
+                limit=limit,
+                resume=resume,
+                no_cache=no_cache,
+                concurrency=concurrency,
+                batch=batch,
+                resume_command=_resume_command(config, out_dir, limit, models, batch, shard),
+                models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
+                progress=not quiet,
+                shard=spec,
+                max_cost=max_cost,
+            )
     except KeyboardInterrupt:
         again = _resume_command(config, out_dir, limit, models, batch, shard)
         click.echo(f"\ninterrupted: finished requests are saved in the cache; continue with:\n  {again}", err=True)
@@ -189,6 +207,21 @@ ALLOW_MISMATCH = click.option(
 
 def _kinds(values: tuple[str, ...]) -> list[str]:
     return [k.strip() for v in values for k in v.split(",") if k.strip()]
+
+
+def _engine(engine: str, address: str | None) -> RayEngine | None:
+    """``--engine``/``--address`` -> the Ray engine (None: this process); bad combinations exit 2 up front."""
+    if engine != "ray":
+        if address:
+            raise ConfigError("--address needs --engine ray")
+        return None
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise ConfigError("--engine ray needs Ray, which is not installed", hint="pip install 'evalstack[ray]'")
+    from ..metrics import RayEngine as Ray
+
+    return Ray(address)
 
 
 def _step_summary(out_dir: Path) -> None:

@@ -22,6 +22,7 @@ from ._base import (
     mean_result,
     register_metric,
 )
+from ._engine import RayEngine, use_engine
 from ._labels import LABEL_MODES, extract_labels
 from ._options import BaseMetric, Option
 from ._rouge import RougeScorer
@@ -35,6 +36,7 @@ __all__ = [
     "MetricInfo",
     "MetricResult",
     "Option",
+    "RayEngine",
     "Reference",
     "RougeScorer",
     "compute",
@@ -44,6 +46,7 @@ __all__ = [
     "mean_result",
     "register_metric",
     "valid_call",
+    "use_engine",
 ]
 
 

@@ -16,10 +16,12 @@ import io
 import json
 import os
 import sys
-from typing import cast
+from dataclasses import dataclass
+from typing import Any
 
 from ..errors import ConfigError
 from ._base import MetricResult, mean_result, register_metric
+from ._engine import map_blocks
 from ._hf import cached, check_model_folder, resolve_device
 from ._inputs import check_predictions, reference_lists, scored_mask
 from ._options import BaseMetric, Option, boolean, existing_path, integer, optional, string
@@ -122,6 +124,40 @@ def bertscore(
     return preds[:, 0].tolist(), preds[:, 1].tolist(), preds[:, 2].tolist()
 
 
+@dataclass(frozen=True)
+class BertScoreStage:
+    """BERTScore of a block of (candidate, references) items -> [P, R, F] per item (a scoring stage,
+    :mod:`evalstack.metrics._engine`: here or on a Ray worker, where the device is chosen)."""
+
+    model: str
+    num_layers: int
+    idf: bool
+    batch_size: int
+    device: str | None
+    baseline: str | None
+
+    @property
+    def gpu(self) -> bool:
+        return self.device is None or self.device.startswith("cuda")
+
+    @property
+    def whole(self) -> bool:  # idf weights come from all the references
+        return self.idf
+
+    def __call__(self, items: list[Any]) -> list[Any]:
+        p, r, f = bertscore(
+            [c for c, _ in items],
+            [list(refs) for _, refs in items],
+            model=self.model,
+            num_layers=self.num_layers,
+            idf=self.idf,
+            batch_size=self.batch_size,
+            device=resolve_device("bertscore", self.device),
+            baseline=self.baseline,
+        )
+        return [list(t) for t in zip(p, r, f)]
+
+
 @register_metric("bertscore")
 class BertScore(BaseMetric):
     KEYS = "bertscore_f1, bertscore_precision, bertscore_recall"
@@ -167,18 +203,12 @@ class BertScore(BaseMetric):
         cols: list[list[float | None]] = [[None] * len(preds) for _ in range(3)]
         if idx:
             o = self.opts
-            prf = bertscore(
-                cast(list[str], [preds[i] for i in idx]),
-                cast(list[list[str]], [refs[i] for i in idx]),
-                model=self.model_path,
-                num_layers=o["num_layers"],
-                idf=o["idf"],
-                batch_size=o["batch_size"],
-                device=resolve_device(self.name, o["device"]),
-                baseline=o["baseline"],
+            stage = BertScoreStage(
+                self.model_path, o["num_layers"], o["idf"], o["batch_size"], o["device"], o["baseline"]
             )
-            for col, values in zip(cols, prf):
-                for i, v in zip(idx, values):
+            rows = map_blocks(stage, [(preds[i], refs[i]) for i in idx])
+            for i, prf in zip(idx, rows):
+                for col, v in zip(cols, prf):
                     col[i] = float(v)
         details = {
             "model": os.path.basename(self.model_path.rstrip("/")),

@@ -16,12 +16,14 @@ better for both.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 
 from ..errors import ConfigError
 from ._base import MetricResult, mean_result, register_metric
+from ._engine import map_blocks
 from ._hf import cached, check_model_folder, resolve_device
 from ._inputs import check_predictions
 from ._options import BaseMetric, Option, boolean, existing_path, integer, number, optional, string
@@ -98,6 +100,31 @@ def _any_toxic(s: np.ndarray) -> np.ndarray:
     return (s[..., 0] > 0).astype(float)
 
 
+@dataclass(frozen=True)
+class ToxicityStage:
+    """A local HF classifier's toxicity probability per text of a block (a scoring stage)."""
+
+    model: str
+    label: str | None
+    device: str | None
+    batch_size: int
+    whole = False
+
+    @property
+    def gpu(self) -> bool:
+        return self.device is None or self.device.startswith("cuda")
+
+    def __call__(self, items: list[Any]) -> list[Any]:
+        probs = hf_toxicity_probabilities(
+            items,
+            self.model,
+            label=self.label,
+            device=resolve_device("toxicity", self.device),
+            batch_size=self.batch_size,
+        )
+        return [float(x) for x in probs]
+
+
 @register_metric("toxicity")
 class Toxicity(BaseMetric):
     needs_reference = False
@@ -129,16 +156,13 @@ class Toxicity(BaseMetric):
             self.fail("label", "only applies with the `model` option")
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
-        """Toxicity probability per text from the configured classifier."""
+        """Toxicity probability per text from the configured classifier (a local HF model as a scoring stage:
+        here or on Ray workers, :mod:`evalstack.metrics._engine`)."""
         if self.opts["model"] is None:
             return profanity_probabilities(texts)
-        return hf_toxicity_probabilities(
-            texts,
-            self.opts["model"],
-            label=self.opts["label"],
-            device=resolve_device(self.name, self.opts["device"]),
-            batch_size=self.opts["batch_size"],
-        )
+        o = self.opts
+        stage = ToxicityStage(str(o["model"]), o["label"], o["device"], o["batch_size"])
+        return np.asarray(map_blocks(stage, texts), dtype=float)
 
     def compute(self, predictions, references=None, **context) -> list[MetricResult]:
         preds = check_predictions(self.name, predictions)
