@@ -212,3 +212,22 @@ def test_every_finished_run_is_indexed_and_two_concurrent_runs_lose_no_rows(tmp_
     assert [p["same_config_as_previous"] for p in series["points"]] == [True, True, False]
     r = cli("history", "--metric", "intent/accuracy", "--model", "ft", store=Path(store))
     assert len(re.findall("not comparable with the previous run", r.stdout)) == 1
+
+
+def test_mann_kendall_p_equals_the_exact_permutation_distribution():
+    """The one-sided Mann-Kendall p of `trend` against an independent computation: S = sum of sign(y_j - y_i)
+    over i < j, and its exact null distribution by enumerating every order of 6 distinct values."""
+    from itertools import permutations
+
+    def s_stat(y) -> int:
+        return sum(int(np.sign(y[j] - y[i])) for i in range(len(y)) for j in range(i + 1, len(y)))
+
+    null = [s_stat(p) for p in permutations(range(6))]
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        y = 0.8 - 0.004 * np.arange(6) + rng.normal(0, 0.006, 6)
+        s = s_stat(y)
+        p_exact = sum(1 for v in null if v <= s) / len(null)  # H1: getting worse (higher is better)
+        tr = trend(y, [None] * 6, [None] * 6)
+        assert tr.p_mann_kendall == pytest.approx(p_exact, abs=1e-12)
+        assert tr.flagged == (p_exact < 0.05)
