@@ -135,3 +135,27 @@ def test_an_incomplete_run_is_refused_as_a_baseline(
     assert main(["baseline", "set", "monday", "--name", "prod"]) == 2
     err = capsys.readouterr().err
     assert "the run is incomplete (2 items failed after retries)" in err and len(err.strip().splitlines()) == 1
+
+
+def test_input_drift_tells_changed_data_apart(rig: Path, srv, capsys: pytest.CaptureFixture[str]) -> None:
+    """history drift: label chi-square and input-length KS p-values equal scipy's on the raw data files."""
+    from scipy.stats import chi2_contingency, ks_2samp
+
+    assert main(["run", "cfg.yaml", "--out", "joint", "--quiet"]) == 1
+    assert main(["baseline", "set", "joint", "--name", "prod"]) == 0
+    before = [json.loads(x) for x in (rig / "intent.jsonl").read_text().splitlines()]
+    after = [dict(r, label="bug", text=r["text"] + " (long)") if i % 3 == 0 else r for i, r in enumerate(before)]
+    (rig / "intent.jsonl").write_text("".join(json.dumps(r) + "\n" for r in after))
+    assert main(["run", "cfg.yaml", "--out", "shifted", "--quiet"]) in (0, 1)
+    capsys.readouterr()
+    assert main(["history", "drift", "shifted", "--baseline", "prod", "--json"]) == 0
+    got = {d["task"]: d for d in json.loads(capsys.readouterr().out)}
+    labels = sorted({r["label"] for r in before + after})
+    table = [[sum(r["label"] == x for r in rows) for x in labels] for rows in (before, after)]
+    assert got["intent"]["labels_p"] == pytest.approx(chi2_contingency(table, correction=False)[1], rel=1e-9)
+    lengths = ks_2samp([len(r["text"]) for r in before], [len(r["text"]) for r in after]).pvalue
+    assert got["intent"]["lengths_p"] == pytest.approx(lengths, rel=1e-9)
+    assert got["intent"]["changed"] is True
+    assert got["qa"]["changed"] is False and got["qa"]["lengths_p"] == pytest.approx(1.0)
+    assert main(["history", "drift", "joint", "--baseline", "prod"]) == 0
+    assert "intent: labels chi-square p 1" in capsys.readouterr().out

@@ -214,3 +214,31 @@ def add(ctx: click.Context, runs: tuple[Path, ...]) -> None:
         click.echo(f"the store {rs.folder} holds {rs.count_runs()} run(s)", err=True)
     finally:
         rs.close()
+
+
+@history.command("drift")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--baseline", "ref", required=True, metavar="NAME|RUN", help="A stored baseline or a run folder.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def drift(ctx: click.Context, run_dir: Path, ref: str, as_json: bool) -> int:
+    """Input drift between the baseline's held-out set and RUN's: label distribution (chi-square) and input
+    length (Kolmogorov-Smirnov) per task, so "the data changed" is told apart from "the model got worse"."""
+    from ..baseline import resolve_baseline
+    from ._inputs import input_drift
+
+    stored = resolve_baseline(ref, store=ctx.obj.get("store"), base_dir=Path.cwd())
+    found = input_drift(stored.folder, run_dir)
+    if as_json:
+        click.echo(json.dumps([f.__dict__ for f in found], indent=2))
+    for f in [] if as_json else found:
+
+        def p(v: float | None) -> str:
+            return "-" if v is None else f"{v:.3g}"
+
+        word = "THE DATA CHANGED" if f.changed else "no sign the data changed"
+        click.echo(
+            f"{f.task}: labels chi-square p {p(f.labels_p)}, input length KS p {p(f.lengths_p)} "
+            f"(n {f.n_baseline} -> {f.n_newest}): {word}"
+        )
+    return 0
