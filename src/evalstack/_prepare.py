@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, cast, overload
 
 from ._conversation import Conversation
 from ._score import score_outputs
@@ -187,10 +187,11 @@ def _check_gold_labels(task: TaskConfig, examples: list[Example], key: str, sour
     from collections import Counter
 
     allowed = set(task.labels or ())
-    bad = [ex for ex in examples if str(ex.row[task.target]) not in allowed]
+    target = cast(str, task.target)  # labels need a target (TaskConfig checks it)
+    bad = [ex for ex in examples if str(ex.row[target]) not in allowed]
     if not bad:
         return
-    counts = Counter(str(ex.row[task.target]) for ex in bad)
+    counts = Counter(str(ex.row[target]) for ex in bad)
     shown = [f"{v!r} ({k} row{'s' if k != 1 else ''})" for v, k in counts.most_common(50)]
     if len(counts) > 50:
         shown.append(f"and {len(counts) - 50} more distinct values")
@@ -316,8 +317,8 @@ def prepare_task(cfg: Config, task: TaskConfig, index: int, *, limit: int | None
                         where=w,
                         hint="list it under the task's `pairwise:` instead of `judges:`",
                     )
-                for fld, col in (("reference", task.reference or task.target), ("context", task.context)):
-                    if fld in rubric.fields and not col and not (fld == "reference" and rubric.reference_optional):
+                for fld, named in (("reference", task.reference or task.target), ("context", task.context)):
+                    if fld in rubric.fields and not named and not (fld == "reference" and rubric.reference_optional):
                         raise ConfigError(
                             f"rubric '{rubric.name}' reads `{fld}` but the task has no `{fld}:` column",
                             where=w,
@@ -434,7 +435,8 @@ def _dry_run_rubric(plan: TaskPlan, rubric: Rubric, *, pairwise: bool, where: st
     from .judges import build_messages, reference_text
 
     task, row = plan.cfg, plan.examples[0].row
-    ref = row.get(task.reference or task.target) if (task.reference or task.target) else None
+    ref_col = task.reference or task.target
+    ref = row.get(ref_col) if ref_col else None
     sample = reference_text(ref) if ref not in (None, [], "") else "a model output"
     values = {
         "input": plan.prompt_text(0),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ConfigError, DataError
 
@@ -269,21 +269,25 @@ def guess_task(
     if inp is None:
         named = [c for c in _by_name(cols, _INPUT_NAMES) if c in texts and c is not ref]
         rest = sorted((c for c in texts if c is not ref), key=lambda c: -(c.mean_length or 0))
-        inp = (named or rest or [None])[0]
+        inp = next(iter(named or rest), None)
     if inp is None:
         raise ConfigError("found no text column to use as the model's input", hint="name it with --input-column")
     used.add(inp.name)
     if target is None and ref is None:
         others = [c for c in texts if c.name not in used]
         named = [c for c in _by_name(cols, _REFERENCE_NAMES) if c in others]
-        ref = (named or sorted(others, key=lambda c: -(c.mean_length or 0)) or [None])[0]
+        ref = next(iter(named or sorted(others, key=lambda c: -(c.mean_length or 0))), None)
     if target is None and ref is None:
         raise ConfigError(
             "cannot guess the task: no label column (few distinct values) and no reference text column",
             hint="name one with --label-column or --reference-column",
         )
     g = Guess(
-        kind="classification" if target else "qa" if (ref.mean_length or 0) < _SHORT_ANSWER else "generation",
+        kind="classification"
+        if target
+        else "qa"
+        if (cast(Column, ref).mean_length or 0) < _SHORT_ANSWER  # no target: ref was found (checked above)
+        else "generation",
         input=inp.name,
         id=idc.name if idc else None,
     )
@@ -304,7 +308,7 @@ def guess_task(
         if target.present < n:
             g.notes.append(f"{n - target.present} rows have no '{target.name}': fill or drop them before running")
     else:
-        g.reference = ref.name
+        g.reference = cast(Column, ref).name
     if not g.input.isidentifier() or g.input in _JINJA_WORDS:
         raise ConfigError(
             f"column '{g.input}' cannot be named in a prompt template",

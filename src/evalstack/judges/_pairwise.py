@@ -17,7 +17,7 @@ __all__ = ["PairwiseOutcome", "judge_pairwise", "pair_tally", "pairwise_summary"
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ConfigError
 from ..metrics import mean_result
@@ -215,7 +215,8 @@ async def judge_pairwise(
         if why is not None or ab is None:
             rows[a.example_id] = PairRow(error=why)
             continue
-        ba = _values(rubric, a, b.output, a.output)
+        assert b is not None  # no reason to skip it: B has this example
+        ba = cast(dict[str, str], _values(rubric, a, b.output, a.output))  # fields as for A-B, swapped
         calls += [
             Call(a.example_id, build_messages(rubric, ab, pairwise=True), a.turn),
             Call(a.example_id + SWAPPED_SUFFIX, build_messages(rubric, ba, pairwise=True), a.turn),
