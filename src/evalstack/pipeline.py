@@ -35,7 +35,7 @@ from ._steps import Judged, Scored, TurnGens, expand_repeats, generate_all, judg
 from ._summary import assemble_run, summarise_task
 from .baseline import run_with_stored_baseline
 from .config import Config, config_digest, load_config
-from .cost import run_cost
+from .cost import Budget, run_cost
 from .errors import ConfigError
 from .history import index_finished
 from .models import (
@@ -312,7 +312,8 @@ class _Run:
                 "outputs_truncated": sum(len(v) for v in self.cut.values()),
                 **cleaned_data(self.plans),  # a task on a `labels export` cleaned set: what changed
             }
-            | ({"shard": self.shard.as_setting() | {"records_sha256": self.shard_sha}} if self.shard else {}),
+            | ({"shard": self.shard.as_setting() | {"records_sha256": self.shard_sha}} if self.shard else {})
+            | ({"max_cost": runner.budget.setting()} if runner.budget else {}),
             failures=failures,
             resume_command=self.resume_command,
             gate=None if self.shard else cfg.gate,  # a shard is not a verdict: merge the shards for it
@@ -330,6 +331,7 @@ class _Run:
         lock = RunLock(self.out_dir, resume=self.resume)
         with lock:
             runner = Runner(self.cache, progress=self.progress, note=self.log)
+            runner.budget = None if self.max_cost is None else Budget(self.max_cost)  # --max-cost while sending
             try:
                 t = time.perf_counter()
                 crash_point("prepared")

@@ -231,12 +231,17 @@ def plan(
     --config, what a run of that config costs."""
     from ..stats import MAX_N
 
+    cost: dict | None = None
     if config is not None:
-        from ..cost import print_estimate
+        from ..cost import config_estimate, print_estimate
 
-        print_estimate(config, limit=limit, as_json=as_json and mde is None)
         if mde is None:
+            print_estimate(config, limit=limit, as_json=as_json)
             return
+        if as_json:  # one JSON document: the plan with the estimate under "cost", no text mixed in
+            cost = config_estimate(config, limit=limit).to_dict()
+        else:
+            print_estimate(config, limit=limit, as_json=False)
     if mde is None:
         raise ConfigError("give --mde (a drop to detect) and/or --config (a cost estimate)")
     if not (math.isfinite(mde) and mde > 0):
@@ -264,7 +269,7 @@ def plan(
         kwargs["sd"] = sd
     result = make_plan(**kwargs)
     if as_json:
-        click.echo(json.dumps({"metric": metric, **result}, indent=2))
+        click.echo(json.dumps({"metric": metric, **result} | ({"cost": cost} if cost is not None else {}), indent=2))
     else:
         for line in describe(result, label):
             click.echo(line)

@@ -20,12 +20,15 @@ import dataclasses
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ProviderError, redact
 from ._base import Generation, PermanentError, Provider, Request, TransientError
 from ._batch_api import BatchSettings, BatchStats
 from ._cache import Cache
+
+if TYPE_CHECKING:
+    from ..cost._budget import Budget
 
 
 @dataclass
@@ -184,6 +187,8 @@ class Runner:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._rng = random.Random(seed)
+        self.budget: Budget | None = None
+        """``run --max-cost``: asked before every try is sent (see ``cost/_budget.py``)."""
 
     def close(self) -> None:
         self._progress.stop()
@@ -346,6 +351,9 @@ class Runner:
             st.completion_tokens += g.completion_tokens
         return gens
 
+    def _refused(self) -> str:
+        return self.budget.refused() if self.budget is not None else "not sent"
+
     async def _with_retries(
         self, provider: Provider, req: Request, st: RunStats, fatal: list[PermanentError]
     ) -> Generation:
@@ -361,8 +369,18 @@ class Runner:
                             tries=tries - 1,
                             error_message="not sent: an earlier request failed fatally",
                         )
+                    held = self.budget.reserve(provider, req) if self.budget is not None else 0.0
+                    if held is None:  # --max-cost would pass: not sent, a failed item that --resume sends
+                        return Generation(
+                            text=None, error_kind="max_cost", tries=tries - 1, error_message=self._refused()
+                        )
                     st.requests += 1
-                    gen = await provider.generate(req)
+                    answer: Generation | None = None
+                    try:
+                        gen = answer = await provider.generate(req)
+                    finally:
+                        if self.budget is not None:
+                            self.budget.settle(provider, held, answer)
             except TransientError as exc:
                 st.faults[exc.kind] = st.faults.get(exc.kind, 0) + 1
                 if tries >= provider.max_tries:
