@@ -125,3 +125,47 @@ def test_plan_config_json_with_mde_is_one_json_document(tmp_path, monkeypatch, c
         assert main(args) == 0
         out = json.loads(capsys.readouterr().out)  # text mixed in fails here
         assert out["mde"] == 0.05 and out["cost"]["lines"][0]["requests"] == N
+
+
+def test_judge_requests_are_guarded_too_and_a_stopped_run_is_never_a_verdict(tmp_path, monkeypatch, capsys):
+    """Free (replay) models, a priced judge: 12 judge requests; the limit holds 4 of them."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MC_JUDGE_KEY", "sk-mc-0123456789")
+    big = {"prompt_tokens": 10000, "completion_tokens": 10, "total_tokens": 10010}
+    a = (10000 * 1.0 + 10 * 2.0) / 1e6  # one judge request as billed: $0.01002
+    rows = [{"id": f"e{i}", "question": f"What is {i}+{i}?", "answer": str(2 * i)} for i in range(N)]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for name, prefix in (("base", ""), ("ft", "= ")):  # different answers: no judge request is shared
+        (tmp_path / f"{name}.jsonl").write_text(
+            "".join(json.dumps({"id": r["id"], "output": prefix + r["answer"]}) + "\n" for r in rows)
+        )
+    with LoopbackServer() as srv:
+        srv.reply_with(lambda req: {"content": json.dumps({"reason": "fine", "score": 5}), "usage": big})
+        (tmp_path / "cfg.yaml").write_text(f"""\
+name: maxcost-judge
+baseline: base
+models:
+  base: {{provider: replay, path: base.jsonl}}
+  ft: {{provider: replay, path: ft.jsonl}}
+judge: {{provider: openai, model: judge-model, base_url: "{srv.base_url}", api_key_env: MC_JUDGE_KEY, concurrency: 1,
+         price: {{input: 1.0, output: 2.0}}}}
+tasks:
+  - {{name: qa, data: {{path: d.jsonl, id: id}}, prompt: {{user: "{{{{ question }}}}"}}, reference: answer,
+     judges: [factual_correctness]}}
+gate: {{rules: [{{metric: qa/judge_factual_correctness, min: 4.5}}]}}
+output: out
+""")
+        assert main(["plan", "--config", "cfg.yaml", "--json"]) == 0
+        est = json.loads(capsys.readouterr().out)
+        judged = [x for x in est["lines"] if x["who"].startswith("judge")]
+        assert sum(x["requests"] for x in judged) == 2 * N and est["total_usd"] <= 4 * a
+        assert all(x["usd"] / x["requests"] < a / 2 for x in judged)  # each request's estimate is well under a
+        # before judge request k: (k-1)*a + its estimate <= 4a holds for k <= 4 and fails for k = 5
+        assert main(["run", "cfg.yaml", "-q", "--max-cost", f"{4 * a:.9f}"]) == 3
+        err = capsys.readouterr().err
+        assert srv.count("/chat/completions") == 4
+        assert "INCOMPLETE: stopped: --max-cost $0.04008 reached after $0.040080" in err
+        assert "gate: NOT JUDGED" in err and "PASSED" not in err
+        assert json.loads((tmp_path / "out" / "run.json").read_text())["gate"] is not None
+        assert main(["run", "cfg.yaml", "-q", "--resume", "--max-cost", "1"]) == 0
+        assert srv.count("/chat/completions") == 2 * N
