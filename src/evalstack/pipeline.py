@@ -112,6 +112,7 @@ class _Run:
     def prepare(self) -> None:
         t = time.perf_counter()
         self.plans = [prepare_task(self.cfg, task, i, limit=self.limit) for i, task in enumerate(self.cfg.tasks)]
+        self.all_plans = self.plans  # run.json's digests are of the whole evaluation, in a shard too
         if self.shard is not None:
             self.plans, self.shard_where = select_examples(self.cfg, self.plans, self.shard)
         check_gate_keys(self.cfg, self.plans)
@@ -321,7 +322,7 @@ class _Run:
             requests={name: request_stats(st) for name, st in sorted(runner.stats.items())},
             timings={k: round(v, 3) for k, v in self.timings.items()},
             cost=self.cost,
-            digests=plan_digests(self.plans, self.cfg, self.model_names),
+            digests=plan_digests(self.all_plans, self.cfg, self.model_names),
         )
 
     # ------------------------------------------------------------ the run

@@ -226,6 +226,7 @@ def _merge(shards: list[Shard], out_dir: Path) -> RunOutcome:
         },
         sources=[str(s.path) for s in shards],
         cost=sum_costs([s.run.cost for s in shards]),
+        digests=first.digests,  # every shard's digests are of the whole evaluation
     )
     write_reports(out_dir, run)
     return RunOutcome(run=run, out_dir=out_dir, failed=run.failed_items, exit_code=run.exit_code)
