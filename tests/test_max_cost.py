@@ -169,3 +169,32 @@ output: out
         assert json.loads((tmp_path / "out" / "run.json").read_text())["gate"] is not None
         assert main(["run", "cfg.yaml", "-q", "--resume", "--max-cost", "1"]) == 0
         assert srv.count("/chat/completions") == 2 * N
+
+
+def test_a_batch_api_judge_submits_nothing_once_the_running_total_is_spent(tmp_path, monkeypatch, capsys):
+    """Generation online (billed 10,000 prompt tokens each, above its estimate) spends the limit; the judge's
+    Batch API requests then do not fit: no batch is created and the judge items are failed, not zeros."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MC_KEY", "sk-mc-0123456789")
+    big = {"prompt_tokens": 10000, "completion_tokens": 10, "total_tokens": 10010}
+    a = (10000 * 1.0 + 10 * 2.0) / 1e6
+    with LoopbackServer() as srv:
+        srv.reply_with(lambda req: {"content": json.dumps({"reason": "fine", "score": 5}), "usage": big})
+        cfg = _cfg(tmp_path, srv)
+        cfg.write_text(
+            cfg.read_text()
+            .replace(
+                "tasks:\n",
+                f'judge: {{provider: openai, model: judge-model, base_url: "{srv.base_url}", api_key_env: MC_KEY, '
+                "batch: true, price: {input: 1.0, output: 2.0}}\ntasks:\n",
+            )
+            .replace("metrics: []", "metrics: [], judges: [answer_relevance]")
+        )
+        assert main(["plan", "--config", str(cfg), "--json"]) == 0
+        total = json.loads(capsys.readouterr().out)["total_usd"]
+        limit = N * a + 1e-7  # any judge request costs more than 1e-7 (one prompt token at $1 per 1M)
+        assert total <= limit
+        assert main(["run", str(cfg), "-q", "--max-cost", f"{limit:.9f}"]) == 3
+        assert srv.count("/chat/completions") == N and srv.count("/batches", method="POST") == 0
+        run = json.loads((tmp_path / "out" / "run.json").read_text())
+        assert run["settings"]["max_cost"]["not_sent"] == N and run["cost"]["total_usd"] == pytest.approx(N * a)

@@ -6,8 +6,8 @@ flight, plus this request's estimated cost (its prompt tokens and ``max_tokens``
 When it would pass, the budget is *stopped*: this request and every later one are not sent (they become
 failed items, so the run is incomplete, exit 3, and ``--resume`` sends them: cached answers cost nothing);
 requests already in flight finish and are counted. One lock guards the totals, so the concurrent runner
-(and any thread) sees one consistent budget. Requests sent through the Batch API are bounded only by the
-up-front estimate (:func:`~evalstack.cost.check_max_cost`).
+(and any thread) sees one consistent budget. A Batch API submission reserves its requests one by one and
+takes only those that fit; their actual cost replaces the reservations when the batch returns.
 """
 
 from __future__ import annotations

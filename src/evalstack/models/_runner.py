@@ -326,6 +326,18 @@ class Runner:
     ) -> None:
         st.batch = st.batch or BatchStats()
         pending = {k: requests[idxs[0]] for k, idxs in todo.items() if isinstance(k, str)}
+        held: dict[str, float] = {}
+        for key in list(pending) if self.budget is not None else []:  # --max-cost: what fits is submitted
+            h = self.budget.reserve(provider, pending[key]) if self.budget is not None else None
+            if h is None:
+                del pending[key]
+                finish(
+                    todo.pop(key), Generation(text=None, error_kind="max_cost", tries=0, error_message=self._refused())
+                )
+            else:
+                held[key] = h
+        if self.budget is not None and not pending:  # nothing fits: no batch is created
+            return
         got = await provider.run_batch_api(
             pending,
             cache=self.cache,
@@ -334,6 +346,9 @@ class Runner:
             progress=self._progress,
             label=label or provider.name,
         )
+        for key, h in held.items():  # what the batch left out goes online below, asking the budget again
+            if self.budget is not None:
+                self.budget.settle(provider, h, got.get(key))
         for key, gen in got.items():
             st.requests += 1
             st.prompt_tokens += gen.prompt_tokens
