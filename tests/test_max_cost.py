@@ -194,7 +194,10 @@ def test_a_batch_api_judge_submits_nothing_once_the_running_total_is_spent(tmp_p
         total = json.loads(capsys.readouterr().out)["total_usd"]
         limit = N * a + 1e-7  # any judge request costs more than 1e-7 (one prompt token at $1 per 1M)
         assert total <= limit
-        assert main(["run", str(cfg), "-q", "--max-cost", f"{limit:.9f}"]) == 3
+        assert main(["run", str(cfg), "--json", "--max-cost", f"{limit:.9f}"]) == 3
+        out = capsys.readouterr()
+        assert json.loads(out.out)["exit_code"] == 3 and "INCOMPLETE: stopped: --max-cost $" in out.err
+        assert "failed after retries" not in out.err
         assert srv.count("/chat/completions") == N and srv.count("/batches", method="POST") == 0
         run = json.loads((tmp_path / "out" / "run.json").read_text())
         assert run["settings"]["max_cost"]["not_sent"] == N and run["cost"]["total_usd"] == pytest.approx(N * a)

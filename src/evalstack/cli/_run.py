@@ -143,6 +143,7 @@ def run(
     """Run CONFIG: generate, score, compare with the baseline, gate, and write the report folder."""
     from .._shard import ShardSpec
     from ..config import load_config
+    from ..cost import stop_sentence
     from ..pipeline import run_config
 
     if resume and no_cache:
@@ -185,7 +186,10 @@ def run(
         )
     else:  # --quiet drops the bars and stage lines, never the results
         _echo_summary(outcome)
-    if outcome.failed and as_json:  # said on stderr beside the JSON too: it is why the exit code is 3
+    stopped = stop_sentence((outcome.run.settings or {}).get("max_cost")) if as_json else None
+    if stopped:  # --max-cost stopped sending: that, not failures after retries, is why the exit code is 3
+        click.echo(f"INCOMPLETE: {stopped}", err=True)
+    elif outcome.failed and as_json:  # said on stderr beside the JSON too: it is why the exit code is 3
         click.echo(
             f"INCOMPLETE: {outcome.failed} item(s) failed after retries (see examples.jsonl `error`, and "
             f"`failed` under `judge` for judge requests); finish them with: "
