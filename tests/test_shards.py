@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -242,7 +243,14 @@ def test_merge_refuses_what_is_not_one_split(
         srv.reply_with(_reply)
         assert _cli(tmp_path, monkeypatch, "c4", "run", "cfg.yaml", "--shard", "2/2", "--out", "good2") == 0
     capsys.readouterr()
+    # shard 2 as written by an evalstack of another scoring version: same config, other digests
+    shutil.copytree(tmp_path / "s2", tmp_path / "old2")
+    old = json.loads((tmp_path / "old2/run.json").read_text())
+    for d in old["digests"].values():
+        d["scoring"] = "0"
+    (tmp_path / "old2/run.json").write_text(json.dumps(old))
     cases = [
+        (["s1", "old2"], "shards of different evaluations: s1 and old2 differ (intent: scoring version"),
         (["s1"], "missing shard 2/2 of 2"),
         (["s1", "s1", "s2"], "shard 1/2 given twice: s1 and s1"),
         (["s1", "other2"], "shards of different configs: s1"),

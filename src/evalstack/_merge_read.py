@@ -96,6 +96,15 @@ def check_set(shards: Sequence[Shard]) -> None:
                 f"{s.path} (digest {s.run.config_digest[:12]})",
                 hint="every shard must run the same config (data, prompts, models, metrics)",
             )
+        if s.run.digests != first.run.digests:  # e.g. the data file or a rubric changed between shard runs
+            from ._digests import describe, mismatches
+
+            found = [m for t, d in first.run.digests.items() for m in mismatches(d, s.run.digests.get(t, {}), t)]
+            raise DataError(
+                f"shards of different evaluations: {first.path} and {s.path} differ"
+                + (f" ({' | '.join(describe(found))})" if found else ""),
+                hint="run every shard on the same data, prompts, judges and metrics",
+            )
         for what in ("limit",):
             if s.run.settings.get(what) != first.run.settings.get(what):
                 raise DataError(
