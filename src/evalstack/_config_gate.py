@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 from pydantic import (
     Field,
+    SerializerFunctionWrapHandler,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -56,6 +58,13 @@ class GateRule(_Strict):
         ge=0,
         description="Forgetting guard: fail on a drop (point estimate) bigger than this, e.g. 0.02 for 2 points; inconclusive when the CI does not rule it out.",
     )
+    max_trend_decline: float | None = Field(
+        None,
+        ge=0,
+        description="Drift alarm over the run store's comparable history: fail when the one-sided Mann-Kendall "
+        "test finds a decline (p < 1 - confidence) and the Theil-Sen slope declines more than this per run.",
+    )
+    window: int = Field(10, ge=4, le=1000, description="max_trend_decline: the newest comparable runs tested.")
     inconclusive: Literal["fail", "warn", "pass"] | None = Field(
         None, description="This rule's outcome when its CI straddles a min/max/max_drop bound (default: the gate's)."
     )
@@ -71,6 +80,15 @@ class GateRule(_Strict):
     )
 
     _yaml_on = model_validator(mode="before")(lambda data: _on_key(data))
+
+    @model_serializer(mode="wrap")
+    def _trend_keys_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """run.json's config keeps the trend keys only on a trend rule (earlier runs' configs are unchanged)."""
+        out: dict[str, Any] = handler(self)
+        if self.max_trend_decline is None:
+            out.pop("max_trend_decline", None)
+            out.pop("window", None)
+        return out
 
     @field_validator("metric")
     @classmethod
@@ -91,10 +109,11 @@ class GateRule(_Strict):
                 "max_unscored",
                 "max_invalid",
                 "max_drop",
+                "max_trend_decline",
             )
         ):
             raise ValueError(
-                "a rule needs a bound: min, max, max_regression, require_non_inferiority, max_unscored, max_invalid or max_drop"
+                "a rule needs a bound: min, max, max_regression, require_non_inferiority, max_unscored, max_invalid, max_drop or max_trend_decline"
             )
         return self
 

@@ -13,6 +13,7 @@ __all__ = ["ModelScores", "assemble_run", "failure_groups", "summarise_task"]
 import datetime as _dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
@@ -164,6 +165,7 @@ def assemble_run(
     sources: Sequence[str] = (),
     cost: dict[str, Any] | None = None,
     digests: Mapping[str, dict[str, Any]] | None = None,
+    store: Path | None = None,
 ) -> RunResult:
     """The :class:`RunResult`, complete: ``incomplete`` when items failed (with the command that finishes
     the run), curve analyses and checkpoint rows, and the gate's decision judged on all of it (``gate_source``
@@ -195,6 +197,6 @@ def assemble_run(
     if gate is not None:
         from .gate import evaluate_gate
 
-        decision = evaluate_gate(RunResult(**record), gate)  # the rules read the record without the decision
+        decision = evaluate_gate(RunResult(**record), gate, store)  # the rules read the record without the decision
         record["gate"] = decision if gate_source is None else decision.model_copy(update={"source": gate_source})
     return RunResult(**record)

@@ -23,6 +23,9 @@ roles of ``lo``/``hi`` and the signs.
 - ``max_drop: m``: forgetting guard (e.g. 0.02 = 2 points of accuracy on a general-knowledge task): fails
   when the point estimate dropped more than m (``d < -m``), passes when the CI's bad end is >= -m,
   inconclusive otherwise.
+- ``max_trend_decline: d`` (with ``window``, default 10): a drift alarm over the run store's history, judged
+  in ``_gate_trend`` (one-sided Mann-Kendall p < 1 - confidence and a Theil-Sen decline per run above d
+  fails; fewer than 4 comparable runs is inconclusive).
 - **Implicit max_unscored**: every rule that sets no ``max_unscored`` gets the gate's (default 0.05:
   at most 5% of the examples unscored, for the model and, on comparative rules, the baseline), stated in
   the rule's row; ``gate: {max_unscored: null}`` turns it off. A judge metric scored on 5 of 20 examples
@@ -95,8 +98,9 @@ def load_gate_rules(path: str | Path) -> GateConfig:
     return gate
 
 
-def evaluate_gate(run: RunResult, gate: GateConfig) -> GateDecision:
-    """Judge every rule of ``gate`` on ``run``; ``passed`` is True when every rule passes."""
+def evaluate_gate(run: RunResult, gate: GateConfig, store: Path | None = None) -> GateDecision:
+    """Judge every rule of ``gate`` on ``run``; ``passed`` is True when every rule passes (``store``: the run
+    store that ``max_trend_decline`` rules read, default :func:`evalstack.history.default_store`)."""
     checks = [c for i, rule in enumerate(gate.rules) for c in _resolve(run, i, rule, gate)]
     conf = gate.confidence
     results: list[GateRuleResult] = []
@@ -119,9 +123,26 @@ def evaluate_gate(run: RunResult, gate: GateConfig) -> GateDecision:
                 checks[pos], decide_margin(checks[pos], results[pos], p_adj, conf, holm_adjusted=True)
             )
     results = [with_validation(c, r) for c, r in zip(checks, results)]  # require_validation: fails when missing
+    results += _trend_rules(run, gate, store)
     return GateDecision(
         passed=all(r.passed for r in results), status=_status(results), confidence=conf, holm=gate.holm, rules=results
     )
+
+
+def _trend_rules(run: RunResult, gate: GateConfig, store: Path | None) -> list[GateRuleResult]:
+    """The ``max_trend_decline`` rules, over the run store's history (``_gate_trend``)."""
+    from ._gate_trend import trend_results
+
+    out = []
+    for i, rule in enumerate(gate.rules):
+        if rule.max_trend_decline is not None:
+            models = (
+                [rule.model]
+                if rule.model
+                else [m for m in run.tasks[rule.metric.split("/")[0]].models if m != run.baseline]
+            )
+            out += trend_results(run, i, rule, gate, models or [run.baseline], store)
+    return out
 
 
 def _status(results: list[GateRuleResult]) -> str:

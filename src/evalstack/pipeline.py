@@ -318,6 +318,7 @@ class _Run:
             failures=failures,
             resume_command=self.resume_command,
             gate=None if self.shard else cfg.gate,  # a shard is not a verdict: merge the shards for it
+            store=cfg.store,  # max_trend_decline rules read the run store's history
             curve_reports=self.curve_reports,
             requests={name: request_stats(st) for name, st in sorted(runner.stats.items())},
             timings={k: round(v, 3) for k, v in self.timings.items()},
