@@ -130,3 +130,66 @@ class _Square:
 
     def __call__(self, items: list[int]) -> list[int]:
         return [x * x for x in items]
+
+
+SHARDS_CFG = """\
+name: ray-shards
+baseline: base
+models:
+  base: {{provider: openai, model: base-m, base_url: "{url}", api_key_env: null, max_tries: 1}}
+  ft: {{provider: openai, model: ft-m, base_url: "{url}", api_key_env: null, max_tries: 1}}
+tasks:
+  - name: qa
+    data: {{path: qa.jsonl, id: id}}
+    prompt: {{user: "Q: {{{{ q }}}}"}}
+    reference: a
+    metrics: [exact_match, {{rouge: {{types: [rougeL]}}}}]
+    slice_by: kind
+stats: {{n_resamples: 200}}
+output: out
+cache: cache.sqlite
+"""
+
+
+def test_shards_as_ray_tasks_merge_into_the_single_run_and_resume_sends_nothing(
+    tmp_path: Path, cluster, srv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--engine ray --shards 3`: three Ray tasks (the first one's worker dies once: Ray runs it again) merged
+    into the run folder equal the single-process run; `--resume` then sends no request."""
+    from evalstack.cli import main
+
+    rows = [{"id": f"q{i}", "q": f"question {i}", "a": f"answer {i % 4}", "kind": "ab"[i % 2]} for i in range(18)]
+    (tmp_path / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(SHARDS_CFG.format(url=srv.base_url))
+    assert main(["run", str(cfg), "-q", "--out", str(tmp_path / "single"), "--no-cache"]) == 0
+    single_requests = srv.count("/chat/completions")
+    assert single_requests == 36
+    died = tmp_path / "died-once"
+    monkeypatch.setenv("EVALSTACK_RAY_TEST_EXIT_ONCE", str(died))
+    args = ["run", str(cfg), "-q", "--out", str(tmp_path / "merged"), "--engine", "ray", "--shards", "3"]
+    assert main(args) == 0
+    assert died.exists()  # a worker was killed, and its shard still ran (Ray's retry)
+    assert srv.count("/chat/completions") == 2 * single_requests
+    shard_dirs = sorted((tmp_path / "merged.shards").iterdir())
+    assert [d.name for d in shard_dirs] == [f"shard-{i}-of-3" for i in (1, 2, 3)]
+    assert sum(len((d / "examples.jsonl").read_text().splitlines()) for d in shard_dirs) == 36
+    single, merged = (_normal(json.loads((tmp_path / d / "run.json").read_text())) for d in ("single", "merged"))
+    assert merged == single
+    assert main([*args, "--resume"]) == 0
+    assert srv.count("/chat/completions") == 2 * single_requests  # every answer came from the shared cache
+    assert _normal(json.loads((tmp_path / "merged/run.json").read_text()), resumed=True) == _normal(
+        single, resumed=True
+    )
+
+
+def _normal(x: object, resumed: bool = False) -> object:
+    """run.json without what differs between equal runs: times, the shards' names, the request counters."""
+    drop = {"created_at", "timings", "sources", "examples_sha256"} | (
+        {"usage", "requests", "cost"} if resumed else set()
+    )
+    if isinstance(x, dict):
+        return {k: _normal(v, resumed) for k, v in x.items() if k not in drop}
+    if isinstance(x, list):
+        return [_normal(v, resumed) for v in x]
+    return x

@@ -124,6 +124,11 @@ def echo_gate(gate, headline: str) -> None:
     help="Where heavy scorers (BERTScore, a local toxicity model) run: this process, or Ray (evalstack[ray]).",
 )
 @click.option("--address", help="With --engine ray: the cluster (auto, ray://host:10001); default a local one.")
+@click.option(
+    "--shards",
+    type=click.IntRange(min=1),
+    help="With --engine ray: run N shards as Ray tasks (into <out>.shards/), then merge them into the run folder.",
+)
 def run(
     config: Path,
     out_dir: Path | None,
@@ -139,6 +144,7 @@ def run(
     as_json: bool,
     engine: str = "local",
     address: str | None = None,
+    shards: int | None = None,
 ) -> int:
     """Run CONFIG: generate, score, compare with the baseline, gate, and write the report folder."""
     from .._shard import ShardSpec
@@ -153,22 +159,35 @@ def run(
     cfg = load_config(config)
     from ..metrics import use_engine
 
+    if shards is not None and (ray_engine is None or spec is not None):
+        raise ConfigError(
+            "--shards N needs --engine ray and no --shard" if ray_engine else "--shards needs --engine ray"
+        )
     try:
-        with use_engine(ray_engine):
-            outcome = run_config(
-                cfg,
-                out_dir=out_dir,
-                limit=limit,
-                resume=resume,
-                no_cache=no_cache,
-                concurrency=concurrency,
-                batch=batch,
-                resume_command=_resume_command(config, out_dir, limit, models, batch, shard),
-                models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
-                progress=not quiet,
-                shard=spec,
-                max_cost=max_cost,
+        if shards is not None and ray_engine is not None:
+            from .._ray_shards import run_shards_on_ray
+
+            opts = {"limit": limit, "resume": resume, "no_cache": no_cache, "concurrency": concurrency, "batch": batch}
+            names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+            outcome = run_shards_on_ray(
+                config, shards, out_dir or cfg.output_dir(), ray_engine, opts | {"models": names}
             )
+        else:
+            with use_engine(ray_engine):
+                outcome = run_config(
+                    cfg,
+                    out_dir=out_dir,
+                    limit=limit,
+                    resume=resume,
+                    no_cache=no_cache,
+                    concurrency=concurrency,
+                    batch=batch,
+                    resume_command=_resume_command(config, out_dir, limit, models, batch, shard),
+                    models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
+                    progress=not quiet,
+                    shard=spec,
+                    max_cost=max_cost,
+                )
     except KeyboardInterrupt:
         again = _resume_command(config, out_dir, limit, models, batch, shard)
         click.echo(f"\ninterrupted: finished requests are saved in the cache; continue with:\n  {again}", err=True)

@@ -25,6 +25,7 @@ from ._base import (
 from ._engine import RayEngine, use_engine
 from ._labels import LABEL_MODES, extract_labels
 from ._options import BaseMetric, Option
+from ._ray import connect as connect_ray  # imports Ray only when called
 from ._rouge import RougeScorer
 from ._toolcalls import valid_call
 
@@ -37,6 +38,7 @@ __all__ = [
     "MetricResult",
     "Option",
     "RayEngine",
+    "connect_ray",
     "Reference",
     "RougeScorer",
     "compute",
