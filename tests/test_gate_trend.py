@@ -119,3 +119,22 @@ def test_bad_trend_rules_are_one_line_exit_2(tmp_path):
     ):
         code, out = _gate(tmp_path, run, store, rule)
         assert code == 2 and out.strip().count("\n") == 0 and words in out, (rule, out)
+
+
+def test_report_history_section_only_with_earlier_comparable_runs(tmp_path):
+    run, meta = _saved_run(tmp_path)
+    rule = "{metric: qa/exact_match, max_trend_decline: 0.01}"
+    rules = tmp_path / "gate.yaml"
+    rules.write_text(f"rules:\n  - {rule}\n", encoding="utf-8")
+    empty = tmp_path / "nostore"
+    r = run_cli(
+        "gate", str(run), "--rules", str(rules), "--out", str(tmp_path / "a"), env={"EVALSTACK_STORE": str(empty)}
+    )
+    assert "## History" not in (tmp_path / "a" / "report.md").read_text(), r.stderr
+    store = _history(tmp_path, meta, [0.71, 0.73, 0.72])
+    r = run_cli(
+        "gate", str(run), "--rules", str(rules), "--out", str(tmp_path / "b"), env={"EVALSTACK_STORE": str(store)}
+    )
+    md = (tmp_path / "b" / "report.md").read_text()
+    assert "## History" in md and "the last 4 comparable runs" in md, r.stderr
+    assert "| 2026-11-01T01:00:00+00:00 | nightly-01 | 0.73 | [0.68, 0.78] |" in md

@@ -111,6 +111,9 @@ def render_markdown(
         out += _task_section(run, name)
     out += _checkpoint_section(run)
     out += _usage_section(run)
+    from ._history import history_section
+
+    out += history_section(run)  # the gated metrics over earlier comparable runs in the run store
     if run.curves:
         out += _curves_markdown(run.curves)
     return "\n".join(out).rstrip() + "\n"
