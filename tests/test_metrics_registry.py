@@ -270,14 +270,17 @@ def test_public_api_is_pinned():
             "MetricInfo",
             "MetricResult",
             "Option",
+            "RayEngine",
             "Reference",
             "RougeScorer",
             "compute",
+            "connect_ray",
             "extract_labels",
             "get_metric",
             "list_metrics",
             "mean_result",
             "register_metric",
+            "use_engine",
             "valid_call",
         ]
     )
