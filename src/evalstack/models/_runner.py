@@ -28,7 +28,7 @@ from ._batch_api import BatchSettings, BatchStats
 from ._cache import Cache
 
 if TYPE_CHECKING:
-    from ..cost._budget import Budget
+    from ..cost import Budget
 
 
 @dataclass
