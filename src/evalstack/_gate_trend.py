@@ -30,12 +30,12 @@ def trend_results(
     run: RunResult, index: int, rule: GateRule, gate: GateConfig, models: list[str], store: Path | None = None
 ) -> list[GateRuleResult]:
     """One result per model of a ``max_trend_decline`` rule (the rule's task/metric/model already resolved)."""
-    from .history._store import RunStore, _comparable
+    from .history import RunStore, comparable_rows
 
     task, key = rule.metric.split("/", 1)
     assert rule.max_trend_decline is not None
     window = rule.window
-    own = dict((t, c) for _, t, c, _ in _comparable("", run.digests))
+    own = dict((t, c) for _, t, c, _ in comparable_rows("", run.digests))
     here = own.get(task) or run.config_digest
     out = []
     rs = RunStore(store)

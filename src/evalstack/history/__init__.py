@@ -2,6 +2,6 @@
 ``evalstack history`` command (``_cli``)."""
 
 from ._drift import Trend, trend
-from ._store import Point, RunStore, default_store, index_finished
+from ._store import Point, RunStore, comparable_rows, default_store, index_finished
 
-__all__ = ["Point", "RunStore", "Trend", "default_store", "index_finished", "trend"]
+__all__ = ["Point", "RunStore", "Trend", "comparable_rows", "default_store", "index_finished", "trend"]

@@ -149,7 +149,7 @@ class RunStore:
                     ),
                 )
                 cur.executemany("INSERT INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", points)
-                cur.executemany("INSERT INTO digests VALUES (?, ?, ?, ?)", _comparable(key, meta.get("digests")))
+                cur.executemany("INSERT INTO digests VALUES (?, ?, ?, ?)", comparable_rows(key, meta.get("digests")))
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
@@ -207,7 +207,7 @@ class RunStore:
         return int(self.con.execute("SELECT count(*) FROM runs").fetchone()[0])
 
 
-def _comparable(key: str, digests: object) -> list[tuple[str, str, str, str]]:
+def comparable_rows(key: str, digests: object) -> list[tuple[str, str, str, str]]:
     """(run key, task, digest of what must be equal for a delta, the digests as JSON) per task (models left out)."""
     rows = []
     for task, dg in (digests or {}).items() if isinstance(digests, dict) else ():

@@ -13,12 +13,12 @@ LAST = 8
 
 def history_section(run: RunResult, store: Path | None = None) -> list[str]:
     """Markdown lines (empty when the store is absent or holds no earlier comparable run)."""
-    from ..history._store import RunStore, _comparable, default_store
+    from ..history import RunStore, comparable_rows, default_store
 
     folder = Path(store) if store is not None else default_store()
     if run.gate is None or not (folder / "runs.sqlite").is_file():  # never create a store to read it
         return []
-    own = {t: c for _, t, c, _ in _comparable("", run.digests)}
+    own = {t: c for _, t, c, _ in comparable_rows("", run.digests)}
     out: list[str] = []
     rs = RunStore(folder)
     try:
