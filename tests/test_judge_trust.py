@@ -124,6 +124,25 @@ def _validation_files(tmp: Path, judge: dict[str, dict[str, float]], agree: bool
     return tmp / "vlabels.jsonl", tmp / "verdicts.jsonl"
 
 
+def _save_validation(tmp: Path, judge: dict[str, dict[str, float]], *extra: str, agree: bool):
+    """`evalstack judge validate --save` of the faithfulness rubric on labels that agree with the verdicts
+    (kappa 1) or not, into tmp/validations."""
+    labels, verdicts = _validation_files(tmp, judge, agree)
+    return _cli(
+        "judge",
+        "validate",
+        "--rubric",
+        "faithfulness",
+        "--labels",
+        str(labels),
+        "--judge-path",
+        str(verdicts),
+        "--save",
+        str(tmp / "validations"),
+        *extra,
+    )
+
+
 def test_require_validation_fails_until_a_good_validation_is_saved(tmp_path):
     judge, _, _ = _setup(
         tmp_path,
@@ -134,20 +153,7 @@ def test_require_validation_fails_until_a_good_validation_is_saved(tmp_path):
     rule = json.loads((tmp_path / "out" / "run.json").read_text())["gate"]["rules"][0]
     assert not rule["passed"] and rule["message"].startswith("not validated: no `judge validate --save` record")
     # a weak validation (random human labels) is recorded: still not validated, and the record is named
-    labels, verdicts = _validation_files(tmp_path, judge, agree=False)
-    v = _cli(
-        "judge",
-        "validate",
-        "--rubric",
-        "faithfulness",
-        "--labels",
-        str(labels),
-        "--judge-path",
-        str(verdicts),
-        "--save",
-        str(tmp_path / "validations"),
-        "--json",
-    )
+    v = _save_validation(tmp_path, judge, "--json", agree=False)
     assert v.returncode == 0, v.stderr
     weak = json.loads(v.stdout)["kappa"]
     rules = tmp_path / "rules.yaml"
@@ -156,19 +162,7 @@ def test_require_validation_fails_until_a_good_validation_is_saved(tmp_path):
     assert g.returncode == 1
     assert f"kappa {weak:.3f}" in g.stdout and "below min_kappa 0.6" in g.stdout
     # a good one (labels equal the verdicts: kappa 1): the rule passes and says which validation it used
-    labels, verdicts = _validation_files(tmp_path, judge, agree=True)
-    v = _cli(
-        "judge",
-        "validate",
-        "--rubric",
-        "faithfulness",
-        "--labels",
-        str(labels),
-        "--judge-path",
-        str(verdicts),
-        "--save",
-        str(tmp_path / "validations"),
-    )
+    v = _save_validation(tmp_path, judge, agree=True)
     assert v.returncode == 0, v.stderr
     g = _cli("gate", str(tmp_path / "out"), "--rules", str(rules), "--json")
     assert g.returncode == 0, g.stdout + g.stderr
